@@ -1,0 +1,5 @@
+import sys
+
+from robinterp.cli import main
+
+sys.exit(main())

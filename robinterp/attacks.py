@@ -1,0 +1,203 @@
+"""Adversarial attacks in pixel space, one function each with one signature.
+
+``attack(model, x, y, *, eps, norm, ...) -> x_adv``: batched, in [0, 1], inside
+the eps-ball around the *clean* input, the model's train/eval modes restored.
+A norm is a tiny unit (random start, ascent step, projection), as in Madry et
+al.'s ``robustness`` library, so every attack works under Linf and L2.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Iterator, Mapping
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from robinterp import RobinterpError
+from robinterp.progress import progress
+
+
+def _flat_norm(t: torch.Tensor, p: float) -> torch.Tensor:
+    """Per-sample p-norm, shaped to broadcast against ``t``."""
+    return t.flatten(1).norm(p=p, dim=1).clamp_min(1e-12).view(-1, *([1] * (t.ndim - 1)))
+
+
+class Linf:
+    name = "linf"
+
+    @staticmethod
+    def random_start(x: torch.Tensor, eps: float, generator: torch.Generator | None) -> torch.Tensor:
+        return (torch.rand(x.shape, generator=generator, device=x.device) * 2 - 1) * eps
+
+    @staticmethod
+    def step(grad: torch.Tensor, step_size: float) -> torch.Tensor:
+        return step_size * grad.sign()
+
+    @staticmethod
+    def project(delta: torch.Tensor, eps: float) -> torch.Tensor:
+        return delta.clamp(-eps, eps)
+
+
+class L2:
+    name = "l2"
+
+    @staticmethod
+    def random_start(x: torch.Tensor, eps: float, generator: torch.Generator | None) -> torch.Tensor:
+        # uniform in the ball: uniform direction, radius eps * u^(1/d)
+        direction = torch.randn(x.shape, generator=generator, device=x.device)
+        direction = direction / _flat_norm(direction, 2)
+        dim = x[0].numel()
+        radius = torch.rand((x.shape[0],) + (1,) * (x.ndim - 1), generator=generator,
+                            device=x.device) ** (1.0 / dim)
+        return direction * radius * eps
+
+    @staticmethod
+    def step(grad: torch.Tensor, step_size: float) -> torch.Tensor:
+        return step_size * grad / _flat_norm(grad, 2)
+
+    @staticmethod
+    def project(delta: torch.Tensor, eps: float) -> torch.Tensor:
+        return delta * (eps / _flat_norm(delta, 2)).clamp(max=1.0)
+
+
+NORMS = {"linf": Linf, "l2": L2}
+
+
+def get_norm(name: str) -> type:
+    if name not in NORMS:
+        raise RobinterpError(f"unknown norm {name!r}; choose one of {', '.join(NORMS)}")
+    return NORMS[name]
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Put every submodule in eval mode and restore each one's own mode afterwards."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+def input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Gradient of the summed cross-entropy w.r.t. the input (per-sample, batch-size free)."""
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        loss = F.cross_entropy(model(x), y, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, x)
+    return grad
+
+
+def _check_eps(eps: float) -> None:
+    if not (0 <= eps < float("inf")):
+        raise RobinterpError(f"attack epsilon must be a finite number >= 0, got {eps!r}")
+
+
+def _generator(x: torch.Tensor, seed: int | None) -> torch.Generator | None:
+    return None if seed is None else torch.Generator(device=x.device).manual_seed(seed)
+
+
+def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
+         norm: str = "linf", **_unused) -> torch.Tensor:
+    """Fast gradient (sign) method, Goodfellow et al. 2015: one step of size eps."""
+    _check_eps(eps)
+    unit = get_norm(norm)
+    if eps == 0:
+        return x.detach().clone()
+    with eval_mode(model):
+        delta = unit.project(unit.step(input_gradient(model, x, y), eps), eps)
+    return (x + delta).clamp(0, 1).detach()
+
+
+def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
+        norm: str = "linf", steps: int = 20, step_size: float | None = None,
+        random_start: bool = True, seed: int | None = None, **_unused) -> torch.Tensor:
+    """Projected gradient descent, Madry et al. 2018.
+
+    ``step_size`` defaults to 2.5 * eps / steps (Madry et al.'s rule). Every
+    iterate is projected onto the eps-ball around the clean ``x`` and onto [0, 1].
+    """
+    _check_eps(eps)
+    unit = get_norm(norm)
+    if eps == 0 or steps == 0:
+        return x.detach().clone()
+    alpha = 2.5 * eps / steps if step_size is None else step_size
+    x = x.detach()
+    with eval_mode(model):
+        delta = (unit.random_start(x, eps, _generator(x, seed)) if random_start
+                 else torch.zeros_like(x))
+        delta = (x + delta).clamp(0, 1) - x
+        for _ in range(steps):
+            grad = input_gradient(model, x + delta, y)
+            delta = unit.project(delta + unit.step(grad, alpha), eps)
+            delta = (x + delta).clamp(0, 1) - x
+    return (x + delta).detach()
+
+
+def mifgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
+           norm: str = "linf", steps: int = 10, decay: float = 1.0,
+           step_size: float | None = None, **_unused) -> torch.Tensor:
+    """Momentum iterative FGSM, Dong et al. 2018: g <- mu g + grad / ||grad||_1.
+
+    ``step_size`` defaults to eps / steps, as in the paper.
+    """
+    _check_eps(eps)
+    unit = get_norm(norm)
+    if eps == 0 or steps == 0:
+        return x.detach().clone()
+    alpha = eps / steps if step_size is None else step_size
+    x = x.detach()
+    delta = torch.zeros_like(x)
+    momentum = torch.zeros_like(x)
+    with eval_mode(model):
+        for _ in range(steps):
+            grad = input_gradient(model, x + delta, y)
+            momentum = decay * momentum + grad / _flat_norm(grad, 1)
+            delta = unit.project(delta + unit.step(momentum, alpha), eps)
+            delta = (x + delta).clamp(0, 1) - x
+    return (x + delta).detach()
+
+
+Attack = Callable[..., torch.Tensor]
+ATTACKS: dict[str, Attack] = {"fgsm": fgsm, "pgd": pgd, "mifgsm": mifgsm}
+
+
+def get_attack(name: str) -> Attack:
+    if name not in ATTACKS:
+        raise RobinterpError(f"unknown attack {name!r}; choose one of {', '.join(ATTACKS)}")
+    return ATTACKS[name]
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Predicted labels, in eval mode, batched."""
+    with eval_mode(model):
+        return torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+
+
+def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
+                    attacks: Mapping[str, Mapping[str, object]], epsilons: tuple[float, ...],
+                    norm: str = "linf", batch_size: int = 500, seed: int = 0,
+                    desc: str = "attacks") -> pd.DataFrame:
+    """Accuracy under each attack at each epsilon, as a tidy table.
+
+    ``attacks`` maps an attack name to its options (steps, step size...).
+    Columns: attack, norm, eps, accuracy, correct, n. eps = 0 is clean accuracy.
+    """
+    rows = []
+    jobs = [(name, eps) for name in attacks for eps in epsilons]
+    for name, eps in progress(jobs, desc=desc):
+        fn = get_attack(name)
+        correct = 0
+        for start in range(0, len(x), batch_size):
+            xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+            x_adv = fn(model, xb, yb, eps=eps, norm=norm, seed=seed + start, **attacks[name])
+            correct += int((predict(model, x_adv) == yb).sum())
+        rows.append({"attack": name, "norm": norm, "eps": eps,
+                     "accuracy": correct / len(x), "correct": correct, "n": len(x)})
+    return pd.DataFrame(rows)

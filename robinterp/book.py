@@ -1,0 +1,58 @@
+"""Helpers a chapter notebook calls: provenance banner, glue, result files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from IPython.display import Markdown, display
+
+from robinterp.config import Config, stable_hash
+from robinterp.paths import build_root
+from robinterp.provenance import provenance
+
+
+def show_provenance(cfg: Config, profile: str) -> dict[str, Any]:
+    """Print what this page was executed with, as an admonition at the top of the page."""
+    info = provenance()
+    versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
+    seeds = getattr(cfg, "seeds", getattr(cfg, "seed", "n/a"))
+    display(Markdown(
+        f":::{{note}}\nExecuted under profile **{profile}** (config `{stable_hash(cfg)}`), "
+        f"seeds {list(seeds) if isinstance(seeds, tuple) else seeds}, commit `{info['commit']}`, "
+        f"{info['utc']}, on {info['hardware']}.\n\nLibraries: {versions}.\n:::"))
+    return info
+
+
+def config_table(cfg: Config) -> pd.DataFrame:
+    """The config as a table (value, default, meaning), changed values first."""
+    df = pd.DataFrame(cfg.describe())
+    df["changed"] = df["value"].astype(str) != df["default"].astype(str)
+    return df.sort_values("changed", ascending=False, kind="stable").set_index("field")
+
+
+def glue(name: str, value: Any) -> Any:
+    """myst-nb's glue without displaying the value in place; returns it."""
+    from myst_nb import glue as myst_glue
+
+    myst_glue(name, value, display=False)
+    return value
+
+
+def save_table(df: pd.DataFrame, chapter: str, name: str, profile: str) -> Path:
+    """Write a result table as CSV under ``_build/results/<profile>/<chapter>/``."""
+    folder = build_root() / "results" / profile / chapter
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def mean_sd(df: pd.DataFrame, by: list[str], value: str, scale: float = 1.0,
+            digits: int = 1) -> pd.DataFrame:
+    """mean +- sd over seeds as strings, one row per group (for tables in prose)."""
+    g = df.groupby(by)[value].agg(["mean", "std", "count"]).reset_index()
+    g["mean +- sd"] = [f"{scale * m:.{digits}f} +- {scale * (s if s == s else 0):.{digits}f}"
+                       for m, s in zip(g["mean"], g["std"])]
+    return g

@@ -1,0 +1,171 @@
+"""A content-addressed cache of trained models and computed tables.
+
+An entry is a folder ``<cache>/<kind>/<key>/`` where ``key`` hashes the config
+(and the package version). It holds its payload (weights as safetensors, tables
+as CSV) and ``meta.json``: the config, the sha256 of every payload file, the
+commit, library versions, wall time and metrics. Entries are written into a
+temporary folder and renamed into place, so a killed run leaves no entry at all;
+a file lock makes a second process wait for the first and then reuse its
+result; an entry whose files do not match their recorded sha256 is reported,
+removed and recomputed. Nothing here unpickles: loading runs no code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pandas as pd
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from robinterp import RobinterpError
+from robinterp.config import stable_hash
+from robinterp.paths import cache_root
+from robinterp.provenance import provenance
+
+META = "meta.json"
+
+
+class CacheError(RobinterpError):
+    """The cache folder cannot be used."""
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@contextlib.contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _read_entry(folder: Path) -> dict[str, Any] | None:
+    """The entry's metadata if every file is there and intact, else None (after a warning)."""
+    if not folder.is_dir():
+        return None
+    try:
+        meta = json.loads((folder / META).read_text())
+        for name, digest in meta["files"].items():
+            if _sha256(folder / name) != digest:
+                raise ValueError(f"{name} does not match its recorded sha256")
+        return meta
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        warnings.warn(f"cache entry {folder} is damaged ({err}); removing it and recomputing",
+                      stacklevel=3)
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+
+
+def _write_entry(folder: Path, write_payload: Callable[[Path], None], meta: dict[str, Any]) -> None:
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        write_payload(tmp)
+        meta["files"] = {p.name: _sha256(p) for p in sorted(tmp.iterdir())}
+        (tmp / META).write_text(json.dumps(meta, indent=2, default=str))
+        for p in tmp.iterdir():  # durable before the rename makes the entry visible
+            with open(p, "rb") as fh:
+                os.fsync(fh.fileno())
+        shutil.rmtree(folder, ignore_errors=True)
+        os.rename(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def entry(kind: str, key_obj: Any, compute: Callable[[], tuple[Any, dict[str, Any]]],
+          save: Callable[[Any, Path], None], load: Callable[[Path], Any],
+          root: Path | None = None) -> tuple[Any, dict[str, Any]]:
+    """Load the entry keyed by ``key_obj`` or compute, save and return it.
+
+    ``compute`` returns (value, metrics); the metadata returned holds the config,
+    provenance, wall time, metrics and whether the value came from the cache.
+    """
+    root = Path(root or cache_root())
+    key = stable_hash(key_obj)
+    folder = root / kind / key
+    try:
+        (root / kind).mkdir(parents=True, exist_ok=True)
+        probe = root / kind / f".write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as err:
+        raise CacheError(f"cannot write to the cache folder {root / kind} ({err.strerror}); "
+                         f"make it writable or set ROBINTERP_CACHE to another folder") from None
+    with _lock(root / kind / f"{key}.lock"):
+        meta = _read_entry(folder)
+        if meta is not None:
+            return load(folder), {**meta, "from_cache": True}
+        start = time.perf_counter()
+        value, metrics = compute()
+        config = dataclasses.asdict(key_obj) if dataclasses.is_dataclass(key_obj) else key_obj
+        meta = {"kind": kind, "key": key, "config": config, "metrics": metrics,
+                "wall_seconds": round(time.perf_counter() - start, 3), **provenance()}
+        _write_entry(folder, lambda tmp: save(value, tmp), meta)
+        return value, {**meta, "from_cache": False}
+
+
+def cached_model(spec: Any, build: Callable[[], nn.Module],
+                 train: Callable[[nn.Module], dict[str, Any]],
+                 root: Path | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """A trained model for ``spec``: from the cache, or built, trained and stored.
+
+    ``train`` trains the model in place and returns its metrics (history...).
+    """
+    def compute() -> tuple[nn.Module, dict[str, Any]]:
+        model = build()
+        return model, train(model)
+
+    def save(model: nn.Module, folder: Path) -> None:
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+                  str(folder / "weights.safetensors"))
+
+    def load(folder: Path) -> nn.Module:
+        model = build()
+        model.load_state_dict(load_file(str(folder / "weights.safetensors")))
+        return model.eval()
+
+    model, meta = entry("models", spec, compute, save, load, root)
+    return model.eval(), meta
+
+
+def cached_table(key_obj: Any, compute: Callable[[], pd.DataFrame],
+                 root: Path | None = None) -> pd.DataFrame:
+    """A results table for ``key_obj``: from the cache, or computed and stored as CSV."""
+    table, _meta = entry("results", key_obj, lambda: (compute(), {}),
+                         lambda df, folder: df.to_csv(folder / "table.csv", index=False),
+                         lambda folder: pd.read_csv(folder / "table.csv"), root)
+    return table
+
+
+def load_checkpoint(path: Path) -> dict[str, torch.Tensor]:
+    """Tensors from a checkpoint file without running any code in it.
+
+    safetensors files are plain data; a torch pickle is read with
+    ``weights_only=True``, which refuses anything but tensors and containers.
+    """
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        return load_file(str(path))
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise RobinterpError(f"{path} is not a plain tensor checkpoint and was not loaded "
+                             f"({type(err).__name__}); convert it to safetensors") from None

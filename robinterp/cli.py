@@ -1,0 +1,73 @@
+"""Command line: ``robinterp run | sweep | book | data``.
+
+Every error a user can fix is one line on stderr and a non-zero exit code:
+2 for a bad config or input, 1 for a chapter that failed while executing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from robinterp import RobinterpError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="robinterp", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="execute one chapter headless (papermill)")
+    run.add_argument("chapter")
+    group = run.add_mutually_exclusive_group()
+    group.add_argument("--profile", default=None, help="smoke, default (the default) or paper")
+    group.add_argument("--config", type=Path, help="a YAML file with a section per chapter")
+
+    sweep = sub.add_parser("sweep", help="execute one chapter under several config files")
+    sweep.add_argument("chapter")
+    sweep.add_argument("--config", type=Path, action="append", required=True,
+                       help="repeat for each config")
+
+    book = sub.add_parser("book", help="execute every chapter and build the HTML book")
+    book.add_argument("--profile", default="default")
+
+    data = sub.add_parser("data", help="data sets")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    fetch = data_sub.add_parser("fetch", help="obtain and verify data sets")
+    fetch.add_argument("names", nargs="+")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from robinterp import runner
+
+    try:
+        if args.command == "run":
+            print(runner.run(args.chapter, args.profile, args.config))
+        elif args.command == "sweep":
+            for path in runner.sweep(args.chapter, args.config):
+                print(path)
+        elif args.command == "book":
+            print(runner.book(args.profile))
+        elif args.command == "data":
+            from robinterp import data
+
+            for name in args.names:
+                spec = data.ensure(name)
+                print(f"{spec.name}: all {len(spec.checksums)} files verified")
+    except runner.ChapterFailed as err:
+        print(f"robinterp: error: {err}", file=sys.stderr)
+        return 1
+    except RobinterpError as err:
+        print(f"robinterp: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("robinterp: interrupted; finished cache entries are kept, nothing half-written is",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

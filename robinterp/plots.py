@@ -1,0 +1,71 @@
+"""Figures shared by the chapters."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+import torch
+
+ATTACK_NAMES = {"fgsm": "FGSM", "pgd": "PGD", "mifgsm": "MI-FGSM"}
+
+
+def robust_accuracy_curves(table: pd.DataFrame, *, hue: str = "method",
+                           labels: Mapping[str, str] | None = None) -> plt.Figure:
+    """Accuracy (%) against epsilon, one panel per attack; bands are +-1 sd over seeds."""
+    df = table.assign(accuracy_pct=100 * table["accuracy"],
+                      attack=table["attack"].map(lambda a: ATTACK_NAMES.get(a, a)))
+    if labels:
+        df[hue] = df[hue].map(lambda v: labels.get(v, v))
+    grid = sns.relplot(data=df, x="eps", y="accuracy_pct", hue=hue, col="attack", kind="line",
+                       marker="o", errorbar="sd", height=3.2, aspect=1.0,
+                       facet_kws={"sharey": True})
+    grid.set_axis_labels(r"$\epsilon$ ($L_\infty$, pixels in [0, 1])", "accuracy (%)")
+    grid.set_titles("{col_name}")
+    for ax in grid.axes.flat:
+        ax.set_ylim(-2, 102)
+        ax.grid(alpha=0.3)
+    return grid.figure
+
+
+def saliency_grid(images: torch.Tensor, maps: Mapping[str, torch.Tensor], *,
+                  titles: Sequence[str] | None = None, row_labels: Mapping[str, str] | None = None,
+                  normalise: str = "per_map", cmap: str = "magma") -> plt.Figure:
+    """Images on the first row, then one row of |attribution| maps per model.
+
+    Every map shares one colour scale. ``normalise="per_map"`` divides each map by
+    its own 99th percentile first (so the scale reads as a fraction of the map's
+    top values and shapes compare across models whose gradients differ in size);
+    ``"shared"`` keeps raw magnitudes under one common 99th percentile.
+    """
+    n = images.shape[0]
+    rows = [("input", None)] + list(maps.items())
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.3 * n + 1.2, 1.35 * len(rows)),
+                             squeeze=False, constrained_layout=True)
+    heat = {k: v.abs().sum(1) for k, v in maps.items()}  # channels summed
+    if normalise == "per_map":
+        heat = {k: v / torch.quantile(v.flatten(1), 0.99, dim=1).clamp_min(1e-12)[:, None, None]
+                for k, v in heat.items()}
+        vmax = 1.0
+    else:
+        vmax = float(torch.quantile(torch.cat([v.flatten() for v in heat.values()]), 0.99))
+    mappable = None
+    for r, (name, _) in enumerate(rows):
+        for c in range(n):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if name == "input":
+                img = images[c].permute(1, 2, 0).squeeze(-1)
+                ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
+                if titles is not None:
+                    ax.set_title(titles[c], fontsize=8)
+            else:
+                mappable = ax.imshow(heat[name][c], cmap=cmap, vmin=0, vmax=vmax)
+            if c == 0:
+                ax.set_ylabel((row_labels or {}).get(name, name), fontsize=9)
+    label = "|saliency| / own 99th pct." if normalise == "per_map" else "|saliency|"
+    fig.colorbar(mappable, ax=axes[1:, :].ravel().tolist(), shrink=0.8, label=label)
+    return fig

@@ -1,0 +1,56 @@
+"""Progress bars that read well both in a terminal and in an executed notebook.
+
+In a terminal: tqdm as usual. Elsewhere (papermill, a notebook, CI logs) a
+carriage-return bar becomes one long smeared output, so we print a whole
+tqdm-formatted line at most every ``interval`` seconds and once at the end.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Iterable, Iterator, TypeVar
+
+from tqdm import tqdm
+
+T = TypeVar("T")
+
+
+class LineProgress:
+    """A tqdm-like iterator that prints full lines instead of redrawing one."""
+
+    def __init__(self, iterable: Iterable[T], desc: str, total: int | None,
+                 interval: float) -> None:
+        self.iterable = iterable
+        self.desc = desc
+        self.total = total if total is not None else (
+            len(iterable) if hasattr(iterable, "__len__") else None)
+        self.interval = interval
+        self.postfix = ""
+        self.n = 0
+
+    def set_postfix_str(self, text: str) -> None:
+        self.postfix = text
+
+    def _line(self, elapsed: float) -> str:
+        return tqdm.format_meter(self.n, self.total, elapsed, ncols=100, prefix=self.desc,
+                                 postfix=self.postfix or None, ascii=True)
+
+    def __iter__(self) -> Iterator[T]:
+        start = last = time.perf_counter()
+        for item in self.iterable:
+            yield item
+            self.n += 1
+            now = time.perf_counter()
+            if now - last >= self.interval:
+                print(self._line(now - start), file=sys.stdout, flush=True)
+                last = now
+        print(self._line(time.perf_counter() - start), file=sys.stdout, flush=True)
+
+
+def progress(iterable: Iterable[T], desc: str = "", total: int | None = None,
+             interval: float = 20.0) -> Iterable[T]:
+    """tqdm in a terminal, periodic full lines anywhere else."""
+    if sys.stderr.isatty():
+        return tqdm(iterable, desc=desc, total=total, ascii=True, dynamic_ncols=True)
+    return LineProgress(iterable, desc, total, interval)

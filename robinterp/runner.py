@@ -1,0 +1,187 @@
+"""Run chapters headless with papermill and publish the book with jupyter-book.
+
+A chapter is a notebook under ``book/chapters/`` and a config dataclass. Its
+config is resolved (dataclass defaults <- profile or config file) and validated
+*before* a kernel starts, then passed as papermill parameters. The executed copy
+is written next to its final place and renamed into it only on success, so a
+failed run never leaves a half-executed notebook where the book would publish it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from robinterp import RobinterpError
+from robinterp.config import Config, ConfigError, load_yaml, profile_overrides, section
+from robinterp.experiments.robust_models import RobustModelsConfig
+from robinterp.paths import build_root, project_root
+
+
+class ChapterFailed(RobinterpError):
+    """A chapter whose notebook raised while executing."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Chapter:
+    name: str
+    notebook: str
+    """Path from the repository root, as listed in _toc.yml (with extension)."""
+    config: type[Config]
+
+
+CHAPTERS: dict[str, Chapter] = {
+    "robust_models": Chapter("robust_models", "book/chapters/robust_models.ipynb",
+                             RobustModelsConfig),
+}
+
+
+def get_chapter(name: str) -> Chapter:
+    if name not in CHAPTERS:
+        raise ConfigError(f"unknown chapter {name!r}; choose one of {', '.join(CHAPTERS)}")
+    return CHAPTERS[name]
+
+
+def resolve_config(chapter: str, profile: str | None = None,
+                   config_file: Path | None = None) -> tuple[Config, str]:
+    """The chapter's validated config and a label for it (profile name or file stem)."""
+    spec = get_chapter(chapter)
+    if config_file is not None:
+        path = Path(config_file)
+        data = load_yaml(path)
+        unknown = [k for k in data if k not in CHAPTERS]
+        if unknown:
+            raise ConfigError(f"{path}: unknown chapter section {unknown[0]!r}; "
+                              f"sections are chapter names: {', '.join(CHAPTERS)}")
+        return spec.config.from_mapping(section(data, chapter, path), source=str(path)), path.stem
+    profile = profile or "default"
+    overrides = profile_overrides(profile, chapter)
+    return spec.config.from_mapping(overrides, source=f"profile {profile}"), profile
+
+
+def parameter_names(notebook: Path) -> list[str]:
+    """Names assigned in the notebook's cell tagged ``parameters``; error if it has none."""
+    import ast
+
+    nb = json.loads(notebook.read_text())
+    for cell in nb["cells"]:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            source = "".join(cell["source"])
+            return [t.id for node in ast.parse(source).body if isinstance(node, ast.Assign)
+                    for t in node.targets if isinstance(t, ast.Name)]
+    raise ConfigError(f"{notebook} has no cell tagged 'parameters'; tag the cell that sets the "
+                      f"defaults (View > Cell Toolbar > Tags in Jupyter) so papermill can inject")
+
+
+def execute(chapter: str, config: Config, label: str, output: Path) -> Path:
+    """Execute one chapter under ``config`` into ``output``; raise ChapterFailed naming the cell."""
+    import papermill
+
+    spec = get_chapter(chapter)
+    source = project_root() / spec.notebook
+    names = parameter_names(source)
+    expected = [f.name for f in dataclasses.fields(config)] + ["profile"]
+    missing = [n for n in expected if n not in names]
+    if missing:
+        raise ConfigError(f"{source}: the parameters cell does not set {', '.join(missing)}")
+    output = Path(output)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        tmp = output.with_name(f".{output.stem}.{os.getpid()}.running.ipynb")
+        tmp.touch()
+    except OSError as err:
+        raise RobinterpError(f"cannot write to the build folder {output.parent} ({err.strerror}); "
+                             f"make it writable or set ROBINTERP_BUILD to another folder") from None
+    output.unlink(missing_ok=True)  # a stale copy must not survive a failed run
+    parameters: dict[str, Any] = {**config.to_parameters(), "profile": label}
+    env_backend = os.environ.pop("MPLBACKEND", None)  # Agg in the kernel would drop every figure
+    try:
+        print(f"executing {chapter} under {label} ...", flush=True)
+        papermill.execute_notebook(str(source), str(tmp), parameters=parameters,
+                                   kernel_name="python3", cwd=str(source.parent),
+                                   progress_bar=False, log_output=False)
+    except papermill.PapermillExecutionError as err:
+        tmp.unlink(missing_ok=True)
+        raise ChapterFailed(f"chapter {chapter} failed under config {label!r} in cell "
+                            f"{err.cell_index} (execution count {err.exec_count}): "
+                            f"{err.ename}: {str(err.evalue).splitlines()[0] if err.evalue else ''}"
+                            ) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        if env_backend is not None:
+            os.environ["MPLBACKEND"] = env_backend
+    os.replace(tmp, output)
+    return output
+
+
+def run(chapter: str, profile: str | None = None, config_file: Path | None = None) -> Path:
+    config, label = resolve_config(chapter, profile, config_file)
+    return execute(chapter, config, label, build_root() / "executed" / label / f"{chapter}.ipynb")
+
+
+def sweep(chapter: str, config_files: list[Path]) -> list[Path]:
+    """Execute one chapter under several config files; all are validated before any runs."""
+    resolved = [resolve_config(chapter, config_file=f) for f in config_files]
+    labels = [label for _, label in resolved]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"config files must have distinct names, got {', '.join(labels)}")
+    return [execute(chapter, config, label, build_root() / "sweeps" / chapter / f"{label}.ipynb")
+            for config, label in resolved]
+
+
+BOOK_FILES = ("_config.yml", "_toc.yml", "book/intro.md", "book/references.bib", "book/profiles")
+
+
+def failure_page(chapter: str, error: str) -> str:
+    return (f"# {chapter}: not executed\n\n```{{error}}\nThis chapter failed and its earlier "
+            f"output is not published.\n\n{error}\n```\n")
+
+
+def book(profile: str = "default") -> Path:
+    """Execute every chapter under ``profile`` and build the HTML book into ``_build/html``.
+
+    Configs are all validated first. A chapter that fails is published as a page
+    saying so (never its stale output) and makes the command fail at the end.
+    """
+    configs = {name: resolve_config(name, profile) for name in CHAPTERS}
+    root, build = project_root(), build_root()
+    stage = build / "source"
+    shutil.rmtree(stage, ignore_errors=True)
+    for rel in BOOK_FILES:
+        target = stage / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if (root / rel).is_dir() else shutil.copy2)(root / rel, target)
+    failures = []
+    for name, (config, label) in configs.items():
+        executed = build / "executed" / label / f"{name}.ipynb"
+        staged = stage / CHAPTERS[name].notebook
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            execute(name, config, label, executed)
+            shutil.copy2(executed, staged)
+        except ChapterFailed as err:
+            failures.append(str(err))
+            staged.with_suffix(".md").write_text(failure_page(name, str(err)))
+    print("building the HTML book ...", flush=True)
+    result = subprocess.run([str(Path(sys.executable).with_name("jupyter-book")), "build", str(stage),
+                             "--path-output", str(stage), "--keep-going"],
+                            capture_output=True, text=True)
+    built = stage / "_build" / "html"
+    if result.returncode != 0 or not (built / "index.html").exists():
+        tail = (result.stdout + result.stderr).strip().splitlines()[-5:]
+        raise RobinterpError("jupyter-book build failed: " + " | ".join(tail))
+    html = build / "html"
+    shutil.rmtree(html, ignore_errors=True)
+    os.replace(built, html)
+    if failures:
+        raise ChapterFailed(f"{len(failures)} chapter(s) failed (their pages say so): "
+                            + "; ".join(failures))
+    return html / "index.html"
