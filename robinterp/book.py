@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,10 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from robinterp.config import Config, stable_hash
+
+# captum and quantus import tqdm.auto, which warns in a kernel without ipywidgets;
+# robinterp prints its own line-based progress, so the warning is only noise on the page.
+warnings.filterwarnings("ignore", message="IProgress not found")
 from robinterp.paths import build_root
 from robinterp.provenance import provenance
 

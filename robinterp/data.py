@@ -135,7 +135,8 @@ _MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
 def _cifar_checksums() -> tuple[tuple[str, str], ...]:
     # Upstream publishes md5 only; torchvision carries that list, so we check against it.
     from torchvision.datasets import CIFAR10
-    return tuple((name, md5) for name, md5 in CIFAR10.train_list + CIFAR10.test_list)
+    return tuple((name, md5) for name, md5 in CIFAR10.train_list + CIFAR10.test_list) + (
+        (CIFAR10.meta["filename"], CIFAR10.meta["md5"]),)
 
 
 DATASETS: dict[str, DatasetSpec] = {

@@ -118,8 +118,19 @@ def execute(chapter: str, config: Config, label: str, output: Path) -> Path:
     finally:
         if env_backend is not None:
             os.environ["MPLBACKEND"] = env_backend
+    _fold_parameter_cells(tmp)
     os.replace(tmp, output)
     return output
+
+
+def _fold_parameter_cells(notebook: Path) -> None:
+    """Fold the parameter cells in the published page; the config table shows their values."""
+    nb = json.loads(notebook.read_text())
+    for cell in nb["cells"]:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if ("parameters" in tags or "injected-parameters" in tags) and "hide-cell" not in tags:
+            cell["metadata"]["tags"] = tags + ["hide-cell"]
+    notebook.write_text(json.dumps(nb, indent=1))
 
 
 def run(chapter: str, profile: str | None = None, config_file: Path | None = None) -> Path:
@@ -137,7 +148,7 @@ def sweep(chapter: str, config_files: list[Path]) -> list[Path]:
             for config, label in resolved]
 
 
-BOOK_FILES = ("_config.yml", "_toc.yml", "book/intro.md", "book/references.bib", "book/profiles")
+BOOK_FILES = ("_config.yml", "_toc.yml")
 
 
 def failure_page(chapter: str, error: str) -> str:
@@ -155,14 +166,14 @@ def book(profile: str = "default") -> Path:
     root, build = project_root(), build_root()
     stage = build / "source"
     shutil.rmtree(stage, ignore_errors=True)
+    # the book's pages and data, but not the notebook sources: their executed copies go in
+    shutil.copytree(root / "book", stage / "book", ignore=shutil.ignore_patterns("*.ipynb"))
     for rel in BOOK_FILES:
-        target = stage / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        (shutil.copytree if (root / rel).is_dir() else shutil.copy2)(root / rel, target)
+        shutil.copy2(root / rel, stage / rel)
     failures = []
     for name, (config, label) in configs.items():
         executed = build / "executed" / label / f"{name}.ipynb"
-        staged = stage / CHAPTERS[name].notebook
+        staged = stage / "book" / "chapters" / f"{name}.ipynb"  # where _toc.yml lists it
         staged.parent.mkdir(parents=True, exist_ok=True)
         try:
             execute(name, config, label, executed)
@@ -172,12 +183,16 @@ def book(profile: str = "default") -> Path:
             staged.with_suffix(".md").write_text(failure_page(name, str(err)))
     print("building the HTML book ...", flush=True)
     result = subprocess.run([str(Path(sys.executable).with_name("jupyter-book")), "build", str(stage),
-                             "--path-output", str(stage), "--keep-going"],
+                             "--path-output", str(stage), "--warningiserror", "--keep-going"],
                             capture_output=True, text=True)
     built = stage / "_build" / "html"
     if result.returncode != 0 or not (built / "index.html").exists():
-        tail = (result.stdout + result.stderr).strip().splitlines()[-5:]
-        raise RobinterpError("jupyter-book build failed: " + " | ".join(tail))
+        log = build / "jupyter-book.log"
+        log.write_text(result.stdout + result.stderr)
+        warnings = [line for line in (result.stdout + result.stderr).splitlines() if "WARNING" in line]
+        first = warnings[0] if warnings else (result.stdout + result.stderr).strip().splitlines()[-1]
+        raise RobinterpError(f"jupyter-book build failed ({len(warnings)} warnings, first: "
+                             f"{first.strip()}); full log in {log}")
     html = build / "html"
     shutil.rmtree(html, ignore_errors=True)
     os.replace(built, html)

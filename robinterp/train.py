@@ -155,6 +155,7 @@ def fit(model: nn.Module, train: Split, spec: TrainSpec, *, validation: Split | 
     accuracy when ``validation`` is given, and wall time.
     """
     loss_fn = get_method(spec.method)
+    torch.manual_seed(spec.seed)  # dropout and attack random starts draw from the global RNG
     optimizer = make_optimizer(spec, model)
     batches_per_epoch = math.ceil(len(train) / spec.batch_size)
     total_steps = max(1, round(spec.epochs * batches_per_epoch))

@@ -1,0 +1,35 @@
+# Two commands on a fresh machine:  make book   (set-up + data + every chapter + HTML)
+#                                   make test   (set-up + the test suite)
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PROFILE ?= default
+STAMP  := $(VENV)/.installed
+
+.PHONY: book test test-fast data bench clean-build
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+data: $(STAMP)
+	$(VENV)/bin/robinterp data fetch mnist fashion_mnist
+
+book: data
+	$(VENV)/bin/robinterp book --profile $(PROFILE)
+	@echo "open _build/html/index.html"
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow"
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+clean-build:
+	rm -rf _build

@@ -1,0 +1,111 @@
+"""Shared fixtures: isolated data/cache/build folders and small real-format data files."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from robinterp import data
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def isolated_folders(tmp_path, monkeypatch):
+    """Every test writes its cache and build output under its own tmp folder."""
+    monkeypatch.setenv("ROBINTERP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ROBINTERP_BUILD", str(tmp_path / "build"))
+    monkeypatch.delenv("MPLBACKEND", raising=False)
+    yield
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """An IDX file (the MNIST format): magic, dims, then uint8 data."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + b"".join(
+        struct.pack(">I", d) for d in array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def tiny_mnist(tmp_path):
+    """A data root with small MNIST-format IDX files and a spec carrying their checksums."""
+    root = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    sizes = {"train": 40, "t10k": 20}
+    for prefix, n in sizes.items():
+        write_idx(root / "MNIST/raw" / f"{prefix}-images-idx3-ubyte",
+                  rng.integers(0, 256, (n, 28, 28)))
+        write_idx(root / "MNIST/raw" / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
+    spec = data.get_spec("mnist")
+    checksums = tuple((name, sha256(root / "MNIST/raw" / name)) for name, _ in spec.checksums)
+    import dataclasses
+    return root, dataclasses.replace(spec, checksums=checksums, offline_source=None)
+
+
+@pytest.fixture
+def tiny_cifar(tmp_path, monkeypatch):
+    """A data root with small CIFAR-10-format pickles; torchvision's md5 lists point at them."""
+    from torchvision.datasets import CIFAR10
+
+    root = tmp_path / "data"
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for name in names:
+        batch = {"data": rng.integers(0, 256, (6, 3072), dtype=np.uint8),
+                 "labels": list(range(6))}
+        (folder / name).write_bytes(pickle.dumps(batch))
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [str(i) for i in range(10)]}))
+
+    def md5(name):
+        return hashlib.md5((folder / name).read_bytes()).hexdigest()
+
+    monkeypatch.setattr(CIFAR10, "train_list", [[n, md5(n)] for n in names[:5]])
+    monkeypatch.setattr(CIFAR10, "test_list", [["test_batch", md5("test_batch")]])
+    monkeypatch.setattr(CIFAR10, "meta", {**CIFAR10.meta, "md5": md5("batches.meta")})
+    return root
+
+
+class Linear2(nn.Module):
+    """f(x) = W x on a 1x1x2 'image': small enough to check attacks by hand."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(2, 2, bias=False)
+        self.fc.weight.data = torch.eye(2)
+
+    def forward(self, x):
+        return self.fc(self.flatten(x))
+
+
+@pytest.fixture
+def tiny_cnn():
+    torch.manual_seed(0)
+    from robinterp import models
+    return models.build("small_cnn", "mnist", num_classes=10, shape=(1, 28, 28), width=4)
+
+
+@pytest.fixture
+def blobs():
+    """A separable 10-class problem on 28x28 images: class c lights up row block c."""
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(200) % 10
+    x = torch.rand(200, 1, 28, 28, generator=g) * 0.2
+    for c in range(10):
+        x[y == c, :, 2 * c:2 * c + 3, :] += 0.7
+    return data.Split(x.clamp(0, 1), y)

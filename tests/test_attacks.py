@@ -1,0 +1,82 @@
+"""Attacks: epsilon balls, the unit range, clean accuracy at eps 0, an exact hand case."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from robinterp import RobinterpError, attacks
+from tests.conftest import Linear2
+
+
+def test_fgsm_on_a_hand_checkable_linear_model():
+    # logits = x, y = 0: softmax(0.5, 0.5) = (.5, .5), grad_x CE = (.5 - 1, .5) -> sign (-1, +1)
+    x = torch.tensor([[[[0.5, 0.5]]]])
+    x_adv = attacks.fgsm(Linear2(), x, torch.tensor([0]), eps=0.1)
+    assert torch.allclose(x_adv, torch.tensor([[[[0.4, 0.6]]]]))
+
+
+def test_pgd_without_random_start_on_the_linear_model_walks_to_the_corner():
+    # every step moves (-a, +a); projection around the clean x stops it at x -+ eps
+    x = torch.tensor([[[[0.5, 0.5]]]])
+    x_adv = attacks.pgd(Linear2(), x, torch.tensor([0]), eps=0.2, steps=10, step_size=0.05,
+                        random_start=False)
+    assert torch.allclose(x_adv, torch.tensor([[[[0.3, 0.7]]]]))
+
+
+@pytest.mark.parametrize("name", list(attacks.ATTACKS))
+@pytest.mark.parametrize("norm,eps", [("linf", 0.3), ("l2", 2.0)])
+def test_perturbation_stays_in_the_ball_around_the_clean_input_and_in_unit_range(
+        tiny_cnn, name, norm, eps):
+    x = torch.rand(16, 1, 28, 28)
+    y = torch.randint(0, 10, (16,))
+    # a step size larger than eps would leave the ball without projection around clean x
+    x_adv = attacks.get_attack(name)(tiny_cnn, x, y, eps=eps, norm=norm, steps=5,
+                                     step_size=eps, seed=0)
+    delta = (x_adv - x).flatten(1)
+    size = delta.abs().max(1).values if norm == "linf" else delta.norm(dim=1)
+    assert (size <= eps + 1e-5).all()
+    assert float(x_adv.min()) >= 0.0 and float(x_adv.max()) <= 1.0
+
+
+@pytest.mark.parametrize("name", list(attacks.ATTACKS))
+def test_eps_zero_returns_the_clean_input(tiny_cnn, name):
+    x = torch.rand(4, 1, 28, 28)
+    assert torch.equal(attacks.get_attack(name)(tiny_cnn, x, torch.zeros(4, dtype=torch.long), eps=0.0), x)
+
+
+def test_attacks_restore_each_modules_mode(tiny_cnn):
+    tiny_cnn.train()
+    tiny_cnn[1][0].eval()  # a mixed state must come back as it was
+    before = [m.training for m in tiny_cnn.modules()]
+    attacks.pgd(tiny_cnn, torch.rand(2, 1, 28, 28), torch.tensor([0, 1]), eps=0.1, steps=2)
+    assert [m.training for m in tiny_cnn.modules()] == before
+
+
+def test_robust_accuracy_is_clean_at_zero_and_never_above_clean(blobs, tiny_cnn):
+    table = attacks.robust_accuracy(tiny_cnn, blobs.images[:60], blobs.labels[:60],
+                                    attacks={"fgsm": {}, "pgd": {"steps": 3}},
+                                    epsilons=(0.0, 0.1, 0.3), batch_size=25)
+    clean = int((attacks.predict(tiny_cnn, blobs.images[:60]) == blobs.labels[:60]).sum())
+    assert set(table.columns) >= {"attack", "eps", "accuracy", "correct", "n"}
+    assert (table[table.eps == 0]["correct"] == clean).all()
+    assert (table["correct"] <= clean).all()
+
+
+def test_pgd_with_a_seed_is_reproducible(tiny_cnn):
+    x, y = torch.rand(4, 1, 28, 28), torch.tensor([0, 1, 2, 3])
+    a = attacks.pgd(tiny_cnn, x, y, eps=0.2, steps=3, seed=7)
+    assert torch.equal(a, attacks.pgd(tiny_cnn, x, y, eps=0.2, steps=3, seed=7))
+
+
+@pytest.mark.parametrize("bad", [-0.1, float("inf"), float("nan")])
+def test_bad_epsilon_is_refused(tiny_cnn, bad):
+    with pytest.raises(RobinterpError, match="epsilon"):
+        attacks.pgd(tiny_cnn, torch.rand(1, 1, 28, 28), torch.tensor([0]), eps=bad)
+
+
+def test_unknown_attack_and_norm_are_refused(tiny_cnn):
+    with pytest.raises(RobinterpError, match="unknown attack 'cw'"):
+        attacks.get_attack("cw")
+    with pytest.raises(RobinterpError, match="unknown norm 'l1'"):
+        attacks.fgsm(tiny_cnn, torch.rand(1, 1, 28, 28), torch.tensor([0]), eps=0.1, norm="l1")

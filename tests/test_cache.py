@@ -1,0 +1,125 @@
+"""Cache: round trip, reuse, atomic writes, damage detection, no code run on load."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+
+import pandas as pd
+import pytest
+import torch
+
+from robinterp import RobinterpError, cache, models, train
+from robinterp.paths import cache_root
+
+
+def build():
+    torch.manual_seed(0)
+    return models.build("small_cnn", "mnist", num_classes=10, shape=(1, 28, 28), width=4)
+
+
+SPEC = train.TrainSpec(model="small_cnn", width=4, epochs=1.0)
+
+
+def perturb(model):
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.5)
+    return {"loss": 1.25}
+
+
+def test_model_round_trip_then_reuse_without_training():
+    first, meta = cache.cached_model(SPEC, build, perturb)
+    assert not meta["from_cache"] and meta["metrics"] == {"loss": 1.25}
+
+    def must_not_train(model):
+        raise AssertionError("a cached model was retrained")
+
+    second, meta2 = cache.cached_model(SPEC, build, must_not_train)
+    assert meta2["from_cache"] and meta2["key"] == meta["key"]
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(),
+                                                   second.state_dict().values()))
+    sidecar = json.loads((cache_root() / "models" / meta["key"] / "meta.json").read_text())
+    assert {"config", "commit", "versions", "wall_seconds", "metrics", "files"} <= set(sidecar)
+    assert sidecar["config"]["seed"] == 0
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "bad_json"])
+def test_a_damaged_entry_is_reported_and_recomputed(damage):
+    _, meta = cache.cached_model(SPEC, build, perturb)
+    folder = cache_root() / "models" / meta["key"]
+    weights = folder / "weights.safetensors"
+    if damage == "truncate":
+        weights.write_bytes(weights.read_bytes()[:50])
+    elif damage == "flip":
+        raw = bytearray(weights.read_bytes())
+        raw[-1] ^= 0xFF
+        weights.write_bytes(bytes(raw))
+    else:
+        (folder / "meta.json").write_text("{not json")
+    calls = []
+    with pytest.warns(UserWarning, match="damaged"):
+        _, meta2 = cache.cached_model(SPEC, build, lambda m: calls.append(1) or perturb(m))
+    assert calls == [1] and not meta2["from_cache"]
+    assert cache.cached_model(SPEC, build, perturb)[1]["from_cache"]
+
+
+def test_a_computation_that_dies_leaves_no_entry():
+    def dies(model):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        cache.cached_model(SPEC, build, dies)
+    folder = cache_root() / "models"
+    assert [p.name for p in folder.iterdir() if not p.name.endswith(".lock")] == []
+
+
+def test_tables_round_trip():
+    df = pd.DataFrame({"attack": ["pgd", "fgsm"], "eps": [0.1, 0.3], "accuracy": [0.5, 0.25]})
+    out = cache.cached_table({"k": 1}, lambda: df)
+    again = cache.cached_table({"k": 1}, lambda: pytest.fail("recomputed"))
+    pd.testing.assert_frame_equal(out, again)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders")
+def test_an_unwritable_cache_is_a_clear_error(tmp_path, monkeypatch):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    monkeypatch.setenv("ROBINTERP_CACHE", str(ro))
+    with pytest.raises(cache.CacheError, match="cannot write to the cache folder"):
+        cache.cached_model(SPEC, build, perturb)
+
+
+def test_an_unwritable_cache_path_is_a_clear_error(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("ROBINTERP_CACHE", str(blocker))
+    with pytest.raises(cache.CacheError, match="ROBINTERP_CACHE"):
+        cache.cached_model(SPEC, build, perturb)
+
+
+class Exploit:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_crafted_pickle_checkpoint_runs_no_code(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pt"
+    path.write_bytes(pickle.dumps({"weight": Exploit(marker)}))
+    pickle.loads(path.read_bytes())  # the payload works when unpickled naively...
+    assert marker.exists()
+    marker.unlink()
+    with pytest.raises(RobinterpError, match="not a plain tensor checkpoint"):
+        cache.load_checkpoint(path)  # ...and runs nothing through robinterp
+    assert not marker.exists()
+
+
+def test_plain_checkpoints_load(tmp_path):
+    torch.save({"w": torch.ones(2)}, tmp_path / "ok.pt")
+    assert torch.equal(cache.load_checkpoint(tmp_path / "ok.pt")["w"], torch.ones(2))

@@ -1,0 +1,119 @@
+"""Configs: one-line errors for bad keys and values; profiles and notebooks agree with them."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+
+import pytest
+
+from robinterp import runner
+from robinterp.config import ConfigError, field_docs, stable_hash
+from robinterp.experiments.robust_models import RobustModelsConfig
+from tests.conftest import REPO
+
+CHAPTER_CONFIGS = [(name, ch.config) for name, ch in runner.CHAPTERS.items()]
+
+
+@pytest.mark.parametrize("values,match", [
+    ({"epsilon": [0.1]}, "unknown key 'epsilon'.*did you mean 'epsilons'"),
+    ({"epochs": "2"}, "epochs must be a number, got str"),
+    ({"epochs": 0}, "epochs = 0.0 is out of range: it must be > 0"),
+    ({"epsilons": [0.1, -0.2]}, r"epsilons = -0.2 is out of range: it must be >= 0"),
+    ({"epsilons": [0.1, 2.0]}, r"epsilons = 2.0 is out of range: it must be <= 1"),
+    ({"seeds": 3}, "seeds must be a list, got int"),
+    ({"seeds": [1, 1]}, "seeds must be a non-empty list of distinct integers"),
+    ({"model": "resnet50"}, "model = 'resnet50' is not one of"),
+    ({"dataset": "mnits"}, "did you mean 'mnist'"),
+    ({"train_eps": float("nan")}, "must be finite"),
+    ({"eps_warmup": 1.5}, "eps_warmup = 1.5 is out of range"),
+    ({"train_size": True}, "must be an integer, got bool"),
+])
+def test_bad_values_are_one_line_errors_naming_the_source(values, match):
+    with pytest.raises(ConfigError, match=match) as err:
+        RobustModelsConfig.from_mapping(values, source="my.yml")
+    assert str(err.value).startswith("my.yml: ") and "\n" not in str(err.value)
+
+
+def test_lists_become_tuples_and_ints_become_floats():
+    cfg = RobustModelsConfig.from_mapping({"epsilons": [0, 0.5], "epochs": 2, "seeds": [4]})
+    assert cfg.epsilons == (0.0, 0.5) and cfg.epochs == 2.0 and cfg.seeds == (4,)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.epochs = 3.0
+
+
+def test_hash_changes_with_any_field_and_not_otherwise():
+    a, b = RobustModelsConfig(), RobustModelsConfig()
+    assert stable_hash(a) == stable_hash(b)
+    assert stable_hash(a) != stable_hash(dataclasses.replace(a, pgd_steps=21))
+
+
+@pytest.mark.parametrize("chapter,config", CHAPTER_CONFIGS)
+def test_every_field_has_a_docstring(chapter, config):
+    docs = field_docs(config)
+    assert all(docs.get(f.name) for f in dataclasses.fields(config)), chapter
+
+
+@pytest.mark.parametrize("profile", ["smoke", "default", "paper"])
+@pytest.mark.parametrize("chapter,config", CHAPTER_CONFIGS)
+def test_every_profile_validates_for_every_chapter(profile, chapter, config):
+    cfg, label = runner.resolve_config(chapter, profile)
+    assert isinstance(cfg, config) and label == profile
+
+
+def test_unknown_profile_and_chapter(tmp_path):
+    with pytest.raises(ConfigError, match="unknown profile 'smok'.*did you mean 'smoke'"):
+        runner.resolve_config("robust_models", "smok")
+    with pytest.raises(ConfigError, match="unknown chapter 'robust'"):
+        runner.resolve_config("robust", "smoke")
+
+
+@pytest.mark.parametrize("text,match", [
+    ("robust_models: [1, 2\n", "not valid YAML"),
+    ("- a\n- b\n", "expected a mapping"),
+    ("robust_models: 3\n", "section 'robust_models' must be a mapping"),
+    ("robust_modles: {}\n", "unknown chapter section 'robust_modles'"),
+    ("robust_models:\n  seeds: zero\n", "seeds must be a list"),
+])
+def test_bad_config_files(tmp_path, text, match):
+    path = tmp_path / "bad.yml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=match):
+        runner.resolve_config("robust_models", config_file=path)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        runner.resolve_config("robust_models", config_file=tmp_path / "nope.yml")
+
+
+def _parameters_cell(path):
+    nb = json.loads(path.read_text())
+    cells = [c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", [])]
+    assert len(cells) == 1, f"{path}: exactly one cell must be tagged 'parameters'"
+    return {t.id: ast.literal_eval(node.value) for node in ast.parse("".join(cells[0]["source"])).body
+            for t in node.targets}
+
+
+@pytest.mark.parametrize("chapter", list(runner.CHAPTERS))
+def test_parameters_cell_equals_the_config_defaults(chapter):
+    spec = runner.CHAPTERS[chapter]
+    values = _parameters_cell(REPO / spec.notebook)
+    assert values.pop("profile") == "default"
+    assert spec.config.from_mapping(values) == spec.config()
+
+
+def test_notebook_sources_in_git_carry_no_outputs():
+    for path in (REPO / "book").rglob("*.ipynb"):
+        nb = json.loads(path.read_text())
+        dirty = [i for i, c in enumerate(nb["cells"])
+                 if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))]
+        assert not dirty, f"{path}: cells {dirty} carry outputs; clear them before committing"
+
+
+def test_every_chapter_is_in_the_toc_where_the_book_stages_it():
+    toc = (REPO / "_toc.yml").read_text()
+    for name, chapter in runner.CHAPTERS.items():
+        assert chapter.notebook == f"book/chapters/{name}.ipynb"
+        assert f"file: book/chapters/{name}\n" in toc

@@ -1,0 +1,100 @@
+"""The real loading code on small files the tests write: IDX, CIFAR pickles, checksums."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from robinterp import data
+
+
+def test_idx_files_load_as_float_images_in_unit_range(tiny_mnist):
+    root, spec = tiny_mnist
+    train = data.load("mnist", "train", root, spec=spec, allow_download=False)
+    test = data.load("mnist", "test", root, spec=spec, allow_download=False)
+    assert train.images.shape == (40, 1, 28, 28) and test.images.shape == (20, 1, 28, 28)
+    assert train.images.dtype == torch.float32
+    assert 0.0 <= float(train.images.min()) and float(train.images.max()) <= 1.0
+    assert train.labels.tolist() == [i % 10 for i in range(40)]
+
+
+def test_checksum_mismatch_is_a_one_line_error_naming_the_file(tiny_mnist):
+    root, spec = tiny_mnist
+    path = root / "MNIST/raw/train-labels-idx1-ubyte"
+    path.write_bytes(path.read_bytes()[:-3] + b"\x01\x02\x03")
+    with pytest.raises(data.DataError) as err:
+        data.load("mnist", "train", root, spec=spec, allow_download=False)
+    message = str(err.value)
+    assert "train-labels-idx1-ubyte" in message and "sha256" in message
+    assert "robinterp data fetch mnist" in message and "\n" not in message
+
+
+def test_truncated_idx_file_is_caught_before_torchvision_reads_it(tiny_mnist):
+    root, spec = tiny_mnist
+    path = root / "MNIST/raw/t10k-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(data.DataError, match="corrupted or truncated"):
+        data.load("mnist", "test", root, spec=spec, allow_download=False)
+
+
+def test_missing_file_without_any_source_says_how_to_get_it(tiny_mnist):
+    root, spec = tiny_mnist
+    (root / "MNIST/raw/train-images-idx3-ubyte").unlink()
+    spec = dataclasses.replace(spec, offline_source=None)
+    with pytest.raises(data.DataError, match="missing .*train-images-idx3-ubyte.*copy the four"):
+        data.load("mnist", "train", root, spec=spec, allow_download=False)
+
+
+def test_a_failing_offline_source_ends_in_a_clear_error_not_a_traceback(tiny_mnist, monkeypatch):
+    root, spec = tiny_mnist
+    (root / "MNIST/raw/train-images-idx3-ubyte").unlink()
+
+    def broken(spec, root):
+        raise OSError("registry unreachable")
+
+    monkeypatch.setattr(data, "_torchvision_download", broken)
+    spec = dataclasses.replace(spec, offline_source=broken)
+    with pytest.raises(data.DataError, match="missing"):
+        data.ensure("mnist", root, spec=spec)
+
+
+def test_offline_source_is_used_and_verified(tiny_mnist, monkeypatch):
+    root, spec = tiny_mnist
+    target = root / "MNIST/raw/train-images-idx3-ubyte"
+    good = target.read_bytes()
+    target.write_bytes(b"garbage")  # a corrupted file must be replaced, not trusted
+    calls = []
+
+    def source(spec, root):
+        calls.append(1)
+        target.write_bytes(good)
+
+    monkeypatch.setattr(data, "_torchvision_download", lambda spec, root: None)
+    data.ensure("mnist", root, spec=dataclasses.replace(spec, offline_source=source))
+    assert calls == [1] and target.read_bytes() == good
+
+
+def test_cifar_format_pickles_load_channels_first(tiny_cifar):
+    split = data.load("cifar10", "train", tiny_cifar, allow_download=False)
+    assert split.images.shape == (30, 3, 32, 32)
+    assert data.load("cifar10", "test", tiny_cifar, allow_download=False).labels.tolist() == list(range(6))
+
+
+def test_cifar_without_files_fails_fast_with_instructions(tmp_path):
+    with pytest.raises(data.DataError, match="no offline source exists"):
+        data.load("cifar10", "test", tmp_path, allow_download=False)
+
+
+@pytest.mark.parametrize("name,split", [("imagenette", "train"), ("mnist", "validation")])
+def test_unknown_data_set_or_split(tmp_path, name, split):
+    with pytest.raises(data.DataError, match="unknown"):
+        data.load(name, split, tmp_path, allow_download=False)
+
+
+def test_subset_is_seeded_and_batches_cover_every_sample(blobs):
+    a, b, c = blobs.subset(50, seed=1), blobs.subset(50, seed=1), blobs.subset(50, seed=2)
+    assert torch.equal(a.labels, b.labels) and not torch.equal(a.images, c.images)
+    seen = torch.cat([y for _, y in blobs.batches(64, shuffle=True, seed=3)])
+    assert sorted(seen.tolist()) == sorted(blobs.labels.tolist())

@@ -1,0 +1,121 @@
+"""The papermill runner and the CLI: failures name chapter, config and cell; nothing stale is published."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from robinterp import runner
+from robinterp.config import Config, ConfigError, param
+from robinterp.paths import build_root
+from tests.conftest import REPO
+
+
+@dataclasses.dataclass(frozen=True)
+class ToyConfig(Config):
+    divisor: int = param(1)
+    """What the notebook divides by; 0 makes it fail."""
+
+
+def toy_notebook(path, tagged=True):
+    params = nbformat.v4.new_code_cell('divisor = 1\nprofile = "default"')
+    if tagged:
+        params.metadata["tags"] = ["parameters"]
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Toy"), params,
+        nbformat.v4.new_code_cell("result = 10 / divisor\nprint(result)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture
+def toy_chapter(tmp_path, monkeypatch):
+    path = toy_notebook(tmp_path / "toy.ipynb")
+    monkeypatch.setitem(runner.CHAPTERS, "toy", runner.Chapter("toy", str(path), ToyConfig))
+    return path
+
+
+def test_a_notebook_without_parameters_cell_is_refused_before_running(tmp_path, monkeypatch):
+    path = toy_notebook(tmp_path / "untagged.ipynb", tagged=False)
+    monkeypatch.setitem(runner.CHAPTERS, "toy", runner.Chapter("toy", str(path), ToyConfig))
+    with pytest.raises(ConfigError, match="no cell tagged 'parameters'"):
+        runner.execute("toy", ToyConfig(), "smoke", tmp_path / "out.ipynb")
+    assert not (tmp_path / "out.ipynb").exists()
+
+
+@pytest.mark.slow
+def test_a_failing_chapter_names_chapter_config_and_cell_and_leaves_no_output(toy_chapter, tmp_path):
+    out = tmp_path / "out" / "toy.ipynb"
+    runner.execute("toy", ToyConfig(divisor=2), "good", out)
+    executed = json.loads(out.read_text())
+    assert "5.0" in "".join(executed["cells"][-1]["outputs"][0]["text"])
+    with pytest.raises(runner.ChapterFailed) as err:
+        runner.execute("toy", ToyConfig(divisor=0), "bad", out)
+    message = str(err.value)
+    assert "chapter toy" in message and "'bad'" in message and "cell" in message
+    assert "ZeroDivisionError" in message
+    assert not out.exists(), "the stale executed copy survived a failed run"
+    assert list(out.parent.iterdir()) == [], "a temporary notebook was left behind"
+
+
+@pytest.mark.slow
+def test_the_book_publishes_a_failure_page_not_stale_output(tmp_path, monkeypatch):
+    failing = toy_notebook(tmp_path / "toy.ipynb")
+    monkeypatch.setattr(runner, "CHAPTERS", {
+        "robust_models": runner.Chapter("robust_models", str(failing), ToyConfig)})
+    stale = build_root() / "executed" / "smoke" / "robust_models.ipynb"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("STALE OUTPUT")
+    monkeypatch.setattr(runner, "resolve_config",
+                        lambda chapter, profile=None, config_file=None: (ToyConfig(divisor=0), profile))
+    with pytest.raises(runner.ChapterFailed, match="1 chapter"):
+        runner.book("smoke")
+    page = (build_root() / "html" / "book" / "chapters" / "robust_models.html").read_text()
+    assert "not executed" in page and "ZeroDivisionError" in page and "STALE" not in page
+    assert not stale.exists()
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "robinterp", *args], capture_output=True,
+                          text=True, cwd=REPO, timeout=120)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["run", "nope", "--profile", "smoke"], "unknown chapter 'nope'"),
+    (["run", "robust_models", "--profile", "fast"], "unknown profile 'fast'"),
+    (["data", "fetch", "imagenet"], "unknown data set 'imagenet'"),
+])
+def test_cli_errors_are_one_line_and_exit_2(args, needle):
+    result = cli(*args)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and needle in result.stderr
+
+
+def test_cli_bad_config_file_writes_nothing(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text("robust_models:\n  epsilons: [0.1, -1]\n")
+    result = cli("run", "robust_models", "--config", str(bad))
+    assert result.returncode == 2 and "out of range" in result.stderr
+    assert not build_root().exists()
+
+
+@pytest.mark.slow
+def test_the_first_chapter_runs_end_to_end_under_smoke(tmp_path):
+    """Real MNIST, real training and attacks, the real notebook: glue values and figures appear."""
+    out = runner.run("robust_models", "smoke")
+    nb = json.loads(out.read_text())
+    outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
+    glued = {o["metadata"]["scrapbook"]["name"] for o in outputs
+             if "scrapbook" in o.get("metadata", {})}
+    assert {"clean_standard", "clean_pgd_at", "pgd_standard", "pgd_pgd_at",
+            "align_standard", "align_pgd_at", "eps_max"} <= glued
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 2
+    results = build_root() / "results" / "smoke" / "robust_models"
+    assert {"training.csv", "robust_accuracy.csv", "alignment.csv", "verdicts.csv"} <= {
+        p.name for p in results.iterdir()}

@@ -1,0 +1,78 @@
+"""Training methods and the loop: they learn, backpropagate, stop on NaN, are deterministic."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from robinterp import models, train
+from robinterp.config import ConfigError
+
+
+def spec(**kw) -> train.TrainSpec:
+    base = dict(model="small_cnn", width=4, epochs=3.0, batch_size=50, lr=3e-3, seed=0)
+    return train.TrainSpec(**{**base, **kw})
+
+
+def build(seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return models.build("small_cnn", "mnist", num_classes=10, shape=(1, 28, 28), width=4)
+
+
+@pytest.mark.parametrize("method,params", [
+    ("standard", ()),
+    ("fgsm_at", (("eps", 0.1),)),
+    ("pgd_at", (("eps", 0.1), ("steps", 2), ("eps_warmup", 0.3))),
+])
+def test_every_method_learns_the_separable_problem(blobs, method, params):
+    model = build()
+    before = train.accuracy(model, blobs)
+    history = train.fit(model, blobs, spec(method=method, method_params=params))
+    assert list(history.columns[:4]) == ["epoch", "loss", "train_accuracy", "seconds"]
+    assert len(history) == 3 and history["loss"].iloc[-1] < history["loss"].iloc[0]
+    assert train.accuracy(model, blobs) > max(0.5, before)
+
+
+@pytest.mark.parametrize("method", ["standard", "fgsm_at", "pgd_at"])
+def test_each_loss_backpropagates_to_every_weight(blobs, method):
+    model = build()
+    loss, logits = train.get_method(method)(model, blobs.images[:8], blobs.labels[:8], progress=0.5)
+    loss.backward()
+    assert logits.shape == (8, 10)
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+def test_a_fraction_of_an_epoch_trains_that_many_batches(blobs):
+    history = train.fit(build(), blobs, spec(epochs=0.5))
+    assert len(history) == 1
+    assert history["seconds"].iloc[0] > 0
+
+
+def test_same_seed_gives_identical_weights(blobs):
+    a, b = build(), build()
+    train.fit(a, blobs, spec(method="pgd_at", method_params=(("eps", 0.1), ("steps", 2)), epochs=1.0))
+    train.fit(b, blobs, spec(method="pgd_at", method_params=(("eps", 0.1), ("steps", 2)), epochs=1.0))
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_a_diverging_run_stops_with_a_clear_message(blobs):
+    with pytest.raises(train.TrainingError, match="loss became .* lower the learning rate"):
+        train.fit(build(), blobs, spec(lr=1e12, optimizer="sgd"))
+
+
+def test_eps_warmup_ramps_linearly():
+    assert train.ramped(0.3, 0.0, 0.5) == 0.0
+    assert train.ramped(0.3, 0.25, 0.5) == pytest.approx(0.15)
+    assert train.ramped(0.3, 0.9, 0.5) == 0.3 and train.ramped(0.3, 0.0, 0.0) == 0.3
+
+
+@pytest.mark.parametrize("kw,match", [
+    ({"method": "sgt"}, "unknown training method 'sgt'"),
+    ({"method": "pgd_at", "method_params": (("epsilon", 0.3),)}, "no parameter 'epsilon'"),
+    ({"epochs": 0}, "epochs = 0.0 is out of range"),
+    ({"optimizer": "adamw"}, "is not one of"),
+    ({"batch_size": 12.5}, "must be an integer"),
+])
+def test_bad_train_specs_are_one_line_errors(kw, match):
+    with pytest.raises(ConfigError, match=match):
+        spec(**kw)
