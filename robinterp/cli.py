@@ -40,6 +40,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    import logging
+
+    # papermill logs each output line of the executing notebook at INFO: that is the
+    # chapter's progress, so the terminal shows it as it happens
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("  | %(message)s"))
+    papermill_log = logging.getLogger("papermill")
+    papermill_log.addHandler(handler)
+    papermill_log.setLevel(logging.INFO)
+    papermill_log.propagate = False
     from robinterp import runner
 
     try:

@@ -105,7 +105,7 @@ def execute(chapter: str, config: Config, label: str, output: Path) -> Path:
         print(f"executing {chapter} under {label} ...", flush=True)
         papermill.execute_notebook(str(source), str(tmp), parameters=parameters,
                                    kernel_name="python3", cwd=str(source.parent),
-                                   progress_bar=False, log_output=False)
+                                   progress_bar=False, log_output=_stream_outputs())
     except papermill.PapermillExecutionError as err:
         tmp.unlink(missing_ok=True)
         raise ChapterFailed(f"chapter {chapter} failed under config {label!r} in cell "
@@ -133,6 +133,13 @@ def _fold_parameter_cells(notebook: Path) -> None:
     notebook.write_text(json.dumps(nb, indent=1))
 
 
+def _stream_outputs() -> bool:
+    """Echo the notebook's output (its progress lines) when the CLI asked for it."""
+    import logging
+
+    return logging.getLogger("papermill").isEnabledFor(logging.INFO)
+
+
 def run(chapter: str, profile: str | None = None, config_file: Path | None = None) -> Path:
     config, label = resolve_config(chapter, profile, config_file)
     return execute(chapter, config, label, build_root() / "executed" / label / f"{chapter}.ipynb")
@@ -148,7 +155,51 @@ def sweep(chapter: str, config_files: list[Path]) -> list[Path]:
             for config, label in resolved]
 
 
-BOOK_FILES = ("_config.yml", "_toc.yml")
+
+
+MATHJAX = "mathjax@3.2.2"
+
+
+def _vendor_mathjax(stage: Path) -> bool:
+    """Serve MathJax from the book itself: jupyter-book loads it from a CDN, so an
+    offline reader would see raw TeX. Fetched once from the npm registry into the
+    cache; returns False (the CDN stays) when that is not possible."""
+    from robinterp.paths import cache_root
+
+    vendor = cache_root() / "vendor" / MATHJAX.replace("@", "-")
+    if not (vendor / "tex-chtml.js").exists():
+        import tarfile
+        import tempfile
+
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                subprocess.run(["npm", "pack", MATHJAX, "--silent"], cwd=tmp, check=True,
+                               timeout=120, capture_output=True)
+                with tarfile.open(next(Path(tmp).glob("mathjax-*.tgz"))) as tgz:
+                    members = [m for m in tgz.getmembers() if m.isfile() and (
+                        m.name == "package/es5/tex-chtml.js"
+                        or m.name.startswith("package/es5/output/chtml/fonts/woff-v2/"))]
+                    for m in members:
+                        m.name = m.name.removeprefix("package/es5/")
+                    tgz.extractall(Path(tmp) / "mathjax", members=members, filter="data")
+                vendor.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copytree(Path(tmp) / "mathjax", vendor, dirs_exist_ok=True)
+        except (OSError, subprocess.SubprocessError, StopIteration) as err:
+            print(f"MathJax stays on its CDN (could not fetch {MATHJAX}: {err})", flush=True)
+            return False
+    shutil.copytree(vendor, stage / "_static" / "mathjax", dirs_exist_ok=True)
+    return True
+
+
+def _stage_config(root: Path, stage: Path, local_mathjax: bool) -> None:
+    import yaml
+
+    config = yaml.safe_load((root / "_config.yml").read_text())
+    if local_mathjax:
+        sphinx = config.setdefault("sphinx", {}).setdefault("config", {})
+        sphinx["mathjax_path"] = "mathjax/tex-chtml.js"
+        sphinx["html_static_path"] = ["_static"]
+    (stage / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
 def failure_page(chapter: str, error: str) -> str:
@@ -168,8 +219,8 @@ def book(profile: str = "default") -> Path:
     shutil.rmtree(stage, ignore_errors=True)
     # the book's pages and data, but not the notebook sources: their executed copies go in
     shutil.copytree(root / "book", stage / "book", ignore=shutil.ignore_patterns("*.ipynb"))
-    for rel in BOOK_FILES:
-        shutil.copy2(root / rel, stage / rel)
+    shutil.copy2(root / "_toc.yml", stage / "_toc.yml")
+    _stage_config(root, stage, _vendor_mathjax(stage))
     failures = []
     for name, (config, label) in configs.items():
         executed = build / "executed" / label / f"{name}.ipynb"
