@@ -50,7 +50,11 @@ def _sha256(path: Path) -> str:
 def _lock(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"another run is computing this entry; waiting for it ({path})", flush=True)
+            fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -63,11 +67,13 @@ def _read_entry(folder: Path) -> dict[str, Any] | None:
         return None
     try:
         meta = json.loads((folder / META).read_text())
+        if not meta["files"]:
+            raise ValueError("it lists no files")
         for name, digest in meta["files"].items():
             if _sha256(folder / name) != digest:
                 raise ValueError(f"{name} does not match its recorded sha256")
         return meta
-    except (OSError, ValueError, KeyError, TypeError) as err:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         warnings.warn(f"cache entry {folder} is damaged ({err}); removing it and recomputing",
                       stacklevel=3)
         shutil.rmtree(folder, ignore_errors=True)
@@ -77,6 +83,9 @@ def _read_entry(folder: Path) -> dict[str, Any] | None:
 def _write_entry(folder: Path, write_payload: Callable[[Path], None], meta: dict[str, Any]) -> None:
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it 0700: others sharing the cache could not read
     try:
         write_payload(tmp)
         meta["files"] = {p.name: _sha256(p) for p in sorted(tmp.iterdir())}
@@ -110,9 +119,16 @@ def entry(kind: str, key_obj: Any, compute: Callable[[], tuple[Any, dict[str, An
         raise CacheError(f"cannot write to the cache folder {root / kind} ({err.strerror}); "
                          f"make it writable or set ROBINTERP_CACHE to another folder") from None
     with _lock(root / kind / f"{key}.lock"):
+        for leftover in (root / kind).glob(f".{key}.*"):  # from a run killed mid-write
+            shutil.rmtree(leftover, ignore_errors=True)
         meta = _read_entry(folder)
         if meta is not None:
-            return load(folder), {**meta, "from_cache": True}
+            try:
+                return load(folder), {**meta, "from_cache": True}
+            except Exception as err:  # intact files that no longer load: recompute
+                warnings.warn(f"cache entry {folder} does not load ({type(err).__name__}); "
+                              f"recomputing", stacklevel=2)
+                shutil.rmtree(folder, ignore_errors=True)
         start = time.perf_counter()
         value, metrics = compute()
         config = dataclasses.asdict(key_obj) if dataclasses.is_dataclass(key_obj) else key_obj

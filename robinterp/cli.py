@@ -72,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     except RobinterpError as err:
         print(f"robinterp: error: {err}", file=sys.stderr)
         return 2
+    except Exception as err:  # anything unforeseen: still one line, and a non-zero exit
+        print(f"robinterp: error: unexpected {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("robinterp: interrupted; finished cache entries are kept, nothing half-written is",
               file=sys.stderr)

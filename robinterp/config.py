@@ -68,7 +68,7 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-def _coerce(name: str, value: Any, tp: Any) -> Any:
+def coerce(name: str, value: Any, tp: Any) -> Any:
     """Return ``value`` as type ``tp`` or raise a one-line ConfigError."""
     origin = typing.get_origin(tp)
     if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
@@ -76,16 +76,16 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _coerce(name, value, inner[0])
+        return coerce(name, value, inner[0])
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{name} must be a list, got {type(value).__name__} {value!r}")
         args = typing.get_args(tp)
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(f"{name}[{i}]", v, args[0]) for i, v in enumerate(value))
+            return tuple(coerce(f"{name}[{i}]", v, args[0]) for i, v in enumerate(value))
         if len(value) != len(args):
             raise ConfigError(f"{name} must have {len(args)} elements, got {len(value)}")
-        return tuple(_coerce(f"{name}[{i}]", v, a) for i, (v, a) in enumerate(zip(value, args)))
+        return tuple(coerce(f"{name}[{i}]", v, a) for i, (v, a) in enumerate(zip(value, args)))
     if tp is Any:
         return value
     if tp is bool:
@@ -97,6 +97,11 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
             raise ConfigError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str):  # YAML reads 1e-3 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                raise ConfigError(f"{name} must be a number, got str {value!r}") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{name} must be a number, got {type(value).__name__} {value!r}")
         if not math.isfinite(value):
@@ -134,7 +139,7 @@ class Config:
         hints = typing.get_type_hints(type(self))
         for f in dataclasses.fields(self):
             label = f"{type(self).__name__}.{f.name}"
-            value = _coerce(label, getattr(self, f.name), hints[f.name])
+            value = coerce(label, getattr(self, f.name), hints[f.name])
             _check_range(label, value, f.metadata)
             object.__setattr__(self, f.name, value)
         self.validate()
@@ -177,17 +182,33 @@ class Config:
                  "doc": docs.get(f.name, "")} for f in dataclasses.fields(self)]
 
 
-def stable_hash(obj: Any, length: int = 16) -> str:
-    """A short sha256 of a config (or any JSON-able value) and the package version.
+@functools.cache
+def code_version() -> str:
+    """sha256 of the package's own source files.
 
-    The version is part of the key so that a release that changes what a method
-    computes never reads results cached by an older one.
+    Part of every cache key: a fix to an attack, a loss or a model must never
+    read models or results that the old code computed.
+    """
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def stable_hash(obj: Any, length: int = 16) -> str:
+    """A short sha256 of a config (or any JSON-able value), the version and the code.
+
+    Version and code are part of the key so that a change to what a method
+    computes never reads results cached by the code before it.
     """
     if dataclasses.is_dataclass(obj):
         payload = {"type": type(obj).__name__, "fields": dataclasses.asdict(obj)}
     else:
         payload = obj
-    text = json.dumps({"robinterp": __version__, "value": payload}, sort_keys=True, default=str)
+    text = json.dumps({"robinterp": __version__, "code": code_version(), "value": payload},
+                      sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
@@ -229,7 +250,9 @@ def profile_overrides(profile: str, chapter: str) -> dict[str, Any]:
 
 def section(data: Mapping[str, Any], chapter: str, path: Path) -> dict[str, Any]:
     """A chapter's section of a profile or config file (empty when absent)."""
-    value = data.get(chapter) or {}
+    value = data.get(chapter)
+    if value is None:
+        return {}
     if not isinstance(value, dict):
         raise ConfigError(f"{path}: section {chapter!r} must be a mapping of settings, "
                           f"got {type(value).__name__}")

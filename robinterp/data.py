@@ -90,8 +90,11 @@ def _sha(path: Path, hash_name: str) -> str:
 def _atomic_write(target: Path, data: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, target)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _run(cmd: list[str], cwd: Path, timeout: float = 300) -> None:
@@ -260,7 +263,13 @@ def load(name: str, split: str, root: Path | None = None, *,
     import torchvision.datasets as tvd
 
     cls = getattr(tvd, spec.torchvision_class)
-    dataset = cls(str(Path(root or data_root())), train=split == "train", download=False)
+    root = Path(root or data_root())
+    legacy = root / spec.torchvision_class / "processed"
+    if spec.folder.endswith("/raw") and legacy.exists():
+        # torchvision prefers these old .pt files over the verified raw files
+        raise DataError(f"{legacy} holds an old torchvision cache that would be read instead "
+                        f"of the verified files; delete that folder")
+    dataset = cls(str(root), train=split == "train", download=False)
     images = torch.as_tensor(dataset.data)
     if images.ndim == 3:  # MNIST-like: (N, H, W) uint8
         images = images.unsqueeze(1)

@@ -10,6 +10,8 @@ failed run never leaves a half-executed notebook where the book would publish it
 from __future__ import annotations
 
 import dataclasses
+import tarfile
+import tempfile
 import json
 import os
 import shutil
@@ -59,7 +61,9 @@ def resolve_config(chapter: str, profile: str | None = None,
         if unknown:
             raise ConfigError(f"{path}: unknown chapter section {unknown[0]!r}; "
                               f"sections are chapter names: {', '.join(CHAPTERS)}")
-        return spec.config.from_mapping(section(data, chapter, path), source=str(path)), path.stem
+        # a file's label never reads as a profile name: its outputs must not overwrite one
+        return (spec.config.from_mapping(section(data, chapter, path), source=str(path)),
+                f"config-{path.stem}")
     profile = profile or "default"
     overrides = profile_overrides(profile, chapter)
     return spec.config.from_mapping(overrides, source=f"profile {profile}"), profile
@@ -99,6 +103,8 @@ def execute(chapter: str, config: Config, label: str, output: Path) -> Path:
         raise RobinterpError(f"cannot write to the build folder {output.parent} ({err.strerror}); "
                              f"make it writable or set ROBINTERP_BUILD to another folder") from None
     output.unlink(missing_ok=True)  # a stale copy must not survive a failed run
+    # the chapter writes its result tables afresh; none of an earlier run's may remain
+    shutil.rmtree(build_root() / "results" / label / chapter, ignore_errors=True)
     parameters: dict[str, Any] = {**config.to_parameters(), "profile": label}
     env_backend = os.environ.pop("MPLBACKEND", None)  # Agg in the kernel would drop every figure
     try:
@@ -112,9 +118,14 @@ def execute(chapter: str, config: Config, label: str, output: Path) -> Path:
                             f"{err.cell_index} (execution count {err.exec_count}): "
                             f"{err.ename}: {str(err.evalue).splitlines()[0] if err.evalue else ''}"
                             ) from None
-    except BaseException:
+    except (KeyboardInterrupt, SystemExit):
         tmp.unlink(missing_ok=True)
         raise
+    except Exception as err:  # a dead kernel, a timeout: the chapter failed all the same
+        tmp.unlink(missing_ok=True)
+        raise ChapterFailed(f"chapter {chapter} failed under config {label!r}: "
+                            f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+                            ) from None
     finally:
         if env_backend is not None:
             os.environ["MPLBACKEND"] = env_backend
@@ -168,9 +179,6 @@ def _vendor_mathjax(stage: Path) -> bool:
 
     vendor = cache_root() / "vendor" / MATHJAX.replace("@", "-")
     if not (vendor / "tex-chtml.js").exists():
-        import tarfile
-        import tempfile
-
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 subprocess.run(["npm", "pack", MATHJAX, "--silent"], cwd=tmp, check=True,
@@ -183,8 +191,10 @@ def _vendor_mathjax(stage: Path) -> bool:
                         m.name = m.name.removeprefix("package/es5/")
                     tgz.extractall(Path(tmp) / "mathjax", members=members, filter="data")
                 vendor.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copytree(Path(tmp) / "mathjax", vendor, dirs_exist_ok=True)
-        except (OSError, subprocess.SubprocessError, StopIteration) as err:
+                partial = vendor.with_name(f".{vendor.name}.{os.getpid()}")
+                shutil.copytree(Path(tmp) / "mathjax", partial)
+                os.replace(partial, vendor)  # complete or absent, never half there
+        except (OSError, subprocess.SubprocessError, StopIteration, tarfile.TarError) as err:
             print(f"MathJax stays on its CDN (could not fetch {MATHJAX}: {err})", flush=True)
             return False
     shutil.copytree(vendor, stage / "_static" / "mathjax", dirs_exist_ok=True)
@@ -215,6 +225,7 @@ def book(profile: str = "default") -> Path:
     """
     configs = {name: resolve_config(name, profile) for name in CHAPTERS}
     root, build = project_root(), build_root()
+    shutil.rmtree(build / "html", ignore_errors=True)  # never leave an older book standing
     stage = build / "source"
     shutil.rmtree(stage, ignore_errors=True)
     # the book's pages and data, but not the notebook sources: their executed copies go in

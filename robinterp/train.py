@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from robinterp import RobinterpError, attacks
-from robinterp.config import Config, ConfigError, param
+from robinterp.config import Config, ConfigError, coerce, param
 from robinterp.data import Split
 from robinterp.progress import progress as progress_bar
 
@@ -124,7 +124,19 @@ class TrainSpec(Config):
     """Seed of the initialisation, the shuffling, dropout and random starts."""
 
     def validate(self) -> None:
+        names = [name for name, _ in self.method_params]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"method_params names a parameter twice: {names}")
         check_method_params(self.method, dict(self.method_params))
+        # one spelling per spec, so equal specs hash equal: sorted, values as the defaults' types
+        defaults = inspect.signature(get_method(self.method)).parameters
+        typed = []
+        for name, value in sorted(self.method_params):
+            default = defaults[name].default
+            if type(default) in (int, float, str, bool):
+                value = coerce(f"method_params.{name}", value, type(default))
+            typed.append((name, value))
+        object.__setattr__(self, "method_params", tuple(typed))
 
     @property
     def params(self) -> dict[str, Any]:
@@ -161,7 +173,7 @@ def fit(model: nn.Module, train: Split, spec: TrainSpec, *, validation: Split | 
     total_steps = max(1, round(spec.epochs * batches_per_epoch))
     label = desc or f"{spec.method} seed {spec.seed}"
     rows, step = [], 0
-    for epoch in range(math.ceil(spec.epochs)):
+    for epoch in range(math.ceil(total_steps / batches_per_epoch)):
         steps_now = min(batches_per_epoch, total_steps - step)
         loss_sum, correct, seen, start = 0.0, 0, 0, time.perf_counter()
         batches = itertools.islice(
@@ -188,5 +200,9 @@ def fit(model: nn.Module, train: Split, spec: TrainSpec, *, validation: Split | 
         if validation is not None:
             row["val_accuracy"] = accuracy(model, validation)
         rows.append(row)
+    broken = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
+    if broken:
+        raise TrainingError(f"{label}: weights {', '.join(broken[:3])} became non-finite; "
+                            f"lower the learning rate (now {spec.lr})")
     model.eval()
     return pd.DataFrame(rows)

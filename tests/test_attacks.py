@@ -30,9 +30,9 @@ def test_perturbation_stays_in_the_ball_around_the_clean_input_and_in_unit_range
         tiny_cnn, name, norm, eps):
     x = torch.rand(16, 1, 28, 28)
     y = torch.randint(0, 10, (16,))
-    # a step size larger than eps would leave the ball without projection around clean x
-    x_adv = attacks.get_attack(name)(tiny_cnn, x, y, eps=eps, norm=norm, steps=5,
-                                     step_size=eps, seed=0)
+    # a step size as large as eps would leave the ball without projection around clean x
+    options = {} if name == "fgsm" else {"steps": 5, "step_size": eps}
+    x_adv = attacks.get_attack(name)(tiny_cnn, x, y, eps=eps, norm=norm, seed=0, **options)
     delta = (x_adv - x).flatten(1)
     size = delta.abs().max(1).values if norm == "linf" else delta.norm(dim=1)
     assert (size <= eps + 1e-5).all()
@@ -45,12 +45,42 @@ def test_eps_zero_returns_the_clean_input(tiny_cnn, name):
     assert torch.equal(attacks.get_attack(name)(tiny_cnn, x, torch.zeros(4, dtype=torch.long), eps=0.0), x)
 
 
-def test_attacks_restore_each_modules_mode(tiny_cnn):
-    tiny_cnn.train()
-    tiny_cnn[1][0].eval()  # a mixed state must come back as it was
-    before = [m.training for m in tiny_cnn.modules()]
-    attacks.pgd(tiny_cnn, torch.rand(2, 1, 28, 28), torch.tensor([0, 1]), eps=0.1, steps=2)
-    assert [m.training for m in tiny_cnn.modules()] == before
+def test_attacks_run_in_eval_mode_and_restore_each_modules_mode():
+    from robinterp import models
+    torch.manual_seed(0)
+    net = models.build("vgg", "mnist", num_classes=10, shape=(1, 28, 28), width=2)  # BN + dropout
+    net.train()
+    net[1][0].eval()  # a mixed state must come back as it was
+    before = [m.training for m in net.modules()]
+    stats = {k: v.clone() for k, v in net.state_dict().items() if "running" in k}
+    x, y = torch.rand(4, 1, 28, 28), torch.tensor([0, 1, 2, 3])
+    a = attacks.pgd(net, x, y, eps=0.1, steps=2, seed=1)
+    b = attacks.pgd(net, x, y, eps=0.1, steps=2, seed=1)
+    assert torch.equal(a, b), "dropout was active during the attack"
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in stats.items()), "BN stats moved"
+    assert [m.training for m in net.modules()] == before
+
+
+def test_mifgsm_without_momentum_is_iterative_fgsm_with_step_eps_over_steps(tiny_cnn):
+    x, y = torch.rand(3, 1, 28, 28), torch.tensor([1, 2, 3])
+    got = attacks.mifgsm(tiny_cnn, x, y, eps=0.2, steps=4, decay=0.0)
+    want = attacks.pgd(tiny_cnn, x, y, eps=0.2, steps=4, step_size=0.05, random_start=False)
+    assert torch.allclose(got, want)
+
+
+def test_mifgsm_momentum_normalises_by_the_l1_norm():
+    # on the linear model the gradient is constant, so momentum only rescales it and
+    # the sign steps equal FGSM's direction: two steps of eps/2 reach the corner
+    x = torch.tensor([[[[0.5, 0.5]]]])
+    got = attacks.mifgsm(Linear2(), x, torch.tensor([0]), eps=0.2, steps=2)
+    assert torch.allclose(got, torch.tensor([[[[0.3, 0.7]]]]))
+
+
+def test_misspelled_attack_options_are_refused(tiny_cnn):
+    with pytest.raises(TypeError, match="stepz"):
+        attacks.pgd(tiny_cnn, torch.rand(1, 1, 28, 28), torch.tensor([0]), eps=0.1, stepz=100)
+    with pytest.raises(RobinterpError, match="steps must be an integer >= 0"):
+        attacks.pgd(tiny_cnn, torch.rand(1, 1, 28, 28), torch.tensor([0]), eps=0.1, steps=-1)
 
 
 def test_robust_accuracy_is_clean_at_zero_and_never_above_clean(blobs, tiny_cnn):

@@ -18,7 +18,7 @@ CHAPTER_CONFIGS = [(name, ch.config) for name, ch in runner.CHAPTERS.items()]
 
 @pytest.mark.parametrize("values,match", [
     ({"epsilon": [0.1]}, "unknown key 'epsilon'.*did you mean 'epsilons'"),
-    ({"epochs": "2"}, "epochs must be a number, got str"),
+    ({"epochs": "two"}, "epochs must be a number, got str 'two'"),
     ({"epochs": 0}, "epochs = 0.0 is out of range: it must be > 0"),
     ({"epsilons": [0.1, -0.2]}, r"epsilons = -0.2 is out of range: it must be >= 0"),
     ({"epsilons": [0.1, 2.0]}, r"epsilons = 2.0 is out of range: it must be <= 1"),

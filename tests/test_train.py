@@ -42,10 +42,18 @@ def test_each_loss_backpropagates_to_every_weight(blobs, method):
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
 
 
-def test_a_fraction_of_an_epoch_trains_that_many_batches(blobs):
-    history = train.fit(build(), blobs, spec(epochs=0.5))
-    assert len(history) == 1
-    assert history["seconds"].iloc[0] > 0
+@pytest.mark.parametrize("epochs,batches", [(0.5, 2), (1.0, 4), (1.2, 5), (2.5, 10)])
+def test_fractional_epochs_train_exactly_that_many_batches(blobs, monkeypatch, epochs, batches):
+    seen = []
+
+    def counting(model, x, y, *, progress):
+        seen.append(progress)
+        return train.standard(model, x, y, progress=progress)
+
+    monkeypatch.setitem(train.METHODS, "counting", counting)
+    history = train.fit(build(), blobs, spec(method="counting", epochs=epochs))  # 4 batches/epoch
+    assert len(seen) == batches and seen == sorted(seen) and seen[0] == 0.0
+    assert len(history) == -(-batches // 4)
 
 
 def test_same_seed_gives_identical_weights(blobs):
@@ -66,12 +74,21 @@ def test_eps_warmup_ramps_linearly():
     assert train.ramped(0.3, 0.9, 0.5) == 0.3 and train.ramped(0.3, 0.0, 0.0) == 0.3
 
 
+def test_method_params_have_one_spelling_so_equal_specs_hash_equal():
+    from robinterp.config import stable_hash
+    a = spec(method="pgd_at", method_params=(("steps", 2), ("eps", 1)))
+    b = spec(method="pgd_at", method_params=(("eps", 1.0), ("steps", 2)))
+    assert a == b and stable_hash(a) == stable_hash(b) and a.params == {"eps": 1.0, "steps": 2}
+
+
 @pytest.mark.parametrize("kw,match", [
     ({"method": "sgt"}, "unknown training method 'sgt'"),
     ({"method": "pgd_at", "method_params": (("epsilon", 0.3),)}, "no parameter 'epsilon'"),
     ({"epochs": 0}, "epochs = 0.0 is out of range"),
     ({"optimizer": "adamw"}, "is not one of"),
     ({"batch_size": 12.5}, "must be an integer"),
+    ({"method": "pgd_at", "method_params": (("eps", "big"),)}, "method_params.eps must be a number"),
+    ({"method": "pgd_at", "method_params": (("eps", 0.1), ("eps", 0.2))}, "twice"),
 ])
 def test_bad_train_specs_are_one_line_errors(kw, match):
     with pytest.raises(ConfigError, match=match):

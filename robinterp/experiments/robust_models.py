@@ -43,6 +43,8 @@ class RobustModelsConfig(Config):
     """Linf radius of PGD adversarial training (Madry et al.'s MNIST value)."""
     train_steps: int = param(5, low=1)
     """PGD steps per training batch."""
+    train_step_size: float | None = param(None, low=0, low_open=True)
+    """PGD step size in training; None for 2.5 eps / steps (robustness library's rule)."""
     eps_warmup: float = param(0.25, low=0, high=1)
     """Fraction of adversarial training over which eps grows from 0 (avoids collapse)."""
     eval_size: int = param(500, low=1, high=10000)
@@ -62,6 +64,8 @@ class RobustModelsConfig(Config):
         if len(set(self.seeds)) != len(self.seeds) or not self.seeds:
             raise train.ConfigError(f"seeds must be a non-empty list of distinct integers, "
                                     f"got {list(self.seeds)}")
+        if not self.epsilons:
+            raise train.ConfigError("epsilons must list at least one radius")
 
 
 METHODS = ("standard", "pgd_at")
@@ -74,7 +78,8 @@ def train_spec(cfg: RobustModelsConfig, method: str, seed: int) -> train.TrainSp
     if method == "standard":
         return train.TrainSpec(method="standard", epochs=cfg.epochs, **common)
     return train.TrainSpec(method="pgd_at", epochs=cfg.adversarial_epochs, **common, method_params=(
-        ("eps", cfg.train_eps), ("steps", cfg.train_steps), ("eps_warmup", cfg.eps_warmup)))
+        ("eps", cfg.train_eps), ("steps", cfg.train_steps), ("step_size", cfg.train_step_size),
+        ("eps_warmup", cfg.eps_warmup)))
 
 
 def build_model(spec: train.TrainSpec) -> torch.nn.Module:
