@@ -61,9 +61,11 @@ def test_sigkill_at_any_point_leaves_no_readable_half_entry_and_a_rerun_finishes
 
 @pytest.mark.slow
 def test_two_runs_of_one_config_compute_once(tmp_path):
-    first = spawn(tmp_path, sleep=2.0)
+    # both children import torch (seconds) before reaching the lock: the first computes
+    # long enough for the second to arrive while it holds the lock
+    first = spawn(tmp_path, sleep=8.0)
     time.sleep(0.3)
-    second = spawn(tmp_path, sleep=2.0)
+    second = spawn(tmp_path, sleep=8.0)
     outs = [p.communicate(timeout=120) for p in (first, second)]
     assert [p.returncode for p in (first, second)] == [0, 0], outs
     assert [o.strip().splitlines()[-1] for o, _ in outs] == ["100000", "100000"]
