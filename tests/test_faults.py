@@ -70,4 +70,5 @@ def test_two_runs_of_one_config_compute_once(tmp_path):
     assert [p.returncode for p in (first, second)] == [0, 0], outs
     assert [o.strip().splitlines()[-1] for o, _ in outs] == ["100000", "100000"]
     assert (tmp_path / "marker").read_text().count("computed") == 1
-    assert "waiting for it" in outs[1][0], "the second run waited silently"
+    # whichever reached the lock second says it waits (imports race, so either may)
+    assert sum("waiting for it" in out for out, _ in outs) == 1, "a run waited silently"
