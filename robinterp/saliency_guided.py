@@ -1,0 +1,128 @@
+"""Saliency-guided training methods: SGT (Ismail et al. 2021), SGA (Li et al. 2022),
+ASGT (Guesmi et al. 2024). Each is a loss with the training registry's signature.
+
+Defaults follow the official SGT code where the papers are silent (see
+``../shared/papers/METHOD_NOTES.md``): the signed gradient of the true-label
+logit is ranked, masked values are uniform in each image's own range, the masked
+input is detached, and the KL term compares p(x) to p(masked) with batch-mean
+reduction. Every such choice is a parameter.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from captum.attr import Saliency
+from torch import nn
+
+from robinterp import RobinterpError, attacks
+
+RANKINGS = ("signed", "magnitude")
+UNITS = ("elements", "positions")
+KL_DIRECTIONS = ("reference_to_masked", "masked_to_reference")
+
+
+def logit_saliency(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Signed gradient of the target logit w.r.t. the input (captum Saliency, abs=False), eval mode."""
+    with attacks.eval_mode(model):
+        return Saliency(model).attribute(x.detach().clone().requires_grad_(True), target=target,
+                                         abs=False).detach()
+
+
+def mask_lowest(x: torch.Tensor, saliency: torch.Tensor, k: float, *, ranking: str = "signed",
+                unit: str = "elements",
+                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Replace the ``k`` fraction of lowest-ranked features by noise; return (masked, mask).
+
+    ``unit="elements"`` ranks every C*H*W value; ``"positions"`` ranks H*W pixel
+    positions by the channel-mean saliency and masks all channels of a position.
+    Noise is uniform within each image's own [min, max], per channel. Ties are
+    broken by position (stable sort), so the result is deterministic.
+    """
+    if not 0 < k < 1:
+        raise RobinterpError(f"mask fraction k must be in (0, 1), got {k!r}")
+    if ranking not in RANKINGS or unit not in UNITS:
+        raise RobinterpError(f"ranking must be one of {RANKINGS} and unit one of {UNITS}, "
+                             f"got {ranking!r}, {unit!r}")
+    n, c, h, w = x.shape
+    score = saliency.abs() if ranking == "magnitude" else saliency
+    score = score.mean(1).flatten(1) if unit == "positions" else score.flatten(1)
+    n_masked = int(k * score.shape[1])
+    lowest = torch.argsort(score, dim=1, stable=True)[:, :n_masked]
+    mask = torch.zeros_like(score, dtype=torch.bool).scatter_(1, lowest, True)
+    mask = mask.view(n, 1, h, w).expand(n, c, h, w) if unit == "positions" else mask.view(n, c, h, w)
+    low = x.amin(dim=(2, 3), keepdim=True)
+    high = x.amax(dim=(2, 3), keepdim=True)
+    noise = low + (high - low) * torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return torch.where(mask, noise, x).detach(), mask
+
+
+def kl_term(logits_reference: torch.Tensor, logits_masked: torch.Tensor, direction: str) -> torch.Tensor:
+    """KL(p_ref || p_masked) (official SGT code) or KL(p_masked || p_ref) (Guesmi's Algorithm 1, eq. 5)."""
+    if direction not in KL_DIRECTIONS:
+        raise RobinterpError(f"kl_direction must be one of {KL_DIRECTIONS}, got {direction!r}")
+    log_ref = F.log_softmax(logits_reference, dim=1)
+    log_masked = F.log_softmax(logits_masked, dim=1)
+    if direction == "reference_to_masked":
+        return F.kl_div(log_masked, log_ref, reduction="batchmean", log_target=True)
+    return F.kl_div(log_ref, log_masked, reduction="batchmean", log_target=True)
+
+
+def sgt(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, progress: float, k: float = 0.5,
+        lam: float = 1.0, ranking: str = "signed", unit: str = "elements",
+        kl_direction: str = "reference_to_masked") -> tuple[torch.Tensor, torch.Tensor]:
+    """Saliency-guided training: CE(f(x), y) + lam KL(p(x), p(mask(x))), bottom-k by saliency of y."""
+    masked, _ = mask_lowest(x, logit_saliency(model, x, y), k, ranking=ranking, unit=unit)
+    logits = model(x)
+    loss = F.cross_entropy(logits, y) + lam * kl_term(logits, model(masked), kl_direction)
+    return loss, logits
+
+
+def sga(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, progress: float, k: float = 0.3,
+        lam: float = 1.0, eps: float = 0.3, steps: int = 1, ranking: str = "signed",
+        unit: str = "elements",
+        kl_direction: str = "reference_to_masked") -> tuple[torch.Tensor, torch.Tensor]:
+    """Saliency-guided adversarial training (Li et al.): mask first, then attack the masked input.
+
+    CE(f(x), y) + lam KL(p(x), p(attack(mask(x)))); the attack is FGSM for
+    ``steps=1``, else PGD (Linf) with ``steps`` steps.
+    """
+    masked, _ = mask_lowest(x, logit_saliency(model, x, y), k, ranking=ranking, unit=unit)
+    adversarial = _attack(model, masked, y, eps, steps)
+    logits = model(x)
+    loss = F.cross_entropy(logits, y) + lam * kl_term(logits, model(adversarial), kl_direction)
+    return loss, logits
+
+
+def _attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int) -> torch.Tensor:
+    """FGSM for one step, else PGD (Linf, random start) with ``steps`` steps."""
+    return (attacks.fgsm(model, x, y, eps=eps) if steps == 1
+            else attacks.pgd(model, x, y, eps=eps, steps=steps))
+
+
+def asgt_samples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, k: float, eps: float,
+                 steps: int, ranking: str, unit: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """ASGT's adversarial sample x' and its masked version x~'."""
+    adversarial = _attack(model, x, y, eps, steps)
+    masked, _ = mask_lowest(adversarial, logit_saliency(model, adversarial, y), k,
+                            ranking=ranking, unit=unit)
+    return adversarial, masked
+
+
+def asgt(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, progress: float, k: float = 0.3,
+         lam: float = 1.0, eps: float = 0.3, steps: int = 1, ranking: str = "signed",
+         unit: str = "elements",
+         kl_direction: str = "masked_to_reference") -> tuple[torch.Tensor, torch.Tensor]:
+    """Adversarial saliency-guided training (Guesmi et al., eq. 5): attack first, then mask.
+
+    x' = attack(x); x~' = bottom-k mask of x' by the saliency of y at x';
+    loss CE(f(x), y) + CE(f(x'), y) + lam KL(f(x~') || f(x)). The attack is FGSM
+    for ``steps=1``, else PGD (Linf) with ``steps`` steps, both inside the eps-ball
+    around the clean x.
+    """
+    adversarial, masked = asgt_samples(model, x, y, k=k, eps=eps, steps=steps, ranking=ranking,
+                                       unit=unit)
+    logits = model(x)
+    loss = (F.cross_entropy(logits, y) + F.cross_entropy(model(adversarial), y)
+            + lam * kl_term(logits, model(masked), kl_direction))
+    return loss, logits
