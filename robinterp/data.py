@@ -51,6 +51,16 @@ class Split:
         order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
         return Split(self.images[order], self.labels[order])
 
+    def split(self, fraction: float, seed: int) -> tuple["Split", "Split"]:
+        """A seeded (first, rest) partition with ``fraction`` of the samples in the first."""
+        if not 0 < fraction < 1:
+            raise DataError(f"split fraction must be in (0, 1), got {fraction!r}")
+        order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
+        cut = int(round(fraction * len(self)))
+        first, rest = order[:cut], order[cut:]
+        return (Split(self.images[first], self.labels[first]),
+                Split(self.images[rest], self.labels[rest]))
+
     def batches(self, batch_size: int, *, shuffle: bool = False,
                 seed: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Minibatches as tensor slices (no DataLoader: the data is already in memory)."""

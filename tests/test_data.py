@@ -98,3 +98,11 @@ def test_subset_is_seeded_and_batches_cover_every_sample(blobs):
     assert torch.equal(a.labels, b.labels) and not torch.equal(a.images, c.images)
     seen = torch.cat([y for _, y in blobs.batches(64, shuffle=True, seed=3)])
     assert sorted(seen.tolist()) == sorted(blobs.labels.tolist())
+
+
+def test_split_partitions_without_overlap_and_is_seeded(blobs):
+    a, b = blobs.split(0.25, seed=4)
+    assert len(a) == 50 and len(b) == 150
+    rows = torch.cat([a.images, b.images]).flatten(1)
+    assert torch.unique(rows, dim=0).shape[0] == 200
+    assert torch.equal(blobs.split(0.25, seed=4)[0].images, a.images)
