@@ -8,13 +8,13 @@ image/saliency alignment of Etmann et al. (2019).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import pandas as pd
 import torch
 
 from robinterp import attacks, cache, data, explain, metrics, models, train
 from robinterp.config import Config, param
+from robinterp.experiments.common import trained_model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,28 +80,6 @@ def train_spec(cfg: RobustModelsConfig, method: str, seed: int) -> train.TrainSp
     return train.TrainSpec(method="pgd_at", epochs=cfg.adversarial_epochs, **common, method_params=(
         ("eps", cfg.train_eps), ("steps", cfg.train_steps), ("step_size", cfg.train_step_size),
         ("eps_warmup", cfg.eps_warmup)))
-
-
-def build_model(spec: train.TrainSpec) -> torch.nn.Module:
-    info = data.get_spec(spec.dataset)
-    return models.build(spec.model, spec.dataset, num_classes=info.num_classes,
-                        shape=info.shape, width=spec.width)
-
-
-def trained_model(spec: train.TrainSpec, train_split: data.Split | None = None,
-                  test_split: data.Split | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """One model: from the cache, or trained on the spec's data and stored."""
-    def build() -> torch.nn.Module:
-        torch.manual_seed(spec.seed)
-        return build_model(spec)
-
-    def fit(model: torch.nn.Module) -> dict[str, Any]:
-        split = (train_split or data.load(spec.dataset, "train")).subset(spec.train_size, spec.seed)
-        history = train.fit(model, split, spec)
-        test = test_split or data.load(spec.dataset, "test")
-        return {"history": history.to_dict("records"), "test_accuracy": train.accuracy(model, test)}
-
-    return cache.cached_model(spec, build, fit)
 
 
 def train_all(cfg: RobustModelsConfig) -> tuple[dict[tuple[str, int], torch.nn.Module], pd.DataFrame]:
