@@ -82,7 +82,7 @@ def test_method_params_have_one_spelling_so_equal_specs_hash_equal():
 
 
 @pytest.mark.parametrize("kw,match", [
-    ({"method": "sgt"}, "unknown training method 'sgt'"),
+    ({"method": "magic"}, "unknown training method 'magic'"),
     ({"method": "pgd_at", "method_params": (("epsilon", 0.3),)}, "no parameter 'epsilon'"),
     ({"epochs": 0}, "epochs = 0.0 is out of range"),
     ({"optimizer": "adamw"}, "is not one of"),
