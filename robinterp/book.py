@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,11 @@ def config_table(cfg: Config) -> pd.DataFrame:
     df = pd.DataFrame(cfg.describe())
     df["changed"] = df["value"].astype(str) != df["default"].astype(str)
     return df.sort_values("changed", ascending=False, kind="stable").set_index("field")
+
+
+def glue_key(*parts: Any) -> str:
+    """A glue name from labels like "SGT k=0.3": letters, digits and underscores only."""
+    return re.sub(r"[^A-Za-z0-9]+", "_", "_".join(str(p) for p in parts)).strip("_")
 
 
 def glue(name: str, value: Any) -> Any:

@@ -69,3 +69,17 @@ def saliency_grid(images: torch.Tensor, maps: Mapping[str, torch.Tensor], *,
     label = "|saliency| / own 99th pct." if normalise == "per_map" else "|saliency|"
     fig.colorbar(mappable, ax=axes[1:, :].ravel().tolist(), shrink=0.8, label=label)
     return fig
+
+
+def removal_curves(table: pd.DataFrame) -> plt.Figure:
+    """Accuracy (%) against the share of top-|saliency| features removed; dashed: random ranking."""
+    df = table.assign(removed_pct=100 * table["removed"], accuracy_pct=100 * table["accuracy"])
+    fig, ax = plt.subplots(figsize=(6.4, 3.8), constrained_layout=True)
+    sns.lineplot(data=df, x="removed_pct", y="accuracy_pct", hue="method", style="ranking",
+                 style_order=["saliency", "random"], errorbar="sd", marker="o", ax=ax)
+    ax.set_xlabel("features removed (%)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(-2, 102)
+    ax.grid(alpha=0.3)
+    ax.legend(bbox_to_anchor=(1.02, 1), loc="upper left", fontsize=8)
+    return fig

@@ -23,6 +23,7 @@ from typing import Any
 from robinterp import RobinterpError
 from robinterp.config import Config, ConfigError, load_yaml, profile_overrides, section
 from robinterp.experiments.robust_models import RobustModelsConfig
+from robinterp.experiments.saliency_guided_training import SaliencyGuidedConfig
 from robinterp.paths import build_root, project_root
 
 
@@ -41,6 +42,9 @@ class Chapter:
 CHAPTERS: dict[str, Chapter] = {
     "robust_models": Chapter("robust_models", "book/chapters/robust_models.ipynb",
                              RobustModelsConfig),
+    "saliency_guided_training": Chapter("saliency_guided_training",
+                                        "book/chapters/saliency_guided_training.ipynb",
+                                        SaliencyGuidedConfig),
 }
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Any, Hashable, Mapping
 
+import pandas as pd
 import torch
 
-from robinterp import cache, data, models, train
+from robinterp import attacks, cache, data, models, train
 
 
 def build_model(spec: train.TrainSpec) -> torch.nn.Module:
@@ -29,3 +31,36 @@ def trained_model(spec: train.TrainSpec, train_split: data.Split | None = None,
         return {"history": history.to_dict("records"), "test_accuracy": train.accuracy(model, test)}
 
     return cache.cached_model(spec, build, fit)
+
+
+def train_grid(specs: Mapping[Hashable, train.TrainSpec]) -> tuple[dict[Hashable, torch.nn.Module], pd.DataFrame]:
+    """Every model of a chapter (keyed e.g. by (method, seed)) and a table of their records."""
+    first = next(iter(specs.values()))
+    train_split, test_split = data.load(first.dataset, "train"), data.load(first.dataset, "test")
+    trained, rows = {}, []
+    for key, spec in specs.items():
+        model, meta = trained_model(spec, train_split, test_split)
+        trained[key] = model
+        method, seed = key
+        rows.append({"method": method, "seed": seed, "cache_key": meta["key"],
+                     "from_cache": meta["from_cache"], "train_minutes": meta["wall_seconds"] / 60,
+                     "test_accuracy": meta["metrics"]["test_accuracy"],
+                     "parameters": models.count_parameters(model)})
+    return trained, pd.DataFrame(rows)
+
+
+def robust_curves(chapter: str, cfg: Any, trained: Mapping[tuple[str, int], torch.nn.Module],
+                  split: data.Split, attack_options: Mapping[str, Mapping[str, Any]],
+                  epsilons: tuple[float, ...]) -> pd.DataFrame:
+    """Robust accuracy per method, seed, attack and epsilon (tidy), cached by the chapter config."""
+    def compute() -> pd.DataFrame:
+        tables = []
+        for (method, seed), model in trained.items():
+            table = attacks.robust_accuracy(model, split.images, split.labels, epsilons=epsilons,
+                                            attacks=attack_options, seed=seed,
+                                            desc=f"attacks on {method} seed {seed}")
+            tables.append(table.assign(method=method, seed=seed))
+        return pd.concat(tables, ignore_index=True)
+
+    return cache.cached_table({"chapter": chapter, "table": "robust_curves",
+                               "config": dataclasses.asdict(cfg)}, compute)

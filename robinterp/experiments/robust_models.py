@@ -12,9 +12,9 @@ import dataclasses
 import pandas as pd
 import torch
 
-from robinterp import attacks, cache, data, explain, metrics, models, train
+from robinterp import data, explain, metrics, models, train
 from robinterp.config import Config, param
-from robinterp.experiments.common import trained_model
+from robinterp.experiments import common
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,20 +84,8 @@ def train_spec(cfg: RobustModelsConfig, method: str, seed: int) -> train.TrainSp
 
 def train_all(cfg: RobustModelsConfig) -> tuple[dict[tuple[str, int], torch.nn.Module], pd.DataFrame]:
     """Every (method, seed) model, and a table of their training records."""
-    train_split = data.load(cfg.dataset, "train")
-    test_split = data.load(cfg.dataset, "test")
-    trained, rows = {}, []
-    for seed in cfg.seeds:
-        for method in METHODS:
-            spec = train_spec(cfg, method, seed)
-            model, meta = trained_model(spec, train_split, test_split)
-            trained[method, seed] = model
-            rows.append({"method": method, "seed": seed, "cache_key": meta["key"],
-                         "from_cache": meta["from_cache"],
-                         "train_minutes": meta["wall_seconds"] / 60,
-                         "test_accuracy": meta["metrics"]["test_accuracy"],
-                         "parameters": models.count_parameters(model)})
-    return trained, pd.DataFrame(rows)
+    return common.train_grid({(method, seed): train_spec(cfg, method, seed)
+                              for seed in cfg.seeds for method in METHODS})
 
 
 def eval_split(cfg: RobustModelsConfig) -> data.Split:
@@ -108,20 +96,9 @@ def eval_split(cfg: RobustModelsConfig) -> data.Split:
 def robust_curves(cfg: RobustModelsConfig,
                   trained: dict[tuple[str, int], torch.nn.Module]) -> pd.DataFrame:
     """Robust accuracy per method, seed, attack and epsilon (tidy), cached by config."""
-    def compute() -> pd.DataFrame:
-        split = eval_split(cfg)
-        tables = []
-        for (method, seed), model in trained.items():
-            table = attacks.robust_accuracy(
-                model, split.images, split.labels, epsilons=cfg.epsilons,
-                attacks={"fgsm": {}, "pgd": {"steps": cfg.pgd_steps},
-                         "mifgsm": {"steps": cfg.mifgsm_steps}},
-                seed=seed, desc=f"attacks on {method} seed {seed}")
-            tables.append(table.assign(method=method, seed=seed))
-        return pd.concat(tables, ignore_index=True)
-
-    return cache.cached_table({"chapter": "robust_models", "table": "robust_curves",
-                               "config": dataclasses.asdict(cfg)}, compute)
+    return common.robust_curves("robust_models", cfg, trained, eval_split(cfg), {
+        "fgsm": {}, "pgd": {"steps": cfg.pgd_steps}, "mifgsm": {"steps": cfg.mifgsm_steps}},
+        cfg.epsilons)
 
 
 def alignment_table(cfg: RobustModelsConfig,
