@@ -53,3 +53,24 @@ def test_alignment_matches_its_formula(tiny_cnn):
     assert torch.allclose(metrics.alignment(tiny_cnn, x), expected, rtol=1e-5)
     cos = metrics.cosine_alignment(tiny_cnn, x)
     assert ((0 <= cos) & (cos <= 1 + 1e-6)).all()
+
+
+def test_removal_by_attribution_hurts_more_than_random_removal():
+    # the model reads only the top-left 2x2 pixels; the attribution says so
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 2))
+    with torch.no_grad():
+        model[1].weight.zero_()
+        model[1].weight[0, [0, 1, 4, 5]] = 10.0
+        model[1].weight[1, [0, 1, 4, 5]] = -10.0
+        model[1].bias[:] = torch.tensor([-35.0, 35.0])  # class 0 iff the four pixels sum > 3.5
+    x = torch.rand(200, 1, 4, 4) * 0.9
+    x[:, :, :2, :2] = 1.0
+    y = torch.zeros(200, dtype=torch.long)
+    attribution = torch.zeros_like(x)
+    attribution[:, :, :2, :2] = 1.0
+    fractions = (0.0, 0.25)
+    by_attr = metrics.accuracy_after_removal(model, x, y, attribution, fractions)
+    by_random = metrics.accuracy_after_removal(model, x, y, attribution, fractions, random_ranking=True)
+    assert by_attr[0] == by_random[0] == 1.0  # nothing removed: clean accuracy
+    assert by_attr[1] < by_random[1]
