@@ -9,6 +9,28 @@ import pandas as pd
 import torch
 
 from robinterp import attacks, cache, data, models, train
+from robinterp.config import Config, ConfigError, param
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig(Config):
+    """Fields every chapter shares: data, architecture, seeds."""
+
+    dataset: str = param("mnist", choices=("mnist", "fashion_mnist", "cifar10"))
+    """Data set (MNIST and Fashion-MNIST run offline; CIFAR-10 needs internet once)."""
+    model: str = param("small_cnn", choices=tuple(models.MODELS))
+    """Architecture, from robinterp.models.MODELS (a small two-stage CNN on the CPU)."""
+    width: int | None = param(16, low=1)
+    """First-layer width (None: the architecture's own; 16 halves small_cnn to fit the CPU)."""
+    train_size: int | None = param(None, low=1)
+    """Training images, a seeded subset; None for all of them."""
+    seeds: tuple[int, ...] = param((0, 1, 2), low=0)
+    """One model per method per seed; spreads in the chapter are over these."""
+
+    def validate(self) -> None:
+        if len(set(self.seeds)) != len(self.seeds) or not self.seeds:
+            raise ConfigError(f"seeds must be a non-empty list of distinct integers, "
+                              f"got {list(self.seeds)}")
 
 
 def build_model(spec: train.TrainSpec) -> torch.nn.Module:

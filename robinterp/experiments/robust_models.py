@@ -12,25 +12,17 @@ import dataclasses
 import pandas as pd
 import torch
 
-from robinterp import data, explain, metrics, models, train
-from robinterp.config import Config, param
+from robinterp import data, explain, metrics, train
+from robinterp.config import ConfigError, param
 from robinterp.experiments import common
 
 
 @dataclasses.dataclass(frozen=True)
-class RobustModelsConfig(Config):
+class RobustModelsConfig(common.ExperimentConfig):
     """Settings of the chapter; the defaults are the `default` profile (CPU, minutes)."""
 
-    dataset: str = param("mnist", choices=("mnist", "fashion_mnist", "cifar10"))
-    """Data set (MNIST in the chapter; Fashion-MNIST runs offline too; CIFAR-10 needs internet once)."""
-    model: str = param("small_cnn", choices=tuple(models.MODELS))
-    """Architecture, from robinterp.models.MODELS (a small two-stage CNN on the CPU)."""
-    width: int | None = param(16, low=1)
-    """First-layer width (None: the architecture's own; 16 halves small_cnn to fit the CPU)."""
     train_size: int | None = param(20000, low=1)
     """Training images, a seeded subset; None for all of them."""
-    seeds: tuple[int, ...] = param((0, 1, 2), low=0)
-    """One model per method per seed; spreads in the chapter are over these."""
     epochs: float = param(1.0, low=0, low_open=True)
     """Epochs of standard training."""
     adversarial_epochs: float = param(2.0, low=0, low_open=True)
@@ -61,11 +53,9 @@ class RobustModelsConfig(Config):
     """Test images over which the image/saliency alignment is averaged."""
 
     def validate(self) -> None:
-        if len(set(self.seeds)) != len(self.seeds) or not self.seeds:
-            raise train.ConfigError(f"seeds must be a non-empty list of distinct integers, "
-                                    f"got {list(self.seeds)}")
+        super().validate()
         if not self.epsilons:
-            raise train.ConfigError("epsilons must list at least one radius")
+            raise ConfigError("epsilons must list at least one radius")
 
 
 METHODS = ("standard", "pgd_at")

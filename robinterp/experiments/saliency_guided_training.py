@@ -14,26 +14,18 @@ from typing import Any
 import pandas as pd
 import torch
 
-from robinterp import data, explain, metrics, models, train
-from robinterp.config import Config, ConfigError, param
+from robinterp import data, explain, metrics, train
+from robinterp.config import ConfigError, param
 from robinterp.experiments import common
 from robinterp.saliency_guided import KL_DIRECTIONS, RANKINGS, UNITS
 
 
 @dataclasses.dataclass(frozen=True)
-class SaliencyGuidedConfig(Config):
+class SaliencyGuidedConfig(common.ExperimentConfig):
     """Settings of the chapter; the defaults are the `default` profile (CPU, minutes)."""
 
-    dataset: str = param("mnist", choices=("mnist", "fashion_mnist", "cifar10"))
-    """Data set (MNIST as in the paper's Figures 2, 4 and 6)."""
-    model: str = param("small_cnn", choices=tuple(models.MODELS))
-    """Architecture; the paper's MNIST model is alexnet28 (the `paper` profile)."""
-    width: int | None = param(16, low=1)
-    """First-layer width (None: the architecture's own)."""
     train_size: int | None = param(10000, low=1)
     """Training images, a seeded subset; None for all of them."""
-    seeds: tuple[int, ...] = param((0, 1, 2), low=0)
-    """One model per method per seed; spreads are over these."""
     epochs: float = param(1.0, low=0, low_open=True)
     """Epochs for every method (the paper: 20)."""
     batch_size: int = param(128, low=1)
@@ -77,9 +69,7 @@ class SaliencyGuidedConfig(Config):
     """Test images shown in the saliency-map grid."""
 
     def validate(self) -> None:
-        if len(set(self.seeds)) != len(self.seeds) or not self.seeds:
-            raise ConfigError(f"seeds must be a non-empty list of distinct integers, "
-                              f"got {list(self.seeds)}")
+        super().validate()
         if not self.epsilons or not self.sgt_fractions:
             raise ConfigError("epsilons and sgt_fractions must each list at least one value")
 
