@@ -117,3 +117,23 @@ def test_every_chapter_is_in_the_toc_where_the_book_stages_it():
     for name, chapter in runner.CHAPTERS.items():
         assert chapter.notebook == f"book/chapters/{name}.ipynb"
         assert f"file: book/chapters/{name}\n" in toc
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "book" / "configs").glob("*.yml")), ids=lambda p: p.name)
+def test_every_shipped_config_file_validates(path):
+    from robinterp.config import load_yaml
+    for chapter in load_yaml(path):
+        cfg, label = runner.resolve_config(chapter, config_file=path)
+        assert label == f"config-{path.stem}"
+
+
+def test_the_cifar_config_stops_with_the_data_layers_message_when_cifar_is_absent(tmp_path, monkeypatch):
+    from robinterp import data
+    from robinterp.experiments import saliency_guided_training as chapter
+
+    monkeypatch.setenv("ROBINTERP_DATA", str(tmp_path))
+    monkeypatch.setattr(data, "_torchvision_download", lambda spec, root: (_ for _ in ()).throw(OSError("offline")))
+    cfg, _ = runner.resolve_config("saliency_guided_training", config_file=REPO / "book" / "configs"
+                                   / "saliency_guided_training_cifar10_paper.yml")
+    with pytest.raises(data.DataError, match="cifar10: missing .*no offline source exists"):
+        chapter.train_all(cfg)
