@@ -34,7 +34,8 @@ def show_provenance(cfg: Config, profile: str) -> dict[str, Any]:
 def config_table(cfg: Config) -> pd.DataFrame:
     """The config as a table (value, default, meaning), changed values first."""
     df = pd.DataFrame(cfg.describe())
-    df["changed"] = df["value"].astype(str) != df["default"].astype(str)
+    # compared in Python, before pandas turns None into NaN (and NaN != NaN)
+    df["changed"] = [row["value"] != row["default"] for row in cfg.describe()]
     return df.sort_values("changed", ascending=False, kind="stable").set_index("field")
 
 

@@ -42,24 +42,24 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     import logging
 
-    # papermill logs each output line of the executing notebook at INFO: that is the
-    # chapter's progress, so the terminal shows it as it happens
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("  | %(message)s"))
+    # papermill's own warnings (not its per-cell bookkeeping) reach the terminal; the
+    # notebook's printed progress comes through echo=True below
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("papermill: %(message)s"))
     papermill_log = logging.getLogger("papermill")
     papermill_log.addHandler(handler)
-    papermill_log.setLevel(logging.INFO)
+    papermill_log.setLevel(logging.WARNING)
     papermill_log.propagate = False
     from robinterp import runner
 
     try:
         if args.command == "run":
-            print(runner.run(args.chapter, args.profile, args.config))
+            print(runner.run(args.chapter, args.profile, args.config, echo=True))
         elif args.command == "sweep":
-            for path in runner.sweep(args.chapter, args.config):
+            for path in runner.sweep(args.chapter, args.config, echo=True):
                 print(path)
         elif args.command == "book":
-            print(runner.book(args.profile))
+            print(runner.book(args.profile, echo=True))
         elif args.command == "data":
             from robinterp import data
 

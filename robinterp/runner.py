@@ -87,8 +87,12 @@ def parameter_names(notebook: Path) -> list[str]:
                       f"defaults (View > Cell Toolbar > Tags in Jupyter) so papermill can inject")
 
 
-def execute(chapter: str, config: Config, label: str, output: Path) -> Path:
-    """Execute one chapter under ``config`` into ``output``; raise ChapterFailed naming the cell."""
+def execute(chapter: str, config: Config, label: str, output: Path, echo: bool = False) -> Path:
+    """Execute one chapter under ``config`` into ``output``; raise ChapterFailed naming the cell.
+
+    ``echo`` copies what the notebook prints (its progress lines) to this process's
+    stdout and stderr as it runs; papermill's per-cell bookkeeping stays out.
+    """
     import papermill
 
     spec = get_chapter(chapter)
@@ -115,7 +119,9 @@ def execute(chapter: str, config: Config, label: str, output: Path) -> Path:
         print(f"executing {chapter} under {label} ...", flush=True)
         papermill.execute_notebook(str(source), str(tmp), parameters=parameters,
                                    kernel_name="python3", cwd=str(source.parent),
-                                   progress_bar=False, log_output=_stream_outputs())
+                                   progress_bar=False, log_output=False,
+                                   stdout_file=sys.stdout if echo else None,
+                                   stderr_file=sys.stderr if echo else None)
     except papermill.PapermillExecutionError as err:
         tmp.unlink(missing_ok=True)
         raise ChapterFailed(f"chapter {chapter} failed under config {label!r} in cell "
@@ -148,28 +154,20 @@ def _fold_parameter_cells(notebook: Path) -> None:
     notebook.write_text(json.dumps(nb, indent=1))
 
 
-def _stream_outputs() -> bool:
-    """Echo the notebook's output (its progress lines) when the CLI asked for it."""
-    import logging
-
-    return logging.getLogger("papermill").isEnabledFor(logging.INFO)
-
-
-def run(chapter: str, profile: str | None = None, config_file: Path | None = None) -> Path:
+def run(chapter: str, profile: str | None = None, config_file: Path | None = None,
+        echo: bool = False) -> Path:
     config, label = resolve_config(chapter, profile, config_file)
-    return execute(chapter, config, label, build_root() / "executed" / label / f"{chapter}.ipynb")
+    return execute(chapter, config, label, build_root() / "executed" / label / f"{chapter}.ipynb", echo)
 
 
-def sweep(chapter: str, config_files: list[Path]) -> list[Path]:
+def sweep(chapter: str, config_files: list[Path], echo: bool = False) -> list[Path]:
     """Execute one chapter under several config files; all are validated before any runs."""
     resolved = [resolve_config(chapter, config_file=f) for f in config_files]
     labels = [label for _, label in resolved]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"config files must have distinct names, got {', '.join(labels)}")
-    return [execute(chapter, config, label, build_root() / "sweeps" / chapter / f"{label}.ipynb")
-            for config, label in resolved]
-
-
+    return [execute(chapter, config, label, build_root() / "sweeps" / chapter / f"{label}.ipynb",
+                    echo) for config, label in resolved]
 
 
 MATHJAX = "mathjax@3.2.2"
@@ -221,7 +219,7 @@ def failure_page(chapter: str, error: str) -> str:
             f"output is not published.\n\n{error}\n```\n")
 
 
-def book(profile: str = "default") -> Path:
+def book(profile: str = "default", echo: bool = False) -> Path:
     """Execute every chapter under ``profile`` and build the HTML book into ``_build/html``.
 
     Configs are all validated first. A chapter that fails is published as a page
@@ -242,7 +240,7 @@ def book(profile: str = "default") -> Path:
         staged = stage / "book" / "chapters" / f"{name}.ipynb"  # where _toc.yml lists it
         staged.parent.mkdir(parents=True, exist_ok=True)
         try:
-            execute(name, config, label, executed)
+            execute(name, config, label, executed, echo)
             shutil.copy2(executed, staged)
         except ChapterFailed as err:
             failures.append(str(err))

@@ -137,3 +137,12 @@ def test_the_cifar_config_stops_with_the_data_layers_message_when_cifar_is_absen
                                    / "saliency_guided_training_cifar10_paper.yml")
     with pytest.raises(data.DataError, match="cifar10: missing .*no offline source exists"):
         chapter.train_all(cfg)
+
+
+def test_the_config_table_marks_exactly_the_changed_fields_and_lists_them_first():
+    from robinterp.book import config_table
+
+    assert not config_table(RobustModelsConfig())["changed"].any()  # None defaults included
+    table = config_table(dataclasses.replace(RobustModelsConfig(), eval_size=7, train_step_size=0.05))
+    assert list(table.index[table["changed"]]) == ["train_step_size", "eval_size"]
+    assert list(table.index[:2]) == ["train_step_size", "eval_size"]

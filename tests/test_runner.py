@@ -50,11 +50,13 @@ def test_a_notebook_without_parameters_cell_is_refused_before_running(tmp_path, 
 
 
 @pytest.mark.slow
-def test_a_failing_chapter_names_chapter_config_and_cell_and_leaves_no_output(toy_chapter, tmp_path):
+def test_a_failing_chapter_names_chapter_config_and_cell_and_leaves_no_output(toy_chapter, tmp_path, capsys):
     out = tmp_path / "out" / "toy.ipynb"
-    runner.execute("toy", ToyConfig(divisor=2), "good", out)
+    runner.execute("toy", ToyConfig(divisor=2), "good", out, echo=True)
     executed = json.loads(out.read_text())
     assert "5.0" in "".join(executed["cells"][-1]["outputs"][0]["text"])
+    echoed = capsys.readouterr().out  # what the notebook printed, without papermill's cell log
+    assert "5.0" in echoed and "Executing Cell" not in echoed
     with pytest.raises(runner.ChapterFailed) as err:
         runner.execute("toy", ToyConfig(divisor=0), "bad", out)
     message = str(err.value)
