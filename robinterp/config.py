@@ -182,19 +182,32 @@ class Config:
                  "doc": docs.get(f.name, "")} for f in dataclasses.fields(self)]
 
 
+# Modules that only present results (pages, plots, terminal output, the paper's quoted
+# numbers): editing them must not retrain every model of the book.
+PRESENTATION_MODULES = frozenset({"__main__.py", "book.py", "cli.py", "paper_numbers.py", "plots.py",
+                                  "progress.py", "provenance.py", "runner.py"})
+
+
+def source_digest(package: Path) -> str:
+    """sha256 of a package's source files, presentation modules left out."""
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        relative = path.relative_to(package).as_posix()
+        if relative in PRESENTATION_MODULES:
+            continue
+        digest.update(relative.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 @functools.cache
 def code_version() -> str:
-    """sha256 of the package's own source files.
+    """sha256 of the package's computing source files.
 
     Part of every cache key: a fix to an attack, a loss or a model must never
     read models or results that the old code computed.
     """
-    digest = hashlib.sha256()
-    package = Path(__file__).resolve().parent
-    for path in sorted(package.rglob("*.py")):
-        digest.update(path.relative_to(package).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+    return source_digest(Path(__file__).resolve().parent)
 
 
 def stable_hash(obj: Any, length: int = 16) -> str:

@@ -36,3 +36,4 @@ def test_paper_numbers_table_puts_ours_beside_each_quoted_number():
     assert len(numbers) == 8  # five PGD numbers at 0.2, three FGSM numbers at 0.25
     row = numbers[(numbers.attack == "PGD") & (numbers.method == "ASGT")].iloc[0]
     assert row["paper"] == 55.69 and abs(row["ours"] - 55.0) < 1e-9
+    assert abs(row["ours - paper"] - (55.0 - 55.69)) < 1e-9

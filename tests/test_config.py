@@ -146,3 +146,19 @@ def test_the_config_table_marks_exactly_the_changed_fields_and_lists_them_first(
     table = config_table(dataclasses.replace(RobustModelsConfig(), eval_size=7, train_step_size=0.05))
     assert list(table.index[table["changed"]]) == ["train_step_size", "eval_size"]
     assert list(table.index[:2]) == ["train_step_size", "eval_size"]
+
+
+def test_the_code_version_follows_computing_modules_only(tmp_path):
+    import shutil
+
+    from robinterp.config import source_digest
+
+    package = tmp_path / "robinterp"
+    shutil.copytree(REPO / "robinterp", package, ignore=shutil.ignore_patterns("__pycache__"))
+    before = source_digest(package)
+    (package / "plots.py").write_text((package / "plots.py").read_text() + "\n# a caption fix\n")
+    assert source_digest(package) == before, "a plotting edit would retrain every model"
+    (package / "attacks.py").write_text((package / "attacks.py").read_text() + "\n# a step fix\n")
+    assert source_digest(package) != before
+    (package / "experiments" / "common.py").write_text("# changed\n")
+    assert source_digest(package) != before

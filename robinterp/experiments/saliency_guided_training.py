@@ -151,10 +151,11 @@ def numbers_table(cfg: SaliencyGuidedConfig, curves: pd.DataFrame) -> pd.DataFra
         if ref.get("cite") != "guesmi2024asgt":
             continue
         ours = _at(curves, ref["attack"], ref["eps"], ref["method"])
+        mean = ours.mean() if len(ours) else float("nan")
         rows.append({"attack": ref["attack"].upper(), "eps": ref["eps"], "method": ref["method"],
-                     "paper": ref["value"], "ours": ours.mean() if len(ours) else float("nan"),
+                     "paper": ref["value"], "ours": mean,
                      "sd": ours.std(ddof=1) if len(ours) > 1 else float("nan"),
-                     "where": ref["where"]})
+                     "ours - paper": mean - ref["value"], "where": ref["where"]})
     return pd.DataFrame(rows)
 
 
