@@ -111,6 +111,7 @@ def execute(chapter: str, config: Config, label: str, output: Path, echo: bool =
         raise RobinterpError(f"cannot write to the build folder {output.parent} ({err.strerror}); "
                              f"make it writable or set ROBINTERP_BUILD to another folder") from None
     output.unlink(missing_ok=True)  # a stale copy must not survive a failed run
+    _remove_orphans(output)
     # the chapter writes its result tables afresh; none of an earlier run's may remain
     shutil.rmtree(build_root() / "results" / label / chapter, ignore_errors=True)
     parameters: dict[str, Any] = {**config.to_parameters(), "profile": label}
@@ -142,6 +143,24 @@ def execute(chapter: str, config: Config, label: str, output: Path, echo: bool =
     _fold_parameter_cells(tmp)
     os.replace(tmp, output)
     return output
+
+
+def _remove_orphans(output: Path) -> None:
+    """Delete temporary notebooks of earlier runs that were killed (their process is gone)."""
+    for orphan in output.parent.glob(f".{output.stem}.*.running.ipynb"):
+        pid = orphan.name.split(".")[-3]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            orphan.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _fold_parameter_cells(notebook: Path) -> None:
