@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 
@@ -101,12 +102,23 @@ def test_cli_errors_are_one_line_and_exit_2(args, needle):
     assert result.stderr.strip().count("\n") == 0 and needle in result.stderr
 
 
-def test_cli_bad_config_file_writes_nothing(tmp_path):
+@pytest.mark.parametrize("chapter,text,needle", [
+    ("robust_models", "robust_models:\n  epsilons: [0.1, -1]\n", "epsilons = -1.0 is out of range"),
+    ("saliency_guided_training", "saliency_guided_training:\n  asgt_fraction: 1.2\n",
+     "asgt_fraction = 1.2 is out of range"),
+    ("saliency_guided_training", "saliency_guided_training:\n  epochs: 0\n", "epochs = 0.0 is out of range"),
+    ("saliency_guided_training", "saliency_guided_training:\n  ranking: biggest\n", "ranking = 'biggest'"),
+    ("robust_models", "robust_models:\n  eval_size: lots\n", "eval_size must be an integer"),
+    ("robust_models", "robust_models:\n  pgd_step: 3\n", "did you mean 'pgd_steps'"),
+])
+def test_cli_bad_config_file_is_one_line_exit_2_and_writes_nothing(tmp_path, chapter, text, needle):
+    from robinterp.paths import cache_root
+
     bad = tmp_path / "bad.yml"
-    bad.write_text("robust_models:\n  epsilons: [0.1, -1]\n")
-    result = cli("run", "robust_models", "--config", str(bad))
-    assert result.returncode == 2 and "out of range" in result.stderr
-    assert not build_root().exists()
+    bad.write_text(text)
+    result = cli("run", chapter, "--config", str(bad))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and needle in result.stderr, result.stderr
+    assert not build_root().exists() and not cache_root().exists()
 
 
 @pytest.mark.slow
@@ -127,3 +139,16 @@ def test_every_chapter_runs_end_to_end_under_smoke_and_glues_every_number_its_pr
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 2
     results = build_root() / "results" / "smoke" / chapter
     assert {"training.csv", "robust_accuracy.csv", "verdicts.csv"} <= {p.name for p in results.iterdir()}
+
+
+def test_cli_unwritable_build_folder_is_one_line_and_writes_nothing(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    env = {**os.environ, "ROBINTERP_BUILD": str(blocker / "build")}
+    result = subprocess.run([sys.executable, "-m", "robinterp", "run", "robust_models", "--profile", "smoke"],
+                            capture_output=True, text=True, cwd=REPO, timeout=120, env=env)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "cannot write to the build folder" in result.stderr
+    assert "ROBINTERP_BUILD" in result.stderr
+    from robinterp.paths import cache_root
+    assert not cache_root().exists(), "the cache was written before the build folder was checked"
