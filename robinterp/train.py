@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robinterp import RobinterpError, attacks, saliency_guided
+from robinterp import RobinterpError, attacks, saliency_guided, sensitivity
 from robinterp.config import Config, ConfigError, coerce, param
 from robinterp.data import Split
 from robinterp.progress import progress as progress_bar
@@ -75,7 +75,8 @@ def pgd_at(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, progress: floa
 
 METHODS: dict[str, Method] = {"standard": standard, "fgsm_at": fgsm_at, "pgd_at": pgd_at,
                               "sgt": saliency_guided.sgt, "sga": saliency_guided.sga,
-                              "asgt": saliency_guided.asgt}
+                              "asgt": saliency_guided.asgt, "nsloss": sensitivity.nsloss,
+                              "jacobian_reg": sensitivity.jacobian_reg}
 
 
 def get_method(name: str) -> Method:

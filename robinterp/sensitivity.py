@@ -1,0 +1,162 @@
+"""Sensitivity regularizers: NsLoss (Moshe et al.) and Jacobian regularization (Hoffman et al. 2019).
+
+Both are training methods with the registry's signature
+``method(model, x, y, *, progress, **params) -> (loss, logits)``.
+
+NsLoss, equations 4 to 7 of Moshe et al.: for every neuron j of every counted layer
+i, MA_ij is its mean absolute activation on the batch, MD_ij the mean absolute
+change of its activation under N random perturbations on the L2 sphere of radius
+eps_ns, NS_ij = MD_ij / (eps_ns |M_i| MA_ij), and NsLoss = sum_ij NS_ij MA_ij.
+MA cancels in the product (where MA > 0), so the loss is
+sum_i mean_j MD_ij / eps_ns: per layer, the mean absolute activation change per
+unit of input perturbation. That is how it is computed here, with one forward
+pass over the batch and its N perturbed copies and forward hooks on the counted
+layers, and tested against a per-neuron loop of the equations as written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from robinterp import RobinterpError
+
+# Which activations count as the "neurons" of equation 7: the paper speaks of "output
+# neurons (logits) and internal neurons"; the default takes both.
+NEURON_SETS = ("activations_and_logits", "activations", "logits")
+ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Softplus)
+
+
+def sphere_samples(x: torch.Tensor, radius: float, n: int,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """``n`` points per input on the L2 sphere of ``radius`` around it: shape (n, B, ...).
+
+    A Gaussian direction normalised per sample is uniform on the sphere. The points
+    are not clipped to [0, 1]: clipping would move them off the sphere the paper
+    defines (||x - x_k|| = eps_ns).
+    """
+    noise = torch.randn((n,) + tuple(x.shape), generator=generator, device=x.device, dtype=x.dtype)
+    norms = noise.flatten(2).norm(dim=2).clamp_min(1e-12).view(n, x.shape[0], *([1] * (x.ndim - 1)))
+    return x.unsqueeze(0) + radius * noise / norms
+
+
+@contextlib.contextmanager
+def recorded_activations(model: nn.Module, neurons: str) -> Iterator[list[torch.Tensor]]:
+    """Collect the outputs of the counted layers during the forward passes inside the block.
+
+    The logits are appended by the caller (they are the model's output); this
+    records every activation module when ``neurons`` includes activations.
+    """
+    if neurons not in NEURON_SETS:
+        raise RobinterpError(f"neurons must be one of {', '.join(NEURON_SETS)}, got {neurons!r}")
+    outputs: list[torch.Tensor] = []
+    handles = []
+    if neurons != "logits":
+        layers = [m for m in model.modules() if isinstance(m, ACTIVATIONS)]
+        if not layers:
+            raise RobinterpError(f"{type(model).__name__} has no activation modules "
+                                 f"({', '.join(a.__name__ for a in ACTIVATIONS)}) to count as neurons; "
+                                 f"use neurons='logits'")
+        if any(getattr(m, "inplace", False) for m in layers):
+            raise RobinterpError("NsLoss needs activations that are not in-place (inplace=False)")
+        handles = [m.register_forward_hook(lambda _m, _i, out: outputs.append(out)) for m in layers]
+    try:
+        yield outputs
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def neuron_sensitivity_loss(model: nn.Module, x: torch.Tensor, *, eps_ns: float = 0.5, n: int = 5,
+                            neurons: str = "activations_and_logits",
+                            generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """NsLoss (equation 7) of ``model`` on the batch ``x``, and the clean logits.
+
+    One forward pass over the batch and its ``n`` perturbed copies together.
+    """
+    if not (eps_ns > 0 and math.isfinite(eps_ns)):
+        raise RobinterpError(f"eps_ns must be a finite number > 0, got {eps_ns!r}")
+    if not (isinstance(n, int) and n >= 1):
+        raise RobinterpError(f"n (perturbations per sample) must be an integer >= 1, got {n!r}")
+    batch = x.shape[0]
+    perturbed = sphere_samples(x, eps_ns, n, generator).flatten(0, 1)
+    with recorded_activations(model, neurons) as layers:
+        logits_all = model(torch.cat([x, perturbed]))
+    if neurons != "activations":
+        layers = layers + [logits_all]
+    loss = logits_all.new_zeros(())
+    for out in layers:
+        clean, noisy = out[:batch], out[batch:].view(n, batch, *out.shape[1:])
+        md = (noisy - clean.unsqueeze(0)).abs().mean(dim=(0, 1))  # MD_ij, one per neuron j
+        loss = loss + md.mean() / eps_ns  # sum_j MD_ij / (eps_ns |M_i|)
+    return loss, logits_all[:batch]
+
+
+def nsloss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, progress: float,
+           lam: float = 1.0, eps_ns: float = 0.5, n: int = 5,
+           neurons: str = "activations_and_logits") -> tuple[torch.Tensor, torch.Tensor]:
+    """NsLoss training (Moshe et al., equation 3): CE(f(x), y) + lam NsLoss."""
+    penalty, logits = neuron_sensitivity_loss(model, x, eps_ns=eps_ns, n=n, neurons=neurons)
+    return F.cross_entropy(logits, y) + lam * penalty, logits
+
+
+def jacobian_frobenius_sq(model: nn.Module, x: torch.Tensor, n_proj: int = 1,
+                          generator: torch.Generator | None = None,
+                          create_graph: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Estimate of ||J||_F^2 (logits w.r.t. input), averaged over the batch, and the logits.
+
+    Hoffman et al. 2019: for v uniform on the unit sphere of the C logits,
+    E[C ||v^T J||^2] = ||J||_F^2; ``n_proj`` projections, one backward pass each.
+    """
+    if not (isinstance(n_proj, int) and n_proj >= 1):
+        raise RobinterpError(f"n_proj must be an integer >= 1, got {n_proj!r}")
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        logits = model(x)
+        batch, classes = logits.shape
+        total = logits.new_zeros(())
+        for _ in range(n_proj):  # a handful of projections; each is one batched backward pass
+            v = torch.randn(logits.shape, generator=generator, device=logits.device, dtype=logits.dtype)
+            v = v / v.norm(dim=1, keepdim=True)
+            (jv,) = torch.autograd.grad(logits, x, grad_outputs=v, create_graph=create_graph)
+            total = total + classes * jv.pow(2).sum() / (n_proj * batch)
+    return total, logits
+
+
+def jacobian_reg(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, progress: float,
+                 lam: float = 0.01, n_proj: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Jacobian regularization (Hoffman et al. 2019): CE + lam/2 ||J||_F^2, random projections."""
+    frobenius_sq, logits = jacobian_frobenius_sq(model, x, n_proj)
+    return F.cross_entropy(logits, y) + 0.5 * lam * frobenius_sq, logits
+
+
+def lambda_zero(model: nn.Module, batches: list[torch.Tensor], num_classes: int, *,
+                eps_ns: float = 0.5, n: int = 5, neurons: str = "activations_and_logits",
+                seed: int = 0) -> tuple[float, float]:
+    """Steps 1 and 2 of the lambda protocol (section 4.4): (NsLoss_0, lambda_0).
+
+    NsLoss_0 is the mean NsLoss of the (standard) ``model`` over ``batches`` (the
+    paper: 10 random batches of training and validation data), in eval mode;
+    lambda_0 = log2(num_classes) / NsLoss_0.
+    """
+    if not batches:
+        raise RobinterpError("lambda_zero needs at least one batch")
+    generator = torch.Generator(device=batches[0].device).manual_seed(seed)
+    training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            values = [float(neuron_sensitivity_loss(model, xb, eps_ns=eps_ns, n=n, neurons=neurons,
+                                                    generator=generator)[0]) for xb in batches]
+    finally:
+        model.train(training)
+    ns0 = sum(values) / len(values)
+    if not ns0 > 0:
+        raise RobinterpError(f"NsLoss_0 is {ns0}: the model's counted neurons do not react to "
+                             f"perturbations of radius {eps_ns}; lambda_0 is undefined")
+    return ns0, math.log2(num_classes) / ns0

@@ -1,0 +1,128 @@
+"""NsLoss and Jacobian regularization against the equations as written."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from robinterp import RobinterpError, sensitivity, train
+
+
+class TinyNet(nn.Module):
+    """Two hidden ReLU layers and logits: few enough neurons for a per-neuron loop."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flatten = nn.Flatten()
+        self.fc1, self.act1 = nn.Linear(6, 5), nn.ReLU()
+        self.fc2, self.act2 = nn.Linear(5, 4), nn.ReLU()
+        self.out = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.out(self.act2(self.fc2(self.act1(self.fc1(self.flatten(x))))))
+
+
+def per_neuron_nsloss(model, x, perturbed, eps_ns):
+    """Equations 4 to 7 of Moshe et al., one neuron at a time, as printed."""
+    def layers(inp):
+        h1 = model.act1(model.fc1(model.flatten(inp)))
+        h2 = model.act2(model.fc2(h1))
+        return [h1, h2, model.out(h2)]
+
+    with torch.no_grad():
+        clean = layers(x)
+        noisy = [layers(p) for p in perturbed]
+    n, batch = len(perturbed), x.shape[0]
+    total = 0.0
+    for i, layer in enumerate(clean):
+        size = layer.shape[1]
+        for j in range(size):
+            ma = sum(abs(float(layer[m, j])) for m in range(batch)) / batch                       # (4)
+            md = sum(abs(float(layer[m, j]) - float(noisy[k][i][m, j]))
+                     for k in range(n) for m in range(batch)) / (n * batch)                      # (5)
+            if ma > 0:
+                total += md / (eps_ns * size * ma) * ma                                          # (6), (7)
+            else:  # NS is undefined at MA = 0; its product with MA has the limit below
+                total += md / (eps_ns * size)
+    return total
+
+
+def test_nsloss_equals_the_per_neuron_equations():
+    torch.manual_seed(0)
+    model, x = TinyNet(), torch.rand(7, 1, 2, 3)
+    eps_ns, n = 0.3, 4
+    fast, logits = sensitivity.neuron_sensitivity_loss(
+        model, x, eps_ns=eps_ns, n=n, generator=torch.Generator().manual_seed(5))
+    perturbed = sensitivity.sphere_samples(x, eps_ns, n, torch.Generator().manual_seed(5))
+    slow = per_neuron_nsloss(model, x, list(perturbed), eps_ns)
+    assert float(fast) == pytest.approx(slow, rel=1e-5)
+    assert torch.allclose(logits, model(x))
+
+
+def test_each_neuron_set_counts_what_it_names():
+    torch.manual_seed(0)
+    model, x = TinyNet(), torch.rand(4, 1, 2, 3)
+    values = {name: float(sensitivity.neuron_sensitivity_loss(
+        model, x, eps_ns=0.2, n=3, neurons=name, generator=torch.Generator().manual_seed(1))[0])
+        for name in sensitivity.NEURON_SETS}
+    assert values["activations_and_logits"] == pytest.approx(values["activations"] + values["logits"])
+    with pytest.raises(RobinterpError, match="neurons must be one of"):
+        sensitivity.neuron_sensitivity_loss(model, x, neurons="all")
+
+
+def test_sphere_samples_lie_on_the_sphere_and_are_not_clipped():
+    x = torch.rand(6, 1, 28, 28)
+    points = sensitivity.sphere_samples(x, 0.7, 5, torch.Generator().manual_seed(0))
+    assert points.shape == (5, 6, 1, 28, 28)
+    norms = (points - x).flatten(2).norm(dim=2)
+    assert torch.allclose(norms, torch.full_like(norms, 0.7), atol=1e-5)
+
+
+def test_the_jacobian_estimate_converges_to_the_exact_frobenius_norm():
+    torch.manual_seed(0)
+    linear = nn.Sequential(nn.Flatten(), nn.Linear(8, 5))  # J = W for every input
+    exact = float(linear[1].weight.pow(2).sum())
+    x = torch.rand(4000, 1, 2, 4)  # the batch average is over 4000 independent projections
+    estimate, _ = sensitivity.jacobian_frobenius_sq(linear, x, n_proj=1, create_graph=False,
+                                                    generator=torch.Generator().manual_seed(0))
+    assert float(estimate) == pytest.approx(exact, rel=0.05)
+    few, _ = sensitivity.jacobian_frobenius_sq(linear, x[:2], n_proj=1, create_graph=False,
+                                               generator=torch.Generator().manual_seed(0))
+    assert float(few) != pytest.approx(exact, rel=1e-3), "two projections cannot be exact"
+
+
+@pytest.mark.parametrize("method,params", [("nsloss", {"lam": 1.0, "eps_ns": 0.5, "n": 2}),
+                                           ("jacobian_reg", {"lam": 0.1, "n_proj": 1})])
+def test_the_regularized_losses_reach_every_weight(method, params):
+    torch.manual_seed(0)
+    model, x, y = TinyNet(), torch.rand(8, 1, 2, 3), torch.randint(0, 3, (8,))
+    plain, _ = train.get_method("standard")(model, x, y, progress=0.0)
+    loss, logits = train.get_method(method)(model, x, y, progress=0.0, **params)
+    assert logits.shape == (8, 3) and float(loss) > float(plain)
+    loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+def test_lambda_zero_is_log2_classes_over_the_mean_nsloss():
+    torch.manual_seed(0)
+    model = TinyNet()
+    batches = [torch.rand(5, 1, 2, 3) for _ in range(3)]
+    ns0, lam0 = sensitivity.lambda_zero(model, batches, num_classes=3, eps_ns=0.4, n=2, seed=9)
+    generator = torch.Generator().manual_seed(9)
+    expected = sum(float(sensitivity.neuron_sensitivity_loss(model, b, eps_ns=0.4, n=2, generator=generator)[0])
+                   for b in batches) / 3
+    assert ns0 == pytest.approx(expected) and lam0 == pytest.approx(math.log2(3) / expected)
+    assert model.training, "the model's mode was not restored"
+
+
+def test_bad_nsloss_settings_are_clear_errors():
+    model, x = TinyNet(), torch.rand(2, 1, 2, 3)
+    with pytest.raises(RobinterpError, match="eps_ns must be a finite number > 0"):
+        sensitivity.neuron_sensitivity_loss(model, x, eps_ns=0.0)
+    with pytest.raises(RobinterpError, match="n \\(perturbations per sample\\)"):
+        sensitivity.neuron_sensitivity_loss(model, x, n=0)
+    with pytest.raises(RobinterpError, match="has no activation modules"):
+        sensitivity.neuron_sensitivity_loss(nn.Sequential(nn.Flatten(), nn.Linear(6, 3)), x)
