@@ -1,78 +1,253 @@
-"""Benchmarks: cost of each training method relative to standard training.
+"""Benchmarks: ratios measured side by side, never pass/fail.
 
-Timings on a shared 2-core machine are noisy, so every number is a ratio measured
-side by side in one run (interleaved repeats, median and spread), next to the
-method's pass-count floor: the forward+backward passes it must do per batch
-relative to one standard step. Results go to benchmarks/results/ as JSON and a
-markdown table. Never a test: nothing here passes or fails.
+    python benchmarks/run.py                      # training, attacks, attributions
+    python benchmarks/run.py book                 # make book twice: cold (as found) and warm
+
+Timings on a shared 2-core machine are noisy, so every comparison is a ratio of
+cases timed in one run, interleaved (so a drift in machine load hits every case
+alike), repeated, and reported as median and spread. Results go to
+benchmarks/results/<name>.json (with provenance: commit, hardware, versions) and
+<name>.md. Nothing here is a test.
 """
 
 from __future__ import annotations
 
 import json
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 
-from robinterp import models, train
+from robinterp import attacks, explain, models, train
 from robinterp.provenance import provenance
 
-# (method, params, floor): PGD-k needs k attack passes plus the training pass;
-# FGSM-AT one attack pass plus adversarial and clean training passes.
-CASES = [
+RESULTS = Path(__file__).resolve().parent / "results"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def interleaved(cases: dict[str, Callable[[], object]], repeats: int, warmup: int = 1) -> dict[str, list[float]]:
+    """Seconds per call of each case, the cases run in turn ``repeats`` times."""
+    for _ in range(warmup):
+        for fn in cases.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(repeats):
+        for name, fn in cases.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def ratio_stats(times: list[float], base: list[float]) -> dict[str, float]:
+    """Median and spread (min..max) of per-repeat ratios against a base case."""
+    ratios = [t / b for t, b in zip(times, base)]
+    return {"ratio_median": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios)}
+
+
+def small_cnn() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return models.build("small_cnn", "mnist", num_classes=10, shape=(1, 28, 28), width=16)
+
+
+def trained_small_cnn() -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
+    """A standard small_cnn from the book's cache (trained once, ~10 s) and 500 test images."""
+    from robinterp import data
+    from robinterp.experiments import common
+
+    spec = train.TrainSpec(dataset="mnist", train_size=10000, model="small_cnn", width=16,
+                           method="standard", epochs=1, seed=0)
+    model, _ = common.trained_model(spec)
+    test = data.load("mnist", "test").subset(500, seed=12345)
+    return model.eval(), test.images, test.labels
+
+
+# --- 1. training-step cost against the pass-count floor ------------------------------
+# floor: forward+backward passes a method must make per batch, in units of one standard
+# step (1 forward + 1 backward). An attack step or a saliency map is one pass; each
+# extra training input is one more. SGT: saliency + (x, masked x); SGA: saliency +
+# FGSM on masked x + (x, attacked x); ASGT: FGSM + saliency + (x, x', masked x').
+TRAINING_CASES = [
     ("standard", {}, 1.0),
-    ("fgsm_at", {"eps": 0.3}, 3.0),
+    ("fgsm_at", {"eps": 0.3, "clean_weight": 0.5}, 3.0),
+    ("fgsm_at", {"eps": 0.3, "clean_weight": 0.0}, 2.0),
     ("pgd_at", {"eps": 0.3, "steps": 5}, 6.0),
+    ("sgt", {"k": 0.3}, 3.0),
+    ("sga", {"k": 0.3, "eps": 0.3, "steps": 1}, 4.0),
+    ("asgt", {"k": 0.3, "eps": 0.3, "steps": 1}, 5.0),
 ]
 
 
-def step_seconds(model, method, params, x, y, optimizer) -> float:
-    start = time.perf_counter()
-    loss, _ = train.get_method(method)(model, x, y, progress=1.0, **params)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return time.perf_counter() - start
-
-
-def main(repeats: int = 7, batch: int = 128) -> dict:
-    torch.manual_seed(0)
-    model = models.build("small_cnn", "mnist", num_classes=10, shape=(1, 28, 28), width=16)
+def training(repeats: int = 7, batch: int = 128) -> tuple[dict, str]:
+    model = small_cnn()
     optimizer = torch.optim.Adam(model.parameters())
     x, y = torch.rand(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
-    times = {m: [] for m, _, _ in CASES}
-    for _ in range(2):  # warm-up
-        for method, params, _ in CASES:
-            step_seconds(model, method, params, x, y, optimizer)
-    for _ in range(repeats):  # interleaved so drifts hit every method alike
-        for method, params, _ in CASES:
-            times[method].append(step_seconds(model, method, params, x, y, optimizer))
-    base = statistics.median(times["standard"])
+
+    def step(method: str, params: dict) -> Callable[[], None]:
+        def run() -> None:
+            loss, _ = train.get_method(method)(model, x, y, progress=1.0, **params)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        return run
+
+    labels = [f"{m} {p}" if p else m for m, p, _ in TRAINING_CASES]
+    times = interleaved({label: step(m, p) for label, (m, p, _) in zip(labels, TRAINING_CASES)},
+                        repeats, warmup=2)
     rows = []
-    for method, params, floor in CASES:
-        ratios = [t / base for t in times[method]]
-        rows.append({"method": method, "params": params, "floor": floor,
-                     "ratio_median": statistics.median(ratios),
-                     "ratio_spread": max(ratios) - min(ratios),
-                     "ratio_over_floor": statistics.median(ratios) / floor,
-                     "standard_ms_median": 1000 * base})
-    return {"benchmark": "training_step_ratio", "model": "small_cnn width 16", "batch": batch,
-            "repeats": repeats, "rows": rows, **provenance()}
+    for label, (method, params, floor) in zip(labels, TRAINING_CASES):
+        stats = ratio_stats(times[label], times["standard"])
+        rows.append({"case": label, "floor": floor, **stats,
+                     "over_floor": stats["ratio_median"] / floor})
+    base_ms = 1000 * statistics.median(times["standard"])
+    table = ["| method | floor | ratio to standard (median, min..max) | ratio / floor |",
+             "|---|---|---|---|"]
+    table += [f"| {r['case']} | {r['floor']:.0f} | {r['ratio_median']:.2f} ({r['ratio_min']:.2f}.."
+              f"{r['ratio_max']:.2f}) | {r['over_floor']:.2f} |" for r in rows]
+    header = (f"Training step cost relative to one standard step (small_cnn width 16, batch {batch}, "
+              f"{repeats} interleaved repeats; standard step {base_ms:.0f} ms median). Goal: "
+              f"ratio / floor <= 1.15.")
+    return {"rows": rows, "batch": batch, "repeats": repeats, "standard_ms": base_ms}, header + "\n\n" + "\n".join(table)
+
+
+# --- 2. attacks against torchattacks ---------------------------------------------------
+def attack_pairs(model: torch.nn.Module, eps: float, steps: int) -> dict[str, tuple[Callable, Callable]]:
+    """(robinterp, torchattacks) callables x, y -> x_adv with the same settings."""
+    import torchattacks
+
+    alpha_pgd, alpha_mi = 2.5 * eps / steps, eps / steps
+    return {
+        "FGSM": (lambda x, y: attacks.fgsm(model, x, y, eps=eps),
+                 torchattacks.FGSM(model, eps=eps)),
+        "PGD Linf, no random start": (
+            lambda x, y: attacks.pgd(model, x, y, eps=eps, steps=steps, random_start=False),
+            torchattacks.PGD(model, eps=eps, alpha=alpha_pgd, steps=steps, random_start=False)),
+        "PGD Linf, random start": (
+            lambda x, y: attacks.pgd(model, x, y, eps=eps, steps=steps, seed=0),
+            torchattacks.PGD(model, eps=eps, alpha=alpha_pgd, steps=steps, random_start=True)),
+        "PGD L2, random start": (
+            lambda x, y: attacks.pgd(model, x, y, eps=2.0, norm="l2", steps=steps, seed=0),
+            torchattacks.PGDL2(model, eps=2.0, alpha=2.5 * 2.0 / steps, steps=steps, random_start=True)),
+        "MI-FGSM": (lambda x, y: attacks.mifgsm(model, x, y, eps=eps, steps=steps),
+                    torchattacks.MIFGSM(model, eps=eps, alpha=alpha_mi, steps=steps, decay=1.0)),
+    }
+
+
+def attacks_vs_torchattacks(repeats: int = 5, eps: float = 0.2, steps: int = 10) -> tuple[dict, str]:
+    try:
+        import torchattacks  # noqa: F401  (installed for benchmarks only)
+    except ImportError:
+        raise SystemExit("torchattacks is not installed: pip install -r benchmarks/requirements.txt")
+    model, x, y = trained_small_cnn()
+    rows = []
+    for name, (ours, theirs) in attack_pairs(model, eps, steps).items():
+        times = interleaved({"robinterp": lambda: ours(x, y), "torchattacks": lambda: theirs(x, y)},
+                            repeats)
+        torch.manual_seed(0)
+        adv_ours, adv_theirs = ours(x, y), theirs(x, y)
+        pred_ours, pred_theirs = attacks.predict(model, adv_ours), attacks.predict(model, adv_theirs)
+        rows.append({"attack": name, **ratio_stats(times["robinterp"], times["torchattacks"]),
+                     "robust_acc_robinterp": float((pred_ours == y).float().mean()),
+                     "robust_acc_torchattacks": float((pred_theirs == y).float().mean()),
+                     "same_prediction": float((pred_ours == pred_theirs).float().mean()),
+                     "max_abs_diff": float((adv_ours - adv_theirs).abs().max())})
+    table = ["| attack | time robinterp / torchattacks (median, min..max) | robust acc. robinterp | "
+             "robust acc. torchattacks | same prediction | max abs. pixel diff. |", "|---|---|---|---|---|---|"]
+    table += [f"| {r['attack']} | {r['ratio_median']:.2f} ({r['ratio_min']:.2f}..{r['ratio_max']:.2f}) | "
+              f"{100 * r['robust_acc_robinterp']:.1f}% | {100 * r['robust_acc_torchattacks']:.1f}% | "
+              f"{100 * r['same_prediction']:.1f}% | {r['max_abs_diff']:.2g} |" for r in rows]
+    header = (f"robinterp's attacks against torchattacks on a standard small_cnn (width 16, 1 epoch on "
+              f"10k MNIST images), {len(x)} test images, Linf eps {eps} (L2 eps 2.0), {steps} steps, "
+              f"{repeats} interleaved repeats. Goal: ratio <= 1. Random starts draw from different "
+              f"generators, so only robust accuracy is comparable there; robust accuracy here counts "
+              f"adversarial predictions alone (clean mistakes included).")
+    return {"rows": rows, "eps": eps, "steps": steps, "n": len(x)}, header + "\n\n" + "\n".join(table)
+
+
+# --- 5. captum attributions: internal batching -----------------------------------------
+def attributions(repeats: int = 5, n: int = 128) -> tuple[dict, str]:
+    model, x, y = trained_small_cnn()
+    x, y = x[:n], y[:n]
+    cases = {f"IG internal_batch_size={b}": (lambda b=b: explain.integrated_gradients(
+        model, x.clone().requires_grad_(True), y, n_steps=50, internal_batch_size=b))
+        for b in (None, 4096, 512, 128)}
+    cases.update({f"GradientSHAP n_samples=20": lambda: explain.gradient_shap(model, x.clone(), y),
+                  "Saliency": lambda: explain.saliency(model, x.clone().requires_grad_(True), y)})
+    times = interleaved(cases, repeats)
+    base = times["IG internal_batch_size=None"]
+    reference = explain.integrated_gradients(model, x.clone(), y, n_steps=50, internal_batch_size=None)
+    rows = []
+    for name in cases:
+        row = {"case": name, **ratio_stats(times[name], base),
+               "ms_per_image_median": 1000 * statistics.median(times[name]) / n}
+        if name.startswith("IG internal"):
+            size = name.split("=")[1]
+            ig = explain.integrated_gradients(model, x.clone(), y, n_steps=50,
+                                              internal_batch_size=None if size == "None" else int(size))
+            row["max_abs_diff_to_unbatched"] = float((ig - reference).abs().max())
+        rows.append(row)
+    table = ["| case | time / IG unbatched (median, min..max) | ms per image | max diff. to unbatched IG |",
+             "|---|---|---|---|"]
+    table += [f"| {r['case']} | {r['ratio_median']:.2f} ({r['ratio_min']:.2f}..{r['ratio_max']:.2f}) | "
+              f"{r['ms_per_image_median']:.2f} | {r.get('max_abs_diff_to_unbatched', float('nan')):.2g} |"
+              for r in rows]
+    header = (f"captum attributions on {n} MNIST test images (small_cnn width 16), IG with 50 steps "
+              f"(n x 50 = {n * 50} model inputs), {repeats} interleaved repeats.")
+    return {"rows": rows, "n": n}, header + "\n\n" + "\n".join(table)
+
+
+# --- 4. the book, cold and warm ----------------------------------------------------------
+def book() -> tuple[dict, str]:
+    """``make book`` twice: as the cache is found (cold on a fresh clone), then warm."""
+    import nbformat
+
+    runs = []
+    for label in ("first (cold on a fresh clone)", "second (warm)"):
+        start = time.perf_counter()
+        result = subprocess.run(["make", "book"], cwd=REPO, capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        if result.returncode != 0:
+            raise SystemExit(f"make book failed ({label}):\n{result.stderr[-2000:]}")
+        chapters = {}
+        for path in sorted((REPO / "_build" / "executed" / "default").glob("*.ipynb")):
+            meta = nbformat.read(path, as_version=4).metadata.get("papermill", {})
+            chapters[path.stem] = meta.get("duration")
+        runs.append({"run": label, "make_book_seconds": seconds, "chapter_seconds": chapters})
+    names = sorted(runs[0]["chapter_seconds"])
+    table = ["| run | make book (min) | " + " | ".join(f"{n} (min)" for n in names) + " |",
+             "|---|---|" + "---|" * len(names)]
+    table += [f"| {r['run']} | {r['make_book_seconds'] / 60:.1f} | " + " | ".join(
+        f"{(r['chapter_seconds'].get(n) or float('nan')) / 60:.1f}" for n in names) + " |" for r in runs]
+    header = ("`make book` under the default profile, run twice in a row; chapter times are "
+              "papermill's execution time of each notebook. Goal: every chapter within its issue's "
+              "budget on 2 cores, the second run about a minute.")
+    return {"runs": runs}, header + "\n\n" + "\n".join(table)
+
+
+BENCHMARKS: dict[str, Callable[[], tuple[dict, str]]] = {
+    "training": training, "attacks": attacks_vs_torchattacks, "attributions": attributions, "book": book}
+DEFAULT = ("training", "attacks", "attributions")
+
+
+def main(names: list[str]) -> None:
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        raise SystemExit(f"unknown benchmark {unknown[0]!r}; choose from {', '.join(BENCHMARKS)}")
+    RESULTS.mkdir(exist_ok=True)
+    for name in names or DEFAULT:
+        print(f"benchmark {name} ...", flush=True)
+        result, markdown = BENCHMARKS[name]()
+        info = provenance()
+        (RESULTS / f"{name}.json").write_text(json.dumps({"benchmark": name, **result, **info},
+                                                         indent=2, default=str))
+        footer = f"\n\n{info['hardware']}, commit {info['commit']}, {info['utc']}\n"
+        (RESULTS / f"{name}.md").write_text(markdown + footer)
+        print(markdown + footer, flush=True)
 
 
 if __name__ == "__main__":
-    result = main(int(sys.argv[1]) if len(sys.argv) > 1 else 7)
-    out = Path(__file__).parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / "training_step_ratio.json").write_text(json.dumps(result, indent=2, default=str))
-    lines = ["| method | floor | ratio (median) | spread | ratio / floor |", "|---|---|---|---|---|"]
-    lines += [f"| {r['method']} | {r['floor']:.0f} | {r['ratio_median']:.2f} | "
-              f"{r['ratio_spread']:.2f} | {r['ratio_over_floor']:.2f} |" for r in result["rows"]]
-    header = (f"Training step cost relative to standard training ({result['model']}, batch "
-              f"{result['batch']}, {result['repeats']} interleaved repeats, {result['hardware']}, "
-              f"commit {result['commit']}; standard step {result['rows'][0]['standard_ms_median']:.0f} ms)\n\n")
-    (out / "training_step_ratio.md").write_text(header + "\n".join(lines) + "\n")
-    print(header + "\n".join(lines))
+    main(sys.argv[1:])
