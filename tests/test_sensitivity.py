@@ -101,7 +101,7 @@ def test_the_regularized_losses_reach_every_weight(method, params):
     model, x, y = TinyNet(), torch.rand(8, 1, 2, 3), torch.randint(0, 3, (8,))
     plain, _ = train.get_method("standard")(model, x, y, progress=0.0)
     loss, logits = train.get_method(method)(model, x, y, progress=0.0, **params)
-    assert logits.shape == (8, 3) and float(loss) > float(plain)
+    assert logits.shape == (8, 3) and loss.item() > plain.item()
     loss.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
 
