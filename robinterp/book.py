@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
@@ -48,8 +49,14 @@ def glue(name: str, value: Any) -> Any:
     """myst-nb's glue without displaying the value in place; returns it."""
     from myst_nb import glue as myst_glue
 
-    myst_glue(name, value, display=False)
+    myst_glue(name, plain(value), display=False)
     return value
+
+
+def plain(value: Any) -> Any:
+    """numpy scalars as Python numbers: numpy 2 writes repr(np.float64(1.5)) as
+    'np.float64(1.5)', which myst-nb's {glue:text}`name:.1f` cannot format."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def save_table(df: pd.DataFrame, chapter: str, name: str, profile: str) -> Path:

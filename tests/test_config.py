@@ -162,3 +162,14 @@ def test_the_code_version_follows_computing_modules_only(tmp_path):
     assert source_digest(package) != before
     (package / "experiments" / "common.py").write_text("# changed\n")
     assert source_digest(package) != before
+
+
+def test_glued_values_are_plain_python_numbers_that_format_strings_accept():
+    import numpy as np
+
+    from robinterp.book import plain
+
+    for value in (np.float64(20.46), np.float32(1.5), np.int64(3), 2.5, "text"):
+        assert repr(plain(value)) == repr(value.item() if isinstance(value, np.generic) else value)
+        if not isinstance(value, str):
+            assert float(repr(plain(value))) == float(value)  # what myst-nb does with text/plain

@@ -122,23 +122,26 @@ def test_cli_bad_config_file_is_one_line_exit_2_and_writes_nothing(tmp_path, cha
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("chapter", list(runner.CHAPTERS))
-def test_every_chapter_runs_end_to_end_under_smoke_and_glues_every_number_its_prose_uses(chapter):
-    """Real data, real training and attacks, the real notebook; each {glue} in the prose is filled."""
+def test_the_whole_book_builds_under_smoke_and_every_number_in_its_prose_is_glued():
+    """Real data, real training and attacks, the real notebooks, jupyter-book with warnings as errors."""
     import re
 
-    out = runner.run(chapter, "smoke")
-    nb = json.loads(out.read_text())
-    outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
-    glued = {o["metadata"]["scrapbook"]["name"] for o in outputs
-             if "scrapbook" in o.get("metadata", {})}
-    prose = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
-    used = {m.split(":")[0] for m in re.findall(r"\{glue:text\}`([^`]+)`", prose)}
-    assert used, "the prose quotes no measured number"
-    assert used <= glued, f"prose quotes numbers the run did not glue: {sorted(used - glued)}"
-    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 2
-    results = build_root() / "results" / "smoke" / chapter
-    assert {"training.csv", "robust_accuracy.csv", "verdicts.csv"} <= {p.name for p in results.iterdir()}
+    index = runner.book("smoke")
+    assert index.exists()
+    for chapter in runner.CHAPTERS:
+        nb = json.loads((build_root() / "executed" / "smoke" / f"{chapter}.ipynb").read_text())
+        outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
+        glued = {o["metadata"]["scrapbook"]["name"] for o in outputs
+                 if "scrapbook" in o.get("metadata", {})}
+        prose = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+        used = {m.split(":")[0] for m in re.findall(r"\{glue:text\}`([^`]+)`", prose)}
+        assert used, f"{chapter}: the prose quotes no measured number"
+        assert used <= glued, f"{chapter}: prose quotes numbers the run did not glue: {sorted(used - glued)}"
+        assert sum("image/png" in o.get("data", {}) for o in outputs) >= 2
+        results = build_root() / "results" / "smoke" / chapter
+        assert {"training.csv", "robust_accuracy.csv", "verdicts.csv"} <= {p.name for p in results.iterdir()}
+        page = (build_root() / "html" / "book" / "chapters" / f"{chapter}.html").read_text()
+        assert "not executed" not in page and "np.float64" not in page
 
 
 def test_cli_unwritable_build_folder_is_one_line_and_writes_nothing(tmp_path):
