@@ -33,11 +33,18 @@ def show_provenance(cfg: Config, profile: str) -> dict[str, Any]:
 
 
 def config_table(cfg: Config) -> pd.DataFrame:
-    """The config as a table (value, default, meaning), changed values first."""
-    df = pd.DataFrame(cfg.describe())
+    """The config as a two-column table (value, meaning); changed values first, with their default."""
+    rows = cfg.describe()
     # compared in Python, before pandas turns None into NaN (and NaN != NaN)
-    df["changed"] = [row["value"] != row["default"] for row in cfg.describe()]
-    return df.sort_values("changed", ascending=False, kind="stable").set_index("field")
+    changed = [row["value"] != row["default"] for row in rows]
+    df = pd.DataFrame({
+        "field": [row["field"] for row in rows],
+        "value": [f"{row['value']} (default: {row['default']})" if c else str(row["value"])
+                  for row, c in zip(rows, changed)],
+        "meaning": [row["doc"] for row in rows],
+        "changed": changed})
+    df = df.sort_values("changed", ascending=False, kind="stable")
+    return df.drop(columns="changed").set_index("field")
 
 
 def glue_key(*parts: Any) -> str:

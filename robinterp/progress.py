@@ -3,6 +3,9 @@
 In a terminal: tqdm as usual. Elsewhere (papermill, a notebook, CI logs) a
 carriage-return bar becomes one long smeared output, so we print a whole
 tqdm-formatted line at most every ``interval`` seconds and once at the end.
+Both go to stderr, as tqdm's do: JupyterLab and the terminal show them, and the
+published book drops them (``nb_output_stderr: remove`` in _config.yml), where
+the chapter's tables report what the work took instead.
 """
 
 from __future__ import annotations
@@ -43,9 +46,9 @@ class LineProgress:
             self.n += 1
             now = time.perf_counter()
             if now - last >= self.interval:
-                print(self._line(now - start), file=sys.stdout, flush=True)
+                print(self._line(now - start), file=sys.stderr, flush=True)
                 last = now
-        print(self._line(time.perf_counter() - start), file=sys.stdout, flush=True)
+        print(self._line(time.perf_counter() - start), file=sys.stderr, flush=True)
 
 
 def progress(iterable: Iterable[T], desc: str = "", total: int | None = None,

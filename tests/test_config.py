@@ -139,13 +139,15 @@ def test_the_cifar_config_stops_with_the_data_layers_message_when_cifar_is_absen
         chapter.train_all(cfg)
 
 
-def test_the_config_table_marks_exactly_the_changed_fields_and_lists_them_first():
+def test_the_config_table_lists_changed_fields_first_with_their_defaults():
     from robinterp.book import config_table
 
-    assert not config_table(RobustModelsConfig())["changed"].any()  # None defaults included
+    plain = config_table(RobustModelsConfig())
+    assert not plain["value"].str.contains("default").any()  # None defaults count as unchanged
     table = config_table(dataclasses.replace(RobustModelsConfig(), eval_size=7, train_step_size=0.05))
-    assert list(table.index[table["changed"]]) == ["train_step_size", "eval_size"]
     assert list(table.index[:2]) == ["train_step_size", "eval_size"]
+    assert table.loc["eval_size", "value"] == f"7 (default: {RobustModelsConfig().eval_size})"
+    assert table["value"].str.contains("default").sum() == 2 and list(table.columns) == ["value", "meaning"]
 
 
 def test_the_code_version_follows_computing_modules_only(tmp_path):
