@@ -200,6 +200,53 @@ def attributions(repeats: int = 5, n: int = 128) -> tuple[dict, str]:
     return {"rows": rows, "n": n}, header + "\n\n" + "\n".join(table)
 
 
+# --- 3. the seven Quantus metrics: the docs' way against robinterp's path ---------------
+def quantus_metrics(repeats: int = 3, n: int = 32, samples: int = 5) -> tuple[dict, str]:
+    """(a) as the Quantus docs show it: quantus.explain for IG, a_batch from it, and
+    (b) robinterp.explanation_quality.scores, with the same metric settings and the same
+    IG rule (10 steps, trapezoid), so that scores must agree."""
+    import numpy as np
+    import quantus
+
+    from robinterp import explanation_quality as eq
+
+    model, x, y = trained_small_cnn()
+    x, y = x[:n], y[:n]
+    x_np, y_np = x.numpy(), y.numpy()
+    ig = {"n_steps": 10, "method": "riemann_trapezoid"}  # what quantus.explain hard-codes
+    n_features = 28 * 28
+
+    def docs_way(name: str) -> list[float]:
+        spec = eq.get_metric(name)
+        metric = getattr(quantus, spec.quantus_name)(disable_warnings=True, display_progressbar=False,
+                                                     **spec.settings(samples, n_features))
+        a_batch = quantus.explain(model, x_np, y_np, method="IntegratedGradients")
+        np.random.seed(0)
+        return metric(model=model, x_batch=x_np, y_batch=y_np, a_batch=a_batch, device="cpu",
+                      explain_func=quantus.explain,
+                      explain_func_kwargs={"method": "IntegratedGradients"})
+
+    def ours(name: str) -> list[float]:
+        return eq.scores(model, x, y, (name,), explainer_options=ig, samples=samples, seed=0).score.tolist()
+
+    import warnings
+    warnings.filterwarnings("ignore", message=".*didn't cause change in input.*")
+    rows = []
+    for name in eq.METRICS:
+        times = interleaved({"docs": lambda: docs_way(name), "robinterp": lambda: ours(name)}, repeats)
+        diff = float(np.nanmax(np.abs(np.asarray(docs_way(name)) - np.asarray(ours(name)))))
+        rows.append({"metric": name, **ratio_stats(times["robinterp"], times["docs"]),
+                     "docs_seconds_median": statistics.median(times["docs"]), "max_abs_score_diff": diff})
+    table = ["| metric | time robinterp / docs' way (median, min..max) | docs' way (s) | max abs. score diff. |",
+             "|---|---|---|---|"]
+    table += [f"| {r['metric']} | {r['ratio_median']:.2f} ({r['ratio_min']:.2f}..{r['ratio_max']:.2f}) | "
+              f"{r['docs_seconds_median']:.2f} | {r['max_abs_score_diff']:.2g} |" for r in rows]
+    header = (f"Quantus 0.6 metrics on {n} MNIST test images (small_cnn width 16), IG with 10 trapezoid "
+              f"steps, {samples} samples/runs per metric, {repeats} interleaved repeats. Goal: "
+              f"robinterp's path at least 5x faster with equal scores.")
+    return {"rows": rows, "n": n, "samples": samples}, header + "\n\n" + "\n".join(table)
+
+
 # --- 4. the book, cold and warm ----------------------------------------------------------
 def book() -> tuple[dict, str]:
     """``make book`` twice: as the cache is found (cold on a fresh clone), then warm."""
@@ -229,8 +276,9 @@ def book() -> tuple[dict, str]:
 
 
 BENCHMARKS: dict[str, Callable[[], tuple[dict, str]]] = {
-    "training": training, "attacks": attacks_vs_torchattacks, "attributions": attributions, "book": book}
-DEFAULT = ("training", "attacks", "attributions")
+    "training": training, "attacks": attacks_vs_torchattacks, "quantus": quantus_metrics,
+    "attributions": attributions, "book": book}
+DEFAULT = ("training", "attacks", "quantus", "attributions")
 
 
 def main(names: list[str]) -> None:

@@ -24,11 +24,16 @@ def saliency(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
 
 
 def integrated_gradients(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
-                         n_steps: int = 50, internal_batch_size: int = 512) -> torch.Tensor:
-    """Integrated Gradients from a black (all-zero) baseline (Sundararajan et al. 2017)."""
+                         n_steps: int = 50, method: str = "gausslegendre",
+                         internal_batch_size: int = 512) -> torch.Tensor:
+    """Integrated Gradients from a black (all-zero) baseline (Sundararajan et al. 2017).
+
+    ``method`` is captum's quadrature rule; ``quantus.explain`` uses "riemann_trapezoid"
+    with 10 steps.
+    """
     with eval_mode(model):
         return IntegratedGradients(model).attribute(
-            x, target=target, baselines=torch.zeros_like(x), n_steps=n_steps,
+            x, target=target, baselines=torch.zeros_like(x), n_steps=n_steps, method=method,
             internal_batch_size=internal_batch_size).detach()
 
 

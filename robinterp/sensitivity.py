@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Iterator
+from collections import deque
+from typing import Callable, Iterable, Iterator
+
+import pandas as pd
 
 import torch
 import torch.nn.functional as F
@@ -160,3 +163,67 @@ def lambda_zero(model: nn.Module, batches: list[torch.Tensor], num_classes: int,
         raise RobinterpError(f"NsLoss_0 is {ns0}: the model's counted neurons do not react to "
                              f"perturbations of radius {eps_ns}; lambda_0 is undefined")
     return ns0, math.log2(num_classes) / ns0
+
+
+RANDOM_GUESS_CE = {"log2": math.log2, "ln": math.log}
+
+
+def select_lambda(make_model: Callable[[], nn.Module],
+                  make_optimizer: Callable[[nn.Module], torch.optim.Optimizer],
+                  epoch: Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]],
+                  lam0: float, num_classes: int, *, eps_ns: float = 0.5, n: int = 5,
+                  neurons: str = "activations_and_logits", iterations: int = 4, spread: float = 10.0,
+                  random_guess_ce: str = "ln", tolerance: float = 0.05,
+                  window: int = 10) -> tuple[float | None, pd.DataFrame]:
+    """Step 3 of the lambda protocol (section 4.4): a bisection around lambda_0.
+
+    Each candidate continues training a fresh copy of the standard model
+    (``make_model``) for at most one epoch (``epoch`` yields its batches) with
+    CE + lambda NsLoss. It is too high if the training cross-entropy, averaged over
+    the last ``window`` batches, reaches that of a random guess, less ``tolerance``
+    (a fraction; ours: a collapsing model approaches the random guess from below).
+    The paper writes the random guess as log2(C), its value in bits; PyTorch's
+    cross-entropy is in nats, where it is ln(C) (the default). ``"log2"`` compares
+    nats with log2(C) = 1.44 ln(C) literally, which a collapsed model never reaches.
+    The search starts at lambda_0 and bisects geometrically inside
+    [lambda_0 / spread, lambda_0 * spread] ("the same order of magnitude").
+    Returns the largest lambda that was not too high (None if every one was) and
+    the trace, one row per candidate.
+    """
+    if random_guess_ce not in RANDOM_GUESS_CE:
+        raise RobinterpError(f"random_guess_ce must be one of {', '.join(RANDOM_GUESS_CE)}, "
+                             f"got {random_guess_ce!r}")
+    if not (lam0 > 0 and spread > 1 and iterations >= 1):
+        raise RobinterpError(f"need lam0 > 0, spread > 1 and iterations >= 1; got {lam0}, {spread}, "
+                             f"{iterations}")
+    if not 0 <= tolerance < 1:
+        raise RobinterpError(f"tolerance must be in [0, 1), got {tolerance!r}")
+    threshold = (1 - tolerance) * RANDOM_GUESS_CE[random_guess_ce](num_classes)
+    low, high, lam = lam0 / spread, lam0 * spread, lam0
+    rows = []
+    for _ in range(iterations):
+        model = make_model()
+        optimizer = make_optimizer(model)
+        model.train()
+        recent: deque[float] = deque(maxlen=window)
+        too_high, steps = False, 0
+        for xb, yb in epoch():
+            penalty, logits = neuron_sensitivity_loss(model, xb, eps_ns=eps_ns, n=n, neurons=neurons)
+            ce = F.cross_entropy(logits, yb)
+            optimizer.zero_grad(set_to_none=True)
+            (ce + lam * penalty).backward()
+            optimizer.step()
+            recent.append(ce.item())
+            steps += 1
+            if len(recent) == window and sum(recent) / window >= threshold:
+                too_high = True
+                break
+        rows.append({"lambda": lam, "too_high": too_high, "batches": steps,
+                     "training_ce": sum(recent) / max(1, len(recent)), "threshold": threshold})
+        if too_high:
+            high = lam
+        else:
+            low = lam
+        lam = math.sqrt(low * high)
+    fine = [row["lambda"] for row in rows if not row["too_high"]]
+    return (max(fine) if fine else None), pd.DataFrame(rows)

@@ -126,3 +126,33 @@ def test_bad_nsloss_settings_are_clear_errors():
         sensitivity.neuron_sensitivity_loss(model, x, n=0)
     with pytest.raises(RobinterpError, match="has no activation modules"):
         sensitivity.neuron_sensitivity_loss(nn.Sequential(nn.Flatten(), nn.Linear(6, 3)), x)
+
+
+def test_the_lambda_search_keeps_the_largest_lambda_whose_training_stays_below_a_random_guess(blobs):
+    import copy
+
+    from robinterp import models
+
+    torch.manual_seed(0)
+    standard = models.build("small_cnn", "mnist", num_classes=10, shape=(1, 28, 28), width=4)
+    optimizer = torch.optim.Adam(standard.parameters(), lr=1e-2)
+    for xb, yb in blobs.batches(20, shuffle=True, seed=0):  # a "standard model" first
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(standard(xb), yb).backward()
+        optimizer.step()
+    chosen, trace = sensitivity.select_lambda(
+        lambda: copy.deepcopy(standard), lambda m: torch.optim.Adam(m.parameters(), lr=1e-2),
+        lambda: blobs.batches(20, shuffle=True, seed=1), lam0=30.0, num_classes=10,
+        eps_ns=0.5, n=2, iterations=4, spread=100.0, window=3)
+    assert len(trace) == 4 and trace["lambda"].iloc[0] == 30.0
+    assert trace["lambda"].between(30.0 / 100, 30.0 * 100).all()
+    fine = trace[~trace.too_high]
+    assert chosen == (fine["lambda"].max() if len(fine) else None)
+    # bisection: after a too-high candidate the next is smaller, after a fine one larger
+    for (_, a), (_, b) in zip(trace.iterrows(), trace.iloc[1:].iterrows()):
+        assert (b["lambda"] < a["lambda"]) == bool(a["too_high"])
+    assert trace.too_high.any() and not trace.too_high.all()
+    assert trace.threshold.iloc[0] == pytest.approx(0.95 * math.log(10))
+    with pytest.raises(RobinterpError, match="random_guess_ce must be one of"):
+        sensitivity.select_lambda(lambda: standard, lambda m: None, lambda: [], 1.0, 10,
+                                  random_guess_ce="log10")
