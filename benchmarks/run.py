@@ -49,6 +49,15 @@ def ratio_stats(times: list[float], base: list[float]) -> dict[str, float]:
     return {"ratio_median": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios)}
 
 
+def ratio_text(row: dict) -> str:
+    return f"{row['ratio_median']:.2f} ({row['ratio_min']:.2f}..{row['ratio_max']:.2f})"
+
+
+def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in rows])
+
+
 def small_cnn() -> torch.nn.Module:
     torch.manual_seed(0)
     return models.build("small_cnn", "mnist", num_classes=10, shape=(1, 28, 28), width=16)
@@ -104,14 +113,13 @@ def training(repeats: int = 7, batch: int = 128) -> tuple[dict, str]:
         rows.append({"case": label, "floor": floor, **stats,
                      "over_floor": stats["ratio_median"] / floor})
     base_ms = 1000 * statistics.median(times["standard"])
-    table = ["| method | floor | ratio to standard (median, min..max) | ratio / floor |",
-             "|---|---|---|---|"]
-    table += [f"| {r['case']} | {r['floor']:.0f} | {r['ratio_median']:.2f} ({r['ratio_min']:.2f}.."
-              f"{r['ratio_max']:.2f}) | {r['over_floor']:.2f} |" for r in rows]
+    table = markdown_table(["method", "floor", "ratio to standard (median, min..max)", "ratio / floor"],
+                           [[r["case"], f"{r['floor']:.0f}", ratio_text(r), f"{r['over_floor']:.2f}"]
+                            for r in rows])
     header = (f"Training step cost relative to one standard step (small_cnn width 16, batch {batch}, "
               f"{repeats} interleaved repeats; standard step {base_ms:.0f} ms median). Goal: "
               f"ratio / floor <= 1.15.")
-    return {"rows": rows, "batch": batch, "repeats": repeats, "standard_ms": base_ms}, header + "\n\n" + "\n".join(table)
+    return {"rows": rows, "batch": batch, "repeats": repeats, "standard_ms": base_ms}, header + "\n\n" + table
 
 
 # --- 2. attacks against torchattacks ---------------------------------------------------
@@ -155,17 +163,18 @@ def attacks_vs_torchattacks(repeats: int = 5, eps: float = 0.2, steps: int = 10)
                      "robust_acc_torchattacks": float((pred_theirs == y).float().mean()),
                      "same_prediction": float((pred_ours == pred_theirs).float().mean()),
                      "max_abs_diff": float((adv_ours - adv_theirs).abs().max())})
-    table = ["| attack | time robinterp / torchattacks (median, min..max) | robust acc. robinterp | "
-             "robust acc. torchattacks | same prediction | max abs. pixel diff. |", "|---|---|---|---|---|---|"]
-    table += [f"| {r['attack']} | {r['ratio_median']:.2f} ({r['ratio_min']:.2f}..{r['ratio_max']:.2f}) | "
-              f"{100 * r['robust_acc_robinterp']:.1f}% | {100 * r['robust_acc_torchattacks']:.1f}% | "
-              f"{100 * r['same_prediction']:.1f}% | {r['max_abs_diff']:.2g} |" for r in rows]
+    table = markdown_table(
+        ["attack", "time robinterp / torchattacks (median, min..max)", "robust acc. robinterp",
+         "robust acc. torchattacks", "same prediction", "max abs. pixel diff."],
+        [[r["attack"], ratio_text(r), f"{100 * r['robust_acc_robinterp']:.1f}%",
+          f"{100 * r['robust_acc_torchattacks']:.1f}%", f"{100 * r['same_prediction']:.1f}%",
+          f"{r['max_abs_diff']:.2g}"] for r in rows])
     header = (f"robinterp's attacks against torchattacks on a standard small_cnn (width 16, 1 epoch on "
               f"10k MNIST images), {len(x)} test images, Linf eps {eps} (L2 eps 2.0), {steps} steps, "
               f"{repeats} interleaved repeats. Goal: ratio <= 1. Random starts draw from different "
               f"generators, so only robust accuracy is comparable there; robust accuracy here counts "
               f"adversarial predictions alone (clean mistakes included).")
-    return {"rows": rows, "eps": eps, "steps": steps, "n": len(x)}, header + "\n\n" + "\n".join(table)
+    return {"rows": rows, "eps": eps, "steps": steps, "n": len(x)}, header + "\n\n" + table
 
 
 # --- 5. captum attributions: internal batching -----------------------------------------
@@ -190,14 +199,13 @@ def attributions(repeats: int = 5, n: int = 128) -> tuple[dict, str]:
                                               internal_batch_size=None if size == "None" else int(size))
             row["max_abs_diff_to_unbatched"] = float((ig - reference).abs().max())
         rows.append(row)
-    table = ["| case | time / IG unbatched (median, min..max) | ms per image | max diff. to unbatched IG |",
-             "|---|---|---|---|"]
-    table += [f"| {r['case']} | {r['ratio_median']:.2f} ({r['ratio_min']:.2f}..{r['ratio_max']:.2f}) | "
-              f"{r['ms_per_image_median']:.2f} | {r.get('max_abs_diff_to_unbatched', float('nan')):.2g} |"
-              for r in rows]
+    table = markdown_table(["case", "time / IG unbatched (median, min..max)", "ms per image",
+                            "max diff. to unbatched IG"],
+                           [[r["case"], ratio_text(r), f"{r['ms_per_image_median']:.2f}",
+                             f"{r.get('max_abs_diff_to_unbatched', float('nan')):.2g}"] for r in rows])
     header = (f"captum attributions on {n} MNIST test images (small_cnn width 16), IG with 50 steps "
               f"(n x 50 = {n * 50} model inputs), {repeats} interleaved repeats.")
-    return {"rows": rows, "n": n}, header + "\n\n" + "\n".join(table)
+    return {"rows": rows, "n": n}, header + "\n\n" + table
 
 
 # --- 3. the seven Quantus metrics: the docs' way against robinterp's path ---------------
@@ -237,14 +245,14 @@ def quantus_metrics(repeats: int = 3, n: int = 32, samples: int = 5) -> tuple[di
         diff = float(np.nanmax(np.abs(np.asarray(docs_way(name)) - np.asarray(ours(name)))))
         rows.append({"metric": name, **ratio_stats(times["robinterp"], times["docs"]),
                      "docs_seconds_median": statistics.median(times["docs"]), "max_abs_score_diff": diff})
-    table = ["| metric | time robinterp / docs' way (median, min..max) | docs' way (s) | max abs. score diff. |",
-             "|---|---|---|---|"]
-    table += [f"| {r['metric']} | {r['ratio_median']:.2f} ({r['ratio_min']:.2f}..{r['ratio_max']:.2f}) | "
-              f"{r['docs_seconds_median']:.2f} | {r['max_abs_score_diff']:.2g} |" for r in rows]
+    table = markdown_table(["metric", "time robinterp / docs' way (median, min..max)", "docs' way (s)",
+                            "max abs. score diff."],
+                           [[r["metric"], ratio_text(r), f"{r['docs_seconds_median']:.2f}",
+                             f"{r['max_abs_score_diff']:.2g}"] for r in rows])
     header = (f"Quantus 0.6 metrics on {n} MNIST test images (small_cnn width 16), IG with 10 trapezoid "
               f"steps, {samples} samples/runs per metric, {repeats} interleaved repeats. Goal: "
               f"robinterp's path at least 5x faster with equal scores.")
-    return {"rows": rows, "n": n, "samples": samples}, header + "\n\n" + "\n".join(table)
+    return {"rows": rows, "n": n, "samples": samples}, header + "\n\n" + table
 
 
 # --- 4. the book, cold and warm ----------------------------------------------------------
@@ -265,14 +273,14 @@ def book() -> tuple[dict, str]:
             chapters[path.stem] = meta.get("duration")
         runs.append({"run": label, "make_book_seconds": seconds, "chapter_seconds": chapters})
     names = sorted(runs[0]["chapter_seconds"])
-    table = ["| run | make book (min) | " + " | ".join(f"{n} (min)" for n in names) + " |",
-             "|---|---|" + "---|" * len(names)]
-    table += [f"| {r['run']} | {r['make_book_seconds'] / 60:.1f} | " + " | ".join(
-        f"{(r['chapter_seconds'].get(n) or float('nan')) / 60:.1f}" for n in names) + " |" for r in runs]
+    table = markdown_table(["run", "make book (min)"] + [f"{n} (min)" for n in names],
+                           [[r["run"], f"{r['make_book_seconds'] / 60:.1f}"]
+                            + [f"{(r['chapter_seconds'].get(n) or float('nan')) / 60:.1f}" for n in names]
+                            for r in runs])
     header = ("`make book` under the default profile, run twice in a row; chapter times are "
               "papermill's execution time of each notebook. Goal: every chapter within its issue's "
               "budget on 2 cores, the second run about a minute.")
-    return {"runs": runs}, header + "\n\n" + "\n".join(table)
+    return {"runs": runs}, header + "\n\n" + table
 
 
 BENCHMARKS: dict[str, Callable[[], tuple[dict, str]]] = {
