@@ -175,8 +175,40 @@ def mifgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
     return (x + delta).detach()
 
 
+AUTOATTACK_PARTS = ("apgd-ce", "apgd-dlr", "apgd-t", "fab", "fab-t", "square")
+
+
+def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
+               norm: str = "linf", seed: int | None = None, version: str = "standard",
+               parts: tuple[str, ...] = ()) -> torch.Tensor:
+    """AutoAttack (Croce and Hein 2020) through ``pyautoattack``, the official code packaged.
+
+    ``version="standard"`` runs APGD-CE, APGD-T, FAB-T and Square in turn, each on
+    the points the earlier ones did not break; ``parts`` picks a custom subset (for
+    a CPU budget). Seeded (seed 0 when None): pyautoattack otherwise seeds from the clock.
+    """
+    _check(eps)
+    unit = get_norm(norm)
+    unknown = [p for p in parts if p not in AUTOATTACK_PARTS]
+    if unknown:
+        raise RobinterpError(f"unknown AutoAttack part {unknown[0]!r}; choose from {', '.join(AUTOATTACK_PARTS)}")
+    if eps == 0:
+        return x.detach().clone()
+    try:
+        from pyautoattack import AutoAttack
+    except ImportError:
+        raise RobinterpError("AutoAttack needs the pyautoattack package: "
+                             "pip install pyautoattack==0.2.0 (it is in requirements.txt)") from None
+    with eval_mode(model):
+        adversary = AutoAttack(model, norm={"linf": "Linf", "l2": "L2"}[unit.name], eps=eps,
+                               version="custom" if parts else version, attacks=list(parts) or None,
+                               seed=0 if seed is None else seed, device=x.device)
+        x_adv, _ = adversary.run_standard_evaluation(x.detach(), y, batch_size=len(x))
+    return x_adv.detach()
+
+
 Attack = Callable[..., torch.Tensor]
-ATTACKS: dict[str, Attack] = {"fgsm": fgsm, "pgd": pgd, "mifgsm": mifgsm}
+ATTACKS: dict[str, Attack] = {"fgsm": fgsm, "pgd": pgd, "mifgsm": mifgsm, "autoattack": autoattack}
 
 
 def get_attack(name: str) -> Attack:

@@ -30,8 +30,10 @@ def test_perturbation_stays_in_the_ball_around_the_clean_input_and_in_unit_range
         tiny_cnn, name, norm, eps):
     x = torch.rand(16, 1, 28, 28)
     y = torch.randint(0, 10, (16,))
-    # a step size as large as eps would leave the ball without projection around clean x
-    options = {} if name == "fgsm" else {"steps": 5, "step_size": eps}
+    # a step size as large as eps would leave the ball without projection around clean x;
+    # AutoAttack's parts pick their own steps (two of them keep the test fast)
+    options = {"fgsm": {}, "autoattack": {"parts": ("apgd-ce", "apgd-t")}}.get(
+        name, {"steps": 5, "step_size": eps})
     x_adv = attacks.get_attack(name)(tiny_cnn, x, y, eps=eps, norm=norm, seed=0, **options)
     delta = (x_adv - x).flatten(1)
     size = delta.abs().max(1).values if norm == "linf" else delta.norm(dim=1)
@@ -110,3 +112,22 @@ def test_unknown_attack_and_norm_are_refused(tiny_cnn):
         attacks.get_attack("cw")
     with pytest.raises(RobinterpError, match="unknown norm 'l1'"):
         attacks.fgsm(tiny_cnn, torch.rand(1, 1, 28, 28), torch.tensor([0]), eps=0.1, norm="l1")
+
+
+@pytest.mark.slow
+def test_autoattack_is_seeded_and_at_least_as_strong_as_fgsm(blobs, tiny_cnn):
+    optimizer = torch.optim.Adam(tiny_cnn.parameters(), lr=1e-2)
+    for xb, yb in blobs.batches(50, shuffle=True, seed=0):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(tiny_cnn(xb), yb).backward()
+        optimizer.step()
+    x, y = blobs.images[:16], blobs.labels[:16]
+    parts = ("apgd-ce",)  # APGD-T's nine target classes take minutes on a CPU
+    first = attacks.autoattack(tiny_cnn, x, y, eps=0.1, parts=parts, seed=3)
+    assert torch.equal(first, attacks.autoattack(tiny_cnn, x, y, eps=0.1, parts=parts, seed=3))
+    table = attacks.robust_accuracy(tiny_cnn, x, y, attacks={"fgsm": {}, "autoattack": {"parts": parts}},
+                                    epsilons=(0.1,))
+    by_attack = table.set_index("attack")["accuracy"]
+    assert by_attack["autoattack"] <= by_attack["fgsm"]
+    with pytest.raises(RobinterpError, match="unknown AutoAttack part 'apgd'"):
+        attacks.autoattack(tiny_cnn, x, y, eps=0.1, parts=("apgd",))
