@@ -29,7 +29,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"
 
 bench: $(STAMP)
-	$(PY) -m pip install --quiet -r benchmarks/requirements.txt
+	$(PY) -m pip install --quiet --no-deps -r benchmarks/requirements.txt
 	$(PY) benchmarks/run.py $(BENCH)
 
 clean-build:
