@@ -47,6 +47,12 @@ def config_table(cfg: Config) -> pd.DataFrame:
     return df.drop(columns="changed").set_index("field")
 
 
+def for_display(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
+    """A table as a page shows it: numbers rounded, missing values as an em dash, not NaN."""
+    rounded = df.round(digits)
+    return rounded.astype(object).where(rounded.notna(), "\u2014")
+
+
 def glue_key(*parts: Any) -> str:
     """A glue name from labels like "SGT k=0.3": letters, digits and underscores only."""
     return re.sub(r"[^A-Za-z0-9]+", "_", "_".join(str(p) for p in parts)).strip("_")

@@ -175,3 +175,14 @@ def test_glued_values_are_plain_python_numbers_that_format_strings_accept():
         assert repr(plain(value)) == repr(value.item() if isinstance(value, np.generic) else value)
         if not isinstance(value, str):
             assert float(repr(plain(value))) == float(value)  # what myst-nb does with text/plain
+
+
+def test_tables_for_display_round_and_show_missing_values_as_a_dash():
+    import numpy as np
+    import pandas as pd
+
+    from robinterp.book import for_display
+
+    shown = for_display(pd.DataFrame({"claim": ["a", "b"], "paper": [98.8, np.nan], "ours": [1.234, 2.0]}))
+    assert shown["paper"].tolist() == [98.8, "\u2014"] and shown["ours"].tolist() == [1.23, 2.0]
+    assert shown["claim"].tolist() == ["a", "b"]
