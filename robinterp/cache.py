@@ -1,7 +1,7 @@
 """A content-addressed cache of trained models and computed tables.
 
-An entry is a folder ``<cache>/<kind>/<key>/`` where ``key`` hashes the config
-(and the package version). It holds its payload (weights as safetensors, tables
+An entry is a folder ``<cache>/<kind>/<key>/`` where ``key`` hashes the config,
+the package version and the source of the modules that compute the entry. It holds its payload (weights as safetensors, tables
 as CSV) and ``meta.json``: the config, the sha256 of every payload file, the
 commit, library versions, wall time and metrics. Entries are written into a
 temporary folder and renamed into place, so a killed run leaves no entry at all;
@@ -101,14 +101,16 @@ def _write_entry(folder: Path, write_payload: Callable[[Path], None], meta: dict
 
 def entry(kind: str, key_obj: Any, compute: Callable[[], tuple[Any, dict[str, Any]]],
           save: Callable[[Any, Path], None], load: Callable[[Path], Any],
-          root: Path | None = None) -> tuple[Any, dict[str, Any]]:
+          root: Path | None = None, code: tuple[str, ...] | None = None) -> tuple[Any, dict[str, Any]]:
     """Load the entry keyed by ``key_obj`` or compute, save and return it.
 
     ``compute`` returns (value, metrics); the metadata returned holds the config,
     provenance, wall time, metrics and whether the value came from the cache.
+    ``code`` names the modules whose source (with what they import) keys the
+    entry besides ``key_obj``; None keys it by the whole package.
     """
     root = Path(root or cache_root())
-    key = stable_hash(key_obj)
+    key = stable_hash(key_obj, code=code)
     folder = root / kind / key
     try:
         (root / kind).mkdir(parents=True, exist_ok=True)
@@ -138,6 +140,12 @@ def entry(kind: str, key_obj: Any, compute: Callable[[], tuple[Any, dict[str, An
         return value, {**meta, "from_cache": False}
 
 
+# What a trained model depends on: the training loop and its registry, the models, the
+# data, the attacks (and all they import). A chapter module is not among them, so
+# adding or editing a chapter does not retrain the models another chapter shares.
+MODEL_CODE = ("robinterp.experiments.common", "robinterp.train")
+
+
 def cached_model(spec: Any, build: Callable[[], nn.Module],
                  train: Callable[[nn.Module], dict[str, Any]],
                  root: Path | None = None) -> tuple[nn.Module, dict[str, Any]]:
@@ -158,16 +166,20 @@ def cached_model(spec: Any, build: Callable[[], nn.Module],
         model.load_state_dict(load_file(str(folder / "weights.safetensors")))
         return model.eval()
 
-    model, meta = entry("models", spec, compute, save, load, root)
+    model, meta = entry("models", spec, compute, save, load, root, code=MODEL_CODE)
     return model.eval(), meta
 
 
-def cached_table(key_obj: Any, compute: Callable[[], pd.DataFrame],
-                 root: Path | None = None) -> pd.DataFrame:
-    """A results table for ``key_obj``: from the cache, or computed and stored as CSV."""
+def cached_table(key_obj: Any, compute: Callable[[], pd.DataFrame], root: Path | None = None,
+                 code: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """A results table for ``key_obj``: from the cache, or computed and stored as CSV.
+
+    ``code``: the modules that compute it (the caller's ``__name__``); None for the
+    whole package.
+    """
     table, _meta = entry("results", key_obj, lambda: (compute(), {}),
                          lambda df, folder: df.to_csv(folder / "table.csv", index=False),
-                         lambda folder: pd.read_csv(folder / "table.csv"), root)
+                         lambda folder: pd.read_csv(folder / "table.csv"), root, code=code)
     return table
 
 

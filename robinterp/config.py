@@ -21,7 +21,7 @@ import math
 import textwrap
 import typing
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import yaml
 
@@ -188,10 +188,49 @@ PRESENTATION_MODULES = frozenset({"__main__.py", "book.py", "cli.py", "paper_num
                                   "progress.py", "provenance.py", "runner.py"})
 
 
-def source_digest(package: Path) -> str:
-    """sha256 of a package's source files, presentation modules left out."""
+def _module_path(package: Path, dotted: str) -> Path | None:
+    """The source file of ``robinterp.x.y`` inside ``package``, if it is one."""
+    parts = dotted.split(".")[1:]
+    candidates = [package.joinpath(*parts).with_suffix(".py"), package.joinpath(*parts, "__init__.py")]
+    return next((c for c in candidates if parts and c.exists()), None)
+
+
+def module_closure(package: Path, roots: Iterable[str]) -> list[Path]:
+    """Source files of ``roots`` (dotted names) and every robinterp module they import,
+    at top level or inside functions, transitively; the package's __init__ always."""
+    name = package.name
+    todo = [path for root in roots if (path := _module_path(package, root))]
+    missing = [root for root in roots if not _module_path(package, root)]
+    if missing:
+        raise ConfigError(f"no module {missing[0]!r} in {package}")
+    seen = {package / "__init__.py"}
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for node in ast.walk(ast.parse(path.read_text())):
+            imported: list[str] = []
+            if isinstance(node, ast.Import):
+                imported = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imported = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            for dotted in imported:
+                if dotted == name or dotted.startswith(name + "."):
+                    target = _module_path(package, dotted)
+                    if target and target not in seen:
+                        todo.append(target)
+    return sorted(seen)
+
+
+def source_digest(package: Path, roots: Iterable[str] | None = None) -> str:
+    """sha256 of a package's computing source files: all of them, or those ``roots`` import.
+
+    Presentation modules are left out either way.
+    """
+    files = sorted(package.rglob("*.py")) if roots is None else module_closure(package, roots)
     digest = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
+    for path in files:
         relative = path.relative_to(package).as_posix()
         if relative in PRESENTATION_MODULES:
             continue
@@ -201,26 +240,27 @@ def source_digest(package: Path) -> str:
 
 
 @functools.cache
-def code_version() -> str:
-    """sha256 of the package's computing source files.
+def code_version(roots: tuple[str, ...] | None = None) -> str:
+    """sha256 of the computing source files (all, or those the modules ``roots`` import).
 
     Part of every cache key: a fix to an attack, a loss or a model must never
-    read models or results that the old code computed.
+    read models or results that the old code computed, and a new chapter module
+    must not retrain the models of the others.
     """
-    return source_digest(Path(__file__).resolve().parent)
+    return source_digest(Path(__file__).resolve().parent, roots)
 
 
-def stable_hash(obj: Any, length: int = 16) -> str:
+def stable_hash(obj: Any, length: int = 16, code: tuple[str, ...] | None = None) -> str:
     """A short sha256 of a config (or any JSON-able value), the version and the code.
 
-    Version and code are part of the key so that a change to what a method
-    computes never reads results cached by the code before it.
+    Version and code (``code_version(code)``) are part of the key so that a change
+    to what a method computes never reads results cached by the code before it.
     """
     if dataclasses.is_dataclass(obj):
         payload = {"type": type(obj).__name__, "fields": dataclasses.asdict(obj)}
     else:
         payload = obj
-    text = json.dumps({"robinterp": __version__, "code": code_version(), "value": payload},
+    text = json.dumps({"robinterp": __version__, "code": code_version(code), "value": payload},
                       sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 

@@ -186,3 +186,29 @@ def test_tables_for_display_round_and_show_missing_values_as_a_dash():
     shown = for_display(pd.DataFrame({"claim": ["a", "b"], "paper": [98.8, np.nan], "ours": [1.234, 2.0]}))
     assert shown["paper"].tolist() == [98.8, "\u2014"] and shown["ours"].tolist() == [1.23, 2.0]
     assert shown["claim"].tolist() == ["a", "b"]
+
+
+def test_model_keys_follow_what_training_imports_and_not_the_chapters(tmp_path):
+    import shutil
+
+    from robinterp.cache import MODEL_CODE
+    from robinterp.config import module_closure, source_digest
+
+    package = tmp_path / "robinterp"
+    shutil.copytree(REPO / "robinterp", package, ignore=shutil.ignore_patterns("__pycache__"))
+    closure = {p.relative_to(package).as_posix() for p in module_closure(package, MODEL_CODE)}
+    assert {"train.py", "attacks.py", "models.py", "data.py", "saliency_guided.py",
+            "experiments/common.py"} <= closure
+    assert not any(name.startswith("experiments/") and name != "experiments/common.py" for name in closure)
+    models_before, all_before = source_digest(package, MODEL_CODE), source_digest(package)
+    (package / "experiments" / "a_new_chapter.py").write_text("from robinterp import explain\n")
+    chapter = package / "experiments" / "saliency_guided_training.py"
+    chapter.write_text(chapter.read_text() + "\n# a new claim\n")
+    assert source_digest(package, MODEL_CODE) == models_before, "a chapter edit would retrain shared models"
+    assert source_digest(package) != all_before
+    assert source_digest(package, ("robinterp.experiments.saliency_guided_training",)) != \
+        source_digest(package, ("robinterp.experiments.robust_models",))
+    (package / "saliency_guided.py").write_text((package / "saliency_guided.py").read_text() + "\n# fix\n")
+    assert source_digest(package, MODEL_CODE) != models_before
+    with pytest.raises(ConfigError, match="no module 'robinterp.nope'"):
+        module_closure(package, ("robinterp.nope",))

@@ -85,4 +85,4 @@ def robust_curves(chapter: str, cfg: Any, trained: Mapping[tuple[str, int], torc
         return pd.concat(tables, ignore_index=True)
 
     return cache.cached_table({"chapter": chapter, "table": "robust_curves",
-                               "config": dataclasses.asdict(cfg)}, compute)
+                               "config": dataclasses.asdict(cfg)}, compute, code=(__name__,))

@@ -140,7 +140,7 @@ def faithfulness(cfg: SaliencyGuidedConfig,
         return pd.DataFrame(rows)
 
     return cache.cached_table({"chapter": "saliency_guided_training", "table": "faithfulness",
-                               "config": dataclasses.asdict(cfg)}, compute)
+                               "config": dataclasses.asdict(cfg)}, compute, code=(__name__,))
 
 
 def _at(curves: pd.DataFrame, attack: str, eps: float, label: str) -> pd.Series:
