@@ -227,7 +227,7 @@ def quantus_metrics(repeats: int = 3, n: int = 32, samples: int = 5) -> tuple[di
     def docs_way(name: str) -> list[float]:
         spec = eq.get_metric(name)
         metric = getattr(quantus, spec.quantus_name)(disable_warnings=True, display_progressbar=False,
-                                                     **spec.settings(samples, n_features))
+                                                     **spec.settings(samples, n_features, None))
         a_batch = quantus.explain(model, x_np, y_np, method="IntegratedGradients")
         np.random.seed(0)
         return metric(model=model, x_batch=x_np, y_batch=y_np, a_batch=a_batch, device="cpu",

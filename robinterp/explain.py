@@ -57,9 +57,20 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
             nt_samples_batch_size=nt_samples).detach()
 
 
+def random_attribution(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,
+                       seed: int | None = None) -> torch.Tensor:
+    """A control: uniform noise in [0, 1] of the input's shape, blind to the model.
+
+    Unseeded it draws from torch's global generator, so a metric that explains
+    perturbed inputs sees a fresh map each time, as it would of a useless explainer.
+    """
+    generator = None if seed is None else torch.Generator(device=x.device).manual_seed(seed)
+    return torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+
+
 EXPLAINERS: dict[str, Callable[..., torch.Tensor]] = {
     "saliency": saliency, "integrated_gradients": integrated_gradients,
-    "gradient_shap": gradient_shap, "smoothgrad": smoothgrad,
+    "gradient_shap": gradient_shap, "smoothgrad": smoothgrad, "random": random_attribution,
 }
 
 

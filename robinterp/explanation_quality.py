@@ -40,37 +40,43 @@ class MetricSpec:
 
     quantus_name: str
     higher_is_better: bool
-    settings: Callable[[int, int], dict[str, Any]]
-    """(samples, n_features) -> constructor arguments that differ from Quantus's defaults."""
+    settings: Callable[[int, int, float | None], dict[str, Any]]
+    """(samples, n_features, noise) -> constructor arguments that differ from Quantus's defaults."""
     why: str
 
 
 METRICS: dict[str, MetricSpec] = {
     "max_sensitivity": MetricSpec(
-        "MaxSensitivity", False, lambda s, d: {"nr_samples": s},
-        "nr_samples lowered from 200 to fit the CPU; uniform noise of radius 0.2 (Quantus's)"),
+        "MaxSensitivity", False, lambda s, d, r: {"nr_samples": s, **_given("lower_bound", r)},
+        "nr_samples lowered from 200 to fit the CPU; uniform noise of radius `noise` "
+        "(Quantus: 0.2, as large as a stroke's contrast on MNIST)"),
     "avg_sensitivity": MetricSpec(
-        "AvgSensitivity", False, lambda s, d: {"nr_samples": s},
+        "AvgSensitivity", False, lambda s, d, r: {"nr_samples": s, **_given("lower_bound", r)},
         "as max_sensitivity"),
     "local_lipschitz": MetricSpec(
         "LocalLipschitzEstimate", False,
-        lambda s, d: {"nr_samples": s, "normalise_func_kwargs": PER_IMAGE},
-        "nr_samples lowered from 200; attributions normalised per image, not per batch"),
+        lambda s, d, r: {"nr_samples": s, "normalise_func_kwargs": PER_IMAGE, **_given("perturb_std", r)},
+        "nr_samples lowered from 200; Gaussian noise of sd `noise` (Quantus: 0.1); attributions "
+        "normalised per image, not per batch"),
     "faithfulness_correlation": MetricSpec(
         "FaithfulnessCorrelation", True,
-        lambda s, d: {"nr_runs": s, "subset_size": max(1, d // 28), "return_aggregate": False,
+        lambda s, d, r: {"nr_runs": s, "subset_size": max(1, d // 28), "return_aggregate": False,
                       "normalise_func_kwargs": PER_IMAGE},
         "subset_size 224 is 29% of a 28x28 image (it was set for 224x224 ImageNet): we use "
         "one image row's worth of features (d / 28); nr_runs lowered from 100; one score per image"),
     "faithfulness_estimate": MetricSpec(
         "FaithfulnessEstimate", True,
-        lambda s, d: {"features_in_step": divisor_at_most(d, max(1, d // 28)),
+        lambda s, d, r: {"features_in_step": divisor_at_most(d, max(1, d // 28)),
                       "normalise_func_kwargs": PER_IMAGE},
         "features_in_step 1 means one forward pass per pixel; the largest divisor of d up to "
         "d / 28 (28 on MNIST) is that many times faster"),
-    "complexity": MetricSpec("Complexity", False, lambda s, d: {}, "Quantus's defaults"),
-    "sparseness": MetricSpec("Sparseness", True, lambda s, d: {}, "Quantus's defaults"),
+    "complexity": MetricSpec("Complexity", False, lambda s, d, r: {}, "Quantus's defaults"),
+    "sparseness": MetricSpec("Sparseness", True, lambda s, d, r: {}, "Quantus's defaults"),
 }
+
+
+def _given(name: str, value: float | None) -> dict[str, float]:
+    return {} if value is None else {name: value}
 
 
 def divisor_at_most(n: int, limit: int) -> int:
@@ -96,18 +102,22 @@ def quantus_explain_func(model: nn.Module, inputs: np.ndarray, targets: np.ndarr
     return attribution.sum(dim=1, keepdim=True).detach().cpu().numpy()
 
 
-def metric_settings(samples: int, n_features: int) -> pd.DataFrame:
+def metric_settings(samples: int, n_features: int, noise: float | None = None) -> pd.DataFrame:
     """Every non-default Quantus setting per metric, for a chapter to print."""
     return pd.DataFrame([{"metric": name, "quantus class": spec.quantus_name,
                           "better": "higher" if spec.higher_is_better else "lower",
-                          "changed settings": spec.settings(samples, n_features), "why": spec.why}
+                          "changed settings": spec.settings(samples, n_features, noise), "why": spec.why}
                          for name, spec in METRICS.items()])
 
 
 def scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor, metrics: tuple[str, ...] = tuple(METRICS), *,
            explainer: str = "integrated_gradients", explainer_options: dict[str, Any] | None = None,
-           samples: int = 10, seed: int = 0, batch_size: int = 64) -> pd.DataFrame:
-    """Scores of ``explainer``'s attributions on (x, y) under each metric: columns metric, image, score."""
+           samples: int = 10, noise: float | None = None, seed: int = 0,
+           batch_size: int = 64) -> pd.DataFrame:
+    """Scores of ``explainer``'s attributions on (x, y) under each metric: columns metric, image, score.
+
+    ``noise``: the perturbation size of the three sensitivity metrics (None: Quantus's).
+    """
     import quantus
 
     specs = {name: get_metric(name) for name in metrics}
@@ -121,7 +131,7 @@ def scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor, metrics: tuple[st
         attributions = quantus_explain_func(model, x_np, y_np, **options)
         for name, spec in specs.items():
             metric = getattr(quantus, spec.quantus_name)(
-                disable_warnings=True, display_progressbar=False, **spec.settings(samples, n_features))
+                disable_warnings=True, display_progressbar=False, **spec.settings(samples, n_features, noise))
             np.random.seed(seed)  # Quantus perturbs with numpy's global generator
             with warnings.catch_warnings():
                 # "didn't cause change in input": black-baseline replacement of pixels

@@ -74,3 +74,12 @@ def test_removal_by_attribution_hurts_more_than_random_removal():
     by_random = metrics.accuracy_after_removal(model, x, y, attribution, fractions, random_ranking=True)
     assert by_attr[0] == by_random[0] == 1.0  # nothing removed: clean accuracy
     assert by_attr[1] < by_random[1]
+
+
+def test_the_random_control_ignores_the_model_and_is_seeded(tiny_cnn):
+    x, t = torch.rand(3, 1, 28, 28), torch.tensor([0, 1, 2])
+    other = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
+    a = explain.random_attribution(tiny_cnn, x, t, seed=4)
+    assert torch.equal(a, explain.random_attribution(other, x, t, seed=4))
+    assert not torch.equal(a, explain.random_attribution(tiny_cnn, x, t, seed=5))
+    assert a.shape == x.shape and 0 <= float(a.min()) and float(a.max()) <= 1

@@ -52,7 +52,7 @@ def test_sparseness_and_complexity_rank_a_peaked_map_above_a_flat_one():
     x, y = np.random.rand(1, 1, 28, 28).astype(np.float32), np.array([0])
     for name in ("sparseness", "complexity"):
         spec = eq.get_metric(name)
-        metric = getattr(quantus, spec.quantus_name)(disable_warnings=True, **spec.settings(3, 784))
+        metric = getattr(quantus, spec.quantus_name)(disable_warnings=True, **spec.settings(3, 784, None))
         peaked_score = metric(model=None, x_batch=x, y_batch=y, a_batch=peaked.copy())[0]
         flat_score = metric(model=None, x_batch=x, y_batch=y, a_batch=flat.copy())[0]
         better_is_peaked = peaked_score > flat_score if spec.higher_is_better else peaked_score < flat_score
@@ -67,3 +67,13 @@ def test_settings_table_and_bad_names():
     assert eq.divisor_at_most(1024, 36) == 32
     with pytest.raises(RobinterpError, match="unknown explanation metric 'sparsity'"):
         eq.get_metric("sparsity")
+
+
+def test_the_random_control_is_far_more_sensitive_than_integrated_gradients(model_and_images):
+    model, x, y = model_and_images
+    ig = eq.scores(model, x, y, ("max_sensitivity",), explainer_options={"n_steps": 8}, samples=3,
+                   noise=0.02)
+    noise = eq.scores(model, x, y, ("max_sensitivity",), explainer="random", samples=3, noise=0.02)
+    assert noise.score.mean() > 2 * ig.score.mean()
+    table = eq.metric_settings(3, 784, noise=0.02).set_index("metric")["changed settings"]
+    assert table["max_sensitivity"]["lower_bound"] == 0.02 and table["local_lipschitz"]["perturb_std"] == 0.02
