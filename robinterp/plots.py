@@ -83,3 +83,35 @@ def removal_curves(table: pd.DataFrame) -> plt.Figure:
     ax.grid(alpha=0.3)
     ax.legend(bbox_to_anchor=(1.02, 1), loc="upper left", fontsize=8)
     return fig
+
+
+def lambda_search(trace: pd.DataFrame) -> plt.Figure:
+    """The lambda protocol: each candidate's training cross-entropy against the random-guess line."""
+    fig, ax = plt.subplots(figsize=(6, 3.4), constrained_layout=True)
+    colors = ["tab:red" if high else "tab:green" for high in trace["too_high"]]
+    ax.scatter(trace["lambda"], trace["training_ce"], c=colors, s=50, zorder=3)
+    for i, (lam, ce) in enumerate(zip(trace["lambda"], trace["training_ce"])):
+        ax.annotate(str(i + 1), (lam, ce), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    ax.axhline(trace["threshold"].iloc[0], color="gray", ls="--", label="random guess (less tolerance)")
+    ax.axvline(trace["lambda0"].iloc[0], color="tab:blue", ls=":", label=r"$\lambda_0$")
+    ax.axvline(trace["selected"].iloc[0], color="black", lw=1, label="selected")
+    ax.set_xscale("log")
+    ax.set_xlabel(r"$\lambda$ (candidates numbered in search order; red: too high)")
+    ax.set_ylabel("training cross-entropy (nats)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def metric_panels(table: pd.DataFrame, x: str, columns: Mapping[str, str], *, logx: bool = False) -> plt.Figure:
+    """One small panel per column of ``table`` against ``x``; ``columns`` maps column -> title."""
+    fig, axes = plt.subplots(1, len(columns), figsize=(3.0 * len(columns), 2.8), constrained_layout=True,
+                             squeeze=False)
+    for ax, (column, title) in zip(axes[0], columns.items()):
+        ax.plot(table[x], table[column], marker="o")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(x)
+        if logx:
+            ax.set_xscale("log")
+        ax.grid(alpha=0.3)
+    return fig

@@ -22,6 +22,7 @@ from typing import Any
 
 from robinterp import RobinterpError
 from robinterp.config import Config, ConfigError, load_yaml, profile_overrides, section
+from robinterp.experiments.neuron_sensitivity import NeuronSensitivityConfig
 from robinterp.experiments.robust_models import RobustModelsConfig
 from robinterp.experiments.saliency_guided_training import SaliencyGuidedConfig
 from robinterp.paths import build_root, project_root
@@ -45,6 +46,8 @@ CHAPTERS: dict[str, Chapter] = {
     "saliency_guided_training": Chapter("saliency_guided_training",
                                         "book/chapters/saliency_guided_training.ipynb",
                                         SaliencyGuidedConfig),
+    "neuron_sensitivity": Chapter("neuron_sensitivity", "book/chapters/neuron_sensitivity.ipynb",
+                                  NeuronSensitivityConfig),
 }
 
 

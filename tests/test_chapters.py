@@ -56,3 +56,63 @@ def test_the_faithfulness_claim_compares_random_minus_saliency_gaps_seed_by_seed
     row = sgt_chapter.claims(cfg, table, removal).iloc[-1]
     assert row["source"] == "ismail2021sgt" and row["verdict"] == "partly"
     assert row["seeds where it holds"] == "1 of 2" and abs(row["mean gap (points)"] - 7.5) < 1e-9
+
+
+def nsloss_scores(values):
+    """values: {(method, seed): {metric: score}} -> the tidy scores table of the chapter."""
+    return pd.DataFrame([{"method": m, "seed": s, "metric": metric, "image": i, "score": v}
+                         for (m, s), by_metric in values.items() for metric, v in by_metric.items()
+                         for i in range(2)])
+
+
+def test_nsloss_claims_compare_each_method_with_standard_in_each_seed():
+    from robinterp import explanation_quality as eq
+    from robinterp.experiments import neuron_sensitivity as ns
+
+    cfg = ns.NeuronSensitivityConfig(seeds=(0, 1))
+    # NsLoss is best everywhere in seed 0; in seed 1 it loses max-sensitivity to standard
+    good = {m: (1.0 if spec.higher_is_better else 0.1) for m, spec in eq.METRICS.items()}
+    fair = {m: 0.5 for m in eq.METRICS}
+    values = {("standard", s): fair for s in (0, 1)}
+    values.update({(m, s): {k: (0.6 if eq.METRICS[k].higher_is_better else 0.4) for k in eq.METRICS}
+                   for m in ("JacobReg", "PGD-AT") for s in (0, 1)})
+    values[("NsLoss", 0)] = good
+    values[("NsLoss", 1)] = {**good, "max_sensitivity": 0.9}
+    sweep = pd.DataFrame({"lambda": [1.0, 2.0, 4.0], "test_accuracy": [0.9, 0.8, 0.7],
+                          "max_sensitivity": [0.5, 0.4, 0.45], "faithfulness_estimate": [0.1, 0.2, 0.3],
+                          "sparseness": [0.5, 0.6, 0.7]})
+    v = ns.claims(cfg, nsloss_scores(values), sweep).set_index("claim")
+    assert v.loc["NsLoss beats standard on max_sensitivity", "verdict"] == "partly"
+    assert v.loc["NsLoss beats standard on faithfulness_estimate", "verdict"] == "reproduced"
+    assert v.loc["PGD-AT beats standard on complexity", "verdict"] == "reproduced"
+    most = v.loc["NsLoss is best of the four on most of the seven metrics"]
+    assert most["verdict"] == "reproduced" and "[7, 6]" in most["seeds where it holds"]
+    trend = v.loc["a larger lambda trades accuracy for interpretability (all four trends monotone)"]
+    assert trend["verdict"] == "partly" and trend["seeds where it holds"].startswith("3 of 4")
+
+
+def test_the_nsloss_quality_table_marks_the_best_method_per_column_and_skips_the_control():
+    from robinterp import explanation_quality as eq
+    from robinterp.experiments import neuron_sensitivity as ns
+
+    values = {(m, 0): {k: score for k in eq.METRICS}
+              for m, score in (("standard", 0.5), ("NsLoss", 0.2), ("random attribution", 0.0))}
+    records = pd.DataFrame({"method": ["standard", "NsLoss"], "seed": [0, 0], "test_accuracy": [0.9, 0.8]})
+    robust = pd.DataFrame({"method": ["standard", "NsLoss"], "seed": [0, 0], "accuracy": [0.0, 0.3]})
+    table = ns.quality_table(nsloss_scores(values), records, robust, ["standard", "NsLoss", "random attribution"])
+    assert table.loc["NsLoss", "max_sensitivity ↓"].endswith("★")  # lower is better; control not a candidate
+    assert table.loc["standard", "sparseness ↑"].endswith("★")
+    assert table.loc["NsLoss", "robust accuracy ↑"].endswith("★")
+    assert not any(str(v).endswith("★") for v in table.loc["random attribution"])
+
+
+def test_the_paper_comparison_counts_ties_in_the_papers_rounded_table():
+    from robinterp import explanation_quality as eq
+    from robinterp.experiments import neuron_sensitivity as ns
+
+    values = {(m, 0): {k: 0.5 for k in eq.METRICS} for m in ("standard", "NsLoss", "JacobReg", "PGD-AT")}
+    values[("JacobReg", 0)] = {**values[("JacobReg", 0)], "local_lipschitz": 0.1}
+    comparison = ns.paper_comparison(nsloss_scores(values)).set_index("metric")
+    assert comparison.loc["local_lipschitz", "paper best"] == "NsLoss"
+    assert comparison.loc["local_lipschitz", "verdict"] == "not reproduced"  # ours: JacobReg
+    assert comparison.loc["max_sensitivity", "paper best"] == "PGD-AT"
