@@ -113,5 +113,7 @@ def metric_panels(table: pd.DataFrame, x: str, columns: Mapping[str, str], *, lo
         ax.set_xlabel(x)
         if logx:
             ax.set_xscale("log")
+            ax.minorticks_off()
+        ax.set_xticks(table[x], [f"{v:.3g}" for v in table[x]])  # the measured points, readable
         ax.grid(alpha=0.3)
     return fig
