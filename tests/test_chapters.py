@@ -116,3 +116,16 @@ def test_the_paper_comparison_counts_ties_in_the_papers_rounded_table():
     assert comparison.loc["local_lipschitz", "paper best"] == "NsLoss"
     assert comparison.loc["local_lipschitz", "verdict"] == "not reproduced"  # ours: JacobReg
     assert comparison.loc["max_sensitivity", "paper best"] == "PGD-AT"
+
+
+def test_a_tie_for_the_best_marks_every_tied_method():
+    from robinterp import explanation_quality as eq
+    from robinterp.experiments import neuron_sensitivity as ns
+
+    values = {(m, 0): {k: 0.5 for k in eq.METRICS} for m in ("standard", "NsLoss")}
+    records = pd.DataFrame({"method": ["standard", "NsLoss"], "seed": [0, 0], "test_accuracy": [0.9, 0.8]})
+    robust = pd.DataFrame({"method": ["standard", "NsLoss"], "seed": [0, 0], "accuracy": [0.0, 0.0]})
+    table = ns.quality_table(nsloss_scores(values), records, robust, ["standard", "NsLoss"])
+    assert table["robust accuracy ↑"].str.endswith("★").all()
+    assert table.loc["standard", "clean accuracy ↑"].endswith("★")
+    assert not table.loc["NsLoss", "clean accuracy ↑"].endswith("★")

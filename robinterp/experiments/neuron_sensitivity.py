@@ -261,11 +261,13 @@ def quality_table(scores: pd.DataFrame, records: pd.DataFrame, robust: pd.DataFr
     for (name, higher), groups in columns.items():
         mean, sd = groups.mean(), groups.std(ddof=1)
         candidates = mean.drop(labels=["random attribution"], errors="ignore")
-        best = candidates.idxmax() if higher else candidates.idxmin()
+        best = candidates.max() if higher else candidates.min()
+        # a tie for the best (say every robust accuracy 0) marks every tied method
         table[f"{name} {'↑' if higher else '↓'}"] = {
             method: f"{mean[method]:.3g} ± {0.0 if pd.isna(sd[method]) else sd[method]:.2g}"
-            + (" ★" if method == best else "") for method in mean.index}
-    return pd.DataFrame(table).reindex([m for m in order if m in pd.DataFrame(table).index])
+            + (" ★" if method in candidates.index and mean[method] == best else "") for method in mean.index}
+    frame = pd.DataFrame(table)
+    return frame.reindex([m for m in order if m in frame.index])
 
 
 def lambda_sweep(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
@@ -348,13 +350,12 @@ def claims(cfg: NeuronSensitivityConfig, scores: pd.DataFrame, sweep: pd.DataFra
             rows.append({"claim": f"{label} beats standard on {metric}", "seeds where it holds":
                          f"{wins} of {len(diff)}", "verdict": verdict(wins, len(diff))})
     candidates = ["standard", *methods(cfg, 1.0)]
-    best_counts = []
-    for seed in cfg.seeds:
-        count = 0
-        for metric, spec_ in explanation_quality.METRICS.items():
-            row = _per_seed(scores, metric).loc[seed, candidates]
-            count += int((row.idxmax() if spec_.higher_is_better else row.idxmin()) == "NsLoss")
-        best_counts.append(count)
+    best_counts = [0] * len(cfg.seeds)
+    for metric, spec_ in explanation_quality.METRICS.items():
+        wide = _per_seed(scores, metric)[candidates]  # one table per metric, every seed in it
+        best = wide.idxmax(axis=1) if spec_.higher_is_better else wide.idxmin(axis=1)
+        for i, seed in enumerate(cfg.seeds):
+            best_counts[i] += int(best[seed] == "NsLoss")
     wins = sum(c > len(explanation_quality.METRICS) / 2 for c in best_counts)
     rows.append({"claim": "NsLoss is best of the four on most of the seven metrics",
                  "seeds where it holds": f"{wins} of {len(best_counts)} (best on {best_counts} metrics)",
