@@ -19,6 +19,7 @@ NORMALISATION = {
     "mnist": ((0.1307,), (0.3081,)),
     "fashion_mnist": ((0.2860,), (0.3530,)),
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "imagenette": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),  # ImageNet's, as usual for it
 }
 
 
@@ -101,12 +102,18 @@ class BasicBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-    """CIFAR-style ResNet (3x3 stem, no max-pool) for 28/32-pixel images."""
+    """ResNet with a CIFAR-style stem (3x3, no max-pool) below 64 pixels, else ImageNet's.
+
+    ImageNet's stem (7x7 stride-2 conv, BN-ReLU, 3x3 stride-2 max-pool) shrinks a
+    224-pixel image 4x before the first block, as He et al. do.
+    """
 
     def __init__(self, in_channels: int, num_classes: int, blocks: tuple[int, ...],
-                 pre_activation: bool, width: int = 64) -> None:
+                 pre_activation: bool, width: int = 64, image_size: int = 32) -> None:
         super().__init__()
-        self.stem = nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)
+        self.stem = (nn.Conv2d(in_channels, width, 3, 1, 1, bias=False) if image_size < 64 else
+                     nn.Sequential(nn.Conv2d(in_channels, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width),
+                                   nn.ReLU(), nn.MaxPool2d(3, 2, 1)))
         layers, cin = [], width
         for i, n in enumerate(blocks):
             cout = width * 2 ** i
@@ -119,7 +126,7 @@ class ResNet(nn.Module):
                      else nn.Identity())
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(cin, num_classes)
-        if not pre_activation:
+        if not pre_activation and image_size < 64:
             self.stem = nn.Sequential(self.stem, nn.BatchNorm2d(width), nn.ReLU())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -128,18 +135,24 @@ class ResNet(nn.Module):
 
 
 def resnet18(in_channels: int, num_classes: int, image_size: int, width: int = 64) -> nn.Module:
-    """ResNet-18 for 32x32 inputs (Guesmi et al.'s CIFAR-10 model)."""
-    return ResNet(in_channels, num_classes, (2, 2, 2, 2), pre_activation=False, width=width)
+    """ResNet-18 (Guesmi et al.'s CIFAR-10 model)."""
+    return ResNet(in_channels, num_classes, (2, 2, 2, 2), pre_activation=False, width=width,
+                  image_size=image_size)
 
 
 def preresnet10(in_channels: int, num_classes: int, image_size: int, width: int = 64) -> nn.Module:
     """Pre-activation ResNet-10 (Moshe et al.'s second model)."""
-    return ResNet(in_channels, num_classes, (1, 1, 1, 1), pre_activation=True, width=width)
+    return ResNet(in_channels, num_classes, (1, 1, 1, 1), pre_activation=True, width=width,
+                  image_size=image_size)
 
 
 def vgg(in_channels: int, num_classes: int, image_size: int, width: int = 64,
         plan: tuple = (1, "M", 2, "M", 4, 4, "M", 8, 8, "M")) -> nn.Module:
     """A VGG-style net: 3x3 conv-BN-ReLU stacks (``plan`` in multiples of ``width``)."""
+    pools = plan.count("M")
+    if image_size < 2 ** pools:
+        raise RobinterpError(f"this VGG pools {pools} times and needs images of at least {2 ** pools} "
+                             f"pixels, got {image_size}; use a smaller plan or larger images")
     layers: list[nn.Module] = []
     cin, size = in_channels, image_size
     for item in plan:
@@ -154,6 +167,16 @@ def vgg(in_channels: int, num_classes: int, image_size: int, width: int = 64,
                          nn.ReLU(), nn.Dropout(0.5), nn.Linear(4 * width, num_classes))
 
 
+def vgg19(in_channels: int, num_classes: int, image_size: int, width: int = 64) -> nn.Module:
+    """VGG19's sixteen 3x3 conv layers (with BN) and five pools (Moshe et al.'s first model).
+
+    The classifier is ``vgg``'s small head (one hidden layer of 4 x width), not the
+    original's two 4096-unit layers, which hold 120M of its 140M parameters.
+    """
+    return vgg(in_channels, num_classes, image_size, width,
+               plan=(1, 1, "M", 2, 2, "M", 4, 4, 4, 4, "M", 8, 8, 8, 8, "M", 8, 8, 8, 8, "M"))
+
+
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "small_cnn": small_cnn,
     "sgt_cnn": sgt_cnn,
@@ -161,6 +184,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "resnet18": resnet18,
     "preresnet10": preresnet10,
     "vgg": vgg,
+    "vgg19": vgg19,
 }
 
 
