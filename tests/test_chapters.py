@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from robinterp.experiments import saliency_guided_training as sgt_chapter
+from robinterp.reports import neuron_sensitivity as ns_report
+from robinterp.reports import saliency_guided_training as sgt_report
 
 
 def curves(values):
@@ -21,7 +23,7 @@ def test_verdicts_count_seeds_and_the_contrary_claim_mirrors_the_paper():
                     ("ASGT", 0): 0.9, ("ASGT", 1): 0.9, ("ASGT", 2): 0.9,
                     ("AT-FGSM", 0): 0.95, ("AT-FGSM", 1): 0.95, ("AT-FGSM", 2): 0.95,
                     ("SGA", 0): 0.1, ("SGA", 1): 0.1, ("SGA", 2): 0.1})
-    v = sgt_chapter.claims(cfg, table).set_index("claim")["verdict"]
+    v = sgt_report.claims(cfg, table).set_index("claim")["verdict"]
     assert v["SGT k=0.3 is more robust than ST (PGD, eps 0.2)"] == "partly"
     assert v["contrary: ST is more robust than SGT k=0.3 (PGD, eps 0.2)"] == "partly"
     assert v["ASGT is more robust than SGT (PGD, eps 0.2)"] == "reproduced"
@@ -32,7 +34,7 @@ def test_paper_numbers_table_puts_ours_beside_each_quoted_number():
     cfg = sgt_chapter.SaliencyGuidedConfig(seeds=(0, 1))
     table = curves({(m, s): 0.5 + 0.1 * s for m in ("ST", "SGT k=0.3", "SGT k=0.5", "ASGT",
                                                     "AT-FGSM", "SGA") for s in (0, 1)})
-    numbers = sgt_chapter.numbers_table(cfg, table)
+    numbers = sgt_report.numbers_table(cfg, table)
     assert len(numbers) == 8  # five PGD numbers at 0.2, three FGSM numbers at 0.25
     row = numbers[(numbers.attack == "PGD") & (numbers.method == "ASGT")].iloc[0]
     assert row["paper"] == 55.69 and abs(row["ours"] - 55.0) < 1e-9
@@ -51,9 +53,9 @@ def test_the_faithfulness_claim_compares_random_minus_saliency_gaps_seed_by_seed
     removal = pd.DataFrame([{"method": m, "seed": s, "ranking": r, "removed": d,
                              "accuracy": a if d == 0.5 else 0.9}
                             for (m, s, r), a in accuracy.items() for d in (0.0, 0.4, 0.5)])
-    gap, at = sgt_chapter.faithfulness_gap(removal, "SGT k=0.3")
+    gap, at = sgt_report.faithfulness_gap(removal, "SGT k=0.3")
     assert at == 0.5 and gap.round(6).tolist() == [30.0, 5.0]
-    row = sgt_chapter.claims(cfg, table, removal).iloc[-1]
+    row = sgt_report.claims(cfg, table, removal).iloc[-1]
     assert row["source"] == "ismail2021sgt" and row["verdict"] == "partly"
     assert row["seeds where it holds"] == "1 of 2" and abs(row["mean gap (points)"] - 7.5) < 1e-9
 
@@ -81,7 +83,7 @@ def test_nsloss_claims_compare_each_method_with_standard_in_each_seed():
     sweep = pd.DataFrame({"lambda": [1.0, 2.0, 4.0], "test_accuracy": [0.9, 0.8, 0.7],
                           "max_sensitivity": [0.5, 0.4, 0.45], "faithfulness_estimate": [0.1, 0.2, 0.3],
                           "sparseness": [0.5, 0.6, 0.7]})
-    v = ns.claims(cfg, nsloss_scores(values), sweep).set_index("claim")
+    v = ns_report.claims(cfg, nsloss_scores(values), sweep).set_index("claim")
     assert v.loc["NsLoss beats standard on max_sensitivity", "verdict"] == "partly"
     assert v.loc["NsLoss beats standard on faithfulness_estimate", "verdict"] == "reproduced"
     assert v.loc["PGD-AT beats standard on complexity", "verdict"] == "reproduced"
@@ -99,7 +101,7 @@ def test_the_nsloss_quality_table_marks_the_best_method_per_column_and_skips_the
               for m, score in (("standard", 0.5), ("NsLoss", 0.2), ("random attribution", 0.0))}
     records = pd.DataFrame({"method": ["standard", "NsLoss"], "seed": [0, 0], "test_accuracy": [0.9, 0.8]})
     robust = pd.DataFrame({"method": ["standard", "NsLoss"], "seed": [0, 0], "accuracy": [0.0, 0.3]})
-    table = ns.quality_table(nsloss_scores(values), records, robust, ["standard", "NsLoss", "random attribution"])
+    table = ns_report.quality_table(nsloss_scores(values), records, robust, ["standard", "NsLoss", "random attribution"])
     assert table.loc["NsLoss", "max_sensitivity ↓"].endswith("★")  # lower is better; control not a candidate
     assert table.loc["standard", "sparseness ↑"].endswith("★")
     assert table.loc["NsLoss", "robust accuracy ↑"].endswith("★")
@@ -112,7 +114,7 @@ def test_the_paper_comparison_counts_ties_in_the_papers_rounded_table():
 
     values = {(m, 0): {k: 0.5 for k in eq.METRICS} for m in ("standard", "NsLoss", "JacobReg", "PGD-AT")}
     values[("JacobReg", 0)] = {**values[("JacobReg", 0)], "local_lipschitz": 0.1}
-    comparison = ns.paper_comparison(nsloss_scores(values)).set_index("metric")
+    comparison = ns_report.paper_comparison(nsloss_scores(values)).set_index("metric")
     assert comparison.loc["local_lipschitz", "paper best"] == "NsLoss"
     assert comparison.loc["local_lipschitz", "verdict"] == "not reproduced"  # ours: JacobReg
     assert comparison.loc["max_sensitivity", "paper best"] == "PGD-AT"
@@ -125,7 +127,7 @@ def test_a_tie_for_the_best_marks_every_tied_method():
     values = {(m, 0): {k: 0.5 for k in eq.METRICS} for m in ("standard", "NsLoss")}
     records = pd.DataFrame({"method": ["standard", "NsLoss"], "seed": [0, 0], "test_accuracy": [0.9, 0.8]})
     robust = pd.DataFrame({"method": ["standard", "NsLoss"], "seed": [0, 0], "accuracy": [0.0, 0.0]})
-    table = ns.quality_table(nsloss_scores(values), records, robust, ["standard", "NsLoss"])
+    table = ns_report.quality_table(nsloss_scores(values), records, robust, ["standard", "NsLoss"])
     assert table["robust accuracy ↑"].str.endswith("★").all()
     assert table.loc["standard", "clean accuracy ↑"].endswith("★")
     assert not table.loc["NsLoss", "clean accuracy ↑"].endswith("★")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Any, Hashable, Mapping
 
@@ -16,8 +17,8 @@ from robinterp.config import Config, ConfigError, param
 class ExperimentConfig(Config):
     """Fields every chapter shares: data, architecture, seeds."""
 
-    dataset: str = param("mnist", choices=("mnist", "fashion_mnist", "cifar10"))
-    """Data set (MNIST and Fashion-MNIST run offline; CIFAR-10 needs internet once)."""
+    dataset: str = param("mnist", choices=tuple(data.DATASETS))
+    """Data set (MNIST and Fashion-MNIST run offline; CIFAR-10 and ImageNette need internet once)."""
     model: str = param("small_cnn", choices=tuple(models.MODELS))
     """Architecture, from robinterp.models.MODELS (a small two-stage CNN on the CPU)."""
     width: int | None = param(16, low=1)
@@ -55,6 +56,24 @@ def trained_model(spec: train.TrainSpec, train_split: data.Split | None = None,
     return cache.cached_model(spec, build, fit)
 
 
+def continued(init_key: str, init_model: torch.nn.Module, finetune: train.TrainSpec,
+              train_split: data.Split, test_split: data.Split) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """``init_model`` (cached under ``init_key``) trained further by ``finetune``, cached by both."""
+    def fit(model: torch.nn.Module) -> dict[str, Any]:
+        history = train.fit(model, train_split.subset(finetune.train_size, finetune.seed), finetune)
+        return {"history": history.to_dict("records"), "test_accuracy": train.accuracy(model, test_split)}
+
+    key = {"init": init_key, "finetune": dataclasses.asdict(finetune)}
+    return cache.cached_model(key, lambda: copy.deepcopy(init_model), fit)
+
+
+def record(method: str, seed: int, model: torch.nn.Module, meta: dict[str, Any]) -> dict[str, Any]:
+    """One row of a chapter's table of models: where it came from, what it took, how accurate."""
+    return {"method": method, "seed": seed, "cache_key": meta["key"], "from_cache": meta["from_cache"],
+            "train_minutes": meta["wall_seconds"] / 60, "test_accuracy": meta["metrics"]["test_accuracy"],
+            "parameters": models.count_parameters(model)}
+
+
 def train_grid(specs: Mapping[Hashable, train.TrainSpec]) -> tuple[dict[Hashable, torch.nn.Module], pd.DataFrame]:
     """Every model of a chapter (keyed e.g. by (method, seed)) and a table of their records."""
     first = next(iter(specs.values()))
@@ -63,11 +82,7 @@ def train_grid(specs: Mapping[Hashable, train.TrainSpec]) -> tuple[dict[Hashable
     for key, spec in specs.items():
         model, meta = trained_model(spec, train_split, test_split)
         trained[key] = model
-        method, seed = key
-        rows.append({"method": method, "seed": seed, "cache_key": meta["key"],
-                     "from_cache": meta["from_cache"], "train_minutes": meta["wall_seconds"] / 60,
-                     "test_accuracy": meta["metrics"]["test_accuracy"],
-                     "parameters": models.count_parameters(model)})
+        rows.append(record(*key, model, meta))
     return trained, pd.DataFrame(rows)
 
 

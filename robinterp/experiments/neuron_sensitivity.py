@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from robinterp import attacks, cache, data, explain, explanation_quality, sensitivity, train
-from robinterp.config import ConfigError, code_version, param
+from robinterp.config import ConfigError, param
 from robinterp.experiments import common
 
 CHAPTER = "neuron_sensitivity"
@@ -121,17 +121,6 @@ def methods(cfg: NeuronSensitivityConfig, lam: float) -> dict[str, tuple[str, tu
     }
 
 
-def continued(init_key: str, init_model: torch.nn.Module, finetune: train.TrainSpec,
-              train_split: data.Split, test_split: data.Split) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """``init_model`` trained further by ``finetune``, cached by both (and by this module's code)."""
-    def fit(model: torch.nn.Module) -> dict[str, Any]:
-        history = train.fit(model, train_split.subset(finetune.train_size, finetune.seed), finetune)
-        return {"history": history.to_dict("records"), "test_accuracy": train.accuracy(model, test_split)}
-
-    key = {"init": init_key, "finetune": dataclasses.asdict(finetune), "code": code_version((__name__,))}
-    return cache.cached_model(key, lambda: copy.deepcopy(init_model), fit)
-
-
 @dataclasses.dataclass
 class Trained:
     """The chapter's models and how they came about."""
@@ -181,21 +170,16 @@ def train_all(cfg: NeuronSensitivityConfig) -> Trained:
         model, meta = common.trained_model(spec(cfg, "standard", (), seed, cfg.pretrain_epochs, cfg.pretrain_lr),
                                            train_split, test_split)
         models["standard", seed], keys[seed] = model, meta["key"]
-        rows.append(_record("standard", seed, model, meta))
+        rows.append(common.record("standard", seed, model, meta))
     trace = lambda_protocol(cfg, models["standard", cfg.seeds[0]], keys[cfg.seeds[0]], train_split)
     lam = cfg.nsloss_lambda if cfg.nsloss_lambda is not None else float(trace["selected"].iloc[0])
     for seed in cfg.seeds:
         for label, (method, params) in methods(cfg, lam).items():
             finetune = spec(cfg, method, params, seed, cfg.finetune_epochs, cfg.finetune_lr)
-            model, meta = continued(keys[seed], models["standard", seed], finetune, train_split, test_split)
+            model, meta = common.continued(keys[seed], models["standard", seed], finetune, train_split, test_split)
             models[label, seed] = model
-            rows.append(_record(label, seed, model, meta))
+            rows.append(common.record(label, seed, model, meta))
     return Trained(models, pd.DataFrame(rows), trace, lam, keys)
-
-
-def _record(label: str, seed: int, model: torch.nn.Module, meta: dict[str, Any]) -> dict[str, Any]:
-    return {"method": label, "seed": seed, "cache_key": meta["key"], "from_cache": meta["from_cache"],
-            "train_minutes": meta["wall_seconds"] / 60, "test_accuracy": meta["metrics"]["test_accuracy"]}
 
 
 def robust_curves(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
@@ -246,30 +230,6 @@ def quality_scores(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFra
                               compute, code=(__name__,))
 
 
-def quality_table(scores: pd.DataFrame, records: pd.DataFrame, robust: pd.DataFrame,
-                  order: list[str]) -> pd.DataFrame:
-    """The Table 3 analogue: mean +- sd over seeds per method; arrows say which way is better,
-    a star marks the best method per column (the random control excluded)."""
-    per_seed = scores.groupby(["method", "seed", "metric"])["score"].mean().reset_index()
-    columns = {}
-    for name, spec_ in explanation_quality.METRICS.items():
-        columns[(name, spec_.higher_is_better)] = per_seed[per_seed.metric == name].groupby("method")["score"]
-    accuracy = records.groupby("method")["test_accuracy"]
-    columns[("clean accuracy", True)] = accuracy
-    columns[("robust accuracy", True)] = robust.groupby("method")["accuracy"]
-    table = {}
-    for (name, higher), groups in columns.items():
-        mean, sd = groups.mean(), groups.std(ddof=1)
-        candidates = mean.drop(labels=["random attribution"], errors="ignore")
-        best = candidates.max() if higher else candidates.min()
-        # a tie for the best (say every robust accuracy 0) marks every tied method
-        table[f"{name} {'↑' if higher else '↓'}"] = {
-            method: f"{mean[method]:.3g} ± {0.0 if pd.isna(sd[method]) else sd[method]:.2g}"
-            + (" ★" if method in candidates.index and mean[method] == best else "") for method in mean.index}
-    frame = pd.DataFrame(table)
-    return frame.reindex([m for m in order if m in frame.index])
-
-
 def lambda_sweep(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
     """Table 5 analogue: accuracy and three metrics per multiple of the selected lambda (first seed)."""
     seed = cfg.seeds[0]
@@ -279,7 +239,7 @@ def lambda_sweep(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame
         rows = []
         for factor in cfg.sweep_factors:
             method, params = methods(cfg, factor * trained.lam)["NsLoss"]
-            model, meta = continued(trained.standard_keys[seed], trained.models["standard", seed],
+            model, meta = common.continued(trained.standard_keys[seed], trained.models["standard", seed],
                                     spec(cfg, method, params, seed, cfg.finetune_epochs, cfg.finetune_lr),
                                     train_split, test_split)
             scores = _scores(cfg, model, seed, SWEEP_METRICS).groupby("metric")["score"].mean()
@@ -303,7 +263,7 @@ def epoch_curve(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
         rows = [{"epoch": 0, "test_accuracy": train.accuracy(model, test_split),
                  **_scores(cfg, model, seed, SWEEP_METRICS).groupby("metric")["score"].mean().to_dict()}]
         for epoch in range(1, cfg.curve_epochs + 1):
-            model, meta = continued(key, model, one_epoch, train_split, test_split)
+            model, meta = common.continued(key, model, one_epoch, train_split, test_split)
             key = meta["key"]
             rows.append({"epoch": epoch, "test_accuracy": meta["metrics"]["test_accuracy"],
                          **_scores(cfg, model, seed, SWEEP_METRICS).groupby("metric")["score"].mean().to_dict()})
@@ -321,75 +281,3 @@ def attribution_maps(cfg: NeuronSensitivityConfig, trained: Trained, explainer: 
     return split.images, split.labels, {
         label: explain.explain(trained.models[label, cfg.seeds[0]], split.images, split.labels,
                                explainer, **options) for label in labels}
-
-
-def _per_seed(scores: pd.DataFrame, metric: str) -> pd.DataFrame:
-    rows = scores[scores.metric == metric]
-    return rows.groupby(["seed", "method"])["score"].mean().unstack("method")
-
-
-def claims(cfg: NeuronSensitivityConfig, scores: pd.DataFrame, sweep: pd.DataFrame) -> pd.DataFrame:
-    """The paper's claims, seed by seed where they compare models.
-
-    1. Robust training beats standard training on sensitivity (max-sensitivity),
-       faithfulness (faithfulness estimate) and complexity, for each method.
-    2. NsLoss is the best of the four methods on most of the seven metrics.
-    3. A larger lambda lowers accuracy and max-sensitivity, and raises faithfulness
-       estimate and sparseness (Table 5).
-    """
-    def verdict(wins: int, n: int) -> str:
-        return "reproduced" if wins == n and n else "partly" if wins else "not reproduced"
-
-    rows = []
-    for label in methods(cfg, 1.0):
-        for metric in ("max_sensitivity", "faithfulness_estimate", "complexity"):
-            higher = explanation_quality.METRICS[metric].higher_is_better
-            wide = _per_seed(scores, metric)
-            diff = (wide[label] - wide["standard"]) * (1 if higher else -1)
-            wins = int((diff > 0).sum())
-            rows.append({"claim": f"{label} beats standard on {metric}", "seeds where it holds":
-                         f"{wins} of {len(diff)}", "verdict": verdict(wins, len(diff))})
-    candidates = ["standard", *methods(cfg, 1.0)]
-    best_counts = [0] * len(cfg.seeds)
-    for metric, spec_ in explanation_quality.METRICS.items():
-        wide = _per_seed(scores, metric)[candidates]  # one table per metric, every seed in it
-        best = wide.idxmax(axis=1) if spec_.higher_is_better else wide.idxmin(axis=1)
-        for i, seed in enumerate(cfg.seeds):
-            best_counts[i] += int(best[seed] == "NsLoss")
-    wins = sum(c > len(explanation_quality.METRICS) / 2 for c in best_counts)
-    rows.append({"claim": "NsLoss is best of the four on most of the seven metrics",
-                 "seeds where it holds": f"{wins} of {len(best_counts)} (best on {best_counts} metrics)",
-                 "verdict": verdict(wins, len(best_counts))})
-    ordered = sweep.sort_values("lambda")
-    trends = {"test_accuracy": -1, "max_sensitivity": -1, "faithfulness_estimate": 1, "sparseness": 1}
-    held = [name for name, sign in trends.items()
-            if len(ordered) > 1 and (ordered[name].diff().dropna() * sign >= 0).all()]
-    rows.append({"claim": "a larger lambda trades accuracy for interpretability (all four trends monotone)",
-                 "seeds where it holds": f"{len(held)} of 4 trends: {', '.join(held) or 'none'}",
-                 "verdict": "reproduced" if len(held) == 4 else "partly" if held else "not reproduced"})
-    return pd.DataFrame(rows)
-
-
-def paper_comparison(scores: pd.DataFrame) -> pd.DataFrame:
-    """Per metric: the best method in the paper's Table 3 and ours (mean over seeds and images).
-
-    Different data and networks (ImageNette, PreResNet10 vs MNIST, a small CNN), so
-    the levels are not comparable; which method wins a metric is.
-    """
-    from robinterp.paper_numbers import MOSHE_TABLE3_WHERE, moshe_table3
-
-    paper = moshe_table3()
-    ours = scores[scores.method != "random attribution"].groupby(["metric", "method"])["score"].mean()
-    rows = []
-    for metric, spec_ in explanation_quality.METRICS.items():
-        column = paper[metric]
-        pick = (lambda s: s.idxmax()) if spec_.higher_is_better else (lambda s: s.idxmin())
-        # ties in the paper's rounded numbers (e.g. 0.0002 twice) count for every tied method
-        paper_best = sorted(column.index[column == (column.max() if spec_.higher_is_better else column.min())])
-        our_best = pick(ours[metric])
-        rows.append({"metric": metric, "better": "higher" if spec_.higher_is_better else "lower",
-                     **{f"paper {m}": column[m] for m in paper.index},
-                     "paper best": " = ".join(paper_best), "our best": our_best,
-                     "verdict": "reproduced" if our_best in paper_best else "not reproduced",
-                     "where": MOSHE_TABLE3_WHERE})
-    return pd.DataFrame(rows)
