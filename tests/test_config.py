@@ -139,6 +139,23 @@ def test_the_cifar_config_stops_with_the_data_layers_message_when_cifar_is_absen
         chapter.train_all(cfg)
 
 
+@pytest.mark.parametrize("config_file", [None, "neuron_sensitivity_vgg19_paper.yml"])
+def test_the_nsloss_paper_settings_stop_with_the_data_layers_message_when_imagenette_is_absent(
+        tmp_path, monkeypatch, config_file):
+    from robinterp import data
+    from robinterp.experiments import neuron_sensitivity as chapter
+
+    monkeypatch.setenv("ROBINTERP_DATA", str(tmp_path))
+    offline = dataclasses.replace(data.DATASETS["imagenette"], downloader=lambda spec, root: 1 / 0)
+    monkeypatch.setitem(data.DATASETS, "imagenette", offline)
+    cfg, _ = (runner.resolve_config("neuron_sensitivity", profile="paper") if config_file is None else
+              runner.resolve_config("neuron_sensitivity", config_file=REPO / "book" / "configs" / config_file))
+    assert (cfg.dataset, cfg.model) == ("imagenette", "preresnet10" if config_file is None else "vgg19")
+    with pytest.raises(data.DataError, match="imagenette: missing .*imagenette2-320.tgz.*no offline source"):
+        chapter.train_all(cfg)
+    assert not list(tmp_path.iterdir())
+
+
 def test_the_config_table_lists_changed_fields_first_with_their_defaults():
     from robinterp.book import config_table
 
@@ -212,3 +229,24 @@ def test_model_keys_follow_what_training_imports_and_not_the_chapters(tmp_path):
     assert source_digest(package, MODEL_CODE) != models_before
     with pytest.raises(ConfigError, match="no module 'robinterp.nope'"):
         module_closure(package, ("robinterp.nope",))
+
+
+def test_verdicts_and_tables_key_no_cached_result(tmp_path):
+    """Rewording a verdict must not retrain a chapter's models or recompute its results."""
+    import shutil
+
+    from robinterp.cache import MODEL_CODE
+    from robinterp.config import source_digest
+    from robinterp.runner import CHAPTERS
+
+    package = tmp_path / "robinterp"
+    shutil.copytree(REPO / "robinterp", package, ignore=shutil.ignore_patterns("__pycache__"))
+    keyed = [MODEL_CODE, *((f"robinterp.experiments.{name}",) for name in CHAPTERS)]
+    before = [source_digest(package, roots) for roots in keyed]
+    for report in (package / "reports").glob("*.py"):
+        report.write_text(report.read_text() + "\n# a verdict reworded\n")
+    assert [source_digest(package, roots) for roots in keyed] == before
+    chapter = package / "experiments" / "neuron_sensitivity.py"
+    chapter.write_text(chapter.read_text() + "\n# a result computed differently\n")
+    assert source_digest(package, ("robinterp.experiments.neuron_sensitivity",)) != \
+        before[keyed.index(("robinterp.experiments.neuron_sensitivity",))]
