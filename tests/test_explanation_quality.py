@@ -1,6 +1,9 @@
-"""The Quantus path: every metric runs on a real model, scores are reproducible, settings are stated."""
+"""Explanation metrics: every metric runs on a real model, scores are reproducible and equal
+Quantus's (the reference), settings are stated."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -77,3 +80,99 @@ def test_the_random_control_is_far_more_sensitive_than_integrated_gradients(mode
     assert noise.score.mean() > 2 * ig.score.mean()
     table = eq.metric_settings(3, 784, noise=0.02).set_index("metric")["changed settings"]
     assert table["max_sensitivity"]["lower_bound"] == 0.02 and table["local_lipschitz"]["perturb_std"] == 0.02
+
+
+# --- robinterp's implementation against Quantus, the reference ------------------------
+# batch_size=4 splits the 6 images into Quantus batches of 4 and 2 and images_per_call=5
+# cuts explainer calls and forward passes across them, so the draw order and the
+# per-call normalisation are exercised. Scores agree up to float32 round-off: 1e-5
+# relative (3e-7 seen), except the two faithfulness metrics: Pearson correlations over
+# 3 runs or 28 steps of logit drops of about 0.1, whose float32 round-off (about 5e-7:
+# a forward pass depends on the batch it is in) they amplify, and relative error means
+# little for a correlation near 0: 3e-5 absolute (7e-6 seen).
+TOLERANCE = {"faithfulness_correlation": {"atol": 3e-5}, "faithfulness_estimate": {"atol": 3e-5}}
+IG_OPTIONS = {"n_steps": 4}
+
+
+def both_implementations(model, x, y, metrics, **kwargs):
+    tables = []
+    for implementation in ("quantus", "robinterp"):
+        torch.manual_seed(0)  # the random control draws from torch's global generator
+        tables.append(eq.scores(model, x, y, metrics, samples=3, seed=1, batch_size=4,
+                                implementation=implementation, images_per_call=5, **kwargs))
+    return tables
+
+
+def assert_equal_scores(quantus_table, robinterp_table):
+    assert quantus_table[["metric", "image"]].equals(robinterp_table[["metric", "image"]])
+    for name, reference in quantus_table.groupby("metric").score:
+        ours = robinterp_table.score[reference.index]
+        np.testing.assert_allclose(ours, reference, **TOLERANCE.get(name, {"rtol": 1e-5}), err_msg=name)
+
+
+@pytest.mark.parametrize("explainer,options", [("integrated_gradients", IG_OPTIONS), ("random", {})])
+@pytest.mark.parametrize("metric", list(eq.METRICS))
+def test_each_metric_equals_quantus_with_the_same_seed(model_and_images, metric, explainer, options):
+    model, x, y = model_and_images
+    quantus_table, robinterp_table = both_implementations(model, x, y, (metric,), explainer=explainer,
+                                                          explainer_options=options)
+    assert np.isfinite(quantus_table.score).all()
+    assert_equal_scores(quantus_table, robinterp_table)
+
+
+@pytest.mark.parametrize("metric", ["max_sensitivity", "avg_sensitivity", "local_lipschitz"])
+def test_a_changed_prediction_gives_nan_as_in_quantus(model_and_images, monkeypatch, metric):
+    model, x, y = model_and_images
+    spec = eq.METRICS[metric]
+    monkeypatch.setitem(eq.METRICS, metric, dataclasses.replace(
+        spec, settings=lambda s, d, r: {**spec.settings(s, d, r), "return_nan_when_prediction_changes": True}))
+    quantus_table, robinterp_table = both_implementations(model, x, y, (metric,), explainer_options=IG_OPTIONS,
+                                                          noise=0.3)
+    nan = quantus_table.score.isna()
+    assert 0 < nan.sum() < len(nan), "the noise should change some predictions, not all"
+    assert (robinterp_table.score.isna() == nan).all()
+    assert_equal_scores(quantus_table, robinterp_table)
+
+
+def test_max_and_avg_sensitivity_explain_the_noisy_copies_once(model_and_images, monkeypatch):
+    model, x, y = model_and_images
+    calls = []
+    explain_and_count = eq.summed_attribution
+
+    def counted(model, x, *args):
+        calls.append(len(x))
+        return explain_and_count(model, x, *args)
+
+    monkeypatch.setattr(eq, "summed_attribution", counted)
+    kwargs = dict(explainer_options=IG_OPTIONS, samples=3, seed=1)
+    apart = [eq.scores(model, x, y, (name,), **kwargs) for name in ("max_sensitivity", "avg_sensitivity")]
+    images_explained_apart = sum(calls)
+    calls.clear()
+    together = eq.scores(model, x, y, ("max_sensitivity", "avg_sensitivity"), **kwargs)
+    assert together.score.tolist() == apart[0].score.tolist() + apart[1].score.tolist()
+    assert sum(calls) == 6 + 3 * 6 and images_explained_apart == 2 * (6 + 3 * 6)
+
+
+def test_noisy_copies_are_explained_in_bounded_calls(model_and_images, monkeypatch):
+    model, x, y = model_and_images
+    calls = []
+    explain_and_count = eq.summed_attribution
+    monkeypatch.setattr(eq, "summed_attribution", lambda model, x, *args: calls.append(len(x))
+                        or explain_and_count(model, x, *args))
+    eq.scores(model, x, y, ("local_lipschitz",), explainer_options=IG_OPTIONS, samples=4, seed=1,
+              batch_size=2, images_per_call=5)
+    # the images (5 + 1), then per batch of 2 images two samples per chunk: 4 copies a call
+    assert calls == [5, 1] + [4] * 6
+
+
+def test_implementation_choices_and_unsupported_settings(model_and_images):
+    model, x, y = model_and_images
+    assert set(eq.VECTORIZED) == set(eq.METRICS)
+    with pytest.raises(RobinterpError, match="unknown implementation 'numpy'; choose from robinterp, quantus"):
+        eq.scores(model, x, y, ("complexity",), implementation="numpy")
+    with eq.eval_mode(model):
+        evaluation = eq.prepare_evaluation(model, x, y, explainer="saliency", explainer_options={})
+    with pytest.raises(RobinterpError, match="does not take perturb_func"):
+        eq.vectorized_scores(evaluation, "max_sensitivity", {"perturb_func": None})
+    with pytest.raises(RobinterpError, match="normalise_axes"):
+        eq.vectorized_scores(evaluation, "complexity", {"normalise_func_kwargs": {"normalise_axes": (2, 3)}})
