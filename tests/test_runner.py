@@ -155,3 +155,15 @@ def test_cli_unwritable_build_folder_is_one_line_and_writes_nothing(tmp_path):
     assert "ROBINTERP_BUILD" in result.stderr
     from robinterp.paths import cache_root
     assert not cache_root().exists(), "the cache was written before the build folder was checked"
+
+
+@pytest.mark.parametrize("chapter", list(runner.CHAPTERS))
+def test_chapter_notebooks_are_valid_and_committed_without_outputs(chapter):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. a cell without an id, which nbformat will refuse
+        notebook = nbformat.read(REPO / runner.CHAPTERS[chapter].notebook, as_version=4)
+        nbformat.validate(notebook)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert not any(cell.outputs or cell.execution_count for cell in code)
