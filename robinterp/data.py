@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import gzip
 import hashlib
+import inspect
 import io
 import os
 import shutil
@@ -27,7 +29,7 @@ import subprocess
 import tarfile
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -198,19 +200,30 @@ def _processed_path(spec: DatasetSpec, root: Path) -> Path:
     return root / spec.folder / f"{name}.robinterp-{height}x{width}.pt"
 
 
+# the decoding code's hash: a change to it must not read pixels the old code made
+_TRANSFORM_TAG = hashlib.sha256(inspect.getsource(_decode_resized).encode()).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=1)
+def _stored_images(path: Path, modified: float) -> dict[str, Any]:
+    """The tensor file, kept in memory: a chapter loads a split many times, 2 GB each."""
+    return torch.load(path)
+
+
 def _read_image_archive(spec: DatasetSpec, root: Path, split: str) -> "Split":
     """A split of an ImageNet-style archive (``<top>/{train,val}/<wnid>/*.JPEG``) as tensors.
 
     The first call decodes every image of both splits in one pass over the archive
     and writes them, resized, to a uint8 tensor file tagged with the archive's
-    checksum; later calls read that file.
+    checksum and the decoding code; later calls read that file.
     """
     from robinterp.progress import progress
 
     processed = _processed_path(spec, root)
     (name, digest), = spec.checksums
-    stored = torch.load(processed) if processed.is_file() else None
-    if stored is None or stored.get("archive_digest") != digest:
+    tag = {"archive_digest": digest, "transform": _TRANSFORM_TAG}
+    stored = _stored_images(processed, processed.stat().st_mtime) if processed.is_file() else None
+    if stored is None or {key: stored.get(key) for key in tag} != tag:
         images: dict[str, list[torch.Tensor]] = {"train": [], "val": []}
         folders: dict[str, list[str]] = {"train": [], "val": []}
         # one sequential pass: random access into a .tgz would decompress it again per image
@@ -227,12 +240,16 @@ def _read_image_archive(spec: DatasetSpec, root: Path, split: str) -> "Split":
             raise DataError(f"{spec.name}: {name} holds {len(classes)} training classes, expected "
                             f"{spec.num_classes}, or validation images of other classes; {spec.how_to_get}")
         index = {wnid: i for i, wnid in enumerate(classes)}
-        stored = {"archive_digest": digest, **{
-            part: (torch.stack(images[part]), torch.tensor([index[f] for f in folders[part]]))
-            for part in images}}
-        buffer = io.BytesIO()
-        torch.save(stored, buffer)
-        _atomic_write(processed, buffer.getvalue())
+        stored = dict(tag)
+        for part in images:
+            pixels, images[part] = torch.stack(images[part]), []  # one copy of the pixels at a time
+            stored[part] = (pixels, torch.tensor([index[f] for f in folders[part]]))
+        tmp = processed.with_name(f".{processed.name}.{os.getpid()}.tmp")
+        try:
+            torch.save(stored, tmp)
+            os.replace(tmp, processed)
+        finally:
+            tmp.unlink(missing_ok=True)
     pixels, labels = stored["train" if split == "train" else "val"]
     return Split(pixels.float().div_(255.0), labels.long())
 

@@ -131,7 +131,7 @@ def tiny_imagenette(tmp_path):
     archive = root / "imagenette2-320.tgz"
     with tarfile.open(archive, "w:gz") as tgz:
         for part, count in (("train", 4), ("val", 2)):
-            for wnid, colour in COLOURS.items():
+            for wnid, colour in reversed(COLOURS.items()):  # labels must not follow archive order
                 for i in range(count):
                     blob = _jpeg(colour, (30 + i, 40))  # (H, W): the crop must take the centre
                     info = tarfile.TarInfo(f"imagenette2-320/{part}/{wnid}/{wnid}_{i}.JPEG")
@@ -172,7 +172,7 @@ def test_imagenette_is_decoded_once_then_read_from_the_tensor_file(tiny_imagenet
     assert torch.equal(first.images, again.images) and torch.equal(first.labels, again.labels)
 
 
-def test_imagenette_tensor_file_of_another_archive_is_not_used(tiny_imagenette, monkeypatch):
+def test_imagenette_tensor_file_of_another_archive_or_decoder_is_not_used(tiny_imagenette, monkeypatch):
     root, spec = tiny_imagenette
     data.load("imagenette", "test", root, spec=spec, allow_download=False)
     calls = []
@@ -183,6 +183,10 @@ def test_imagenette_tensor_file_of_another_archive_is_not_used(tiny_imagenette, 
     torch.save({**stored, "archive_digest": "0" * 32}, root / "imagenette2-320.tgz.robinterp-16x16.pt")
     data.load("imagenette", "test", root, spec=spec, allow_download=False)
     assert len(calls) == 18
+    # nor one made by other decoding code
+    torch.save({**stored, "transform": "an older resize"}, root / "imagenette2-320.tgz.robinterp-16x16.pt")
+    data.load("imagenette", "test", root, spec=spec, allow_download=False)
+    assert len(calls) == 36
 
 
 def test_imagenette_without_the_archive_fails_fast_saying_where_to_get_it(tmp_path, monkeypatch):
