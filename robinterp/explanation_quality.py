@@ -70,37 +70,41 @@ class MetricSpec:
     quantus_name: str
     higher_is_better: bool
     settings: Callable[[int, int, float | None], dict[str, Any]]
-    """(samples, n_features, noise) -> constructor arguments that differ from Quantus's defaults."""
+    """(samples, pixels per channel, noise) -> constructor arguments that differ from Quantus's defaults."""
     why: str
 
 
 METRICS: dict[str, MetricSpec] = {
     "max_sensitivity": MetricSpec(
-        "MaxSensitivity", False, lambda s, d, r: {"nr_samples": s, **_given("lower_bound", r)},
+        "MaxSensitivity", False,
+        lambda samples, pixels, noise: {"nr_samples": samples, **_given("lower_bound", noise)},
         "nr_samples lowered from 200 to fit the CPU; uniform noise of radius `noise` "
         "(Quantus: 0.2, as large as a stroke's contrast on MNIST)"),
     "avg_sensitivity": MetricSpec(
-        "AvgSensitivity", False, lambda s, d, r: {"nr_samples": s, **_given("lower_bound", r)},
+        "AvgSensitivity", False,
+        lambda samples, pixels, noise: {"nr_samples": samples, **_given("lower_bound", noise)},
         "as max_sensitivity"),
     "local_lipschitz": MetricSpec(
         "LocalLipschitzEstimate", False,
-        lambda s, d, r: {"nr_samples": s, "normalise_func_kwargs": PER_IMAGE, **_given("perturb_std", r)},
+        lambda samples, pixels, noise: {"nr_samples": samples, "normalise_func_kwargs": PER_IMAGE,
+                                        **_given("perturb_std", noise)},
         "nr_samples lowered from 200; Gaussian noise of sd `noise` (Quantus: 0.1); attributions "
         "normalised per image, not per batch"),
     "faithfulness_correlation": MetricSpec(
         "FaithfulnessCorrelation", True,
-        lambda s, d, r: {"nr_runs": s, "subset_size": max(1, d // 28), "return_aggregate": False,
-                      "normalise_func_kwargs": PER_IMAGE},
-        "subset_size 224 is 29% of a 28x28 image (it was set for 224x224 ImageNet): we use "
-        "one image row's worth of features (d / 28); nr_runs lowered from 100; one score per image"),
+        lambda samples, pixels, noise: {"nr_runs": samples, "subset_size": image_width(pixels),
+                                        "return_aggregate": False, "normalise_func_kwargs": PER_IMAGE},
+        "subset_size is one image row's worth of features, the image width: Quantus's 224 is "
+        "that on 224x224 ImageNet, but 29% of a 28x28 image; nr_runs lowered from 100; one "
+        "score per image"),
     "faithfulness_estimate": MetricSpec(
         "FaithfulnessEstimate", True,
-        lambda s, d, r: {"features_in_step": divisor_at_most(d, max(1, d // 28)),
-                      "normalise_func_kwargs": PER_IMAGE},
-        "features_in_step 1 means one forward pass per pixel; the largest divisor of d up to "
-        "d / 28 (28 on MNIST) is that many times faster"),
-    "complexity": MetricSpec("Complexity", False, lambda s, d, r: {}, "Quantus's defaults"),
-    "sparseness": MetricSpec("Sparseness", True, lambda s, d, r: {}, "Quantus's defaults"),
+        lambda samples, pixels, noise: {"features_in_step": divisor_at_most(pixels, image_width(pixels)),
+                                        "normalise_func_kwargs": PER_IMAGE},
+        "features_in_step 1 means one forward pass per pixel; one image row's worth (the largest "
+        "divisor of the pixels up to the image width) is that many times faster"),
+    "complexity": MetricSpec("Complexity", False, lambda samples, pixels, noise: {}, "Quantus's defaults"),
+    "sparseness": MetricSpec("Sparseness", True, lambda samples, pixels, noise: {}, "Quantus's defaults"),
 }
 
 IMPLEMENTATIONS = ("robinterp", "quantus")
@@ -108,6 +112,11 @@ IMPLEMENTATIONS = ("robinterp", "quantus")
 
 def _given(name: str, value: float | None) -> dict[str, float]:
     return {} if value is None else {name: value}
+
+
+def image_width(pixels: int) -> int:
+    """The side of a square image of ``pixels`` pixels (28 on MNIST, 224 on ImageNette)."""
+    return max(1, math.isqrt(pixels))
 
 
 def divisor_at_most(n: int, limit: int) -> int:
@@ -454,7 +463,7 @@ def faithfulness_correlation(evaluation: Evaluation, *, nr_runs: int = 100, subs
             np.random.uniform(0.0, 1.0, size=batch)
     blackened = torch.from_numpy(np.stack(subsets)).to(x.device)
     image_t, run_t = (torch.from_numpy(v).to(x.device) for v in (image, run))
-    attribution_sums = per_image(a[image_t].gather(1, blackened).sum(1), image_t, run_t, len(x), nr_runs)
+    attribution_sums = per_image(a[image_t[:, None], blackened].sum(1), image_t, run_t, len(x), nr_runs)
     drops = per_image(target_logit_drops(evaluation, image_t, blackened), image_t, run_t, len(x), nr_runs)
     return pearson(attribution_sums, drops)
 

@@ -120,6 +120,21 @@ def test_each_metric_equals_quantus_with_the_same_seed(model_and_images, metric,
     assert_equal_scores(quantus_table, robinterp_table)
 
 
+@pytest.mark.parametrize("metric", list(eq.METRICS))
+def test_each_metric_equals_quantus_on_colour_images(metric):
+    """Three channels: attributions summed over them, broadcast back by the faithfulness
+    metrics, the black baseline per image, features counted over all channels."""
+    from robinterp import models
+
+    torch.manual_seed(0)
+    model = models.build("small_cnn", "cifar10", num_classes=10, shape=(3, 16, 16), width=4)
+    x, y = torch.rand(6, 3, 16, 16), torch.arange(6) % 10
+    quantus_table, robinterp_table = both_implementations(model, x, y, (metric,),
+                                                          explainer_options=IG_OPTIONS)
+    assert np.isfinite(quantus_table.score).all()
+    assert_equal_scores(quantus_table, robinterp_table)
+
+
 @pytest.mark.parametrize("metric", ["max_sensitivity", "avg_sensitivity", "local_lipschitz"])
 def test_a_changed_prediction_gives_nan_as_in_quantus(model_and_images, monkeypatch, metric):
     model, x, y = model_and_images
