@@ -88,13 +88,14 @@ def train_grid(specs: Mapping[Hashable, train.TrainSpec]) -> tuple[dict[Hashable
 
 def robust_curves(chapter: str, cfg: Any, trained: Mapping[tuple[str, int], torch.nn.Module],
                   split: data.Split, attack_options: Mapping[str, Mapping[str, Any]],
-                  epsilons: tuple[float, ...]) -> pd.DataFrame:
-    """Robust accuracy per method, seed, attack and epsilon (tidy), cached by the chapter config."""
+                  epsilons: tuple[float, ...], batch_size: int = 500) -> pd.DataFrame:
+    """Robust accuracy per method, seed, attack and epsilon (tidy), cached by the chapter config;
+    ``batch_size`` images are attacked at once (a memory bound)."""
     def compute() -> pd.DataFrame:
         tables = []
         for (method, seed), model in trained.items():
             table = attacks.robust_accuracy(model, split.images, split.labels, epsilons=epsilons,
-                                            attacks=attack_options, seed=seed,
+                                            attacks=attack_options, seed=seed, batch_size=batch_size,
                                             desc=f"attacks on {method} seed {seed}")
             tables.append(table.assign(method=method, seed=seed))
         return pd.concat(tables, ignore_index=True)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
-import math
 from typing import Any
 
 import pandas as pd
@@ -87,14 +86,17 @@ class NeuronSensitivityConfig(common.ExperimentConfig):
     """Test images scored by the Quantus metrics."""
     quantus_samples: int = param(5, low=1)
     """Perturbation samples (runs) per image in the sensitivity and faithfulness metrics."""
-    quantus_noise: float = param(0.05, low=0, low_open=True)
-    """Noise size of the three sensitivity metrics (Quantus: 0.2, which IG on MNIST cannot
-    tell from random attributions)."""
+    quantus_noise: float | None = param(0.05, low=0, low_open=True)
+    """Noise size of the three sensitivity metrics; None: Quantus's (uniform 0.2, Gaussian sd
+    0.1), made for ImageNet, which IG on MNIST cannot tell from random attributions."""
     metric_implementation: str = param("robinterp", choices=explanation_quality.IMPLEMENTATIONS)
     """Who computes the metrics: robinterp's batched version of Quantus's definitions (ours;
     tested equal to Quantus 0.6, about 2x faster for all seven) or Quantus's own classes."""
     ig_steps: int = param(20, low=1)
     """Integrated Gradients steps (black baseline)."""
+    eval_batch_size: int = param(500, low=1)
+    """Images per attack batch, explainer call and Integrated Gradients pass: a memory bound,
+    to lower for large networks on 224-pixel images."""
     sweep_factors: tuple[float, ...] = param((0.3, 1.0, 3.0), low=0, low_open=True)
     """Lambda sweep: multiples of the selected lambda (the paper's Table 5), seed of the first."""
     curve_epochs: int = param(3, low=1)
@@ -189,7 +191,7 @@ def train_all(cfg: NeuronSensitivityConfig) -> Trained:
 def robust_curves(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
     split = data.load(cfg.dataset, "test").subset(cfg.eval_size, seed=12345)
     return common.robust_curves(CHAPTER, cfg, trained.models, split, {"pgd": {"steps": cfg.pgd_steps}},
-                                cfg.epsilons)
+                                cfg.epsilons, batch_size=cfg.eval_batch_size)
 
 
 def autoattack_table(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
@@ -198,7 +200,8 @@ def autoattack_table(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataF
         split = data.load(cfg.dataset, "test").subset(cfg.autoattack_size, seed=4242)
         tables = [attacks.robust_accuracy(model, split.images, split.labels, seed=seed,
                                           attacks={"autoattack": {"parts": cfg.autoattack_parts}},
-                                          epsilons=(cfg.autoattack_eps,), desc=f"AutoAttack on {label} seed {seed}")
+                                          epsilons=(cfg.autoattack_eps,), batch_size=cfg.eval_batch_size,
+                                          desc=f"AutoAttack on {label} seed {seed}")
                   .assign(method=label, seed=seed) for (label, seed), model in trained.models.items()]
         return pd.concat(tables, ignore_index=True)
 
@@ -210,35 +213,22 @@ def quantus_split(cfg: NeuronSensitivityConfig) -> data.Split:
     return data.load(cfg.dataset, "test").subset(cfg.quantus_size, seed=31337)
 
 
+def explainer_options(cfg: NeuronSensitivityConfig, explainer: str) -> dict[str, Any]:
+    """Integrated Gradients' steps and pass size from the config; other explainers' defaults."""
+    if explainer == "integrated_gradients":
+        return {"n_steps": cfg.ig_steps, "internal_batch_size": cfg.eval_batch_size}
+    return {}
+
+
 def _scores(cfg: NeuronSensitivityConfig, model: torch.nn.Module, seed: int, metrics: tuple[str, ...],
             explainer: str = "integrated_gradients") -> pd.DataFrame:
     split = quantus_split(cfg)
-    options = {"n_steps": cfg.ig_steps} if explainer == "integrated_gradients" else {}
+    options = explainer_options(cfg, explainer)
     torch.manual_seed(seed)  # the random control draws from the global generator
     return explanation_quality.scores(model, split.images, split.labels, metrics, explainer=explainer,
                                       explainer_options=options, samples=cfg.quantus_samples,
-                                      noise=cfg.quantus_noise, seed=seed,
+                                      noise=cfg.quantus_noise, seed=seed, images_per_call=cfg.eval_batch_size,
                                       implementation=cfg.metric_implementation)
-
-
-def metric_settings(cfg: NeuronSensitivityConfig) -> pd.DataFrame:
-    """Every Quantus setting the chapter changes, for this data set's image size."""
-    n_features = math.prod(data.get_spec(cfg.dataset).shape[1:])
-    return explanation_quality.metric_settings(cfg.quantus_samples, n_features, cfg.quantus_noise)
-
-
-def quantus_agreement(cfg: NeuronSensitivityConfig, trained: Trained, images: int = 8) -> pd.DataFrame:
-    """Per metric, the largest difference between robinterp's and Quantus's scores of the
-    first seed's standard model on the first ``images`` scored images (not cached: a check)."""
-    split = quantus_split(cfg).subset(images, seed=0)
-    model, seed = trained.models["standard", cfg.seeds[0]], cfg.seeds[0]
-    tables = {implementation: explanation_quality.scores(
-        model, split.images, split.labels, explainer_options={"n_steps": cfg.ig_steps},
-        samples=cfg.quantus_samples, noise=cfg.quantus_noise, seed=seed, implementation=implementation)
-        for implementation in explanation_quality.IMPLEMENTATIONS}
-    difference = (tables["robinterp"].score - tables["quantus"].score).abs()
-    return (tables["quantus"].assign(difference=difference).groupby("metric", sort=False)
-            .agg(quantus_mean=("score", "mean"), largest_difference=("difference", "max")).reset_index())
 
 
 def quality_scores(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
@@ -301,7 +291,7 @@ def epoch_curve(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
 def attribution_maps(cfg: NeuronSensitivityConfig, trained: Trained, explainer: str
                      ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     split = data.load(cfg.dataset, "test").subset(cfg.attribution_images, seed=2024)
-    options = {"n_steps": cfg.ig_steps} if explainer == "integrated_gradients" else {}
+    options = explainer_options(cfg, explainer)
     labels = ["standard", *methods(cfg, trained.lam)]
     return split.images, split.labels, {
         label: explain.explain(trained.models[label, cfg.seeds[0]], split.images, split.labels,
