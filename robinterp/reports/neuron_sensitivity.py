@@ -15,9 +15,13 @@ CORRELATIONS = ("faithfulness_correlation", "faithfulness_estimate")
 
 
 def metric_settings(cfg: NeuronSensitivityConfig) -> pd.DataFrame:
-    """Every Quantus setting the chapter changes, for this data set's image size."""
+    """Every Quantus setting the chapter changes, for this data set's image size, one row
+    per metric with the settings as ``name=value`` text."""
     pixels = math.prod(data.get_spec(cfg.dataset).shape[1:])
-    return explanation_quality.metric_settings(cfg.quantus_samples, pixels, cfg.quantus_noise)
+    table = explanation_quality.metric_settings(cfg.quantus_samples, pixels, cfg.quantus_noise)
+    table["changed settings"] = table["changed settings"].map(
+        lambda settings: ", ".join(f"{name}={value}" for name, value in settings.items()) or "none")
+    return table.set_index("metric")
 
 
 def quantus_agreement(cfg: NeuronSensitivityConfig, trained: Trained, images: int = 8,
