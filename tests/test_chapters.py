@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from robinterp.experiments import neuron_sensitivity as ns
 from robinterp.experiments import saliency_guided_training as sgt_chapter
 from robinterp.reports import neuron_sensitivity as ns_report
 from robinterp.reports import saliency_guided_training as sgt_report
+from tests.conftest import REPO
 
 
 def curves(values):
@@ -69,7 +71,6 @@ def nsloss_scores(values):
 
 def test_nsloss_claims_compare_each_method_with_standard_in_each_seed():
     from robinterp import explanation_quality as eq
-    from robinterp.experiments import neuron_sensitivity as ns
 
     cfg = ns.NeuronSensitivityConfig(seeds=(0, 1))
     # NsLoss is best everywhere in seed 0; in seed 1 it loses max-sensitivity to standard
@@ -95,7 +96,6 @@ def test_nsloss_claims_compare_each_method_with_standard_in_each_seed():
 
 def test_the_nsloss_quality_table_marks_the_best_method_per_column_and_skips_the_control():
     from robinterp import explanation_quality as eq
-    from robinterp.experiments import neuron_sensitivity as ns
 
     values = {(m, 0): {k: score for k in eq.METRICS}
               for m, score in (("standard", 0.5), ("NsLoss", 0.2), ("random attribution", 0.0))}
@@ -110,7 +110,6 @@ def test_the_nsloss_quality_table_marks_the_best_method_per_column_and_skips_the
 
 def test_the_paper_comparison_counts_ties_in_the_papers_rounded_table():
     from robinterp import explanation_quality as eq
-    from robinterp.experiments import neuron_sensitivity as ns
 
     values = {(m, 0): {k: 0.5 for k in eq.METRICS} for m in ("standard", "NsLoss", "JacobReg", "PGD-AT")}
     values[("JacobReg", 0)] = {**values[("JacobReg", 0)], "local_lipschitz": 0.1}
@@ -122,7 +121,6 @@ def test_the_paper_comparison_counts_ties_in_the_papers_rounded_table():
 
 def test_a_tie_for_the_best_marks_every_tied_method():
     from robinterp import explanation_quality as eq
-    from robinterp.experiments import neuron_sensitivity as ns
 
     values = {(m, 0): {k: 0.5 for k in eq.METRICS} for m in ("standard", "NsLoss")}
     records = pd.DataFrame({"method": ["standard", "NsLoss"], "seed": [0, 0], "test_accuracy": [0.9, 0.8]})
@@ -131,3 +129,18 @@ def test_a_tie_for_the_best_marks_every_tied_method():
     assert table["robust accuracy ↑"].str.endswith("★").all()
     assert table.loc["standard", "clean accuracy ↑"].endswith("★")
     assert not table.loc["NsLoss", "clean accuracy ↑"].endswith("★")
+
+
+def test_each_nsloss_method_continues_for_its_own_epochs_and_rate_where_the_config_gives_them():
+    from robinterp import runner
+
+    default = ns.NeuronSensitivityConfig()
+    assert {label: ns.finetune_schedule(default, label) for label in ns.methods(default, 1.0)} == \
+        {"NsLoss": (1.0, 1e-4), "JacobReg": (1.0, 1e-4), "PGD-AT": (1.0, 1e-4)}
+    paper, _ = runner.resolve_config("neuron_sensitivity", profile="paper")  # Table 1
+    assert {label: ns.finetune_schedule(paper, label) for label in ns.methods(paper, 1.0)} == \
+        {"NsLoss": (80, 1e-4), "JacobReg": (80, 1e-4), "PGD-AT": (40, 5e-4)}
+    vgg19, _ = runner.resolve_config("neuron_sensitivity", config_file=REPO / "book" / "configs"
+                                     / "neuron_sensitivity_vgg19_paper.yml")  # Table 2
+    assert {label: ns.finetune_schedule(vgg19, label) for label in ns.methods(vgg19, 1.0)} == \
+        {"NsLoss": (120, 1e-4), "JacobReg": (70, 1e-4), "PGD-AT": (50, 1e-4)}
