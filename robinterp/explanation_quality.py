@@ -47,6 +47,7 @@ Choices made here (Quantus 0.6.0 read and measured on 28x28 MNIST):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import math
 import warnings
@@ -189,6 +190,11 @@ class Evaluation:
         return torch.cat([self.model(inputs(slice(i, i + self.images_per_call)))
                           for i in range(0, n, self.images_per_call)])
 
+    @functools.cached_property
+    def clean_logits(self) -> torch.Tensor:
+        """The logits of x, computed once: the classes and target logits metrics compare against."""
+        return self.logits(lambda rows: self.x[rows], len(self.x))
+
 
 def explained_in_calls(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, explainer: str,
                        options: dict[str, Any], images_per_call: int) -> torch.Tensor:
@@ -316,10 +322,16 @@ def per_image(values: torch.Tensor, image: torch.Tensor, repeat: torch.Tensor, n
     return table
 
 
-def predicted(evaluation: Evaluation, inputs: torch.Tensor, softmax: bool) -> torch.Tensor:
+def predicted_class(logits: torch.Tensor, softmax: bool) -> torch.Tensor:
     """The class Quantus's model wrapper predicts: argmax of the logits or of their softmax."""
-    logits = evaluation.logits(lambda rows: inputs[rows], len(inputs))
     return (logits.softmax(-1) if softmax else logits).argmax(-1)
+
+
+def prediction_changed(evaluation: Evaluation, chunk: NoisyChunk, softmax: bool) -> torch.Tensor:
+    """Per noisy copy: does the model predict another class than for its clean image?"""
+    noisy_logits = evaluation.logits(lambda rows: chunk.inputs[rows], len(chunk.inputs))
+    return (predicted_class(evaluation.clean_logits, softmax)[chunk.image]
+            != predicted_class(noisy_logits, softmax))
 
 
 def max_or_mean(table: torch.Tensor, reduce: str, nan_when_prediction_changes: bool) -> torch.Tensor:
@@ -342,14 +354,12 @@ def _sensitivity(evaluation: Evaluation, reduce: str, *, nr_samples: int, lower_
     low, high = (-lower_bound, lower_bound) if upper_bound is None else (lower_bound, upper_bound)
     a = normalised(evaluation.attributions, None, normalise, normalise_func_kwargs, abs)
     a_norm = a.norm(dim=1)
-    clean_class = predicted(evaluation, evaluation.x, softmax=False)
 
     def ratio(chunk: NoisyChunk) -> torch.Tensor:
         a_noisy = normalised(chunk.attributions, chunk.call, normalise, normalise_func_kwargs, abs)
         value = (a[chunk.image] - a_noisy).norm(dim=1) / a_norm[chunk.image]
         if return_nan_when_prediction_changes:
-            changed = clean_class[chunk.image] != predicted(evaluation, chunk.inputs, softmax=False)
-            value = value.masked_fill(changed, math.nan)
+            value = value.masked_fill(prediction_changed(evaluation, chunk, softmax=False), math.nan)
         return value
 
     table = noisy_table(evaluation, nr_samples, lambda shape: np.random.uniform(low, high, shape), ratio,
@@ -387,16 +397,14 @@ def local_lipschitz(evaluation: Evaluation, *, nr_samples: int = 200, perturb_me
     """Quantus's LocalLipschitzEstimate (Alvarez-Melis and Jaakkola 2018): max over Gaussian
     noise of ||a(x) - a(x')||_2 / (||x - x'||_2 + 1e-10)."""
     a = normalised(evaluation.attributions, None, normalise, normalise_func_kwargs, abs)
-    # LocalLipschitzEstimate's call defaults to softmax=True: argmax of the probabilities
-    clean_class = predicted(evaluation, evaluation.x, softmax=True)
 
     def ratio(chunk: NoisyChunk) -> torch.Tensor:
         a_noisy = normalised(chunk.attributions, chunk.call, normalise, normalise_func_kwargs, abs)
         x_distance = (evaluation.x.flatten(1)[chunk.image] - chunk.inputs.flatten(1)).norm(dim=1)
         value = (a[chunk.image] - a_noisy).norm(dim=1) / (x_distance + 1e-10)
         if return_nan_when_prediction_changes:
-            changed = clean_class[chunk.image] != predicted(evaluation, chunk.inputs, softmax=True)
-            value = value.masked_fill(changed, math.nan)
+            # LocalLipschitzEstimate's call defaults to softmax=True: argmax of the probabilities
+            value = value.masked_fill(prediction_changed(evaluation, chunk, softmax=True), math.nan)
         return value
 
     table = noisy_table(evaluation, nr_samples, lambda shape: np.random.normal(perturb_mean, perturb_std, shape),
@@ -416,7 +424,7 @@ def target_logit_drops(evaluation: Evaluation, image: torch.Tensor, blackened: t
     x = evaluation.x.flatten(1)
     black = x.amin(1)
     target = evaluation.y[:, None]
-    target_logits = evaluation.logits(lambda rows: evaluation.x[rows], len(x)).gather(1, target)[:, 0]
+    target_logits = evaluation.clean_logits.gather(1, target)[:, 0]
 
     def perturbed(rows: slice) -> torch.Tensor:
         images, features = image[rows], blackened[rows]
