@@ -101,6 +101,14 @@ class DatasetSpec:
 
 
 def _sha(path: Path, hash_name: str) -> str:
+    stat = path.stat()
+    return _file_digest(path, hash_name, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _file_digest(path: Path, hash_name: str, size: int, modified_ns: int) -> str:
+    """Memoised by size and modification time: a chapter loads its data many times, and
+    ImageNette's archive alone is 325 MB; a file written since is hashed again."""
     digest = hashlib.new(hash_name)
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):

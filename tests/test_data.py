@@ -31,6 +31,18 @@ def test_checksum_mismatch_is_a_one_line_error_naming_the_file(tiny_mnist):
     assert "robinterp data fetch mnist" in message and "\n" not in message
 
 
+def test_files_are_hashed_once_until_they_change(tiny_mnist, monkeypatch):
+    root, spec = tiny_mnist
+    data.load("mnist", "test", root, spec=spec, allow_download=False)
+    monkeypatch.setattr(data.hashlib, "new", lambda name: pytest.fail("verified files hashed again"))
+    data.load("mnist", "test", root, spec=spec, allow_download=False)
+    monkeypatch.undo()
+    path = root / "MNIST/raw/t10k-labels-idx1-ubyte"
+    path.write_bytes(path.read_bytes()[:-1] + b"\x07")  # same size, written later
+    with pytest.raises(data.DataError, match="t10k-labels-idx1-ubyte has the wrong sha256"):
+        data.load("mnist", "test", root, spec=spec, allow_download=False)
+
+
 def test_truncated_idx_file_is_caught_before_torchvision_reads_it(tiny_mnist):
     root, spec = tiny_mnist
     path = root / "MNIST/raw/t10k-images-idx3-ubyte"
