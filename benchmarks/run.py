@@ -23,6 +23,7 @@ from typing import Callable
 import torch
 
 from robinterp import attacks, explain, models, train
+from robinterp.methods import get_method
 from robinterp.provenance import provenance
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -66,11 +67,10 @@ def small_cnn() -> torch.nn.Module:
 def trained_small_cnn() -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
     """A standard small_cnn from the book's cache (trained once, ~10 s) and 500 test images."""
     from robinterp import data
-    from robinterp.experiments import common
 
     spec = train.TrainSpec(dataset="mnist", train_size=10000, model="small_cnn", width=16,
                            method="standard", epochs=1, seed=0)
-    model, _ = common.trained_model(spec)
+    model, _ = train.trained_model(spec)
     test = data.load("mnist", "test").subset(500, seed=12345)
     return model.eval(), test.images, test.labels
 
@@ -98,7 +98,7 @@ def training(repeats: int = 7, batch: int = 128) -> tuple[dict, str]:
 
     def step(method: str, params: dict) -> Callable[[], None]:
         def run() -> None:
-            loss, _ = train.get_method(method)(model, x, y, progress=1.0, **params)
+            loss, _ = get_method(method)(model, x, y, progress=1.0, **params)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -4,12 +4,16 @@
 the eps-ball around the *clean* input, the model's train/eval modes restored.
 A norm is a tiny unit (random start, ascent step, projection), as in Madry et
 al.'s ``robustness`` library, so every attack works under Linf and L2.
+
+**Adding an attack**: a function with this signature, added to ``ATTACKS``; a
+chapter binds it with its options once (``AttackSpec``), which checks the options.
 """
 
 from __future__ import annotations
 
-import contextlib
-from typing import Callable, Iterator, Mapping
+import dataclasses
+import inspect
+from typing import Any, Callable, Sequence
 
 import pandas as pd
 import torch
@@ -17,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from robinterp import RobinterpError
+from robinterp.models import eval_mode, predict
 from robinterp.progress import progress
 
 
@@ -71,18 +76,6 @@ def get_norm(name: str) -> type:
     if name not in NORMS:
         raise RobinterpError(f"unknown norm {name!r}; choose one of {', '.join(NORMS)}")
     return NORMS[name]
-
-
-@contextlib.contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Put every submodule in eval mode and restore each one's own mode afterwards."""
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for module, training in modes:
-            module.training = training
 
 
 def input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -209,6 +202,7 @@ def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float
 
 Attack = Callable[..., torch.Tensor]
 ATTACKS: dict[str, Attack] = {"fgsm": fgsm, "pgd": pgd, "mifgsm": mifgsm, "autoattack": autoattack}
+_SHARED = ("model", "x", "y", "eps", "norm", "seed")  # what every attack takes; options are the rest
 
 
 def get_attack(name: str) -> Attack:
@@ -217,20 +211,41 @@ def get_attack(name: str) -> Attack:
     return ATTACKS[name]
 
 
-@torch.inference_mode()
-def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """Predicted labels, in eval mode, batched."""
-    with eval_mode(model):
-        return torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+@dataclasses.dataclass(frozen=True)
+class AttackSpec:
+    """An attack and its options (steps, step size...), bound once from a chapter's config.
+
+    Built when the config is, so an unknown attack or option stops a run before any
+    work; called like the attack itself, with the radius, norm and seed.
+    """
+
+    name: str
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        accepted = [p for p in inspect.signature(get_attack(self.name)).parameters if p not in _SHARED]
+        for key, _ in self.options:
+            if key not in accepted:
+                raise RobinterpError(f"attack {self.name!r} has no option {key!r}; "
+                                     f"it accepts {', '.join(accepted)}")
+        object.__setattr__(self, "options", tuple(sorted(self.options)))
+
+    @classmethod
+    def of(cls, name: str, **options: Any) -> "AttackSpec":
+        return cls(name, tuple(options.items()))
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
+                 norm: str = "linf", seed: int | None = None) -> torch.Tensor:
+        return get_attack(self.name)(model, x, y, eps=eps, norm=norm, seed=seed, **dict(self.options))
 
 
 def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
-                    attacks: Mapping[str, Mapping[str, object]], epsilons: tuple[float, ...],
+                    attacks: Sequence[AttackSpec], epsilons: tuple[float, ...],
                     norm: str = "linf", batch_size: int = 500, seed: int = 0,
                     desc: str = "attacks") -> pd.DataFrame:
     """Accuracy under each attack at each epsilon, as a tidy table.
 
-    ``attacks`` maps an attack name to its options (steps, step size...).
+    ``attacks`` are the bound attacks to run, each at every epsilon.
     Columns: attack, norm, eps, accuracy, correct, n. A sample counts as correct
     when both its clean and its adversarial prediction are right (as AutoAttack
     and RobustBench count), so robust accuracy never exceeds clean accuracy;
@@ -238,15 +253,14 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     """
     rows = []
     clean_pred = predict(model, x)
-    jobs = [(name, eps) for name in attacks for eps in epsilons]
-    for name, eps in progress(jobs, desc=desc):
-        fn = get_attack(name)
+    jobs = [(attack, eps) for attack in attacks for eps in epsilons]
+    for attack, eps in progress(jobs, desc=desc):
         correct = 0
         for start in range(0, len(x), batch_size):
             xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-            x_adv = fn(model, xb, yb, eps=eps, norm=norm, seed=seed + start, **attacks[name])
+            x_adv = attack(model, xb, yb, eps=eps, norm=norm, seed=seed + start)
             right = (clean_pred[start:start + batch_size] == yb) & (predict(model, x_adv) == yb)
             correct += int(right.sum())
-        rows.append({"attack": name, "norm": norm, "eps": eps,
+        rows.append({"attack": attack.name, "norm": norm, "eps": eps,
                      "accuracy": correct / len(x), "correct": correct, "n": len(x)})
     return pd.DataFrame(rows)

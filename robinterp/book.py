@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from robinterp.config import Config, stable_hash
+from robinterp.codehash import stable_hash
+from robinterp.config import Config
+from robinterp.methods import MethodEntry, get_method
 
 # captum and quantus import tqdm.auto, which warns in a kernel without ipywidgets;
 # robinterp prints its own line-based progress, so the warning is only noise on the page.
@@ -32,6 +34,13 @@ def show_provenance(cfg: Config, profile: str) -> dict[str, Any]:
     return info
 
 
+def _shown(value: Any) -> str:
+    """A config value as the table shows it: a chapter's methods by their labels."""
+    if isinstance(value, tuple) and value and isinstance(value[0], MethodEntry):
+        return ", ".join(entry.label for entry in value) + " (the methods table below)"
+    return str(value)
+
+
 def config_table(cfg: Config) -> pd.DataFrame:
     """The config as a two-column table (value, meaning); changed values first, with their default."""
     rows = cfg.describe()
@@ -39,12 +48,19 @@ def config_table(cfg: Config) -> pd.DataFrame:
     changed = [row["value"] != row["default"] for row in rows]
     df = pd.DataFrame({
         "field": [row["field"] for row in rows],
-        "value": [f"{row['value']} (default: {row['default']})" if c else str(row["value"])
+        "value": [f"{_shown(row['value'])} (default: {_shown(row['default'])})" if c else _shown(row["value"])
                   for row, c in zip(rows, changed)],
         "meaning": [row["doc"] for row in rows],
         "changed": changed})
     df = df.sort_values("changed", ascending=False, kind="stable")
     return df.drop(columns="changed").set_index("field")
+
+
+def methods_table(cfg: Config) -> pd.DataFrame:
+    """One row per method the chapter trains: its label, the registered method, what it is,
+    the parameters it changes from the method's defaults, and its own schedule if any."""
+    return pd.DataFrame([{"label": e.label, "method": e.method, "what": get_method(e.method).summary,
+                          "settings": e.describe()} for e in getattr(cfg, "methods", ())]).set_index("label")
 
 
 def for_display(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
@@ -64,6 +80,14 @@ def glue(name: str, value: Any) -> Any:
 
     myst_glue(name, plain(value), display=False)
     return value
+
+
+def glue_each(prefix: str, values: Mapping[Any, Any] | pd.Series, scale: float = 1.0) -> None:
+    """Glue every value of a column under ``<prefix>_<label>`` (a tuple label joins its parts),
+    e.g. ``glue_each("clean", accuracy_by_method, 100)`` glues ``clean_ST``, ``clean_SGT_k_0_3``..."""
+    for label, value in values.items():
+        parts = label if isinstance(label, tuple) else (label,)
+        glue(glue_key(prefix, *parts), scale * value)
 
 
 def plain(value: Any) -> Any:

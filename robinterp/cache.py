@@ -31,7 +31,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from robinterp import RobinterpError
-from robinterp.config import stable_hash
+from robinterp.codehash import stable_hash
 from robinterp.paths import cache_root
 from robinterp.provenance import provenance
 
@@ -140,18 +140,13 @@ def entry(kind: str, key_obj: Any, compute: Callable[[], tuple[Any, dict[str, An
         return value, {**meta, "from_cache": False}
 
 
-# What a trained model depends on: the training loop and its registry, the models, the
-# data, the attacks (and all they import). A chapter module is not among them, so
-# adding or editing a chapter does not retrain the models another chapter shares.
-MODEL_CODE = ("robinterp.experiments.common", "robinterp.train")
-
-
 def cached_model(spec: Any, build: Callable[[], nn.Module],
                  train: Callable[[nn.Module], dict[str, Any]],
-                 root: Path | None = None) -> tuple[nn.Module, dict[str, Any]]:
+                 root: Path | None = None, code: tuple[str, ...] | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """A trained model for ``spec``: from the cache, or built, trained and stored.
 
-    ``train`` trains the model in place and returns its metrics (history...).
+    ``train`` trains the model in place and returns its metrics (history...);
+    ``code`` names the modules the model depends on (``robinterp.train.model_code``).
     """
     def compute() -> tuple[nn.Module, dict[str, Any]]:
         model = build()
@@ -166,7 +161,7 @@ def cached_model(spec: Any, build: Callable[[], nn.Module],
         model.load_state_dict(load_file(str(folder / "weights.safetensors")))
         return model.eval()
 
-    model, meta = entry("models", spec, compute, save, load, root, code=MODEL_CODE)
+    model, meta = entry("models", spec, compute, save, load, root, code=code)
     return model.eval(), meta
 
 

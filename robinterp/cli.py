@@ -1,4 +1,4 @@
-"""Command line: ``robinterp run | sweep | book | data``.
+"""Command line: ``robinterp run [--check] | sweep | book | data``.
 
 Every error a user can fix is one line on stderr and a non-zero exit code:
 2 for a bad config or input, 1 for a chapter that failed while executing.
@@ -22,6 +22,8 @@ def _parser() -> argparse.ArgumentParser:
     group = run.add_mutually_exclusive_group()
     group.add_argument("--profile", default=None, help="smoke, default (the default) or paper")
     group.add_argument("--config", type=Path, help="a YAML file with a section per chapter")
+    run.add_argument("--check", action="store_true",
+                     help="validate and build every training spec, attack and metric; run nothing")
 
     sweep = sub.add_parser("sweep", help="execute one chapter under several config files")
     sweep.add_argument("chapter")
@@ -53,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     from robinterp import runner
 
     try:
-        if args.command == "run":
+        if args.command == "run" and args.check:
+            print(runner.check(args.chapter, args.profile, args.config))
+        elif args.command == "run":
             print(runner.run(args.chapter, args.profile, args.config, echo=True))
         elif args.command == "sweep":
             for path in runner.sweep(args.chapter, args.config, echo=True):

@@ -1,4 +1,4 @@
-"""Frozen dataclass configs: validation, field docs, hashing, profiles.
+"""Frozen dataclass configs: validation and field docs.
 
 A chapter's config is a frozen dataclass whose fields carry attribute docstrings
 (the string literal under each field, as in CleanRL). Its defaults are the
@@ -6,6 +6,9 @@ papermill ``parameters`` cell of the chapter's notebook; a profile (a YAML file
 under ``book/profiles/``) overrides some of them. Every value is checked when the
 config is built, so a wrong key or value stops the run before anything is
 trained or written.
+
+Cache keys are computed in ``robinterp.codehash``; YAML files and profiles are read
+in ``robinterp.profiles``.
 """
 
 from __future__ import annotations
@@ -14,19 +17,13 @@ import ast
 import dataclasses
 import difflib
 import functools
-import hashlib
 import inspect
-import json
 import math
 import textwrap
 import typing
-from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
-import yaml
-
-from robinterp import RobinterpError, __version__
-from robinterp.paths import project_root
+from robinterp import RobinterpError
 
 
 class ConfigError(RobinterpError):
@@ -64,10 +61,6 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", str(tp))
-
-
 def coerce(name: str, value: Any, tp: Any) -> Any:
     """Return ``value`` as type ``tp`` or raise a one-line ConfigError."""
     origin = typing.get_origin(tp)
@@ -78,9 +71,11 @@ def coerce(name: str, value: Any, tp: Any) -> Any:
         inner = [a for a in args if a is not type(None)]
         return coerce(name, value, inner[0])
     if origin is tuple:
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis and hasattr(args[0], "from_config"):
+            return args[0].from_config(name, value)  # a table of entries (a chapter's methods)
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{name} must be a list, got {type(value).__name__} {value!r}")
-        args = typing.get_args(tp)
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(coerce(f"{name}[{i}]", v, args[0]) for i, v in enumerate(value))
         if len(value) != len(args):
@@ -172,141 +167,20 @@ class Config:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     def to_parameters(self) -> dict[str, Any]:
-        """Values as papermill parameters (tuples become lists: JSON has no tuples)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.to_dict().items()}
+        """Values as papermill parameters (tuples become lists: JSON has no tuples; a table of
+        entries becomes the mapping a YAML file would hold)."""
+        hints = typing.get_type_hints(type(self))
+        result = {}
+        for name, value in self.to_dict().items():
+            args = typing.get_args(hints[name])
+            if args and hasattr(args[0], "to_config"):
+                result[name] = args[0].to_config(value)
+            else:
+                result[name] = list(value) if isinstance(value, tuple) else value
+        return result
 
     def describe(self) -> list[dict[str, Any]]:
         """One row per field: name, value, default, doc; for the chapter's config table."""
         docs = field_docs(type(self))
         return [{"field": f.name, "value": getattr(self, f.name), "default": f.default,
                  "doc": docs.get(f.name, "")} for f in dataclasses.fields(self)]
-
-
-# Modules that only present results (pages, plots, terminal output, the paper's quoted
-# numbers): editing them must not retrain every model of the book.
-PRESENTATION_MODULES = frozenset({"__main__.py", "book.py", "cli.py", "paper_numbers.py", "plots.py",
-                                  "progress.py", "provenance.py", "runner.py"})
-
-
-def _module_path(package: Path, dotted: str) -> Path | None:
-    """The source file of ``robinterp.x.y`` inside ``package``, if it is one."""
-    parts = dotted.split(".")[1:]
-    candidates = [package.joinpath(*parts).with_suffix(".py"), package.joinpath(*parts, "__init__.py")]
-    return next((c for c in candidates if parts and c.exists()), None)
-
-
-def module_closure(package: Path, roots: Iterable[str]) -> list[Path]:
-    """Source files of ``roots`` (dotted names) and every robinterp module they import,
-    at top level or inside functions, transitively; the package's __init__ always."""
-    name = package.name
-    todo = [path for root in roots if (path := _module_path(package, root))]
-    missing = [root for root in roots if not _module_path(package, root)]
-    if missing:
-        raise ConfigError(f"no module {missing[0]!r} in {package}")
-    seen = {package / "__init__.py"}
-    while todo:
-        path = todo.pop()
-        if path in seen:
-            continue
-        seen.add(path)
-        for node in ast.walk(ast.parse(path.read_text())):
-            imported: list[str] = []
-            if isinstance(node, ast.Import):
-                imported = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                imported = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
-            for dotted in imported:
-                if dotted == name or dotted.startswith(name + "."):
-                    target = _module_path(package, dotted)
-                    if target and target not in seen:
-                        todo.append(target)
-    return sorted(seen)
-
-
-def source_digest(package: Path, roots: Iterable[str] | None = None) -> str:
-    """sha256 of a package's computing source files: all of them, or those ``roots`` import.
-
-    Presentation modules are left out either way.
-    """
-    files = sorted(package.rglob("*.py")) if roots is None else module_closure(package, roots)
-    digest = hashlib.sha256()
-    for path in files:
-        relative = path.relative_to(package).as_posix()
-        if relative in PRESENTATION_MODULES:
-            continue
-        digest.update(relative.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-@functools.cache
-def code_version(roots: tuple[str, ...] | None = None) -> str:
-    """sha256 of the computing source files (all, or those the modules ``roots`` import).
-
-    Part of every cache key: a fix to an attack, a loss or a model must never
-    read models or results that the old code computed, and a new chapter module
-    must not retrain the models of the others.
-    """
-    return source_digest(Path(__file__).resolve().parent, roots)
-
-
-def stable_hash(obj: Any, length: int = 16, code: tuple[str, ...] | None = None) -> str:
-    """A short sha256 of a config (or any JSON-able value), the version and the code.
-
-    Version and code (``code_version(code)``) are part of the key so that a change
-    to what a method computes never reads results cached by the code before it.
-    """
-    if dataclasses.is_dataclass(obj):
-        payload = {"type": type(obj).__name__, "fields": dataclasses.asdict(obj)}
-    else:
-        payload = obj
-    text = json.dumps({"robinterp": __version__, "code": code_version(code), "value": payload},
-                      sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:length]
-
-
-PROFILES = ("smoke", "default", "paper")
-
-
-def profile_path(profile: str) -> Path:
-    return project_root() / "book" / "profiles" / f"{profile}.yml"
-
-
-def load_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping; a missing file or a syntax error is a one-line ConfigError."""
-    try:
-        text = Path(path).read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        where = getattr(err, "problem_mark", None)
-        line = f" line {where.line + 1}" if where else ""
-        raise ConfigError(f"{path}{line}: not valid YAML ({getattr(err, 'problem', err)})") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of chapter names to settings, "
-                          f"got {type(data).__name__}")
-    return data
-
-
-def profile_overrides(profile: str, chapter: str) -> dict[str, Any]:
-    """The overrides a profile sets for one chapter."""
-    if profile not in PROFILES:
-        hint = difflib.get_close_matches(profile, PROFILES, n=1)
-        also = f" (did you mean {hint[0]!r}?)" if hint else ""
-        raise ConfigError(f"unknown profile {profile!r}{also}; choose one of {', '.join(PROFILES)}")
-    return section(load_yaml(profile_path(profile)), chapter, profile_path(profile))
-
-
-def section(data: Mapping[str, Any], chapter: str, path: Path) -> dict[str, Any]:
-    """A chapter's section of a profile or config file (empty when absent)."""
-    value = data.get(chapter)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"{path}: section {chapter!r} must be a mapping of settings, "
-                          f"got {type(value).__name__}")
-    return dict(value)

@@ -13,7 +13,7 @@ from captum.attr import GradientShap, IntegratedGradients, NoiseTunnel, Saliency
 from torch import nn
 
 from robinterp import RobinterpError
-from robinterp.attacks import eval_mode
+from robinterp.models import eval_mode
 
 
 def saliency(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from robinterp.attacks import eval_mode
+from robinterp.models import eval_mode
 
 
 def alignment(model: nn.Module, x: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
@@ -37,8 +37,8 @@ def accuracy_after_removal(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     uniform noise in each image's own range, as SGT's masking does. A faithful
     attribution makes accuracy fall faster than the ``random_ranking`` control.
     """
-    from robinterp.attacks import predict
-    from robinterp.saliency_guided import mask_lowest
+    from robinterp.methods.saliency_guided import mask_lowest
+    from robinterp.models import predict
 
     generator = torch.Generator().manual_seed(seed)
     score = -attribution.abs()  # the top features by |attribution| are the lowest here

@@ -38,9 +38,6 @@ def paper_number(key: str) -> dict[str, object]:
     return PAPER_NUMBERS[key]
 
 
-def table(keys: list[str]) -> pd.DataFrame:
-    return pd.DataFrame([{"key": k, **PAPER_NUMBERS[k]} for k in keys])
-
 # Moshe et al., Table 3: PreResNet10 on ImageNette, Integrated Gradients, Quantus; metric
 # order of robinterp.explanation_quality.METRICS, then clean and robust accuracy (fractions).
 MOSHE_TABLE3_WHERE = "Table 3 (ImageNette, PreResNet10, IG; Quantus)"

@@ -18,13 +18,13 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from robinterp import RobinterpError
-from robinterp.config import Config, ConfigError, load_yaml, profile_overrides, section
-from robinterp.experiments.neuron_sensitivity import NeuronSensitivityConfig
-from robinterp.experiments.robust_models import RobustModelsConfig
-from robinterp.experiments.saliency_guided_training import SaliencyGuidedConfig
+from robinterp.config import Config, ConfigError
+from robinterp.experiments import neuron_sensitivity, robust_models, saliency_guided_training
+from robinterp.experiments.common import Plan
+from robinterp.profiles import load_yaml, profile_overrides, section
 from robinterp.paths import build_root, project_root
 
 
@@ -38,16 +38,19 @@ class Chapter:
     notebook: str
     """Path from the repository root, as listed in _toc.yml (with extension)."""
     config: type[Config]
+    plan: Callable[[Any], Plan]
+    """What a run under a config would build, without data or training (``--check``)."""
 
 
 CHAPTERS: dict[str, Chapter] = {
     "robust_models": Chapter("robust_models", "book/chapters/robust_models.ipynb",
-                             RobustModelsConfig),
+                             robust_models.RobustModelsConfig, robust_models.plan),
     "saliency_guided_training": Chapter("saliency_guided_training",
                                         "book/chapters/saliency_guided_training.ipynb",
-                                        SaliencyGuidedConfig),
+                                        saliency_guided_training.SaliencyGuidedConfig,
+                                        saliency_guided_training.plan),
     "neuron_sensitivity": Chapter("neuron_sensitivity", "book/chapters/neuron_sensitivity.ipynb",
-                                  NeuronSensitivityConfig),
+                                  neuron_sensitivity.NeuronSensitivityConfig, neuron_sensitivity.plan),
 }
 
 
@@ -174,6 +177,17 @@ def _fold_parameter_cells(notebook: Path) -> None:
         if ("parameters" in tags or "injected-parameters" in tags) and "hide-cell" not in tags:
             cell["metadata"]["tags"] = tags + ["hide-cell"]
     notebook.write_text(json.dumps(nb, indent=1))
+
+
+def check(chapter: str, profile: str | None = None, config_file: Path | None = None) -> str:
+    """A dry run: the config validated and every training spec, attack and metric a run would
+    use built, without data or training; returns a summary of them."""
+    config, label = resolve_config(chapter, profile, config_file)
+    try:
+        plan = get_chapter(chapter).plan(config)
+    except RobinterpError as err:
+        raise ConfigError(f"{chapter} under {label}: {err}") from None
+    return f"{chapter} under {label}: ok; {plan.summary()}"
 
 
 def run(chapter: str, profile: str | None = None, config_file: Path | None = None,

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from robinterp import RobinterpError, attacks
+from robinterp.attacks import AttackSpec
 from tests.conftest import Linear2
 
 
@@ -87,7 +88,7 @@ def test_misspelled_attack_options_are_refused(tiny_cnn):
 
 def test_robust_accuracy_is_clean_at_zero_and_never_above_clean(blobs, tiny_cnn):
     table = attacks.robust_accuracy(tiny_cnn, blobs.images[:60], blobs.labels[:60],
-                                    attacks={"fgsm": {}, "pgd": {"steps": 3}},
+                                    attacks=(AttackSpec.of("fgsm"), AttackSpec.of("pgd", steps=3)),
                                     epsilons=(0.0, 0.1, 0.3), batch_size=25)
     clean = int((attacks.predict(tiny_cnn, blobs.images[:60]) == blobs.labels[:60]).sum())
     assert set(table.columns) >= {"attack", "eps", "accuracy", "correct", "n"}
@@ -114,6 +115,18 @@ def test_unknown_attack_and_norm_are_refused(tiny_cnn):
         attacks.fgsm(tiny_cnn, torch.rand(1, 1, 28, 28), torch.tensor([0]), eps=0.1, norm="l1")
 
 
+def test_a_bound_attack_refuses_unknown_options_and_runs_like_the_attack(tiny_cnn):
+    with pytest.raises(RobinterpError, match="attack 'pgd' has no option 'stepz'; it accepts steps"):
+        AttackSpec.of("pgd", stepz=3)
+    with pytest.raises(RobinterpError, match="unknown attack 'cw'"):
+        AttackSpec.of("cw")
+    x, y = torch.rand(4, 1, 28, 28), torch.tensor([0, 1, 2, 3])
+    bound = AttackSpec.of("pgd", steps=3, step_size=0.05)
+    assert torch.equal(bound(tiny_cnn, x, y, eps=0.2, seed=7),
+                       attacks.pgd(tiny_cnn, x, y, eps=0.2, steps=3, step_size=0.05, seed=7))
+    assert bound == AttackSpec.of("pgd", step_size=0.05, steps=3), "one spelling per binding"
+
+
 @pytest.mark.slow
 def test_autoattack_is_seeded_and_at_least_as_strong_as_fgsm(blobs, tiny_cnn):
     optimizer = torch.optim.Adam(tiny_cnn.parameters(), lr=1e-2)
@@ -125,8 +138,8 @@ def test_autoattack_is_seeded_and_at_least_as_strong_as_fgsm(blobs, tiny_cnn):
     parts = ("apgd-ce",)  # APGD-T's nine target classes take minutes on a CPU
     first = attacks.autoattack(tiny_cnn, x, y, eps=0.1, parts=parts, seed=3)
     assert torch.equal(first, attacks.autoattack(tiny_cnn, x, y, eps=0.1, parts=parts, seed=3))
-    table = attacks.robust_accuracy(tiny_cnn, x, y, attacks={"fgsm": {}, "autoattack": {"parts": parts}},
-                                    epsilons=(0.1,))
+    bound = (AttackSpec.of("fgsm"), AttackSpec.of("autoattack", parts=parts))
+    table = attacks.robust_accuracy(tiny_cnn, x, y, attacks=bound, epsilons=(0.1,))
     by_attack = table.set_index("attack")["accuracy"]
     assert by_attack["autoattack"] <= by_attack["fgsm"]
     with pytest.raises(RobinterpError, match="unknown AutoAttack part 'apgd'"):

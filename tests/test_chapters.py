@@ -134,13 +134,14 @@ def test_a_tie_for_the_best_marks_every_tied_method():
 def test_each_nsloss_method_continues_for_its_own_epochs_and_rate_where_the_config_gives_them():
     from robinterp import runner
 
-    default = ns.NeuronSensitivityConfig()
-    assert {label: ns.finetune_schedule(default, label) for label in ns.methods(default, 1.0)} == \
+    def schedules(cfg):
+        return {e.label: (spec.epochs, spec.lr) for e in ns.resolved_methods(cfg, 1.0)
+                for spec in [ns.finetune_spec(cfg, e, cfg.seeds[0])]}
+
+    assert schedules(ns.NeuronSensitivityConfig()) == \
         {"NsLoss": (1.0, 1e-4), "JacobReg": (1.0, 1e-4), "PGD-AT": (1.0, 1e-4)}
     paper, _ = runner.resolve_config("neuron_sensitivity", profile="paper")  # Table 1
-    assert {label: ns.finetune_schedule(paper, label) for label in ns.methods(paper, 1.0)} == \
-        {"NsLoss": (80, 1e-4), "JacobReg": (80, 1e-4), "PGD-AT": (40, 5e-4)}
+    assert schedules(paper) == {"NsLoss": (80, 1e-4), "JacobReg": (80, 1e-4), "PGD-AT": (40, 5e-4)}
     vgg19, _ = runner.resolve_config("neuron_sensitivity", config_file=REPO / "book" / "configs"
                                      / "neuron_sensitivity_vgg19_paper.yml")  # Table 2
-    assert {label: ns.finetune_schedule(vgg19, label) for label in ns.methods(vgg19, 1.0)} == \
-        {"NsLoss": (120, 1e-4), "JacobReg": (70, 1e-4), "PGD-AT": (50, 1e-4)}
+    assert schedules(vgg19) == {"NsLoss": (120, 1e-4), "JacobReg": (70, 1e-4), "PGD-AT": (50, 1e-4)}

@@ -8,8 +8,9 @@ import json
 
 import pytest
 
-from robinterp import runner
-from robinterp.config import ConfigError, field_docs, stable_hash
+from robinterp import RobinterpError, runner
+from robinterp.codehash import stable_hash
+from robinterp.config import ConfigError, field_docs
 from robinterp.experiments.robust_models import RobustModelsConfig
 from tests.conftest import REPO
 
@@ -26,8 +27,14 @@ CHAPTER_CONFIGS = [(name, ch.config) for name, ch in runner.CHAPTERS.items()]
     ({"seeds": [1, 1]}, "seeds must be a non-empty list of distinct integers"),
     ({"model": "resnet50"}, "model = 'resnet50' is not one of"),
     ({"dataset": "mnits"}, "did you mean 'mnist'"),
-    ({"train_eps": float("nan")}, "must be finite"),
-    ({"eps_warmup": 1.5}, "eps_warmup = 1.5 is out of range"),
+    ({"methods": {"PGD-AT": {"method": "pgd_at", "eps": float("nan")}}}, r"methods\['PGD-AT'\]: .*must be finite"),
+    ({"methods": {"PGD-AT": {"method": "pgd_at", "eps_warmup": 1.5}}}, "eps_warmup = 1.5 is out of range"),
+    ({"methods": {"PGD-AT": {"method": "pgd_att"}}}, r"unknown training method 'pgd_att' \(did you mean 'pgd_at'"),
+    ({"methods": {"PGD-AT": {"eps": 0.3}}}, r"methods\['PGD-AT'\] must be a mapping with a 'method' name"),
+    ({"methods": {"PGD-AT": {"method": "pgd_at", "epochs": -1}}}, "epochs must be a number > 0 or null"),
+    ({"methods": {"PGD-AT": {"method": "pgd_at", "stpes": 3}}}, "unknown key 'stpes' for PGDATParams; did you mean 'steps'"),
+    ({"methods": ["standard"]}, "methods must map labels to methods"),
+    ({"methods": {}}, "methods must map labels to methods"),
     ({"train_size": True}, "must be an integer, got bool"),
 ])
 def test_bad_values_are_one_line_errors_naming_the_source(values, match):
@@ -121,7 +128,7 @@ def test_every_chapter_is_in_the_toc_where_the_book_stages_it():
 
 @pytest.mark.parametrize("path", sorted((REPO / "book" / "configs").glob("*.yml")), ids=lambda p: p.name)
 def test_every_shipped_config_file_validates(path):
-    from robinterp.config import load_yaml
+    from robinterp.profiles import load_yaml
     for chapter in load_yaml(path):
         cfg, label = runner.resolve_config(chapter, config_file=path)
         assert label == f"config-{path.stem}"
@@ -161,8 +168,8 @@ def test_the_config_table_lists_changed_fields_first_with_their_defaults():
 
     plain = config_table(RobustModelsConfig())
     assert not plain["value"].str.contains("default").any()  # None defaults count as unchanged
-    table = config_table(dataclasses.replace(RobustModelsConfig(), eval_size=7, train_step_size=0.05))
-    assert list(table.index[:2]) == ["train_step_size", "eval_size"]
+    table = config_table(dataclasses.replace(RobustModelsConfig(), eval_size=7, lr=0.01))
+    assert list(table.index[:2]) == ["lr", "eval_size"]
     assert table.loc["eval_size", "value"] == f"7 (default: {RobustModelsConfig().eval_size})"
     assert table["value"].str.contains("default").sum() == 2 and list(table.columns) == ["value", "meaning"]
 
@@ -170,7 +177,7 @@ def test_the_config_table_lists_changed_fields_first_with_their_defaults():
 def test_the_code_version_follows_computing_modules_only(tmp_path):
     import shutil
 
-    from robinterp.config import source_digest
+    from robinterp.codehash import source_digest
 
     package = tmp_path / "robinterp"
     shutil.copytree(REPO / "robinterp", package, ignore=shutil.ignore_patterns("__pycache__"))
@@ -205,48 +212,93 @@ def test_tables_for_display_round_and_show_missing_values_as_a_dash():
     assert shown["claim"].tolist() == ["a", "b"]
 
 
-def test_model_keys_follow_what_training_imports_and_not_the_chapters(tmp_path):
+def _package_copy(tmp_path):
     import shutil
-
-    from robinterp.cache import MODEL_CODE
-    from robinterp.config import module_closure, source_digest
 
     package = tmp_path / "robinterp"
     shutil.copytree(REPO / "robinterp", package, ignore=shutil.ignore_patterns("__pycache__"))
-    closure = {p.relative_to(package).as_posix() for p in module_closure(package, MODEL_CODE)}
-    assert {"train.py", "attacks.py", "models.py", "data.py", "saliency_guided.py",
-            "experiments/common.py"} <= closure
-    assert not any(name.startswith("experiments/") and name != "experiments/common.py" for name in closure)
-    models_before, all_before = source_digest(package, MODEL_CODE), source_digest(package)
-    (package / "experiments" / "a_new_chapter.py").write_text("from robinterp import explain\n")
-    chapter = package / "experiments" / "saliency_guided_training.py"
-    chapter.write_text(chapter.read_text() + "\n# a new claim\n")
-    assert source_digest(package, MODEL_CODE) == models_before, "a chapter edit would retrain shared models"
-    assert source_digest(package) != all_before
-    assert source_digest(package, ("robinterp.experiments.saliency_guided_training",)) != \
-        source_digest(package, ("robinterp.experiments.robust_models",))
-    (package / "saliency_guided.py").write_text((package / "saliency_guided.py").read_text() + "\n# fix\n")
-    assert source_digest(package, MODEL_CODE) != models_before
-    with pytest.raises(ConfigError, match="no module 'robinterp.nope'"):
+    return package
+
+
+def _edit(path, old=None, new=None):
+    text = path.read_text()
+    assert old is None or old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new) if old else text + "\n# an edit\n")
+
+
+def _model_roots():
+    """The code roots of one model per registered method (what keys each model)."""
+    from robinterp import train
+    from robinterp.methods import registry
+
+    return {name: train.model_code(train.TrainSpec(method=name)) for name in registry()}
+
+
+def test_model_keys_follow_the_loop_and_their_own_method_only(tmp_path):
+    from robinterp.codehash import module_closure, source_digest
+
+    package = _package_copy(tmp_path)
+    roots = _model_roots()
+
+    def keys():
+        return {name: source_digest(package, r) for name, r in roots.items()}
+
+    def changed_by(path, old=None, new=None):
+        before = keys()
+        _edit(path, old, new)
+        after = keys()
+        return {name for name in before if before[name] != after[name]}
+
+    closure = {p.relative_to(package).as_posix() for p in module_closure(package, roots["standard"])}
+    assert {"train.py", "models.py", "data.py", "methods/standard.py"} <= closure
+    assert "attacks.py" not in closure and not any(n.startswith("experiments/") for n in closure)
+    assert changed_by(package / "methods" / "pgd_at.py") == {"pgd_at"}
+    assert changed_by(package / "methods" / "saliency_guided.py") == {"sgt", "sga", "asgt"}
+    assert changed_by(package / "methods" / "nsloss.py") == {"nsloss"}
+    # shared maths keys the methods that import it, and no other
+    assert changed_by(package / "methods" / "_schedules.py") == {"fgsm_at", "pgd_at"}
+    assert changed_by(package / "attacks.py") == {"fgsm_at", "pgd_at", "sgt", "sga", "asgt"}
+    # messages, YAML, the registry, the cache, chapters and verdicts key no model
+    assert changed_by(package / "config.py", "must be an integer", "must be a whole number") == set()
+    for neutral in ("profiles.py", "methods/__init__.py", "cache.py", "codehash.py", "runner.py",
+                    "experiments/common.py", "experiments/saliency_guided_training.py",
+                    "reports/neuron_sensitivity.py"):
+        assert changed_by(package / neutral) == set(), f"editing {neutral} would retrain models"
+    # the loop, the models and the data key every model
+    for shared in ("train.py", "models.py", "data.py"):
+        assert changed_by(package / shared) == set(roots), shared
+    with pytest.raises(RobinterpError, match="no module 'robinterp.nope'"):
         module_closure(package, ("robinterp.nope",))
+
+
+def test_a_method_module_outside_the_package_keys_its_models_by_its_own_source(tmp_path, monkeypatch):
+    from robinterp.codehash import module_closure, source_digest
+
+    (tmp_path / "outside_method.py").write_text("from robinterp import attacks\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    package = _package_copy(tmp_path / "copy")
+    roots = ("robinterp.train", "outside_method")
+    files = {p.name for p in module_closure(package, roots)}
+    assert {"outside_method.py", "attacks.py", "train.py"} <= files
+    before = source_digest(package, roots)
+    _edit(tmp_path / "outside_method.py")
+    assert source_digest(package, roots) != before
 
 
 def test_verdicts_and_tables_key_no_cached_result(tmp_path):
     """Rewording a verdict must not retrain a chapter's models or recompute its results."""
-    import shutil
-
-    from robinterp.cache import MODEL_CODE
-    from robinterp.config import source_digest
+    from robinterp.codehash import source_digest
     from robinterp.runner import CHAPTERS
 
-    package = tmp_path / "robinterp"
-    shutil.copytree(REPO / "robinterp", package, ignore=shutil.ignore_patterns("__pycache__"))
-    keyed = [MODEL_CODE, *((f"robinterp.experiments.{name}",) for name in CHAPTERS)]
+    package = _package_copy(tmp_path)
+    keyed = [*_model_roots().values(), *((f"robinterp.experiments.{name}",) for name in CHAPTERS)]
     before = [source_digest(package, roots) for roots in keyed]
     for report in (package / "reports").glob("*.py"):
-        report.write_text(report.read_text() + "\n# a verdict reworded\n")
+        _edit(report)
+    _edit(package / "book.py")
+    _edit(package / "plots.py")
     assert [source_digest(package, roots) for roots in keyed] == before
     chapter = package / "experiments" / "neuron_sensitivity.py"
-    chapter.write_text(chapter.read_text() + "\n# a result computed differently\n")
+    _edit(chapter)
     assert source_digest(package, ("robinterp.experiments.neuron_sensitivity",)) != \
         before[keyed.index(("robinterp.experiments.neuron_sensitivity",))]

@@ -79,11 +79,10 @@ def test_two_runs_of_one_config_compute_once(tmp_path):
 TRAIN_CHILD = textwrap.dedent("""
     import hashlib
     from robinterp import train
-    from robinterp.experiments import common
     spec = train.TrainSpec(dataset="mnist", train_size=1024, model="small_cnn", width=8,
                            method="pgd_at", method_params=(("eps", 0.3), ("steps", 3)),
                            epochs=1, batch_size=64, seed=3)
-    model, meta = common.trained_model(spec)
+    model, meta = train.trained_model(spec)
     digest = hashlib.sha256(b"".join(t.detach().numpy().tobytes()
                                      for t in model.state_dict().values())).hexdigest()
     print("from_cache" if meta["from_cache"] else "trained", digest)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from robinterp import RobinterpError, saliency_guided as sg, train
+from robinterp import RobinterpError
+from robinterp.methods import get_method
+from robinterp.methods import saliency_guided as sg
 
 
 def test_masking_replaces_exactly_the_k_lowest_features_and_nothing_else():
@@ -94,7 +96,7 @@ def test_each_loss_backpropagates_to_the_weights_and_is_registered(blobs, method
     torch.manual_seed(0)
     from robinterp import models
     model = models.build("small_cnn", "mnist", num_classes=10, shape=(1, 28, 28), width=4)
-    loss, logits = train.get_method(method)(model, blobs.images[:8], blobs.labels[:8], progress=0.0)
+    loss, logits = get_method(method)(model, blobs.images[:8], blobs.labels[:8], progress=0.0)
     loss.backward()
     assert torch.isfinite(loss) and logits.shape == (8, 10)
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())

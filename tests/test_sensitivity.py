@@ -8,7 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from robinterp import RobinterpError, sensitivity, train
+from robinterp import RobinterpError
+from robinterp.methods import get_method, jacobian_reg
+from robinterp.methods import nsloss as sensitivity
 
 
 class TinyNet(nn.Module):
@@ -86,10 +88,10 @@ def test_the_jacobian_estimate_converges_to_the_exact_frobenius_norm():
     linear = nn.Sequential(nn.Flatten(), nn.Linear(8, 5))  # J = W for every input
     exact = float(linear[1].weight.detach().pow(2).sum())
     x = torch.rand(4000, 1, 2, 4)  # the batch average is over 4000 independent projections
-    estimate, _ = sensitivity.jacobian_frobenius_sq(linear, x, n_proj=1, create_graph=False,
+    estimate, _ = jacobian_reg.jacobian_frobenius_sq(linear, x, n_proj=1, create_graph=False,
                                                     generator=torch.Generator().manual_seed(0))
     assert float(estimate.detach()) == pytest.approx(exact, rel=0.05)
-    few, _ = sensitivity.jacobian_frobenius_sq(linear, x[:2], n_proj=1, create_graph=False,
+    few, _ = jacobian_reg.jacobian_frobenius_sq(linear, x[:2], n_proj=1, create_graph=False,
                                                generator=torch.Generator().manual_seed(0))
     assert float(few.detach()) != pytest.approx(exact, rel=1e-3), "two projections cannot be exact"
 
@@ -99,8 +101,8 @@ def test_the_jacobian_estimate_converges_to_the_exact_frobenius_norm():
 def test_the_regularized_losses_reach_every_weight(method, params):
     torch.manual_seed(0)
     model, x, y = TinyNet(), torch.rand(8, 1, 2, 3), torch.randint(0, 3, (8,))
-    plain, _ = train.get_method("standard")(model, x, y, progress=0.0)
-    loss, logits = train.get_method(method)(model, x, y, progress=0.0, **params)
+    plain, _ = get_method("standard")(model, x, y, progress=0.0)
+    loss, logits = get_method(method)(model, x, y, progress=0.0, **params)
     assert logits.shape == (8, 3) and loss.item() > plain.item()
     loss.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())

@@ -7,6 +7,8 @@ import torch
 
 from robinterp import models, train
 from robinterp.config import ConfigError
+from robinterp.methods import get_method, registry
+from robinterp.methods._schedules import ramped
 
 
 def spec(**kw) -> train.TrainSpec:
@@ -38,7 +40,7 @@ def test_every_method_learns_the_separable_problem(blobs, method, params):
 @pytest.mark.parametrize("method", ["standard", "fgsm_at", "pgd_at"])
 def test_each_loss_backpropagates_to_every_weight(blobs, method):
     model = build()
-    loss, logits = train.get_method(method)(model, blobs.images[:8], blobs.labels[:8], progress=0.5)
+    loss, logits = get_method(method)(model, blobs.images[:8], blobs.labels[:8], progress=0.5)
     loss.backward()
     assert logits.shape == (8, 10)
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
@@ -46,13 +48,16 @@ def test_each_loss_backpropagates_to_every_weight(blobs, method):
 
 @pytest.mark.parametrize("epochs,batches", [(0.5, 2), (1.0, 4), (1.2, 5), (2.5, 10)])
 def test_fractional_epochs_train_exactly_that_many_batches(blobs, monkeypatch, epochs, batches):
+    import dataclasses
+
     seen = []
+    standard = get_method("standard")
 
-    def counting(model, x, y, *, progress):
+    def counting(model, x, y, params, *, progress):
         seen.append(progress)
-        return train.standard(model, x, y, progress=progress)
+        return standard.loss(model, x, y, params, progress=progress)
 
-    monkeypatch.setitem(train.METHODS, "counting", counting)
+    monkeypatch.setitem(registry(), "counting", dataclasses.replace(standard, name="counting", loss=counting))
     history = train.fit(build(), blobs, spec(method="counting", epochs=epochs))  # 4 batches/epoch
     assert len(seen) == batches and seen == sorted(seen) and seen[0] == 0.0
     assert len(history) == -(-batches // 4)
@@ -71,27 +76,40 @@ def test_a_diverging_run_stops_with_a_clear_message(blobs):
 
 
 def test_eps_warmup_ramps_linearly():
-    assert train.ramped(0.3, 0.0, 0.5) == 0.0
-    assert train.ramped(0.3, 0.25, 0.5) == pytest.approx(0.15)
-    assert train.ramped(0.3, 0.9, 0.5) == 0.3 and train.ramped(0.3, 0.0, 0.0) == 0.3
+    assert ramped(0.3, 0.0, 0.5) == 0.0
+    assert ramped(0.3, 0.25, 0.5) == pytest.approx(0.15)
+    assert ramped(0.3, 0.9, 0.5) == 0.3 and ramped(0.3, 0.0, 0.0) == 0.3
 
 
 def test_method_params_have_one_spelling_so_equal_specs_hash_equal():
-    from robinterp.config import stable_hash
+    from robinterp.codehash import stable_hash
     a = spec(method="pgd_at", method_params=(("steps", 2), ("eps", 1)))
     b = spec(method="pgd_at", method_params=(("eps", 1.0), ("steps", 2)))
-    assert a == b and stable_hash(a) == stable_hash(b) and a.params == {"eps": 1.0, "steps": 2}
+    c = spec(method="pgd_at", method_params=(("eps", 1.0), ("steps", 2), ("norm", "linf")))
+    assert a == b == c and stable_hash(a) == stable_hash(b) == stable_hash(c)
+    assert a.params.eps == 1.0 and a.params.steps == 2 and a.params.step_size is None
 
 
 @pytest.mark.parametrize("kw,match", [
     ({"method": "magic"}, "unknown training method 'magic'"),
-    ({"method": "pgd_at", "method_params": (("epsilon", 0.3),)}, "no parameter 'epsilon'"),
+    ({"method": "pgd_at", "method_params": (("epsilon", 0.3),)}, "unknown key 'epsilon' for PGDATParams; did you mean 'eps'"),
+    ({"method": "pgd_at", "method_params": (("eps", -1.0),)}, "PGDATParams.eps = -1.0 is out of range"),
+    ({"dataset": "imagenet"}, "is not one of 'mnist', 'fashion_mnist', 'cifar10', 'imagenette'"),
     ({"epochs": 0}, "epochs = 0.0 is out of range"),
     ({"optimizer": "adamw"}, "is not one of"),
     ({"batch_size": 12.5}, "must be an integer"),
-    ({"method": "pgd_at", "method_params": (("eps", "big"),)}, "method_params.eps must be a number"),
+    ({"method": "pgd_at", "method_params": (("eps", "big"),)}, "PGDATParams.eps must be a number"),
     ({"method": "pgd_at", "method_params": (("eps", 0.1), ("eps", 0.2))}, "twice"),
 ])
 def test_bad_train_specs_are_one_line_errors(kw, match):
     with pytest.raises(ConfigError, match=match):
         spec(**kw)
+
+
+def test_every_data_set_and_model_of_the_registries_makes_a_spec():
+    from robinterp import data
+
+    for name in data.DATASETS:
+        assert train.TrainSpec(dataset=name).dataset == name
+    for name in models.MODELS:
+        assert train.TrainSpec(model=name).model == name

@@ -1,8 +1,15 @@
-"""Pieces every chapter's experiment shares: building and training cached models."""
+"""What every chapter's experiment shares: the base config, its methods as a grid of
+training specs, the seeded evaluation subsets, the bound attacks, and a dry-run plan.
+
+**Adding a chapter**: a config dataclass extending ``ExperimentConfig`` and the
+functions that compute its tables in ``robinterp/experiments/<chapter>.py`` (with a
+``plan(cfg)`` for ``robinterp run CHAPTER --check``); its verdicts in
+``robinterp/reports/<chapter>.py``; its notebook in ``book/chapters/``; an entry in
+``robinterp.runner.CHAPTERS``, ``_toc.yml`` and each profile.
+"""
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from typing import Any, Hashable, Mapping
 
@@ -10,12 +17,27 @@ import pandas as pd
 import torch
 
 from robinterp import attacks, cache, data, models, train
+from robinterp.attacks import AttackSpec
 from robinterp.config import Config, ConfigError, param
+from robinterp.methods import MethodEntry, method_table
+
+# The seed of each evaluation subset of the test set: every model of a chapter is
+# evaluated on the same images, and each purpose draws its own (fixed long ago; changing
+# one changes every table that uses it).
+SUBSET_SEEDS = {"attacks": 12345, "alignment": 54321, "maps": 2024, "removal": 777,
+                "autoattack": 4242, "explanation_quality": 31337}
+
+
+def eval_subset(dataset: str, size: int | None, purpose: str) -> data.Split:
+    """The seeded subset of ``size`` test images that every model is evaluated on for ``purpose``."""
+    if purpose not in SUBSET_SEEDS:
+        raise ConfigError(f"no evaluation subset for {purpose!r}; one of {', '.join(SUBSET_SEEDS)}")
+    return data.load(dataset, "test").subset(size, seed=SUBSET_SEEDS[purpose])
 
 
 @dataclasses.dataclass(frozen=True)
 class ExperimentConfig(Config):
-    """Fields every chapter shares: data, architecture, seeds."""
+    """Fields every chapter shares: data, architecture, seeds, the methods and their schedule."""
 
     dataset: str = param("mnist", choices=tuple(data.DATASETS))
     """Data set (MNIST and Fashion-MNIST run offline; CIFAR-10 and ImageNette need internet once)."""
@@ -27,78 +49,105 @@ class ExperimentConfig(Config):
     """Training images, a seeded subset; None for all of them."""
     seeds: tuple[int, ...] = param((0, 1, 2), low=0)
     """One model per method per seed; spreads in the chapter are over these."""
+    methods: tuple[MethodEntry, ...] = param(method_table({"standard": {"method": "standard"}}))
+    """The models the chapter trains: label -> {method: NAME (robinterp.methods), its parameters,
+    and optionally its own epochs and lr}; every table follows this list."""
+    batch_size: int = param(128, low=1)
+    """Minibatch size of every training run."""
+    optimizer: str = param("adam", choices=tuple(train.OPTIMIZERS))
+    """Optimiser of every training run, from robinterp.train.OPTIMIZERS."""
 
     def validate(self) -> None:
         if len(set(self.seeds)) != len(self.seeds) or not self.seeds:
             raise ConfigError(f"seeds must be a non-empty list of distinct integers, "
                               f"got {list(self.seeds)}")
 
+    def labels(self) -> list[str]:
+        """The labels of the chapter's methods, in the order its tables show them."""
+        return [entry.label for entry in self.methods]
 
-def build_model(spec: train.TrainSpec) -> torch.nn.Module:
-    info = data.get_spec(spec.dataset)
-    return models.build(spec.model, spec.dataset, num_classes=info.num_classes,
-                        shape=info.shape, width=spec.width)
-
-
-def trained_model(spec: train.TrainSpec, train_split: data.Split | None = None,
-                  test_split: data.Split | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """One model: from the cache, or trained on the spec's data and stored."""
-    def build() -> torch.nn.Module:
-        torch.manual_seed(spec.seed)
-        return build_model(spec)
-
-    def fit(model: torch.nn.Module) -> dict[str, Any]:
-        split = (train_split or data.load(spec.dataset, "train")).subset(spec.train_size, spec.seed)
-        history = train.fit(model, split, spec)
-        test = test_split or data.load(spec.dataset, "test")
-        return {"history": history.to_dict("records"), "test_accuracy": train.accuracy(model, test)}
-
-    return cache.cached_model(spec, build, fit)
+    def entry(self, label: str) -> MethodEntry:
+        return next(e for e in self.methods if e.label == label)
 
 
-def continued(init_key: str, init_model: torch.nn.Module, finetune: train.TrainSpec,
-              train_split: data.Split, test_split: data.Split) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """``init_model`` (cached under ``init_key``) trained further by ``finetune``, cached by both."""
-    def fit(model: torch.nn.Module) -> dict[str, Any]:
-        history = train.fit(model, train_split.subset(finetune.train_size, finetune.seed), finetune)
-        return {"history": history.to_dict("records"), "test_accuracy": train.accuracy(model, test_split)}
+def train_spec(cfg: ExperimentConfig, entry: MethodEntry, seed: int, *, epochs: float,
+               lr: float) -> train.TrainSpec:
+    """The training spec of one listed method and seed; ``epochs`` and ``lr`` are the chapter's,
+    which the entry's own replace. The spec alone keys the model cache."""
+    return train.TrainSpec(dataset=cfg.dataset, train_size=cfg.train_size, model=cfg.model,
+                           width=cfg.width, method=entry.method, method_params=entry.params,
+                           epochs=epochs if entry.epochs is None else entry.epochs,
+                           lr=lr if entry.lr is None else entry.lr, batch_size=cfg.batch_size,
+                           optimizer=cfg.optimizer, seed=seed)
 
-    key = {"init": init_key, "finetune": dataclasses.asdict(finetune)}
-    return cache.cached_model(key, lambda: copy.deepcopy(init_model), fit)
+
+def method_grid(cfg: Any) -> dict[tuple[str, int], train.TrainSpec]:
+    """(label, seed) -> spec for every listed method and seed, trained from scratch for the
+    chapter's ``epochs`` at its ``lr``."""
+    return {(entry.label, seed): train_spec(cfg, entry, seed, epochs=cfg.epochs, lr=cfg.lr)
+            for seed in cfg.seeds for entry in cfg.methods}
 
 
-def record(method: str, seed: int, model: torch.nn.Module, meta: dict[str, Any]) -> dict[str, Any]:
-    """One row of a chapter's table of models: where it came from, what it took, how accurate."""
-    return {"method": method, "seed": seed, "cache_key": meta["key"], "from_cache": meta["from_cache"],
+def record(label: str, seed: int, method: str, model: torch.nn.Module, meta: dict[str, Any]) -> dict[str, Any]:
+    """One row of a chapter's table of models: its label, the registered method that trained it,
+    where it came from, what it took, how accurate."""
+    return {"method": label, "seed": seed, "trained_by": method,
+            "cache_key": meta["key"], "from_cache": meta["from_cache"],
             "train_minutes": meta["wall_seconds"] / 60, "test_accuracy": meta["metrics"]["test_accuracy"],
             "parameters": models.count_parameters(model)}
 
 
 def train_grid(specs: Mapping[Hashable, train.TrainSpec]) -> tuple[dict[Hashable, torch.nn.Module], pd.DataFrame]:
-    """Every model of a chapter (keyed e.g. by (method, seed)) and a table of their records."""
+    """Every model of a chapter (keyed by (label, seed)) and a table of their records."""
     first = next(iter(specs.values()))
     train_split, test_split = data.load(first.dataset, "train"), data.load(first.dataset, "test")
     trained, rows = {}, []
     for key, spec in specs.items():
-        model, meta = trained_model(spec, train_split, test_split)
+        model, meta = train.trained_model(spec, train_split, test_split)
         trained[key] = model
-        rows.append(record(*key, model, meta))
+        rows.append(record(*key, spec.method, model, meta))
     return trained, pd.DataFrame(rows)
 
 
+def evaluation_attacks(cfg: Any, names: tuple[str, ...] = ("fgsm", "pgd", "mifgsm")) -> tuple[AttackSpec, ...]:
+    """The chapter's evaluation attacks, bound once from its config: PGD with ``pgd_steps``
+    (step 2.5 eps / steps, random start), MI-FGSM with ``mifgsm_steps`` (decay 1)."""
+    options = {"fgsm": {}, "pgd": {"steps": getattr(cfg, "pgd_steps", None)},
+               "mifgsm": {"steps": getattr(cfg, "mifgsm_steps", None)}}
+    return tuple(AttackSpec.of(name, **{k: v for k, v in options[name].items() if v is not None})
+                 for name in names)
+
+
 def robust_curves(chapter: str, cfg: Any, trained: Mapping[tuple[str, int], torch.nn.Module],
-                  split: data.Split, attack_options: Mapping[str, Mapping[str, Any]],
-                  epsilons: tuple[float, ...], batch_size: int = 500) -> pd.DataFrame:
+                  split: data.Split, bound: tuple[AttackSpec, ...], epsilons: tuple[float, ...],
+                  batch_size: int = 500) -> pd.DataFrame:
     """Robust accuracy per method, seed, attack and epsilon (tidy), cached by the chapter config;
     ``batch_size`` images are attacked at once (a memory bound)."""
     def compute() -> pd.DataFrame:
         tables = []
-        for (method, seed), model in trained.items():
+        for (label, seed), model in trained.items():
             table = attacks.robust_accuracy(model, split.images, split.labels, epsilons=epsilons,
-                                            attacks=attack_options, seed=seed, batch_size=batch_size,
-                                            desc=f"attacks on {method} seed {seed}")
-            tables.append(table.assign(method=method, seed=seed))
+                                            attacks=bound, seed=seed, batch_size=batch_size,
+                                            desc=f"attacks on {label} seed {seed}")
+            tables.append(table.assign(method=label, seed=seed))
         return pd.concat(tables, ignore_index=True)
 
     return cache.cached_table({"chapter": chapter, "table": "robust_curves",
                                "config": dataclasses.asdict(cfg)}, compute, code=(__name__,))
+
+
+@dataclasses.dataclass
+class Plan:
+    """What a run would build, made without data or training (``robinterp run --check``)."""
+
+    specs: dict[Hashable, train.TrainSpec]
+    attacks: tuple[AttackSpec, ...]
+    metrics: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        methods = sorted({spec.method for spec in self.specs.values()})
+        attacks_ = ", ".join(f"{a.name}({', '.join(f'{k}={v}' for k, v in a.options)})" for a in self.attacks)
+        lines = [f"{len(self.specs)} training specs ({', '.join(methods)}), "
+                 f"attacks: {attacks_ or 'none'}; metrics: {', '.join(self.metrics) or 'none'}"]
+        return "\n".join(lines + [f"note: {note}" for note in self.notes])

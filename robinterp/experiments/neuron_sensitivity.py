@@ -19,12 +19,19 @@ from typing import Any
 import pandas as pd
 import torch
 
-from robinterp import attacks, cache, data, explain, explanation_quality, sensitivity, train
+from robinterp import attacks, cache, data, explain, explanation_quality, train
+from robinterp.attacks import AttackSpec
 from robinterp.config import ConfigError, param
 from robinterp.experiments import common
+from robinterp.methods import MethodEntry, method_table, nsloss
 
 CHAPTER = "neuron_sensitivity"
 SWEEP_METRICS = ("max_sensitivity", "faithfulness_estimate", "sparseness")  # the paper's Table 5
+STANDARD = "standard"  # the label of the pretrained model every method continues from
+STANDARD_ENTRY = method_table({STANDARD: {"method": "standard"}})[0]
+# Seeds of the lambda protocol: NsLoss's perturbations (global generator), the batches that
+# average NsLoss_0, and the batch order of each candidate's training
+PROTOCOL_SEED, LAMBDA0_BATCHES_SEED, CANDIDATE_BATCHES_SEED = 0, 99, 7
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +40,15 @@ class NeuronSensitivityConfig(common.ExperimentConfig):
 
     train_size: int | None = param(10000, low=1)
     """Training images, a seeded subset; None for all of them."""
+    methods: tuple[MethodEntry, ...] = param(method_table({
+        "NsLoss": {"method": "nsloss", "lam": None, "eps_ns": 1.5, "n": 5},
+        "JacobReg": {"method": "jacobian_reg", "lam": 0.01, "n_proj": 1},
+        "PGD-AT": {"method": "pgd_at", "eps": 0.1, "steps": 7}}))
+    """The methods that continue training the standard model: label -> {method, its parameters,
+    optionally its own epochs and lr (the paper's Tables 1 and 2 give some their own)}. NsLoss
+    with lam unset takes the lambda the paper's protocol selects; eps_ns 1.5 is the paper's 20
+    scaled to MNIST's pixels (ours). JacobReg: Hoffman et al.'s MNIST weight. PGD-AT: Linf 0.1,
+    7 steps (ours for MNIST; the paper: 4/255 and 8/255, 7 steps)."""
     batch_size: int = param(128, low=1)
     """Minibatch size of every training run."""
     optimizer: str = param("adam", choices=("sgd", "adam", "adadelta"))
@@ -42,33 +58,18 @@ class NeuronSensitivityConfig(common.ExperimentConfig):
     pretrain_lr: float = param(1e-3, low=0, low_open=True)
     """Learning rate of the standard model."""
     finetune_epochs: float = param(1.0, low=0, low_open=True)
-    """Epochs each method continues training the standard model (the paper: 40 to 120)."""
+    """Epochs each method continues training the standard model unless it sets its own (the
+    paper: 40 to 120)."""
     finetune_lr: float = param(1e-4, low=0, low_open=True)
-    """The low learning rate of the continued training (the paper: 1e-4 to 5e-4)."""
-    jacobreg_finetune_epochs: float | None = param(None, low=0, low_open=True)
-    """JacobReg's own epochs of continued training; None: ``finetune_epochs`` (the paper's
-    Table 2: 70 where NsLoss has 120)."""
-    pgd_finetune_epochs: float | None = param(None, low=0, low_open=True)
-    """PGD-AT's own epochs of continued training; None: ``finetune_epochs`` (the paper's
-    Table 1: 40 where NsLoss has 80)."""
-    pgd_finetune_lr: float | None = param(None, low=0, low_open=True)
-    """PGD-AT's own learning rate; None: ``finetune_lr`` (the paper's Table 1: 5e-4)."""
-    eps_ns: float = param(1.5, low=0, low_open=True)
-    """L2 radius of NsLoss's perturbations; the paper's 20 on 224x224x3 images, scaled by
-    sqrt(784 / 150528) to MNIST's 784 pixels (ours)."""
-    n_perturbations: int = param(5, low=1)
-    """Perturbations per sample in NsLoss (the paper: N = 5)."""
-    neurons: str = param("activations_and_logits", choices=sensitivity.NEURON_SETS)
-    """Which activations count as neurons: every activation layer and the logits, as the text says."""
-    nsloss_lambda: float | None = param(None, low=0, low_open=True)
-    """NsLoss weight; None runs the paper's lambda protocol and uses the lambda it selects."""
+    """The low learning rate of the continued training unless a method sets its own (the paper:
+    1e-4 to 5e-4)."""
     lambda_batches: int = param(10, low=1)
     """Training batches over which NsLoss_0 is averaged (the paper: 10 random batches)."""
     lambda_search_iterations: int = param(3, low=1)
     """Candidates of the bisection around lambda_0, each trained up to one epoch."""
     lambda_spread: float = param(10.0, low=1, low_open=True)
     """The search stays in [lambda_0 / spread, lambda_0 * spread] ("the same order of magnitude")."""
-    random_guess_ce: str = param("ln", choices=tuple(sensitivity.RANDOM_GUESS_CE))
+    random_guess_ce: str = param("ln", choices=tuple(nsloss.RANDOM_GUESS_CE))
     """A random guess's cross-entropy in nats, ln C (ours), or log2 C read literally."""
     jacobian_lambda: float = param(0.01, low=0, low_open=True)
     """Weight of 1/2 ||J||_F^2 (Hoffman et al.'s MNIST value)."""
@@ -116,31 +117,48 @@ class NeuronSensitivityConfig(common.ExperimentConfig):
         super().validate()
         if not self.epsilons or not self.sweep_factors or not self.autoattack_parts:
             raise ConfigError("epsilons, sweep_factors and autoattack_parts must each list one value or more")
+        if STANDARD in self.labels():
+            raise ConfigError(f"methods: the label {STANDARD!r} names the pretrained model every method "
+                              f"continues from; give the entry another label")
+        if not any(e.method == "nsloss" for e in self.methods):
+            raise ConfigError("methods must list an NsLoss entry (method: nsloss): the chapter's lambda "
+                              "protocol, sweep and epoch curve are about it")
+
+    def nsloss_entry(self) -> MethodEntry:
+        """The first NsLoss entry: the protocol, the sweep and the epoch curve use it."""
+        return next(e for e in self.methods if e.method == "nsloss")
 
 
-def spec(cfg: NeuronSensitivityConfig, method: str, params: tuple[tuple[str, Any], ...], seed: int,
-         epochs: float, lr: float) -> train.TrainSpec:
-    return train.TrainSpec(dataset=cfg.dataset, train_size=cfg.train_size, model=cfg.model,
-                           width=cfg.width, method=method, method_params=params, epochs=epochs,
-                           batch_size=cfg.batch_size, optimizer=cfg.optimizer, lr=lr, seed=seed)
+def pretrain_spec(cfg: NeuronSensitivityConfig, seed: int) -> train.TrainSpec:
+    """The standard model every method continues from."""
+    return common.train_spec(cfg, STANDARD_ENTRY, seed, epochs=cfg.pretrain_epochs, lr=cfg.pretrain_lr)
 
 
-def methods(cfg: NeuronSensitivityConfig, lam: float) -> dict[str, tuple[str, tuple[tuple[str, Any], ...]]]:
-    """Label -> (registered method, parameters) of the continued training, as the paper's tables."""
-    return {
-        "NsLoss": ("nsloss", (("lam", lam), ("eps_ns", cfg.eps_ns), ("n", cfg.n_perturbations),
-                              ("neurons", cfg.neurons))),
-        "JacobReg": ("jacobian_reg", (("lam", cfg.jacobian_lambda), ("n_proj", cfg.jacobian_projections))),
-        "PGD-AT": ("pgd_at", (("eps", cfg.pgd_train_eps), ("steps", cfg.pgd_train_steps))),
-    }
+def resolved_methods(cfg: NeuronSensitivityConfig, lam: float) -> tuple[MethodEntry, ...]:
+    """The listed methods, NsLoss entries without a weight given ``lam`` (the protocol's)."""
+    return tuple(e.with_params(lam=lam) if e.method == "nsloss" and e.values["lam"] is None else e
+                 for e in cfg.methods)
 
 
-def finetune_schedule(cfg: NeuronSensitivityConfig, label: str) -> tuple[float, float]:
-    """(epochs, learning rate) of a method's continued training: the shared setting unless
-    the config gives the method its own, as the paper's Tables 1 and 2 do."""
-    epochs = {"JacobReg": cfg.jacobreg_finetune_epochs, "PGD-AT": cfg.pgd_finetune_epochs}.get(label)
-    lr = cfg.pgd_finetune_lr if label == "PGD-AT" else None
-    return (cfg.finetune_epochs if epochs is None else epochs, cfg.finetune_lr if lr is None else lr)
+def finetune_spec(cfg: NeuronSensitivityConfig, entry: MethodEntry, seed: int) -> train.TrainSpec:
+    """A method's continued training: the chapter's epochs and learning rate unless the entry
+    gives its own, as the paper's Tables 1 and 2 do."""
+    return common.train_spec(cfg, entry, seed, epochs=cfg.finetune_epochs, lr=cfg.finetune_lr)
+
+
+def plan(cfg: NeuronSensitivityConfig) -> common.Plan:
+    """What a run builds; NsLoss entries without a weight are checked at a stand-in lambda of 1
+    (the protocol chooses the real one from the standard model)."""
+    specs: dict[Any, train.TrainSpec] = {}
+    for seed in cfg.seeds:
+        specs[STANDARD, seed] = pretrain_spec(cfg, seed)
+        for entry in resolved_methods(cfg, 1.0):
+            specs[entry.label, seed] = finetune_spec(cfg, entry, seed)
+    attacks_ = common.evaluation_attacks(cfg, ("pgd",)) + (
+        AttackSpec.of("autoattack", parts=cfg.autoattack_parts),)
+    unset = [e.label for e in cfg.methods if e.method == "nsloss" and e.values["lam"] is None]
+    notes = (f"lambda of {', '.join(unset)}: chosen by the paper's protocol",) if unset else ()
+    return common.Plan(specs, attacks_, tuple(explanation_quality.METRICS), notes)
 
 
 @dataclasses.dataclass
@@ -156,32 +174,35 @@ class Trained:
 
 def lambda_protocol(cfg: NeuronSensitivityConfig, standard: torch.nn.Module, standard_key: str,
                     train_split: data.Split) -> pd.DataFrame:
-    """Section 4.4 on the first seed's standard model: NsLoss_0, lambda_0 and the search trace."""
+    """Section 4.4 on the first seed's standard model: NsLoss_0, lambda_0 and the search trace,
+    at the first NsLoss entry's settings."""
     info = data.get_spec(cfg.dataset)
+    entry = cfg.nsloss_entry()
+    ns = entry.values
 
     def compute() -> pd.DataFrame:
-        torch.manual_seed(0)  # NsLoss draws its perturbations from the global generator
+        torch.manual_seed(PROTOCOL_SEED)  # NsLoss draws its perturbations from the global generator
         split = train_split.subset(cfg.train_size, cfg.seeds[0])
-        batches = [xb for xb, _ in itertools.islice(split.batches(cfg.batch_size, shuffle=True, seed=99),
-                                                    cfg.lambda_batches)]
-        ns0, lam0 = sensitivity.lambda_zero(standard, batches, info.num_classes, eps_ns=cfg.eps_ns,
-                                            n=cfg.n_perturbations, neurons=cfg.neurons)
-        candidate = spec(cfg, "nsloss", (), cfg.seeds[0], 1.0, cfg.finetune_lr)
-        chosen, trace = sensitivity.select_lambda(
+        batches = [xb for xb, _ in itertools.islice(
+            split.batches(cfg.batch_size, shuffle=True, seed=LAMBDA0_BATCHES_SEED), cfg.lambda_batches)]
+        ns0, lam0 = nsloss.lambda_zero(standard, batches, info.num_classes, eps_ns=ns["eps_ns"],
+                                       n=ns["n"], neurons=ns["neurons"])
+        candidate = finetune_spec(cfg, entry, cfg.seeds[0])
+        chosen, trace = nsloss.select_lambda(
             lambda: copy.deepcopy(standard), lambda m: train.make_optimizer(candidate, m),
-            lambda: split.batches(cfg.batch_size, shuffle=True, seed=7), lam0, info.num_classes,
-            eps_ns=cfg.eps_ns, n=cfg.n_perturbations, neurons=cfg.neurons,
+            lambda: split.batches(cfg.batch_size, shuffle=True, seed=CANDIDATE_BATCHES_SEED), lam0,
+            info.num_classes, eps_ns=ns["eps_ns"], n=ns["n"], neurons=ns["neurons"],
             iterations=cfg.lambda_search_iterations, spread=cfg.lambda_spread,
             random_guess_ce=cfg.random_guess_ce)
         # if every candidate was too high, the lower end of the search range
         return trace.assign(nsloss0=ns0, lambda0=lam0,
                             selected=chosen if chosen is not None else lam0 / cfg.lambda_spread)
 
-    fields = ("eps_ns", "n_perturbations", "neurons", "lambda_batches", "lambda_search_iterations",
-              "lambda_spread", "random_guess_ce", "finetune_lr", "optimizer", "batch_size", "train_size")
+    fields = ("lambda_batches", "lambda_search_iterations", "lambda_spread", "random_guess_ce",
+              "finetune_lr", "optimizer", "batch_size", "train_size")
     return cache.cached_table({"chapter": CHAPTER, "table": "lambda_protocol", "init": standard_key,
-                               "seed": cfg.seeds[0], **{f: getattr(cfg, f) for f in fields}},
-                              compute, code=(__name__,))
+                               "seed": cfg.seeds[0], "nsloss": dataclasses.asdict(entry),
+                               **{f: getattr(cfg, f) for f in fields}}, compute, code=(__name__,))
 
 
 def train_all(cfg: NeuronSensitivityConfig) -> Trained:
@@ -189,33 +210,35 @@ def train_all(cfg: NeuronSensitivityConfig) -> Trained:
     train_split, test_split = data.load(cfg.dataset, "train"), data.load(cfg.dataset, "test")
     models, rows, keys = {}, [], {}
     for seed in cfg.seeds:
-        model, meta = common.trained_model(spec(cfg, "standard", (), seed, cfg.pretrain_epochs, cfg.pretrain_lr),
-                                           train_split, test_split)
-        models["standard", seed], keys[seed] = model, meta["key"]
-        rows.append(common.record("standard", seed, model, meta))
-    trace = lambda_protocol(cfg, models["standard", cfg.seeds[0]], keys[cfg.seeds[0]], train_split)
-    lam = cfg.nsloss_lambda if cfg.nsloss_lambda is not None else float(trace["selected"].iloc[0])
+        model, meta = train.trained_model(pretrain_spec(cfg, seed), train_split, test_split)
+        models[STANDARD, seed], keys[seed] = model, meta["key"]
+        rows.append(common.record(STANDARD, seed, "standard", model, meta))
+    # the page shows the protocol even when the config fixes the weight
+    trace = lambda_protocol(cfg, models[STANDARD, cfg.seeds[0]], keys[cfg.seeds[0]], train_split)
+    fixed = cfg.nsloss_entry().values["lam"]
+    lam = float(trace["selected"].iloc[0]) if fixed is None else fixed
     for seed in cfg.seeds:
-        for label, (method, params) in methods(cfg, lam).items():
-            finetune = spec(cfg, method, params, seed, *finetune_schedule(cfg, label))
-            model, meta = common.continued(keys[seed], models["standard", seed], finetune, train_split, test_split)
-            models[label, seed] = model
-            rows.append(common.record(label, seed, model, meta))
+        for entry in resolved_methods(cfg, lam):
+            model, meta = train.continued(keys[seed], models[STANDARD, seed], finetune_spec(cfg, entry, seed),
+                                          train_split, test_split)
+            models[entry.label, seed] = model
+            rows.append(common.record(entry.label, seed, entry.method, model, meta))
     return Trained(models, pd.DataFrame(rows), trace, lam, keys)
 
 
 def robust_curves(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
-    split = data.load(cfg.dataset, "test").subset(cfg.eval_size, seed=12345)
-    return common.robust_curves(CHAPTER, cfg, trained.models, split, {"pgd": {"steps": cfg.pgd_steps}},
-                                cfg.epsilons, batch_size=cfg.eval_batch_size)
+    return common.robust_curves(CHAPTER, cfg, trained.models,
+                                common.eval_subset(cfg.dataset, cfg.eval_size, "attacks"),
+                                common.evaluation_attacks(cfg, ("pgd",)), cfg.epsilons,
+                                batch_size=cfg.eval_batch_size)
 
 
 def autoattack_table(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
     """Robust accuracy under AutoAttack at ``autoattack_eps`` per method and seed."""
     def compute() -> pd.DataFrame:
-        split = data.load(cfg.dataset, "test").subset(cfg.autoattack_size, seed=4242)
-        tables = [attacks.robust_accuracy(model, split.images, split.labels, seed=seed,
-                                          attacks={"autoattack": {"parts": cfg.autoattack_parts}},
+        split = common.eval_subset(cfg.dataset, cfg.autoattack_size, "autoattack")
+        bound = (AttackSpec.of("autoattack", parts=cfg.autoattack_parts),)
+        tables = [attacks.robust_accuracy(model, split.images, split.labels, seed=seed, attacks=bound,
                                           epsilons=(cfg.autoattack_eps,), batch_size=cfg.eval_batch_size,
                                           desc=f"AutoAttack on {label} seed {seed}")
                   .assign(method=label, seed=seed) for (label, seed), model in trained.models.items()]
@@ -226,7 +249,7 @@ def autoattack_table(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataF
 
 
 def quantus_split(cfg: NeuronSensitivityConfig) -> data.Split:
-    return data.load(cfg.dataset, "test").subset(cfg.quantus_size, seed=31337)
+    return common.eval_subset(cfg.dataset, cfg.quantus_size, "explanation_quality")
 
 
 def explainer_options(cfg: NeuronSensitivityConfig, explainer: str) -> dict[str, Any]:
@@ -252,7 +275,7 @@ def quality_scores(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFra
     def compute() -> pd.DataFrame:
         tables = [_scores(cfg, model, seed, tuple(explanation_quality.METRICS)).assign(method=label, seed=seed)
                   for (label, seed), model in trained.models.items()]
-        tables += [_scores(cfg, trained.models["standard", seed], seed, tuple(explanation_quality.METRICS),
+        tables += [_scores(cfg, trained.models[STANDARD, seed], seed, tuple(explanation_quality.METRICS),
                            explainer="random").assign(method="random attribution", seed=seed)
                    for seed in cfg.seeds]
         return pd.concat(tables, ignore_index=True)
@@ -269,10 +292,9 @@ def lambda_sweep(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame
     def compute() -> pd.DataFrame:
         rows = []
         for factor in cfg.sweep_factors:
-            method, params = methods(cfg, factor * trained.lam)["NsLoss"]
-            model, meta = common.continued(trained.standard_keys[seed], trained.models["standard", seed],
-                                    spec(cfg, method, params, seed, cfg.finetune_epochs, cfg.finetune_lr),
-                                    train_split, test_split)
+            entry = cfg.nsloss_entry().with_params(lam=factor * trained.lam)
+            model, meta = train.continued(trained.standard_keys[seed], trained.models[STANDARD, seed],
+                                          finetune_spec(cfg, entry, seed), train_split, test_split)
             scores = _scores(cfg, model, seed, SWEEP_METRICS).groupby("metric")["score"].mean()
             rows.append({"factor": factor, "lambda": factor * trained.lam,
                          "test_accuracy": meta["metrics"]["test_accuracy"], **scores.to_dict()})
@@ -288,13 +310,13 @@ def epoch_curve(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
     train_split, test_split = data.load(cfg.dataset, "train"), data.load(cfg.dataset, "test")
 
     def compute() -> pd.DataFrame:
-        method, params = methods(cfg, trained.lam)["NsLoss"]
-        one_epoch = spec(cfg, method, params, seed, 1.0, cfg.finetune_lr)
-        model, key = trained.models["standard", seed], trained.standard_keys[seed]
+        entry = dataclasses.replace(cfg.nsloss_entry().with_params(lam=trained.lam), epochs=1.0)
+        one_epoch = finetune_spec(cfg, entry, seed)
+        model, key = trained.models[STANDARD, seed], trained.standard_keys[seed]
         rows = [{"epoch": 0, "test_accuracy": train.accuracy(model, test_split),
                  **_scores(cfg, model, seed, SWEEP_METRICS).groupby("metric")["score"].mean().to_dict()}]
         for epoch in range(1, cfg.curve_epochs + 1):
-            model, meta = common.continued(key, model, one_epoch, train_split, test_split)
+            model, meta = train.continued(key, model, one_epoch, train_split, test_split)
             key = meta["key"]
             rows.append({"epoch": epoch, "test_accuracy": meta["metrics"]["test_accuracy"],
                          **_scores(cfg, model, seed, SWEEP_METRICS).groupby("metric")["score"].mean().to_dict()})
@@ -306,9 +328,9 @@ def epoch_curve(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
 
 def attribution_maps(cfg: NeuronSensitivityConfig, trained: Trained, explainer: str
                      ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-    split = data.load(cfg.dataset, "test").subset(cfg.attribution_images, seed=2024)
+    split = common.eval_subset(cfg.dataset, cfg.attribution_images, "maps")
     options = explainer_options(cfg, explainer)
-    labels = ["standard", *methods(cfg, trained.lam)]
+    labels = [STANDARD, *cfg.labels()]
     return split.images, split.labels, {
         label: explain.explain(trained.models[label, cfg.seeds[0]], split.images, split.labels,
                                explainer, **options) for label in labels}

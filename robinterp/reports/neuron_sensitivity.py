@@ -7,8 +7,8 @@ import math
 import pandas as pd
 
 from robinterp import data, explanation_quality
-from robinterp.experiments.neuron_sensitivity import (NeuronSensitivityConfig, Trained, explainer_options, methods,
-                                                      quantus_split)
+from robinterp.experiments.neuron_sensitivity import (STANDARD, NeuronSensitivityConfig, Trained,
+                                                      explainer_options, quantus_split)
 from robinterp.reports import seed_verdict
 
 CORRELATIONS = ("faithfulness_correlation", "faithfulness_estimate")
@@ -34,7 +34,7 @@ def quantus_agreement(cfg: NeuronSensitivityConfig, trained: Trained, images: in
     1e-4 absolute for the two correlations, which can be near 0.
     """
     split = quantus_split(cfg).subset(images, seed=0)
-    model, seed = trained.models["standard", cfg.seeds[0]], cfg.seeds[0]
+    model, seed = trained.models[STANDARD, cfg.seeds[0]], cfg.seeds[0]
     tables = {implementation: explanation_quality.scores(
         model, split.images, split.labels, explainer_options=explainer_options(cfg, "integrated_gradients"),
         samples=cfg.quantus_samples, noise=cfg.quantus_noise, seed=seed, batch_size=quantus_batch,
@@ -90,21 +90,21 @@ def claims(cfg: NeuronSensitivityConfig, scores: pd.DataFrame, sweep: pd.DataFra
        estimate and sparseness (Table 5).
     """
     rows = []
-    for label in methods(cfg, 1.0):
+    for label in cfg.labels():
         for metric in ("max_sensitivity", "faithfulness_estimate", "complexity"):
             higher = explanation_quality.METRICS[metric].higher_is_better
             wide = _per_seed(scores, metric)
-            diff = (wide[label] - wide["standard"]) * (1 if higher else -1)
+            diff = (wide[label] - wide[STANDARD]) * (1 if higher else -1)
             wins = int((diff > 0).sum())
             rows.append({"claim": f"{label} beats standard on {metric}", "seeds where it holds":
                          f"{wins} of {len(diff)}", "verdict": seed_verdict(wins, len(diff))})
-    candidates = ["standard", *methods(cfg, 1.0)]
+    candidates = [STANDARD, *cfg.labels()]
     best_counts = [0] * len(cfg.seeds)
     for metric, spec_ in explanation_quality.METRICS.items():
         wide = _per_seed(scores, metric)[candidates]  # one table per metric, every seed in it
         best = wide.idxmax(axis=1) if spec_.higher_is_better else wide.idxmin(axis=1)
         for i, seed in enumerate(cfg.seeds):
-            best_counts[i] += int(best[seed] == "NsLoss")
+            best_counts[i] += int(best[seed] == cfg.nsloss_entry().label)
     wins = sum(c > len(explanation_quality.METRICS) / 2 for c in best_counts)
     rows.append({"claim": "NsLoss is best of the four on most of the seven metrics",
                  "seeds where it holds": f"{wins} of {len(best_counts)} (best on {best_counts} metrics)",

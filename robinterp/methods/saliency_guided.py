@@ -1,5 +1,5 @@
 """Saliency-guided training methods: SGT (Ismail et al. 2021), SGA (Li et al. 2022),
-ASGT (Guesmi et al. 2024). Each is a loss with the training registry's signature.
+ASGT (Guesmi et al. 2024); one family module, since they share the masking maths.
 
 Defaults follow the official SGT code where the papers are silent (see
 ``../shared/papers/METHOD_NOTES.md``): the signed gradient of the true-label
@@ -10,12 +10,17 @@ reduction. Every such choice is a parameter.
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 import torch.nn.functional as F
 from captum.attr import Saliency
 from torch import nn
 
 from robinterp import RobinterpError, attacks
+from robinterp.config import Config, param
+from robinterp.methods import LossOutput, Method
+from robinterp.models import eval_mode
 
 RANKINGS = ("signed", "magnitude")
 UNITS = ("elements", "positions")
@@ -24,7 +29,7 @@ KL_DIRECTIONS = ("reference_to_masked", "masked_to_reference")
 
 def logit_saliency(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Signed gradient of the target logit w.r.t. the input (captum Saliency, abs=False), eval mode."""
-    with attacks.eval_mode(model):
+    with eval_mode(model):
         return Saliency(model).attribute(x.detach().clone().requires_grad_(True), target=target,
                                          abs=False).detach()
 
@@ -68,36 +73,83 @@ def kl_term(logits_reference: torch.Tensor, logits_masked: torch.Tensor, directi
     return F.kl_div(log_ref, log_masked, reduction="batchmean", log_target=True)
 
 
-def sgt(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, progress: float, k: float = 0.5,
-        lam: float = 1.0, ranking: str = "signed", unit: str = "elements",
-        kl_direction: str = "reference_to_masked") -> tuple[torch.Tensor, torch.Tensor]:
+def _attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int) -> torch.Tensor:
+    """FGSM for one step, else PGD (Linf, random start) with ``steps`` steps."""
+    return (attacks.fgsm(model, x, y, eps=eps) if steps == 1
+            else attacks.pgd(model, x, y, eps=eps, steps=steps))
+
+
+@dataclasses.dataclass(frozen=True)
+class MaskingParams(Config):
+    """What every saliency-guided method shares."""
+
+    k: float = param(0.5, low=0, high=1, low_open=True, high_open=True)
+    """Fraction of features masked (SGT: 0.5 in Ismail et al.'s MNIST runs; Guesmi et al.'s
+    MNIST figures: 0.3 and 0.5, CIFAR-10: 0.1)."""
+    lam: float = param(1.0, low=0)
+    """Weight of the KL term (the papers and the official SGT code: 1)."""
+    ranking: str = param("signed", choices=RANKINGS)
+    """Rank the signed gradient (official SGT code) or its magnitude (the papers' prose)."""
+    unit: str = param("elements", choices=UNITS)
+    """k counts C*H*W elements or H*W pixel positions (identical on 1-channel images)."""
+    kl_direction: str = param("reference_to_masked", choices=KL_DIRECTIONS)
+    """KL(p(x) || p(masked)) as the official SGT code, or the reverse as Guesmi et al.'s eq. 5."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SGTParams(MaskingParams):
+    """SGT's parameters: the shared masking settings."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AdversarialMaskingParams(MaskingParams):
+    """SGA's and ASGT's parameters: the masking settings and the attack inside training."""
+
+    k: float = param(0.3, low=0, high=1, low_open=True, high_open=True)
+    """Fraction of features masked (Guesmi et al.'s MNIST figures: 0.3; CIFAR-10: 0.1)."""
+    eps: float = param(0.3, low=0, low_open=True, high=1)
+    """Linf radius of the attack inside training (Guesmi et al. do not say; ours: MNIST's 0.3)."""
+    steps: int = param(1, low=1)
+    """Attack steps: 1 is FGSM (ours, the cheapest), more is PGD with a random start."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SGAParams(AdversarialMaskingParams):
+    """SGA's parameters."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ASGTParams(AdversarialMaskingParams):
+    """ASGT's parameters; its KL goes from the masked adversarial sample, as eq. 5."""
+
+    kl_direction: str = param("masked_to_reference", choices=KL_DIRECTIONS)
+    """KL(f(masked x') || f(x)) as Guesmi et al.'s eq. 5 (the default), or the reverse."""
+
+
+def sgt(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: SGTParams, *,
+        progress: float) -> LossOutput:
     """Saliency-guided training: CE(f(x), y) + lam KL(p(x), p(mask(x))), bottom-k by saliency of y."""
-    masked, _ = mask_lowest(x, logit_saliency(model, x, y), k, ranking=ranking, unit=unit)
+    masked, _ = mask_lowest(x, logit_saliency(model, x, y), params.k, ranking=params.ranking,
+                            unit=params.unit)
     logits = model(x)
-    loss = F.cross_entropy(logits, y) + lam * kl_term(logits, model(masked), kl_direction)
-    return loss, logits
+    total = F.cross_entropy(logits, y) + params.lam * kl_term(logits, model(masked), params.kl_direction)
+    return total, logits
 
 
-def sga(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, progress: float, k: float = 0.3,
-        lam: float = 1.0, eps: float = 0.3, steps: int = 1, ranking: str = "signed",
-        unit: str = "elements",
-        kl_direction: str = "reference_to_masked") -> tuple[torch.Tensor, torch.Tensor]:
+def sga(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: SGAParams, *,
+        progress: float) -> LossOutput:
     """Saliency-guided adversarial training (Li et al.): mask first, then attack the masked input.
 
     CE(f(x), y) + lam KL(p(x), p(attack(mask(x)))); the attack is FGSM for
     ``steps=1``, else PGD (Linf) with ``steps`` steps.
     """
-    masked, _ = mask_lowest(x, logit_saliency(model, x, y), k, ranking=ranking, unit=unit)
-    adversarial = _attack(model, masked, y, eps, steps)
+    masked, _ = mask_lowest(x, logit_saliency(model, x, y), params.k, ranking=params.ranking,
+                            unit=params.unit)
+    adversarial = _attack(model, masked, y, params.eps, params.steps)
     logits = model(x)
-    loss = F.cross_entropy(logits, y) + lam * kl_term(logits, model(adversarial), kl_direction)
-    return loss, logits
-
-
-def _attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int) -> torch.Tensor:
-    """FGSM for one step, else PGD (Linf, random start) with ``steps`` steps."""
-    return (attacks.fgsm(model, x, y, eps=eps) if steps == 1
-            else attacks.pgd(model, x, y, eps=eps, steps=steps))
+    total = (F.cross_entropy(logits, y)
+             + params.lam * kl_term(logits, model(adversarial), params.kl_direction))
+    return total, logits
 
 
 def asgt_samples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, k: float, eps: float,
@@ -109,10 +161,8 @@ def asgt_samples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, k: float
     return adversarial, masked
 
 
-def asgt(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, progress: float, k: float = 0.3,
-         lam: float = 1.0, eps: float = 0.3, steps: int = 1, ranking: str = "signed",
-         unit: str = "elements",
-         kl_direction: str = "masked_to_reference") -> tuple[torch.Tensor, torch.Tensor]:
+def asgt(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: ASGTParams, *,
+         progress: float) -> LossOutput:
     """Adversarial saliency-guided training (Guesmi et al., eq. 5): attack first, then mask.
 
     x' = attack(x); x~' = bottom-k mask of x' by the saliency of y at x';
@@ -120,9 +170,15 @@ def asgt(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, progress: float,
     for ``steps=1``, else PGD (Linf) with ``steps`` steps, both inside the eps-ball
     around the clean x.
     """
-    adversarial, masked = asgt_samples(model, x, y, k=k, eps=eps, steps=steps, ranking=ranking,
-                                       unit=unit)
+    adversarial, masked = asgt_samples(model, x, y, k=params.k, eps=params.eps, steps=params.steps,
+                                       ranking=params.ranking, unit=params.unit)
     logits = model(x)
-    loss = (F.cross_entropy(logits, y) + F.cross_entropy(model(adversarial), y)
-            + lam * kl_term(logits, model(masked), kl_direction))
-    return loss, logits
+    total = (F.cross_entropy(logits, y) + F.cross_entropy(model(adversarial), y)
+             + params.lam * kl_term(logits, model(masked), params.kl_direction))
+    return total, logits
+
+
+SGT = Method("sgt", SGTParams, sgt, "saliency-guided training (Ismail et al. 2021)")
+SGA = Method("sga", SGAParams, sga, "saliency-guided adversarial training, mask then attack (Li et al. 2022)")
+ASGT = Method("asgt", ASGTParams, asgt, "adversarial saliency-guided training, attack then mask "
+                                        "(Guesmi et al. 2024)")

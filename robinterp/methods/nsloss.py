@@ -1,9 +1,7 @@
-"""Sensitivity regularizers: NsLoss (Moshe et al.) and Jacobian regularization (Hoffman et al. 2019).
+"""NsLoss (Moshe et al.): a penalty on how much neurons react to small random input noise,
+and the paper's protocol for choosing its weight lambda (section 4.4).
 
-Both are training methods with the registry's signature
-``method(model, x, y, *, progress, **params) -> (loss, logits)``.
-
-NsLoss, equations 4 to 7 of Moshe et al.: for every neuron j of every counted layer
+Equations 4 to 7 of Moshe et al.: for every neuron j of every counted layer
 i, MA_ij is its mean absolute activation on the batch, MD_ij the mean absolute
 change of its activation under N random perturbations on the L2 sphere of radius
 eps_ns, NS_ij = MD_ij / (eps_ns |M_i| MA_ij), and NsLoss = sum_ij NS_ij MA_ij.
@@ -17,17 +15,19 @@ layers, and tested against a per-neuron loop of the equations as written.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 from collections import deque
 from typing import Callable, Iterable, Iterator
 
 import pandas as pd
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from robinterp import RobinterpError
+from robinterp.config import Config, param
+from robinterp.methods import LossOutput, Method
 
 # Which activations count as the "neurons" of equation 7: the paper speaks of "output
 # neurons (logits) and internal neurons"; the default takes both.
@@ -100,42 +100,29 @@ def neuron_sensitivity_loss(model: nn.Module, x: torch.Tensor, *, eps_ns: float 
     return loss, logits_all[:batch]
 
 
-def nsloss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, progress: float,
-           lam: float = 1.0, eps_ns: float = 0.5, n: int = 5,
-           neurons: str = "activations_and_logits") -> tuple[torch.Tensor, torch.Tensor]:
+@dataclasses.dataclass(frozen=True)
+class NsLossParams(Config):
+    lam: float | None = param(None, low=0, low_open=True)
+    """Weight of NsLoss; None: chosen by the paper's lambda protocol (section 4.4), which the
+    neuron_sensitivity chapter runs before training (the paper's Tables 1 and 2: 100 and 9.5)."""
+    eps_ns: float = param(1.5, low=0, low_open=True)
+    """L2 radius of the perturbations; the paper's 20 on 224x224x3 images, scaled by
+    sqrt(784 / 150528) to MNIST's 784 pixels (ours)."""
+    n: int = param(5, low=1)
+    """Perturbations per sample (the paper: N = 5)."""
+    neurons: str = param("activations_and_logits", choices=NEURON_SETS)
+    """Which activations count as neurons: every activation layer and the logits, as the text says."""
+
+
+def nsloss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: NsLossParams, *,
+           progress: float) -> LossOutput:
     """NsLoss training (Moshe et al., equation 3): CE(f(x), y) + lam NsLoss."""
-    penalty, logits = neuron_sensitivity_loss(model, x, eps_ns=eps_ns, n=n, neurons=neurons)
-    return F.cross_entropy(logits, y) + lam * penalty, logits
-
-
-def jacobian_frobenius_sq(model: nn.Module, x: torch.Tensor, n_proj: int = 1,
-                          generator: torch.Generator | None = None,
-                          create_graph: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """Estimate of ||J||_F^2 (logits w.r.t. input), averaged over the batch, and the logits.
-
-    Hoffman et al. 2019: for v uniform on the unit sphere of the C logits,
-    E[C ||v^T J||^2] = ||J||_F^2; ``n_proj`` projections, one backward pass each.
-    """
-    if not (isinstance(n_proj, int) and n_proj >= 1):
-        raise RobinterpError(f"n_proj must be an integer >= 1, got {n_proj!r}")
-    x = x.detach().requires_grad_(True)
-    with torch.enable_grad():
-        logits = model(x)
-        batch, classes = logits.shape
-        total = logits.new_zeros(())
-        for _ in range(n_proj):  # a handful of projections; each is one batched backward pass
-            v = torch.randn(logits.shape, generator=generator, device=logits.device, dtype=logits.dtype)
-            v = v / v.norm(dim=1, keepdim=True)
-            (jv,) = torch.autograd.grad(logits, x, grad_outputs=v, create_graph=create_graph)
-            total = total + classes * jv.pow(2).sum() / (n_proj * batch)
-    return total, logits
-
-
-def jacobian_reg(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, progress: float,
-                 lam: float = 0.01, n_proj: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    """Jacobian regularization (Hoffman et al. 2019): CE + lam/2 ||J||_F^2, random projections."""
-    frobenius_sq, logits = jacobian_frobenius_sq(model, x, n_proj)
-    return F.cross_entropy(logits, y) + 0.5 * lam * frobenius_sq, logits
+    if params.lam is None:
+        raise RobinterpError("NsLoss needs a weight lam to train; the neuron_sensitivity chapter "
+                             "chooses it by the paper's protocol when its entry leaves lam unset")
+    penalty, logits = neuron_sensitivity_loss(model, x, eps_ns=params.eps_ns, n=params.n,
+                                              neurons=params.neurons)
+    return F.cross_entropy(logits, y) + params.lam * penalty, logits
 
 
 def lambda_zero(model: nn.Module, batches: list[torch.Tensor], num_classes: int, *,
@@ -227,3 +214,6 @@ def select_lambda(make_model: Callable[[], nn.Module],
         lam = math.sqrt(low * high)
     fine = [row["lambda"] for row in rows if not row["too_high"]]
     return (max(fine) if fine else None), pd.DataFrame(rows)
+
+
+METHOD = Method("nsloss", NsLossParams, nsloss, "neuron sensitivity regularization (Moshe et al.)")

@@ -1,0 +1,204 @@
+"""Training methods, one unit each, and the registry built from them.
+
+**Adding a method** is adding a module to this folder that defines a ``Method``:
+
+- a frozen parameters dataclass (a ``robinterp.config.Config``) whose fields carry
+  docstrings saying the paper's value and ours, with ranges or choices;
+- one loss with the shared signature
+  ``loss(model, x, y, params, *, progress) -> (loss, logits)``, where ``progress``
+  is the fraction of training done (for warm-ups) and ``logits`` are those the
+  loss was computed on (for the running accuracy);
+- ``METHOD = Method("name", Params, loss, "one line")`` (a family module may
+  define several).
+
+The registry imports every module here (those whose name starts with an
+underscore hold maths that several methods share and define none), so nothing
+else is edited: a chapter lists the method in its ``methods`` setting and it
+appears in that chapter's tables. A module outside the package adds methods the
+same way when ``ROBINTERP_METHOD_MODULES`` names it (comma-separated dotted names
+importable on ``sys.path``).
+
+A method's module, with the package modules it imports, keys the cache of the
+models trained with it, and of no other model (``robinterp.train.model_code``).
+This registry only discovers: it keys nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import importlib
+import math
+import os
+import pkgutil
+from typing import Any, Callable, Mapping
+
+import torch
+
+from robinterp.config import Config, ConfigError
+
+LossOutput = tuple[torch.Tensor, torch.Tensor]
+ENVIRONMENT = "ROBINTERP_METHOD_MODULES"
+# keys a chapter's method entry uses besides the method's parameters
+ENTRY_KEYS = ("method", "epochs", "lr")
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """A training method: its name, parameters dataclass and loss."""
+
+    name: str
+    params: type[Config]
+    loss: Callable[..., LossOutput]
+    summary: str
+
+    @property
+    def module(self) -> str:
+        """The dotted name of the module whose source keys this method's models."""
+        return self.loss.__module__
+
+    def make_params(self, values: Mapping[str, Any], source: str) -> Config:
+        """The validated parameters; unknown names and bad values are one-line errors."""
+        return self.params.from_mapping(values, source=source)
+
+    def defaults(self) -> Config:
+        return self.params()
+
+    def __call__(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, progress: float,
+                 **params: Any) -> LossOutput:
+        """The loss with parameters by name, the defaults for the rest (tests, one-off use)."""
+        return self.loss(model, x, y, self.make_params(params, f"method {self.name!r}"), progress=progress)
+
+
+def _module_names() -> list[str]:
+    local = [f"{__name__}.{info.name}" for info in pkgutil.iter_modules(__path__)
+             if not info.name.startswith("_")]
+    extra = [name.strip() for name in os.environ.get(ENVIRONMENT, "").split(",") if name.strip()]
+    return local + extra
+
+
+@functools.cache
+def _discover(names: tuple[str, ...]) -> dict[str, Method]:
+    found: dict[str, Method] = {}
+    for dotted in names:
+        try:
+            module = importlib.import_module(dotted)
+        except ImportError as err:
+            raise ConfigError(f"{ENVIRONMENT} names {dotted!r}, which does not import ({err}); "
+                              f"put its folder on PYTHONPATH") from None
+        for value in vars(module).values():
+            if not isinstance(value, Method) or value.module != module.__name__:
+                continue  # defined elsewhere and imported here
+            if value.name in found and found[value.name] is not value:
+                raise ConfigError(f"two training methods are called {value.name!r} "
+                                  f"({found[value.name].module} and {value.module}); rename one")
+            clash = [f.name for f in dataclasses.fields(value.params) if f.name in ENTRY_KEYS]
+            if clash:
+                raise ConfigError(f"method {value.name!r} has a parameter named {clash[0]!r}, which a "
+                                  f"chapter's method entry uses itself; rename it")
+            found[value.name] = value
+    return found
+
+
+def registry() -> dict[str, Method]:
+    """Every training method, by name: this package's modules and those the environment names."""
+    return _discover(tuple(_module_names()))
+
+
+def get_method(name: str) -> Method:
+    methods = registry()
+    if name not in methods:
+        hint = difflib.get_close_matches(str(name), list(methods), n=1)
+        also = f" (did you mean {hint[0]!r}?)" if hint else ""
+        raise ConfigError(f"unknown training method {name!r}{also}; choose one of "
+                          f"{', '.join(sorted(methods))}")
+    return methods[name]
+
+
+def normalise_params(method: str, values: Mapping[str, Any], source: str) -> tuple[tuple[str, Any], ...]:
+    """A method's parameters validated and complete, as sorted (name, value) pairs.
+
+    One spelling per setting (every field, defaults filled in, values of the field's
+    type), so equal settings hash equal whichever way they were written.
+    """
+    params = get_method(method).make_params(values, source)
+    return tuple(sorted(params.to_dict().items()))
+
+
+def _optional_positive(source: str, key: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value <= 0:
+        raise ConfigError(f"{source}.{key} must be a number > 0 or null, got {value!r}")
+    return float(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodEntry:
+    """One method a chapter trains: its label on the page, the method and its parameters.
+
+    ``epochs`` and ``lr``, when set, replace the chapter's own for this method (papers
+    give some methods their own schedule).
+    """
+
+    label: str
+    method: str
+    params: tuple[tuple[str, Any], ...] = ()
+    epochs: float | None = None
+    lr: float | None = None
+
+    @classmethod
+    def from_config(cls, name: str, value: Any) -> tuple["MethodEntry", ...]:
+        """Entries from ``{label: {method: NAME, epochs: .., lr: .., PARAM: VALUE, ...}}``."""
+        if isinstance(value, tuple) and all(isinstance(v, cls) for v in value):
+            value = cls.to_config(value)
+        if not isinstance(value, Mapping) or not value:
+            raise ConfigError(f"{name} must map labels to methods, e.g. {{standard: {{method: standard}}, "
+                              f"PGD-AT: {{method: pgd_at, eps: 0.3}}}}; got {type(value).__name__}")
+        entries = []
+        for label, item in value.items():
+            where = f"{name}[{label!r}]"
+            if not isinstance(label, str) or not label.strip():
+                raise ConfigError(f"{name}: every label must be a non-empty string, got {label!r}")
+            if not isinstance(item, Mapping) or not isinstance(item.get("method"), str):
+                raise ConfigError(f"{where} must be a mapping with a 'method' name, got {item!r}")
+            rest = {k: v for k, v in item.items() if k not in ENTRY_KEYS}
+            entries.append(cls(label, item["method"], normalise_params(item["method"], rest, where),
+                               _optional_positive(where, "epochs", item.get("epochs")),
+                               _optional_positive(where, "lr", item.get("lr"))))
+        return tuple(entries)
+
+    @classmethod
+    def to_config(cls, entries: tuple["MethodEntry", ...]) -> dict[str, dict[str, Any]]:
+        """The inverse of ``from_config``, with only the parameters that differ from the method's
+        defaults (what a parameters cell or a YAML file would say)."""
+        table = {}
+        for entry in entries:
+            defaults = get_method(entry.method).defaults().to_dict()
+            item: dict[str, Any] = {"method": entry.method}
+            item.update({k: list(v) if isinstance(v, tuple) else v
+                         for k, v in entry.params if defaults.get(k) != v})
+            item.update({k: getattr(entry, k) for k in ("epochs", "lr") if getattr(entry, k) is not None})
+            table[entry.label] = item
+        return table
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    def with_params(self, **changes: Any) -> "MethodEntry":
+        """The same entry with some parameters changed (validated again)."""
+        params = normalise_params(self.method, {**self.values, **changes}, f"method {self.label!r}")
+        return dataclasses.replace(self, params=params)
+
+    def describe(self) -> str:
+        """The parameters that differ from the method's defaults, as name=value text."""
+        changed = {k: v for k, v in self.to_config((self,))[self.label].items() if k != "method"}
+        return ", ".join(f"{k}={v}" for k, v in changed.items()) or "the method's defaults"
+
+
+def method_table(value: Mapping[str, Mapping[str, Any]]) -> tuple[MethodEntry, ...]:
+    """A chapter config's default ``methods``, written as its YAML would be."""
+    return MethodEntry.from_config("methods", value)

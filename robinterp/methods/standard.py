@@ -1,0 +1,27 @@
+"""Standard training: cross-entropy on clean inputs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from robinterp.config import Config
+from robinterp.methods import LossOutput, Method
+
+
+@dataclasses.dataclass(frozen=True)
+class StandardParams(Config):
+    """Standard training has no parameters."""
+
+
+def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: StandardParams, *,
+         progress: float) -> LossOutput:
+    """Cross-entropy on clean inputs."""
+    logits = model(x)
+    return F.cross_entropy(logits, y), logits
+
+
+METHOD = Method("standard", StandardParams, loss, "cross-entropy on clean inputs")
