@@ -51,7 +51,7 @@ class NeuronSensitivityConfig(common.ExperimentConfig):
     7 steps (ours for MNIST; the paper: 4/255 and 8/255, 7 steps)."""
     batch_size: int = param(128, low=1)
     """Minibatch size of every training run."""
-    optimizer: str = param("adam", choices=("sgd", "adam", "adadelta"))
+    optimizer: str = param("adam", choices=tuple(train.OPTIMIZERS))
     """Optimiser of every training run (the paper: an SGD-based one)."""
     pretrain_epochs: float = param(1.0, low=0, low_open=True)
     """Epochs of the standard model every method starts from."""

@@ -13,7 +13,7 @@ import dataclasses
 import pandas as pd
 import torch
 
-from robinterp import cache, explain, metrics
+from robinterp import cache, explain, metrics, train
 from robinterp.config import ConfigError, param
 from robinterp.experiments import common
 from robinterp.methods import MethodEntry, method_table
@@ -40,7 +40,7 @@ class SaliencyGuidedConfig(common.ExperimentConfig):
     """Epochs for every method (the paper: 20)."""
     batch_size: int = param(128, low=1)
     """Minibatch size (the paper: 128)."""
-    optimizer: str = param("adam", choices=("sgd", "adam", "adadelta"))
+    optimizer: str = param("adam", choices=tuple(train.OPTIMIZERS))
     """Optimiser (the paper: SGD)."""
     lr: float = param(1e-3, low=0, low_open=True)
     """Learning rate (the paper: 1e-2 with SGD)."""
