@@ -142,7 +142,8 @@ def entry(kind: str, key_obj: Any, compute: Callable[[], tuple[Any, dict[str, An
 
 def cached_model(spec: Any, build: Callable[[], nn.Module],
                  train: Callable[[nn.Module], dict[str, Any]],
-                 root: Path | None = None, code: tuple[str, ...] | None = None) -> tuple[nn.Module, dict[str, Any]]:
+                 root: Path | None = None,
+                 code: tuple[str, ...] | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """A trained model for ``spec``: from the cache, or built, trained and stored.
 
     ``train`` trains the model in place and returns its metrics (history...);

@@ -84,7 +84,7 @@ class TrainSpec(Config):
 def model_code(spec: TrainSpec) -> tuple[str, ...]:
     """The modules whose source (with what they import) keys a model trained by ``spec``:
     this loop (and through it the models and the data) and the method's own module."""
-    return (__name__, get_method(spec.method).module)
+    return (__name__, *get_method(spec.method).modules)
 
 
 def make_optimizer(spec: TrainSpec, model: nn.Module) -> torch.optim.Optimizer:

@@ -125,9 +125,9 @@ SWEEP_CONFIG = """robust_models:
   train_size: 256
   seeds: [0]
   epochs: 0.5
-  adversarial_epochs: 0.5
-  train_steps: 2
-  train_eps: {eps}
+  methods:
+    standard: {{method: standard}}
+    PGD-AT: {{method: pgd_at, eps: {eps}, steps: 2, eps_warmup: 0.25, epochs: 0.5}}
   eval_size: 32
   epsilons: [0.0, 0.3]
   pgd_steps: 2

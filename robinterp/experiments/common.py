@@ -19,7 +19,7 @@ import torch
 from robinterp import attacks, cache, data, models, train
 from robinterp.attacks import AttackSpec
 from robinterp.config import Config, ConfigError, param
-from robinterp.methods import MethodEntry, method_table
+from robinterp.methods import MethodEntry, get_method, method_table
 
 # The seed of each evaluation subset of the test set: every model of a chapter is
 # evaluated on the same images, and each purpose draws its own (fixed long ago; changing
@@ -109,6 +109,19 @@ def train_grid(specs: Mapping[Hashable, train.TrainSpec]) -> tuple[dict[Hashable
     return trained, pd.DataFrame(rows)
 
 
+def table_code(module: str, cfg: Any, *extra: MethodEntry) -> tuple[str, ...]:
+    """The modules whose source keys a chapter's result table: the chapter's module (with what
+    it imports: the loop, models, data, attacks...) and the modules of every training method the
+    config lists (in any field of method entries) or ``extra`` names, since the table is computed
+    from models they trained."""
+    entries = [*extra]
+    for value in vars(cfg).values():
+        if isinstance(value, tuple) and value and isinstance(value[0], MethodEntry):
+            entries += value
+    methods = sorted({name for entry in entries for name in get_method(entry.method).modules})
+    return (module, *methods)
+
+
 def evaluation_attacks(cfg: Any, names: tuple[str, ...] = ("fgsm", "pgd", "mifgsm")) -> tuple[AttackSpec, ...]:
     """The chapter's evaluation attacks, bound once from its config: PGD with ``pgd_steps``
     (step 2.5 eps / steps, random start), MI-FGSM with ``mifgsm_steps`` (decay 1)."""
@@ -133,7 +146,8 @@ def robust_curves(chapter: str, cfg: Any, trained: Mapping[tuple[str, int], torc
         return pd.concat(tables, ignore_index=True)
 
     return cache.cached_table({"chapter": chapter, "table": "robust_curves",
-                               "config": dataclasses.asdict(cfg)}, compute, code=(__name__,))
+                               "config": dataclasses.asdict(cfg)}, compute,
+                              code=table_code(f"robinterp.experiments.{chapter}", cfg))
 
 
 @dataclasses.dataclass

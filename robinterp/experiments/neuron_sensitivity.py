@@ -71,14 +71,6 @@ class NeuronSensitivityConfig(common.ExperimentConfig):
     """The search stays in [lambda_0 / spread, lambda_0 * spread] ("the same order of magnitude")."""
     random_guess_ce: str = param("ln", choices=tuple(nsloss.RANDOM_GUESS_CE))
     """A random guess's cross-entropy in nats, ln C (ours), or log2 C read literally."""
-    jacobian_lambda: float = param(0.01, low=0, low_open=True)
-    """Weight of 1/2 ||J||_F^2 (Hoffman et al.'s MNIST value)."""
-    jacobian_projections: int = param(1, low=1)
-    """Random projections per batch of the Jacobian estimate (Hoffman et al.: 1)."""
-    pgd_train_eps: float = param(0.1, low=0, low_open=True, high=1)
-    """Linf radius of PGD adversarial training (ours for MNIST; the paper: 4/255 and 8/255)."""
-    pgd_train_steps: int = param(7, low=1)
-    """PGD steps in training (the paper: 7, random start)."""
     eval_size: int = param(250, low=1, high=10000)
     """Test images attacked with PGD."""
     epsilons: tuple[float, ...] = param((0.0, 0.05, 0.1, 0.2), low=0, high=1)
@@ -169,6 +161,7 @@ class Trained:
     records: pd.DataFrame
     lambda_trace: pd.DataFrame
     lam: float
+    """The first NsLoss entry's weight: the protocol's unless the config fixes it."""
     standard_keys: dict[int, str]
 
 
@@ -202,7 +195,8 @@ def lambda_protocol(cfg: NeuronSensitivityConfig, standard: torch.nn.Module, sta
               "finetune_lr", "optimizer", "batch_size", "train_size")
     return cache.cached_table({"chapter": CHAPTER, "table": "lambda_protocol", "init": standard_key,
                                "seed": cfg.seeds[0], "nsloss": dataclasses.asdict(entry),
-                               **{f: getattr(cfg, f) for f in fields}}, compute, code=(__name__,))
+                               **{f: getattr(cfg, f) for f in fields}}, compute,
+                              code=common.table_code(__name__, cfg, STANDARD_ENTRY))
 
 
 def train_all(cfg: NeuronSensitivityConfig) -> Trained:
@@ -215,10 +209,10 @@ def train_all(cfg: NeuronSensitivityConfig) -> Trained:
         rows.append(common.record(STANDARD, seed, "standard", model, meta))
     # the page shows the protocol even when the config fixes the weight
     trace = lambda_protocol(cfg, models[STANDARD, cfg.seeds[0]], keys[cfg.seeds[0]], train_split)
-    fixed = cfg.nsloss_entry().values["lam"]
-    lam = float(trace["selected"].iloc[0]) if fixed is None else fixed
+    resolved = resolved_methods(cfg, float(trace["selected"].iloc[0]))
+    lam = next(e for e in resolved if e.method == "nsloss").values["lam"]  # the first NsLoss entry's
     for seed in cfg.seeds:
-        for entry in resolved_methods(cfg, lam):
+        for entry in resolved:
             model, meta = train.continued(keys[seed], models[STANDARD, seed], finetune_spec(cfg, entry, seed),
                                           train_split, test_split)
             models[entry.label, seed] = model
@@ -245,7 +239,7 @@ def autoattack_table(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataF
         return pd.concat(tables, ignore_index=True)
 
     return cache.cached_table({"chapter": CHAPTER, "table": "autoattack", "config": dataclasses.asdict(cfg)},
-                              compute, code=(__name__,))
+                              compute, code=common.table_code(__name__, cfg, STANDARD_ENTRY))
 
 
 def quantus_split(cfg: NeuronSensitivityConfig) -> data.Split:
@@ -281,7 +275,7 @@ def quality_scores(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFra
         return pd.concat(tables, ignore_index=True)
 
     return cache.cached_table({"chapter": CHAPTER, "table": "quality", "config": dataclasses.asdict(cfg)},
-                              compute, code=(__name__,))
+                              compute, code=common.table_code(__name__, cfg, STANDARD_ENTRY))
 
 
 def lambda_sweep(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
@@ -301,7 +295,8 @@ def lambda_sweep(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame
         return pd.DataFrame(rows)
 
     return cache.cached_table({"chapter": CHAPTER, "table": "lambda_sweep", "lambda": trained.lam,
-                               "config": dataclasses.asdict(cfg)}, compute, code=(__name__,))
+                               "config": dataclasses.asdict(cfg)}, compute,
+                              code=common.table_code(__name__, cfg, STANDARD_ENTRY))
 
 
 def epoch_curve(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
@@ -323,7 +318,8 @@ def epoch_curve(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
         return pd.DataFrame(rows)
 
     return cache.cached_table({"chapter": CHAPTER, "table": "epoch_curve", "lambda": trained.lam,
-                               "config": dataclasses.asdict(cfg)}, compute, code=(__name__,))
+                               "config": dataclasses.asdict(cfg)}, compute,
+                              code=common.table_code(__name__, cfg, STANDARD_ENTRY))
 
 
 def attribution_maps(cfg: NeuronSensitivityConfig, trained: Trained, explainer: str

@@ -109,4 +109,5 @@ def faithfulness(cfg: SaliencyGuidedConfig,
         return pd.DataFrame(rows)
 
     return cache.cached_table({"chapter": "saliency_guided_training", "table": "faithfulness",
-                               "config": dataclasses.asdict(cfg)}, compute, code=(__name__,))
+                               "config": dataclasses.asdict(cfg)}, compute,
+                              code=common.table_code(__name__, cfg))

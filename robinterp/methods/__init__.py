@@ -19,7 +19,9 @@ same way when ``ROBINTERP_METHOD_MODULES`` names it (comma-separated dotted name
 importable on ``sys.path``).
 
 A method's module, with the package modules it imports, keys the cache of the
-models trained with it, and of no other model (``robinterp.train.model_code``).
+models trained with it, and of no other model (``robinterp.train.model_code``),
+and of the result tables of the chapters that list it
+(``robinterp.experiments.common.table_code``).
 This registry only discovers: it keys nothing.
 """
 
@@ -54,9 +56,10 @@ class Method:
     summary: str
 
     @property
-    def module(self) -> str:
-        """The dotted name of the module whose source keys this method's models."""
-        return self.loss.__module__
+    def modules(self) -> tuple[str, ...]:
+        """The dotted names of the modules whose source keys this method's models: where its
+        parameters and its loss are defined (usually one module)."""
+        return tuple(sorted({self.params.__module__, self.loss.__module__}))
 
     def make_params(self, values: Mapping[str, Any], source: str) -> Config:
         """The validated parameters; unknown names and bad values are one-line errors."""
@@ -84,15 +87,17 @@ def _discover(names: tuple[str, ...]) -> dict[str, Method]:
     for dotted in names:
         try:
             module = importlib.import_module(dotted)
-        except ImportError as err:
-            raise ConfigError(f"{ENVIRONMENT} names {dotted!r}, which does not import ({err}); "
-                              f"put its folder on PYTHONPATH") from None
+        except Exception as err:  # any failure: the registry names the module and the cause
+            where = "" if dotted.startswith(f"{__name__}.") else f"{ENVIRONMENT} names it; "
+            raise ConfigError(f"training-method module {dotted!r} does not import ({where}"
+                              f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
+                              ) from None
         for value in vars(module).values():
-            if not isinstance(value, Method) or value.module != module.__name__:
-                continue  # defined elsewhere and imported here
-            if value.name in found and found[value.name] is not value:
+            if not isinstance(value, Method) or found.get(value.name) is value:
+                continue  # the same method imported into another module counts once
+            if value.name in found:
                 raise ConfigError(f"two training methods are called {value.name!r} "
-                                  f"({found[value.name].module} and {value.module}); rename one")
+                                  f"({', '.join(found[value.name].modules)} and {dotted}); rename one")
             clash = [f.name for f in dataclasses.fields(value.params) if f.name in ENTRY_KEYS]
             if clash:
                 raise ConfigError(f"method {value.name!r} has a parameter named {clash[0]!r}, which a "
@@ -122,8 +127,11 @@ def normalise_params(method: str, values: Mapping[str, Any], source: str) -> tup
     One spelling per setting (every field, defaults filled in, values of the field's
     type), so equal settings hash equal whichever way they were written.
     """
-    params = get_method(method).make_params(values, source)
-    return tuple(sorted(params.to_dict().items()))
+    try:
+        found = get_method(method)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
+    return tuple(sorted(found.make_params(values, source).to_dict().items()))
 
 
 def _optional_positive(source: str, key: str, value: Any) -> float | None:
@@ -155,8 +163,9 @@ class MethodEntry:
         if isinstance(value, tuple) and all(isinstance(v, cls) for v in value):
             value = cls.to_config(value)
         if not isinstance(value, Mapping) or not value:
+            got = "an empty mapping" if isinstance(value, Mapping) else type(value).__name__
             raise ConfigError(f"{name} must map labels to methods, e.g. {{standard: {{method: standard}}, "
-                              f"PGD-AT: {{method: pgd_at, eps: 0.3}}}}; got {type(value).__name__}")
+                              f"PGD-AT: {{method: pgd_at, eps: 0.3}}}}; got {got}")
         entries = []
         for label, item in value.items():
             where = f"{name}[{label!r}]"
