@@ -131,16 +131,41 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
     if eps == 0 or steps == 0:
         return x.detach().clone()
     alpha = 2.5 * eps / steps if step_size is None else step_size
+    return _projected_ascent(model, x, y, unit, eps, alpha, steps, random_start, _generator(x, seed))
+
+
+def _projected_ascent(model: nn.Module, x: torch.Tensor, y: torch.Tensor, unit: type,
+                      eps: float | torch.Tensor, alpha: float, steps: int, random_start: bool,
+                      generator: torch.Generator | None) -> torch.Tensor:
+    """PGD's loop: every iterate projected onto the eps-ball around the clean ``x`` and onto
+    [0, 1]; ``eps`` is a number, or (Linf) a tensor of per-element radii."""
     x = x.detach()
     with eval_mode(model):
-        delta = (unit.random_start(x, eps, _generator(x, seed)) if random_start
-                 else torch.zeros_like(x))
+        delta = unit.random_start(x, eps, generator) if random_start else torch.zeros_like(x)
         delta = (x + delta).clamp(0, 1) - x
         for _ in range(steps):
             grad = input_gradient(model, x + delta, y)
             delta = unit.project(delta + unit.step(grad, alpha), eps)
             delta = (x + delta).clamp(0, 1) - x
     return (x + delta).detach()
+
+
+def budget_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, budget: torch.Tensor,
+               steps: int, step_size: float, random_start: bool = True,
+               seed: int | None = None) -> torch.Tensor:
+    """PGD under a per-element Linf budget: |x_adv - x| <= budget elementwise, x_adv in [0, 1].
+
+    ``budget`` (>= 0) broadcasts against ``x``: one radius per pixel, per sample or one for
+    all. With the same radius everywhere it is ``pgd`` exactly (same draws, same steps).
+    Not in ``ATTACKS``: it is a training-time tool (SCAAT's saliency-shaped budget).
+    """
+    _check(0.0, steps, step_size)
+    budget = torch.as_tensor(budget, dtype=x.dtype, device=x.device).expand_as(x)
+    if not (torch.isfinite(budget).all() and (budget >= 0).all()):
+        raise RobinterpError("the per-element budget must be finite and >= 0 everywhere")
+    if steps == 0 or not budget.any():
+        return x.detach().clone()
+    return _projected_ascent(model, x, y, Linf, budget, step_size, steps, random_start, _generator(x, seed))
 
 
 def mifgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,

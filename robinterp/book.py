@@ -56,11 +56,12 @@ def config_table(cfg: Config) -> pd.DataFrame:
     return df.drop(columns="changed").set_index("field")
 
 
-def methods_table(cfg: Config) -> pd.DataFrame:
-    """One row per method the chapter trains: its label, the registered method, what it is,
-    the parameters it changes from the method's defaults, and its own schedule if any."""
+def methods_table(cfg: Config, field: str = "methods") -> pd.DataFrame:
+    """One row per method the chapter trains (listed in ``field``): its label, the registered
+    method, what it is, the parameters it changes from the method's defaults, and its own
+    schedule if any."""
     return pd.DataFrame([{"label": e.label, "method": e.method, "what": get_method(e.method).summary,
-                          "settings": e.describe()} for e in getattr(cfg, "methods", ())]).set_index("label")
+                          "settings": e.describe()} for e in getattr(cfg, field)]).set_index("label")
 
 
 def for_display(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:

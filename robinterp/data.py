@@ -98,6 +98,8 @@ class DatasetSpec:
     """Reads a verified split; None: through ``torchvision_class``."""
     downloader: Callable[["DatasetSpec", Path], None] | None = None
     """Fetches the files from the internet; None: ``torchvision_class(download=True)``."""
+    url: str | None = None
+    """Where a single-file data set is downloaded from (``_download_archive``)."""
 
 
 def _sha(path: Path, hash_name: str) -> str:
@@ -178,6 +180,20 @@ IMAGENETTE_WNIDS = {  # torchvision.datasets.Imagenette's table; labels follow t
     "n03888257": "parachute",
 }
 IMAGENETTE_URL = "https://s3.amazonaws.com/fast-ai-imageclas/imagenette2-320.tgz"
+PATHMNIST_URL = "https://zenodo.org/records/10519652/files/pathmnist.npz?download=1"
+
+
+def _read_npz(spec: DatasetSpec, root: Path, split: str) -> "Split":
+    """MedMNIST's .npz: ``{train,val,test}_images`` (N, H, W[, C]) uint8 and ``*_labels`` (N, 1).
+    The book's training split is MedMNIST's train split; its test split is MedMNIST's test."""
+    import numpy as np
+
+    (name, _), = spec.checksums
+    with np.load(root / spec.folder / name, allow_pickle=False) as archive:
+        images = torch.from_numpy(archive[f"{split}_images"])
+        labels = torch.from_numpy(archive[f"{split}_labels"]).reshape(-1).long()
+    images = images.unsqueeze(1) if images.ndim == 3 else images.permute(0, 3, 1, 2)
+    return Split(images.float().div_(255.0).contiguous(), labels)
 
 
 def _download_archive(spec: DatasetSpec, root: Path) -> None:
@@ -187,7 +203,7 @@ def _download_archive(spec: DatasetSpec, root: Path) -> None:
     (name, md5), = spec.checksums
     with _socket_timeout(10), contextlib.redirect_stdout(io.StringIO()), \
             contextlib.redirect_stderr(io.StringIO()):
-        download_url(IMAGENETTE_URL, str(root / spec.folder), filename=name, md5=md5)
+        download_url(spec.url, str(root / spec.folder), filename=name, md5=md5)
 
 
 def _decode_resized(jpeg: bytes, shape: tuple[int, int, int]) -> torch.Tensor:
@@ -305,7 +321,18 @@ DATASETS: dict[str, DatasetSpec] = {
         how_to_get=f"no offline source exists: download {IMAGENETTE_URL} (fast.ai's ImageNette, "
                    f"320-pixel version, 325 MB) to the data root, or run `robinterp data fetch "
                    f"imagenette` on a machine with internet",
-        reader=_read_image_archive, downloader=_download_archive),
+        reader=_read_image_archive, downloader=_download_archive, url=IMAGENETTE_URL),
+    "pathmnist": DatasetSpec(
+        name="pathmnist", torchvision_class="PathMNIST", folder="",
+        checksums=(("pathmnist.npz", "a8b06965200029087d5bd730944a56c1"),),  # MedMNIST v2's INFO
+        hash_name="md5", num_classes=9, shape=(3, 28, 28),
+        class_names=("adipose", "background", "debris", "lymphocytes", "mucus", "smooth muscle",
+                     "normal colon mucosa", "cancer-associated stroma", "colorectal adenocarcinoma epithelium"),
+        offline_source=None,
+        how_to_get=f"no offline source exists: download {PATHMNIST_URL} (MedMNIST v2's PathMNIST, 28x28 "
+                   f"colon pathology, 206 MB) to the data root as pathmnist.npz, or run `robinterp data "
+                   f"fetch pathmnist` on a machine with internet",
+        reader=_read_npz, downloader=_download_archive, url=PATHMNIST_URL),
 }
 
 

@@ -21,6 +21,7 @@ NORMALISATION = {
     "fashion_mnist": ((0.2860,), (0.3530,)),
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     "imagenette": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),  # ImageNet's, as usual for it
+    "pathmnist": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),  # MedMNIST's own examples' normalisation
 }
 
 

@@ -117,3 +117,22 @@ def metric_panels(table: pd.DataFrame, x: str, columns: Mapping[str, str], *, lo
         ax.set_xticks(table[x], [f"{v:.3g}" for v in table[x]])  # the measured points, readable
         ax.grid(alpha=0.3)
     return fig
+
+
+def measure_points(per_seed: pd.DataFrame, titles: Mapping[str, str], *, order: Sequence[str]) -> plt.Figure:
+    """One panel per measure: each method's mean over seeds (points, one colour per data set) and
+    the seeds' spread (bars: +-1 sd). ``per_seed`` has columns dataset, method, seed, metric, score."""
+    fig, axes = plt.subplots(1, len(titles), figsize=(2.7 * len(titles), 3.2), constrained_layout=True,
+                             squeeze=False)
+    for ax, (metric, title) in zip(axes[0], titles.items()):
+        sns.pointplot(data=per_seed[per_seed.metric == metric], x="method", y="score", hue="dataset",
+                      order=list(order), errorbar="sd", dodge=0.3, linestyle="none", markersize=4, ax=ax)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+        ax.tick_params(axis="x", labelrotation=45, labelsize=8)
+        ax.grid(alpha=0.3)
+        if ax is not axes[0][-1]:
+            ax.get_legend().remove()
+    axes[0][-1].legend(fontsize=8, title="data set", title_fontsize=8, bbox_to_anchor=(1.02, 1), loc="upper left")
+    return fig

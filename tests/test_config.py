@@ -256,8 +256,8 @@ def test_model_keys_follow_the_loop_and_their_own_method_only(tmp_path):
     assert changed_by(package / "methods" / "saliency_guided.py") == {"sgt", "sga", "asgt"}
     assert changed_by(package / "methods" / "nsloss.py") == {"nsloss"}
     # shared maths keys the methods that import it, and no other
-    assert changed_by(package / "methods" / "_schedules.py") == {"fgsm_at", "pgd_at"}
-    assert changed_by(package / "attacks.py") == {"fgsm_at", "pgd_at", "sgt", "sga", "asgt"}
+    assert changed_by(package / "methods" / "_schedules.py") == {"fgsm_at", "pgd_at", "scaat"}
+    assert changed_by(package / "attacks.py") == {"fgsm_at", "pgd_at", "sgt", "sga", "asgt", "scaat"}
     # messages, YAML, the registry, the cache, chapters and verdicts key no model
     assert changed_by(package / "config.py", "must be an integer", "must be a whole number") == set()
     for neutral in ("profiles.py", "methods/__init__.py", "cache.py", "codehash.py", "runner.py",

@@ -65,8 +65,8 @@ def test_the_registry_is_built_from_the_modules():
     names = set(registry())
     assert {"standard", "fgsm_at", "pgd_at", "sgt", "sga", "asgt", "nsloss", "jacobian_reg"} <= names
     for name, method in registry().items():
-        module = sys.modules[method.module]
-        assert method.module.startswith("robinterp.methods.") and module.__file__.endswith(".py")
+        (module,) = method.modules
+        assert module.startswith("robinterp.methods.") and sys.modules[module].__file__.endswith(".py")
         assert method.name == name and method.summary
 
 
@@ -100,7 +100,7 @@ def test_a_method_named_in_the_environment_joins_the_registry_and_trains(toy_met
     from robinterp import models, train
 
     method = get_method("gaussian_noise")
-    assert method.module == "toy_noise_method"
+    assert method.modules == ("toy_noise_method",)
     assert train.model_code(train.TrainSpec(method="gaussian_noise")) == ("robinterp.train", "toy_noise_method")
     torch.manual_seed(0)
     model = models.build("small_cnn", "mnist", num_classes=10, shape=(1, 28, 28), width=4)
@@ -110,9 +110,44 @@ def test_a_method_named_in_the_environment_joins_the_registry_and_trains(toy_met
     assert history["loss"].iloc[-1] < history["loss"].iloc[0]
 
 
+def test_a_method_reusing_another_modules_loss_is_registered_and_keyed_by_both(tmp_path, monkeypatch):
+    (tmp_path / "reusing_method.py").write_text(textwrap.dedent('''
+        import dataclasses
+
+        from robinterp.config import Config
+        from robinterp.methods import Method
+        from robinterp.methods.standard import loss
+
+
+        @dataclasses.dataclass(frozen=True)
+        class Params(Config):
+            """No parameters."""
+
+
+        METHOD = Method("plain_again", Params, loss, "standard training under another name")
+    '''))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv(ENVIRONMENT, "reusing_method")
+    assert get_method("plain_again").modules == ("reusing_method", "robinterp.methods.standard")
+    assert get_method("standard") is registry()["standard"], "the imported loss is no second method"
+
+
+def test_chapter_tables_are_keyed_by_the_methods_they_list():
+    from robinterp.experiments import common, neuron_sensitivity, saliency_guided_training, scaat
+
+    sgt = saliency_guided_training.SaliencyGuidedConfig()
+    assert common.table_code("robinterp.experiments.saliency_guided_training", sgt) == (
+        "robinterp.experiments.saliency_guided_training", "robinterp.methods.fgsm_at",
+        "robinterp.methods.saliency_guided", "robinterp.methods.standard")
+    ns = neuron_sensitivity.NeuronSensitivityConfig()
+    assert "robinterp.methods.standard" in common.table_code("x", ns, neuron_sensitivity.STANDARD_ENTRY)
+    assert "robinterp.methods.scaat" in common.table_code("x", scaat.SCAATConfig(
+        methods={"S": {"method": "scaat"}}, ablation={"A": {"method": "scaat", "gamma": 0.0}}))
+
+
 def test_a_missing_method_module_in_the_environment_is_a_one_line_error(monkeypatch):
     monkeypatch.setenv(ENVIRONMENT, "no_such_module_here")
-    with pytest.raises(ConfigError, match=f"{ENVIRONMENT} names 'no_such_module_here', which does not import"):
+    with pytest.raises(ConfigError, match=f"module 'no_such_module_here' does not import \\({ENVIRONMENT} names it"):
         registry()
 
 
@@ -130,7 +165,7 @@ def test_every_shipped_config_builds_every_spec_attack_and_metric_of_its_run(cha
     config, _ = (runner.resolve_config(chapter, profile=source) if kind == "profile"
                  else runner.resolve_config(chapter, config_file=source))
     plan = runner.CHAPTERS[chapter].plan(config)
-    labels = {label for label, _ in plan.specs}
+    labels = {key[-2] for key in plan.specs}  # keys end (label, seed)
     assert {e.label for e in config.methods} <= labels and len(plan.specs) >= len(config.seeds)
 
 

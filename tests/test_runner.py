@@ -23,6 +23,12 @@ class ToyConfig(Config):
     """What the notebook divides by; 0 makes it fail."""
 
 
+def toy_plan(cfg):
+    from robinterp.experiments.common import Plan
+
+    return Plan({}, ())
+
+
 def toy_notebook(path, tagged=True):
     params = nbformat.v4.new_code_cell('divisor = 1\nprofile = "default"')
     if tagged:
@@ -38,13 +44,13 @@ def toy_notebook(path, tagged=True):
 @pytest.fixture
 def toy_chapter(tmp_path, monkeypatch):
     path = toy_notebook(tmp_path / "toy.ipynb")
-    monkeypatch.setitem(runner.CHAPTERS, "toy", runner.Chapter("toy", str(path), ToyConfig))
+    monkeypatch.setitem(runner.CHAPTERS, "toy", runner.Chapter("toy", str(path), ToyConfig, toy_plan))
     return path
 
 
 def test_a_notebook_without_parameters_cell_is_refused_before_running(tmp_path, monkeypatch):
     path = toy_notebook(tmp_path / "untagged.ipynb", tagged=False)
-    monkeypatch.setitem(runner.CHAPTERS, "toy", runner.Chapter("toy", str(path), ToyConfig))
+    monkeypatch.setitem(runner.CHAPTERS, "toy", runner.Chapter("toy", str(path), ToyConfig, toy_plan))
     with pytest.raises(ConfigError, match="no cell tagged 'parameters'"):
         runner.execute("toy", ToyConfig(), "smoke", tmp_path / "out.ipynb")
     assert not (tmp_path / "out.ipynb").exists()
@@ -72,7 +78,7 @@ def test_the_book_publishes_a_failure_page_not_stale_output(tmp_path, monkeypatc
     failing = toy_notebook(tmp_path / "toy.ipynb")
     # every chapter in _toc.yml fails, so the real book's table of contents still resolves
     monkeypatch.setattr(runner, "CHAPTERS", {
-        name: runner.Chapter(name, str(failing), ToyConfig) for name in runner.CHAPTERS})
+        name: runner.Chapter(name, str(failing), ToyConfig, toy_plan) for name in runner.CHAPTERS})
     stale = build_root() / "executed" / "smoke" / "robust_models.ipynb"
     stale.parent.mkdir(parents=True)
     stale.write_text("STALE OUTPUT")
@@ -104,10 +110,12 @@ def test_cli_errors_are_one_line_and_exit_2(args, needle):
 
 @pytest.mark.parametrize("chapter,text,needle", [
     ("robust_models", "robust_models:\n  epsilons: [0.1, -1]\n", "epsilons = -1.0 is out of range"),
-    ("saliency_guided_training", "saliency_guided_training:\n  asgt_fraction: 1.2\n",
-     "asgt_fraction = 1.2 is out of range"),
+    ("saliency_guided_training", "saliency_guided_training:\n  methods:\n    ASGT: {method: asgt, k: 1.2}\n",
+     "ASGTParams.k = 1.2 is out of range"),
     ("saliency_guided_training", "saliency_guided_training:\n  epochs: 0\n", "epochs = 0.0 is out of range"),
-    ("saliency_guided_training", "saliency_guided_training:\n  ranking: biggest\n", "ranking = 'biggest'"),
+    ("saliency_guided_training", "saliency_guided_training:\n  methods:\n    SGT: {method: sgt, ranking: biggest}\n",
+     "ranking = 'biggest'"),
+    ("scaat", "scaat:\n  methods:\n    ST: {method: standard}\n", "methods must list a SCAAT entry"),
     ("robust_models", "robust_models:\n  eval_size: lots\n", "eval_size must be an integer"),
     ("robust_models", "robust_models:\n  pgd_step: 3\n", "did you mean 'pgd_steps'"),
 ])

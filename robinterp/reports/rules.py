@@ -1,0 +1,123 @@
+"""One rule for judging a claim, stated once, with an interval (keys no cache: presentation).
+
+A claim compares two models measured on the same images and seeds. The input is the
+paired difference d = A - B, signed so that d > 0 is the direction the paper claims
+(for "lower is better" measures the caller passes B - A), one row per seed and image
+(or one per seed for a measure that is one number per model).
+
+- **Effect**: the mean over seeds of each seed's mean difference, and a 95% percentile
+  bootstrap interval: images resampled within each seed (``over="images"``), or seeds
+  resampled (``over="seeds"``, for one number per model; with 3 seeds this interval is
+  little more than the range, and says so by being wide).
+- **Ordering** ("A is sparser than B"): *reproduced* when every seed points the
+  claimed way and the interval excludes 0; *partly* when the mean points the claimed
+  way but the interval includes 0 or a seed disagrees; *not reproduced* when the mean
+  points the other way; *contradicted* when the interval excludes 0 the other way.
+- **Equivalence** ("accuracy unaffected", within a stated margin m): *reproduced* when
+  the interval lies inside [-m, m]; *partly* when the mean does but the interval leaves
+  it; *not reproduced* when the mean is outside; *contradicted* when the whole interval
+  is outside.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+LEVELS = ("reproduced", "partly", "not reproduced", "contradicted")
+RESAMPLING = ("images", "seeds")
+BOOTSTRAP_SEED = 20240601  # fixed so that a page's intervals are reproducible
+ORDERING_RULE = ("An ordering is reproduced when the paired difference points the claimed way in "
+                 "every seed and its 95% bootstrap interval excludes 0; partly when its mean points "
+                 "that way but the interval includes 0 or a seed disagrees; not reproduced when the "
+                 "mean points the other way; contradicted when the interval excludes 0 the other way.")
+EQUIVALENCE_RULE = ("An equivalence is reproduced when the 95% interval of the difference lies within "
+                    "the stated margin; partly when only its mean does; not reproduced when the mean "
+                    "is outside; contradicted when the whole interval is.")
+
+
+@dataclasses.dataclass(frozen=True)
+class Judgement:
+    """A measured effect, its interval and the verdict of the rule."""
+
+    mean: float
+    low: float
+    high: float
+    n: int
+    """Paired observations: images times seeds, or seeds."""
+    seeds_agreeing: int
+    seeds: int
+    verdict: str
+
+    def interval(self, digits: int = 3) -> str:
+        return f"{self.mean:.{digits}g} [{self.low:.{digits}g}, {self.high:.{digits}g}]"
+
+    def row(self) -> dict[str, object]:
+        return {"effect": self.mean, "low": self.low, "high": self.high, "n": self.n,
+                "seeds agreeing": f"{self.seeds_agreeing} of {self.seeds}", "verdict": self.verdict}
+
+
+def bootstrap(diff: pd.DataFrame, over: str = "images", n_boot: int = 2000,
+              seed: int = BOOTSTRAP_SEED) -> tuple[float, float, float, pd.Series]:
+    """(mean, low, high, per-seed means) of the paired differences ``diff`` (columns seed, value)."""
+    if over not in RESAMPLING:
+        raise ValueError(f"over must be one of {RESAMPLING}, got {over!r}")
+    if diff.empty:
+        raise ValueError("no paired observations to judge")
+    rng = np.random.default_rng(seed)
+    per_seed = diff.groupby("seed")["value"].mean()
+    if over == "seeds" or diff.groupby("seed").size().max() == 1:
+        values = per_seed.to_numpy()
+        draws = values[rng.integers(0, len(values), (n_boot, len(values)))].mean(axis=1)
+    else:
+        draws = np.zeros(n_boot)
+        for _, group in diff.groupby("seed"):
+            values = group["value"].to_numpy()
+            draws += values[rng.integers(0, len(values), (n_boot, len(values)))].mean(axis=1)
+        draws /= diff["seed"].nunique()
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return float(per_seed.mean()), float(low), float(high), per_seed
+
+
+def ordering(diff: pd.DataFrame, over: str = "images") -> Judgement:
+    """The rule for "A beats B"; ``diff`` holds A - B signed so that > 0 is the claim."""
+    mean, low, high, per_seed = bootstrap(diff, over)
+    agreeing = int((per_seed > 0).sum())
+    if high < 0:
+        verdict = "contradicted"
+    elif mean <= 0:
+        verdict = "not reproduced"
+    elif low > 0 and agreeing == len(per_seed):
+        verdict = "reproduced"
+    else:
+        verdict = "partly"
+    return Judgement(mean, low, high, len(diff), agreeing, len(per_seed), verdict)
+
+
+def equivalence(diff: pd.DataFrame, margin: float, over: str = "images") -> Judgement:
+    """The rule for "A is about as good as B" within ``margin`` (same units as ``diff``)."""
+    if not margin > 0:
+        raise ValueError(f"margin must be > 0, got {margin!r}")
+    mean, low, high, per_seed = bootstrap(diff, over)
+    agreeing = int((per_seed.abs() <= margin).sum())
+    if low > margin or high < -margin:
+        verdict = "contradicted"
+    elif abs(mean) > margin:
+        verdict = "not reproduced"
+    elif -margin <= low and high <= margin:
+        verdict = "reproduced"
+    else:
+        verdict = "partly"
+    return Judgement(mean, low, high, len(diff), agreeing, len(per_seed), verdict)
+
+
+def paired(table: pd.DataFrame, a: str, b: str, *, by: str = "method",
+           keys: tuple[str, ...] = ("seed", "image"), value: str = "score") -> pd.DataFrame:
+    """A - B of ``value`` matched on ``keys`` (columns seed and value), from a tidy table."""
+    left = table[table[by] == a].set_index(list(keys))[value]
+    right = table[table[by] == b].set_index(list(keys))[value]
+    both = left.index.intersection(right.index)
+    diff = (left.loc[both] - right.loc[both]).rename("value").reset_index()
+    return diff[["seed", "value"]]

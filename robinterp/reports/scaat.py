@@ -1,0 +1,120 @@
+"""Verdicts and tables of the chapter "SCAAT" (Xu et al. 2023), under the shared rule of
+``robinterp.reports.rules``; every measure is per image, so intervals resample images within
+seeds."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+
+from robinterp.experiments.scaat import SCAATConfig
+from robinterp.reports import rules
+
+
+@dataclasses.dataclass(frozen=True)
+class Measure:
+    """One measure of the claims: where it is read from and which way is better."""
+
+    title: str
+    claim: str
+    higher_is_better: bool
+
+
+# The abstract's claims, each read through the measures that test it.
+MEASURES = {
+    "sparseness": Measure("sparseness (Quantus, Gini)", "sparser maps", True),
+    "complexity": Measure("complexity (Quantus, entropy)", "less noisy maps", False),
+    "background_mass": Measure("saliency on the background (share)", "less noisy maps", False),
+    "faithfulness_correlation": Measure("faithfulness correlation (Quantus)", "more faithful maps", True),
+    "removal_gap": Measure("removal gap at 50% (points)", "more faithful maps", True),
+}
+ACCURACY = Measure("clean accuracy (points)", "accuracy unaffected", True)
+
+
+def removal_gap(removal: pd.DataFrame) -> pd.DataFrame:
+    """Per image: right after removing the features nearest 50% in random order, minus right after
+    removing them in saliency order (in points: 100, 0 or -100; the mean is the accuracy gap, the
+    larger the more faithful the map), in the measures' tidy form."""
+    fractions = sorted(set(removal.removed.round(6)) - {0.0})
+    at = min(fractions, key=lambda f: abs(f - 0.5))
+    rows = removal[removal.removed.round(6) == at]
+    wide = rows.pivot_table(index=["dataset", "method", "seed", "image"], columns="ranking", values="correct")
+    gap = (100 * (wide["random"] - wide["saliency"])).rename("score").reset_index()
+    return gap.assign(metric="removal_gap")
+
+
+def _diff(table: pd.DataFrame, dataset: str, metric: str, a: str, b: str, higher: bool) -> pd.DataFrame:
+    rows = table[(table.dataset == dataset) & (table.metric == metric)]
+    diff = rules.paired(rows, a, b)
+    return diff if higher else diff.assign(value=-diff["value"])
+
+
+def claims(cfg: SCAATConfig, measures: pd.DataFrame, removal: pd.DataFrame,
+           baselines: tuple[str, ...] = ("ST", "PGD-AT", "SGT")) -> pd.DataFrame:
+    """One row per claim of the abstract, measure, data set and baseline model: the effect of
+    SCAAT over the baseline (signed so that > 0 is the claimed direction), its 95% interval, n
+    and the verdict. Baselines not among the chapter's methods are left out."""
+    scaat = cfg.scaat_label()
+    table = pd.concat([measures, removal_gap(removal)], ignore_index=True)
+    rows = []
+    for baseline in [b for b in baselines if b in cfg.labels()]:
+        for dataset in cfg.datasets():
+            for name, measure in MEASURES.items():
+                if not ((table.dataset == dataset) & (table.metric == name)).any():
+                    continue  # a measure the config leaves out
+                judged = rules.ordering(_diff(table, dataset, name, scaat, baseline, measure.higher_is_better))
+                rows.append({"claim": measure.claim, "measure": measure.title, "dataset": dataset,
+                             "versus": baseline, **judged.row()})
+            judged = rules.equivalence(_diff(table, dataset, "accuracy", scaat, baseline, True),
+                                       cfg.accuracy_margin)
+            rows.append({"claim": f"{ACCURACY.claim} (within {cfg.accuracy_margin:g})", "measure": ACCURACY.title,
+                         "dataset": dataset, "versus": baseline, **judged.row()})
+    return pd.DataFrame(rows)
+
+
+def ablation(cfg: SCAATConfig, measures: pd.DataFrame, removal: pd.DataFrame) -> pd.DataFrame:
+    """Each ablation variant minus the SCAAT entry on the first data set, per measure: the mean
+    difference and its 95% interval over images (seeds: the ablation's), as text; ↑/↓ say which
+    way is better."""
+    scaat = cfg.scaat_label()
+    table = pd.concat([measures, removal_gap(removal)], ignore_index=True)
+    table = table[table.seed.isin(cfg.ablation_seeds)]
+    result = {}
+    for entry in cfg.ablation:
+        row = {"changes": entry.describe()}
+        for name, measure in {**MEASURES, "accuracy": ACCURACY}.items():
+            if not (table.metric == name).any():
+                continue
+            diff = _diff(table, cfg.dataset, name, entry.label, scaat, True)
+            judged = rules.ordering(diff)
+            row[f"{measure.title} {'↑' if measure.higher_is_better else '↓'}"] = judged.interval()
+        result[entry.label] = row
+    return pd.DataFrame(result).T
+
+
+def per_seed(measures: pd.DataFrame, removal: pd.DataFrame, robust: pd.DataFrame) -> pd.DataFrame:
+    """Every measure's mean over images per data set, method and seed (tidy; PGD accuracy too)."""
+    table = pd.concat([measures, removal_gap(removal),
+                       robust.assign(metric="pgd_accuracy", score=100 * robust["accuracy"])],
+                      ignore_index=True)
+    return table.groupby(["dataset", "method", "seed", "metric"])["score"].mean().reset_index()
+
+
+def titles() -> dict[str, str]:
+    """Column titles of the measures, with the better direction."""
+    named = {name: f"{m.title} {'↑' if m.higher_is_better else '↓'}" for name, m in MEASURES.items()}
+    return {**named, "accuracy": "clean accuracy (%) ↑", "pgd_accuracy": "PGD accuracy (%), context"}
+
+
+def summary(measures: pd.DataFrame, removal: pd.DataFrame, robust: pd.DataFrame,
+            order: list[str]) -> pd.DataFrame:
+    """Mean ± sd over seeds of every measure per data set and method (the page's main table)."""
+    seeds = per_seed(measures, removal, robust)
+    stats = seeds.groupby(["dataset", "method", "metric"])["score"].agg(["mean", "std"])
+    cell = [f"{m:.3g} ± {0.0 if pd.isna(s) else s:.2g}" for m, s in zip(stats["mean"], stats["std"])]
+    wide = pd.Series(cell, index=stats.index).unstack("metric")
+    named = titles()
+    wide = wide[[c for c in named if c in wide.columns]].rename(columns=named)
+    return wide.reindex([(d, m) for d in wide.index.get_level_values(0).unique() for m in order
+                         if (d, m) in wide.index])

@@ -1,0 +1,59 @@
+"""The shared verdict rule on synthetic data whose answer is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from robinterp.reports import rules
+
+
+def diffs(means, images: int = 200, spread: float = 1.0, seed: int = 0) -> pd.DataFrame:
+    """Paired differences: per seed, ``images`` draws around that seed's mean."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame([{"seed": s, "value": m + spread * rng.standard_normal()}
+                         for s, m in enumerate(means) for _ in range(images)])
+
+
+@pytest.mark.parametrize("means,spread,expected", [
+    ((1.0, 1.2, 0.9), 0.5, "reproduced"),
+    ((0.3, 0.4, -0.2), 0.5, "partly"),  # a seed disagrees
+    ((-0.05, -0.1, 0.05), 1.0, "not reproduced"),
+    ((-1.0, -1.1, -0.8), 0.5, "contradicted"),
+])
+def test_orderings_in_each_of_the_four_outcomes(means, spread, expected):
+    assert rules.ordering(diffs(means, spread=spread)).verdict == expected
+
+
+def test_higher_in_every_seed_is_not_enough_when_the_effect_is_noise():
+    """What the old rule called reproduced: positive in all three seeds, but tiny against the
+    image-to-image spread, so the interval includes 0."""
+    judged = rules.ordering(diffs((0.02, 0.01, 0.03), images=50, spread=2.0, seed=3))
+    per_seed = diffs((0.02, 0.01, 0.03), images=50, spread=2.0, seed=3).groupby("seed")["value"].mean()
+    assert judged.low < 0 < judged.high
+    assert judged.verdict in ("partly", "not reproduced")
+    assert judged.verdict != "reproduced", per_seed.tolist()
+
+
+def test_equivalence_within_a_margin():
+    assert rules.equivalence(diffs((0.1, -0.1, 0.0), spread=0.5), margin=1.0).verdict == "reproduced"
+    assert rules.equivalence(diffs((0.8, 0.9, 0.7), images=20, spread=2.0), margin=1.0).verdict == "partly"
+    assert rules.equivalence(diffs((1.5, 1.3, 1.0), images=20, spread=3.0), margin=1.0).verdict == "not reproduced"
+    assert rules.equivalence(diffs((-3.0, -3.2, -2.8), spread=0.5), margin=1.0).verdict == "contradicted"
+
+
+def test_the_interval_is_reproducible_and_over_seeds_when_asked():
+    d = diffs((1.0, 2.0, 3.0), images=10, spread=0.1)
+    assert rules.ordering(d) == rules.ordering(d)
+    over_seeds = rules.ordering(d, over="seeds")
+    assert over_seeds.low >= 1.0 - 0.1 and over_seeds.high <= 3.0 + 0.1 and over_seeds.mean == pytest.approx(2.0, abs=0.05)
+    with pytest.raises(ValueError, match="over must be one of"):
+        rules.bootstrap(d, over="pixels")
+
+
+def test_paired_differences_match_on_seed_and_image():
+    table = pd.DataFrame({"method": ["A", "A", "B", "B", "B"], "seed": [0, 0, 0, 0, 1],
+                          "image": [0, 1, 1, 0, 0], "score": [5.0, 7.0, 1.0, 2.0, 9.0]})
+    out = rules.paired(table, "A", "B").sort_values("value")
+    assert out["value"].tolist() == [3.0, 6.0] and out["seed"].tolist() == [0, 0]
