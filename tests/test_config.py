@@ -146,6 +146,35 @@ def test_the_cifar_config_stops_with_the_data_layers_message_when_cifar_is_absen
         chapter.train_all(cfg)
 
 
+@pytest.mark.parametrize("present", [None, "cifar10"])
+def test_the_scaat_paper_settings_stop_with_the_data_layers_message_for_each_absent_data_set(
+        tmp_path, monkeypatch, present):
+    """CIFAR-10 first; with it there (faked), PathMNIST, the second data set, stops the run."""
+    from robinterp import data
+    from robinterp.experiments import scaat as chapter
+
+    monkeypatch.setenv("ROBINTERP_DATA", str(tmp_path))
+    monkeypatch.setattr(data, "_torchvision_download", lambda spec, root: (_ for _ in ()).throw(OSError("offline")))
+    offline = dataclasses.replace(data.DATASETS["pathmnist"], downloader=lambda spec, root: 1 / 0)
+    monkeypatch.setitem(data.DATASETS, "pathmnist", offline)
+    cfg, _ = runner.resolve_config("scaat", profile="paper")
+    assert (cfg.dataset, cfg.extra_datasets) == ("cifar10", ("pathmnist",))
+    if present:  # the first data set's models come from elsewhere; only the second one is missing
+        import pandas as pd
+
+        real = chapter.common.train_grid
+
+        def cifar_from_elsewhere(specs):
+            return ({}, pd.DataFrame()) if next(iter(specs.values())).dataset == "cifar10" else real(specs)
+
+        monkeypatch.setattr(chapter.common, "train_grid", cifar_from_elsewhere)
+        with pytest.raises(data.DataError, match="pathmnist: missing .*pathmnist.npz.*no offline source"):
+            chapter.train_all(cfg)
+    else:
+        with pytest.raises(data.DataError, match="cifar10: missing .*no offline source exists"):
+            chapter.train_all(cfg)
+
+
 @pytest.mark.parametrize("config_file", [None, "neuron_sensitivity_vgg19_paper.yml"])
 def test_the_nsloss_paper_settings_stop_with_the_data_layers_message_when_imagenette_is_absent(
         tmp_path, monkeypatch, config_file):

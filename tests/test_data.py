@@ -220,3 +220,38 @@ def test_imagenette_archive_with_a_wrong_checksum_is_refused(tiny_imagenette):
     archive.write_bytes(archive.read_bytes()[:-10])
     with pytest.raises(data.DataError, match="wrong md5"):
         data.load("imagenette", "train", root, spec=spec, allow_download=False)
+
+
+@pytest.fixture
+def tiny_pathmnist(tmp_path):
+    """pathmnist.npz in MedMNIST's layout: (N, 28, 28, 3) uint8 images, (N, 1) labels per split."""
+    import dataclasses
+    import hashlib
+
+    import numpy as np
+
+    root = tmp_path / "data"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("train", 12), ("val", 3), ("test", 5)):
+        arrays[f"{split}_images"] = rng.integers(0, 256, (n, 28, 28, 3), dtype=np.uint8)
+        arrays[f"{split}_labels"] = (np.arange(n) % 9).reshape(n, 1).astype(np.uint8)
+    np.savez(root / "pathmnist.npz", **arrays)
+    md5 = hashlib.md5((root / "pathmnist.npz").read_bytes()).hexdigest()
+    spec = dataclasses.replace(data.get_spec("pathmnist"), checksums=(("pathmnist.npz", md5),))
+    return root, spec, arrays
+
+
+def test_pathmnist_npz_loads_channels_first_with_flat_labels(tiny_pathmnist):
+    root, spec, arrays = tiny_pathmnist
+    test = data.load("pathmnist", "test", root, spec=spec, allow_download=False)
+    assert test.images.shape == (5, 3, 28, 28) and test.labels.tolist() == [0, 1, 2, 3, 4]
+    expected = torch.from_numpy(arrays["test_images"]).permute(0, 3, 1, 2).float() / 255
+    assert torch.equal(test.images, expected)
+    assert len(data.load("pathmnist", "train", root, spec=spec, allow_download=False)) == 12
+
+
+def test_pathmnist_without_its_file_fails_fast_saying_where_to_get_it(tmp_path):
+    with pytest.raises(data.DataError, match="pathmnist: missing .*pathmnist.npz; no offline source exists"):
+        data.load("pathmnist", "test", tmp_path, allow_download=False)
