@@ -122,9 +122,13 @@ def metric_panels(table: pd.DataFrame, x: str, columns: Mapping[str, str], *, lo
 def measure_points(per_seed: pd.DataFrame, titles: Mapping[str, str], *, order: Sequence[str]) -> plt.Figure:
     """One panel per measure: each method's mean over seeds (points, one colour per data set) and
     the seeds' spread (bars: +-1 sd). ``per_seed`` has columns dataset, method, seed, metric, score."""
-    fig, axes = plt.subplots(1, len(titles), figsize=(2.7 * len(titles), 3.2), constrained_layout=True,
+    columns = min(4, len(titles))
+    rows = -(-len(titles) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns + 1.2, 2.9 * rows), constrained_layout=True,
                              squeeze=False)
-    for ax, (metric, title) in zip(axes[0], titles.items()):
+    for ax in axes.flat[len(titles):]:
+        ax.set_visible(False)
+    for ax, (metric, title) in zip(axes.flat, titles.items()):
         sns.pointplot(data=per_seed[per_seed.metric == metric], x="method", y="score", hue="dataset",
                       order=list(order), errorbar="sd", dodge=0.3, linestyle="none", markersize=4, ax=ax)
         ax.set_title(title, fontsize=9)

@@ -147,3 +147,20 @@ def test_the_chapters_claims_follow_the_shared_rule():
     assert table.loc["removal gap at 50% (points)", "verdict"] == "not reproduced"  # identical: 0
     accuracy = table.loc["clean accuracy (points)"]
     assert accuracy["verdict"] == "reproduced" and abs(accuracy["effect"] - 0.05) < 0.01
+
+
+def test_the_ablation_says_which_way_each_variant_moves_each_measure():
+    from robinterp.experiments.scaat import SCAATConfig
+    from robinterp.reports import scaat as report
+
+    cfg = SCAATConfig(extra_datasets=(), methods={"ST": {"method": "standard"}, "SCAAT": {"method": "scaat"}},
+                      ablation={"g0": {"method": "scaat", "gamma": 0.0}})
+    measures, removal = _chapter_tables(effect=0.05)
+    variant = measures[measures.method == "SCAAT"].assign(method="g0")
+    variant["score"] += 0.02  # higher everywhere: better where higher is better, worse elsewhere
+    measures = pd.concat([measures, variant])
+    removal = pd.concat([removal, removal[removal.method == "SCAAT"].assign(method="g0")])
+    table = report.ablation(cfg, measures, removal)["than SCAAT"].droplevel("variant")
+    assert table["sparseness (Quantus, Gini) ↑"] == "better"
+    assert table["complexity (Quantus, entropy) ↓"] == "worse"
+    assert table["removal gap at 50% (points) ↑"] == "no measurable difference"

@@ -74,23 +74,27 @@ def claims(cfg: SCAATConfig, measures: pd.DataFrame, removal: pd.DataFrame,
 
 
 def ablation(cfg: SCAATConfig, measures: pd.DataFrame, removal: pd.DataFrame) -> pd.DataFrame:
-    """Each ablation variant minus the SCAAT entry on the first data set, per measure: the mean
-    difference and its 95% interval over images (seeds: the ablation's), as text; ↑/↓ say which
-    way is better."""
+    """Each ablation variant against the SCAAT entry on the first data set, per measure: the
+    difference variant - SCAAT with its 95% interval over images (the ablation's seeds), and
+    whether the variant is better, worse or not measurably different (the interval's side of 0,
+    in the measure's better direction)."""
     scaat = cfg.scaat_label()
     table = pd.concat([measures, removal_gap(removal)], ignore_index=True)
     table = table[table.seed.isin(cfg.ablation_seeds)]
-    result = {}
+    rows = []
     for entry in cfg.ablation:
-        row = {"changes": entry.describe()}
         for name, measure in {**MEASURES, "accuracy": ACCURACY}.items():
             if not (table.metric == name).any():
                 continue
-            diff = _diff(table, cfg.dataset, name, entry.label, scaat, True)
-            judged = rules.ordering(diff)
-            row[f"{measure.title} {'↑' if measure.higher_is_better else '↓'}"] = judged.interval()
-        result[entry.label] = row
-    return pd.DataFrame(result).T
+            raw = rules.ordering(_diff(table, cfg.dataset, name, entry.label, scaat, True))
+            oriented = raw if measure.higher_is_better else rules.ordering(
+                _diff(table, cfg.dataset, name, entry.label, scaat, False))
+            side = ("better" if oriented.low > 0 else "worse" if oriented.high < 0
+                    else "no measurable difference")
+            rows.append({"variant": f"{entry.label} ({entry.describe()})",
+                         "measure": f"{measure.title} {'↑' if measure.higher_is_better else '↓'}",
+                         "variant - SCAAT [95% interval]": raw.interval(), "than SCAAT": side})
+    return pd.DataFrame(rows).set_index(["variant", "measure"])
 
 
 def per_seed(measures: pd.DataFrame, removal: pd.DataFrame, robust: pd.DataFrame) -> pd.DataFrame:
@@ -109,12 +113,33 @@ def titles() -> dict[str, str]:
 
 def summary(measures: pd.DataFrame, removal: pd.DataFrame, robust: pd.DataFrame,
             order: list[str]) -> pd.DataFrame:
-    """Mean ± sd over seeds of every measure per data set and method (the page's main table)."""
+    """Mean ± sd over seeds of every measure (rows, per data set) for the methods in ``order``
+    (columns): the page's main table, narrow enough for a page."""
     seeds = per_seed(measures, removal, robust)
-    stats = seeds.groupby(["dataset", "method", "metric"])["score"].agg(["mean", "std"])
+    seeds = seeds[seeds.method.isin(order)]
+    stats = seeds.groupby(["dataset", "metric", "method"])["score"].agg(["mean", "std"])
     cell = [f"{m:.3g} ± {0.0 if pd.isna(s) else s:.2g}" for m, s in zip(stats["mean"], stats["std"])]
-    wide = pd.Series(cell, index=stats.index).unstack("metric")
+    wide = pd.Series(cell, index=stats.index).unstack("method")
     named = titles()
-    wide = wide[[c for c in named if c in wide.columns]].rename(columns=named)
-    return wide.reindex([(d, m) for d in wide.index.get_level_values(0).unique() for m in order
-                         if (d, m) in wide.index])
+    rows = [(d, m) for d in seeds.dataset.unique() for m in named if (d, m) in wide.index]
+    wide = wide.loc[rows, [m for m in order if m in wide.columns]]
+    return wide.rename(index=named, level="metric").rename_axis(["data set", "measure"])
+
+
+def verdict_table(verdicts: pd.DataFrame, versus: str) -> pd.DataFrame:
+    """The verdicts against one model, one row per data set and measure: the effect with its 95%
+    interval, the seeds that agree, n and the verdict."""
+    rows = verdicts[verdicts.versus == versus]
+    return pd.DataFrame({
+        "data set": rows["dataset"], "claim": rows["claim"], "measure": rows["measure"],
+        "effect [95% interval]": [f"{e:.3g} [{lo:.3g}, {hi:.3g}]" for e, lo, hi in
+                                  zip(rows["effect"], rows["low"], rows["high"])],
+        "seeds agreeing": rows["seeds agreeing"], "n": rows["n"], "verdict": rows["verdict"],
+    }).set_index(["data set", "claim", "measure"])
+
+
+def verdict_matrix(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """The verdict of every measure (rows) against every model on every data set (columns)."""
+    table = verdicts.pivot_table(index=["claim", "measure"], columns=["dataset", "versus"], values="verdict",
+                                 aggfunc="first", sort=False)
+    return table.rename_axis(columns=["data set", "SCAAT versus"])
