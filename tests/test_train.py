@@ -27,6 +27,8 @@ def build(seed: int = 0) -> torch.nn.Module:
     ("pgd_at", (("eps", 0.1), ("steps", 2), ("eps_warmup", 0.3))),
     ("nsloss", (("lam", 0.1), ("eps_ns", 0.5), ("n", 2))),
     ("jacobian_reg", (("lam", 0.01),)),
+    ("input_grad_reg", (("lam", 0.5),)),
+    ("scaat", (("eps", 0.1), ("steps", 2))),
 ])
 def test_every_method_learns_the_separable_problem(blobs, method, params):
     model = build()
