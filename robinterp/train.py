@@ -105,7 +105,10 @@ def fit(model: nn.Module, train: data.Split, spec: TrainSpec, *, validation: dat
     inputs the loss saw, adversarial ones for adversarial training), validation
     accuracy when ``validation`` is given, and wall time.
     """
-    loss_fn, params = get_method(spec.method).loss, spec.params
+    method = get_method(spec.method)
+    # what a method needs besides the batch, made once per run (a teacher model, say)
+    context = method.prepare(spec) if method.prepare is not None else {}
+    loss_fn, params = method.loss, spec.params
     torch.manual_seed(spec.seed)  # dropout and attack random starts draw from the global RNG
     optimizer = make_optimizer(spec, model)
     batches_per_epoch = math.ceil(len(train) / spec.batch_size)
@@ -120,7 +123,7 @@ def fit(model: nn.Module, train: data.Split, spec: TrainSpec, *, validation: dat
         bar = progress_bar(batches, desc=f"{label} epoch {epoch + 1}", total=steps_now)
         model.train()
         for i, (xb, yb) in enumerate(bar):
-            loss, logits = loss_fn(model, xb, yb, params, progress=step / total_steps)
+            loss, logits = loss_fn(model, xb, yb, params, progress=step / total_steps, **context)
             if not torch.isfinite(loss):
                 raise TrainingError(
                     f"{label}: the loss became {loss.item()} at epoch {epoch + 1}, batch {i + 1}; "
