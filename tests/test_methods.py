@@ -73,8 +73,11 @@ def test_the_registry_is_built_from_the_modules():
 @pytest.mark.parametrize("name", sorted(registry()))
 def test_every_method_has_the_shared_signature_and_documented_parameters(name):
     method = get_method(name)
-    assert list(inspect.signature(method.loss).parameters) == ["model", "x", "y", "params", "progress"]
+    names = list(inspect.signature(method.loss).parameters)
+    assert names[:5] == ["model", "x", "y", "params", "progress"]
     assert inspect.signature(method.loss).parameters["progress"].kind is inspect.Parameter.KEYWORD_ONLY
+    # only a method that prepares a context takes more, and exactly what it prepares
+    assert names[5:] == ([] if method.prepare is None else names[5:]) and (method.prepare or not names[5:])
     assert dataclasses.is_dataclass(method.params) and method.params.__dataclass_params__.frozen
     docs = field_docs(method.params)
     assert [f.name for f in dataclasses.fields(method.params) if not docs.get(f.name)] == []
