@@ -66,9 +66,10 @@ def background_mass(attribution: torch.Tensor, x: torch.Tensor, threshold: float
     """Per image, the share of |attribution| that falls on background pixels.
 
     A pixel is background when its brightest channel is at most ``threshold`` (MNIST and
-    Fashion-MNIST draw their objects on black). Attribution there is noise by construction:
-    the pixel carries no evidence, so a cleaner map puts less mass on it. An all-zero map
-    has no mass to place and scores 0.
+    Fashion-MNIST draw their objects on black). This is an operational proxy for noise, ours:
+    a dark pixel can still be evidence (a stroke's absence tells a 3 from an 8), so the share
+    measures how much of a map lies off the object, not how much of it is wrong. An all-zero
+    map has no mass to place and scores 0.
     """
     mass = attribution.abs().sum(1)  # channels summed, (N, H, W)
     background = x.amax(1) <= threshold

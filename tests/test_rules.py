@@ -12,8 +12,8 @@ from robinterp.reports import rules
 def diffs(means, images: int = 200, spread: float = 1.0, seed: int = 0) -> pd.DataFrame:
     """Paired differences: per seed, ``images`` draws around that seed's mean."""
     rng = np.random.default_rng(seed)
-    return pd.DataFrame([{"seed": s, "value": m + spread * rng.standard_normal()}
-                         for s, m in enumerate(means) for _ in range(images)])
+    return pd.DataFrame([{"seed": s, "image": i, "value": m + spread * rng.standard_normal()}
+                         for s, m in enumerate(means) for i in range(images)])
 
 
 @pytest.mark.parametrize("means,spread,expected", [
@@ -52,8 +52,37 @@ def test_the_interval_is_reproducible_and_over_seeds_when_asked():
         rules.bootstrap(d, over="pixels")
 
 
-def test_paired_differences_match_on_seed_and_image():
+def test_paired_differences_match_on_seed_and_image_and_refuse_ambiguous_rows():
     table = pd.DataFrame({"method": ["A", "A", "B", "B", "B"], "seed": [0, 0, 0, 0, 1],
                           "image": [0, 1, 1, 0, 0], "score": [5.0, 7.0, 1.0, 2.0, 9.0]})
     out = rules.paired(table, "A", "B").sort_values("value")
     assert out["value"].tolist() == [3.0, 6.0] and out["seed"].tolist() == [0, 0]
+    twice = pd.concat([table, table.iloc[[0]]])
+    with pytest.raises(ValueError, match="two rows for one of"):
+        rules.paired(twice, "A", "B")
+
+
+def test_images_shared_by_every_seed_are_resampled_together():
+    """An image hard for one seed's model is hard for all: its differences are correlated across
+    seeds, and resampling each seed apart would make the interval too narrow."""
+    rng = np.random.default_rng(1)
+    per_image = rng.standard_normal(200)
+    shared = pd.DataFrame([{"seed": s, "image": i, "value": 0.1 + u + 0.3 * rng.standard_normal()}
+                           for s in range(3) for i, u in enumerate(per_image)])
+    joint = rules.ordering(shared)
+    apart = rules.ordering(shared.drop(columns="image"))  # no image ids: resampled within seeds
+    assert (joint.high - joint.low) > 1.4 * (apart.high - apart.low)
+
+
+def test_missing_values_are_left_out_and_counted():
+    d = diffs((1.0,), images=100, spread=0.1)
+    d.loc[3, "value"] = np.nan
+    judged = rules.ordering(d)
+    assert judged.verdict == "reproduced" and (judged.n, judged.missing) == (99, 1)
+    assert np.isfinite([judged.low, judged.high]).all()
+
+
+def test_an_equivalence_needs_every_seed_within_the_margin():
+    judged = rules.equivalence(diffs((1.2, -1.2, 0.0), images=500, spread=0.5), margin=1.0)
+    assert -1.0 < judged.low and judged.high < 1.0, "the interval alone would pass"
+    assert judged.verdict == "partly" and judged.seeds_agreeing == 1

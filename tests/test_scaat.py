@@ -67,6 +67,26 @@ def test_with_gamma_above_0_the_most_salient_pixels_get_the_smallest_budget():
     assert torch.equal(flat_r.argmin(1), flat_s.argmax(1))
 
 
+def test_the_scaat_loss_attacks_inside_the_saliency_shaped_budget(monkeypatch):
+    model = cnn()
+    x, y = torch.rand(4, 1, 28, 28), torch.tensor([0, 1, 2, 3])
+    params = get_method("scaat").make_params({"gamma": 2.0, "eps": 0.2, "steps": 3, "eps_warmup": 0.0}, "test")
+    seen = {}
+    real = attacks.budget_pgd
+
+    def recording(model_, x_, y_, **kw):
+        seen.update(kw)
+        seen["x_adv"] = real(model_, x_, y_, **kw)
+        return seen["x_adv"]
+
+    monkeypatch.setattr(scaat.attacks, "budget_pgd", recording)
+    scaat.loss(model, x, y, params, progress=0.5)
+    expected = 0.2 * (1 - scaat.normalised_saliency(model, x, y)) ** 2.0
+    assert torch.allclose(seen["budget"], expected.expand_as(x))
+    assert ((seen["x_adv"] - x).abs() <= expected + 1e-6).all()
+    assert seen["step_size"] == pytest.approx(2.5 * 0.2 / 3)
+
+
 def test_the_saliency_normalisation_lies_in_0_1_per_sample_with_both_ends_reached():
     model = cnn()
     x, y = torch.rand(5, 3, 28, 28), torch.arange(5)
@@ -164,3 +184,13 @@ def test_the_ablation_says_which_way_each_variant_moves_each_measure():
     assert table["sparseness (Quantus, Gini) ↑"] == "better"
     assert table["complexity (Quantus, entropy) ↓"] == "worse"
     assert table["removal gap at 50% (points) ↑"] == "no measurable difference"
+
+
+def test_the_chapter_refuses_ablation_seeds_outside_its_seeds_and_a_missing_scaat_entry():
+    from robinterp.config import ConfigError
+    from robinterp.experiments.scaat import SCAATConfig
+
+    with pytest.raises(ConfigError, match=r"ablation_seeds \[5\] must be among seeds \[0, 1, 2\]"):
+        SCAATConfig(ablation_seeds=(5,))
+    with pytest.raises(ConfigError, match="methods must list a SCAAT entry"):
+        SCAATConfig(methods={"ST": {"method": "standard"}})

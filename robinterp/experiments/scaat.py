@@ -58,7 +58,8 @@ class SCAATConfig(common.ExperimentConfig):
     data set and compared with it: gamma 0 ignores the saliency, adaptive scales each sample's
     budget by its margin, a smaller budget, no clean loss term."""
     ablation_seeds: tuple[int, ...] = param((0,), low=0)
-    """Seeds of the ablation models (one: their intervals are over images only)."""
+    """Seeds of the ablation models, among ``seeds`` (one, for the CPU budget: its intervals
+    cover image noise, not training noise)."""
     epochs: float = param(1.0, low=0, low_open=True)
     """Epochs of every method that does not set its own."""
     lr: float = param(1e-3, low=0, low_open=True)
@@ -97,6 +98,9 @@ class SCAATConfig(common.ExperimentConfig):
             raise ConfigError("methods must list a SCAAT entry (method: scaat): the claims are about it")
         if self.dataset in self.extra_datasets or len(set(self.extra_datasets)) != len(self.extra_datasets):
             raise ConfigError(f"extra_datasets must be distinct and differ from dataset {self.dataset!r}")
+        if not set(self.ablation_seeds) <= set(self.seeds):
+            raise ConfigError(f"ablation_seeds {list(self.ablation_seeds)} must be among seeds {list(self.seeds)}: "
+                              f"each variant is compared with the SCAAT model of the same seed")
         if not self.removal_fractions or 0.0 not in self.removal_fractions:
             raise ConfigError("removal_fractions must include 0 (the unmasked accuracy)")
 
@@ -150,7 +154,8 @@ def train_all(cfg: SCAATConfig) -> tuple[dict[Key, torch.nn.Module], pd.DataFram
 
 def _map_scores(cfg: SCAATConfig, model: torch.nn.Module, dataset: str, seed: int) -> pd.DataFrame:
     """Per image: sparseness, complexity, background mass and correctness on the eval subset, and
-    FaithfulnessCorrelation on its first ``faithfulness_size`` images."""
+    FaithfulnessCorrelation on a seeded subset of ``faithfulness_size`` of those images (the same
+    images for every model)."""
     split = common.eval_subset(dataset, cfg.eval_size, "explanation_quality")
     quality = explanation_quality.scores(model, split.images, split.labels, MAP_METRICS, explainer="saliency",
                                          seed=seed)

@@ -11,8 +11,8 @@ mechanism below is therefore the book's design, each a parameter:
 - each pixel gets its own Linf budget eps_i = eps (1 - s_i)^gamma: large where the
   saliency is low, small where it is high. PGD inside that budget perturbs the pixels
   the model should not rely on, so training penalises gradient mass there (the
-  noise), while the salient evidence is left almost intact. gamma = 0 is plain PGD
-  training;
+  noise), while the salient evidence is left almost intact. gamma = 0 ignores the
+  saliency (with clean weight 0 it is exactly PGD training);
 - "adaptive" (optional): each sample's budget is scaled by (1 + m) / 2, with m its
   softmax margin p_y - max_{j != y} p_j, so samples the model gets wrong are attacked
   less (in the spirit of instance-adaptive adversarial training);
@@ -41,8 +41,8 @@ class SCAATParams(Config):
     """Largest Linf radius, where the saliency is lowest (ours: MNIST's usual 0.3; the abstract
     gives none)."""
     gamma: float = param(1.0, low=0)
-    """Exponent of the budget eps (1 - s)^gamma: 0 ignores the saliency (PGD training), larger
-    values protect more of the salient pixels (ours)."""
+    """Exponent of the budget eps (1 - s)^gamma: 0 ignores the saliency (with clean_weight 0, exactly
+    PGD training), larger values protect more of the salient pixels (ours)."""
     steps: int = param(7, low=1)
     """PGD steps per batch (ours, as Madry et al.'s CIFAR-10 training)."""
     step_size: float | None = param(None, low=0, low_open=True)

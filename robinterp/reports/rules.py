@@ -6,17 +6,21 @@ paired difference d = A - B, signed so that d > 0 is the direction the paper cla
 (or one per seed for a measure that is one number per model).
 
 - **Effect**: the mean over seeds of each seed's mean difference, and a 95% percentile
-  bootstrap interval: images resampled within each seed (``over="images"``), or seeds
-  resampled (``over="seeds"``, for one number per model; with 3 seeds this interval is
-  little more than the range, and says so by being wide).
+  bootstrap interval. ``over="images"``: test images are resampled, the same draw for every
+  seed (every model of a chapter is measured on the same images, so an image's differences
+  are correlated across seeds; resampling each seed apart would ignore that and give too
+  narrow an interval); seeds measured on different images fall back to resampling within
+  each seed. ``over="seeds"``, for one number per model: seeds are resampled (with 3 seeds
+  this interval is little more than the range, and says so by being wide). Missing values
+  (NaN, e.g. a correlation of a constant map) are left out and counted.
 - **Ordering** ("A is sparser than B"): *reproduced* when every seed points the
   claimed way and the interval excludes 0; *partly* when the mean points the claimed
   way but the interval includes 0 or a seed disagrees; *not reproduced* when the mean
   points the other way; *contradicted* when the interval excludes 0 the other way.
 - **Equivalence** ("accuracy unaffected", within a stated margin m): *reproduced* when
-  the interval lies inside [-m, m]; *partly* when the mean does but the interval leaves
-  it; *not reproduced* when the mean is outside; *contradicted* when the whole interval
-  is outside.
+  the interval lies inside [-m, m] and so does every seed's mean; *partly* when the mean
+  does but the interval or a seed leaves it; *not reproduced* when the mean is outside;
+  *contradicted* when the whole interval is outside.
 """
 
 from __future__ import annotations
@@ -33,9 +37,9 @@ ORDERING_RULE = ("An ordering is reproduced when the paired difference points th
                  "every seed and its 95% bootstrap interval excludes 0; partly when its mean points "
                  "that way but the interval includes 0 or a seed disagrees; not reproduced when the "
                  "mean points the other way; contradicted when the interval excludes 0 the other way.")
-EQUIVALENCE_RULE = ("An equivalence is reproduced when the 95% interval of the difference lies within "
-                    "the stated margin; partly when only its mean does; not reproduced when the mean "
-                    "is outside; contradicted when the whole interval is.")
+EQUIVALENCE_RULE = ("An equivalence is reproduced when the 95% interval of the difference and every "
+                    "seed's mean lie within the stated margin; partly when only the mean does; not "
+                    "reproduced when the mean is outside; contradicted when the whole interval is.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +50,9 @@ class Judgement:
     low: float
     high: float
     n: int
-    """Paired observations: images times seeds, or seeds."""
+    """Paired observations used: images times seeds, or seeds."""
+    missing: int
+    """Paired observations left out because a value was missing (NaN)."""
     seeds_agreeing: int
     seeds: int
     verdict: str
@@ -56,14 +62,17 @@ class Judgement:
 
     def row(self) -> dict[str, object]:
         return {"effect": self.mean, "low": self.low, "high": self.high, "n": self.n,
-                "seeds agreeing": f"{self.seeds_agreeing} of {self.seeds}", "verdict": self.verdict}
+                "missing": self.missing, "seeds agreeing": f"{self.seeds_agreeing} of {self.seeds}",
+                "verdict": self.verdict}
 
 
 def bootstrap(diff: pd.DataFrame, over: str = "images", n_boot: int = 2000,
               seed: int = BOOTSTRAP_SEED) -> tuple[float, float, float, pd.Series]:
-    """(mean, low, high, per-seed means) of the paired differences ``diff`` (columns seed, value)."""
+    """(mean, low, high, per-seed means) of the paired differences ``diff`` (columns seed, value
+    and, for ``over="images"``, image); rows with a missing value are left out."""
     if over not in RESAMPLING:
         raise ValueError(f"over must be one of {RESAMPLING}, got {over!r}")
+    diff = diff.dropna(subset=["value"])
     if diff.empty:
         raise ValueError("no paired observations to judge")
     rng = np.random.default_rng(seed)
@@ -72,13 +81,24 @@ def bootstrap(diff: pd.DataFrame, over: str = "images", n_boot: int = 2000,
         values = per_seed.to_numpy()
         draws = values[rng.integers(0, len(values), (n_boot, len(values)))].mean(axis=1)
     else:
-        draws = np.zeros(n_boot)
-        for _, group in diff.groupby("seed"):
-            values = group["value"].to_numpy()
-            draws += values[rng.integers(0, len(values), (n_boot, len(values)))].mean(axis=1)
-        draws /= diff["seed"].nunique()
+        grid = diff.pivot(index="image", columns="seed", values="value") if "image" in diff else None
+        if grid is not None and not grid.isna().any().any():
+            # the same images for every seed: resample images once per draw, for all seeds alike
+            values = grid.to_numpy()
+            draws = values[rng.integers(0, len(values), (n_boot, len(values)))].mean(axis=1).mean(axis=1)
+        else:
+            draws = np.zeros(n_boot)
+            for _, group in diff.groupby("seed"):
+                values = group["value"].to_numpy()
+                draws += values[rng.integers(0, len(values), (n_boot, len(values)))].mean(axis=1)
+            draws /= diff["seed"].nunique()
     low, high = np.percentile(draws, [2.5, 97.5])
     return float(per_seed.mean()), float(low), float(high), per_seed
+
+
+def _counts(diff: pd.DataFrame) -> tuple[int, int]:
+    valid = int(diff["value"].notna().sum())
+    return valid, len(diff) - valid
 
 
 def ordering(diff: pd.DataFrame, over: str = "images") -> Judgement:
@@ -93,7 +113,7 @@ def ordering(diff: pd.DataFrame, over: str = "images") -> Judgement:
         verdict = "reproduced"
     else:
         verdict = "partly"
-    return Judgement(mean, low, high, len(diff), agreeing, len(per_seed), verdict)
+    return Judgement(mean, low, high, *_counts(diff), agreeing, len(per_seed), verdict)
 
 
 def equivalence(diff: pd.DataFrame, margin: float, over: str = "images") -> Judgement:
@@ -106,18 +126,21 @@ def equivalence(diff: pd.DataFrame, margin: float, over: str = "images") -> Judg
         verdict = "contradicted"
     elif abs(mean) > margin:
         verdict = "not reproduced"
-    elif -margin <= low and high <= margin:
+    elif -margin <= low and high <= margin and agreeing == len(per_seed):
         verdict = "reproduced"
     else:
         verdict = "partly"
-    return Judgement(mean, low, high, len(diff), agreeing, len(per_seed), verdict)
+    return Judgement(mean, low, high, *_counts(diff), agreeing, len(per_seed), verdict)
 
 
 def paired(table: pd.DataFrame, a: str, b: str, *, by: str = "method",
            keys: tuple[str, ...] = ("seed", "image"), value: str = "score") -> pd.DataFrame:
-    """A - B of ``value`` matched on ``keys`` (columns seed and value), from a tidy table."""
+    """A - B of ``value`` matched on ``keys`` (columns seed, image and value), from a tidy table
+    with one row per key and model."""
     left = table[table[by] == a].set_index(list(keys))[value]
     right = table[table[by] == b].set_index(list(keys))[value]
+    if not (left.index.is_unique and right.index.is_unique):
+        raise ValueError(f"{a!r} or {b!r} has two rows for one of {keys}: the pairing would be ambiguous")
     both = left.index.intersection(right.index)
     diff = (left.loc[both] - right.loc[both]).rename("value").reset_index()
-    return diff[["seed", "value"]]
+    return diff[[k for k in ("seed", "image") if k in diff] + ["value"]]

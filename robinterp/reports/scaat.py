@@ -128,13 +128,14 @@ def summary(measures: pd.DataFrame, removal: pd.DataFrame, robust: pd.DataFrame,
 
 def verdict_table(verdicts: pd.DataFrame, versus: str) -> pd.DataFrame:
     """The verdicts against one model, one row per data set and measure: the effect with its 95%
-    interval, the seeds that agree, n and the verdict."""
+    interval, the seeds that agree, n, the observations left out as undefined, and the verdict."""
     rows = verdicts[verdicts.versus == versus]
     return pd.DataFrame({
         "data set": rows["dataset"], "claim": rows["claim"], "measure": rows["measure"],
         "effect [95% interval]": [f"{e:.3g} [{lo:.3g}, {hi:.3g}]" for e, lo, hi in
                                   zip(rows["effect"], rows["low"], rows["high"])],
-        "seeds agreeing": rows["seeds agreeing"], "n": rows["n"], "verdict": rows["verdict"],
+        "seeds agreeing": rows["seeds agreeing"], "n": rows["n"], "missing": rows["missing"],
+        "verdict": rows["verdict"],
     }).set_index(["data set", "claim", "measure"])
 
 
