@@ -140,7 +140,7 @@ def verdict_table(verdicts: pd.DataFrame, versus: str) -> pd.DataFrame:
 
 
 def verdict_matrix(verdicts: pd.DataFrame) -> pd.DataFrame:
-    """The verdict of every measure (rows) against every model on every data set (columns)."""
-    table = verdicts.pivot_table(index=["claim", "measure"], columns=["dataset", "versus"], values="verdict",
+    """The verdict of every measure against every model (columns), per data set (rows)."""
+    table = verdicts.pivot_table(index=["dataset", "measure"], columns="versus", values="verdict",
                                  aggfunc="first", sort=False)
-    return table.rename_axis(columns=["data set", "SCAAT versus"])
+    return table.rename_axis(index=["data set", "measure"], columns="SCAAT versus")
