@@ -66,9 +66,6 @@ class ExperimentConfig(Config):
         """The labels of the chapter's methods, in the order its tables show them."""
         return [entry.label for entry in self.methods]
 
-    def entry(self, label: str) -> MethodEntry:
-        return next(e for e in self.methods if e.label == label)
-
 
 def train_spec(cfg: ExperimentConfig, entry: MethodEntry, seed: int, *, epochs: float,
                lr: float) -> train.TrainSpec:
