@@ -86,3 +86,36 @@ def test_an_equivalence_needs_every_seed_within_the_margin():
     judged = rules.equivalence(diffs((1.2, -1.2, 0.0), images=500, spread=0.5), margin=1.0)
     assert -1.0 < judged.low and judged.high < 1.0, "the interval alone would pass"
     assert judged.verdict == "partly" and judged.seeds_agreeing == 1
+
+
+def trend_table(slope: float, seeds: int = 2, images: int = 100, spread: float = 1.0, seed: int = 0) -> pd.DataFrame:
+    """A measure per seed, setting x and image: slope * x plus noise."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame([{"seed": s, "x": x, "image": i, "value": slope * x + spread * rng.standard_normal()}
+                         for s in range(seeds) for x in (1.0, 2.0, 3.0, 4.0) for i in range(images)])
+
+
+@pytest.mark.parametrize("slope,spread,expected", [
+    (1.0, 0.5, "reproduced"),
+    (-1.0, 0.5, "contradicted"),
+])
+def test_trends_by_rank_correlation(slope, spread, expected):
+    judged = rules.trend(trend_table(slope, spread=spread))
+    assert judged.verdict == expected
+    assert judged.mean == pytest.approx(1.0 if slope > 0 else -1.0)
+
+
+def test_a_flat_trend_is_not_reproduced_by_a_lucky_ordering():
+    """No slope: the settings' means are in some order, but the interval spans 0."""
+    judged = rules.trend(trend_table(0.0, spread=1.0, seed=5))
+    assert judged.low < 0 < judged.high and judged.verdict != "reproduced"
+
+
+def test_a_trend_needs_two_settings_and_counts_what_it_leaves_out():
+    table = trend_table(1.0, spread=0.1)
+    with pytest.raises(ValueError, match="two settings"):
+        rules.trend(table[table.x == 1.0])
+    holed = table.copy()
+    holed.loc[0, "value"] = np.nan  # one image unmeasured at one setting: that image is left out
+    judged = rules.trend(holed.dropna())
+    assert judged.n == 2 * 4 * 99 and judged.missing == 1

@@ -17,6 +17,10 @@ paired difference d = A - B, signed so that d > 0 is the direction the paper cla
   claimed way and the interval excludes 0; *partly* when the mean points the claimed
   way but the interval includes 0 or a seed disagrees; *not reproduced* when the mean
   points the other way; *contradicted* when the interval excludes 0 the other way.
+- **Trend** ("alignment grows with eps"): the effect is Spearman's rank correlation between
+  the setting (eps, lambda, epochs) and each setting's mean over images, per seed, then
+  averaged over seeds; images are resampled as for an ordering, and the verdict is the
+  ordering's with the correlation in place of the difference (> 0 is the claimed direction).
 - **Equivalence** ("accuracy unaffected", within a stated margin m): *reproduced* when
   the interval lies inside [-m, m] and so does every seed's mean; *partly* when the mean
   does but the interval or a seed leaves it; *not reproduced* when the mean is outside;
@@ -37,6 +41,10 @@ ORDERING_RULE = ("An ordering is reproduced when the paired difference points th
                  "every seed and its 95% bootstrap interval excludes 0; partly when its mean points "
                  "that way but the interval includes 0 or a seed disagrees; not reproduced when the "
                  "mean points the other way; contradicted when the interval excludes 0 the other way.")
+TREND_RULE = ("A trend is judged like an ordering, with Spearman's rank correlation between the "
+              "setting and the measure (per seed, averaged over seeds) in place of the difference: "
+              "reproduced when it has the claimed sign in every seed and its 95% bootstrap interval "
+              "excludes 0.")
 EQUIVALENCE_RULE = ("An equivalence is reproduced when the 95% interval of the difference and every "
                     "seed's mean lie within the stated margin; partly when only the mean does; not "
                     "reproduced when the mean is outside; contradicted when the whole interval is.")
@@ -101,18 +109,22 @@ def _counts(diff: pd.DataFrame) -> tuple[int, int]:
     return valid, len(diff) - valid
 
 
+def _directional(mean: float, low: float, high: float, every_seed_agrees: bool) -> str:
+    """The verdict of an ordering or a trend from its effect (> 0 claimed) and interval."""
+    if high < 0:
+        return "contradicted"
+    if mean <= 0:
+        return "not reproduced"
+    if low > 0 and every_seed_agrees:
+        return "reproduced"
+    return "partly"
+
+
 def ordering(diff: pd.DataFrame, over: str = "images") -> Judgement:
     """The rule for "A beats B"; ``diff`` holds A - B signed so that > 0 is the claim."""
     mean, low, high, per_seed = bootstrap(diff, over)
     agreeing = int((per_seed > 0).sum())
-    if high < 0:
-        verdict = "contradicted"
-    elif mean <= 0:
-        verdict = "not reproduced"
-    elif low > 0 and agreeing == len(per_seed):
-        verdict = "reproduced"
-    else:
-        verdict = "partly"
+    verdict = _directional(mean, low, high, agreeing == len(per_seed))
     return Judgement(mean, low, high, *_counts(diff), agreeing, len(per_seed), verdict)
 
 
@@ -131,6 +143,45 @@ def equivalence(diff: pd.DataFrame, margin: float, over: str = "images") -> Judg
     else:
         verdict = "partly"
     return Judgement(mean, low, high, *_counts(diff), agreeing, len(per_seed), verdict)
+
+
+def _spearman(means: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Spearman's correlation of each row of ``means`` (..., settings) with ``x`` (ties averaged;
+    0 where a row is constant)."""
+    from scipy.stats import rankdata
+
+    ranks = rankdata(means, axis=-1)
+    ranks = ranks - ranks.mean(-1, keepdims=True)
+    rx = rankdata(x) - rankdata(x).mean()
+    scale = np.sqrt((ranks ** 2).sum(-1) * (rx ** 2).sum())
+    return np.divide((ranks * rx).sum(-1), scale, out=np.zeros(ranks.shape[:-1]), where=scale > 0)
+
+
+def trend(table: pd.DataFrame, n_boot: int = 2000, seed: int = BOOTSTRAP_SEED) -> Judgement:
+    """The rule for "the measure grows with the setting": ``table`` has columns x (the setting),
+    seed, image and value (signed so that growth is the claim), every image measured at every
+    setting and seed. Needs at least two settings."""
+    grid = table.pivot_table(index="image", columns=["seed", "x"], values="value", aggfunc="first")
+    seeds = sorted(table["seed"].unique())
+    xs = np.array(sorted(table["x"].unique()), dtype=float)
+    if len(xs) < 2:
+        raise ValueError("a trend needs at least two settings")
+    missing = int(grid.isna().to_numpy().sum())
+    grid = grid.dropna()
+    if grid.empty:
+        raise ValueError("no image is measured at every setting and seed")
+    values = grid.to_numpy().reshape(len(grid), len(seeds), len(xs))
+    per_seed = pd.Series(_spearman(values.mean(0), xs), index=seeds)
+    rng = np.random.default_rng(seed)
+    draws = np.empty(n_boot)
+    for i in range(n_boot):  # images resampled once per draw, for every seed and setting alike
+        sample = values[rng.integers(0, len(values), len(values))].mean(0)
+        draws[i] = _spearman(sample, xs).mean()
+    low, high = np.percentile(draws, [2.5, 97.5])
+    mean = float(per_seed.mean())
+    agreeing = int((per_seed > 0).sum())
+    verdict = _directional(mean, float(low), float(high), agreeing == len(per_seed))
+    return Judgement(mean, float(low), float(high), values.size, missing, agreeing, len(seeds), verdict)
 
 
 def paired(table: pd.DataFrame, a: str, b: str, *, by: str = "method",
