@@ -83,3 +83,18 @@ def test_the_random_control_ignores_the_model_and_is_seeded(tiny_cnn):
     assert torch.equal(a, explain.random_attribution(other, x, t, seed=4))
     assert not torch.equal(a, explain.random_attribution(tiny_cnn, x, t, seed=5))
     assert a.shape == x.shape and 0 <= float(a.min()) and float(a.max()) <= 1
+
+
+def test_alignment_on_a_linear_model_is_the_distance_to_its_decision_boundary():
+    """Two logits +-w.x: the boundary is w.x = 0, and |<x, w>| / ||w|| is x's distance to it."""
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2, bias=False))
+    w = torch.tensor([3.0, 4.0, 0.0, 0.0])
+    with torch.no_grad():
+        model[1].weight.copy_(torch.stack([w, -w]))
+    x = torch.tensor([1.0, 1.0, 0.0, 0.0]).view(1, 1, 2, 2)
+    distance = metrics.alignment(model, x)
+    assert float(distance) == pytest.approx(7 / 5)
+    # moving just past that distance along -w flips the prediction, just short of it does not
+    step = (w / w.norm()).view(1, 1, 2, 2)
+    assert model(x - 1.01 * distance * step).argmax(1).item() == 1
+    assert model(x - 0.99 * distance * step).argmax(1).item() == 0
