@@ -20,8 +20,11 @@ import functools
 import inspect
 import math
 import textwrap
+import types
 import typing
 from typing import Any, Mapping
+
+import yaml
 
 from robinterp import RobinterpError
 
@@ -59,6 +62,29 @@ def field_docs(cls: type) -> dict[str, str]:
                     and isinstance(nxt.value.value, str)):
                 docs[node.target.id] = " ".join(nxt.value.value.split())
     return docs
+
+
+# the longest text a list or table parameter may be given as (a method table is a few hundred bytes)
+MAX_PARAMETER_TEXT = 20_000
+
+
+def _is_collection(tp: Any) -> bool:
+    """Whether a field of type ``tp`` holds a list or a table (a tuple, maybe optional)."""
+    args = [a for a in typing.get_args(tp) if a is not type(None)] if typing.get_origin(tp) in (
+        typing.Union, types.UnionType) else [tp]
+    return any(typing.get_origin(a) is tuple for a in args)
+
+
+def _yaml_value(name: str, text: str) -> Any:
+    """A list or mapping written as YAML text (``-p seeds "[0, 1]"``); other text is returned as
+    it is, for validation to refuse with the field's own message."""
+    if len(text) > MAX_PARAMETER_TEXT:
+        raise ConfigError(f"{name}: the text is {len(text)} characters long; at most {MAX_PARAMETER_TEXT}")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{name}: {text[:80]!r} is not valid YAML ({getattr(err, 'problem', err)})") from None
+    return value if isinstance(value, (list, dict)) else text
 
 
 def coerce(name: str, value: Any, tp: Any) -> Any:
@@ -159,9 +185,18 @@ class Config:
 
     @classmethod
     def from_namespace(cls, namespace: Mapping[str, Any]) -> "Config":
-        """Build from a notebook's globals after papermill injected its parameters."""
-        return cls.from_mapping({f.name: namespace[f.name] for f in dataclasses.fields(cls)},
-                                source="notebook parameters")
+        """Build from a notebook's globals after papermill injected its parameters.
+
+        ``papermill -p seeds "[0, 1]"`` injects text: a list or table field given as text is
+        read as YAML (as ``-y`` would), and what does not parse is a one-line error."""
+        hints = typing.get_type_hints(cls)
+        values = {}
+        for f in dataclasses.fields(cls):
+            value = namespace[f.name]
+            if isinstance(value, str) and _is_collection(hints[f.name]):
+                value = _yaml_value(f.name, value)
+            values[f.name] = value
+        return cls.from_mapping(values, source="notebook parameters")
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

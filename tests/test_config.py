@@ -331,3 +331,19 @@ def test_verdicts_and_tables_key_no_cached_result(tmp_path):
     _edit(chapter)
     assert source_digest(package, ("robinterp.experiments.neuron_sensitivity",)) != \
         before[keyed.index(("robinterp.experiments.neuron_sensitivity",))]
+
+
+def test_papermill_text_parameters_for_lists_and_tables_are_read_as_yaml():
+    """``papermill -p seeds "[0, 1]"`` injects the text "[0, 1]": read it as YAML, as -y would."""
+    namespace = RobustModelsConfig().to_parameters()
+    cfg = RobustModelsConfig.from_namespace({**namespace, "seeds": "[0, 1]",
+                                             "methods": "{standard: {method: standard}}"})
+    assert cfg.seeds == (0, 1) and cfg.labels() == ["standard"]
+    with pytest.raises(ConfigError, match=r"^seeds: '\[0, 1' is not valid YAML"):
+        RobustModelsConfig.from_namespace({**namespace, "seeds": "[0, 1"})
+    with pytest.raises(ConfigError, match="seeds must be a list, got str 'zero'"):
+        RobustModelsConfig.from_namespace({**namespace, "seeds": "zero"})
+    with pytest.raises(ConfigError, match="at most 20000"):
+        RobustModelsConfig.from_namespace({**namespace, "seeds": "[" + "0, " * 10000 + "0]"})
+    with pytest.raises(ConfigError, match="dataset"):  # a text field's text is never read as YAML
+        RobustModelsConfig.from_namespace({**namespace, "dataset": "[mnist]"})
