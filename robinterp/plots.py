@@ -140,3 +140,29 @@ def measure_points(per_seed: pd.DataFrame, titles: Mapping[str, str], *, order: 
             ax.get_legend().remove()
     axes[0][-1].legend(fontsize=8, title="data set", title_fontsize=8, bbox_to_anchor=(1.02, 1), loc="upper left")
     return fig
+
+
+def against_setting(table: pd.DataFrame, *, x: str, y: str, hue: str, col: str, xlabel: str,
+                    col_wrap: int | None = None, ylabels: Mapping[str, str] | None = None) -> plt.Figure:
+    """One panel per value of ``col`` (its own y scale): ``y`` against ``x``, one line per ``hue``,
+    bands +-1 sd over seeds where there are several."""
+    grid = sns.relplot(data=table, x=x, y=y, hue=hue, col=col, col_wrap=col_wrap, kind="line", marker="o",
+                       errorbar="sd", height=2.8, aspect=1.0, facet_kws={"sharey": False, "sharex": False})
+    grid.set_titles("{col_name}")
+    for name, ax in grid.axes_dict.items():
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel((ylabels or {}).get(name, ""))
+        ax.grid(alpha=0.3)
+    return grid.figure
+
+
+def labelled_scatter(table: pd.DataFrame, *, x: str, y: str, label: str, xlabel: str, ylabel: str) -> plt.Figure:
+    """One point per row of ``table``, named by its ``label`` column."""
+    fig, ax = plt.subplots(figsize=(6.0, 3.8), constrained_layout=True)
+    ax.scatter(table[x], table[y], s=30, zorder=3)
+    for _, row in table.iterrows():
+        ax.annotate(str(row[label]), (row[x], row[y]), textcoords="offset points", xytext=(4, 3), fontsize=7)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    return fig

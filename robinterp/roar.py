@@ -22,6 +22,9 @@ from torch import nn
 from robinterp import cache, data, train
 
 RANDOM = "random"  # the control's ranking: a seeded random order, blind to any model
+# what a retrained model sees: the images with the pixels removed, or only where they were
+# removed (a binary mask: how much of the label the removal's shape alone gives away)
+CONTENTS = ("image", "mask")
 
 
 def order(attribution: torch.Tensor) -> torch.Tensor:
@@ -54,6 +57,19 @@ def remove(x: torch.Tensor, ranked: torch.Tensor, fraction: float, fill: torch.T
     return torch.where(mask, fill.to(x.dtype).view(1, channels, 1, 1), x)
 
 
+def removal_mask(x: torch.Tensor, ranked: torch.Tensor, fraction: float) -> torch.Tensor:
+    """1 where ``remove`` would replace a pixel, 0 elsewhere, in every channel of ``x``'s shape."""
+    return (remove(torch.zeros_like(x), ranked, fraction, torch.ones(x.shape[1])) > 0).to(x.dtype)
+
+
+def modified(x: torch.Tensor, ranked: torch.Tensor, fraction: float, fill: torch.Tensor, content: str) -> torch.Tensor:
+    """What a retrained model trains and is tested on: ``x`` with the top ``fraction`` removed
+    (``content`` "image") or the removal's mask alone ("mask")."""
+    if content not in CONTENTS:
+        raise ValueError(f"content must be one of {CONTENTS}, got {content!r}")
+    return remove(x, ranked, fraction, fill) if content == "image" else removal_mask(x, ranked, fraction)
+
+
 def channel_mean(split: data.Split) -> torch.Tensor:
     """Per-channel mean of the images of ``split``: the value a removed pixel takes."""
     return split.images.mean(dim=(0, 2, 3))
@@ -61,12 +77,14 @@ def channel_mean(split: data.Split) -> torch.Tensor:
 
 @dataclasses.dataclass(frozen=True)
 class Ranking:
-    """How one model ranks pixels: a name (part of the cache key), the attribution function
-    ``attribute(x, y) -> attribution`` and the modules whose code it depends on."""
+    """How one model ranks pixels: a name, the attribution function ``attribute(x, y) ->
+    attribution``, the modules whose code it depends on, and the class it explains ("true",
+    "predicted", or "none" for a class-agnostic map); name and class key the retrainings."""
 
     name: str
     attribute: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     code: tuple[str, ...] = ()
+    target: str = "none"
 
 
 def ranked(split: data.Split, ranking: Ranking | None, seed: int, batch_size: int = 512) -> torch.Tensor:
@@ -79,22 +97,26 @@ def ranked(split: data.Split, ranking: Ranking | None, seed: int, batch_size: in
 
 
 def retrained(source: str, ranking: Ranking | None, fraction: float, retrain: train.TrainSpec,
-              train_split: data.Split, train_order: Callable[[], torch.Tensor], fill: torch.Tensor,
-              ) -> tuple[nn.Module, dict[str, Any]]:
+              train_split: data.Split, train_order: Callable[[], torch.Tensor], fill: torch.Tensor, *,
+              content: str = "image", name: str | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """A fresh model trained by ``retrain`` on ``train_split`` with the top ``fraction`` of each
-    image removed in ``train_order()`` (called only when the model is not cached), cached by the
-    ``source`` model's key, the ranking, the fraction and the spec."""
+    image removed in ``train_order()`` (called only when the model is not cached), or on the
+    removal's mask alone (``content`` "mask"), cached by the ``source`` model's key, the ranking,
+    the fraction, the content and the spec; ``name`` (the source's label) is for the progress
+    line only."""
     def build() -> nn.Module:
         torch.manual_seed(retrain.seed)
         return train.build_model(retrain)
 
     def train_it(model: nn.Module) -> dict[str, Any]:
-        images = remove(train_split.images, train_order(), fraction, fill)
+        images = modified(train_split.images, train_order(), fraction, fill, content)
         history = train.fit(model, data.Split(images, train_split.labels), retrain,
-                            desc=f"ROAR {fraction:.0%} by {ranking.name if ranking else RANDOM} of {source}")
+                            desc=f"ROAR {fraction:.0%} by {ranking.name if ranking else RANDOM} of {name or source}"
+                                 + (" (mask only)" if content == "mask" else ""))
         return {"history": history.to_dict("records")}
 
-    key = {"roar": {"source": source, "ranking": ranking.name if ranking else RANDOM, "fraction": fraction},
+    key = {"roar": {"source": source, "ranking": ranking.name if ranking else RANDOM,
+                    "target": ranking.target if ranking else "none", "fraction": fraction, "content": content},
            "retrain": dataclasses.asdict(retrain)}
     code = (__name__, *train.model_code(retrain), *(ranking.code if ranking else ()))
     return cache.cached_model(key, build, train_it, code=code)

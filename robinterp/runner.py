@@ -22,7 +22,8 @@ from typing import Any, Callable
 
 from robinterp import RobinterpError
 from robinterp.config import Config, ConfigError
-from robinterp.experiments import neuron_sensitivity, robust_models, saliency_guided_training, scaat
+from robinterp.experiments import (neuron_sensitivity, robust_attribution, robust_models, saliency_guided_training,
+                                   scaat)
 from robinterp.experiments.common import Plan
 from robinterp.profiles import load_yaml, profile_overrides, section
 from robinterp.paths import build_root, project_root
@@ -51,6 +52,8 @@ CHAPTERS: dict[str, Chapter] = {
                                         saliency_guided_training.plan),
     "neuron_sensitivity": Chapter("neuron_sensitivity", "book/chapters/neuron_sensitivity.ipynb",
                                   neuron_sensitivity.NeuronSensitivityConfig, neuron_sensitivity.plan),
+    "robust_attribution": Chapter("robust_attribution", "book/chapters/robust_attribution.ipynb",
+                                  robust_attribution.RobustAttributionConfig, robust_attribution.plan),
     "scaat": Chapter("scaat", "book/chapters/scaat.ipynb", scaat.SCAATConfig, scaat.plan),
 }
 

@@ -64,3 +64,13 @@ def test_a_retraining_is_cached_and_ranks_the_training_images_only_when_it_train
     _, other = roar.retrained("source-key", None, 0.6, spec, blobs, train_order, fill)
     _, other_source = roar.retrained("another-key", None, 0.4, spec, blobs, train_order, fill)
     assert len({meta["key"], other["key"], other_source["key"]}) == 3 and calls == [1, 1, 1]
+
+
+def test_the_mask_content_is_where_pixels_were_removed_and_nothing_of_the_image():
+    x = torch.rand(2, 3, 4, 4)
+    ranked = roar.random_order(x.shape, seed=0)
+    mask = roar.modified(x, ranked, 0.25, torch.zeros(3), "mask")
+    removed = roar.remove(x, ranked, 0.25, torch.full((3,), 5.0)) == 5.0
+    assert torch.equal(mask.bool(), removed) and set(mask.unique().tolist()) == {0.0, 1.0}
+    assert torch.equal(roar.modified(x, ranked, 0.25, torch.zeros(3), "image"), roar.remove(x, ranked, 0.25, torch.zeros(3)))
+    assert torch.equal(roar.modified(x + 1, ranked, 0.25, torch.zeros(3), "mask"), mask)  # blind to pixel values

@@ -1,0 +1,243 @@
+"""Verdicts and tables of the chapter "Robust attribution alignment" (Zeng et al. 2021), under
+the shared rule of ``robinterp.reports.rules``.
+
+ROAR is summarised per test image as the retrained models' accuracy averaged over the removed
+fractions (0 to 100; lower: the ranking found the pixels the task needs, a more faithful map);
+a map is named by its model, and "(map)" marks an alignment model's own map rather than its
+vanilla saliency.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from robinterp import paper_numbers
+from robinterp.experiments.robust_attribution import (PAPER_L2_RADII, PAPER_LINF_RADII, PAPER_STEPS,
+                                                      RobustAttributionConfig)
+from robinterp.reports import rules
+
+MAP_SUFFIX = " (map)"
+ROAR_TITLE = "ROAR accuracy, mean over fractions (%)"
+# the alignment the claims read: the true class's logit, as Etmann et al.'s code
+ETMANN = "alignment (true class)"
+
+
+def map_name(source: pd.Series, ranking: pd.Series) -> pd.Series:
+    """The name of each ranking: its model's label, "(map)" added for a model's own map."""
+    return source.where(ranking != "map", source + MAP_SUFFIX)
+
+
+def roar_scores(roar: pd.DataFrame) -> pd.DataFrame:
+    """Per map, seed and image: the retrained models' accuracy averaged over the fractions (tidy:
+    method, seed, image, score)."""
+    named = roar.assign(method=map_name(roar["source"], roar["ranking"]))
+    return named.groupby(["method", "seed", "image"])["correct"].mean().rename("score").reset_index()
+
+
+def roar_curves(roar: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy of the retrained model per map, seed and fraction (tidy, accuracy in [0, 1])."""
+    named = roar.assign(method=map_name(roar["source"], roar["ranking"]))
+    curves = named.groupby(["method", "seed", "fraction"])["correct"].mean().div(100).rename("accuracy")
+    return curves.reset_index().assign(removed=lambda t: t["fraction"],
+                                       ranking=lambda t: np.where(t["method"] == "random", "random", "saliency"))
+
+
+def road_scores(road: pd.DataFrame) -> pd.DataFrame:
+    """Per map, seed and order: ROAD accuracy averaged over the fractions and images (%)."""
+    named = road.assign(method=map_name(road["source"], road["ranking"]))
+    return named.groupby(["method", "seed", "order"])["correct"].mean().rename("accuracy").reset_index()
+
+
+def summary(cfg: RobustAttributionConfig, records: pd.DataFrame, roar: pd.DataFrame, road: pd.DataFrame,
+            alignment: pd.DataFrame, robust: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
+    """One row per map of the listed models (mean ± sd over seeds): clean accuracy, ROAR, ROAD
+    most and least relevant first, Etmann alignment, PGD accuracy in L2 and Linf."""
+    def cell(values: pd.Series) -> str:
+        sd = values.std()
+        return f"{values.mean():.3g} ± {0.0 if pd.isna(sd) else sd:.2g}"
+
+    roar_seed = roar_scores(roar).groupby(["method", "seed"])["score"].mean()
+    road_seed = road_scores(road).set_index(["method", "seed", "order"])["accuracy"]
+    align = alignment[alignment.measure == ETMANN].groupby(["method", "seed"])["score"].mean()
+    clean = records.set_index(["method", "seed"])["test_accuracy"] * 100
+    pgd = robust.assign(accuracy=100 * robust["accuracy"]).set_index(["method", "seed", "norm"])["accuracy"]
+    rows = []
+    for label in labels:
+        for name in [label] + ([label + MAP_SUFFIX] if label in cfg.map_models() else []):
+            pick = lambda s, key: s[s.index.get_level_values(0) == key]  # noqa: E731
+            rows.append({
+                "map": name,
+                "clean accuracy (%)": cell(pick(clean, label)),
+                f"{ROAR_TITLE} ↓": cell(pick(roar_seed, name)),
+                "ROAD MoRF (%) ↓": cell(pick(road_seed, name).xs("morf", level="order")),
+                "ROAD LeRF (%) ↑": cell(pick(road_seed, name).xs("lerf", level="order")),
+                "Etmann alignment": cell(pick(align, label)),
+                f"PGD-L2 {cfg.robust_l2_eps:g} (%)": cell(pick(pgd, label).xs("l2", level="norm")),
+                f"PGD-Linf {cfg.robust_linf_eps:g} (%)": cell(pick(pgd, label).xs("linf", level="norm")),
+            })
+    return pd.DataFrame(rows).set_index("map")
+
+
+def grid_settings(cfg: RobustAttributionConfig) -> pd.DataFrame:
+    """Each grid model's norm, radius and steps, and the supplement's setting it stands for: the
+    k-th smallest radius of a norm stands for the paper's k-th, the k-th smallest step count for
+    its k-th (no paper setting where the counts differ)."""
+    rows = pd.DataFrame([{"label": e.label, "norm": e.values["norm"], "eps": e.values["eps"],
+                          "steps": e.values["steps"]} for e in cfg.grid])
+    paper_eps = {"l2": PAPER_L2_RADII, "linf": PAPER_LINF_RADII}
+    mapped_eps, mapped_steps = [], []
+    steps = sorted(rows["steps"].unique())
+    for row in rows.itertuples():
+        radii = sorted(rows.loc[rows.norm == row.norm, "eps"].unique())
+        paper = paper_eps[row.norm]
+        mapped_eps.append(paper[radii.index(row.eps)] if len(radii) == len(paper) else np.nan)
+        mapped_steps.append(PAPER_STEPS[steps.index(row.steps)] if len(steps) == len(PAPER_STEPS) else np.nan)
+    return rows.assign(paper_eps=mapped_eps, paper_steps=mapped_steps)
+
+
+def table1(cfg: RobustAttributionConfig, roar: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 analogue: per grid model, the retrained accuracy at each fraction (ours, grid
+    seeds' mean) beside the supplement's for the setting it stands for."""
+    settings = grid_settings(cfg)
+    ours = (roar[roar.ranking == "saliency"].groupby(["source", "fraction"])["correct"].mean()
+            .rename("ours").reset_index())
+    paper = paper_numbers.zeng_table1().rename(columns={"accuracy": "paper", "steps": "paper_steps"})
+    paper["paper_eps"] = paper["paper_eps"].round(6)
+    merged = ours.merge(settings.rename(columns={"label": "source"}), on="source")
+    merged["paper_eps"] = merged["paper_eps"].round(6)
+    merged = merged.merge(paper, on=["norm", "paper_eps", "paper_steps", "fraction"], how="left")
+    merged["paper eps"] = [("—" if pd.isna(e) else f"{e:g}" if n == "l2" else f"{round(e * 255)}/255")
+                           for n, e in zip(merged["norm"], merged["paper_eps"])]
+    merged["paper t"] = merged["paper_steps"].map(lambda t: "—" if pd.isna(t) else f"{int(t)}")
+    wide = merged.pivot_table(index=["norm", "eps", "steps", "paper eps", "paper t"], columns="fraction",
+                              values=["ours", "paper"], aggfunc="first")
+    wide.columns = [f"{int(round(100 * f))}% {who}" for who, f in wide.columns]
+    order = [f"{int(round(100 * f))}% {who}" for f in sorted(set(merged["fraction"])) for who in ("ours", "paper")]
+    return wide[[c for c in order if c in wide.columns]].rename_axis(["norm", "eps", "t", "paper eps", "paper t"])
+
+
+def _pair(scores: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
+    """ROAR score of b minus a per seed and image: > 0 when a's map is the more faithful."""
+    return rules.paired(scores, b, a)
+
+
+def _paper_radius_gap(norm: str, steps: int) -> float:
+    """The supplement's Table 1: mean ROAR accuracy at its largest minus its smallest radius."""
+    table = paper_numbers.zeng_table1()
+    rows = table[(table.norm == norm) & (table.steps == steps)]
+    means = rows.groupby("paper_eps")["accuracy"].mean()
+    return float(means.iloc[-1] - means.iloc[0])
+
+
+def _paper_norm_gap() -> float:
+    """The supplement's Table 1: mean ROAR accuracy of Linf minus L2 models (> 0: L2 better)."""
+    table = paper_numbers.zeng_table1()
+    means = table.groupby("norm")["accuracy"].mean()
+    return float(means["linf"] - means["l2"])
+
+
+def claims(cfg: RobustAttributionConfig, roar: pd.DataFrame, alignment: pd.DataFrame,
+           cost: pd.DataFrame) -> pd.DataFrame:
+    """One row per claim of the supplement (and of the abstract on the alignment model): the
+    effect (signed so that > 0 is the claimed direction; ROAR in points of accuracy), its 95%
+    interval, n and the verdict, with the paper's number where it gives one. Claims whose models
+    the config does not list are left out."""
+    scores = roar_scores(roar)
+    standard, distilled = cfg.role("standard"), cfg.role("distillation")
+    igr, aligned = cfg.role("input_grad_reg"), cfg.role("attribution_alignment")
+    pgd = cfg.teacher_label(next(e for e in cfg.methods if e.label == aligned)) if aligned else None
+    pgd = pgd or next((e.label for e in cfg.methods if e.method == "pgd_at"), None)
+    rows = []
+
+    def add(claim: str, where: str, measure: str, judged: rules.Judgement, paper: float = np.nan) -> None:
+        rows.append({"claim": claim, "where": where, "measure": measure, "paper": paper, **judged.row()})
+
+    if standard and distilled:
+        add("distillation's maps are no more faithful than standard training's", "A3, Figure 1",
+            f"ROAR of {distilled} - {standard} (points; > 0: {distilled} less faithful)",
+            rules.ordering(rules.paired(scores, distilled, standard)))
+        add("... their ROAR is quite close to standard training's", "A3, Figure 1",
+            f"ROAR of {distilled} - {standard} (points; within ±{cfg.roar_margin:g})",
+            rules.equivalence(rules.paired(scores, distilled, standard), cfg.roar_margin))
+    if standard and igr:
+        add("input-gradient regularization improves ROAR over standard training", "A3, Figure 1",
+            f"ROAR of {standard} - {igr} (points)", rules.ordering(_pair(scores, igr, standard)))
+    if igr and pgd:
+        add("... but less than PGD training", "A3, Figure 1", f"ROAR of {igr} - {pgd} (points)",
+            rules.ordering(_pair(scores, pgd, igr)))
+    settings = grid_settings(cfg)
+    grid_scores = scores[scores.seed.isin(cfg.grid_seeds)]
+    for (norm, steps), group in settings.groupby(["norm", "steps"]):
+        if group["eps"].nunique() < 2:
+            continue
+        small, large = group.sort_values("eps")["label"].iloc[[0, -1]]
+        paper_steps = group["paper_steps"].iloc[0]
+        paper = _paper_radius_gap(norm, int(paper_steps)) if not pd.isna(paper_steps) else np.nan
+        add(f"ROAR barely depends on the PGD radius ({norm.upper()}, t {steps})", "B, Table 1",
+            f"ROAR of {large} - {small} (points; within ±{cfg.roar_margin:g})",
+            rules.equivalence(rules.paired(grid_scores, large, small), cfg.roar_margin), paper)
+    norms = {norm: set(group["label"]) for norm, group in settings.groupby("norm")}
+    if {"l2", "linf"} <= set(norms):
+        by_norm = grid_scores[grid_scores.method.isin(norms["l2"] | norms["linf"])].assign(
+            norm=lambda t: np.where(t["method"].isin(norms["l2"]), "l2", "linf"))
+        per_norm = by_norm.groupby(["norm", "seed", "image"])["score"].mean().rename("score").reset_index()
+        add("PGD-L2 models give slightly more faithful maps than PGD-Linf ones", "B, Table 1",
+            "ROAR, mean of the Linf - of the L2 grid models (points)", rules.ordering(rules.paired(per_norm, "linf", "l2", by="norm")),
+            _paper_norm_gap())
+    etmann = alignment[alignment.measure == ETMANN]
+    for (norm, steps), group in settings.groupby(["norm", "steps"]):
+        if group["eps"].nunique() < 2:
+            continue
+        eps = dict(zip(group["label"], group["eps"]))
+        rows_ = etmann[etmann.method.isin(eps) & etmann.seed.isin(cfg.grid_seeds)]
+        add(f"alignment grows with the PGD radius ({norm.upper()}, t {steps})", "B, Figure 4",
+            "Spearman(eps, Etmann alignment)",
+            rules.trend(rows_.assign(x=rows_["method"].map(eps), value=rows_["score"])))
+    if aligned and pgd:
+        add("the alignment model's map is as faithful as its PGD-L2 teacher's saliency", "abstract",
+            f"ROAR of {aligned}{MAP_SUFFIX} - {pgd} (points; within ±{cfg.roar_margin:g}; < 0: the map more faithful)",
+            rules.equivalence(rules.paired(scores, aligned + MAP_SUFFIX, pgd), cfg.roar_margin))
+        if standard:
+            add("the alignment model's map is more faithful than post-hoc saliency", "abstract",
+                f"ROAR of {standard} - {aligned}{MAP_SUFFIX} (points)", rules.ordering(_pair(scores, aligned + MAP_SUFFIX, standard)))
+        timed = cost[cost.model == aligned].pivot(index="repeat", columns="map", values="seconds_per_image")
+        if not timed.empty:
+            own, teacher = sorted(timed.columns, key=lambda c: not c.startswith("own"))
+            diff = (1e3 * (timed[teacher] - timed[own])).rename("value").rename_axis("seed").reset_index()
+            add("... at a fraction of the cost per map", "abstract",
+                "teacher's saliency - own map (ms per image; repeats in place of seeds)",
+                rules.ordering(diff, over="seeds"))
+    return pd.DataFrame(rows)
+
+
+def verdict_table(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """The verdicts as the page shows them: effect with interval, the paper's number, n, verdict."""
+    return pd.DataFrame({
+        "claim": verdicts["claim"], "where": verdicts["where"], "measure": verdicts["measure"],
+        "effect [95% interval]": [f"{e:.3g} [{lo:.3g}, {hi:.3g}]" for e, lo, hi in
+                                  zip(verdicts["effect"], verdicts["low"], verdicts["high"])],
+        "paper": ["—" if pd.isna(p) else f"{p:.3g}" for p in verdicts["paper"]],
+        "seeds agreeing": verdicts["seeds agreeing"], "n": verdicts["n"], "verdict": verdicts["verdict"],
+    }).set_index("claim")
+
+
+def leak_summary(leak: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy (%) of a model trained on the removal masks alone, per map and class explained."""
+    table = leak.groupby(["map", "target"], sort=False)["correct"].mean().unstack("target")
+    return table.rename(columns={"none": "class-agnostic", "predicted": "predicted class", "true": "true class"})
+
+
+def rank_agreement(roar: pd.DataFrame, road: pd.DataFrame) -> pd.DataFrame:
+    """Do ROAD and ROAR order the maps alike? Spearman's correlation, over the maps both score,
+    of the ROAR accuracy (lower: more faithful) with ROAD's MoRF accuracy (lower: more faithful)
+    and with minus its LeRF accuracy (higher LeRF: more faithful), seed means."""
+    roar_mean = roar_scores(roar).groupby("method")["score"].mean()
+    road_mean = road_scores(road).groupby(["method", "order"])["accuracy"].mean().unstack("order")
+    both = road_mean.join(roar_mean.rename("roar"), how="inner")
+    return pd.DataFrame({
+        "ROAD order": ["MoRF", "LeRF", "LeRF - MoRF"],
+        "Spearman with ROAR": [both["roar"].corr(both["morf"], method="spearman"),
+                               both["roar"].corr(-both["lerf"], method="spearman"),
+                               both["roar"].corr(-(both["lerf"] - both["morf"]), method="spearman")],
+        "maps": len(both)}).set_index("ROAD order")
