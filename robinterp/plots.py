@@ -71,15 +71,17 @@ def saliency_grid(images: torch.Tensor, maps: Mapping[str, torch.Tensor], *,
     return fig
 
 
-def removal_curves(table: pd.DataFrame) -> plt.Figure:
-    """Accuracy (%) against the share of top-|saliency| features removed; dashed: random ranking."""
+def removal_curves(table: pd.DataFrame, *, full_scale: bool = True) -> plt.Figure:
+    """Accuracy (%) against the share of top-|saliency| features removed; dashed: random ranking;
+    the accuracy axis from 0 to 100, or (``full_scale`` False) around the data."""
     df = table.assign(removed_pct=100 * table["removed"], accuracy_pct=100 * table["accuracy"])
     fig, ax = plt.subplots(figsize=(6.4, 3.8), constrained_layout=True)
     sns.lineplot(data=df, x="removed_pct", y="accuracy_pct", hue="method", style="ranking",
                  style_order=["saliency", "random"], errorbar="sd", marker="o", ax=ax)
     ax.set_xlabel("features removed (%)")
     ax.set_ylabel("accuracy (%)")
-    ax.set_ylim(-2, 102)
+    if full_scale:
+        ax.set_ylim(-2, 102)
     ax.grid(alpha=0.3)
     ax.legend(bbox_to_anchor=(1.02, 1), loc="upper left", fontsize=8)
     return fig
@@ -156,11 +158,18 @@ def against_setting(table: pd.DataFrame, *, x: str, y: str, hue: str, col: str, 
     return grid.figure
 
 
-def labelled_scatter(table: pd.DataFrame, *, x: str, y: str, label: str, xlabel: str, ylabel: str) -> plt.Figure:
-    """One point per row of ``table``, named by its ``label`` column."""
+def labelled_scatter(table: pd.DataFrame, *, x: str, y: str, label: str, xlabel: str, ylabel: str,
+                     named: str | None = None, others: str = "others") -> plt.Figure:
+    """One point per row of ``table``; rows where the boolean column ``named`` is true (all rows
+    when None) are named by their ``label`` column, the rest are grey points called ``others``."""
     fig, ax = plt.subplots(figsize=(6.0, 3.8), constrained_layout=True)
-    ax.scatter(table[x], table[y], s=30, zorder=3)
-    for _, row in table.iterrows():
+    shown = table[table[named]] if named else table
+    if named:
+        rest = table[~table[named]]
+        ax.scatter(rest[x], rest[y], s=18, color="0.6", zorder=2, label=others)
+        ax.legend(fontsize=8)
+    ax.scatter(shown[x], shown[y], s=30, zorder=3)
+    for _, row in shown.iterrows():
         ax.annotate(str(row[label]), (row[x], row[y]), textcoords="offset points", xytext=(4, 3), fontsize=7)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

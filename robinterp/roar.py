@@ -16,15 +16,18 @@ import dataclasses
 import math
 from typing import Any, Callable
 
+import numpy as np
 import torch
 from torch import nn
 
-from robinterp import cache, data, train
+from robinterp import cache, data, explain, models, train
 
 RANDOM = "random"  # the control's ranking: a seeded random order, blind to any model
 # what a retrained model sees: the images with the pixels removed, or only where they were
 # removed (a binary mask: how much of the label the removal's shape alone gives away)
 CONTENTS = ("image", "mask")
+# the random control's independent draws per seed: one for the training images, one for the test ones
+STREAMS = ("train", "test")
 
 
 def order(attribution: torch.Tensor) -> torch.Tensor:
@@ -34,9 +37,13 @@ def order(attribution: torch.Tensor) -> torch.Tensor:
     return torch.sort(relevance, dim=1, descending=True, stable=True).indices
 
 
-def random_order(shape: torch.Size | tuple[int, ...], seed: int) -> torch.Tensor:
-    """A seeded random order of the pixel positions of every image of ``shape`` (N, C, H, W)."""
-    generator = torch.Generator().manual_seed(seed)
+def random_order(shape: torch.Size | tuple[int, ...], seed: int, stream: str = "train") -> torch.Tensor:
+    """A seeded random order of the pixel positions of every image of ``shape`` (N, C, H, W);
+    each (seed, stream) draws independently of every other."""
+    if stream not in STREAMS:
+        raise ValueError(f"stream must be one of {STREAMS}, got {stream!r}")
+    state = np.random.SeedSequence([seed, STREAMS.index(stream)]).generate_state(1)[0]
+    generator = torch.Generator().manual_seed(int(state))
     return torch.rand((shape[0], shape[2] * shape[3]), generator=generator).argsort(dim=1)
 
 
@@ -54,12 +61,12 @@ def remove(x: torch.Tensor, ranked: torch.Tensor, fraction: float, fill: torch.T
     mask = torch.zeros(n, height * width, dtype=torch.bool, device=x.device)
     mask.scatter_(1, ranked[:, :count].to(x.device), True)
     mask = mask.view(n, 1, height, width)
-    return torch.where(mask, fill.to(x.dtype).view(1, channels, 1, 1), x)
+    return torch.where(mask, fill.to(x).view(1, channels, 1, 1), x)
 
 
 def removal_mask(x: torch.Tensor, ranked: torch.Tensor, fraction: float) -> torch.Tensor:
     """1 where ``remove`` would replace a pixel, 0 elsewhere, in every channel of ``x``'s shape."""
-    return (remove(torch.zeros_like(x), ranked, fraction, torch.ones(x.shape[1])) > 0).to(x.dtype)
+    return (remove(torch.zeros_like(x), ranked, fraction, torch.ones(x.shape[1], device=x.device)) > 0).to(x.dtype)
 
 
 def modified(x: torch.Tensor, ranked: torch.Tensor, fraction: float, fill: torch.Tensor, content: str) -> torch.Tensor:
@@ -87,11 +94,25 @@ class Ranking:
     target: str = "none"
 
 
-def ranked(split: data.Split, ranking: Ranking | None, seed: int, batch_size: int = 512) -> torch.Tensor:
+def saliency_ranking(model: nn.Module, target: str) -> Ranking:
+    """The model's vanilla saliency of the true class (``target`` "true") or of its own prediction
+    ("predicted")."""
+    if target not in ("true", "predicted"):
+        raise ValueError(f"target must be 'true' or 'predicted', got {target!r}")
+
+    def attribute(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        # predict runs in inference mode: clone its labels so that autograd may index with them
+        return explain.explain(model, x, y if target == "true" else models.predict(model, x).clone(), "saliency")
+
+    return Ranking("saliency", attribute, ("robinterp.explain",), target)
+
+
+def ranked(split: data.Split, ranking: Ranking | None, seed: int, stream: str,
+           batch_size: int = 512) -> torch.Tensor:
     """The pixel order of every image of ``split``: by the ranking's attribution, or (None) the
-    random control's, seeded by ``seed``."""
+    random control's, drawn from ``seed`` and ``stream``."""
     if ranking is None:
-        return random_order(split.images.shape, seed)
+        return random_order(split.images.shape, seed, stream)
     return torch.cat([order(ranking.attribute(split.images[i:i + batch_size], split.labels[i:i + batch_size]))
                       for i in range(0, len(split), batch_size)])
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
 import torch
 
 from robinterp import data, roar, train
@@ -74,3 +77,26 @@ def test_the_mask_content_is_where_pixels_were_removed_and_nothing_of_the_image(
     assert torch.equal(mask.bool(), removed) and set(mask.unique().tolist()) == {0.0, 1.0}
     assert torch.equal(roar.modified(x, ranked, 0.25, torch.zeros(3), "image"), roar.remove(x, ranked, 0.25, torch.zeros(3)))
     assert torch.equal(roar.modified(x + 1, ranked, 0.25, torch.zeros(3), "mask"), mask)  # blind to pixel values
+
+
+def test_the_random_control_draws_apart_for_each_seed_and_stream():
+    shape = (50, 1, 4, 4)
+    draws = {(seed, stream): roar.random_order(shape, seed, stream) for seed in (0, 1) for stream in roar.STREAMS}
+    # seed 0's test draw is not the start of seed 1's training draw (seed + 1 would have made it so)
+    rows = [tuple(map(tuple, d.tolist())) for d in draws.values()]
+    assert len(set(rows)) == 4 and not torch.equal(draws[0, "test"], draws[1, "train"][:50])
+
+
+@pytest.mark.parametrize("change", ["ranking", "target", "content", "spec"])
+def test_the_retraining_key_follows_ranking_target_content_and_spec(blobs, change):
+    spec = train.TrainSpec(dataset="mnist", model="small_cnn", width=4, epochs=0.25, batch_size=50, seed=0)
+    base = roar.Ranking("saliency", lambda x, y: x, ("robinterp.explain",), "predicted")
+    changed = {"ranking": dict(ranking=roar.Ranking("map", lambda x, y: x, (), "predicted")),
+               "target": dict(ranking=roar.Ranking("saliency", lambda x, y: x, ("robinterp.explain",), "true")),
+               "content": dict(content="mask"), "spec": dict(retrain=dataclasses.replace(spec, epochs=0.5))}[change]
+    order = lambda: roar.random_order(blobs.images.shape, 0)  # noqa: E731
+    args = dict(source="k", ranking=base, fraction=0.4, retrain=spec, train_split=blobs, train_order=order,
+                fill=roar.channel_mean(blobs))
+    _, first = roar.retrained(**args)
+    _, other = roar.retrained(**{**args, **changed})
+    assert first["key"] != other["key"]

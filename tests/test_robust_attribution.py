@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from robinterp import paper_numbers
+from robinterp import paper_numbers, roar
 from robinterp.config import ConfigError
 from robinterp.experiments import robust_attribution as chapter
 from robinterp.reports import robust_attribution as report
@@ -46,6 +46,14 @@ def test_the_alignment_models_teacher_is_its_listed_pgd_l2_entry():
     cfg = chapter.RobustAttributionConfig()
     aligned = next(e for e in cfg.methods if e.method == "attribution_alignment")
     assert cfg.teacher_label(aligned) == "PGD-L2"
+    # an alignment model with its own schedule has another teacher than the listed one
+    longer = {"PGD-L2": {"method": "pgd_at", "norm": "l2", "eps": 2.42, "steps": 5, "eps_warmup": 0.25},
+              "alignment": {"method": "attribution_alignment", "epochs": 2.0}}
+    with pytest.raises(ConfigError, match="teacher"):
+        chapter.RobustAttributionConfig.from_mapping({"methods": longer})
+    longer["PGD-L2"]["epochs"] = 2.0
+    assert chapter.RobustAttributionConfig.from_mapping({"methods": longer}).teacher_label(
+        chapter.RobustAttributionConfig.from_mapping({"methods": longer}).methods[1]) == "PGD-L2"
     grid_twin = next(e for e in cfg.grid if e.label == "L2 eps 2.42 t 5")
     assert grid_twin.values == next(e for e in cfg.methods if e.label == "PGD-L2").values
 
@@ -87,9 +95,9 @@ def synthetic(cfg):
 def test_the_verdicts_on_results_whose_answers_are_known():
     cfg = chapter.RobustAttributionConfig()
     verdicts = report.claims(cfg, *synthetic(cfg)).set_index("claim")
-    no_better = "distillation's maps are no more faithful than standard training's"
-    assert verdicts.loc[no_better, "verdict"] == "not reproduced"  # equal: it is not worse either
-    assert set(verdicts.drop(no_better).verdict) == {"reproduced"}, verdicts[["measure", "effect", "verdict"]]
+    assert set(verdicts.verdict) == {"reproduced"}, verdicts[["measure", "effect", "verdict"]]
+    assert verdicts.loc["distillation does not make the maps more faithful than standard training", "effect"] == 0
+    assert verdicts.loc["the alignment model's map is more faithful than its own post-hoc saliency", "effect"] == 10
     assert verdicts.loc["input-gradient regularization improves ROAR over standard training", "effect"] == pytest.approx(20)
     assert verdicts.loc["... but less than PGD training", "effect"] == pytest.approx(20)
     assert verdicts.loc["PGD-L2 models give slightly more faithful maps than PGD-Linf ones", "effect"] == pytest.approx(20)
@@ -105,7 +113,8 @@ def test_a_map_worse_than_the_standard_models_is_contradicted_and_missing_models
     worse = roar.copy()
     worse.loc[(worse.source == "alignment") & (worse.ranking == "map"), "correct"] = 100
     verdicts = report.claims(cfg, worse, alignment, cost).set_index("claim")
-    assert verdicts.loc["the alignment model's map is more faithful than post-hoc saliency", "verdict"] == "contradicted"
+    assert verdicts.loc["the alignment model's map is more faithful than a standard model's post-hoc saliency",
+                        "verdict"] == "contradicted"
     fewer = chapter.RobustAttributionConfig.from_mapping({"methods": {"standard": {"method": "standard"}}})
     claims = report.claims(fewer, roar, alignment, cost)["claim"]
     assert not claims.str.contains("distillation|alignment model").any() and claims.str.contains("radius").any()
@@ -138,7 +147,19 @@ def test_the_saliency_ranking_explains_the_predicted_or_the_true_class(fitted_ti
     from robinterp import explain, models
 
     x, y = blobs.images[:8], (blobs.labels[:8] + 1) % 10  # labels the model does not predict
-    predicted = chapter.saliency_ranking(fitted_tiny_cnn, "predicted").attribute(x, y)
-    true = chapter.saliency_ranking(fitted_tiny_cnn, "true").attribute(x, y)
+    predicted = roar.saliency_ranking(fitted_tiny_cnn, "predicted").attribute(x, y)
+    true = roar.saliency_ranking(fitted_tiny_cnn, "true").attribute(x, y)
     assert torch.allclose(predicted, explain.explain(fitted_tiny_cnn, x, models.predict(fitted_tiny_cnn, x).clone()))
     assert torch.allclose(true, explain.explain(fitted_tiny_cnn, x, y)) and not torch.allclose(true, predicted)
+
+
+def test_a_grid_model_equal_to_a_listed_one_counts_its_retrainings_once():
+    cfg = chapter.RobustAttributionConfig()
+    roar_results, _, _ = synthetic(cfg)
+    keyed = [(label, seed) for label, seed in roar_results[["source", "seed"]].drop_duplicates().itertuples(index=False)
+             if label != "random"]
+    records = pd.DataFrame([{"method": label, "seed": seed,
+                             "cache_key": "twin" if label in ("PGD-L2", "L2 eps 2.42 t 5") and seed == 0 else f"{label}{seed}"}
+                            for label, seed in keyed])
+    per_source = roar_results.groupby(["source", "seed", "ranking", "fraction"]).ngroups
+    assert report.retrain_count(roar_results, records) == per_source - len(cfg.roar_fractions)

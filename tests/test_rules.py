@@ -118,4 +118,22 @@ def test_a_trend_needs_two_settings_and_counts_what_it_leaves_out():
     holed = table.copy()
     holed.loc[0, "value"] = np.nan  # one image unmeasured at one setting: that image is left out
     judged = rules.trend(holed.dropna())
-    assert judged.n == 2 * 4 * 99 and judged.missing == 1
+    assert judged.n == 2 * 99 and judged.missing == 2  # image-seed pairs, as for an ordering
+
+
+@pytest.mark.parametrize("means,spread,expected", [
+    ((0.0, 0.1, -0.1), 0.5, "reproduced"),  # no improvement, none beyond the margin possible
+    ((-3.0, -2.5, -3.2), 0.5, "reproduced"),  # clearly worse is also no better
+    ((0.8, 0.9, 0.7), 5.0, "partly"),  # the interval reaches past the margin
+    ((1.2, 1.3, 1.1), 4.0, "not reproduced"),  # the mean is past it, the interval not wholly
+    ((3.0, 3.2, 2.9), 0.5, "contradicted"),
+])
+def test_at_most_a_margin_of_improvement(means, spread, expected):
+    """The rule for "A does not improve on B": the improvement of A over B stays within the margin."""
+    assert rules.at_most(diffs(means, spread=spread), margin=1.0).verdict == expected
+
+
+def test_a_trend_refuses_two_values_for_one_image_setting_and_seed():
+    table = trend_table(1.0, spread=0.1)
+    with pytest.raises(ValueError, match="two values"):
+        rules.trend(pd.concat([table, table.iloc[:1]]))

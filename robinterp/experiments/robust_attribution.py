@@ -152,12 +152,11 @@ class RobustAttributionConfig(common.ExperimentConfig):
                                   f"so that its maps are compared with their teacher's")
 
     def teacher_label(self, entry: MethodEntry) -> str | None:
-        """The listed method that is ``entry``'s teacher (same PGD-L2 spec, same schedule), if any."""
-        values = entry.values
-        wanted = {"eps": values["teacher_eps"], "steps": values["teacher_steps"], "norm": "l2",
-                  "eps_warmup": values["teacher_eps_warmup"], "step_size": None}
-        return next((e.label for e in self.methods if e.method == "pgd_at" and e.values == wanted
-                     and e.epochs == values["teacher_epochs"] and e.lr == entry.lr), None)
+        """The listed method whose trained model is ``entry``'s teacher (the same spec), if any."""
+        seed = self.seeds[0]
+        wanted = attribution_alignment.teacher_spec(common.train_spec(self, entry, seed, epochs=self.epochs, lr=self.lr))
+        return next((e.label for e in self.methods
+                     if common.train_spec(self, e, seed, epochs=self.epochs, lr=self.lr) == wanted), None)
 
     def role(self, method: str) -> str | None:
         """The label of the first listed entry trained by ``method`` (the claims' models)."""
@@ -169,8 +168,6 @@ class RobustAttributionConfig(common.ExperimentConfig):
 
 
 Key = tuple[str, int]  # (label, seed)
-# the random control orders the test images with seed + this, so its test and train draws differ
-RANDOM_TEST_OFFSET = 1
 
 
 def specs(cfg: RobustAttributionConfig) -> dict[Key, train.TrainSpec]:
@@ -195,9 +192,11 @@ def evaluation_attacks(cfg: RobustAttributionConfig) -> tuple[tuple[AttackSpec, 
 
 def plan(cfg: RobustAttributionConfig) -> common.Plan:
     retrains = (len(specs(cfg)) + len(cfg.map_models()) * len(cfg.seeds) + len(cfg.seeds)) * len(cfg.roar_fractions)
+    leaks = 1 + 2 * len(cfg.methods) + len(cfg.map_models())
     return common.Plan(specs(cfg), tuple(dict.fromkeys(a for a, _, _ in evaluation_attacks(cfg))),
                        ("roar", "road", "alignment"),
-                       (f"{retrains} ROAR retrainings of {cfg.roar_epochs:g} epochs each (cached models)",))
+                       (f"{retrains} ROAR retrainings and {leaks} of the leak test, {cfg.roar_epochs:g} epochs "
+                        f"each (cached models; a grid model equal to a listed one shares its retrainings)",))
 
 
 def train_all(cfg: RobustAttributionConfig) -> tuple[dict[Key, torch.nn.Module], pd.DataFrame]:
@@ -208,19 +207,10 @@ def train_all(cfg: RobustAttributionConfig) -> tuple[dict[Key, torch.nn.Module],
     return trained, records.assign(group=["grid" if m in grid_labels else "methods" for m in records.method])
 
 
-def saliency_ranking(model: torch.nn.Module, target: str) -> roar.Ranking:
-    """The model's vanilla saliency of the true class or of its own prediction."""
-    def attribute(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        # predict runs in inference mode: clone its labels so that autograd may index with them
-        return explain.explain(model, x, y if target == "true" else models.predict(model, x).clone(), "saliency")
-
-    return roar.Ranking("saliency", attribute, ("robinterp.explain",), target)
-
-
 def rankings(cfg: RobustAttributionConfig, model: torch.nn.Module, label: str) -> list[roar.Ranking]:
     """How a model's pixels are ranked: its vanilla saliency of ``roar_target``'s class, and for
     an attribution-alignment model also its own map."""
-    found = [saliency_ranking(model, cfg.roar_target)]
+    found = [roar.saliency_ranking(model, cfg.roar_target)]
     entry = next((e for e in cfg.methods if e.label == label), None)
     if entry is not None and entry.method == "attribution_alignment":
         layer = entry.values["layer"]
@@ -235,11 +225,11 @@ def _roar_rows(label: str, seed: int, ranking: roar.Ranking | None, source_key: 
 
     def order_train() -> torch.Tensor:  # computed once, and only when a retraining is not cached
         if "order" not in train_order:
-            train_order["order"] = roar.ranked(train_split, ranking, seed)
+            train_order["order"] = roar.ranked(train_split, ranking, seed, "train")
         return train_order["order"]
 
     start = time.perf_counter()
-    test_order = roar.ranked(test, ranking, seed + RANDOM_TEST_OFFSET)
+    test_order = roar.ranked(test, ranking, seed, "test")
     rank_seconds = time.perf_counter() - start
     tables = []
     for fraction in cfg.roar_fractions:
@@ -291,14 +281,15 @@ def leak_table(cfg: RobustAttributionConfig, trained: dict[Key, torch.nn.Module]
         jobs: list[tuple[str, str, roar.Ranking | None]] = [(roar.RANDOM, roar.RANDOM, None)]
         for label in cfg.labels():
             model = trained[label, seed]
-            jobs += [(keys[label, seed], label, saliency_ranking(model, target)) for target in ("predicted", "true")]
+            jobs += [(keys[label, seed], label, roar.saliency_ranking(model, target)) for target in ("predicted", "true")]
             jobs += [(keys[label, seed], label, r) for r in rankings(cfg, model, label)[1:]]
         tables = []
         for source, label, ranking in jobs:
-            train_order = roar.ranked(train_split, ranking, seed)
-            test_order = roar.ranked(test, ranking, seed + RANDOM_TEST_OFFSET)
+            test_order = roar.ranked(test, ranking, seed, "test")
+            # the training images are ranked only when the retraining is not cached
             model_, _ = roar.retrained(source, ranking, cfg.leak_fraction, roar_spec(cfg, seed), train_split,
-                                       lambda: train_order, fill, content="mask", name=f"{label} seed {seed}")
+                                       lambda r=ranking: roar.ranked(train_split, r, seed, "train"), fill,
+                                       content="mask", name=f"{label} seed {seed}")
             masks = roar.removal_mask(test.images, test_order, cfg.leak_fraction)
             correct = models.predict(model_, masks) == test.labels
             name = label if ranking is None or ranking.name == "saliency" else f"{label} (own map)"
@@ -385,9 +376,10 @@ def map_cost(cfg: RobustAttributionConfig, trained: dict[Key, torch.nn.Module]) 
     for entry in (e for e in cfg.methods if e.method == "attribution_alignment"):
         own, teacher = trained[entry.label, cfg.seeds[0]], trained[cfg.teacher_label(entry), cfg.seeds[0]]
         layer = entry.values["layer"]
+        # both on the whole subset at once, so that neither gains from batching
         contenders = {"own map (alignment model)": lambda: attribution_alignment.explanation(own, split.images, layer=layer),
-                      "vanilla saliency (its PGD-L2 teacher)": lambda: explain.explain(teacher, split.images,
-                                                                                       split.labels, "saliency")}
+                      "vanilla saliency (its PGD-L2 teacher)": lambda: explain.explain(
+                          teacher, split.images, split.labels, "saliency", batch_size=len(split))}
         for fn in contenders.values():  # warm-up: first calls pay for allocation
             fn()
         for repeat in range(cfg.cost_repeats):

@@ -47,7 +47,8 @@ class AttributionAlignmentParams(Config):
     squared difference of max-normalised maps (ours)."""
     layer: int = -1
     """The convolution whose rectified output, averaged over channels and up-sampled, is the
-    map: its index among the network's ``nn.Conv2d`` modules (-1: the last, as the abstract)."""
+    map: its index among the network's ``nn.Conv2d`` modules (-1: the last, as the abstract; in a
+    ResNet that is the last block's second convolution, before its BatchNorm and residual sum)."""
     teacher_eps: float = param(2.42, low=0, low_open=True)
     """L2 radius of the teacher's PGD training (the supplement uses PGD-L2; its radius for the
     main model is not public; 2.42 is the `default` profile's mapping of CIFAR-10's 1.5)."""

@@ -63,7 +63,10 @@ def summary(cfg: RobustAttributionConfig, records: pd.DataFrame, roar: pd.DataFr
     clean = records.set_index(["method", "seed"])["test_accuracy"] * 100
     pgd = robust.assign(accuracy=100 * robust["accuracy"]).set_index(["method", "seed", "norm"])["accuracy"]
     rows = []
-    for label in labels:
+    for label in labels + ["random"]:
+        if label == "random":  # the control: a ROAR accuracy and nothing else
+            rows.append({"map": "random (control)", f"{ROAR_TITLE} ↓": cell(roar_seed.xs("random", level="method"))})
+            continue
         for name in [label] + ([label + MAP_SUFFIX] if label in cfg.map_models() else []):
             pick = lambda s, key: s[s.index.get_level_values(0) == key]  # noqa: E731
             rows.append({
@@ -76,7 +79,7 @@ def summary(cfg: RobustAttributionConfig, records: pd.DataFrame, roar: pd.DataFr
                 f"PGD-L2 {cfg.robust_l2_eps:g} (%)": cell(pick(pgd, label).xs("l2", level="norm")),
                 f"PGD-Linf {cfg.robust_linf_eps:g} (%)": cell(pick(pgd, label).xs("linf", level="norm")),
             })
-    return pd.DataFrame(rows).set_index("map")
+    return pd.DataFrame(rows).set_index("map").fillna("—")
 
 
 def grid_settings(cfg: RobustAttributionConfig) -> pd.DataFrame:
@@ -94,6 +97,42 @@ def grid_settings(cfg: RobustAttributionConfig) -> pd.DataFrame:
         mapped_eps.append(paper[radii.index(row.eps)] if len(radii) == len(paper) else np.nan)
         mapped_steps.append(PAPER_STEPS[steps.index(row.steps)] if len(steps) == len(PAPER_STEPS) else np.nan)
     return rows.assign(paper_eps=mapped_eps, paper_steps=mapped_steps)
+
+
+def settings_table(settings: pd.DataFrame) -> pd.DataFrame:
+    """The grid's settings as the page shows them: Linf radii of the paper in 255ths."""
+    shown = settings.set_index("label").rename_axis("model")
+    paper_eps = [("—" if pd.isna(e) else f"{e:g}" if n == "l2" else f"{round(e * 255)}/255")
+                 for n, e in zip(shown["norm"], shown["paper_eps"])]
+    return shown.assign(paper_eps=paper_eps, paper_steps=shown["paper_steps"].map(
+        lambda t: "—" if pd.isna(t) else f"{int(t)}")).rename(columns={"paper_eps": "paper eps", "paper_steps": "paper t"})
+
+
+def radius_panel(cfg: RobustAttributionConfig, alignment: pd.DataFrame, robust: pd.DataFrame) -> pd.DataFrame:
+    """Per grid model and seed: each alignment measure and its PGD accuracy (%) in its own norm,
+    tidy (norm, eps, t, seed, measure, value), for the figure against the radius."""
+    from robinterp.experiments.robust_attribution import ALIGNMENT_MEASURES
+
+    per_model = alignment.groupby(["method", "seed", "measure"])["score"].mean()
+    pgd = robust.set_index(["method", "seed", "norm"])["accuracy"].mul(100)
+    rows = []
+    for row in grid_settings(cfg).itertuples():
+        for seed in cfg.grid_seeds:
+            where = {"norm": row.norm.upper(), "eps": row.eps, "t": f"t {row.steps}", "seed": seed}
+            rows += [{**where, "measure": m, "value": per_model[row.label, seed, m]} for m in ALIGNMENT_MEASURES]
+            rows.append({**where, "measure": f"PGD-{row.norm.upper()} accuracy (%)",
+                         "value": pgd[row.label, seed, row.norm]})
+    return pd.DataFrame(rows)
+
+
+def roar_road_points(cfg: RobustAttributionConfig, roar: pd.DataFrame, road: pd.DataFrame) -> pd.DataFrame:
+    """Per map: its seed-mean ROAR accuracy and ROAD MoRF accuracy, and whether the chapter lists
+    it (the grid's maps are the rest)."""
+    scores = roar_scores(roar).groupby("method")["score"].mean().rename("roar").to_frame()
+    morf = road_scores(road).query("order == 'morf'").groupby("method")["accuracy"].mean().rename("road")
+    listed = set(cfg.labels()) | {label + MAP_SUFFIX for label in cfg.map_models()}
+    points = scores.join(morf).dropna().reset_index()
+    return points.assign(listed=points["method"].isin(listed))
 
 
 def table1(cfg: RobustAttributionConfig, roar: pd.DataFrame) -> pd.DataFrame:
@@ -154,9 +193,9 @@ def claims(cfg: RobustAttributionConfig, roar: pd.DataFrame, alignment: pd.DataF
         rows.append({"claim": claim, "where": where, "measure": measure, "paper": paper, **judged.row()})
 
     if standard and distilled:
-        add("distillation's maps are no more faithful than standard training's", "A3, Figure 1",
-            f"ROAR of {distilled} - {standard} (points; > 0: {distilled} less faithful)",
-            rules.ordering(rules.paired(scores, distilled, standard)))
+        add("distillation does not make the maps more faithful than standard training", "A3, Figure 1",
+            f"ROAR of {standard} - {distilled} (points; > 0: {distilled} more faithful; at most {cfg.roar_margin:g})",
+            rules.at_most(_pair(scores, distilled, standard), cfg.roar_margin))
         add("... their ROAR is quite close to standard training's", "A3, Figure 1",
             f"ROAR of {distilled} - {standard} (points; within ±{cfg.roar_margin:g})",
             rules.equivalence(rules.paired(scores, distilled, standard), cfg.roar_margin))
@@ -198,8 +237,10 @@ def claims(cfg: RobustAttributionConfig, roar: pd.DataFrame, alignment: pd.DataF
         add("the alignment model's map is as faithful as its PGD-L2 teacher's saliency", "abstract",
             f"ROAR of {aligned}{MAP_SUFFIX} - {pgd} (points; within ±{cfg.roar_margin:g}; < 0: the map more faithful)",
             rules.equivalence(rules.paired(scores, aligned + MAP_SUFFIX, pgd), cfg.roar_margin))
+        add("the alignment model's map is more faithful than its own post-hoc saliency", "abstract",
+            f"ROAR of {aligned} - {aligned}{MAP_SUFFIX} (points)", rules.ordering(_pair(scores, aligned + MAP_SUFFIX, aligned)))
         if standard:
-            add("the alignment model's map is more faithful than post-hoc saliency", "abstract",
+            add("the alignment model's map is more faithful than a standard model's post-hoc saliency", "abstract",
                 f"ROAR of {standard} - {aligned}{MAP_SUFFIX} (points)", rules.ordering(_pair(scores, aligned + MAP_SUFFIX, standard)))
         timed = cost[cost.model == aligned].pivot(index="repeat", columns="map", values="seconds_per_image")
         if not timed.empty:
@@ -211,15 +252,37 @@ def claims(cfg: RobustAttributionConfig, roar: pd.DataFrame, alignment: pd.DataF
     return pd.DataFrame(rows)
 
 
+def cost_ratios(cost: pd.DataFrame) -> dict[str, float]:
+    """Per alignment model: the median time of its own map over that of its teacher's saliency."""
+    medians = cost.groupby(["model", "map"])["seconds_per_image"].median()
+    ratios = {}
+    for model, rows in medians.groupby(level="model"):
+        own = next(m for m in rows.index.get_level_values("map") if m.startswith("own"))
+        teacher = next(m for m in rows.index.get_level_values("map") if not m.startswith("own"))
+        ratios[model] = float(rows[model, own] / rows[model, teacher])
+    return ratios
+
+
 def verdict_table(verdicts: pd.DataFrame) -> pd.DataFrame:
-    """The verdicts as the page shows them: effect with interval, the paper's number, n, verdict."""
+    """The verdicts as the page shows them, narrow enough for it: the claim with where the paper
+    makes it, the measure, the effect with its interval, the paper's number, the seeds that
+    agree, the verdict (n and the bounds are in the saved table)."""
     return pd.DataFrame({
-        "claim": verdicts["claim"], "where": verdicts["where"], "measure": verdicts["measure"],
+        "claim [where]": [f"{c} [{w}]" for c, w in zip(verdicts["claim"], verdicts["where"])],
+        "measure": verdicts["measure"],
         "effect [95% interval]": [f"{e:.3g} [{lo:.3g}, {hi:.3g}]" for e, lo, hi in
                                   zip(verdicts["effect"], verdicts["low"], verdicts["high"])],
         "paper": ["—" if pd.isna(p) else f"{p:.3g}" for p in verdicts["paper"]],
-        "seeds agreeing": verdicts["seeds agreeing"], "n": verdicts["n"], "verdict": verdicts["verdict"],
-    }).set_index("claim")
+        "seeds": verdicts["seeds agreeing"], "verdict": verdicts["verdict"],
+    }).set_index("claim [where]")
+
+
+def retrain_count(roar: pd.DataFrame, records: pd.DataFrame) -> int:
+    """Distinct networks ROAR retrained: a grid model with a listed model's spec is the same model
+    and shares its retrainings."""
+    keys = records.set_index(["method", "seed"])["cache_key"]
+    model = ["random" if source == "random" else keys[source, seed] for source, seed in zip(roar["source"], roar["seed"])]
+    return int(roar.assign(model=model).groupby(["model", "seed", "ranking", "fraction"]).ngroups)
 
 
 def leak_summary(leak: pd.DataFrame) -> pd.DataFrame:

@@ -21,6 +21,10 @@ paired difference d = A - B, signed so that d > 0 is the direction the paper cla
   the setting (eps, lambda, epochs) and each setting's mean over images, per seed, then
   averaged over seeds; images are resampled as for an ordering, and the verdict is the
   ordering's with the correlation in place of the difference (> 0 is the claimed direction).
+- **At most** ("distillation does not improve on standard training", within a margin m): the
+  improvement d stays within m: *reproduced* when the interval's upper end and every seed's
+  mean are at most m; *partly* when only the mean is; *not reproduced* when the mean exceeds
+  m; *contradicted* when the whole interval does. Being worse is no improvement.
 - **Equivalence** ("accuracy unaffected", within a stated margin m): *reproduced* when
   the interval lies inside [-m, m] and so does every seed's mean; *partly* when the mean
   does but the interval or a seed leaves it; *not reproduced* when the mean is outside;
@@ -45,6 +49,9 @@ TREND_RULE = ("A trend is judged like an ordering, with Spearman's rank correlat
               "setting and the measure (per seed, averaged over seeds) in place of the difference: "
               "reproduced when it has the claimed sign in every seed and its 95% bootstrap interval "
               "excludes 0.")
+AT_MOST_RULE = ("A claim of no improvement is reproduced when the 95% interval of the improvement and "
+                "every seed's mean stay at or below the stated margin; partly when only the mean does; "
+                "not reproduced when the mean exceeds it; contradicted when the whole interval does.")
 EQUIVALENCE_RULE = ("An equivalence is reproduced when the 95% interval of the difference and every "
                     "seed's mean lie within the stated margin; partly when only the mean does; not "
                     "reproduced when the mean is outside; contradicted when the whole interval is.")
@@ -161,15 +168,18 @@ def trend(table: pd.DataFrame, n_boot: int = 2000, seed: int = BOOTSTRAP_SEED) -
     """The rule for "the measure grows with the setting": ``table`` has columns x (the setting),
     seed, image and value (signed so that growth is the claim), every image measured at every
     setting and seed. Needs at least two settings."""
-    grid = table.pivot_table(index="image", columns=["seed", "x"], values="value", aggfunc="first")
+    if table.duplicated(["seed", "x", "image"]).any():
+        raise ValueError("two values for one image, setting and seed: the trend would be ambiguous")
+    grid = table.pivot(index="image", columns=["seed", "x"], values="value")
     seeds = sorted(table["seed"].unique())
     xs = np.array(sorted(table["x"].unique()), dtype=float)
     if len(xs) < 2:
         raise ValueError("a trend needs at least two settings")
-    missing = int(grid.isna().to_numpy().sum())
-    grid = grid.dropna()
-    if grid.empty:
+    complete = grid.dropna()  # an image must be measured at every setting and seed
+    if complete.empty:
         raise ValueError("no image is measured at every setting and seed")
+    missing = (len(grid) - len(complete)) * len(seeds)
+    grid = complete
     values = grid.to_numpy().reshape(len(grid), len(seeds), len(xs))
     per_seed = pd.Series(_spearman(values.mean(0), xs), index=seeds)
     rng = np.random.default_rng(seed)
@@ -181,7 +191,25 @@ def trend(table: pd.DataFrame, n_boot: int = 2000, seed: int = BOOTSTRAP_SEED) -
     mean = float(per_seed.mean())
     agreeing = int((per_seed > 0).sum())
     verdict = _directional(mean, float(low), float(high), agreeing == len(per_seed))
-    return Judgement(mean, float(low), float(high), values.size, missing, agreeing, len(seeds), verdict)
+    return Judgement(mean, float(low), float(high), len(values) * len(seeds), missing, agreeing, len(seeds), verdict)
+
+
+def at_most(diff: pd.DataFrame, margin: float, over: str = "images") -> Judgement:
+    """The rule for "A does not improve on B" beyond ``margin``; ``diff`` holds the improvement of A
+    over B (> 0: A better), in the units of ``margin``."""
+    if not margin > 0:
+        raise ValueError(f"margin must be > 0, got {margin!r}")
+    mean, low, high, per_seed = bootstrap(diff, over)
+    agreeing = int((per_seed <= margin).sum())
+    if low > margin:
+        verdict = "contradicted"
+    elif mean > margin:
+        verdict = "not reproduced"
+    elif high <= margin and agreeing == len(per_seed):
+        verdict = "reproduced"
+    else:
+        verdict = "partly"
+    return Judgement(mean, low, high, *_counts(diff), agreeing, len(per_seed), verdict)
 
 
 def paired(table: pd.DataFrame, a: str, b: str, *, by: str = "method",
