@@ -119,6 +119,18 @@ def test_the_paper_comparison_counts_ties_in_the_papers_rounded_table():
     assert comparison.loc["max_sensitivity", "paper best"] == "PGD-AT"
 
 
+def test_a_vgg19_run_is_compared_with_table_4_whose_winners_differ():
+    from robinterp import explanation_quality as eq
+
+    values = {(m, 0): {k: 0.5 for k in eq.METRICS} for m in ("standard", "NsLoss", "JacobReg", "PGD-AT")}
+    vgg = ns_report.paper_comparison(nsloss_scores(values), "vgg19").set_index("metric")
+    resnet = ns_report.paper_comparison(nsloss_scores(values), "preresnet10").set_index("metric")
+    assert vgg.loc["max_sensitivity", "paper best"] == "JacobReg" != resnet.loc["max_sensitivity", "paper best"]
+    assert vgg.loc["faithfulness_correlation", "paper best"] == "JacobReg"
+    assert vgg.loc["max_sensitivity", "where"].startswith("Table 4")
+    assert resnet.loc["max_sensitivity", "where"].startswith("Table 3")
+
+
 def test_a_tie_for_the_best_marks_every_tied_method():
     from robinterp import explanation_quality as eq
 

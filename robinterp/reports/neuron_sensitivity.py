@@ -119,16 +119,16 @@ def claims(cfg: NeuronSensitivityConfig, scores: pd.DataFrame, sweep: pd.DataFra
     return pd.DataFrame(rows)
 
 
-def paper_comparison(scores: pd.DataFrame) -> pd.DataFrame:
-    """Per metric: the best method in the paper's Table 3 and ours (mean over seeds and images).
+def paper_comparison(scores: pd.DataFrame, model: str = "preresnet10") -> pd.DataFrame:
+    """Per metric: the best method in the paper's table for ``model`` (Table 4 for VGG19, Table
+    3 otherwise) and ours (mean over seeds and images).
 
     Under the default profile data and networks differ (MNIST and a small CNN), so the
-    levels are not comparable; which method wins a metric is. The text of the paper we
-    have lacks Table 4's numbers (VGG19), so a VGG19 run is compared with Table 3 too.
+    levels are not comparable; which method wins a metric is.
     """
-    from robinterp.paper_numbers import MOSHE_TABLE3_WHERE, moshe_table3
+    from robinterp.paper_numbers import moshe_table
 
-    paper = moshe_table3()
+    paper, where = moshe_table(model)
     ours = scores[scores.method != "random attribution"].groupby(["metric", "method"])["score"].mean()
     rows = []
     for metric, spec_ in explanation_quality.METRICS.items():
@@ -141,5 +141,5 @@ def paper_comparison(scores: pd.DataFrame) -> pd.DataFrame:
                      **{f"paper {m}": column[m] for m in paper.index},
                      "paper best": " = ".join(paper_best), "our best": our_best,
                      "verdict": "reproduced" if our_best in paper_best else "not reproduced",
-                     "where": MOSHE_TABLE3_WHERE})
+                     "where": where})
     return pd.DataFrame(rows)
