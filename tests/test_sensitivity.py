@@ -145,16 +145,28 @@ def test_the_lambda_search_keeps_the_largest_lambda_whose_training_stays_below_a
     chosen, trace = sensitivity.select_lambda(
         lambda: copy.deepcopy(standard), lambda m: torch.optim.Adam(m.parameters(), lr=1e-2),
         lambda: blobs.batches(20, shuffle=True, seed=1), lam0=30.0, num_classes=10,
-        eps_ns=0.5, n=2, iterations=4, spread=100.0, window=3)
-    assert len(trace) == 4 and trace["lambda"].iloc[0] == 30.0
-    assert trace["lambda"].between(30.0 / 100, 30.0 * 100).all()
+        eps_ns=0.5, n=2, iterations=3, spread=100.0, max_steps=2, window=3)
+    assert trace["lambda"].iloc[0] == 30.0 and trace.bracketed.all()
+    bracket = trace[trace.phase == "bracket"]
+    assert bracket.too_high.any() and not bracket.too_high.all()  # a bracket before any bisection
+    assert (trace.phase == "bisect").sum() == 3 and list(trace.phase) == sorted(trace.phase, reverse=True)  # bracket first
     fine = trace[~trace.too_high]
     assert chosen == (fine["lambda"].max() if len(fine) else None)
-    # bisection: after a too-high candidate the next is smaller, after a fine one larger
+    # after a too-high candidate the next is smaller, after a fine one larger
     for (_, a), (_, b) in zip(trace.iterrows(), trace.iloc[1:].iterrows()):
         assert (b["lambda"] < a["lambda"]) == bool(a["too_high"])
-    assert trace.too_high.any() and not trace.too_high.all()
+    # the bisection stays strictly inside the bracket
+    low, high = bracket[~bracket.too_high]["lambda"].max(), bracket[bracket.too_high]["lambda"].min()
+    assert trace[trace.phase == "bisect"]["lambda"].between(low, high, inclusive="neither").all()
     assert trace.threshold.iloc[0] == pytest.approx(0.95 * math.log(10))
+    # a threshold no model reaches (log2 C read in nats): the search grows to its cap and stops,
+    # and says it found no bracket
+    chosen, never = sensitivity.select_lambda(
+        lambda: copy.deepcopy(standard), lambda m: torch.optim.Adam(m.parameters(), lr=1e-3),
+        lambda: blobs.batches(50, shuffle=True, seed=1), lam0=1e-3, num_classes=10,
+        eps_ns=0.5, n=2, iterations=3, spread=10.0, max_steps=2, window=2, random_guess_ce="log2")
+    assert list(never["lambda"]) == pytest.approx([1e-3, 1e-2, 1e-1]) and not never.bracketed.any()
+    assert chosen == pytest.approx(1e-1) and set(never.phase) == {"bracket"}
     with pytest.raises(RobinterpError, match="random_guess_ce must be one of"):
         sensitivity.select_lambda(lambda: standard, lambda m: None, lambda: [], 1.0, 10,
                                   random_guess_ce="log10")

@@ -66,9 +66,13 @@ class NeuronSensitivityConfig(common.ExperimentConfig):
     lambda_batches: int = param(10, low=1)
     """Training batches over which NsLoss_0 is averaged (the paper: 10 random batches)."""
     lambda_search_iterations: int = param(3, low=1)
-    """Candidates of the bisection around lambda_0, each trained up to one epoch."""
+    """Candidates of the bisection once a bracket is found, each trained up to one epoch."""
     lambda_spread: float = param(10.0, low=1, low_open=True)
-    """The search stays in [lambda_0 / spread, lambda_0 * spread] ("the same order of magnitude")."""
+    """Factor by which the search grows (or shrinks) lambda from lambda_0 until one candidate is
+    too high and one is not (the paper: "the same order of magnitude"; ours: 10)."""
+    lambda_max_steps: int = param(3, low=1)
+    """At most this many growing (or shrinking) steps: the search's cap is lambda_0 * spread**steps
+    (ours); without a bracket by then it stops, and the page says so."""
     random_guess_ce: str = param("ln", choices=tuple(nsloss.RANDOM_GUESS_CE))
     """A random guess's cross-entropy in nats, ln C (ours), or log2 C read literally."""
     eval_size: int = param(250, low=1, high=10000)
@@ -185,13 +189,13 @@ def lambda_protocol(cfg: NeuronSensitivityConfig, standard: torch.nn.Module, sta
             lambda: copy.deepcopy(standard), lambda m: train.make_optimizer(candidate, m),
             lambda: split.batches(cfg.batch_size, shuffle=True, seed=CANDIDATE_BATCHES_SEED), lam0,
             info.num_classes, eps_ns=ns["eps_ns"], n=ns["n"], neurons=ns["neurons"],
-            iterations=cfg.lambda_search_iterations, spread=cfg.lambda_spread,
+            iterations=cfg.lambda_search_iterations, spread=cfg.lambda_spread, max_steps=cfg.lambda_max_steps,
             random_guess_ce=cfg.random_guess_ce)
-        # if every candidate was too high, the lower end of the search range
-        return trace.assign(nsloss0=ns0, lambda0=lam0,
-                            selected=chosen if chosen is not None else lam0 / cfg.lambda_spread)
+        # if every candidate was too high, one step below the smallest one tried
+        return trace.assign(nsloss0=ns0, lambda0=lam0, selected=chosen if chosen is not None
+                            else trace["lambda"].min() / cfg.lambda_spread)
 
-    fields = ("lambda_batches", "lambda_search_iterations", "lambda_spread", "random_guess_ce",
+    fields = ("lambda_batches", "lambda_search_iterations", "lambda_spread", "lambda_max_steps", "random_guess_ce",
               "finetune_lr", "optimizer", "batch_size", "train_size")
     return cache.cached_table({"chapter": CHAPTER, "table": "lambda_protocol", "init": standard_key,
                                "seed": cfg.seeds[0], "nsloss": dataclasses.asdict(entry),

@@ -160,9 +160,9 @@ def select_lambda(make_model: Callable[[], nn.Module],
                   epoch: Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]],
                   lam0: float, num_classes: int, *, eps_ns: float = 0.5, n: int = 5,
                   neurons: str = "activations_and_logits", iterations: int = 4, spread: float = 10.0,
-                  random_guess_ce: str = "ln", tolerance: float = 0.05,
+                  max_steps: int = 3, random_guess_ce: str = "ln", tolerance: float = 0.05,
                   window: int = 10) -> tuple[float | None, pd.DataFrame]:
-    """Step 3 of the lambda protocol (section 4.4): a bisection around lambda_0.
+    """Step 3 of the lambda protocol (section 4.4): bracket, then bisect, around lambda_0.
 
     Each candidate continues training a fresh copy of the standard model
     (``make_model``) for at most one epoch (``epoch`` yields its batches) with
@@ -172,28 +172,32 @@ def select_lambda(make_model: Callable[[], nn.Module],
     The paper writes the random guess as log2(C), its value in bits; PyTorch's
     cross-entropy is in nats, where it is ln(C) (the default). ``"log2"`` compares
     nats with log2(C) = 1.44 ln(C) literally, which a collapsed model never reaches.
-    The search starts at lambda_0 and bisects geometrically inside
-    [lambda_0 / spread, lambda_0 * spread] ("the same order of magnitude").
-    Returns the largest lambda that was not too high (None if every one was) and
-    the trace, one row per candidate.
+
+    The search starts at lambda_0. It first brackets: lambda is multiplied by ``spread``
+    (divided, when lambda_0 is already too high) until one candidate is too high and one
+    is not, at most ``max_steps`` times (the cap: lambda_0 * spread**max_steps). Then it
+    bisects geometrically between the two, ``iterations`` candidates. Without a bracket
+    there is nothing to bisect and the search stops. Returns the largest lambda that
+    was not too high (None if every one was) and the trace, one row per candidate, with
+    its ``phase`` ("bracket" or "bisect") and whether a bracket was found (``bracketed``).
     """
     if random_guess_ce not in RANDOM_GUESS_CE:
         raise RobinterpError(f"random_guess_ce must be one of {', '.join(RANDOM_GUESS_CE)}, "
                              f"got {random_guess_ce!r}")
-    if not (lam0 > 0 and spread > 1 and iterations >= 1):
-        raise RobinterpError(f"need lam0 > 0, spread > 1 and iterations >= 1; got {lam0}, {spread}, "
-                             f"{iterations}")
+    if not (lam0 > 0 and spread > 1 and iterations >= 1 and max_steps >= 1):
+        raise RobinterpError(f"need lam0 > 0, spread > 1, iterations >= 1 and max_steps >= 1; got {lam0}, "
+                             f"{spread}, {iterations}, {max_steps}")
     if not 0 <= tolerance < 1:
         raise RobinterpError(f"tolerance must be in [0, 1), got {tolerance!r}")
     threshold = (1 - tolerance) * RANDOM_GUESS_CE[random_guess_ce](num_classes)
-    low, high, lam = lam0 / spread, lam0 * spread, lam0
     rows = []
-    for _ in range(iterations):
+
+    def too_high(lam: float, phase: str) -> bool:
         model = make_model()
         optimizer = make_optimizer(model)
         model.train()
         recent: deque[float] = deque(maxlen=window)
-        too_high, steps = False, 0
+        high, steps = False, 0
         for xb, yb in epoch():
             penalty, logits = neuron_sensitivity_loss(model, xb, eps_ns=eps_ns, n=n, neurons=neurons)
             ce = F.cross_entropy(logits, yb)
@@ -203,17 +207,31 @@ def select_lambda(make_model: Callable[[], nn.Module],
             recent.append(ce.item())
             steps += 1
             if len(recent) == window and sum(recent) / window >= threshold:
-                too_high = True
+                high = True
                 break
-        rows.append({"lambda": lam, "too_high": too_high, "batches": steps,
+        rows.append({"lambda": lam, "too_high": high, "batches": steps, "phase": phase,
                      "training_ce": sum(recent) / max(1, len(recent)), "threshold": threshold})
-        if too_high:
-            high = lam
+        return high
+
+    fine_at, high_at = (None, lam0) if too_high(lam0, "bracket") else (lam0, None)
+    for _ in range(max_steps):
+        if fine_at is not None and high_at is not None:
+            break
+        if high_at is None:  # every candidate so far is fine: grow
+            lam = fine_at * spread
+            fine_at, high_at = (fine_at, lam) if too_high(lam, "bracket") else (lam, None)
+        else:  # every candidate so far is too high: shrink
+            lam = high_at / spread
+            fine_at, high_at = (None, lam) if too_high(lam, "bracket") else (lam, high_at)
+    bracketed = fine_at is not None and high_at is not None
+    for _ in range(iterations if bracketed else 0):
+        lam = math.sqrt(fine_at * high_at)
+        if too_high(lam, "bisect"):
+            high_at = lam
         else:
-            low = lam
-        lam = math.sqrt(low * high)
+            fine_at = lam
     fine = [row["lambda"] for row in rows if not row["too_high"]]
-    return (max(fine) if fine else None), pd.DataFrame(rows)
+    return (max(fine) if fine else None), pd.DataFrame(rows).assign(bracketed=bracketed)
 
 
 METHOD = Method("nsloss", NsLossParams, nsloss, "neuron sensitivity regularization (Moshe et al.)")
