@@ -30,12 +30,13 @@ class SaliencyGuidedConfig(common.ExperimentConfig):
         "SGT k=0.3": {"method": "sgt", "k": 0.3},
         "SGT k=0.5": {"method": "sgt", "k": 0.5},
         "ASGT": {"method": "asgt", "k": 0.3},
-        "AT-FGSM": {"method": "fgsm_at", "eps": 0.3, "clean_weight": 0.0},
+        "AT-FGSM": {"method": "fgsm_at", "eps": 0.3},
         "SGA": {"method": "sga", "k": 0.3}}))
     """The models compared, in the order of the paper's figures: label -> {method, its parameters}.
     SGT at the paper's two mask fractions (Figure 2); ASGT and SGA at k 0.3 with an FGSM step of
-    0.3 inside training (the paper does not give the radius; ours); AT-FGSM on adversarial
-    samples only, as Guesmi et al. describe it."""
+    0.3 inside training (the paper does not give the radius; ours); AT-FGSM on clean and
+    adversarial samples, equally weighted: the paper's adversarial examples are "integrated into
+    the training dataset" (section 2.1); ``clean_weight: 0`` trains on adversarial samples only."""
     epochs: float = param(1.0, low=0, low_open=True)
     """Epochs for every method (the paper: 20)."""
     batch_size: int = param(128, low=1)
