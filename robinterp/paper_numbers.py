@@ -104,3 +104,9 @@ def zeng_table1() -> pd.DataFrame:
     return pd.DataFrame([{"norm": norm, "paper_eps": eps, "steps": steps, "fraction": fraction, "accuracy": value}
                          for (norm, eps, steps), values in ZENG_TABLE1.items()
                          for fraction, value in zip(ZENG_TABLE1_FRACTIONS, values)])
+
+
+# Moshe et al.'s own NsLoss weights, per network (ImageNette): Table 1 (PreResNet10) and Table 2
+# (VGG19). The protocol of section 4.4 selects lambda from NsLoss_0, so it depends on data and network.
+MOSHE_LAMBDA_WHERE = {"preresnet10": "Table 1", "vgg19": "Table 2"}
+MOSHE_LAMBDA = {"preresnet10": 100.0, "vgg19": 9.5}
