@@ -178,7 +178,7 @@ def test_the_check_command_runs_nothing_and_writes_nothing(tmp_path):
     result = subprocess.run([sys.executable, "-m", "robinterp", "run", "neuron_sensitivity", "--profile",
                              "paper", "--check"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "neuron_sensitivity under paper: ok; 12 training specs" in result.stdout
+    assert "neuron_sensitivity under paper: ok; 20 training specs" in result.stdout  # 4 methods x 5 seeds
     assert not cache_root().exists() and not build_root().exists()
     bad = tmp_path / "bad.yml"
     bad.write_text("robust_models:\n  methods:\n    X: {method: pgd_at, eps: 0}\n")
