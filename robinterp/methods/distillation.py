@@ -21,6 +21,7 @@ from torch import nn
 
 from robinterp.config import Config, param
 from robinterp.methods import LossOutput, Method
+from robinterp.methods._teacher import frozen_teacher
 from robinterp.models import eval_mode
 
 
@@ -60,12 +61,7 @@ def teacher_spec(spec: Any) -> Any:
 
 def prepare(spec: Any) -> dict[str, Any]:
     """The trained teacher, from the cache (trained there first if needed), frozen."""
-    from robinterp import train  # the loop imports this registry's modules only by name
-
-    teacher, _ = train.trained_model(teacher_spec(spec))
-    for weight in teacher.parameters():
-        weight.requires_grad_(False)
-    return {"teacher": teacher.eval()}
+    return {"teacher": frozen_teacher(teacher_spec(spec))}
 
 
 def distillation(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: DistillationParams, *,
