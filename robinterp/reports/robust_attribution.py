@@ -99,11 +99,15 @@ def grid_settings(cfg: RobustAttributionConfig) -> pd.DataFrame:
     return rows.assign(paper_eps=mapped_eps, paper_steps=mapped_steps)
 
 
+def _paper_eps_label(norm: str, eps: float) -> str:
+    """A paper radius as the supplement writes it: L2 as a number, Linf in 255ths."""
+    return "—" if pd.isna(eps) else f"{eps:g}" if norm == "l2" else f"{round(eps * 255)}/255"
+
+
 def settings_table(settings: pd.DataFrame) -> pd.DataFrame:
     """The grid's settings as the page shows them: Linf radii of the paper in 255ths."""
     shown = settings.set_index("label").rename_axis("model")
-    paper_eps = [("—" if pd.isna(e) else f"{e:g}" if n == "l2" else f"{round(e * 255)}/255")
-                 for n, e in zip(shown["norm"], shown["paper_eps"])]
+    paper_eps = [_paper_eps_label(n, e) for n, e in zip(shown["norm"], shown["paper_eps"])]
     return shown.assign(paper_eps=paper_eps, paper_steps=shown["paper_steps"].map(
         lambda t: "—" if pd.isna(t) else f"{int(t)}")).rename(columns={"paper_eps": "paper eps", "paper_steps": "paper t"})
 
@@ -146,8 +150,7 @@ def table1(cfg: RobustAttributionConfig, roar: pd.DataFrame) -> pd.DataFrame:
     merged = ours.merge(settings.rename(columns={"label": "source"}), on="source")
     merged["paper_eps"] = merged["paper_eps"].round(6)
     merged = merged.merge(paper, on=["norm", "paper_eps", "paper_steps", "fraction"], how="left")
-    merged["paper eps"] = [("—" if pd.isna(e) else f"{e:g}" if n == "l2" else f"{round(e * 255)}/255")
-                           for n, e in zip(merged["norm"], merged["paper_eps"])]
+    merged["paper eps"] = [_paper_eps_label(n, e) for n, e in zip(merged["norm"], merged["paper_eps"])]
     merged["paper t"] = merged["paper_steps"].map(lambda t: "—" if pd.isna(t) else f"{int(t)}")
     wide = merged.pivot_table(index=["norm", "eps", "steps", "paper eps", "paper t"], columns="fraction",
                               values=["ours", "paper"], aggfunc="first")
