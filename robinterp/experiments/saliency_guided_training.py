@@ -13,10 +13,11 @@ import dataclasses
 import pandas as pd
 import torch
 
-from robinterp import cache, explain, metrics, train
+from robinterp import cache, explain, metrics, per_image, train
 from robinterp.config import ConfigError, param
 from robinterp.experiments import common
 from robinterp.methods import MethodEntry, method_table
+from robinterp.progress import progress
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,11 +76,33 @@ def plan(cfg: SaliencyGuidedConfig) -> common.Plan:
     return common.Plan(common.method_grid(cfg), common.evaluation_attacks(cfg), ("removal",))
 
 
-def robust_curves(cfg: SaliencyGuidedConfig,
-                  trained: dict[tuple[str, int], torch.nn.Module]) -> pd.DataFrame:
-    return common.robust_curves("saliency_guided_training", cfg, trained,
-                                common.eval_subset(cfg.dataset, cfg.eval_size, "attacks"),
-                                common.evaluation_attacks(cfg), cfg.epsilons)
+def robust_per_image(cfg: SaliencyGuidedConfig,
+                     trained: dict[tuple[str, int], torch.nn.Module]) -> pd.DataFrame:
+    """Per test image: right (0 or 100) clean and under each attack at each epsilon, for every
+    model, so that the verdicts pair models image by image. Tidy: method, seed, attack, norm,
+    eps, image, correct; cached by the chapter config."""
+    def compute() -> pd.DataFrame:
+        split = common.eval_subset(cfg.dataset, cfg.eval_size, "attacks")
+        tables = []
+        for (label, seed), model in trained.items():
+            jobs = [(attack, eps) for attack in common.evaluation_attacks(cfg) for eps in cfg.epsilons]
+            for attack, eps in progress(jobs, desc=f"attacks on {label} seed {seed}"):
+                correct = per_image.correct_under_attack(model, split.images, split.labels, attack, eps, seed=seed)
+                tables.append(pd.DataFrame({"image": range(len(split)), "correct": (100 * correct.int()).tolist()})
+                              .assign(method=label, seed=seed, attack=attack.name, norm="linf", eps=eps))
+        return pd.concat(tables, ignore_index=True)
+
+    return cache.cached_table({"chapter": "saliency_guided_training", "table": "robust_per_image",
+                               "config": dataclasses.asdict(cfg)}, compute,
+                              code=common.table_code(__name__, cfg))
+
+
+def robust_curves(per_image_table: pd.DataFrame) -> pd.DataFrame:
+    """Robust accuracy per method, seed, attack and epsilon, from the per-image table (the columns
+    of ``attacks.robust_accuracy``)."""
+    grouped = per_image_table.groupby(["method", "seed", "attack", "norm", "eps"], sort=False)["correct"]
+    curves = grouped.agg(correct=lambda c: int((c > 0).sum()), n="size").reset_index()
+    return curves.assign(accuracy=curves["correct"] / curves["n"])
 
 
 def saliency_maps(cfg: SaliencyGuidedConfig, trained: dict[tuple[str, int], torch.nn.Module],
@@ -92,23 +115,29 @@ def saliency_maps(cfg: SaliencyGuidedConfig, trained: dict[tuple[str, int], torc
 
 def faithfulness(cfg: SaliencyGuidedConfig,
                  trained: dict[tuple[str, int], torch.nn.Module]) -> pd.DataFrame:
-    """Accuracy after removing the top d% features by |saliency|, and a random-ranking control.
-
-    Cached by the chapter config, like the robustness curves.
-    """
+    """Per test image: right (0 or 100) after removing the top d% features by |saliency|, and
+    after a random ranking (the control). Tidy: method, seed, ranking, removed, image, correct;
+    cached by the chapter config, like the robustness table."""
     def compute() -> pd.DataFrame:
         split = common.eval_subset(cfg.dataset, cfg.faithfulness_size, "removal")
-        rows = []
+        tables = []
         for (label, seed), model in trained.items():
             attribution = explain.explain(model, split.images, split.labels, "saliency")
             for ranking in ("saliency", "random"):
-                accs = metrics.accuracy_after_removal(model, split.images, split.labels, attribution,
-                                                      cfg.removal_fractions,
-                                                      random_ranking=ranking == "random", seed=seed)
-                rows += [{"method": label, "seed": seed, "ranking": ranking, "removed": d,
-                          "accuracy": a} for d, a in zip(cfg.removal_fractions, accs)]
-        return pd.DataFrame(rows)
+                correct = metrics.correct_after_removal(model, split.images, split.labels, attribution,
+                                                        cfg.removal_fractions,
+                                                        random_ranking=ranking == "random", seed=seed)
+                frame = pd.DataFrame((100 * correct.int()).numpy(), index=list(cfg.removal_fractions)).stack()
+                tables.append(frame.rename_axis(["removed", "image"]).rename("correct").reset_index()
+                              .assign(method=label, seed=seed, ranking=ranking))
+        return pd.concat(tables, ignore_index=True)
 
-    return cache.cached_table({"chapter": "saliency_guided_training", "table": "faithfulness",
+    return cache.cached_table({"chapter": "saliency_guided_training", "table": "faithfulness_per_image",
                                "config": dataclasses.asdict(cfg)}, compute,
                               code=common.table_code(__name__, cfg))
+
+
+def removal_curves(per_image_table: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy (0 to 1) per method, seed, ranking and removed fraction, from the per-image table."""
+    return (per_image_table.groupby(["method", "seed", "ranking", "removed"], sort=False)["correct"].mean()
+            .div(100).rename("accuracy").reset_index())
