@@ -96,18 +96,19 @@ def nsloss_scores(values):
                          for i in range(2)])
 
 
-def test_nsloss_claims_compare_each_method_with_standard_in_each_seed():
+def test_nsloss_claims_judge_each_method_against_standard_by_the_rule():
     from robinterp import explanation_quality as eq
 
     cfg = ns.NeuronSensitivityConfig(seeds=(0, 1))
-    # NsLoss is best everywhere in seed 0; in seed 1 it loses max-sensitivity to standard
+    # NsLoss is best everywhere in seed 0; in seed 1 it loses max-sensitivity to standard (by less
+    # than it wins by in seed 0: the mean points the claimed way, one seed disagrees)
     good = {m: (1.0 if spec.higher_is_better else 0.1) for m, spec in eq.METRICS.items()}
     fair = {m: 0.5 for m in eq.METRICS}
     values = {("standard", s): fair for s in (0, 1)}
     values.update({(m, s): {k: (0.6 if eq.METRICS[k].higher_is_better else 0.4) for k in eq.METRICS}
                    for m in ("JacobReg", "PGD-AT") for s in (0, 1)})
     values[("NsLoss", 0)] = good
-    values[("NsLoss", 1)] = {**good, "max_sensitivity": 0.9}
+    values[("NsLoss", 1)] = {**good, "max_sensitivity": 0.7}
     sweep = pd.DataFrame({"lambda": [1.0, 2.0, 4.0], "test_accuracy": [0.9, 0.8, 0.7],
                           "max_sensitivity": [0.5, 0.4, 0.45], "faithfulness_estimate": [0.1, 0.2, 0.3],
                           "sparseness": [0.5, 0.6, 0.7]})
@@ -116,9 +117,11 @@ def test_nsloss_claims_compare_each_method_with_standard_in_each_seed():
     assert v.loc["NsLoss beats standard on faithfulness_estimate", "verdict"] == "reproduced"
     assert v.loc["PGD-AT beats standard on complexity", "verdict"] == "reproduced"
     most = v.loc["NsLoss is best of the four on most of the seven metrics"]
-    assert most["verdict"] == "reproduced" and "[7, 6]" in most["seeds where it holds"]
+    assert most["verdict"] == "reproduced" and "[7, 6]" in most["measure"]
+    assert v.loc["NsLoss beats standard on max_sensitivity", "seeds agreeing"] == "1 of 2"
+    assert v.loc["NsLoss beats standard on max_sensitivity", "effect"] == pytest.approx(0.1)
     trend = v.loc["a larger lambda trades accuracy for interpretability (all four trends monotone)"]
-    assert trend["verdict"] == "partly" and trend["seeds where it holds"].startswith("3 of 4")
+    assert trend["verdict"] == "partly" and trend["measure"].startswith("3 of 4")
 
 
 def test_the_nsloss_quality_table_marks_the_best_method_per_column_and_skips_the_control():
