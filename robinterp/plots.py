@@ -175,3 +175,55 @@ def labelled_scatter(table: pd.DataFrame, *, x: str, y: str, label: str, xlabel:
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     return fig
+
+
+def pareto_panels(points: pd.DataFrame, *, x_titles: Mapping[str, str], y: str, ylabel: str,
+                  front: Mapping[str, Sequence[str]], order: Sequence[str], ncols: int = 4) -> plt.Figure:
+    """One panel per measure (a column of ``points``, indexed by method): robustness ``y`` against
+    it, one colour per method (in ``order``), the Pareto front of each panel joined by a line."""
+    names = list(x_titles)
+    nrows = -(-len(names) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.0 * ncols, 2.6 * nrows), squeeze=False,
+                             constrained_layout=True)
+    colours = dict(zip(order, sns.color_palette("tab20", len(order))))
+    for ax, name in zip(axes.flat, names):
+        for method in order:
+            if method in points.index:
+                ax.scatter(points.loc[method, name], points.loc[method, y], s=26, color=colours[method],
+                           label=method, zorder=3)
+        members = points.loc[list(front[name])].sort_values(name)
+        ax.plot(members[name], members[y], color="0.3", lw=1, ls="--", zorder=2)
+        ax.set_title(x_titles[name], fontsize=9)
+        ax.set_ylabel(ylabel if ax in axes[:, 0] else "", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(names):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper", fontsize=8, title="method", title_fontsize=8)
+    return fig
+
+
+def rank_heatmap(matrix: pd.DataFrame, *, label: str) -> plt.Figure:
+    """A symmetric matrix of correlations in [-1, 1], annotated."""
+    fig, ax = plt.subplots(figsize=(0.55 * len(matrix) + 2.5, 0.45 * len(matrix) + 1.5), constrained_layout=True)
+    sns.heatmap(matrix, vmin=-1, vmax=1, center=0, cmap="vlag", annot=True, fmt=".2f", annot_kws={"fontsize": 7},
+                cbar_kws={"label": label}, square=True, ax=ax)
+    ax.tick_params(labelsize=8)
+    return fig
+
+
+def stacked_counts(counts: pd.DataFrame, *, xlabel: str) -> plt.Figure:
+    """One horizontal bar per row of ``counts``, stacked by its columns (in their order)."""
+    fig, ax = plt.subplots(figsize=(7.5, 0.5 * len(counts) + 1.4), constrained_layout=True)
+    palette = {"reproduced": "#2a9d8f", "partly": "#e9c46a", "not reproduced": "#f4a261",
+               "contradicted": "#e76f51", "held": "#2a9d8f", "unsettled": "#e9c46a", "flipped": "#e76f51"}
+    left = pd.Series(0.0, index=counts.index)
+    for column in counts.columns:
+        ax.barh(counts.index, counts[column], left=left, label=column, color=palette.get(column, "0.75"))
+        left += counts[column]
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.legend(fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=len(counts.columns), frameon=False)
+    ax.grid(axis="x", alpha=0.3)
+    return fig

@@ -23,7 +23,7 @@ from typing import Any, Callable
 from robinterp import RobinterpError
 from robinterp.config import Config, ConfigError
 from robinterp.experiments import (neuron_sensitivity, robust_attribution, robust_models, saliency_guided_training,
-                                   scaat)
+                                   scaat, synthesis)
 from robinterp.experiments.common import Plan
 from robinterp.profiles import load_yaml, profile_overrides, section
 from robinterp.paths import build_root, project_root
@@ -55,6 +55,8 @@ CHAPTERS: dict[str, Chapter] = {
     "robust_attribution": Chapter("robust_attribution", "book/chapters/robust_attribution.ipynb",
                                   robust_attribution.RobustAttributionConfig, robust_attribution.plan),
     "scaat": Chapter("scaat", "book/chapters/scaat.ipynb", scaat.SCAATConfig, scaat.plan),
+    # last: its scoreboard reads the verdicts the chapters above saved in the same build
+    "synthesis": Chapter("synthesis", "book/chapters/synthesis.ipynb", synthesis.SynthesisConfig, synthesis.plan),
 }
 
 

@@ -1,0 +1,146 @@
+"""The reproduction scoreboard: every paper chapter's verdicts in one table, read from the
+verdict tables the chapters saved (``_build/results/<profile>/<chapter>/verdicts.csv``),
+never retyped. A chapter whose results are missing gives one row saying so; the claims no
+profile here can test are listed with the reason."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from robinterp.reports import rules
+
+NOT_RUN = "not run"
+UNTESTABLE = "not testable here"
+INTERVAL_RULE = "the book's rule (interval)"
+SEED_RULE = "seed count (older rule, #13)"
+
+
+@dataclasses.dataclass(frozen=True)
+class PaperChapter:
+    """A chapter that reproduces one paper: how the scoreboard names it and which of its
+    verdict rows are headline claims."""
+
+    chapter: str
+    paper: str
+    headline: Callable[[pd.DataFrame], pd.DataFrame] = lambda frame: frame
+
+
+PAPERS = (
+    PaperChapter("saliency_guided_training", "Guesmi et al. (SGT, ASGT)"),
+    PaperChapter("neuron_sensitivity", "Moshe et al. (NsLoss)"),
+    PaperChapter("robust_attribution", "Zeng et al. (supplement)"),
+    # SCAAT's abstract compares with ordinary training: its rows against PGD-AT and SGT are the
+    # book's own comparisons (on the chapter's page), not the paper's claims
+    PaperChapter("scaat", "Xu et al. (SCAAT, reconstruction)", lambda frame: frame[frame["versus"] == "ST"]),
+)
+
+# (paper, claim, where in the paper, why no profile here tests it)
+NOT_TESTABLE = (
+    ("Guesmi et al. (SGT, ASGT)", "+20 points of PGD accuracy over ST on CIFAR-10 (eps 0.02)", "abstract",
+     "CIFAR-10 is not reachable offline; `book/configs/saliency_guided_training_cifar10_paper.yml` runs it "
+     "where it is"),
+    ("Moshe et al. (NsLoss)", "Tables 1-4: the seven metrics' levels on CIFAR-10 with PreResNet10 and VGG19",
+     "section 5, Tables 1-4", "CIFAR-10 is not reachable offline, and 40 to 120 epochs of PreResNet10 or VGG19 "
+     "need a GPU"),
+    ("Zeng et al. (supplement)", "Table 1's ROAR levels on CIFAR-10", "B, Table 1",
+     "CIFAR-10 is not reachable offline; the chapter compares the orderings on Fashion-MNIST"),
+    ("Xu et al. (SCAAT, reconstruction)", "the claims hold on pathological images", "abstract",
+     "no pathology data set is reachable offline (PathMNIST under `--profile paper` where it is)"),
+)
+
+
+def verdict_path(root: Path, profile: str, chapter: str) -> Path:
+    return root / "results" / profile / chapter / "verdicts.csv"
+
+
+def _number(value: object) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+    return number
+
+
+def _ours(row: pd.Series) -> str:
+    """What the chapter measured, as one cell: the effect and its interval, or the older rule's
+    numbers."""
+    if "effect" in row and not math.isnan(_number(row["effect"])):
+        interval = (f" [{_number(row['low']):.3g}, {_number(row['high']):.3g}]"
+                    if "low" in row and not math.isnan(_number(row["low"])) else "")
+        return f"{_number(row['effect']):.3g}{interval}"
+    for column in ("ours", "mean gap (points)"):
+        if column in row and not math.isnan(_number(row[column])):
+            return f"{_number(row[column]):.3g}"
+    for column in ("seeds where it holds", "seeds agreeing"):
+        if isinstance(row.get(column), str):
+            return f"{row[column]} seeds"
+    return "—"
+
+
+def _claim(row: pd.Series) -> str:
+    parts = [str(row[c]) for c in ("measure", "dataset") if c in row and isinstance(row[c], str)]
+    versus = f"vs {row['versus']}" if isinstance(row.get("versus"), str) else ""
+    context = ", ".join(parts + ([versus] if versus else []))
+    return f"{row['claim']} ({context})" if context else str(row["claim"])
+
+
+def normalise(paper: PaperChapter, frame: pd.DataFrame) -> pd.DataFrame:
+    """A chapter's verdict table as the scoreboard's columns: paper, claim, where, paper's value,
+    ours, rule, verdict."""
+    frame = paper.headline(frame)
+    # per row: a chapter may judge some claims by the interval and count seeds for others
+    low = frame["low"].map(_number) if "low" in frame.columns else pd.Series(math.nan, index=frame.index)
+    rule = low.map(lambda value: SEED_RULE if math.isnan(value) else INTERVAL_RULE)
+    where = frame["where"] if "where" in frame.columns else frame.get("source", pd.Series("—", index=frame.index))
+    papers_value = frame["paper"].map(lambda v: "—" if math.isnan(_number(v)) else f"{_number(v):.3g}") \
+        if "paper" in frame.columns else pd.Series("—", index=frame.index)
+    return pd.DataFrame({"paper": paper.paper, "claim": [_claim(row) for _, row in frame.iterrows()],
+                         "where": where.fillna("—").astype(str), "paper's value": papers_value,
+                         "ours": [_ours(row) for _, row in frame.iterrows()], "rule": rule,
+                         "verdict": frame["verdict"].astype(str)})
+
+
+def chapter_rows(root: Path, profile: str, paper: PaperChapter) -> pd.DataFrame:
+    """The chapter's normalised verdicts under ``profile``, or one row saying they are missing."""
+    path = verdict_path(root, profile, paper.chapter)
+    if not path.is_file():
+        return pd.DataFrame([{"paper": paper.paper,
+                              "claim": f"(no results: `robinterp run {paper.chapter} --profile {profile}` makes them)",
+                              "where": "—", "paper's value": "—", "ours": "—", "rule": "—", "verdict": NOT_RUN}])
+    return normalise(paper, pd.read_csv(path))
+
+
+def scoreboard(root: Path, profile: str = "default", other: str = "paper") -> pd.DataFrame:
+    """Every paper chapter's headline verdicts under ``profile``, with the ``other`` profile's
+    verdict beside each claim where that profile was run, then the claims no profile here tests."""
+    frames = []
+    for paper in PAPERS:
+        rows = chapter_rows(root, profile, paper)
+        if verdict_path(root, other, paper.chapter).is_file():
+            theirs = normalise(paper, pd.read_csv(verdict_path(root, other, paper.chapter)))
+            theirs = theirs.drop_duplicates("claim").set_index("claim")
+            rows[f"ours ({other})"] = rows["claim"].map(theirs["ours"]).fillna("—")
+            rows[f"verdict ({other})"] = rows["claim"].map(theirs["verdict"]).fillna("—")
+        else:
+            rows[f"ours ({other})"], rows[f"verdict ({other})"] = "—", NOT_RUN
+        frames.append(rows)
+    frames.append(pd.DataFrame([{"paper": paper, "claim": claim, "where": where, "paper's value": "—",
+                                 "ours": "—", "rule": "—", "verdict": UNTESTABLE, f"ours ({other})": "—",
+                                 f"verdict ({other})": UNTESTABLE, "why": why}
+                                for paper, claim, where, why in NOT_TESTABLE]))
+    board = pd.concat(frames, ignore_index=True)
+    board["why"] = board["why"].fillna("") if "why" in board else ""
+    return board
+
+
+def tally(board: pd.DataFrame, column: str = "verdict") -> pd.DataFrame:
+    """Papers x verdicts: how many claims got each verdict (the rule's four levels, then the rest)."""
+    order = [*rules.LEVELS, NOT_RUN, UNTESTABLE]
+    counts = board.groupby(["paper", column]).size().unstack(fill_value=0)
+    columns = [c for c in order if c in counts.columns] + [c for c in counts.columns if c not in order]
+    return counts[columns].reindex([p.paper for p in PAPERS]).fillna(0).astype(int)

@@ -1,0 +1,169 @@
+"""The benchmark's tables and figures' data: every method on every measure, the best of a column
+only where the book's rule separates it from the next, Pareto fronts, rank agreement between
+the interpretability measures, and which orderings survive a larger budget."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Sequence
+
+import pandas as pd
+from scipy import stats
+
+from robinterp.experiments.synthesis import INTERPRETABILITY, Measure
+from robinterp.reports import rules
+
+SEPARATED = "★"  # marks a column's best when the rule separates it from the second best
+HELD, UNSETTLED, FLIPPED = "held", "unsettled", "flipped"
+
+
+def per_seed(per_image: pd.DataFrame) -> pd.DataFrame:
+    """Each model's mean over images per measure. Tidy: method, seed, measure, value."""
+    return (per_image.groupby(["method", "seed", "measure"])["score"].mean().rename("value").reset_index())
+
+
+def over_seeds(values: pd.Series) -> tuple[float, float]:
+    """Mean and the half-width of a 95% t-interval over seeds (NaN with one seed)."""
+    values = values.dropna()
+    n = len(values)
+    if n < 2:
+        return float(values.mean()) if n else math.nan, math.nan
+    return float(values.mean()), float(stats.t.ppf(0.975, n - 1) * values.std(ddof=1) / math.sqrt(n))
+
+
+def oriented(measure: Measure, value: float | pd.Series) -> float | pd.Series:
+    """A value turned so that higher is better."""
+    return value if measure.higher_is_better else -value
+
+
+def best_two(means: pd.Series, measure: Measure) -> tuple[str, str]:
+    """The best and second-best methods of a column by their mean (ties: listed order)."""
+    order = oriented(measure, means).sort_values(ascending=False, kind="stable")
+    return order.index[0], order.index[1]
+
+
+def separation(per_image: pd.DataFrame, measure: Measure, best: str, second: str) -> rules.Judgement:
+    """The rule's ordering "best beats second" on ``measure``, paired on images and seeds."""
+    table = per_image[per_image.measure == measure.name]
+    diff = rules.paired(table, best, second) if measure.higher_is_better else rules.paired(table, second, best)
+    return rules.ordering(diff)
+
+
+def benchmark(per_image: pd.DataFrame, measures: Sequence[Measure], labels: Sequence[str],
+              cost: pd.Series | None = None, cost_measure: Measure | None = None,
+              digits: int = 2) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the table a page shows, the numbers behind it). One row per method in ``labels``' order;
+    one column per measure (its header carries its direction), "mean ± half-width of the 95%
+    t-interval over seeds", the column's best marked only when the rule separates it from the
+    second best. ``cost``: each method's median cost ratio (one number, no interval). The numbers:
+    method, measure, mean, half_width, best (bool), separated (bool), versus (the second best)."""
+    seeds = per_seed(per_image)
+    rows, shown = [], pd.DataFrame(index=pd.Index(list(labels), name="method"))
+    for measure in measures:
+        values = seeds[seeds.measure == measure.name]
+        stats_ = {label: over_seeds(values.loc[values.method == label, "value"]) for label in labels}
+        means = pd.Series({label: m for label, (m, _) in stats_.items()}).dropna()
+        best, second = best_two(means, measure) if len(means) > 1 else (None, None)
+        separated = best is not None and separation(per_image, measure, best, second).verdict == "reproduced"
+        cells = []
+        for label in labels:
+            mean, half = stats_[label]
+            text = "—" if math.isnan(mean) else f"{mean:.{digits}f}" + ("" if math.isnan(half) else f" ± {half:.{digits}f}")
+            if label == best and separated:
+                text += f" {SEPARATED}"
+            cells.append(text)
+            rows.append({"method": label, "measure": measure.name, "mean": mean, "half_width": half,
+                         "best": label == best, "separated": bool(label == best and separated),
+                         "versus": second if label == best else None})
+        shown[measure.header] = cells
+    if cost is not None and cost_measure is not None:
+        shown[cost_measure.header] = [f"{cost[label]:.1f}" if label in cost else "—" for label in labels]
+        rows += [{"method": label, "measure": cost_measure.name, "mean": float(cost.get(label, math.nan)),
+                  "half_width": math.nan, "best": False, "separated": False, "versus": None} for label in labels]
+    return shown, pd.DataFrame(rows)
+
+
+def pareto_front(x: pd.Series, y: pd.Series) -> pd.Series:
+    """Whether each point is on the Pareto front of (x, y), both to be maximised: no other point is
+    at least as good in both and better in one."""
+    xs, ys = x.to_numpy(float), y.to_numpy(float)
+    front = [not any((xs[j] >= xs[i] and ys[j] >= ys[i]) and (xs[j] > xs[i] or ys[j] > ys[i])
+                     for j in range(len(xs)) if j != i) for i in range(len(xs))]
+    return pd.Series(front, index=x.index)
+
+
+def method_means(per_image: pd.DataFrame, measures: Sequence[Measure]) -> pd.DataFrame:
+    """Methods x measures: each method's mean over seeds of its per-seed means."""
+    seeds = per_seed(per_image)
+    means = seeds.groupby(["method", "measure"])["value"].mean().unstack()
+    return means[[m.name for m in measures if m.name in means]]
+
+
+def rank_agreement(means: pd.DataFrame, measures: Sequence[Measure]) -> pd.DataFrame:
+    """Spearman's correlation between the interpretability measures over the methods, each
+    turned so that higher is better: 1 means two measures order the methods alike."""
+    chosen = [m for m in measures if m.kind == INTERPRETABILITY and m.name in means]
+    turned = pd.DataFrame({m.title: oriented(m, means[m.name]) for m in chosen})
+    return turned.corr(method="spearman")
+
+
+def _ordering(per_image: pd.DataFrame, measure: Measure, better: str, worse: str) -> rules.Judgement:
+    table = per_image[per_image.measure == measure.name]
+    diff = rules.paired(table, better, worse) if measure.higher_is_better else rules.paired(table, worse, better)
+    return rules.ordering(diff)
+
+
+def budget_check(base: pd.DataFrame, larger: pd.DataFrame, measures: Sequence[Measure],
+                 labels: Sequence[str]) -> pd.DataFrame:
+    """Per measure: the orderings of two methods that the rule separates at the chapter's budget
+    (over all its seeds), and whether each still holds at the larger budget (its seeds, paired
+    on images): *held* when the interval there still excludes 0 the same way, *flipped* when it
+    excludes 0 the other way, *unsettled* otherwise; and Spearman's correlation between the
+    methods' means at the two budgets (same seeds only)."""
+    rows = []
+    budget_seeds = sorted(larger["seed"].unique())
+    for measure in measures:
+        here = base[base.measure == measure.name]
+        there = larger[larger.measure == measure.name]
+        if here.empty or there.empty:
+            continue
+        means = here.groupby("method")["score"].mean()
+        counts = {HELD: 0, UNSETTLED: 0, FLIPPED: 0}
+        for a, b in itertools.combinations([label for label in labels if label in means], 2):
+            better, worse = (a, b) if oriented(measure, means[a]) >= oriented(measure, means[b]) else (b, a)
+            if _ordering(base, measure, better, worse).verdict != "reproduced":
+                continue
+            later = _ordering(larger, measure, better, worse)
+            counts[HELD if later.low > 0 else FLIPPED if later.high < 0 else UNSETTLED] += 1
+        same_seeds = here[here.seed.isin(budget_seeds)].groupby("method")["score"].mean()
+        later_means = there.groupby("method")["score"].mean()
+        both = same_seeds.index.intersection(later_means.index)
+        rho = stats.spearmanr(same_seeds[both], later_means[both]).statistic if len(both) > 2 else math.nan
+        rows.append({"measure": measure.header, "kind": measure.kind, "separated pairs": sum(counts.values()),
+                     **counts, "rank correlation": float(rho)})
+    return pd.DataFrame(rows).set_index("measure")
+
+
+def budget_ranks(base: pd.DataFrame, larger: pd.DataFrame, measure: Measure) -> pd.DataFrame:
+    """Each method's rank (1 best) on ``measure`` at both budgets, the base on the larger
+    budget's seeds: method, budget, rank."""
+    seeds = larger["seed"].unique()
+    frames = []
+    for name, table in (("chapter budget", base[base.seed.isin(seeds)]), ("larger budget", larger)):
+        means = oriented(measure, table[table.measure == measure.name].groupby("method")["score"].mean())
+        frames.append(means.rank(ascending=False, method="min").rename("rank").reset_index().assign(budget=name))
+    return pd.concat(frames, ignore_index=True)
+
+
+def pair_counts(check: pd.DataFrame) -> dict[str, int]:
+    """Totals of the budget check over every measure."""
+    return {key: int(check[key].sum()) for key in ("separated pairs", HELD, UNSETTLED, FLIPPED)}
+
+
+def front_members(means: pd.DataFrame, robustness: str, measure: Measure) -> list[str]:
+    """The methods on the Pareto front of robustness (higher better) against ``measure``."""
+    frame = means[[robustness, measure.name]].dropna()
+    mask = pareto_front(oriented(measure, frame[measure.name]), frame[robustness])
+    return list(frame.index[mask])
+

@@ -1,0 +1,187 @@
+"""The synthesis chapter: one protocol shared with the other chapters' caches, the benchmark's
+marks and fronts on synthetic results whose answers are known, the budget check, and the
+scoreboard read from saved verdict tables (and what it does when they are missing)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from robinterp import attacks, per_image
+from robinterp.attacks import AttackSpec
+from robinterp.config import ConfigError
+from robinterp.experiments import common, saliency_guided_training, scaat
+from robinterp.experiments import synthesis as chapter
+from robinterp.reports import scoreboard
+from robinterp.reports import synthesis as report
+
+
+def test_the_shared_protocol_reuses_the_sgt_and_scaat_chapters_models():
+    """The chapter's budget promise: the models other chapters trained have the very same spec
+    (so the same cache key) here."""
+    ours = {spec for spec in chapter.specs(chapter.SynthesisConfig()).values()}
+    sgt = common.method_grid(saliency_guided_training.SaliencyGuidedConfig())
+    scaat_cfg = scaat.SCAATConfig()
+    scaat_grid = common.method_grid(scaat_cfg)
+    shared = {sgt[label, seed] for label in ("ST", "AT-FGSM", "SGT k=0.5", "SGA", "ASGT") for seed in (0, 1, 2)}
+    shared |= {scaat_grid[label, seed] for label in ("PGD-AT", "SCAAT") for seed in (0, 1, 2)}
+    assert shared <= ours
+    assert len(ours) == 13 * 3
+
+
+def test_the_larger_budget_multiplies_every_methods_epochs_on_its_seeds_only():
+    cfg = chapter.SynthesisConfig(budget_factor=3.0, budget_seeds=(1,))
+    larger = chapter.budget_specs(cfg)
+    assert {seed for _, seed in larger} == {1}
+    base = chapter.specs(cfg)
+    assert all(spec.epochs == 3 * base[key].epochs for key, spec in larger.items())
+
+
+@pytest.mark.parametrize("changes,needle", [
+    ({"methods": {"PGD": {"method": "pgd_at"}}}, "standard-training entry"),
+    ({"budget_seeds": [7]}, "among seeds"),
+    ({"epsilons": [0.1, 0.1]}, "distinct"),
+])
+def test_the_config_refuses_what_the_chapter_cannot_compare(changes, needle):
+    with pytest.raises(ConfigError, match=needle):
+        chapter.SynthesisConfig.from_mapping(changes)
+
+
+def test_every_measure_has_a_direction_and_the_columns_follow_the_attacks_and_radii():
+    cfg = chapter.SynthesisConfig(epsilons=(0.05, 0.2))
+    names = [m.name for m in chapter.measures(cfg)]
+    assert names[:3] == ["clean", "fgsm@0.05", "fgsm@0.2"] and "mifgsm@0.2" in names
+    assert {"sparseness", "roar", "road_gap", "removal_gap", "alignment"} <= set(names)
+    roar_measure = next(m for m in chapter.measures(cfg) if m.name == "roar")
+    assert not roar_measure.higher_is_better and roar_measure.header.endswith("↓")
+
+
+def test_per_image_robust_correctness_counts_as_robust_accuracy_does():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3)).eval()
+    x, y = torch.rand(20, 1, 4, 4), torch.arange(20) % 3
+    for attack in (AttackSpec.of("fgsm"), AttackSpec.of("pgd", steps=3)):
+        table = attacks.robust_accuracy(model, x, y, attacks=(attack,), epsilons=(0.2,), seed=5, batch_size=8)
+        correct = per_image.correct_under_attack(model, x, y, attack, 0.2, seed=5, batch_size=8)
+        assert int(correct.sum()) == int(table["correct"].iloc[0])
+
+
+def per_image_table(values: dict[str, dict[int, list[float]]], measure: str = "clean") -> pd.DataFrame:
+    return pd.DataFrame([{"method": method, "seed": seed, "measure": measure, "image": i, "score": v}
+                         for method, seeds in values.items() for seed, scores in seeds.items()
+                         for i, v in enumerate(scores)])
+
+
+def noisy(mean: float, rng: np.random.Generator, n: int = 200) -> list[float]:
+    return (mean + rng.normal(0, 1, n)).tolist()
+
+
+def test_a_columns_best_is_marked_only_when_the_rule_separates_it_from_the_second():
+    rng = np.random.default_rng(0)
+    base = [noisy(0, rng) for _ in range(3)]
+    clear = per_image_table({"A": {s: [v + 2 for v in base[s]] for s in range(3)},
+                             "B": {s: base[s] for s in range(3)}, "C": {s: [v - 1 for v in base[s]] for s in range(3)}})
+    tied = per_image_table({"A": {s: [v + 0.01 * (-1) ** s for v in base[s]] for s in range(3)},
+                            "B": {s: base[s] for s in range(3)}}, measure="sparseness")
+    measures = (chapter.Measure("clean", "clean", chapter.ROBUSTNESS, True),
+                chapter.Measure("sparseness", "sparseness", chapter.INTERPRETABILITY, True))
+    shown, numbers = report.benchmark(pd.concat([clear, tied]), measures, ["B", "A", "C"])
+    assert list(shown.index) == ["B", "A", "C"]  # the config's order, not the ranking
+    assert shown.loc["A", "clean ↑"].endswith(report.SEPARATED)
+    assert not shown.loc["A", "sparseness ↑"].endswith(report.SEPARATED)
+    assert shown.loc["C", "sparseness ↑"] == "—"  # a method without the measure is a dash
+    best = numbers[numbers.best].set_index("measure")
+    assert best.loc["clean", "method"] == "A" and best.loc["clean", "versus"] == "B"
+
+
+def test_lower_is_better_columns_pick_the_smallest_mean():
+    rng = np.random.default_rng(1)
+    base = [noisy(10, rng) for _ in range(2)]
+    table = per_image_table({"A": {s: [v - 3 for v in base[s]] for s in range(2)}, "B": {s: base[s] for s in range(2)}},
+                            measure="roar")
+    measure = chapter.Measure("roar", "ROAR", chapter.INTERPRETABILITY, False)
+    _, numbers = report.benchmark(table, (measure,), ["A", "B"])
+    assert numbers.set_index("method").loc["A", "separated"]
+
+
+def test_the_interval_over_seeds_is_students_t():
+    mean, half = report.over_seeds(pd.Series([1.0, 2.0, 3.0]))
+    assert mean == 2.0 and half == pytest.approx(4.302653 * 1.0 / math.sqrt(3), rel=1e-5)
+    assert math.isnan(report.over_seeds(pd.Series([4.0]))[1])
+
+
+def test_the_pareto_front_keeps_exactly_the_undominated_points():
+    x = pd.Series([1, 2, 3, 2, 0], index=list("abcde"))
+    y = pd.Series([3, 2, 1, 1, 3], index=list("abcde"))
+    assert list(report.pareto_front(x, y)) == [True, True, True, False, False]
+
+
+def test_rank_agreement_turns_lower_is_better_measures_before_comparing():
+    means = pd.DataFrame({"sparseness": [1, 2, 3, 4], "complexity": [4, 3, 2, 1], "roar": [1, 2, 3, 4]},
+                         index=list("abcd"))
+    measures = (chapter.Measure("sparseness", "sparseness", chapter.INTERPRETABILITY, True),
+                chapter.Measure("complexity", "complexity", chapter.INTERPRETABILITY, False),
+                chapter.Measure("roar", "ROAR", chapter.INTERPRETABILITY, False),
+                chapter.Measure("clean", "clean", chapter.ROBUSTNESS, True))
+    agreement = report.rank_agreement(means.assign(clean=[0, 0, 0, 0]), measures)
+    assert list(agreement.columns) == ["sparseness", "complexity", "ROAR"]  # robustness left out
+    assert agreement.loc["sparseness", "complexity"] == pytest.approx(1.0)
+    assert agreement.loc["sparseness", "ROAR"] == pytest.approx(-1.0)
+
+
+def test_the_budget_check_counts_held_flipped_and_unsettled_orderings():
+    rng = np.random.default_rng(2)
+    base = [noisy(0, rng) for _ in range(3)]
+    short = per_image_table({"A": {s: [v + 3 for v in base[s]] for s in range(3)},
+                             "B": {s: base[s] for s in range(3)}, "C": {s: [v - 3 for v in base[s]] for s in range(3)}})
+    later = [noisy(0, rng)]
+    longer = per_image_table({"A": {0: [v + 3 for v in later[0]]}, "B": {0: later[0]},
+                              "C": {0: [v + 6 for v in later[0]]}})  # C overtakes both
+    measure = chapter.Measure("clean", "clean", chapter.ROBUSTNESS, True)
+    check = report.budget_check(short, longer, (measure,), ["A", "B", "C"]).iloc[0]
+    # separated at first: A>B, A>C, B>C; later A>B holds, C now beats A and B
+    assert (check["separated pairs"], check[report.HELD], check[report.FLIPPED]) == (3, 1, 2)
+    assert check["rank correlation"] == pytest.approx(-0.5)
+
+
+def test_cost_ratios_are_per_repeat_against_standard_training():
+    timings = pd.DataFrame({"method": ["standard", "PGD", "standard", "PGD"], "repeat": [0, 0, 1, 1],
+                            "seconds_per_batch": [1.0, 5.0, 2.0, 8.0]})
+    ratios = chapter.cost_ratios(timings, "standard")
+    assert chapter.median_ratio(ratios).to_dict() == {"PGD": 4.5, "standard": 1.0}
+
+
+def write_verdicts(root, profile, chapter_name, frame):
+    path = scoreboard.verdict_path(root, profile, chapter_name)
+    path.parent.mkdir(parents=True)
+    frame.to_csv(path, index=False)
+
+
+def test_the_scoreboard_reads_every_schema_and_says_when_a_chapter_did_not_run(tmp_path):
+    write_verdicts(tmp_path, "default", "saliency_guided_training", pd.DataFrame(
+        {"claim": ["SGT beats ST"], "source": ["guesmi2024asgt"], "seeds where it holds": ["3 of 3"],
+         "mean gap (points)": [13.07], "verdict": ["reproduced"]}))
+    write_verdicts(tmp_path, "default", "scaat", pd.DataFrame(
+        {"claim": ["sparser maps", "sparser maps"], "measure": ["sparseness", "sparseness"],
+         "dataset": ["mnist", "mnist"], "versus": ["ST", "SGT"], "effect": [0.08, 0.01], "low": [0.07, -0.01],
+         "high": [0.09, 0.02], "verdict": ["reproduced", "partly"]}))
+    write_verdicts(tmp_path, "paper", "scaat", pd.DataFrame(
+        {"claim": ["sparser maps"], "measure": ["sparseness"], "dataset": ["mnist"], "versus": ["ST"],
+         "effect": [0.05], "low": [-0.01], "high": [0.1], "verdict": ["partly"]}))
+    board = scoreboard.scoreboard(tmp_path)
+    sgt = board[board.paper.str.startswith("Guesmi")].iloc[0]
+    assert (sgt["ours"], sgt["rule"], sgt["where"]) == ("13.1", scoreboard.SEED_RULE, "guesmi2024asgt")
+    xu = board[board.paper.str.startswith("Xu") & (board.verdict != scoreboard.UNTESTABLE)]
+    assert len(xu) == 1  # only the abstract's comparison with ordinary training is a headline claim
+    assert xu.iloc[0]["ours"] == "0.08 [0.07, 0.09]" and xu.iloc[0]["verdict (paper)"] == "partly"
+    missing = board[board.paper.str.startswith("Moshe") & (board.verdict == scoreboard.NOT_RUN)]
+    assert "robinterp run neuron_sensitivity" in missing.iloc[0]["claim"]
+    assert (board.verdict == scoreboard.UNTESTABLE).sum() == len(scoreboard.NOT_TESTABLE)
+    tally = scoreboard.tally(board)
+    assert tally.loc["Xu et al. (SCAAT, reconstruction)", "reproduced"] == 1
+    assert list(tally.index) == [paper.paper for paper in scoreboard.PAPERS]
