@@ -132,6 +132,8 @@ def test_rank_agreement_turns_lower_is_better_measures_before_comparing():
     assert list(agreement.columns) == ["sparseness", "complexity", "ROAR"]  # robustness left out
     assert agreement.loc["sparseness", "complexity"] == pytest.approx(1.0)
     assert agreement.loc["sparseness", "ROAR"] == pytest.approx(-1.0)
+    pairs = report.distinct_pairs(agreement)
+    assert len(pairs) == 3 and sorted(pairs.round(6).tolist()) == [-1.0, -1.0, 1.0]
 
 
 def test_the_budget_check_counts_held_flipped_and_unsettled_orderings():

@@ -167,3 +167,11 @@ def front_members(means: pd.DataFrame, robustness: str, measure: Measure) -> lis
     mask = pareto_front(oriented(measure, frame[measure.name]), frame[robustness])
     return list(frame.index[mask])
 
+
+
+def distinct_pairs(matrix: pd.DataFrame) -> pd.Series:
+    """The entries above the diagonal of a symmetric matrix: one value per pair of rows."""
+    n = len(matrix)
+    return pd.Series([matrix.iat[i, j] for i in range(n) for j in range(i + 1, n)],
+                     index=pd.MultiIndex.from_tuples([(matrix.index[i], matrix.columns[j])
+                                                      for i in range(n) for j in range(i + 1, n)]))
