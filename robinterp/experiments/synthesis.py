@@ -16,20 +16,19 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
-from typing import Any, Callable, Hashable
+from typing import Hashable
 
 import pandas as pd
 import torch
 
-from robinterp import attacks, cache, data, explain, explanation_quality, metrics, models, roar, train
-from robinterp.per_image import correct_under_attack
-from robinterp.progress import progress
-from robinterp.attacks import AttackSpec
+from robinterp import attacks, data, explain, explanation_quality, roar, train
 from robinterp.config import ConfigError, param
+from robinterp.experiments import benchmark_measures
 from robinterp.experiments import common
+from robinterp.experiments.benchmark_measures import robust_name
 from robinterp.methods import MethodEntry, method_table
 
-CHAPTER = "synthesis"
+CHAPTER = benchmark_measures.CHAPTER
 ROBUSTNESS, INTERPRETABILITY, COST = "robustness", "interpretability", "cost"
 
 DEFAULT_METHODS = method_table({
@@ -113,6 +112,8 @@ class SynthesisConfig(common.ExperimentConfig):
     """The larger budget: every method trained for this many times ``epochs``."""
     budget_seeds: tuple[int, ...] = param((0,), low=0)
     """Seeds of the larger-budget models, among ``seeds`` (one, for the CPU budget)."""
+    ig_steps: int = param(20, low=1)
+    """Integrated Gradients steps (black baseline) when ``explainer`` is integrated_gradients."""
     saliency_images: int = param(6, low=1, high=32)
     """Test images in the grid of maps."""
 
@@ -139,7 +140,8 @@ class Measure:
     title: str
     kind: str
     higher_is_better: bool
-    unit: str = ""
+    digits: int = 1
+    """Decimals the benchmark table shows (accuracies and gaps in points: 1)."""
 
     @property
     def header(self) -> str:
@@ -153,24 +155,20 @@ QUANTUS_TITLES = {"max_sensitivity": "max-sensitivity", "avg_sensitivity": "avg-
                   "sparseness": "sparseness"}
 
 
-def robust_name(attack: str, eps: float) -> str:
-    return f"{attack}@{eps:g}"
-
-
 def measures(cfg: SynthesisConfig) -> tuple[Measure, ...]:
     """The benchmark's columns, in the order the table shows them."""
-    found = [Measure("clean", "clean acc.", ROBUSTNESS, True, "%")]
+    found = [Measure("clean", "clean acc.", ROBUSTNESS, True)]
     for name in ("fgsm", "pgd", "mifgsm"):
-        found += [Measure(robust_name(name, eps), f"{ATTACK_TITLES[name]} {eps:g}", ROBUSTNESS, True, "%")
+        found += [Measure(robust_name(name, eps), f"{ATTACK_TITLES[name]} {eps:g}", ROBUSTNESS, True)
                   for eps in cfg.epsilons]
-    found.append(Measure("autoattack", f"AutoAttack {cfg.autoattack_eps:g}", ROBUSTNESS, True, "%"))
-    found += [Measure(name, QUANTUS_TITLES[name], INTERPRETABILITY, spec.higher_is_better)
+    found.append(Measure("autoattack", f"AutoAttack {cfg.autoattack_eps:g}", ROBUSTNESS, True))
+    found += [Measure(name, QUANTUS_TITLES[name], INTERPRETABILITY, spec.higher_is_better, 3)
               for name, spec in explanation_quality.METRICS.items()]
     share = f"{cfg.removal_fraction:.0%}"
-    found += [Measure("removal_gap", f"removal gap {share}", INTERPRETABILITY, True, "points"),
-              Measure("road_gap", f"ROAD gap {share}", INTERPRETABILITY, True, "points"),
-              Measure("roar", f"ROAR acc. {share}", INTERPRETABILITY, False, "%"),
-              Measure("alignment", "alignment", INTERPRETABILITY, True)]
+    found += [Measure("removal_gap", f"removal gap {share}", INTERPRETABILITY, True),
+              Measure("road_gap", f"ROAD gap {share}", INTERPRETABILITY, True),
+              Measure("roar", f"ROAR acc. {share}", INTERPRETABILITY, False),
+              Measure("alignment", "alignment", INTERPRETABILITY, True, 2)]
     return tuple(found)
 
 
@@ -195,150 +193,29 @@ def budget_specs(cfg: SynthesisConfig) -> dict[Key, train.TrainSpec]:
     return specs(cfg, cfg.budget_factor, cfg.budget_seeds)
 
 
-def robustness_attacks(cfg: SynthesisConfig) -> tuple[AttackSpec, ...]:
-    return common.evaluation_attacks(cfg)
-
-
-def autoattack_spec(cfg: SynthesisConfig) -> AttackSpec:
-    return AttackSpec.of("autoattack", parts=cfg.autoattack_parts)
-
-
 def plan(cfg: SynthesisConfig) -> common.Plan:
     grid: dict[Hashable, train.TrainSpec] = {**specs(cfg)}
     grid.update({(label, seed, "budget"): spec for (label, seed), spec in budget_specs(cfg).items()})
     retrains = len(grid) + len(cfg.seeds)
-    return common.Plan(grid, (*robustness_attacks(cfg), autoattack_spec(cfg)),
+    return common.Plan(grid, (*common.evaluation_attacks(cfg), benchmark_measures.autoattack_spec(cfg)),
                        (*explanation_quality.METRICS, "removal_gap", "road", "roar", "alignment"),
                        (f"{retrains} ROAR retrainings ({cfg.roar_epochs:g} epochs each, cached), one per model "
                         f"and a random control per seed",))
 
 
-def train_all(cfg: SynthesisConfig, grid: dict[Key, train.TrainSpec]) -> tuple[dict[Key, torch.nn.Module], pd.DataFrame]:
-    """Every model of ``grid`` (from the cache where any chapter trained the same spec) and their records."""
-    return common.train_grid(grid)
-
-
-def _rows(measure: str, values: torch.Tensor | list[float]) -> pd.DataFrame:
-    values = values.tolist() if isinstance(values, torch.Tensor) else list(values)
-    return pd.DataFrame({"measure": measure, "image": range(len(values)), "score": values})
-
-
-def _percent(mask: torch.Tensor) -> torch.Tensor:
-    return 100 * mask.float()
-
-
-def robustness_rows(cfg: SynthesisConfig, model: torch.nn.Module, seed: int, label: str) -> pd.DataFrame:
-    """Clean and robust correctness per image (0 or 100) under every attack and radius."""
-    split = common.eval_subset(cfg.dataset, cfg.eval_size, "attacks")
-    tables = [_rows("clean", _percent(models.predict(model, split.images) == split.labels))]
-    jobs = [(attack, eps) for attack in robustness_attacks(cfg) for eps in cfg.epsilons]
-    for attack, eps in progress(jobs, desc=f"attacks on {label} seed {seed}"):
-        correct = correct_under_attack(model, split.images, split.labels, attack, eps, seed=seed)
-        tables.append(_rows(robust_name(attack.name, eps), _percent(correct)))
-    few = common.eval_subset(cfg.dataset, cfg.autoattack_size, "autoattack")
-    correct = correct_under_attack(model, few.images, few.labels, autoattack_spec(cfg), cfg.autoattack_eps, seed=seed)
-    tables.append(_rows("autoattack", _percent(correct)))
-    return pd.concat(tables, ignore_index=True)
-
-
-def explainer_options(cfg: SynthesisConfig) -> dict[str, Any]:
-    return {"n_steps": 20} if cfg.explainer == "integrated_gradients" else {}
-
-
-def quality_rows(cfg: SynthesisConfig, model: torch.nn.Module, seed: int, label: str) -> pd.DataFrame:
-    """The seven Quantus metrics per image (robinterp's batched implementation, tested equal to Quantus)."""
-    split = common.eval_subset(cfg.dataset, cfg.quantus_size, "explanation_quality")
-    torch.manual_seed(seed)
-    scores = explanation_quality.scores(model, split.images, split.labels, tuple(explanation_quality.METRICS),
-                                        explainer=cfg.explainer, explainer_options=explainer_options(cfg),
-                                        samples=cfg.quantus_samples, noise=cfg.quantus_noise, seed=seed)
-    return scores.rename(columns={"metric": "measure"})
-
-
-def faithfulness_rows(cfg: SynthesisConfig, model: torch.nn.Module, seed: int, label: str) -> pd.DataFrame:
-    """Per image: the removal gap (right after removing a random ``removal_fraction`` minus after
-    removing the top one by |attribution|, noise-filled, no retraining) and the ROAD gap (right
-    after imputing the least relevant fraction minus the most relevant one); points."""
-    split = common.eval_subset(cfg.dataset, cfg.faithfulness_size, "removal")
-    attribution = explain.explain(model, split.images, split.labels, cfg.explainer, **explainer_options(cfg))
-    fraction = (cfg.removal_fraction,)
-    by_saliency = metrics.correct_after_removal(model, split.images, split.labels, attribution, fraction, seed=seed)[0]
-    by_chance = metrics.correct_after_removal(model, split.images, split.labels, attribution, fraction,
-                                              random_ranking=True, seed=seed)[0]
-    road = {order: metrics.road(model, split.images, split.labels, attribution, (100 * cfg.removal_fraction,),
-                                order=order, noise=cfg.road_noise, seed=seed)[0] for order in metrics.ROAD_ORDERS}
-    return pd.concat([_rows("removal_gap", _percent(by_chance) - _percent(by_saliency)),
-                      _rows("road_gap", _percent(road["lerf"]) - _percent(road["morf"]))], ignore_index=True)
-
-
-def alignment_rows(cfg: SynthesisConfig, model: torch.nn.Module, seed: int, label: str) -> pd.DataFrame:
-    """Etmann et al.'s alignment |<x, g>| / ||g|| of the predicted class, per image."""
-    split = common.eval_subset(cfg.dataset, cfg.alignment_size, "alignment")
-    return _rows("alignment", metrics.alignment(model, split.images))
-
-
-GROUPS: dict[str, tuple[Callable[..., pd.DataFrame], tuple[str, ...]]] = {
-    # group -> (its rows, the config fields they read besides the data set)
-    "robustness": (robustness_rows, ("eval_size", "epsilons", "pgd_steps", "mifgsm_steps", "autoattack_size",
-                                     "autoattack_eps", "autoattack_parts")),
-    "quality": (quality_rows, ("explainer", "quantus_size", "quantus_samples", "quantus_noise")),
-    "faithfulness": (faithfulness_rows, ("explainer", "faithfulness_size", "removal_fraction", "road_noise")),
-    "alignment": (alignment_rows, ("alignment_size",)),
-}
-
-
-def roar_spec(cfg: SynthesisConfig, seed: int) -> train.TrainSpec:
-    """ROAR's retraining: standard training of a fresh network, ``roar_epochs`` long."""
-    return common.train_spec(cfg, MethodEntry("retrain", "standard"), seed, epochs=cfg.roar_epochs, lr=cfg.lr)
-
-
-def roar_rows(cfg: SynthesisConfig, model: torch.nn.Module | None, source_key: str, seed: int,
-              label: str) -> pd.DataFrame:
-    """Per test image: right (0 or 100) by a network retrained without the top ``removal_fraction``
-    of pixels by the model's saliency (``roar_target``'s class), tested with the same pixels
-    removed; ``model`` None is the random control."""
-    train_split = data.load(cfg.dataset, "train").subset(cfg.train_size, seed)
-    test = common.eval_subset(cfg.dataset, cfg.roar_test_size, "removal")
-    fill = roar.channel_mean(train_split)
-    ranking = None if model is None else roar.saliency_ranking(model, cfg.roar_target)
-    retrained, _ = roar.retrained(source_key, ranking, cfg.removal_fraction, roar_spec(cfg, seed), train_split,
-                                  lambda: roar.ranked(train_split, ranking, seed, "train"), fill, name=f"{label} seed {seed}")
-    removed = roar.remove(test.images, roar.ranked(test, ranking, seed, "test"), cfg.removal_fraction, fill)
-    return _rows("roar", _percent(models.predict(retrained, removed) == test.labels))
-
-
-def _roar_fields(cfg: SynthesisConfig) -> dict[str, Any]:
-    return {f: getattr(cfg, f) for f in ("removal_fraction", "roar_epochs", "roar_target", "roar_test_size",
-                                         "train_size", "lr", "batch_size", "optimizer", "model", "width")}
-
-
 def per_image(cfg: SynthesisConfig, trained: dict[Key, torch.nn.Module], records: pd.DataFrame) -> pd.DataFrame:
     """Every per-image measure of every model. Tidy: method, seed, measure, image, score. One cache
-    entry per model and group of measures, keyed by the model's cache key and the settings the
-    group reads (so a newly listed method computes only its own rows)."""
+    entry per model and group of measures (``benchmark_measures``), so a newly listed method
+    computes only its own rows."""
     keys = records.set_index(["method", "seed"])["cache_key"]
-    tables = []
-    for (label, seed), model in trained.items():
-        model_key = keys[label, seed]
-        for group, (rows, fields) in GROUPS.items():
-            settings = {"dataset": cfg.dataset, **{f: getattr(cfg, f) for f in fields}}
-            table = cache.cached_table(
-                {"chapter": CHAPTER, "group": group, "model": model_key, "seed": seed, "settings": settings},
-                lambda: rows(cfg, model, seed, label), code=(__name__,))
-            tables.append(table.assign(method=label, seed=seed))
-        table = cache.cached_table(
-            {"chapter": CHAPTER, "group": "roar", "model": model_key, "seed": seed, "settings": _roar_fields(cfg),
-             "dataset": cfg.dataset}, lambda: roar_rows(cfg, model, model_key, seed, label), code=(__name__,))
-        tables.append(table.assign(method=label, seed=seed))
-    return pd.concat(tables, ignore_index=True)
+    return pd.concat([benchmark_measures.measured(cfg, group, model, keys[label, seed], seed, label)
+                      for (label, seed), model in trained.items() for group in benchmark_measures.GROUPS], ignore_index=True)
 
 
 def roar_random(cfg: SynthesisConfig, seeds: tuple[int, ...]) -> pd.DataFrame:
     """ROAR of the random control per seed (the floor a map must beat). Tidy as ``per_image``."""
-    return pd.concat([cache.cached_table(
-        {"chapter": CHAPTER, "group": "roar", "model": roar.RANDOM, "seed": seed, "settings": _roar_fields(cfg),
-         "dataset": cfg.dataset}, lambda: roar_rows(cfg, None, roar.RANDOM, seed, "random"), code=(__name__,))
-        .assign(method="random ranking", seed=seed) for seed in seeds], ignore_index=True)
+    return pd.concat([benchmark_measures.measured(cfg, "roar", None, roar.RANDOM, seed, "random ranking") for seed in seeds],
+                     ignore_index=True)
 
 
 def cost(cfg: SynthesisConfig) -> pd.DataFrame:
@@ -378,4 +255,4 @@ def saliency_maps(cfg: SynthesisConfig, trained: dict[Key, torch.nn.Module]
     split = common.eval_subset(cfg.dataset, cfg.saliency_images, "maps")
     return split.images, split.labels, {
         label: explain.explain(trained[label, cfg.seeds[0]], split.images, split.labels, cfg.explainer,
-                               **explainer_options(cfg)) for label in cfg.labels()}
+                               **benchmark_measures.explainer_options(cfg)) for label in cfg.labels()}

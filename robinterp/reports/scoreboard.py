@@ -16,8 +16,10 @@ from robinterp.reports import rules
 
 NOT_RUN = "not run"
 UNTESTABLE = "not testable here"
-INTERVAL_RULE = "the book's rule (interval)"
-SEED_RULE = "seed count (older rule, #13)"
+INTERVAL_RULE = "interval"  # the book's rule (robinterp.reports.rules)
+SEED_RULE = "seed count"  # the older rule some rows still use (#13)
+# what the page shows of each row; the saved table also has the rule's measure
+SHOWN = ("where", "paper's value", "ours", "rule", "verdict", "verdict (paper)", "why")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +30,9 @@ class PaperChapter:
     chapter: str
     paper: str
     headline: Callable[[pd.DataFrame], pd.DataFrame] = lambda frame: frame
+    context: tuple[str, ...] = ()
+    """Columns of the chapter's verdicts that complete its claim's text (SCAAT's "sparser maps"
+    needs the measure and the data set)."""
 
 
 PAPERS = (
@@ -36,7 +41,8 @@ PAPERS = (
     PaperChapter("robust_attribution", "Zeng et al. (supplement)"),
     # SCAAT's abstract compares with ordinary training: its rows against PGD-AT and SGT are the
     # book's own comparisons (on the chapter's page), not the paper's claims
-    PaperChapter("scaat", "Xu et al. (SCAAT, reconstruction)", lambda frame: frame[frame["versus"] == "ST"]),
+    PaperChapter("scaat", "Xu et al. (SCAAT, reconstruction)", lambda frame: frame[frame["versus"] == "ST"],
+                 ("measure", "dataset")),
 )
 
 # (paper, claim, where in the paper, why no profile here tests it)
@@ -82,11 +88,9 @@ def _ours(row: pd.Series) -> str:
     return "—"
 
 
-def _claim(row: pd.Series) -> str:
-    parts = [str(row[c]) for c in ("measure", "dataset") if c in row and isinstance(row[c], str)]
-    versus = f"vs {row['versus']}" if isinstance(row.get("versus"), str) else ""
-    context = ", ".join(parts + ([versus] if versus else []))
-    return f"{row['claim']} ({context})" if context else str(row["claim"])
+def _claim(row: pd.Series, context: tuple[str, ...]) -> str:
+    parts = ", ".join(str(row[c]) for c in context if isinstance(row.get(c), str))
+    return f"{row['claim']} ({parts})" if parts else str(row["claim"])
 
 
 def normalise(paper: PaperChapter, frame: pd.DataFrame) -> pd.DataFrame:
@@ -99,10 +103,11 @@ def normalise(paper: PaperChapter, frame: pd.DataFrame) -> pd.DataFrame:
     where = frame["where"] if "where" in frame.columns else frame.get("source", pd.Series("—", index=frame.index))
     papers_value = frame["paper"].map(lambda v: "—" if math.isnan(_number(v)) else f"{_number(v):.3g}") \
         if "paper" in frame.columns else pd.Series("—", index=frame.index)
-    return pd.DataFrame({"paper": paper.paper, "claim": [_claim(row) for _, row in frame.iterrows()],
+    measure = frame["measure"].fillna("") if "measure" in frame.columns else pd.Series("", index=frame.index)
+    return pd.DataFrame({"paper": paper.paper, "claim": [_claim(row, paper.context) for _, row in frame.iterrows()],
                          "where": where.fillna("—").astype(str), "paper's value": papers_value,
                          "ours": [_ours(row) for _, row in frame.iterrows()], "rule": rule,
-                         "verdict": frame["verdict"].astype(str)})
+                         "verdict": frame["verdict"].astype(str), "measure": measure.astype(str)})
 
 
 def chapter_rows(root: Path, profile: str, paper: PaperChapter) -> pd.DataFrame:

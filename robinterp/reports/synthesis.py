@@ -12,6 +12,7 @@ import pandas as pd
 from scipy import stats
 
 from robinterp.experiments.synthesis import INTERPRETABILITY, Measure
+from robinterp import explanation_quality
 from robinterp.reports import rules
 
 SEPARATED = "★"  # marks a column's best when the rule separates it from the second best
@@ -43,16 +44,16 @@ def best_two(means: pd.Series, measure: Measure) -> tuple[str, str]:
     return order.index[0], order.index[1]
 
 
-def separation(per_image: pd.DataFrame, measure: Measure, best: str, second: str) -> rules.Judgement:
-    """The rule's ordering "best beats second" on ``measure``, paired on images and seeds."""
+def ordering(per_image: pd.DataFrame, measure: Measure, better: str, worse: str) -> rules.Judgement:
+    """The rule's ordering "``better`` beats ``worse``" on ``measure``, paired on images and seeds."""
     table = per_image[per_image.measure == measure.name]
-    diff = rules.paired(table, best, second) if measure.higher_is_better else rules.paired(table, second, best)
+    diff = rules.paired(table, better, worse) if measure.higher_is_better else rules.paired(table, worse, better)
     return rules.ordering(diff)
 
 
 def benchmark(per_image: pd.DataFrame, measures: Sequence[Measure], labels: Sequence[str],
               cost: pd.Series | None = None, cost_measure: Measure | None = None,
-              digits: int = 2) -> tuple[pd.DataFrame, pd.DataFrame]:
+              ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(the table a page shows, the numbers behind it). One row per method in ``labels``' order;
     one column per measure (its header carries its direction), "mean ± half-width of the 95%
     t-interval over seeds", the column's best marked only when the rule separates it from the
@@ -65,10 +66,11 @@ def benchmark(per_image: pd.DataFrame, measures: Sequence[Measure], labels: Sequ
         stats_ = {label: over_seeds(values.loc[values.method == label, "value"]) for label in labels}
         means = pd.Series({label: m for label, (m, _) in stats_.items()}).dropna()
         best, second = best_two(means, measure) if len(means) > 1 else (None, None)
-        separated = best is not None and separation(per_image, measure, best, second).verdict == "reproduced"
+        separated = best is not None and ordering(per_image, measure, best, second).verdict == "reproduced"
         cells = []
         for label in labels:
             mean, half = stats_[label]
+            digits = measure.digits
             text = "—" if math.isnan(mean) else f"{mean:.{digits}f}" + ("" if math.isnan(half) else f" ± {half:.{digits}f}")
             if label == best and separated:
                 text += f" {SEPARATED}"
@@ -108,12 +110,6 @@ def rank_agreement(means: pd.DataFrame, measures: Sequence[Measure]) -> pd.DataF
     return turned.corr(method="spearman")
 
 
-def _ordering(per_image: pd.DataFrame, measure: Measure, better: str, worse: str) -> rules.Judgement:
-    table = per_image[per_image.measure == measure.name]
-    diff = rules.paired(table, better, worse) if measure.higher_is_better else rules.paired(table, worse, better)
-    return rules.ordering(diff)
-
-
 def budget_check(base: pd.DataFrame, larger: pd.DataFrame, measures: Sequence[Measure],
                  labels: Sequence[str]) -> pd.DataFrame:
     """Per measure: the orderings of two methods that the rule separates at the chapter's budget
@@ -132,9 +128,9 @@ def budget_check(base: pd.DataFrame, larger: pd.DataFrame, measures: Sequence[Me
         counts = {HELD: 0, UNSETTLED: 0, FLIPPED: 0}
         for a, b in itertools.combinations([label for label in labels if label in means], 2):
             better, worse = (a, b) if oriented(measure, means[a]) >= oriented(measure, means[b]) else (b, a)
-            if _ordering(base, measure, better, worse).verdict != "reproduced":
+            if ordering(base, measure, better, worse).verdict != "reproduced":
                 continue
-            later = _ordering(larger, measure, better, worse)
+            later = ordering(larger, measure, better, worse)
             counts[HELD if later.low > 0 else FLIPPED if later.high < 0 else UNSETTLED] += 1
         same_seeds = here[here.seed.isin(budget_seeds)].groupby("method")["score"].mean()
         later_means = there.groupby("method")["score"].mean()
@@ -143,17 +139,6 @@ def budget_check(base: pd.DataFrame, larger: pd.DataFrame, measures: Sequence[Me
         rows.append({"measure": measure.header, "kind": measure.kind, "separated pairs": sum(counts.values()),
                      **counts, "rank correlation": float(rho)})
     return pd.DataFrame(rows).set_index("measure")
-
-
-def budget_ranks(base: pd.DataFrame, larger: pd.DataFrame, measure: Measure) -> pd.DataFrame:
-    """Each method's rank (1 best) on ``measure`` at both budgets, the base on the larger
-    budget's seeds: method, budget, rank."""
-    seeds = larger["seed"].unique()
-    frames = []
-    for name, table in (("chapter budget", base[base.seed.isin(seeds)]), ("larger budget", larger)):
-        means = oriented(measure, table[table.measure == measure.name].groupby("method")["score"].mean())
-        frames.append(means.rank(ascending=False, method="min").rename("rank").reset_index().assign(budget=name))
-    return pd.concat(frames, ignore_index=True)
 
 
 def pair_counts(check: pd.DataFrame) -> dict[str, int]:
@@ -175,3 +160,13 @@ def distinct_pairs(matrix: pd.DataFrame) -> pd.Series:
     return pd.Series([matrix.iat[i, j] for i in range(n) for j in range(i + 1, n)],
                      index=pd.MultiIndex.from_tuples([(matrix.index[i], matrix.columns[j])
                                                       for i in range(n) for j in range(i + 1, n)]))
+
+
+def table_parts(measures: Sequence[Measure]) -> dict[str, list[Measure]]:
+    """The benchmark's columns in three tables narrow enough for a page: robustness (with cost),
+    the seven Quantus metrics, and removal and alignment."""
+    quantus = [m for m in measures if m.name in explanation_quality.METRICS]
+    return {"robustness and cost": [m for m in measures if m.kind != INTERPRETABILITY],
+            "the seven Quantus metrics": quantus,
+            "faithfulness by removal, and alignment": [m for m in measures if m.kind == INTERPRETABILITY
+                                                       and m not in quantus]}
