@@ -69,6 +69,11 @@ def test_per_image_robust_correctness_counts_as_robust_accuracy_does():
         table = attacks.robust_accuracy(model, x, y, attacks=(attack,), epsilons=(0.2,), seed=5, batch_size=8)
         correct = per_image.correct_under_attack(model, x, y, attack, 0.2, seed=5, batch_size=8)
         assert int(correct.sum()) == int(table["correct"].iloc[0])
+    bound = (AttackSpec.of("fgsm"), AttackSpec.of("pgd", steps=3))
+    curves = attacks.robust_accuracy(model, x, y, attacks=bound, epsilons=(0.1, 0.3), seed=5)
+    tidy = per_image.robust_table(model, x, y, bound, (0.1, 0.3), seed=5, desc="test")
+    totals = tidy.groupby(["attack", "eps"])["correct"].sum() / 100
+    assert totals.to_dict() == curves.set_index(["attack", "eps"])["correct"].to_dict()
 
 
 def per_image_table(values: dict[str, dict[int, list[float]]], measure: str = "clean") -> pd.DataFrame:

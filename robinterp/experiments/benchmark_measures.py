@@ -14,12 +14,10 @@ from typing import Any, Callable
 import pandas as pd
 import torch
 
-from robinterp import cache, data, explain, explanation_quality, metrics, models, roar, train
+from robinterp import cache, data, explain, explanation_quality, metrics, models, per_image, roar, train
 from robinterp.attacks import AttackSpec
 from robinterp.experiments import common
 from robinterp.methods import MethodEntry
-from robinterp.per_image import correct_under_attack
-from robinterp.progress import progress
 
 CHAPTER = "synthesis"
 
@@ -49,13 +47,13 @@ def _percent(mask: torch.Tensor) -> torch.Tensor:
 def robustness_rows(cfg: Any, model: torch.nn.Module | None, seed: int, label: str, model_key: str) -> pd.DataFrame:
     """Clean and robust correctness per image (0 or 100) under every attack and radius, and AutoAttack."""
     split = common.eval_subset(cfg.dataset, cfg.eval_size, "attacks")
-    tables = [_rows("clean", _percent(models.predict(model, split.images) == split.labels))]
-    jobs = [(attack, eps) for attack in common.evaluation_attacks(cfg) for eps in cfg.epsilons]
-    for attack, eps in progress(jobs, desc=f"attacks on {label} seed {seed}"):
-        correct = correct_under_attack(model, split.images, split.labels, attack, eps, seed=seed)
-        tables.append(_rows(robust_name(attack.name, eps), _percent(correct)))
+    attacked = per_image.robust_table(model, split.images, split.labels, common.evaluation_attacks(cfg), cfg.epsilons,
+                                      seed=seed, desc=f"attacks on {label} seed {seed}")
+    attacked = attacked.assign(measure=[robust_name(a, e) for a, e in zip(attacked.attack, attacked.eps)])
+    tables = [_rows("clean", _percent(models.predict(model, split.images) == split.labels)),
+              attacked.rename(columns={"correct": "score"})[["measure", "image", "score"]]]
     few = common.eval_subset(cfg.dataset, cfg.autoattack_size, "autoattack")
-    correct = correct_under_attack(model, few.images, few.labels, autoattack_spec(cfg), cfg.autoattack_eps, seed=seed)
+    correct = per_image.correct_under_attack(model, few.images, few.labels, autoattack_spec(cfg), cfg.autoattack_eps, seed=seed)
     tables.append(_rows("autoattack", _percent(correct)))
     return pd.concat(tables, ignore_index=True)
 

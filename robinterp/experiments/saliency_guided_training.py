@@ -17,7 +17,6 @@ from robinterp import cache, explain, metrics, per_image, train
 from robinterp.config import ConfigError, param
 from robinterp.experiments import common
 from robinterp.methods import MethodEntry, method_table
-from robinterp.progress import progress
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,11 +84,9 @@ def robust_per_image(cfg: SaliencyGuidedConfig,
         split = common.eval_subset(cfg.dataset, cfg.eval_size, "attacks")
         tables = []
         for (label, seed), model in trained.items():
-            jobs = [(attack, eps) for attack in common.evaluation_attacks(cfg) for eps in cfg.epsilons]
-            for attack, eps in progress(jobs, desc=f"attacks on {label} seed {seed}"):
-                correct = per_image.correct_under_attack(model, split.images, split.labels, attack, eps, seed=seed)
-                tables.append(pd.DataFrame({"image": range(len(split)), "correct": (100 * correct.int()).tolist()})
-                              .assign(method=label, seed=seed, attack=attack.name, norm="linf", eps=eps))
+            tables.append(per_image.robust_table(model, split.images, split.labels, common.evaluation_attacks(cfg),
+                                                 cfg.epsilons, seed=seed, desc=f"attacks on {label} seed {seed}")
+                          .assign(method=label, seed=seed, norm="linf"))
         return pd.concat(tables, ignore_index=True)
 
     return cache.cached_table({"chapter": "saliency_guided_training", "table": "robust_per_image",
