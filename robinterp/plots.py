@@ -178,12 +178,12 @@ def labelled_scatter(table: pd.DataFrame, *, x: str, y: str, label: str, xlabel:
 
 
 def pareto_panels(points: pd.DataFrame, *, x_titles: Mapping[str, str], y: str, ylabel: str,
-                  front: Mapping[str, Sequence[str]], order: Sequence[str], ncols: int = 4) -> plt.Figure:
+                  front: Mapping[str, Sequence[str]], order: Sequence[str], ncols: int = 3) -> plt.Figure:
     """One panel per measure (a column of ``points``, indexed by method): robustness ``y`` against
     it, one colour per method (in ``order``), the Pareto front of each panel joined by a line."""
     names = list(x_titles)
     nrows = -(-len(names) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.0 * ncols, 2.6 * nrows), squeeze=False,
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.7 * nrows), squeeze=False,
                              constrained_layout=True)
     colours = dict(zip(order, sns.color_palette("tab20", len(order))))
     for ax, name in zip(axes.flat, names):

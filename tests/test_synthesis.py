@@ -192,3 +192,8 @@ def test_the_scoreboard_reads_every_schema_and_says_when_a_chapter_did_not_run(t
     tally = scoreboard.tally(board)
     assert tally.loc["Xu et al. (SCAAT, reconstruction)", "reproduced"] == 1
     assert list(tally.index) == [paper.paper for paper in scoreboard.PAPERS]
+    judged, untested = scoreboard.page_tables(board)
+    assert list(judged.columns) == [*scoreboard.SHOWN, "verdict (paper)"]  # the paper profile ran for SCAAT
+    assert len(untested) == len(scoreboard.NOT_TESTABLE) and list(untested.columns) == ["where", "why"]
+    board_default_only = scoreboard.scoreboard(tmp_path, other="nothing")
+    assert "verdict (nothing)" not in scoreboard.page_tables(board_default_only, other="nothing")[0].columns

@@ -162,7 +162,7 @@ def measures(cfg: SynthesisConfig) -> tuple[Measure, ...]:
         found += [Measure(robust_name(name, eps), f"{ATTACK_TITLES[name]} {eps:g}", ROBUSTNESS, True)
                   for eps in cfg.epsilons]
     found.append(Measure("autoattack", f"AutoAttack {cfg.autoattack_eps:g}", ROBUSTNESS, True))
-    found += [Measure(name, QUANTUS_TITLES[name], INTERPRETABILITY, spec.higher_is_better, 3)
+    found += [Measure(name, QUANTUS_TITLES[name], INTERPRETABILITY, spec.higher_is_better, 2)
               for name, spec in explanation_quality.METRICS.items()]
     share = f"{cfg.removal_fraction:.0%}"
     found += [Measure("removal_gap", f"removal gap {share}", INTERPRETABILITY, True),

@@ -18,8 +18,8 @@ NOT_RUN = "not run"
 UNTESTABLE = "not testable here"
 INTERVAL_RULE = "interval"  # the book's rule (robinterp.reports.rules)
 SEED_RULE = "seed count"  # the older rule some rows still use (#13)
-# what the page shows of each row; the saved table also has the rule's measure
-SHOWN = ("where", "paper's value", "ours", "rule", "verdict", "verdict (paper)", "why")
+# what the page shows of each claim, the verdict first; the saved table also has the measure
+SHOWN = ("verdict", "ours", "paper's value", "where", "rule")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,3 +149,14 @@ def tally(board: pd.DataFrame, column: str = "verdict") -> pd.DataFrame:
     counts = board.groupby(["paper", column]).size().unstack(fill_value=0)
     columns = [c for c in order if c in counts.columns] + [c for c in counts.columns if c not in order]
     return counts[columns].reindex([p.paper for p in PAPERS]).fillna(0).astype(int)
+
+
+def page_tables(board: pd.DataFrame, other: str = "paper") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the claims judged here, the claims no profile here tests) as a page shows them: indexed by
+    paper and claim; the ``other`` profile's verdict only where that profile was run; the reason
+    only for the claims not tested."""
+    judged = board[board.verdict != UNTESTABLE]
+    columns = list(SHOWN) + ([f"verdict ({other})"] if (judged[f"verdict ({other})"] != NOT_RUN).any() else [])
+    untested = board[board.verdict == UNTESTABLE]
+    return (judged.set_index(["paper", "claim"])[columns],
+            untested.set_index(["paper", "claim"])[["where", "why"]])

@@ -163,10 +163,13 @@ def distinct_pairs(matrix: pd.DataFrame) -> pd.Series:
 
 
 def table_parts(measures: Sequence[Measure]) -> dict[str, list[Measure]]:
-    """The benchmark's columns in three tables narrow enough for a page: robustness (with cost),
-    the seven Quantus metrics, and removal and alignment."""
+    """The benchmark's columns in tables narrow enough for a page: robustness (with cost), the
+    three Quantus sensitivity metrics, the other four Quantus metrics, removal and alignment."""
     quantus = [m for m in measures if m.name in explanation_quality.METRICS]
+    sensitivity = [m for m in quantus if not explanation_quality.METRICS[m.name].higher_is_better
+                   and m.name != "complexity"]
     return {"robustness and cost": [m for m in measures if m.kind != INTERPRETABILITY],
-            "the seven Quantus metrics": quantus,
+            "Quantus: sensitivity": sensitivity,
+            "Quantus: faithfulness and shape": [m for m in quantus if m not in sensitivity],
             "faithfulness by removal, and alignment": [m for m in measures if m.kind == INTERPRETABILITY
                                                        and m not in quantus]}
