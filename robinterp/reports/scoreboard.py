@@ -19,7 +19,7 @@ UNTESTABLE = "not testable here"
 INTERVAL_RULE = "interval"  # the book's rule (robinterp.reports.rules)
 SEED_RULE = "seed count"  # the older rule some rows still use (#13)
 # what the page shows of each claim, the verdict first; the saved table also has the measure
-SHOWN = ("verdict", "ours", "paper's value", "where", "rule")
+SHOWN = ("verdict", "ours", "rule", "paper's value", "where")
 
 
 @dataclasses.dataclass(frozen=True)
