@@ -50,13 +50,13 @@ NOT_TESTABLE = (
     ("Guesmi et al. (SGT, ASGT)", "+20 points of PGD accuracy over ST on CIFAR-10 (eps 0.02)", "abstract",
      "CIFAR-10 is not reachable offline; `book/configs/saliency_guided_training_cifar10_paper.yml` runs it "
      "where it is"),
-    ("Moshe et al. (NsLoss)", "Tables 1-4: the seven metrics' levels on CIFAR-10 with PreResNet10 and VGG19",
-     "section 5, Tables 1-4", "CIFAR-10 is not reachable offline, and 40 to 120 epochs of PreResNet10 or VGG19 "
-     "need a GPU"),
+    ("Moshe et al. (NsLoss)", "Tables 1-4: the seven metrics' levels on ImageNette with PreResNet10 and VGG19",
+     "section 5, Tables 1-4", "ImageNette's archive is in no package registry, and 40 to 120 epochs of "
+     "PreResNet10 or VGG19 on 224x224 images need a GPU"),
     ("Zeng et al. (supplement)", "Table 1's ROAR levels on CIFAR-10", "B, Table 1",
      "CIFAR-10 is not reachable offline; the chapter compares the orderings on Fashion-MNIST"),
     ("Xu et al. (SCAAT, reconstruction)", "the claims hold on pathological images", "abstract",
-     "no pathology data set is reachable offline (PathMNIST under `--profile paper` where it is)"),
+     "No pathology data set is reachable offline (PathMNIST under `--profile paper` where it is)"),
 )
 
 
