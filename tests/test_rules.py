@@ -137,3 +137,14 @@ def test_a_trend_refuses_two_values_for_one_image_setting_and_seed():
     table = trend_table(1.0, spread=0.1)
     with pytest.raises(ValueError, match="two values"):
         rules.trend(pd.concat([table, table.iloc[:1]]))
+
+
+def test_the_page_view_puts_the_verdict_first_and_the_interval_in_one_cell():
+    verdicts = pd.DataFrame({"claim": ["A beats B", "best of four"], "measure": ["acc", "counted in 2 of 3 seeds"],
+                             "effect": [1.23456, float("nan")], "low": [0.5, float("nan")],
+                             "high": [2.0, float("nan")], "n": [750.0, float("nan")],
+                             "seeds agreeing": ["3 of 3", "2 of 3"], "verdict": ["reproduced", "partly"]})
+    view = rules.page_view(verdicts)
+    assert list(view.columns)[0] == "verdict" and view.loc["A beats B", "effect [95% interval]"] == "1.23 [0.5, 2]"
+    assert view.loc["best of four", "effect [95% interval]"] == "counted in 2 of 3 seeds"
+    assert view.loc["A beats B", "n"] == 750 and view.loc["best of four", "n"] == "—"

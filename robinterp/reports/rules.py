@@ -223,3 +223,20 @@ def paired(table: pd.DataFrame, a: str, b: str, *, by: str = "method",
     both = left.index.intersection(right.index)
     diff = (left.loc[both] - right.loc[both]).rename("value").reset_index()
     return diff[[k for k in ("seed", "image") if k in diff] + ["value"]]
+
+
+def page_view(verdicts: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """A verdict table as a page shows it, narrow enough for the page: one row per claim, the
+    verdict first, then the effect with its 95% interval in one cell, n and the seeds agreeing
+    (rows judged without an interval show what they counted instead)."""
+    def effect(row: pd.Series) -> str:
+        if pd.isna(row.get("effect")):
+            return str(row.get("measure", "—"))
+        return f"{row['effect']:.{digits}g} [{row['low']:.{digits}g}, {row['high']:.{digits}g}]"
+
+    return pd.DataFrame({"verdict": verdicts["verdict"].to_list(),
+                         "effect [95% interval]": [effect(row) for _, row in verdicts.iterrows()],
+                         "n": [("—" if pd.isna(n) else int(n)) for n in verdicts.get("n", pd.Series(index=verdicts.index))],
+                         "seeds agreeing": verdicts.get("seeds agreeing", pd.Series("—", index=verdicts.index))
+                         .fillna("—").to_list()},
+                        index=pd.Index(verdicts["claim"].to_list(), name="claim"))
