@@ -148,3 +148,26 @@ def test_the_page_view_puts_the_verdict_first_and_the_interval_in_one_cell():
     assert list(view.columns)[0] == "verdict" and view.loc["A beats B", "effect [95% interval]"] == "1.23 [0.5, 2]"
     assert view.loc["best of four", "effect [95% interval]"] == "counted in 2 of 3 seeds"
     assert view.loc["A beats B", "n"] == 750 and view.loc["best of four", "n"] == "—"
+
+
+@pytest.mark.parametrize("over,images_column", [("images", True), ("images", False), ("seeds", True)])
+def test_the_bootstrap_equals_resampling_by_hand(over, images_column):
+    """The bootstrap keeps its resamples as counts, drawn once per size; its interval must equal
+    the textbook one: draw indices with replacement from the same generator, average, take the
+    2.5 and 97.5 percentiles."""
+    d = diffs((0.2, 0.5, 0.1), images=40, spread=1.0)
+    if not images_column:
+        d = d.drop(columns="image").iloc[:-3]  # seeds of unequal size: resampled within each seed
+    mean, low, high, _ = rules.bootstrap(d, over=over, n_boot=500)
+    rng = np.random.default_rng(rules.BOOTSTRAP_SEED)
+    if over == "seeds":
+        values = d.groupby("seed")["value"].mean().to_numpy()
+        draws = values[rng.integers(0, len(values), (500, len(values)))].mean(axis=1)
+    elif images_column:
+        values = d.pivot(index="image", columns="seed", values="value").to_numpy()
+        draws = values[rng.integers(0, len(values), (500, len(values)))].mean(axis=1).mean(axis=1)
+    else:
+        groups = [g["value"].to_numpy() for _, g in d.groupby("seed")]
+        draws = sum(v[rng.integers(0, len(v), (500, len(v)))].mean(axis=1) for v in groups) / len(groups)
+    assert (low, high) == pytest.approx(tuple(np.percentile(draws, [2.5, 97.5])), abs=1e-12)
+    assert mean == pytest.approx(d.groupby("seed")["value"].mean().mean())

@@ -34,6 +34,7 @@ paired difference d = A - B, signed so that d > 0 is the direction the paper cla
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 import pandas as pd
@@ -81,6 +82,27 @@ class Judgement:
                 "verdict": self.verdict}
 
 
+@functools.lru_cache(maxsize=64)
+def _draws(seed: int, n_boot: int, sizes: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+    """The bootstrap's resamples as counts, one (n_boot, size) array per size: how often each
+    observation is drawn in each resample (so a resample's mean is ``counts @ values / size``),
+    drawn in turn from one generator seeded by ``seed``. They depend on nothing else, so a page
+    judging hundreds of claims on the same images draws them once (read-only: shared)."""
+    rng = np.random.default_rng(seed)
+    found = []
+    for size in sizes:
+        index = rng.integers(0, size, (n_boot, size)) + size * np.arange(n_boot)[:, None]
+        counts = np.bincount(index.ravel(), minlength=n_boot * size).reshape(n_boot, size).astype(float)
+        counts.flags.writeable = False
+        found.append(counts)
+    return tuple(found)
+
+
+def _resampled_means(counts: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Each resample's mean of ``values`` (along its first axis)."""
+    return counts @ values / counts.shape[1]
+
+
 def bootstrap(diff: pd.DataFrame, over: str = "images", n_boot: int = 2000,
               seed: int = BOOTSTRAP_SEED) -> tuple[float, float, float, pd.Series]:
     """(mean, low, high, per-seed means) of the paired differences ``diff`` (columns seed, value
@@ -90,23 +112,20 @@ def bootstrap(diff: pd.DataFrame, over: str = "images", n_boot: int = 2000,
     diff = diff.dropna(subset=["value"])
     if diff.empty:
         raise ValueError("no paired observations to judge")
-    rng = np.random.default_rng(seed)
     per_seed = diff.groupby("seed")["value"].mean()
     if over == "seeds" or diff.groupby("seed").size().max() == 1:
         values = per_seed.to_numpy()
-        draws = values[rng.integers(0, len(values), (n_boot, len(values)))].mean(axis=1)
+        draws = _resampled_means(_draws(seed, n_boot, (len(values),))[0], values)
     else:
         grid = diff.pivot(index="image", columns="seed", values="value") if "image" in diff else None
         if grid is not None and not grid.isna().any().any():
             # the same images for every seed: resample images once per draw, for all seeds alike
             values = grid.to_numpy()
-            draws = values[rng.integers(0, len(values), (n_boot, len(values)))].mean(axis=1).mean(axis=1)
+            draws = _resampled_means(_draws(seed, n_boot, (len(values),))[0], values).mean(axis=1)
         else:
-            draws = np.zeros(n_boot)
-            for _, group in diff.groupby("seed"):
-                values = group["value"].to_numpy()
-                draws += values[rng.integers(0, len(values), (n_boot, len(values)))].mean(axis=1)
-            draws /= diff["seed"].nunique()
+            groups = [group["value"].to_numpy() for _, group in diff.groupby("seed")]
+            counts_per_seed = _draws(seed, n_boot, tuple(len(values) for values in groups))
+            draws = sum(_resampled_means(counts, values) for values, counts in zip(groups, counts_per_seed)) / len(groups)
     low, high = np.percentile(draws, [2.5, 97.5])
     return float(per_seed.mean()), float(low), float(high), per_seed
 

@@ -63,10 +63,11 @@ def benchmark(per_image: pd.DataFrame, measures: Sequence[Measure], labels: Sequ
     rows, shown = [], pd.DataFrame(index=pd.Index(list(labels), name="method"))
     for measure in measures:
         values = seeds[seeds.measure == measure.name]
+        scores = per_image[per_image.measure == measure.name]
         stats_ = {label: over_seeds(values.loc[values.method == label, "value"]) for label in labels}
         means = pd.Series({label: m for label, (m, _) in stats_.items()}).dropna()
         best, second = best_two(means, measure) if len(means) > 1 else (None, None)
-        separated = best is not None and ordering(per_image, measure, best, second).verdict == "reproduced"
+        separated = best is not None and ordering(scores, measure, best, second).verdict == "reproduced"
         cells = []
         for label in labels:
             mean, half = stats_[label]
@@ -128,9 +129,9 @@ def budget_check(base: pd.DataFrame, larger: pd.DataFrame, measures: Sequence[Me
         counts = {HELD: 0, UNSETTLED: 0, FLIPPED: 0}
         for a, b in itertools.combinations([label for label in labels if label in means], 2):
             better, worse = (a, b) if oriented(measure, means[a]) >= oriented(measure, means[b]) else (b, a)
-            if ordering(base, measure, better, worse).verdict != "reproduced":
+            if ordering(here, measure, better, worse).verdict != "reproduced":
                 continue
-            later = ordering(larger, measure, better, worse)
+            later = ordering(there, measure, better, worse)
             counts[HELD if later.low > 0 else FLIPPED if later.high < 0 else UNSETTLED] += 1
         same_seeds = here[here.seed.isin(budget_seeds)].groupby("method")["score"].mean()
         later_means = there.groupby("method")["score"].mean()
