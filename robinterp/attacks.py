@@ -202,8 +202,8 @@ def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float
     """AutoAttack (Croce and Hein 2020) through ``pyautoattack``, the official code packaged.
 
     ``version="standard"`` runs APGD-CE, APGD-T, FAB-T and Square in turn, each on
-    the points the earlier ones did not break; ``parts`` picks a custom subset (for
-    a CPU budget). Seeded (seed 0 when None): pyautoattack otherwise seeds from the clock.
+    the points the earlier ones did not break; ``parts`` runs a subset of them (for
+    a CPU budget), each with the version's settings (restarts, target classes). Seeded (seed 0 when None): pyautoattack otherwise seeds from the clock.
     """
     _check(eps)
     unit = get_norm(norm)
@@ -219,8 +219,12 @@ def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float
                              "pip install pyautoattack==0.2.0 (it is in requirements.txt)") from None
     with eval_mode(model):
         adversary = AutoAttack(model, norm={"linf": "Linf", "l2": "L2"}[unit.name], eps=eps,
-                               version="custom" if parts else version, attacks=list(parts) or None,
-                               seed=0 if seed is None else seed, device=x.device)
+                               version=version, seed=0 if seed is None else seed, device=x.device)
+        if parts:
+            # Each part as the chosen version runs it: pyautoattack's "custom" version would run
+            # APGD-CE and FAB with 5 restarts, not the standard version's one (5x the cost on the
+            # points that resist), so the version's settings are kept and only the list changes.
+            adversary.attacks_to_run = list(parts)
         x_adv, _ = adversary.run_standard_evaluation(x.detach(), y, batch_size=len(x))
     return x_adv.detach()
 

@@ -140,3 +140,25 @@ def test_autoattack_is_seeded_and_at_least_as_strong_as_fgsm(blobs, fitted_tiny_
     assert by_attack["autoattack"] <= by_attack["fgsm"]
     with pytest.raises(RobinterpError, match="unknown AutoAttack part 'apgd'"):
         attacks.autoattack(tiny_cnn, x, y, eps=0.1, parts=("apgd",))
+
+
+class CountingForwards(torch.nn.Module):
+    """A real model that counts its forward passes."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model, self.calls = model, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.model(x)
+
+
+def test_autoattack_parts_run_with_the_standard_versions_single_restart(blobs, fitted_tiny_cnn):
+    """pyautoattack's "custom" version would give APGD-CE 5 restarts on every point it cannot
+    break; a subset of the standard version must run it as that version does, once (100 steps)."""
+    counted = CountingForwards(fitted_tiny_cnn)
+    x, y = blobs.images[:8], blobs.labels[:8]
+    right = (fitted_tiny_cnn(x).argmax(1) == y)
+    attacks.autoattack(counted, x[right], y[right], eps=1e-4, parts=("apgd-ce",), seed=0)  # too small to break any
+    assert 100 <= counted.calls < 2 * 100
