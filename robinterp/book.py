@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import re
 import warnings
 from pathlib import Path
@@ -18,17 +20,51 @@ from robinterp.methods import MethodEntry, get_method
 # captum and quantus import tqdm.auto, which warns in a kernel without ipywidgets;
 # robinterp prints its own line-based progress, so the warning is only noise on the page.
 warnings.filterwarnings("ignore", message="IProgress not found")
-from robinterp.paths import build_root
+from robinterp.paths import LABEL_ENV, RESULTS_ENV, build_root, plain_name
 from robinterp.provenance import provenance
 
 
+@dataclasses.dataclass(frozen=True)
+class ResultsPlace:
+    """Where this kernel's result tables go, and what the page says ran."""
+
+    root: Path
+    """Tables go to ``root/<chapter>/<name>.csv``."""
+    label: str
+    """The profile or config file the runner ran, or ``adhoc-<config hash>`` outside it."""
+    by_runner: bool
+
+
+_place: ResultsPlace | None = None
+
+
+def results_place(cfg: Config, profile: str) -> ResultsPlace:
+    """Where a run's tables go. Under ``robinterp run``/``book`` (the runner sets
+    ``ROBINTERP_LABEL`` and ``ROBINTERP_RESULTS``): the runner's staging folder, labelled by what
+    it ran. Anywhere else (papermill by hand, JupyterLab) the ``profile`` parameter is only a name
+    for the page and never a folder: tables go to ``results/adhoc-<config hash>/``, named by what
+    really ran, so they can neither overwrite a profile's results nor leave the build folder."""
+    plain_name(profile, "the notebook parameter profile")
+    label, staging = os.environ.get(LABEL_ENV), os.environ.get(RESULTS_ENV)
+    if label == profile and staging:
+        return ResultsPlace(Path(staging), label, True)
+    adhoc = f"adhoc-{stable_hash(cfg)[:12]}"
+    return ResultsPlace(build_root() / "results" / adhoc, adhoc, False)
+
+
 def show_provenance(cfg: Config, profile: str) -> dict[str, Any]:
-    """Print what this page was executed with, as an admonition at the top of the page."""
+    """Print what this page was executed with, as an admonition at the top of the page, and
+    decide where its result tables go (``results_place``)."""
+    global _place
+    _place = results_place(cfg, profile)
     info = provenance()
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
     seeds = getattr(cfg, "seeds", getattr(cfg, "seed", "n/a"))
+    ran = (f"Executed under **{_place.label}**" if _place.by_runner else
+           f"Executed outside `robinterp run` (papermill or Jupyter), so not under a profile: its "
+           f"tables are in `results/{_place.label}/`")
     display(Markdown(
-        f":::{{note}}\nExecuted under profile **{profile}** (config `{stable_hash(cfg)}`), "
+        f":::{{note}}\n{ran} (config `{stable_hash(cfg)}`), "
         f"seeds {list(seeds) if isinstance(seeds, tuple) else seeds}, commit `{info['commit']}`, "
         f"{info['utc']}, on {info['hardware']}.\n\nLibraries: {versions}.\n:::"))
     return info
@@ -97,12 +133,19 @@ def plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def save_table(df: pd.DataFrame, chapter: str, name: str, profile: str) -> Path:
-    """Write a result table as CSV under ``_build/results/<profile>/<chapter>/``."""
-    folder = build_root() / "results" / profile / chapter
+def save_table(df: pd.DataFrame, chapter: str, name: str) -> Path:
+    """Write a result table as CSV where this run's results go (``show_provenance`` decides:
+    ``results/<profile>/<chapter>/`` once the runner publishes the run, else
+    ``results/adhoc-<config hash>/<chapter>/``); each file is complete or absent."""
+    if _place is None:
+        raise RuntimeError("call book.show_provenance(cfg, profile) before book.save_table: it decides "
+                           "where this run's results go")
+    folder = _place.root / plain_name(chapter, "chapter")
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.csv"
-    df.to_csv(path, index=False)
+    path = folder / f"{plain_name(name, 'table name')}.csv"
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    df.to_csv(partial, index=False)
+    os.replace(partial, path)
     return path
 
 

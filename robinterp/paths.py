@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+from typing import Any
+
+from robinterp.config import ConfigError
+
+# Set by ``robinterp.runner`` for the kernel it starts: the label it runs under and the staging
+# folder this run's tables go to (published under results/<label>/ only when the run succeeds).
+LABEL_ENV, RESULTS_ENV = "ROBINTERP_LABEL", "ROBINTERP_RESULTS"
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
 def project_root() -> Path:
@@ -25,3 +34,11 @@ def cache_root() -> Path:
 def build_root() -> Path:
     """Executed notebooks and the HTML book: ``$ROBINTERP_BUILD``, else ``_build/``."""
     return Path(os.environ.get("ROBINTERP_BUILD") or project_root() / "_build")
+
+
+def plain_name(value: Any, what: str) -> str:
+    """``value`` if it is a plain name (letters, digits, ``_.-``; no path), else a ConfigError."""
+    if not isinstance(value, str) or not PLAIN_NAME.fullmatch(value):
+        raise ConfigError(f"{what} must be a plain name (letters, digits, _ . -; at most 100), "
+                          f"got {str(value)[:60]!r}")
+    return value

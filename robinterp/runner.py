@@ -26,7 +26,7 @@ from robinterp.experiments import (neuron_sensitivity, robust_attribution, robus
                                    scaat, synthesis)
 from robinterp.experiments.common import Plan
 from robinterp.profiles import load_yaml, profile_overrides, section
-from robinterp.paths import build_root, project_root
+from robinterp.paths import LABEL_ENV, RESULTS_ENV, build_root, plain_name, project_root
 
 
 class ChapterFailed(RobinterpError):
@@ -78,8 +78,8 @@ def resolve_config(chapter: str, profile: str | None = None,
             raise ConfigError(f"{path}: unknown chapter section {unknown[0]!r}; "
                               f"sections are chapter names: {', '.join(CHAPTERS)}")
         # a file's label never reads as a profile name: its outputs must not overwrite one
-        return (spec.config.from_mapping(section(data, chapter, path), source=str(path)),
-                f"config-{path.stem}")
+        label = plain_name(f"config-{path.stem}", f"the label of {path.name} (config-<file stem>)")
+        return spec.config.from_mapping(section(data, chapter, path), source=str(path)), label
     profile = profile or "default"
     overrides = profile_overrides(profile, chapter)
     return spec.config.from_mapping(overrides, source=f"profile {profile}"), profile
@@ -123,11 +123,18 @@ def execute(chapter: str, config: Config, label: str, output: Path, echo: bool =
         raise RobinterpError(f"cannot write to the build folder {output.parent} ({err.strerror}); "
                              f"make it writable or set ROBINTERP_BUILD to another folder") from None
     output.unlink(missing_ok=True)  # a stale copy must not survive a failed run
-    _remove_orphans(output)
-    # the chapter writes its result tables afresh; none of an earlier run's may remain
-    shutil.rmtree(build_root() / "results" / label / chapter, ignore_errors=True)
+    _remove_orphans(output.parent, f".{output.stem}", ".running.ipynb")
+    # The chapter writes its tables into a staging folder, published under results/<label>/ only
+    # when it succeeds: a killed or failed run leaves neither its tables nor an earlier run's.
+    results = build_root() / "results"
+    published = results / label / chapter
+    shutil.rmtree(published, ignore_errors=True)
+    _remove_orphans(results, f".{label}.{chapter}", ".running")
+    staging = results / f".{label}.{chapter}.{os.getpid()}.running"
+    shutil.rmtree(staging, ignore_errors=True)
     parameters: dict[str, Any] = {**config.to_parameters(), "profile": label}
     env_backend = os.environ.pop("MPLBACKEND", None)  # Agg in the kernel would drop every figure
+    os.environ.update({LABEL_ENV: label, RESULTS_ENV: str(staging)})  # the kernel inherits them
     try:
         print(f"executing {chapter} under {label} ...", flush=True)
         papermill.execute_notebook(str(source), str(tmp), parameters=parameters,
@@ -137,32 +144,45 @@ def execute(chapter: str, config: Config, label: str, output: Path, echo: bool =
                                    stderr_file=sys.stderr if echo else None)
     except papermill.PapermillExecutionError as err:
         tmp.unlink(missing_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
         raise ChapterFailed(f"chapter {chapter} failed under config {label!r} in cell "
                             f"{err.cell_index} (execution count {err.exec_count}): "
                             f"{err.ename}: {str(err.evalue).splitlines()[0] if err.evalue else ''}"
                             ) from None
     except (KeyboardInterrupt, SystemExit):
         tmp.unlink(missing_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
         raise
     except Exception as err:  # a dead kernel, a timeout: the chapter failed all the same
         tmp.unlink(missing_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
         raise ChapterFailed(f"chapter {chapter} failed under config {label!r}: "
                             f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
                             ) from None
     finally:
         if env_backend is not None:
             os.environ["MPLBACKEND"] = env_backend
+        for name in (LABEL_ENV, RESULTS_ENV):
+            os.environ.pop(name, None)
     _fold_parameter_cells(tmp)
+    if (staging / chapter).is_dir():
+        published.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / chapter, published)
+    shutil.rmtree(staging, ignore_errors=True)
     os.replace(tmp, output)
     return output
 
 
-def _remove_orphans(output: Path) -> None:
-    """Delete temporary notebooks of earlier runs that were killed (their process is gone)."""
-    for orphan in output.parent.glob(f".{output.stem}.*.running.ipynb"):
-        pid = orphan.name.split(".")[-3]
+def _remove_orphans(folder: Path, prefix: str, suffix: str) -> None:
+    """Delete what earlier runs that were killed (their process is gone) left in ``folder``:
+    ``<prefix>.<pid><suffix>``, a notebook or a folder of staged results."""
+    for orphan in folder.glob(f"{prefix}.*{suffix}"):
+        pid = orphan.name[len(prefix) + 1:-len(suffix)]
         if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
-            orphan.unlink(missing_ok=True)
+            if orphan.is_dir() and not orphan.is_symlink():
+                shutil.rmtree(orphan, ignore_errors=True)
+            else:
+                orphan.unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -175,3 +176,85 @@ def test_chapter_notebooks_are_valid_and_committed_without_outputs(chapter):
         nbformat.validate(notebook)
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert not any(cell.outputs or cell.execution_count for cell in code)
+
+
+def saving_notebook(path):
+    """A chapter that saves one table, then divides (fails on 0), then saves another."""
+    params = nbformat.v4.new_code_cell('divisor = 1\nprofile = "default"')
+    params.metadata["tags"] = ["parameters"]
+    nb = nbformat.v4.new_notebook(cells=[params, nbformat.v4.new_code_cell(
+        "import pandas as pd\nfrom robinterp import book\n"
+        "from robinterp.experiments.robust_models import RobustModelsConfig\n"
+        "book.show_provenance(RobustModelsConfig(eval_size=divisor or 1), profile)\n"
+        "book.save_table(pd.DataFrame({'x': [1]}), 'toy', 'first')\n"
+        "result = 10 / divisor\n"
+        "book.save_table(pd.DataFrame({'x': [result]}), 'toy', 'second')")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def folders(root):
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) if root.exists() else []
+
+
+@pytest.mark.slow
+def test_a_runs_tables_are_published_whole_on_success_and_not_at_all_on_failure(tmp_path, monkeypatch):
+    path = saving_notebook(tmp_path / "toy.ipynb")
+    monkeypatch.setitem(runner.CHAPTERS, "toy", runner.Chapter("toy", str(path), ToyConfig, toy_plan))
+    results = build_root() / "results"
+    runner.execute("toy", ToyConfig(divisor=2), "good", tmp_path / "out" / "toy.ipynb")
+    assert folders(results) == ["good", "good/toy", "good/toy/first.csv", "good/toy/second.csv"]
+    # an orphan of a killed run (no such process) is cleared by the next run
+    orphan = results / ".good.toy.999999999.running" / "toy"
+    orphan.mkdir(parents=True)
+    with pytest.raises(runner.ChapterFailed):
+        runner.execute("toy", ToyConfig(divisor=0), "good", tmp_path / "out" / "toy.ipynb")
+    # the failed run wrote 'first' before failing: neither it nor the earlier run's tables remain
+    assert folders(results) == ["good"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("profile", [None, "smoke", "../../escaped", "/tmp/abs", "a/b"])
+def test_papermill_by_hand_never_writes_into_a_profile_folder_or_outside_the_build(tmp_path, profile):
+    """The README's papermill example: results go to a folder named by the config that ran, the
+    page says it ran outside robinterp run, and a path as `profile` is one error naming it."""
+    import papermill
+
+    path = saving_notebook(tmp_path / "toy.ipynb")
+    parameters = {"divisor": 4} | ({} if profile is None else {"profile": profile})
+    out = tmp_path / "out.ipynb"
+    results = build_root() / "results"
+    if profile is None or profile == "smoke":
+        papermill.execute_notebook(str(path), str(out), parameters=parameters, kernel_name="python3",
+                                   cwd=str(tmp_path), progress_bar=False)
+        written = folders(results)
+        assert len(written) == 4 and written[0].startswith("adhoc-") and written[-1].endswith("toy/second.csv")
+        assert "outside `robinterp run`" in out.read_text()
+    else:
+        with pytest.raises(papermill.PapermillExecutionError, match="parameter profile must be a plain name"):
+            papermill.execute_notebook(str(path), str(out), parameters=parameters, kernel_name="python3",
+                                       cwd=str(tmp_path), progress_bar=False)
+        assert folders(results) == []
+    assert not (tmp_path / "escaped").exists() and not (build_root().parent / "escaped").exists()
+
+
+def test_save_table_needs_the_place_show_provenance_decides(monkeypatch):
+    import pandas as pd
+
+    from robinterp import book
+    from robinterp.config import ConfigError
+    from robinterp.experiments.robust_models import RobustModelsConfig
+
+    monkeypatch.setattr(book, "_place", None)
+    with pytest.raises(RuntimeError, match="show_provenance"):
+        book.save_table(pd.DataFrame({"x": [1]}), "toy", "t")
+    cfg = RobustModelsConfig()
+    assert book.results_place(cfg, "default").label.startswith("adhoc-")
+    monkeypatch.setenv(book.LABEL_ENV, "default")
+    monkeypatch.setenv(book.RESULTS_ENV, "/staging")
+    assert book.results_place(cfg, "default") == book.ResultsPlace(Path("/staging"), "default", True)
+    assert book.results_place(cfg, "smoke").label.startswith("adhoc-")  # not what the runner ran
+    for bad in ("..", ".hidden", "a/b", "", "x" * 101, 3):
+        with pytest.raises(ConfigError, match="plain name"):
+            book.results_place(cfg, bad)
