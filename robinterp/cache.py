@@ -61,22 +61,45 @@ def _lock(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def _remove(path: Path) -> None:
+    """Remove a cache entry, or whatever stands in its place (a link is removed, not followed)."""
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _check_entry(folder: Path, key: str) -> dict[str, Any]:
+    """The entry's metadata, or ValueError saying why the folder is not the entry for ``key``."""
+    if folder.is_symlink() or not folder.is_dir():
+        raise ValueError("it is a link or not a folder")
+    meta = json.loads((folder / META).read_text())
+    if meta["key"] != key:
+        raise ValueError(f"it holds the entry {str(meta['key'])[:16]}, not {key[:16]}")
+    if not meta["files"]:
+        raise ValueError("it lists no files")
+    present = {p.name for p in folder.iterdir()}
+    if present != {*meta["files"], META}:
+        raise ValueError(f"its files {sorted(present)[:5]} are not the ones it lists")
+    for name, digest in meta["files"].items():
+        if (folder / name).is_symlink() or not (folder / name).is_file():
+            raise ValueError(f"{name} is a link or not a file")
+        if _sha256(folder / name) != digest:
+            raise ValueError(f"{name} does not match its recorded sha256")
+    return meta
+
+
 def _read_entry(folder: Path) -> dict[str, Any] | None:
-    """The entry's metadata if every file is there and intact, else None (after a warning)."""
-    if not folder.is_dir():
+    """The metadata of the entry keyed by the folder's name if every file is there, intact and
+    its own (not a link to another entry's), else None after a warning and the folder's removal."""
+    if not (folder.exists() or folder.is_symlink()):
         return None
     try:
-        meta = json.loads((folder / META).read_text())
-        if not meta["files"]:
-            raise ValueError("it lists no files")
-        for name, digest in meta["files"].items():
-            if _sha256(folder / name) != digest:
-                raise ValueError(f"{name} does not match its recorded sha256")
-        return meta
+        return _check_entry(folder, folder.name)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         warnings.warn(f"cache entry {folder} is damaged ({err}); removing it and recomputing",
                       stacklevel=3)
-        shutil.rmtree(folder, ignore_errors=True)
+        _remove(folder)
         return None
 
 
@@ -93,7 +116,7 @@ def _write_entry(folder: Path, write_payload: Callable[[Path], None], meta: dict
         for p in tmp.iterdir():  # durable before the rename makes the entry visible
             with open(p, "rb") as fh:
                 os.fsync(fh.fileno())
-        shutil.rmtree(folder, ignore_errors=True)
+        _remove(folder)
         os.rename(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -130,7 +153,7 @@ def entry(kind: str, key_obj: Any, compute: Callable[[], tuple[Any, dict[str, An
             except Exception as err:  # intact files that no longer load: recompute
                 warnings.warn(f"cache entry {folder} does not load ({type(err).__name__}); "
                               f"recomputing", stacklevel=2)
-                shutil.rmtree(folder, ignore_errors=True)
+                _remove(folder)
         start = time.perf_counter()
         value, metrics = compute()
         config = dataclasses.asdict(key_obj) if dataclasses.is_dataclass(key_obj) else key_obj

@@ -124,3 +124,46 @@ def test_a_crafted_pickle_checkpoint_runs_no_code(tmp_path):
 def test_plain_checkpoints_load(tmp_path):
     torch.save({"w": torch.ones(2)}, tmp_path / "ok.pt")
     assert torch.equal(cache.load_checkpoint(tmp_path / "ok.pt")["w"], torch.ones(2))
+
+
+OTHER = train.TrainSpec(model="small_cnn", width=4, epochs=2.0)
+
+
+def swap_in(folder, other, how):
+    """Put another valid entry where ``folder`` was: as a link, a copy, or a link to one file."""
+    import shutil
+
+    shutil.rmtree(folder)
+    if how == "folder link":
+        folder.symlink_to(other, target_is_directory=True)
+    elif how == "copy":
+        shutil.copytree(other, folder)
+    else:  # a real folder whose files are links to the other entry's
+        folder.mkdir()
+        for f in other.iterdir():
+            (folder / f.name).symlink_to(f)
+
+
+@pytest.mark.parametrize("how", ["folder link", "copy", "file links"])
+def test_another_entry_in_an_entrys_place_is_damage_not_served(how):
+    """A model folder replaced by (a link to) another valid entry was loaded silently: the
+    'standard' row showed the PGD model. The stored key must be the key asked for."""
+    _, meta = cache.cached_model(SPEC, build, perturb)
+    _, other_meta = cache.cached_model(OTHER, build, lambda m: {"loss": 9.0})
+    models_dir = cache_root() / "models"
+    swap_in(models_dir / meta["key"], models_dir / other_meta["key"], how)
+    with pytest.warns(UserWarning, match="damaged"):
+        model, again = cache.cached_model(SPEC, build, perturb)
+    assert not again["from_cache"] and again["metrics"] == {"loss": 1.25}
+    assert (models_dir / meta["key"]).is_dir() and not (models_dir / meta["key"]).is_symlink()
+    assert cache.cached_model(OTHER, build, perturb)[1]["from_cache"], "the other entry was harmed"
+
+
+def test_a_stray_file_in_an_entry_is_damage():
+    df = pd.DataFrame({"a": [1]})
+    cache.cached_table({"k": 2}, lambda: df)
+    (folder,) = [p for p in (cache_root() / "results").iterdir() if p.is_dir()]
+    (folder / "extra.csv").write_text("a\n2\n")
+    with pytest.warns(UserWarning, match="not the ones it lists"):
+        assert cache.cached_table({"k": 2}, lambda: df).equals(df)
+    assert not (folder / "extra.csv").exists()
