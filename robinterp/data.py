@@ -28,6 +28,7 @@ import socket
 import subprocess
 import tarfile
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -228,10 +229,46 @@ def _processed_path(spec: DatasetSpec, root: Path) -> Path:
 _TRANSFORM_TAG = hashlib.sha256(inspect.getsource(_decode_resized).encode()).hexdigest()[:16]
 
 
+def _digest_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 24), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _save_checked(stored: dict[str, Any], path: Path) -> None:
+    """``stored`` as a tensor file with its sha256 beside it; both complete or absent."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp_digest = _digest_path(tmp)
+    try:
+        torch.save(stored, tmp)
+        tmp_digest.write_text(_file_sha256(tmp) + "\n")
+        _digest_path(path).unlink(missing_ok=True)  # never a new file beside an old digest
+        os.replace(tmp, path)
+        os.replace(tmp_digest, _digest_path(path))
+    finally:
+        tmp.unlink(missing_ok=True)
+        tmp_digest.unlink(missing_ok=True)
+
+
 @functools.lru_cache(maxsize=1)
-def _stored_images(path: Path, modified: float) -> dict[str, Any]:
-    """The tensor file, kept in memory: a chapter loads a split many times, 2 GB each."""
-    return torch.load(path)
+def _stored_images(path: Path, modified: float) -> dict[str, Any] | None:
+    """The tensor file, kept in memory (a chapter loads a split many times, 2 GB each), read as
+    plain tensors only (``weights_only``); None, after a warning, when it does not match the
+    sha256 written beside it or does not load, so that it is decoded again."""
+    try:
+        if path.is_symlink() or _digest_path(path).read_text().strip() != _file_sha256(path):
+            raise ValueError("it does not match the sha256 written beside it")
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a damaged or foreign file: decoding again is always safe
+        warnings.warn(f"{path} is damaged ({str(err).splitlines()[0][:120] if str(err) else type(err).__name__}); "
+                      f"decoding the archive again", stacklevel=2)
+        return None
 
 
 def _read_image_archive(spec: DatasetSpec, root: Path, split: str) -> "Split":
@@ -268,12 +305,7 @@ def _read_image_archive(spec: DatasetSpec, root: Path, split: str) -> "Split":
         for part in images:
             pixels, images[part] = torch.stack(images[part]), []  # one copy of the pixels at a time
             stored[part] = (pixels, torch.tensor([index[f] for f in folders[part]]))
-        tmp = processed.with_name(f".{processed.name}.{os.getpid()}.tmp")
-        try:
-            torch.save(stored, tmp)
-            os.replace(tmp, processed)
-        finally:
-            tmp.unlink(missing_ok=True)
+        _save_checked(stored, processed)
     pixels, labels = stored["train" if split == "train" else "val"]
     return Split(pixels.float().div_(255.0), labels.long())
 

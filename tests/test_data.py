@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import pytest
 import torch
@@ -191,12 +192,12 @@ def test_imagenette_tensor_file_of_another_archive_or_decoder_is_not_used(tiny_i
     decode = data._decode_resized
     monkeypatch.setattr(data, "_decode_resized", lambda *a: calls.append(1) or decode(*a))
     # same file name, but the stored tensors were made from an archive with another checksum
-    stored = torch.load(root / "imagenette2-320.tgz.robinterp-16x16.pt")
-    torch.save({**stored, "archive_digest": "0" * 32}, root / "imagenette2-320.tgz.robinterp-16x16.pt")
+    stored = torch.load(root / "imagenette2-320.tgz.robinterp-16x16.pt", weights_only=True)
+    data._save_checked({**stored, "archive_digest": "0" * 32}, root / "imagenette2-320.tgz.robinterp-16x16.pt")
     data.load("imagenette", "test", root, spec=spec, allow_download=False)
     assert len(calls) == 18
     # nor one made by other decoding code
-    torch.save({**stored, "transform": "an older resize"}, root / "imagenette2-320.tgz.robinterp-16x16.pt")
+    data._save_checked({**stored, "transform": "an older resize"}, root / "imagenette2-320.tgz.robinterp-16x16.pt")
     data.load("imagenette", "test", root, spec=spec, allow_download=False)
     assert len(calls) == 36
 
@@ -255,3 +256,36 @@ def test_pathmnist_npz_loads_channels_first_with_flat_labels(tiny_pathmnist):
 def test_pathmnist_without_its_file_fails_fast_saying_where_to_get_it(tmp_path):
     with pytest.raises(data.DataError, match="pathmnist: missing .*pathmnist.npz; no offline source exists"):
         data.load("pathmnist", "test", tmp_path, allow_download=False)
+
+
+@pytest.mark.parametrize("damage", ["flipped byte", "no digest", "pickled code", "link to another"])
+def test_a_damaged_or_foreign_imagenette_tensor_file_is_decoded_again_never_trusted(tiny_imagenette, monkeypatch, damage):
+    """The decoded tensor file had no checksum and was read by torch.load without weights_only."""
+    import pickle
+
+    root, spec = tiny_imagenette
+    first = data.load("imagenette", "test", root, spec=spec, allow_download=False)
+    stored = root / "imagenette2-320.tgz.robinterp-16x16.pt"
+    if damage == "flipped byte":
+        raw = bytearray(stored.read_bytes())
+        raw[len(raw) // 2] ^= 0xFF
+        stored.write_bytes(bytes(raw))
+    elif damage == "no digest":
+        (root / (stored.name + ".sha256")).unlink()
+    elif damage == "pickled code":  # even with a matching digest, nothing but tensors is loaded
+
+        class Boom:
+            def __reduce__(self):
+                return (os.system, ("touch " + str(root / "PWNED"),))
+
+        stored.write_bytes(pickle.dumps(Boom(), protocol=2))
+        (root / (stored.name + ".sha256")).write_text(data._file_sha256(stored))
+    else:
+        other = root / "other.pt"
+        stored.rename(other)
+        stored.symlink_to(other)
+    monkeypatch.setattr(data, "_stored_images", data._stored_images.__wrapped__)  # no in-memory copy
+    with pytest.warns(UserWarning, match="damaged"):
+        again = data.load("imagenette", "test", root, spec=spec, allow_download=False)
+    assert torch.equal(first.images, again.images) and not (root / "PWNED").exists()
+    assert not stored.is_symlink() and data._file_sha256(stored) == (root / (stored.name + ".sha256")).read_text().strip()
