@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from robinterp import RobinterpError
+from robinterp.config import one_line
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,9 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     papermill_log.addHandler(handler)
     papermill_log.setLevel(logging.WARNING)
     papermill_log.propagate = False
-    from robinterp import runner
-
+    what = {"run": f"chapter {getattr(args, 'chapter', '')}", "sweep": f"the sweep of {getattr(args, 'chapter', '')}",
+            "book": "the book", "data": "the data fetch"}[args.command]
     try:
+        from robinterp import runner
+
         if args.command == "run" and args.check:
             print(runner.check(args.chapter, args.profile, args.config))
         elif args.command == "run":
@@ -70,18 +73,15 @@ def main(argv: list[str] | None = None) -> int:
             for name in args.names:
                 spec = data.ensure(name)
                 print(f"{spec.name}: all {len(spec.checksums)} files verified")
-    except runner.ChapterFailed as err:
-        print(f"robinterp: error: {err}", file=sys.stderr)
-        return 1
-    except RobinterpError as err:
-        print(f"robinterp: error: {err}", file=sys.stderr)
-        return 2
+    except RobinterpError as err:  # a chapter that failed while executing: 1; bad input: 2
+        print(one_line(f"robinterp: error: {err}"), file=sys.stderr)
+        return getattr(err, "exit_code", 2)
     except Exception as err:  # anything unforeseen: still one line, and a non-zero exit
-        print(f"robinterp: error: unexpected {type(err).__name__}: {err}", file=sys.stderr)
+        print(one_line(f"robinterp: error: unexpected {type(err).__name__}: {err}"), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("robinterp: interrupted; finished cache entries are kept, nothing half-written is",
-              file=sys.stderr)
+        print(f"robinterp: interrupted {what}; finished models and tables stay in the cache and nothing "
+              f"half-written is published, so the same command resumes from there", file=sys.stderr)
         return 130
     return 0
 

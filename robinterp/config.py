@@ -19,6 +19,7 @@ import difflib
 import functools
 import inspect
 import math
+import reprlib
 import textwrap
 import types
 import typing
@@ -29,8 +30,44 @@ import yaml
 from robinterp import RobinterpError
 
 
+# Bounds on what a config may hold and what an error may quote: a few hundred bytes of YAML
+# aliases must not become a multi-megabyte message, a minute of parsing or ten thousand seeds.
+MAX_MESSAGE = 300
+MAX_ITEMS = 100
+"""Elements a list or table field may hold."""
+MAX_INT = 2**31 - 1
+"""Largest integer a field may hold (numpy seeds must be below 2**32; no size needs more)."""
+MAX_ALIASES = 100
+MAX_VALUES = 100_000
+"""Values a YAML document may expand to, counting every use of an alias."""
+
+
+def one_line(message: str, limit: int = MAX_MESSAGE) -> str:
+    """The first line of ``message``, at most ``limit`` characters: its head (what failed) and its
+    tail (how to fix it) around an ellipsis."""
+    lines = str(message).strip().splitlines()
+    line = lines[0] if lines else ""
+    if len(line) <= limit:
+        return line
+    tail = limit // 3
+    return f"{line[:limit - tail - 3]} … {line[-tail + 2:]}"
+
+
+def shown(value: Any) -> str:
+    """A value as an error message quotes it: its repr, cut short."""
+    short = reprlib.Repr()  # Python 3.11's Repr takes no keyword arguments
+    short.maxstring = short.maxother = 60
+    short.maxlist = short.maxtuple = short.maxset = 6
+    short.maxdict, short.maxlevel = 4, 2
+    return short.repr(value)
+
+
 class ConfigError(RobinterpError):
-    """A config key or value that cannot be used; the message says how to fix it."""
+    """A config key or value that cannot be used; the message (one line, at most ``MAX_MESSAGE``
+    characters) says how to fix it."""
+
+    def __init__(self, message: str):
+        super().__init__(one_line(message))
 
 
 def param(default: Any, *, low: float | None = None, high: float | None = None,
@@ -75,15 +112,68 @@ def _is_collection(tp: Any) -> bool:
     return any(typing.get_origin(a) is tuple for a in args)
 
 
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses a key given twice (it would silently keep the last) and
+    more than ``MAX_ALIASES`` aliases."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self.aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                mark = self.peek_event().start_mark
+                raise ConfigError(f"line {mark.line + 1}: more than {MAX_ALIASES} aliases (*name); "
+                                  f"write the values out")
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, typing.Hashable) and key in seen:
+                raise ConfigError(f"line {key_node.start_mark.line + 1}: key {shown(key)} is given twice; "
+                                  f"keep one")
+            if isinstance(key, typing.Hashable):
+                seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def _count_values(value: Any, budget: list[int]) -> None:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ConfigError(f"the YAML expands to more than {MAX_VALUES} values (through aliases?); "
+                          f"write a smaller config")
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for child in children:
+        _count_values(child, budget)
+
+
+def load_bounded_yaml(text: str) -> Any:
+    """``yaml.safe_load`` of ``text`` within the bounds above (aliases, expanded size, keys given
+    twice: one-line ConfigErrors); syntax errors raise yaml.YAMLError as safe_load does."""
+    loader = _BoundedLoader(text)
+    try:
+        data = loader.get_single_data()
+    finally:
+        loader.dispose()
+    _count_values(data, [MAX_VALUES])
+    return data
+
+
 def _yaml_value(name: str, text: str) -> Any:
     """A list or mapping written as YAML text (``-p seeds "[0, 1]"``); other text is returned as
     it is, for validation to refuse with the field's own message."""
     if len(text) > MAX_PARAMETER_TEXT:
         raise ConfigError(f"{name}: the text is {len(text)} characters long; at most {MAX_PARAMETER_TEXT}")
     try:
-        value = yaml.safe_load(text)
+        value = load_bounded_yaml(text)
+    except ConfigError as err:
+        raise ConfigError(f"{name}: {err}") from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"{name}: {text[:80]!r} is not valid YAML ({getattr(err, 'problem', err)})") from None
+        raise ConfigError(f"{name}: {shown(text)} is not valid YAML ({getattr(err, 'problem', err)})") from None
     return value if isinstance(value, (list, dict)) else text
 
 
@@ -98,10 +188,12 @@ def coerce(name: str, value: Any, tp: Any) -> Any:
         return coerce(name, value, inner[0])
     if origin is tuple:
         args = typing.get_args(tp)
+        if isinstance(value, (list, tuple, dict)) and len(value) > MAX_ITEMS:
+            raise ConfigError(f"{name} holds {len(value)} values; at most {MAX_ITEMS}")
         if len(args) == 2 and args[1] is Ellipsis and hasattr(args[0], "from_config"):
             return args[0].from_config(name, value)  # a table of entries (a chapter's methods)
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{name} must be a list, got {type(value).__name__} {value!r}")
+            raise ConfigError(f"{name} must be a list, got {type(value).__name__} {shown(value)}")
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(coerce(f"{name}[{i}]", v, args[0]) for i, v in enumerate(value))
         if len(value) != len(args):
@@ -111,26 +203,28 @@ def coerce(name: str, value: Any, tp: Any) -> Any:
         return value
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{name} must be true or false, got {value!r}")
+            raise ConfigError(f"{name} must be true or false, got {shown(value)}")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+            raise ConfigError(f"{name} must be an integer, got {type(value).__name__} {shown(value)}")
+        if abs(value) > MAX_INT:
+            raise ConfigError(f"{name} = {shown(value)} is out of range: it must be at most {MAX_INT} in size")
         return value
     if tp is float:
         if isinstance(value, str):  # YAML reads 1e-3 (no dot) as a string
             try:
                 value = float(value)
             except ValueError:
-                raise ConfigError(f"{name} must be a number, got str {value!r}") from None
+                raise ConfigError(f"{name} must be a number, got str {shown(value)}") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+            raise ConfigError(f"{name} must be a number, got {type(value).__name__} {shown(value)}")
         if not math.isfinite(value):
             raise ConfigError(f"{name} must be finite, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{name} must be a string, got {type(value).__name__} {value!r}")
+            raise ConfigError(f"{name} must be a string, got {type(value).__name__} {shown(value)}")
         return value
     raise TypeError(f"config field {name}: unsupported type {tp!r}")
 
@@ -142,7 +236,7 @@ def _check_range(name: str, value: Any, meta: Mapping[str, Any]) -> None:
         if choices is not None and v not in choices:
             hint = difflib.get_close_matches(str(v), [str(c) for c in choices], n=1)
             also = f" (did you mean {hint[0]!r}?)" if hint else ""
-            raise ConfigError(f"{name} = {v!r} is not one of {', '.join(map(repr, choices))}{also}")
+            raise ConfigError(f"{name} = {shown(v)} is not one of {', '.join(map(repr, choices))}{also}")
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             low, high = meta.get("low"), meta.get("high")
             if low is not None and (v < low or (meta.get("low_open") and v == low)):
@@ -176,7 +270,7 @@ class Config:
             if key not in names:
                 hint = difflib.get_close_matches(str(key), names, n=1)
                 also = f"; did you mean {hint[0]!r}?" if hint else ""
-                raise ConfigError(f"{source}: unknown key {key!r} for {cls.__name__}{also}"
+                raise ConfigError(f"{source}: unknown key {shown(key)} for {cls.__name__}{also}"
                                   f" (valid keys: {', '.join(names)})")
         try:
             return cls(**values)

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from robinterp.config import ConfigError
+from robinterp.config import ConfigError, load_bounded_yaml
 from robinterp.paths import project_root
 
 PROFILES = ("smoke", "default", "paper")
@@ -23,14 +23,39 @@ def profile_path(profile: str) -> Path:
     return project_root() / "book" / "profiles" / f"{profile}.yml"
 
 
+MAX_CONFIG_BYTES = 1_000_000
+"""A config file is a few hundred bytes; anything past this is refused unread."""
+
+
 def load_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping; a missing file or a syntax error is a one-line ConfigError."""
+    """Read a YAML mapping: a missing or unreadable file (a folder, a pipe, binary or non-UTF-8
+    content, over ``MAX_CONFIG_BYTES``), a syntax error, a key given twice or too many aliases is a
+    one-line ConfigError naming the file."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file {path} does not exist")
+    if not path.is_file():
+        raise ConfigError(f"config file {path} is not a regular file (a folder, a pipe or a device); "
+                          f"give a YAML file")
     try:
-        text = Path(path).read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+    except OSError as err:
+        raise ConfigError(f"cannot read config file {path} ({err.strerror}); check its permissions") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {path} is over {MAX_CONFIG_BYTES // 1_000_000} MB; a config is a "
+                          f"few hundred bytes of YAML")
     try:
-        data = yaml.safe_load(text)
+        if b"\0" in raw:
+            raise UnicodeDecodeError("utf-8", raw, raw.index(b"\0"), raw.index(b"\0") + 1, "NUL byte")
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {err.start}); save it as "
+                          f"UTF-8 YAML") from None
+    try:
+        data = load_bounded_yaml(text)
+    except ConfigError as err:
+        raise ConfigError(f"{path} {err}") from None
     except yaml.YAMLError as err:
         where = getattr(err, "problem_mark", None)
         line = f" line {where.line + 1}" if where else ""

@@ -9,7 +9,9 @@ failed run never leaves a half-executed notebook where the book would publish it
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import tarfile
 import tempfile
 import json
@@ -18,10 +20,10 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from robinterp import RobinterpError
-from robinterp.config import Config, ConfigError
+from robinterp.config import Config, ConfigError, shown
 from robinterp.experiments import (neuron_sensitivity, robust_attribution, robust_models, saliency_guided_training,
                                    scaat, synthesis)
 from robinterp.experiments.common import Plan
@@ -31,6 +33,23 @@ from robinterp.paths import LABEL_ENV, RESULTS_ENV, build_root, plain_name, proj
 
 class ChapterFailed(RobinterpError):
     """A chapter whose notebook raised while executing."""
+
+    exit_code = 1  # the command line's: 2 is for bad input
+
+
+def _logged_kernels(log: Any) -> type:
+    """A kernel manager whose kernel process writes its own stdout and stderr (its log lines, and
+    its tracebacks when the run is interrupted mid-cell) to ``log``, not to the user's terminal;
+    what the notebook prints still reaches the page and, with ``echo``, the terminal."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class LoggedKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw: Any) -> None:
+            kw.setdefault("stdout", log)
+            kw.setdefault("stderr", log)
+            return await super().start_kernel(**kw)
+
+    return LoggedKernelManager
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,8 +94,11 @@ def resolve_config(chapter: str, profile: str | None = None,
         data = load_yaml(path)
         unknown = [k for k in data if k not in CHAPTERS]
         if unknown:
-            raise ConfigError(f"{path}: unknown chapter section {unknown[0]!r}; "
+            raise ConfigError(f"{path}: unknown chapter section {shown(unknown[0])}; "
                               f"sections are chapter names: {', '.join(CHAPTERS)}")
+        if chapter not in data:
+            raise ConfigError(f"{path} has no section {chapter!r}, so nothing in it applies; add one "
+                              f"(`{chapter}: {{}}` runs the chapter's defaults)")
         # a file's label never reads as a profile name: its outputs must not overwrite one
         label = plain_name(f"config-{path.stem}", f"the label of {path.name} (config-<file stem>)")
         return spec.config.from_mapping(section(data, chapter, path), source=str(path)), label
@@ -135,13 +157,17 @@ def execute(chapter: str, config: Config, label: str, output: Path, echo: bool =
     parameters: dict[str, Any] = {**config.to_parameters(), "profile": label}
     env_backend = os.environ.pop("MPLBACKEND", None)  # Agg in the kernel would drop every figure
     os.environ.update({LABEL_ENV: label, RESULTS_ENV: str(staging)})  # the kernel inherits them
+    logs = build_root() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    kernel_log = open(logs / f"{label}.{chapter}.kernel.log", "w")
     try:
         print(f"executing {chapter} under {label} ...", flush=True)
         papermill.execute_notebook(str(source), str(tmp), parameters=parameters,
                                    kernel_name="python3", cwd=str(source.parent),
                                    progress_bar=False, log_output=False,
                                    stdout_file=sys.stdout if echo else None,
-                                   stderr_file=sys.stderr if echo else None)
+                                   stderr_file=sys.stderr if echo else None,
+                                   kernel_manager_class=_logged_kernels(kernel_log))
     except papermill.PapermillExecutionError as err:
         tmp.unlink(missing_ok=True)
         shutil.rmtree(staging, ignore_errors=True)
@@ -160,6 +186,7 @@ def execute(chapter: str, config: Config, label: str, output: Path, echo: bool =
                             f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
                             ) from None
     finally:
+        kernel_log.close()
         if env_backend is not None:
             os.environ["MPLBACKEND"] = env_backend
         for name in (LABEL_ENV, RESULTS_ENV):
@@ -216,10 +243,34 @@ def check(chapter: str, profile: str | None = None, config_file: Path | None = N
     return f"{chapter} under {label}: ok; {plan.summary()}"
 
 
+@contextlib.contextmanager
+def build_lock() -> Iterator[None]:
+    """One command at a time per build folder: a second ``robinterp book`` (or run, or sweep) on
+    the same folder waits for the first instead of tearing down its staging under it."""
+    build = build_root()
+    try:
+        build.mkdir(parents=True, exist_ok=True)
+        handle = open(build / ".lock", "a")
+    except OSError as err:
+        raise RobinterpError(f"cannot write to the build folder {build} ({err.strerror}); "
+                             f"make it writable or set ROBINTERP_BUILD to another folder") from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"another robinterp command is using {build}; waiting for it to finish", flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def run(chapter: str, profile: str | None = None, config_file: Path | None = None,
         echo: bool = False) -> Path:
     config, label = resolve_config(chapter, profile, config_file)
-    return execute(chapter, config, label, build_root() / "executed" / label / f"{chapter}.ipynb", echo)
+    with build_lock():
+        return execute(chapter, config, label, build_root() / "executed" / label / f"{chapter}.ipynb", echo)
 
 
 def sweep(chapter: str, config_files: list[Path], echo: bool = False) -> list[Path]:
@@ -228,8 +279,9 @@ def sweep(chapter: str, config_files: list[Path], echo: bool = False) -> list[Pa
     labels = [label for _, label in resolved]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"config files must have distinct names, got {', '.join(labels)}")
-    return [execute(chapter, config, label, build_root() / "sweeps" / chapter / f"{label}.ipynb",
-                    echo) for config, label in resolved]
+    with build_lock():
+        return [execute(chapter, config, label, build_root() / "sweeps" / chapter / f"{label}.ipynb",
+                        echo) for config, label in resolved]
 
 
 MATHJAX = "mathjax@3.2.2"
@@ -288,6 +340,11 @@ def book(profile: str = "default", echo: bool = False) -> Path:
     saying so (never its stale output) and makes the command fail at the end.
     """
     configs = {name: resolve_config(name, profile) for name in CHAPTERS}
+    with build_lock():
+        return _book(configs, echo)
+
+
+def _book(configs: dict[str, tuple[Config, str]], echo: bool) -> Path:
     root, build = project_root(), build_root()
     shutil.rmtree(build / "html", ignore_errors=True)  # never leave an older book standing
     stage = build / "source"

@@ -258,3 +258,54 @@ def test_save_table_needs_the_place_show_provenance_decides(monkeypatch):
     for bad in ("..", ".hidden", "a/b", "", "x" * 101, 3):
         with pytest.raises(ConfigError, match="plain name"):
             book.results_place(cfg, bad)
+
+
+def test_a_second_command_on_the_same_build_folder_waits_for_the_first(capsys):
+    """Two `robinterp book` at once on one build folder: the second waits (it used to fail with a
+    colour-code banner after the first tore its staging down)."""
+    import time
+
+    build_root().mkdir(parents=True)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, sys, time\n"
+        f"fh = open({str(build_root() / '.lock')!r}, 'a'); fcntl.flock(fh, fcntl.LOCK_EX)\n"
+        "print('held', flush=True); time.sleep(2)")], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    start = time.perf_counter()
+    with runner.build_lock():
+        waited = time.perf_counter() - start
+    holder.wait(timeout=30)
+    assert waited > 1.0 and "waiting for it to finish" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_the_kernels_own_log_lines_go_to_a_log_file_not_the_terminal(toy_chapter, tmp_path, capfd):
+    runner.execute("toy", ToyConfig(divisor=2), "good", tmp_path / "out" / "toy.ipynb", echo=True)
+    captured = capfd.readouterr()
+    assert "5.0" in captured.out  # what the notebook prints still reaches the terminal
+    assert "IPKernelApp" not in captured.err + captured.out
+    assert "IPKernelApp" in (build_root() / "logs" / "good.toy.kernel.log").read_text()
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_run_is_one_line_and_leaves_nothing_half_written(tmp_path):
+    """Ctrl-C signals the terminal's foreground process group; the kernel runs in its own session
+    and its traceback (it was 20 to 35 lines on the terminal) goes to its log."""
+    import signal
+    import time
+
+    process = subprocess.Popen([sys.executable, "-m", "robinterp", "run", "robust_models", "--profile", "smoke"],
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    for line in process.stdout:  # interrupt once a training run is under way in the kernel
+        if "executing robust_models" in line:
+            break
+    time.sleep(6)
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err[-1000:]
+    assert err.strip().splitlines()[-1].startswith("robinterp: interrupted chapter robust_models")
+    assert "Traceback" not in err and len(err.strip().splitlines()[-1]) < 300
+    results = build_root() / "results"
+    assert not results.exists() or list(results.rglob("*.csv")) == []
+    assert list((build_root() / "executed").rglob("*.ipynb")) == []
