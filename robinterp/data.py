@@ -421,26 +421,58 @@ def ensure(name: str, root: Path | None = None, *, spec: DatasetSpec | None = No
     """
     spec = spec or get_spec(name)
     root = Path(root or data_root())
+    if root.exists() and not root.is_dir():
+        raise DataError(f"the data folder {root} is a file, not a folder; move it or set ROBINTERP_DATA "
+                        f"to a folder")
     if not problems(spec, root):
         return spec
     if not allow_download:
         raise DataError(f"{spec.name}: {problems(spec, root)[0][1]}; {spec.how_to_get}")
-    for label, source in (("internet download", spec.downloader or _torchvision_download),
-                          ("offline source", spec.offline_source)):
-        if source is None:
-            continue
-        for path, _reason in problems(spec, root):
-            path.unlink(missing_ok=True)  # a corrupted file must not shadow a good download
-        try:
-            print(f"{spec.name}: fetching through the {label} ...", flush=True)
-            source(spec, root)
-        except Exception as err:  # any failure of a source means: try the next one
-            print(f"{spec.name}: the {label} failed ({type(err).__name__}: "
-                  f"{str(err).splitlines()[0][:120] if str(err) else ''})", flush=True)
-            continue
-        if not problems(spec, root):
-            return spec
-    raise DataError(f"{spec.name}: {problems(spec, root)[0][1]}; {spec.how_to_get}")
+    _check_writable(root / spec.folder)
+    # A file that fails its checksum must not shadow a good download, but it is the user's: it is
+    # kept aside while the sources run, and put back when none of them can replace it.
+    aside = {}
+    for path, _reason in problems(spec, root):
+        if path.is_file():
+            aside[path] = path.with_name(f".{path.name}.{os.getpid()}.failed-checksum")
+            os.replace(path, aside[path])
+    try:
+        for label, source in (("internet download", spec.downloader or _torchvision_download),
+                              ("offline source", spec.offline_source)):
+            if source is None:
+                continue
+            try:
+                print(f"{spec.name}: fetching through the {label} ...", flush=True)
+                source(spec, root)
+            except Exception as err:  # any failure of a source means: try the next one
+                print(f"{spec.name}: the {label} failed ({type(err).__name__}: "
+                      f"{str(err).splitlines()[0][:120] if str(err) else ''})", flush=True)
+                continue
+            if not problems(spec, root):
+                return spec
+    finally:
+        for path, kept in aside.items():
+            if path.is_file() and not any(p == path for p, _ in problems(spec, root)):
+                kept.unlink(missing_ok=True)  # replaced by a verified copy
+            else:
+                os.replace(kept, path)
+    raise DataError(f"{spec.name}: {problems(spec, root)[0][1]}, and no source could replace it; "
+                    f"{spec.how_to_get}")
+
+
+def _check_writable(folder: Path) -> None:
+    """A one-line DataError unless files can be written into ``folder``: probed in it or in its
+    nearest existing parent, creating nothing that stays."""
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    probe = existing / f".write-test-{os.getpid()}"
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(20, "a file stands where a folder should be")
+        probe.touch()
+        probe.unlink()
+    except OSError as err:
+        raise DataError(f"cannot write to the data folder {existing} ({err.strerror}); make it writable or "
+                        f"set ROBINTERP_DATA to another folder") from None
 
 
 def load(name: str, split: str, root: Path | None = None, *,

@@ -73,6 +73,50 @@ def test_a_failing_offline_source_ends_in_a_clear_error_not_a_traceback(tiny_mni
         data.ensure("mnist", root, spec=spec)
 
 
+def test_a_file_failing_its_checksum_is_kept_and_named_when_nothing_replaces_it(tiny_mnist, monkeypatch):
+    """It was deleted, and the message then said 'missing'."""
+    root, spec = tiny_mnist
+    target = root / "MNIST/raw/train-images-idx3-ubyte"
+    target.write_bytes(b"the user's own, damaged copy")
+    before = sorted(p.name for p in target.parent.iterdir())
+
+    def broken(spec, root):
+        raise OSError("registry unreachable")
+
+    monkeypatch.setattr(data, "_torchvision_download", broken)
+    with pytest.raises(data.DataError) as err:
+        data.ensure("mnist", root, spec=dataclasses.replace(spec, offline_source=broken))
+    assert "wrong sha256" in str(err.value) and "no source could replace it" in str(err.value)
+    assert "missing" not in str(err.value) and "\n" not in str(err.value)
+    assert target.read_bytes() == b"the user's own, damaged copy"
+    assert sorted(p.name for p in target.parent.iterdir()) == before
+
+
+@pytest.mark.parametrize("where", ["a file", "read-only and empty", "under a file"])
+def test_a_data_folder_that_cannot_hold_data_is_one_line_naming_it(tmp_path, where):
+    import os
+
+    if where == "a file":
+        root = tmp_path / "data"
+        root.write_text("not a folder")
+        needle = "is a file, not a folder"
+    elif where == "read-only and empty":
+        if os.geteuid() == 0:
+            pytest.skip("root writes to read-only folders")
+        root = tmp_path / "data"
+        root.mkdir()
+        root.chmod(0o555)
+        needle = "cannot write to the data folder"
+    else:
+        (tmp_path / "blocker").write_text("x")
+        root = tmp_path / "blocker" / "data"
+        needle = "cannot write to the data folder"
+    with pytest.raises(data.DataError) as err:
+        data.ensure("mnist", root)
+    message = str(err.value)
+    assert needle in message and "ROBINTERP_DATA" in message and "\n" not in message and len(message) < 300
+
+
 def test_offline_source_is_used_and_verified(tiny_mnist, monkeypatch):
     root, spec = tiny_mnist
     target = root / "MNIST/raw/train-images-idx3-ubyte"
