@@ -20,8 +20,29 @@ from robinterp.methods import MethodEntry, get_method
 # captum and quantus import tqdm.auto, which warns in a kernel without ipywidgets;
 # robinterp prints its own line-based progress, so the warning is only noise on the page.
 warnings.filterwarnings("ignore", message="IProgress not found")
+from robinterp import RobinterpError
 from robinterp.paths import LABEL_ENV, RESULTS_ENV, build_root, plain_name
 from robinterp.provenance import provenance
+
+
+def _show_one_line(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> None:
+    shell.showtraceback((etype, value, tb), exception_only=True)
+
+
+def _one_line_errors() -> None:
+    """In a kernel, robinterp's own errors (a bad parameter, missing data: messages that say what
+    to fix) show as their one line, not as a traceback through the package; papermill still stops
+    at the cell and names the error."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None:
+        shell.set_custom_exc((RobinterpError,), _show_one_line)
+
+
+_one_line_errors()
 
 
 @dataclasses.dataclass(frozen=True)
