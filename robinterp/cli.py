@@ -1,4 +1,4 @@
-"""Command line: ``robinterp run [--check] | sweep | book | data``.
+"""Command line: ``robinterp run [--check] | sweep | book | list | data``.
 
 Every error a user can fix is one line on stderr and a non-zero exit code:
 2 for a bad config or input, 1 for a chapter that failed while executing.
@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     book = sub.add_parser("book", help="execute every chapter and build the HTML book")
     book.add_argument("--profile", default="default")
 
+    sub.add_parser("list", help="the chapters, profiles, training methods, attacks, explainers and metrics")
+
     data = sub.add_parser("data", help="data sets")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     fetch = data_sub.add_parser("fetch", help="obtain and verify data sets")
@@ -42,6 +44,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if len(argv) >= 3 and argv[0] == "run" and ({"-h", "--help"} & set(argv[2:])):
+        from robinterp import catalog, runner
+
+        if argv[1] in runner.CHAPTERS:  # the chapter's own settings, not only the command's flags
+            print(catalog.chapter_help(argv[1]), end="")
+            return 0
     args = _parser().parse_args(argv)
     import logging
 
@@ -54,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     papermill_log.setLevel(logging.WARNING)
     papermill_log.propagate = False
     what = {"run": f"chapter {getattr(args, 'chapter', '')}", "sweep": f"the sweep of {getattr(args, 'chapter', '')}",
-            "book": "the book", "data": "the data fetch"}[args.command]
+            "book": "the book", "data": "the data fetch", "list": "the listing"}[args.command]
     try:
         from robinterp import runner
 
@@ -67,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(path)
         elif args.command == "book":
             print(runner.book(args.profile, echo=True))
+        elif args.command == "list":
+            from robinterp import catalog
+
+            print(catalog.listing(), end="")
         elif args.command == "data":
             from robinterp import data
 

@@ -1,0 +1,49 @@
+"""robinterp list and robinterp run CHAPTER --help: read from the registries, one line each."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+
+import pytest
+
+from robinterp import attacks, catalog, cli, explain, explanation_quality, runner
+from robinterp.methods import registry
+from robinterp.profiles import PROFILES
+
+
+def cli_output(*args: str) -> tuple[int, str]:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli.main(list(args))
+    return code, out.getvalue()
+
+
+def test_the_listing_names_every_registered_item_on_its_own_line():
+    code, text = cli_output("list")
+    assert code == 0
+    lines = text.splitlines()
+    names = [*runner.CHAPTERS, *PROFILES, *registry(), *attacks.ATTACKS, *explain.EXPLAINERS,
+             *explanation_quality.METRICS]
+    for name in names:
+        rows = [line for line in lines if line.strip().split(" ")[0] == name]
+        assert rows, f"{name} is not listed"
+        assert len(rows[0].split(name, 1)[1].strip()) > 5, f"{name} has no description"
+    assert "Robust models see differently" in text and "the papers' own settings, for a GPU." in text
+
+
+@pytest.mark.parametrize("chapter", list(runner.CHAPTERS))
+def test_a_chapters_help_lists_each_setting_with_its_default_and_meaning(chapter):
+    code, text = cli_output("run", chapter, "--help")
+    assert code == 0
+    for field in dataclasses.fields(runner.CHAPTERS[chapter].config):
+        assert f"\n  {field.name} = " in text, field.name
+    assert "seeds = [0, 1, 2]" in text or chapter not in ("scaat", "synthesis")
+
+
+def test_help_for_an_unknown_chapter_is_the_commands_own():
+    with pytest.raises(SystemExit) as exit_, contextlib.redirect_stdout(io.StringIO()) as out:
+        cli.main(["run", "nope", "--help"])
+    assert exit_.value.code == 0 and "--profile" in out.getvalue()
+    assert catalog.profile_summary("smoke").startswith("every chapter end to end")
