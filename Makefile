@@ -1,12 +1,13 @@
 # Two commands on a fresh machine:  make book   (set-up + data + every chapter + HTML)
 #                                   make test   (set-up + the test suite)
+# Editing chapters:                 make lab    (JupyterLab on book/chapters, outputs kept out of git)
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PROFILE ?= default
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test test-fast data bench clean-build
+.PHONY: book test test-fast data bench clean-build lab git-filter
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +32,17 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet --no-deps -r benchmarks/requirements.txt
 	$(PY) benchmarks/run.py $(BENCH)
+
+# Saving a chapter from JupyterLab must not put outputs or execution counts into git: the
+# .gitattributes filter strips them on `git add` (cell ids kept, they are the chapters' anchors).
+git-filter:
+	git config filter.nbstripout.clean '"$(abspath $(PY))" -m nbstripout --keep-id'
+	git config filter.nbstripout.smudge cat
+	git config filter.nbstripout.required true
+	git config diff.ipynb.textconv '"$(abspath $(PY))" -m nbstripout --keep-id -t'
+
+lab: $(STAMP) git-filter
+	$(VENV)/bin/jupyter lab --notebook-dir=book/chapters
 
 clean-build:
 	rm -rf _build

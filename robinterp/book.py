@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -17,9 +16,6 @@ from robinterp.codehash import stable_hash
 from robinterp.config import Config
 from robinterp.methods import MethodEntry, get_method
 
-# captum and quantus import tqdm.auto, which warns in a kernel without ipywidgets;
-# robinterp prints its own line-based progress, so the warning is only noise on the page.
-warnings.filterwarnings("ignore", message="IProgress not found")
 from robinterp import RobinterpError
 from robinterp.paths import LABEL_ENV, RESULTS_ENV, build_root, plain_name
 from robinterp.provenance import provenance

@@ -1,6 +1,6 @@
 """Progress bars that read well both in a terminal and in an executed notebook.
 
-In a terminal: tqdm as usual. Elsewhere (papermill, a notebook, CI logs) a
+In JupyterLab: tqdm's widget bar. In a terminal: tqdm as usual. Elsewhere (papermill, CI logs) a
 carriage-return bar becomes one long smeared output, so we print a whole
 tqdm-formatted line at most every ``interval`` seconds and once at the end.
 Both go to stderr, as tqdm's do: JupyterLab and the terminal show them, and the
@@ -10,6 +10,7 @@ the chapter's tables report what the work took instead.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Iterable, Iterator, TypeVar
@@ -51,9 +52,27 @@ class LineProgress:
         print(self._line(time.perf_counter() - start), file=sys.stderr, flush=True)
 
 
+def in_jupyter_frontend() -> bool:
+    """Whether this runs in a kernel that a Jupyter server (JupyterLab) started for a notebook,
+    where a widget bar renders; papermill's kernels, which have no front-end to draw it, are not.
+    jupyter_server names the session in the kernel's environment; papermill does not."""
+    if not os.environ.get("JPY_SESSION_NAME"):
+        return False
+    try:
+        from IPython import get_ipython
+        import ipywidgets  # noqa: F401  (tqdm's widget bar needs it)
+    except ImportError:
+        return False
+    return get_ipython() is not None
+
+
 def progress(iterable: Iterable[T], desc: str = "", total: int | None = None,
              interval: float = 20.0) -> Iterable[T]:
-    """tqdm in a terminal, periodic full lines anywhere else."""
+    """A widget bar in JupyterLab, tqdm in a terminal, periodic full lines anywhere else."""
+    if in_jupyter_frontend():
+        from tqdm.notebook import tqdm as widget_tqdm
+
+        return widget_tqdm(iterable, desc=desc, total=total)
     if sys.stderr.isatty():
         return tqdm(iterable, desc=desc, total=total, ascii=True, dynamic_ncols=True)
     return LineProgress(iterable, desc, total, interval)
