@@ -24,6 +24,8 @@ book: data
 	@echo "open _build/html/index.html"
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
 
 test-fast: $(STAMP)

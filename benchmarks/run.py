@@ -12,13 +12,14 @@ benchmarks/results/<name>.json (with provenance: commit, hardware, versions) and
 
 from __future__ import annotations
 
+import functools
 import json
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -68,8 +69,9 @@ def trained_small_cnn() -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
     """A standard small_cnn from the book's cache (trained once, ~10 s) and 500 test images."""
     from robinterp import data
 
-    spec = train.TrainSpec(dataset="mnist", train_size=10000, model="small_cnn", width=16,
-                           method="standard", epochs=1, seed=0)
+    spec = train.TrainSpec(
+        dataset="mnist", train_size=10000, model="small_cnn", width=16, method="standard", epochs=1, seed=0
+    )
     model, _ = train.trained_model(spec)
     test = data.load("mnist", "test").subset(500, seed=12345)
     return model.eval(), test.images, test.labels
@@ -102,23 +104,25 @@ def training(repeats: int = 7, batch: int = 128) -> tuple[dict, str]:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+
         return run
 
     labels = [f"{m} {p}" if p else m for m, p, _ in TRAINING_CASES]
-    times = interleaved({label: step(m, p) for label, (m, p, _) in zip(labels, TRAINING_CASES)},
-                        repeats, warmup=2)
+    times = interleaved({label: step(m, p) for label, (m, p, _) in zip(labels, TRAINING_CASES)}, repeats, warmup=2)
     rows = []
-    for label, (method, params, floor) in zip(labels, TRAINING_CASES):
+    for label, (_method, _params, floor) in zip(labels, TRAINING_CASES):
         stats = ratio_stats(times[label], times["standard"])
-        rows.append({"case": label, "floor": floor, **stats,
-                     "over_floor": stats["ratio_median"] / floor})
+        rows.append({"case": label, "floor": floor, **stats, "over_floor": stats["ratio_median"] / floor})
     base_ms = 1000 * statistics.median(times["standard"])
-    table = markdown_table(["method", "floor", "ratio to standard (median, min..max)", "ratio / floor"],
-                           [[r["case"], f"{r['floor']:.0f}", ratio_text(r), f"{r['over_floor']:.2f}"]
-                            for r in rows])
-    header = (f"Training step cost relative to one standard step (small_cnn width 16, batch {batch}, "
-              f"{repeats} interleaved repeats; standard step {base_ms:.0f} ms median). Goal: "
-              f"ratio / floor <= 1.15.")
+    table = markdown_table(
+        ["method", "floor", "ratio to standard (median, min..max)", "ratio / floor"],
+        [[r["case"], f"{r['floor']:.0f}", ratio_text(r), f"{r['over_floor']:.2f}"] for r in rows],
+    )
+    header = (
+        f"Training step cost relative to one standard step (small_cnn width 16, batch {batch}, "
+        f"{repeats} interleaved repeats; standard step {base_ms:.0f} ms median). Goal: "
+        f"ratio / floor <= 1.15."
+    )
     return {"rows": rows, "batch": batch, "repeats": repeats, "standard_ms": base_ms}, header + "\n\n" + table
 
 
@@ -129,19 +133,23 @@ def attack_pairs(model: torch.nn.Module, eps: float, steps: int) -> dict[str, tu
 
     alpha_pgd, alpha_mi = 2.5 * eps / steps, eps / steps
     return {
-        "FGSM": (lambda x, y: attacks.fgsm(model, x, y, eps=eps),
-                 torchattacks.FGSM(model, eps=eps)),
+        "FGSM": (lambda x, y: attacks.fgsm(model, x, y, eps=eps), torchattacks.FGSM(model, eps=eps)),
         "PGD Linf, no random start": (
             lambda x, y: attacks.pgd(model, x, y, eps=eps, steps=steps, random_start=False),
-            torchattacks.PGD(model, eps=eps, alpha=alpha_pgd, steps=steps, random_start=False)),
+            torchattacks.PGD(model, eps=eps, alpha=alpha_pgd, steps=steps, random_start=False),
+        ),
         "PGD Linf, random start": (
             lambda x, y: attacks.pgd(model, x, y, eps=eps, steps=steps, seed=0),
-            torchattacks.PGD(model, eps=eps, alpha=alpha_pgd, steps=steps, random_start=True)),
+            torchattacks.PGD(model, eps=eps, alpha=alpha_pgd, steps=steps, random_start=True),
+        ),
         "PGD L2, random start": (
             lambda x, y: attacks.pgd(model, x, y, eps=2.0, norm="l2", steps=steps, seed=0),
-            torchattacks.PGDL2(model, eps=2.0, alpha=2.5 * 2.0 / steps, steps=steps, random_start=True)),
-        "MI-FGSM": (lambda x, y: attacks.mifgsm(model, x, y, eps=eps, steps=steps),
-                    torchattacks.MIFGSM(model, eps=eps, alpha=alpha_mi, steps=steps, decay=1.0)),
+            torchattacks.PGDL2(model, eps=2.0, alpha=2.5 * 2.0 / steps, steps=steps, random_start=True),
+        ),
+        "MI-FGSM": (
+            lambda x, y: attacks.mifgsm(model, x, y, eps=eps, steps=steps),
+            torchattacks.MIFGSM(model, eps=eps, alpha=alpha_mi, steps=steps, decay=1.0),
+        ),
     }
 
 
@@ -149,31 +157,54 @@ def attacks_vs_torchattacks(repeats: int = 5, eps: float = 0.2, steps: int = 10)
     try:
         import torchattacks  # noqa: F401  (installed for benchmarks only)
     except ImportError:
-        raise SystemExit("torchattacks is not installed: pip install -r benchmarks/requirements.txt")
+        raise SystemExit("torchattacks is not installed: pip install -r benchmarks/requirements.txt") from None
     model, x, y = trained_small_cnn()
     rows = []
     for name, (ours, theirs) in attack_pairs(model, eps, steps).items():
-        times = interleaved({"robinterp": lambda: ours(x, y), "torchattacks": lambda: theirs(x, y)},
-                            repeats)
+        times = interleaved(
+            {"robinterp": functools.partial(ours, x, y), "torchattacks": functools.partial(theirs, x, y)}, repeats
+        )
         torch.manual_seed(0)
         adv_ours, adv_theirs = ours(x, y), theirs(x, y)
         pred_ours, pred_theirs = attacks.predict(model, adv_ours), attacks.predict(model, adv_theirs)
-        rows.append({"attack": name, **ratio_stats(times["robinterp"], times["torchattacks"]),
-                     "robust_acc_robinterp": float((pred_ours == y).float().mean()),
-                     "robust_acc_torchattacks": float((pred_theirs == y).float().mean()),
-                     "same_prediction": float((pred_ours == pred_theirs).float().mean()),
-                     "max_abs_diff": float((adv_ours - adv_theirs).abs().max())})
+        rows.append(
+            {
+                "attack": name,
+                **ratio_stats(times["robinterp"], times["torchattacks"]),
+                "robust_acc_robinterp": float((pred_ours == y).float().mean()),
+                "robust_acc_torchattacks": float((pred_theirs == y).float().mean()),
+                "same_prediction": float((pred_ours == pred_theirs).float().mean()),
+                "max_abs_diff": float((adv_ours - adv_theirs).abs().max()),
+            }
+        )
     table = markdown_table(
-        ["attack", "time robinterp / torchattacks (median, min..max)", "robust acc. robinterp",
-         "robust acc. torchattacks", "same prediction", "max abs. pixel diff."],
-        [[r["attack"], ratio_text(r), f"{100 * r['robust_acc_robinterp']:.1f}%",
-          f"{100 * r['robust_acc_torchattacks']:.1f}%", f"{100 * r['same_prediction']:.1f}%",
-          f"{r['max_abs_diff']:.2g}"] for r in rows])
-    header = (f"robinterp's attacks against torchattacks on a standard small_cnn (width 16, 1 epoch on "
-              f"10k MNIST images), {len(x)} test images, Linf eps {eps} (L2 eps 2.0), {steps} steps, "
-              f"{repeats} interleaved repeats. Goal: ratio <= 1. Random starts draw from different "
-              f"generators, so only robust accuracy is comparable there; robust accuracy here counts "
-              f"adversarial predictions alone (clean mistakes included).")
+        [
+            "attack",
+            "time robinterp / torchattacks (median, min..max)",
+            "robust acc. robinterp",
+            "robust acc. torchattacks",
+            "same prediction",
+            "max abs. pixel diff.",
+        ],
+        [
+            [
+                r["attack"],
+                ratio_text(r),
+                f"{100 * r['robust_acc_robinterp']:.1f}%",
+                f"{100 * r['robust_acc_torchattacks']:.1f}%",
+                f"{100 * r['same_prediction']:.1f}%",
+                f"{r['max_abs_diff']:.2g}",
+            ]
+            for r in rows
+        ],
+    )
+    header = (
+        f"robinterp's attacks against torchattacks on a standard small_cnn (width 16, 1 epoch on "
+        f"10k MNIST images), {len(x)} test images, Linf eps {eps} (L2 eps 2.0), {steps} steps, "
+        f"{repeats} interleaved repeats. Goal: ratio <= 1. Random starts draw from different "
+        f"generators, so only robust accuracy is comparable there; robust accuracy here counts "
+        f"adversarial predictions alone (clean mistakes included)."
+    )
     return {"rows": rows, "eps": eps, "steps": steps, "n": len(x)}, header + "\n\n" + table
 
 
@@ -181,30 +212,53 @@ def attacks_vs_torchattacks(repeats: int = 5, eps: float = 0.2, steps: int = 10)
 def attributions(repeats: int = 5, n: int = 128) -> tuple[dict, str]:
     model, x, y = trained_small_cnn()
     x, y = x[:n], y[:n]
-    cases = {f"IG internal_batch_size={b}": (lambda b=b: explain.integrated_gradients(
-        model, x.clone().requires_grad_(True), y, n_steps=50, internal_batch_size=b))
-        for b in (None, 4096, 512, 128)}
-    cases.update({f"GradientSHAP n_samples=20": lambda: explain.gradient_shap(model, x.clone(), y),
-                  "Saliency": lambda: explain.saliency(model, x.clone().requires_grad_(True), y)})
+    cases = {
+        f"IG internal_batch_size={b}": (
+            lambda b=b: explain.integrated_gradients(
+                model, x.clone().requires_grad_(True), y, n_steps=50, internal_batch_size=b
+            )
+        )
+        for b in (None, 4096, 512, 128)
+    }
+    cases.update(
+        {
+            "GradientSHAP n_samples=20": lambda: explain.gradient_shap(model, x.clone(), y),
+            "Saliency": lambda: explain.saliency(model, x.clone().requires_grad_(True), y),
+        }
+    )
     times = interleaved(cases, repeats)
     base = times["IG internal_batch_size=None"]
     reference = explain.integrated_gradients(model, x.clone(), y, n_steps=50, internal_batch_size=None)
     rows = []
     for name in cases:
-        row = {"case": name, **ratio_stats(times[name], base),
-               "ms_per_image_median": 1000 * statistics.median(times[name]) / n}
+        row = {
+            "case": name,
+            **ratio_stats(times[name], base),
+            "ms_per_image_median": 1000 * statistics.median(times[name]) / n,
+        }
         if name.startswith("IG internal"):
             size = name.split("=")[1]
-            ig = explain.integrated_gradients(model, x.clone(), y, n_steps=50,
-                                              internal_batch_size=None if size == "None" else int(size))
+            ig = explain.integrated_gradients(
+                model, x.clone(), y, n_steps=50, internal_batch_size=None if size == "None" else int(size)
+            )
             row["max_abs_diff_to_unbatched"] = float((ig - reference).abs().max())
         rows.append(row)
-    table = markdown_table(["case", "time / IG unbatched (median, min..max)", "ms per image",
-                            "max diff. to unbatched IG"],
-                           [[r["case"], ratio_text(r), f"{r['ms_per_image_median']:.2f}",
-                             f"{r.get('max_abs_diff_to_unbatched', float('nan')):.2g}"] for r in rows])
-    header = (f"captum attributions on {n} MNIST test images (small_cnn width 16), IG with 50 steps "
-              f"(n x 50 = {n * 50} model inputs), {repeats} interleaved repeats.")
+    table = markdown_table(
+        ["case", "time / IG unbatched (median, min..max)", "ms per image", "max diff. to unbatched IG"],
+        [
+            [
+                r["case"],
+                ratio_text(r),
+                f"{r['ms_per_image_median']:.2f}",
+                f"{r.get('max_abs_diff_to_unbatched', float('nan')):.2g}",
+            ]
+            for r in rows
+        ],
+    )
+    header = (
+        f"captum attributions on {n} MNIST test images (small_cnn width 16), IG with 50 steps "
+        f"(n x 50 = {n * 50} model inputs), {repeats} interleaved repeats."
+    )
     return {"rows": rows, "n": n}, header + "\n\n" + table
 
 
@@ -230,51 +284,93 @@ def quantus_metrics(repeats: int = 3, n: int = 32, samples: int = 5) -> tuple[di
 
     def docs_way(name: str) -> np.ndarray:
         spec = eq.get_metric(name)
-        metric = getattr(quantus, spec.quantus_name)(disable_warnings=True, display_progressbar=False,
-                                                     **spec.settings(samples, n_features, None))
+        metric = getattr(quantus, spec.quantus_name)(
+            disable_warnings=True, display_progressbar=False, **spec.settings(samples, n_features, None)
+        )
         a_batch = quantus.explain(model, x_np, y_np, method="IntegratedGradients")
         np.random.seed(0)
-        return np.asarray(metric(model=model, x_batch=x_np, y_batch=y_np, a_batch=a_batch, device="cpu",
-                                 explain_func=quantus.explain,
-                                 explain_func_kwargs={"method": "IntegratedGradients"}))
+        return np.asarray(
+            metric(
+                model=model,
+                x_batch=x_np,
+                y_batch=y_np,
+                a_batch=a_batch,
+                device="cpu",
+                explain_func=quantus.explain,
+                explain_func_kwargs={"method": "IntegratedGradients"},
+            )
+        )
 
     def ours(names: tuple[str, ...]) -> dict[str, np.ndarray]:
-        table = eq.scores(model, x, y, names, explainer_options=ig, samples=samples, seed=0,
-                          implementation="robinterp")
+        table = eq.scores(model, x, y, names, explainer_options=ig, samples=samples, seed=0, implementation="robinterp")
         return {name: table[table.metric == name].score.to_numpy() for name in names}
 
     def differences(docs: np.ndarray, robinterp: np.ndarray) -> dict[str, float]:
         both = np.isfinite(docs) & np.isfinite(robinterp)
-        return {"max_abs_score_diff": float(np.abs(docs - robinterp)[both].max()),
-                "nan_positions_differ": int((np.isnan(docs) != np.isnan(robinterp)).sum())}
+        return {
+            "max_abs_score_diff": float(np.abs(docs - robinterp)[both].max()),
+            "nan_positions_differ": int((np.isnan(docs) != np.isnan(robinterp)).sum()),
+        }
 
     warnings.filterwarnings("ignore", message=".*didn't cause change in input.*")
     rows = []
     for name in eq.METRICS:
-        times = interleaved({"docs": lambda: docs_way(name), "robinterp": lambda: ours((name,))}, repeats)
-        rows.append({"metric": name, **ratio_stats(times["robinterp"], times["docs"]),
-                     "docs_seconds_median": statistics.median(times["docs"]),
-                     "robinterp_seconds_median": statistics.median(times["robinterp"]),
-                     **differences(docs_way(name), ours((name,))[name])})
+        times = interleaved(
+            {"docs": functools.partial(docs_way, name), "robinterp": functools.partial(ours, (name,))}, repeats
+        )
+        rows.append(
+            {
+                "metric": name,
+                **ratio_stats(times["robinterp"], times["docs"]),
+                "docs_seconds_median": statistics.median(times["docs"]),
+                "robinterp_seconds_median": statistics.median(times["robinterp"]),
+                **differences(docs_way(name), ours((name,))[name]),
+            }
+        )
     suite = tuple(eq.METRICS)
-    times = interleaved({"docs": lambda: [docs_way(name) for name in suite], "robinterp": lambda: ours(suite)},
-                        repeats)
+    times = interleaved({"docs": lambda: [docs_way(name) for name in suite], "robinterp": lambda: ours(suite)}, repeats)
     together = ours(suite)
-    rows.append({"metric": "all seven (one scores call)", **ratio_stats(times["robinterp"], times["docs"]),
-                 "docs_seconds_median": statistics.median(times["docs"]),
-                 "robinterp_seconds_median": statistics.median(times["robinterp"]),
-                 **differences(np.concatenate([docs_way(name) for name in suite]),
-                               np.concatenate([together[name] for name in suite]))})
-    table = markdown_table(["metric", "time robinterp / docs' way (median, min..max)", "speed-up (median)",
-                            "docs' way (s)", "robinterp (s)", "max abs. score diff.", "NaN positions differ"],
-                           [[r["metric"], ratio_text(r), f"{1 / r['ratio_median']:.1f}x",
-                             f"{r['docs_seconds_median']:.2f}", f"{r['robinterp_seconds_median']:.2f}",
-                             f"{r['max_abs_score_diff']:.2g}", str(r["nan_positions_differ"])] for r in rows])
-    header = (f"Quantus 0.6 metrics on {n} MNIST test images (small_cnn width 16), IG with 10 trapezoid "
-              f"steps, {samples} samples/runs per metric, {repeats} interleaved repeats. (a) the docs' way: "
-              f"per metric, quantus.explain for a_batch and as explain_func; (b) "
-              f"robinterp.explanation_quality.scores(implementation=\"robinterp\"). Goal: robinterp's "
-              f"path at least 5x faster with equal scores.")
+    rows.append(
+        {
+            "metric": "all seven (one scores call)",
+            **ratio_stats(times["robinterp"], times["docs"]),
+            "docs_seconds_median": statistics.median(times["docs"]),
+            "robinterp_seconds_median": statistics.median(times["robinterp"]),
+            **differences(
+                np.concatenate([docs_way(name) for name in suite]), np.concatenate([together[name] for name in suite])
+            ),
+        }
+    )
+    table = markdown_table(
+        [
+            "metric",
+            "time robinterp / docs' way (median, min..max)",
+            "speed-up (median)",
+            "docs' way (s)",
+            "robinterp (s)",
+            "max abs. score diff.",
+            "NaN positions differ",
+        ],
+        [
+            [
+                r["metric"],
+                ratio_text(r),
+                f"{1 / r['ratio_median']:.1f}x",
+                f"{r['docs_seconds_median']:.2f}",
+                f"{r['robinterp_seconds_median']:.2f}",
+                f"{r['max_abs_score_diff']:.2g}",
+                str(r["nan_positions_differ"]),
+            ]
+            for r in rows
+        ],
+    )
+    header = (
+        f"Quantus 0.6 metrics on {n} MNIST test images (small_cnn width 16), IG with 10 trapezoid "
+        f"steps, {samples} samples/runs per metric, {repeats} interleaved repeats. (a) the docs' way: "
+        f"per metric, quantus.explain for a_batch and as explain_func; (b) "
+        f'robinterp.explanation_quality.scores(implementation="robinterp"). Goal: robinterp\'s '
+        f"path at least 5x faster with equal scores."
+    )
     return {"rows": rows, "n": n, "samples": samples}, header + "\n\n" + table
 
 
@@ -296,19 +392,29 @@ def book() -> tuple[dict, str]:
             chapters[path.stem] = meta.get("duration")
         runs.append({"run": label, "make_book_seconds": seconds, "chapter_seconds": chapters})
     names = sorted(runs[0]["chapter_seconds"])
-    table = markdown_table(["run", "make book (min)"] + [f"{n} (min)" for n in names],
-                           [[r["run"], f"{r['make_book_seconds'] / 60:.1f}"]
-                            + [f"{(r['chapter_seconds'].get(n) or float('nan')) / 60:.1f}" for n in names]
-                            for r in runs])
-    header = ("`make book` under the default profile, run twice in a row; chapter times are "
-              "papermill's execution time of each notebook. Goal: every chapter within its issue's "
-              "budget on 2 cores, the second run about a minute.")
+    table = markdown_table(
+        ["run", "make book (min)"] + [f"{n} (min)" for n in names],
+        [
+            [r["run"], f"{r['make_book_seconds'] / 60:.1f}"]
+            + [f"{(r['chapter_seconds'].get(n) or float('nan')) / 60:.1f}" for n in names]
+            for r in runs
+        ],
+    )
+    header = (
+        "`make book` under the default profile, run twice in a row; chapter times are "
+        "papermill's execution time of each notebook. Goal: every chapter within its issue's "
+        "budget on 2 cores, the second run about a minute."
+    )
     return {"runs": runs}, header + "\n\n" + table
 
 
 BENCHMARKS: dict[str, Callable[[], tuple[dict, str]]] = {
-    "training": training, "attacks": attacks_vs_torchattacks, "quantus": quantus_metrics,
-    "attributions": attributions, "book": book}
+    "training": training,
+    "attacks": attacks_vs_torchattacks,
+    "quantus": quantus_metrics,
+    "attributions": attributions,
+    "book": book,
+}
 DEFAULT = ("training", "attacks", "quantus", "attributions")
 
 
@@ -321,8 +427,7 @@ def main(names: list[str]) -> None:
         print(f"benchmark {name} ...", flush=True)
         result, markdown = BENCHMARKS[name]()
         info = provenance()
-        (RESULTS / f"{name}.json").write_text(json.dumps({"benchmark": name, **result, **info},
-                                                         indent=2, default=str))
+        (RESULTS / f"{name}.json").write_text(json.dumps({"benchmark": name, **result, **info}, indent=2, default=str))
         footer = f"\n\n{info['hardware']}, commit {info['commit']}, {info['utc']}\n"
         (RESULTS / f"{name}.md").write_text(markdown + footer)
         print(markdown + footer, flush=True)

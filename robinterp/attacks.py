@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import pandas as pd
 import torch
@@ -56,8 +57,9 @@ class L2:
         direction = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
         direction = direction / _flat_norm(direction, 2)
         dim = x[0].numel()
-        radius = torch.rand((x.shape[0],) + (1,) * (x.ndim - 1), generator=generator,
-                            device=x.device, dtype=x.dtype) ** (1.0 / dim)
+        radius = torch.rand(
+            (x.shape[0],) + (1,) * (x.ndim - 1), generator=generator, device=x.device, dtype=x.dtype
+        ) ** (1.0 / dim)
         return direction * radius * eps
 
     @staticmethod
@@ -102,8 +104,9 @@ def _generator(x: torch.Tensor, seed: int | None) -> torch.Generator | None:
     return None if seed is None else torch.Generator(device=x.device).manual_seed(seed)
 
 
-def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
-         norm: str = "linf", seed: int | None = None) -> torch.Tensor:
+def fgsm(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, norm: str = "linf", seed: int | None = None
+) -> torch.Tensor:
     """Fast gradient (sign) method, Goodfellow et al. 2015: one step of size eps.
 
     Deterministic: ``seed`` is accepted only so that every attack shares a signature.
@@ -117,9 +120,18 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
     return (x + delta).clamp(0, 1).detach()
 
 
-def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
-        norm: str = "linf", steps: int = 20, step_size: float | None = None,
-        random_start: bool = True, seed: int | None = None) -> torch.Tensor:
+def pgd(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps: float,
+    norm: str = "linf",
+    steps: int = 20,
+    step_size: float | None = None,
+    random_start: bool = True,
+    seed: int | None = None,
+) -> torch.Tensor:
     """Projected gradient descent, Madry et al. 2018.
 
     ``step_size`` defaults to 2.5 * eps / steps (the rule of Madry's group's
@@ -134,9 +146,17 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
     return _projected_ascent(model, x, y, unit, eps, alpha, steps, random_start, _generator(x, seed))
 
 
-def _projected_ascent(model: nn.Module, x: torch.Tensor, y: torch.Tensor, unit: type,
-                      eps: float | torch.Tensor, alpha: float, steps: int, random_start: bool,
-                      generator: torch.Generator | None) -> torch.Tensor:
+def _projected_ascent(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    unit: type,
+    eps: float | torch.Tensor,
+    alpha: float,
+    steps: int,
+    random_start: bool,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
     """PGD's loop: every iterate projected onto the eps-ball around the clean ``x`` and onto
     [0, 1]; ``eps`` is a number, or (Linf) a tensor of per-element radii."""
     x = x.detach()
@@ -150,9 +170,17 @@ def _projected_ascent(model: nn.Module, x: torch.Tensor, y: torch.Tensor, unit: 
     return (x + delta).detach()
 
 
-def budget_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, budget: torch.Tensor,
-               steps: int, step_size: float, random_start: bool = True,
-               seed: int | None = None) -> torch.Tensor:
+def budget_pgd(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    budget: torch.Tensor,
+    steps: int,
+    step_size: float,
+    random_start: bool = True,
+    seed: int | None = None,
+) -> torch.Tensor:
     """PGD under a per-element Linf budget: |x_adv - x| <= budget elementwise, x_adv in [0, 1].
 
     ``budget`` (>= 0) broadcasts against ``x``: one radius per pixel, per sample or one for
@@ -168,9 +196,18 @@ def budget_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, budget: to
     return _projected_ascent(model, x, y, Linf, budget, step_size, steps, random_start, _generator(x, seed))
 
 
-def mifgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
-           norm: str = "linf", steps: int = 10, decay: float = 1.0,
-           step_size: float | None = None, seed: int | None = None) -> torch.Tensor:
+def mifgsm(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps: float,
+    norm: str = "linf",
+    steps: int = 10,
+    decay: float = 1.0,
+    step_size: float | None = None,
+    seed: int | None = None,
+) -> torch.Tensor:
     """Momentum iterative FGSM, Dong et al. 2018: g <- mu g + grad / ||grad||_1.
 
     ``step_size`` defaults to eps / steps, as in the paper. Deterministic (no
@@ -196,9 +233,17 @@ def mifgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
 AUTOATTACK_PARTS = ("apgd-ce", "apgd-dlr", "apgd-t", "fab", "fab-t", "square")
 
 
-def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
-               norm: str = "linf", seed: int | None = None, version: str = "standard",
-               parts: tuple[str, ...] = ()) -> torch.Tensor:
+def autoattack(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps: float,
+    norm: str = "linf",
+    seed: int | None = None,
+    version: str = "standard",
+    parts: tuple[str, ...] = (),
+) -> torch.Tensor:
     """AutoAttack (Croce and Hein 2020) through ``pyautoattack``, the official code packaged.
 
     ``version="standard"`` runs APGD-CE, APGD-T, FAB-T and Square in turn, each on
@@ -215,11 +260,18 @@ def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float
     try:
         from pyautoattack import AutoAttack
     except ImportError:
-        raise RobinterpError("AutoAttack needs the pyautoattack package: "
-                             "pip install pyautoattack==0.2.0 (it is in requirements.txt)") from None
+        raise RobinterpError(
+            "AutoAttack needs the pyautoattack package: pip install pyautoattack==0.2.0 (it is in requirements.txt)"
+        ) from None
     with eval_mode(model):
-        adversary = AutoAttack(model, norm={"linf": "Linf", "l2": "L2"}[unit.name], eps=eps,
-                               version=version, seed=0 if seed is None else seed, device=x.device)
+        adversary = AutoAttack(
+            model,
+            norm={"linf": "Linf", "l2": "L2"}[unit.name],
+            eps=eps,
+            version=version,
+            seed=0 if seed is None else seed,
+            device=x.device,
+        )
         if parts:
             # Each part as the chosen version runs it: pyautoattack's "custom" version would run
             # APGD-CE and FAB with 5 restarts, not the standard version's one (5x the cost on the
@@ -255,23 +307,38 @@ class AttackSpec:
         accepted = [p for p in inspect.signature(get_attack(self.name)).parameters if p not in _SHARED]
         for key, _ in self.options:
             if key not in accepted:
-                raise RobinterpError(f"attack {self.name!r} has no option {key!r}; "
-                                     f"it accepts {', '.join(accepted)}")
+                raise RobinterpError(f"attack {self.name!r} has no option {key!r}; it accepts {', '.join(accepted)}")
         object.__setattr__(self, "options", tuple(sorted(self.options)))
 
     @classmethod
-    def of(cls, name: str, **options: Any) -> "AttackSpec":
+    def of(cls, name: str, **options: Any) -> AttackSpec:
         return cls(name, tuple(options.items()))
 
-    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
-                 norm: str = "linf", seed: int | None = None) -> torch.Tensor:
+    def __call__(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        eps: float,
+        norm: str = "linf",
+        seed: int | None = None,
+    ) -> torch.Tensor:
         return get_attack(self.name)(model, x, y, eps=eps, norm=norm, seed=seed, **dict(self.options))
 
 
-def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
-                    attacks: Sequence[AttackSpec], epsilons: tuple[float, ...],
-                    norm: str = "linf", batch_size: int = 500, seed: int = 0,
-                    desc: str = "attacks") -> pd.DataFrame:
+def robust_accuracy(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    attacks: Sequence[AttackSpec],
+    epsilons: tuple[float, ...],
+    norm: str = "linf",
+    batch_size: int = 500,
+    seed: int = 0,
+    desc: str = "attacks",
+) -> pd.DataFrame:
     """Accuracy under each attack at each epsilon, as a tidy table.
 
     ``attacks`` are the bound attacks to run, each at every epsilon.
@@ -286,10 +353,18 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     for attack, eps in progress(jobs, desc=desc):
         correct = 0
         for start in range(0, len(x), batch_size):
-            xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+            xb, yb = x[start : start + batch_size], y[start : start + batch_size]
             x_adv = attack(model, xb, yb, eps=eps, norm=norm, seed=seed + start)
-            right = (clean_pred[start:start + batch_size] == yb) & (predict(model, x_adv) == yb)
+            right = (clean_pred[start : start + batch_size] == yb) & (predict(model, x_adv) == yb)
             correct += int(right.sum())
-        rows.append({"attack": attack.name, "norm": norm, "eps": eps,
-                     "accuracy": correct / len(x), "correct": correct, "n": len(x)})
+        rows.append(
+            {
+                "attack": attack.name,
+                "norm": norm,
+                "eps": eps,
+                "accuracy": correct / len(x),
+                "correct": correct,
+                "n": len(x),
+            }
+        )
     return pd.DataFrame(rows)

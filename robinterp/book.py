@@ -5,18 +5,18 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
+from robinterp import RobinterpError
 from robinterp.codehash import stable_hash
 from robinterp.config import Config
 from robinterp.methods import MethodEntry, get_method
-
-from robinterp import RobinterpError
 from robinterp.paths import LABEL_ENV, RESULTS_ENV, build_root, plain_name
 from robinterp.provenance import provenance
 
@@ -77,13 +77,19 @@ def show_provenance(cfg: Config, profile: str) -> dict[str, Any]:
     info = provenance()
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
     seeds = getattr(cfg, "seeds", getattr(cfg, "seed", "n/a"))
-    ran = (f"Executed under **{_place.label}**" if _place.by_runner else
-           f"Executed outside `robinterp run` (papermill or Jupyter), so not under a profile: its "
-           f"tables are in `results/{_place.label}/`")
-    display(Markdown(
-        f":::{{note}}\n{ran} (config `{stable_hash(cfg)}`), "
-        f"seeds {list(seeds) if isinstance(seeds, tuple) else seeds}, commit `{info['commit']}`, "
-        f"{info['utc']}, on {info['hardware']}.\n\nLibraries: {versions}.\n:::"))
+    ran = (
+        f"Executed under **{_place.label}**"
+        if _place.by_runner
+        else f"Executed outside `robinterp run` (papermill or Jupyter), so not under a profile: its "
+        f"tables are in `results/{_place.label}/`"
+    )
+    display(
+        Markdown(
+            f":::{{note}}\n{ran} (config `{stable_hash(cfg)}`), "
+            f"seeds {list(seeds) if isinstance(seeds, tuple) else seeds}, commit `{info['commit']}`, "
+            f"{info['utc']}, on {info['hardware']}.\n\nLibraries: {versions}.\n:::"
+        )
+    )
     return info
 
 
@@ -99,12 +105,17 @@ def config_table(cfg: Config) -> pd.DataFrame:
     rows = cfg.describe()
     # compared in Python, before pandas turns None into NaN (and NaN != NaN)
     changed = [row["value"] != row["default"] for row in rows]
-    df = pd.DataFrame({
-        "field": [row["field"] for row in rows],
-        "value": [f"{_shown(row['value'])} (default: {_shown(row['default'])})" if c else _shown(row["value"])
-                  for row, c in zip(rows, changed)],
-        "meaning": [row["doc"] for row in rows],
-        "changed": changed})
+    df = pd.DataFrame(
+        {
+            "field": [row["field"] for row in rows],
+            "value": [
+                f"{_shown(row['value'])} (default: {_shown(row['default'])})" if c else _shown(row["value"])
+                for row, c in zip(rows, changed)
+            ],
+            "meaning": [row["doc"] for row in rows],
+            "changed": changed,
+        }
+    )
     df = df.sort_values("changed", ascending=False, kind="stable")
     return df.drop(columns="changed").set_index("field")
 
@@ -113,8 +124,12 @@ def methods_table(cfg: Config, field: str = "methods") -> pd.DataFrame:
     """One row per method the chapter trains (listed in ``field``): its label, the registered
     method, what it is, the parameters it changes from the method's defaults, and its own
     schedule if any."""
-    return pd.DataFrame([{"label": e.label, "method": e.method, "what": get_method(e.method).summary,
-                          "settings": e.describe()} for e in getattr(cfg, field)]).set_index("label")
+    return pd.DataFrame(
+        [
+            {"label": e.label, "method": e.method, "what": get_method(e.method).summary, "settings": e.describe()}
+            for e in getattr(cfg, field)
+        ]
+    ).set_index("label")
 
 
 def for_display(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
@@ -155,8 +170,9 @@ def save_table(df: pd.DataFrame, chapter: str, name: str) -> Path:
     ``results/<profile>/<chapter>/`` once the runner publishes the run, else
     ``results/adhoc-<config hash>/<chapter>/``); each file is complete or absent."""
     if _place is None:
-        raise RuntimeError("call book.show_provenance(cfg, profile) before book.save_table: it decides "
-                           "where this run's results go")
+        raise RuntimeError(
+            "call book.show_provenance(cfg, profile) before book.save_table: it decides where this run's results go"
+        )
     folder = _place.root / plain_name(chapter, "chapter")
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{plain_name(name, 'table name')}.csv"
@@ -166,10 +182,10 @@ def save_table(df: pd.DataFrame, chapter: str, name: str) -> Path:
     return path
 
 
-def mean_sd(df: pd.DataFrame, by: list[str], value: str, scale: float = 1.0,
-            digits: int = 1) -> pd.DataFrame:
+def mean_sd(df: pd.DataFrame, by: list[str], value: str, scale: float = 1.0, digits: int = 1) -> pd.DataFrame:
     """mean +- sd over seeds as strings, one row per group (for tables in prose)."""
     g = df.groupby(by)[value].agg(["mean", "std", "count"]).reset_index()
-    g["mean +- sd"] = [f"{scale * m:.{digits}f} +- {scale * (s if s == s else 0):.{digits}f}"
-                       for m, s in zip(g["mean"], g["std"])]
+    g["mean +- sd"] = [
+        f"{scale * m:.{digits}f} +- {scale * (s if s == s else 0):.{digits}f}" for m, s in zip(g["mean"], g["std"])
+    ]
     return g

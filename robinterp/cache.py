@@ -22,8 +22,9 @@ import shutil
 import tempfile
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pandas as pd
 import torch
@@ -97,8 +98,7 @@ def _read_entry(folder: Path) -> dict[str, Any] | None:
     try:
         return _check_entry(folder, folder.name)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
-        warnings.warn(f"cache entry {folder} is damaged ({err}); removing it and recomputing",
-                      stacklevel=3)
+        warnings.warn(f"cache entry {folder} is damaged ({err}); removing it and recomputing", stacklevel=3)
         _remove(folder)
         return None
 
@@ -122,9 +122,15 @@ def _write_entry(folder: Path, write_payload: Callable[[Path], None], meta: dict
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def entry(kind: str, key_obj: Any, compute: Callable[[], tuple[Any, dict[str, Any]]],
-          save: Callable[[Any, Path], None], load: Callable[[Path], Any],
-          root: Path | None = None, code: tuple[str, ...] | None = None) -> tuple[Any, dict[str, Any]]:
+def entry(
+    kind: str,
+    key_obj: Any,
+    compute: Callable[[], tuple[Any, dict[str, Any]]],
+    save: Callable[[Any, Path], None],
+    load: Callable[[Path], Any],
+    root: Path | None = None,
+    code: tuple[str, ...] | None = None,
+) -> tuple[Any, dict[str, Any]]:
     """Load the entry keyed by ``key_obj`` or compute, save and return it.
 
     ``compute`` returns (value, metrics); the metadata returned holds the config,
@@ -141,8 +147,10 @@ def entry(kind: str, key_obj: Any, compute: Callable[[], tuple[Any, dict[str, An
         probe.touch()
         probe.unlink()
     except OSError as err:
-        raise CacheError(f"cannot write to the cache folder {root / kind} ({err.strerror}); "
-                         f"make it writable or set ROBINTERP_CACHE to another folder") from None
+        raise CacheError(
+            f"cannot write to the cache folder {root / kind} ({err.strerror}); "
+            f"make it writable or set ROBINTERP_CACHE to another folder"
+        ) from None
     with _lock(root / kind / f"{key}.lock"):
         for leftover in (root / kind).glob(f".{key}.*"):  # from a run killed mid-write
             shutil.rmtree(leftover, ignore_errors=True)
@@ -151,34 +159,42 @@ def entry(kind: str, key_obj: Any, compute: Callable[[], tuple[Any, dict[str, An
             try:
                 return load(folder), {**meta, "from_cache": True}
             except Exception as err:  # intact files that no longer load: recompute
-                warnings.warn(f"cache entry {folder} does not load ({type(err).__name__}); "
-                              f"recomputing", stacklevel=2)
+                warnings.warn(f"cache entry {folder} does not load ({type(err).__name__}); recomputing", stacklevel=2)
                 _remove(folder)
         start = time.perf_counter()
         value, metrics = compute()
         config = dataclasses.asdict(key_obj) if dataclasses.is_dataclass(key_obj) else key_obj
-        meta = {"kind": kind, "key": key, "config": config, "metrics": metrics,
-                "wall_seconds": round(time.perf_counter() - start, 3), **provenance()}
+        meta = {
+            "kind": kind,
+            "key": key,
+            "config": config,
+            "metrics": metrics,
+            "wall_seconds": round(time.perf_counter() - start, 3),
+            **provenance(),
+        }
         _write_entry(folder, lambda tmp: save(value, tmp), meta)
         return value, {**meta, "from_cache": False}
 
 
-def cached_model(spec: Any, build: Callable[[], nn.Module],
-                 train: Callable[[nn.Module], dict[str, Any]],
-                 root: Path | None = None,
-                 code: tuple[str, ...] | None = None) -> tuple[nn.Module, dict[str, Any]]:
+def cached_model(
+    spec: Any,
+    build: Callable[[], nn.Module],
+    train: Callable[[nn.Module], dict[str, Any]],
+    root: Path | None = None,
+    code: tuple[str, ...] | None = None,
+) -> tuple[nn.Module, dict[str, Any]]:
     """A trained model for ``spec``: from the cache, or built, trained and stored.
 
     ``train`` trains the model in place and returns its metrics (history...);
     ``code`` names the modules the model depends on (``robinterp.train.model_code``).
     """
+
     def compute() -> tuple[nn.Module, dict[str, Any]]:
         model = build()
         return model, train(model)
 
     def save(model: nn.Module, folder: Path) -> None:
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()},
-                  str(folder / "weights.safetensors"))
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "weights.safetensors"))
 
     def load(folder: Path) -> nn.Module:
         model = build()
@@ -189,16 +205,23 @@ def cached_model(spec: Any, build: Callable[[], nn.Module],
     return model.eval(), meta
 
 
-def cached_table(key_obj: Any, compute: Callable[[], pd.DataFrame], root: Path | None = None,
-                 code: tuple[str, ...] | None = None) -> pd.DataFrame:
+def cached_table(
+    key_obj: Any, compute: Callable[[], pd.DataFrame], root: Path | None = None, code: tuple[str, ...] | None = None
+) -> pd.DataFrame:
     """A results table for ``key_obj``: from the cache, or computed and stored as CSV.
 
     ``code``: the modules that compute it (the caller's ``__name__``); None for the
     whole package.
     """
-    table, _meta = entry("results", key_obj, lambda: (compute(), {}),
-                         lambda df, folder: df.to_csv(folder / "table.csv", index=False),
-                         lambda folder: pd.read_csv(folder / "table.csv"), root, code=code)
+    table, _meta = entry(
+        "results",
+        key_obj,
+        lambda: (compute(), {}),
+        lambda df, folder: df.to_csv(folder / "table.csv", index=False),
+        lambda folder: pd.read_csv(folder / "table.csv"),
+        root,
+        code=code,
+    )
     return table
 
 
@@ -214,5 +237,7 @@ def load_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise RobinterpError(f"{path} is not a plain tensor checkpoint and was not loaded "
-                             f"({type(err).__name__}); convert it to safetensors") from None
+        raise RobinterpError(
+            f"{path} is not a plain tensor checkpoint and was not loaded "
+            f"({type(err).__name__}); convert it to safetensors"
+        ) from None

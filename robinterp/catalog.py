@@ -48,17 +48,27 @@ def listing() -> str:
     from robinterp.profiles import PROFILES
     from robinterp.runner import CHAPTERS
 
-    lines = _section("chapters (robinterp run CHAPTER --help: its settings)",
-                     [(name, chapter_title(c.notebook)) for name, c in CHAPTERS.items()])
+    lines = _section(
+        "chapters (robinterp run CHAPTER --help: its settings)",
+        [(name, chapter_title(c.notebook)) for name, c in CHAPTERS.items()],
+    )
     lines += _section("profiles (--profile)", [(name, profile_summary(name)) for name in PROFILES])
-    lines += _section("training methods (a chapter's methods: {label: {method: NAME, ...}})",
-                      [(name, m.summary) for name, m in sorted(registry().items())])
+    lines += _section(
+        "training methods (a chapter's methods: {label: {method: NAME, ...}})",
+        [(name, m.summary) for name, m in sorted(registry().items())],
+    )
     lines += _section("attacks", [(name, _first_line(fn.__doc__)) for name, fn in attacks.ATTACKS.items()])
-    lines += _section("explainers (attributions, through captum)",
-                      [(name, _first_line(fn.__doc__)) for name, fn in explain.EXPLAINERS.items()])
-    lines += _section("explanation metrics (Quantus; robinterp's batched implementation is tested equal)",
-                      [(name, f"quantus.{spec.quantus_name}, {'higher' if spec.higher_is_better else 'lower'} "
-                              f"is better") for name, spec in explanation_quality.METRICS.items()])
+    lines += _section(
+        "explainers (attributions, through captum)",
+        [(name, _first_line(fn.__doc__)) for name, fn in explain.EXPLAINERS.items()],
+    )
+    lines += _section(
+        "explanation metrics (Quantus; robinterp's batched implementation is tested equal)",
+        [
+            (name, f"quantus.{spec.quantus_name}, {'higher' if spec.higher_is_better else 'lower'} is better")
+            for name, spec in explanation_quality.METRICS.items()
+        ],
+    )
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -70,9 +80,13 @@ def chapter_help(chapter: str) -> str:
 
     spec = get_chapter(chapter)
     docs = field_docs(spec.config)
-    lines = [f"robinterp run {chapter} [--profile NAME | --config FILE] [--check]", "",
-             chapter_title(spec.notebook), "",
-             f"Settings (a --config file's `{chapter}:` section, or papermill -p NAME VALUE), with defaults:"]
+    lines = [
+        f"robinterp run {chapter} [--profile NAME | --config FILE] [--check]",
+        "",
+        chapter_title(spec.notebook),
+        "",
+        f"Settings (a --config file's `{chapter}:` section, or papermill -p NAME VALUE), with defaults:",
+    ]
     for field in dataclasses.fields(spec.config):
         default = field.default
         if isinstance(default, tuple) and default and isinstance(default[0], MethodEntry):
@@ -80,7 +94,5 @@ def chapter_help(chapter: str) -> str:
         else:
             shown = repr(list(default) if isinstance(default, tuple) else default)
         lines.append(f"  {field.name} = {shown}")
-        lines += textwrap.wrap(docs.get(field.name, ""), width=96, initial_indent="      ",
-                               subsequent_indent="      ")
+        lines += textwrap.wrap(docs.get(field.name, ""), width=96, initial_indent="      ", subsequent_indent="      ")
     return "\n".join(lines) + "\n"
-

@@ -23,13 +23,13 @@ def _parser() -> argparse.ArgumentParser:
     group = run.add_mutually_exclusive_group()
     group.add_argument("--profile", default=None, help="smoke, default (the default) or paper")
     group.add_argument("--config", type=Path, help="a YAML file with a section per chapter")
-    run.add_argument("--check", action="store_true",
-                     help="validate and build every training spec, attack and metric; run nothing")
+    run.add_argument(
+        "--check", action="store_true", help="validate and build every training spec, attack and metric; run nothing"
+    )
 
     sweep = sub.add_parser("sweep", help="execute one chapter under several config files")
     sweep.add_argument("chapter")
-    sweep.add_argument("--config", type=Path, action="append", required=True,
-                       help="repeat for each config")
+    sweep.add_argument("--config", type=Path, action="append", required=True, help="repeat for each config")
 
     book = sub.add_parser("book", help="execute every chapter and build the HTML book")
     book.add_argument("--profile", default="default")
@@ -62,8 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     papermill_log.addHandler(handler)
     papermill_log.setLevel(logging.WARNING)
     papermill_log.propagate = False
-    what = {"run": f"chapter {getattr(args, 'chapter', '')}", "sweep": f"the sweep of {getattr(args, 'chapter', '')}",
-            "book": "the book", "data": "the data fetch", "list": "the listing"}[args.command]
+    what = {
+        "run": f"chapter {getattr(args, 'chapter', '')}",
+        "sweep": f"the sweep of {getattr(args, 'chapter', '')}",
+        "book": "the book",
+        "data": "the data fetch",
+        "list": "the listing",
+    }[args.command]
     try:
         from robinterp import runner
 
@@ -93,8 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         print(one_line(f"robinterp: error: unexpected {type(err).__name__}: {err}"), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"robinterp: interrupted {what}; finished models and tables stay in the cache and nothing "
-              f"half-written is published, so the same command resumes from there", file=sys.stderr)
+        print(
+            f"robinterp: interrupted {what}; finished models and tables stay in the cache and nothing "
+            f"half-written is published, so the same command resumes from there",
+            file=sys.stderr,
+        )
         return 130
     return 0
 

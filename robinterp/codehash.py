@@ -22,22 +22,37 @@ import functools
 import hashlib
 import importlib.util
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from robinterp import RobinterpError, __version__
 
 PACKAGE = Path(__file__).resolve().parent
 
 # Modules (paths inside the package) whose source never changes a computed value.
-NEUTRAL_MODULES = frozenset({
-    # presentation: pages, plots, terminal output, the papers' quoted numbers, verdicts
-    "__main__.py", "book.py", "cli.py", "paper_numbers.py", "plots.py", "progress.py",
-    "provenance.py", "runner.py", "reports/__init__.py",
-    # bookkeeping: validation and field docs, YAML and profiles, hashing, the cache's files,
-    # folders, and the registry that discovers training methods (each method keys its own)
-    "config.py", "profiles.py", "codehash.py", "cache.py", "paths.py", "methods/__init__.py",
-})
+NEUTRAL_MODULES = frozenset(
+    {
+        # presentation: pages, plots, terminal output, the papers' quoted numbers, verdicts
+        "__main__.py",
+        "book.py",
+        "cli.py",
+        "paper_numbers.py",
+        "plots.py",
+        "progress.py",
+        "provenance.py",
+        "runner.py",
+        "reports/__init__.py",
+        # bookkeeping: validation and field docs, YAML and profiles, hashing, the cache's files,
+        # folders, and the registry that discovers training methods (each method keys its own)
+        "config.py",
+        "profiles.py",
+        "codehash.py",
+        "cache.py",
+        "paths.py",
+        "methods/__init__.py",
+    }
+)
 
 
 def _neutral(relative: str) -> bool:
@@ -135,6 +150,7 @@ def stable_hash(obj: Any, length: int = 16, code: tuple[str, ...] | None = None)
         payload = {"type": type(obj).__name__, "fields": dataclasses.asdict(obj)}
     else:
         payload = obj
-    text = json.dumps({"robinterp": __version__, "code": code_version(code), "value": payload},
-                      sort_keys=True, default=str)
+    text = json.dumps(
+        {"robinterp": __version__, "code": code_version(code), "value": payload}, sort_keys=True, default=str
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:length]

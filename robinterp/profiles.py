@@ -8,8 +8,9 @@ validation belongs to ``robinterp.config``.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -35,23 +36,22 @@ def load_yaml(path: Path) -> dict[str, Any]:
     if not path.exists():
         raise ConfigError(f"config file {path} does not exist")
     if not path.is_file():
-        raise ConfigError(f"config file {path} is not a regular file (a folder, a pipe or a device); "
-                          f"give a YAML file")
+        raise ConfigError(f"config file {path} is not a regular file (a folder, a pipe or a device); give a YAML file")
     try:
         with open(path, "rb") as fh:
             raw = fh.read(MAX_CONFIG_BYTES + 1)
     except OSError as err:
         raise ConfigError(f"cannot read config file {path} ({err.strerror}); check its permissions") from None
     if len(raw) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"config file {path} is over {MAX_CONFIG_BYTES // 1_000_000} MB; a config is a "
-                          f"few hundred bytes of YAML")
+        raise ConfigError(
+            f"config file {path} is over {MAX_CONFIG_BYTES // 1_000_000} MB; a config is a few hundred bytes of YAML"
+        )
     try:
         if b"\0" in raw:
             raise UnicodeDecodeError("utf-8", raw, raw.index(b"\0"), raw.index(b"\0") + 1, "NUL byte")
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise ConfigError(f"config file {path} is not UTF-8 text (byte {err.start}); save it as "
-                          f"UTF-8 YAML") from None
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {err.start}); save it as UTF-8 YAML") from None
     try:
         data = load_bounded_yaml(text)
     except ConfigError as err:
@@ -63,8 +63,7 @@ def load_yaml(path: Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of chapter names to settings, "
-                          f"got {type(data).__name__}")
+        raise ConfigError(f"{path}: expected a mapping of chapter names to settings, got {type(data).__name__}")
     return data
 
 
@@ -83,6 +82,5 @@ def section(data: Mapping[str, Any], chapter: str, path: Path) -> dict[str, Any]
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise ConfigError(f"{path}: section {chapter!r} must be a mapping of settings, "
-                          f"got {type(value).__name__}")
+        raise ConfigError(f"{path}: section {chapter!r} must be a mapping of settings, got {type(value).__name__}")
     return dict(value)

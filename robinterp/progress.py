@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Iterable, Iterator, TypeVar
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
 from tqdm import tqdm
 
@@ -23,12 +24,10 @@ T = TypeVar("T")
 class LineProgress:
     """A tqdm-like iterator that prints full lines instead of redrawing one."""
 
-    def __init__(self, iterable: Iterable[T], desc: str, total: int | None,
-                 interval: float) -> None:
+    def __init__(self, iterable: Iterable[T], desc: str, total: int | None, interval: float) -> None:
         self.iterable = iterable
         self.desc = desc
-        self.total = total if total is not None else (
-            len(iterable) if hasattr(iterable, "__len__") else None)
+        self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
         self.interval = interval
         self.postfix = ""
         self.n = 0
@@ -37,8 +36,9 @@ class LineProgress:
         self.postfix = text
 
     def _line(self, elapsed: float) -> str:
-        return tqdm.format_meter(self.n, self.total, elapsed, ncols=100, prefix=self.desc,
-                                 postfix=self.postfix or None, ascii=True)
+        return tqdm.format_meter(
+            self.n, self.total, elapsed, ncols=100, prefix=self.desc, postfix=self.postfix or None, ascii=True
+        )
 
     def __iter__(self) -> Iterator[T]:
         start = last = time.perf_counter()
@@ -59,15 +59,14 @@ def in_jupyter_frontend() -> bool:
     if not os.environ.get("JPY_SESSION_NAME"):
         return False
     try:
-        from IPython import get_ipython
         import ipywidgets  # noqa: F401  (tqdm's widget bar needs it)
+        from IPython import get_ipython
     except ImportError:
         return False
     return get_ipython() is not None
 
 
-def progress(iterable: Iterable[T], desc: str = "", total: int | None = None,
-             interval: float = 20.0) -> Iterable[T]:
+def progress(iterable: Iterable[T], desc: str = "", total: int | None = None, interval: float = 20.0) -> Iterable[T]:
     """A widget bar in JupyterLab, tqdm in a terminal, periodic full lines anywhere else."""
     if in_jupyter_frontend():
         from tqdm.notebook import tqdm as widget_tqdm

@@ -21,9 +21,12 @@ LIBRARIES = ("torch", "torchvision", "captum", "quantus", "numpy", "pandas", "pa
 def git_commit() -> str:
     """The checkout's commit, with ``-dirty`` when tracked files differ from it."""
     try:
+
         def git(*args: str) -> str:
-            return subprocess.run(["git", *args], cwd=project_root(), capture_output=True,
-                                  text=True, check=True, timeout=10).stdout.strip()
+            return subprocess.run(
+                ["git", *args], cwd=project_root(), capture_output=True, text=True, check=True, timeout=10
+            ).stdout.strip()
+
         commit = git("rev-parse", "--short=12", "HEAD")
         dirty = git("status", "--porcelain", "--untracked-files=no")
         return commit + ("-dirty" if dirty else "")
@@ -48,5 +51,9 @@ def hardware() -> str:
 
 
 def provenance() -> dict[str, object]:
-    return {"commit": git_commit(), "versions": library_versions(), "hardware": hardware(),
-            "utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    return {
+        "commit": git_commit(),
+        "versions": library_versions(),
+        "hardware": hardware(),
+        "utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -107,37 +108,61 @@ def saliency_ranking(model: nn.Module, target: str) -> Ranking:
     return Ranking("saliency", attribute, ("robinterp.explain",), target)
 
 
-def ranked(split: data.Split, ranking: Ranking | None, seed: int, stream: str,
-           batch_size: int = 512) -> torch.Tensor:
+def ranked(split: data.Split, ranking: Ranking | None, seed: int, stream: str, batch_size: int = 512) -> torch.Tensor:
     """The pixel order of every image of ``split``: by the ranking's attribution, or (None) the
     random control's, drawn from ``seed`` and ``stream``."""
     if ranking is None:
         return random_order(split.images.shape, seed, stream)
-    return torch.cat([order(ranking.attribute(split.images[i:i + batch_size], split.labels[i:i + batch_size]))
-                      for i in range(0, len(split), batch_size)])
+    return torch.cat(
+        [
+            order(ranking.attribute(split.images[i : i + batch_size], split.labels[i : i + batch_size]))
+            for i in range(0, len(split), batch_size)
+        ]
+    )
 
 
-def retrained(source: str, ranking: Ranking | None, fraction: float, retrain: train.TrainSpec,
-              train_split: data.Split, train_order: Callable[[], torch.Tensor], fill: torch.Tensor, *,
-              content: str = "image", name: str | None = None) -> tuple[nn.Module, dict[str, Any]]:
+def retrained(
+    source: str,
+    ranking: Ranking | None,
+    fraction: float,
+    retrain: train.TrainSpec,
+    train_split: data.Split,
+    train_order: Callable[[], torch.Tensor],
+    fill: torch.Tensor,
+    *,
+    content: str = "image",
+    name: str | None = None,
+) -> tuple[nn.Module, dict[str, Any]]:
     """A fresh model trained by ``retrain`` on ``train_split`` with the top ``fraction`` of each
     image removed in ``train_order()`` (called only when the model is not cached), or on the
     removal's mask alone (``content`` "mask"), cached by the ``source`` model's key, the ranking,
     the fraction, the content and the spec; ``name`` (the source's label) is for the progress
     line only."""
+
     def build() -> nn.Module:
         torch.manual_seed(retrain.seed)
         return train.build_model(retrain)
 
     def train_it(model: nn.Module) -> dict[str, Any]:
         images = modified(train_split.images, train_order(), fraction, fill, content)
-        history = train.fit(model, data.Split(images, train_split.labels), retrain,
-                            desc=f"ROAR {fraction:.0%} by {ranking.name if ranking else RANDOM} of {name or source}"
-                                 + (" (mask only)" if content == "mask" else ""))
+        history = train.fit(
+            model,
+            data.Split(images, train_split.labels),
+            retrain,
+            desc=f"ROAR {fraction:.0%} by {ranking.name if ranking else RANDOM} of {name or source}"
+            + (" (mask only)" if content == "mask" else ""),
+        )
         return {"history": history.to_dict("records")}
 
-    key = {"roar": {"source": source, "ranking": ranking.name if ranking else RANDOM,
-                    "target": ranking.target if ranking else "none", "fraction": fraction, "content": content},
-           "retrain": dataclasses.asdict(retrain)}
+    key = {
+        "roar": {
+            "source": source,
+            "ranking": ranking.name if ranking else RANDOM,
+            "target": ranking.target if ranking else "none",
+            "fraction": fraction,
+            "content": content,
+        },
+        "retrain": dataclasses.asdict(retrain),
+    }
     code = (__name__, *train.model_code(retrain), *(ranking.code if ranking else ()))
     return cache.cached_model(key, build, train_it, code=code)

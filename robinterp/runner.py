@@ -12,23 +12,30 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
-import tarfile
-import tempfile
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from robinterp import RobinterpError
 from robinterp.config import Config, ConfigError, shown
-from robinterp.experiments import (neuron_sensitivity, robust_attribution, robust_models, saliency_guided_training,
-                                   scaat, synthesis)
+from robinterp.experiments import (
+    neuron_sensitivity,
+    robust_attribution,
+    robust_models,
+    saliency_guided_training,
+    scaat,
+    synthesis,
+)
 from robinterp.experiments.common import Plan
-from robinterp.profiles import load_yaml, profile_overrides, section
 from robinterp.paths import LABEL_ENV, RESULTS_ENV, build_root, plain_name, project_root
+from robinterp.profiles import load_yaml, profile_overrides, section
 
 
 class ChapterFailed(RobinterpError):
@@ -63,16 +70,27 @@ class Chapter:
 
 
 CHAPTERS: dict[str, Chapter] = {
-    "robust_models": Chapter("robust_models", "book/chapters/robust_models.ipynb",
-                             robust_models.RobustModelsConfig, robust_models.plan),
-    "saliency_guided_training": Chapter("saliency_guided_training",
-                                        "book/chapters/saliency_guided_training.ipynb",
-                                        saliency_guided_training.SaliencyGuidedConfig,
-                                        saliency_guided_training.plan),
-    "neuron_sensitivity": Chapter("neuron_sensitivity", "book/chapters/neuron_sensitivity.ipynb",
-                                  neuron_sensitivity.NeuronSensitivityConfig, neuron_sensitivity.plan),
-    "robust_attribution": Chapter("robust_attribution", "book/chapters/robust_attribution.ipynb",
-                                  robust_attribution.RobustAttributionConfig, robust_attribution.plan),
+    "robust_models": Chapter(
+        "robust_models", "book/chapters/robust_models.ipynb", robust_models.RobustModelsConfig, robust_models.plan
+    ),
+    "saliency_guided_training": Chapter(
+        "saliency_guided_training",
+        "book/chapters/saliency_guided_training.ipynb",
+        saliency_guided_training.SaliencyGuidedConfig,
+        saliency_guided_training.plan,
+    ),
+    "neuron_sensitivity": Chapter(
+        "neuron_sensitivity",
+        "book/chapters/neuron_sensitivity.ipynb",
+        neuron_sensitivity.NeuronSensitivityConfig,
+        neuron_sensitivity.plan,
+    ),
+    "robust_attribution": Chapter(
+        "robust_attribution",
+        "book/chapters/robust_attribution.ipynb",
+        robust_attribution.RobustAttributionConfig,
+        robust_attribution.plan,
+    ),
     "scaat": Chapter("scaat", "book/chapters/scaat.ipynb", scaat.SCAATConfig, scaat.plan),
     # last: its scoreboard reads the verdicts the chapters above saved in the same build
     "synthesis": Chapter("synthesis", "book/chapters/synthesis.ipynb", synthesis.SynthesisConfig, synthesis.plan),
@@ -85,8 +103,7 @@ def get_chapter(name: str) -> Chapter:
     return CHAPTERS[name]
 
 
-def resolve_config(chapter: str, profile: str | None = None,
-                   config_file: Path | None = None) -> tuple[Config, str]:
+def resolve_config(chapter: str, profile: str | None = None, config_file: Path | None = None) -> tuple[Config, str]:
     """The chapter's validated config and a label for it (profile name or file stem)."""
     spec = get_chapter(chapter)
     if config_file is not None:
@@ -94,11 +111,15 @@ def resolve_config(chapter: str, profile: str | None = None,
         data = load_yaml(path)
         unknown = [k for k in data if k not in CHAPTERS]
         if unknown:
-            raise ConfigError(f"{path}: unknown chapter section {shown(unknown[0])}; "
-                              f"sections are chapter names: {', '.join(CHAPTERS)}")
+            raise ConfigError(
+                f"{path}: unknown chapter section {shown(unknown[0])}; "
+                f"sections are chapter names: {', '.join(CHAPTERS)}"
+            )
         if chapter not in data:
-            raise ConfigError(f"{path} has no section {chapter!r}, so nothing in it applies; add one "
-                              f"(`{chapter}: {{}}` runs the chapter's defaults)")
+            raise ConfigError(
+                f"{path} has no section {chapter!r}, so nothing in it applies; add one "
+                f"(`{chapter}: {{}}` runs the chapter's defaults)"
+            )
         # a file's label never reads as a profile name: its outputs must not overwrite one
         label = plain_name(f"config-{path.stem}", f"the label of {path.name} (config-<file stem>)")
         return spec.config.from_mapping(section(data, chapter, path), source=str(path)), label
@@ -115,10 +136,17 @@ def parameter_names(notebook: Path) -> list[str]:
     for cell in nb["cells"]:
         if "parameters" in cell.get("metadata", {}).get("tags", []):
             source = "".join(cell["source"])
-            return [t.id for node in ast.parse(source).body if isinstance(node, ast.Assign)
-                    for t in node.targets if isinstance(t, ast.Name)]
-    raise ConfigError(f"{notebook} has no cell tagged 'parameters'; tag the cell that sets the "
-                      f"defaults (View > Cell Toolbar > Tags in Jupyter) so papermill can inject")
+            return [
+                t.id
+                for node in ast.parse(source).body
+                if isinstance(node, ast.Assign)
+                for t in node.targets
+                if isinstance(t, ast.Name)
+            ]
+    raise ConfigError(
+        f"{notebook} has no cell tagged 'parameters'; tag the cell that sets the "
+        f"defaults (View > Cell Toolbar > Tags in Jupyter) so papermill can inject"
+    )
 
 
 def execute(chapter: str, config: Config, label: str, output: Path, echo: bool = False) -> Path:
@@ -142,8 +170,10 @@ def execute(chapter: str, config: Config, label: str, output: Path, echo: bool =
         tmp = output.with_name(f".{output.stem}.{os.getpid()}.running.ipynb")
         tmp.touch()
     except OSError as err:
-        raise RobinterpError(f"cannot write to the build folder {output.parent} ({err.strerror}); "
-                             f"make it writable or set ROBINTERP_BUILD to another folder") from None
+        raise RobinterpError(
+            f"cannot write to the build folder {output.parent} ({err.strerror}); "
+            f"make it writable or set ROBINTERP_BUILD to another folder"
+        ) from None
     output.unlink(missing_ok=True)  # a stale copy must not survive a failed run
     _remove_orphans(output.parent, f".{output.stem}", ".running.ipynb")
     # The chapter writes its tables into a staging folder, published under results/<label>/ only
@@ -162,19 +192,26 @@ def execute(chapter: str, config: Config, label: str, output: Path, echo: bool =
     kernel_log = open(logs / f"{label}.{chapter}.kernel.log", "w")
     try:
         print(f"executing {chapter} under {label} ...", flush=True)
-        papermill.execute_notebook(str(source), str(tmp), parameters=parameters,
-                                   kernel_name="python3", cwd=str(source.parent),
-                                   progress_bar=False, log_output=False,
-                                   stdout_file=sys.stdout if echo else None,
-                                   stderr_file=sys.stderr if echo else None,
-                                   kernel_manager_class=_logged_kernels(kernel_log))
+        papermill.execute_notebook(
+            str(source),
+            str(tmp),
+            parameters=parameters,
+            kernel_name="python3",
+            cwd=str(source.parent),
+            progress_bar=False,
+            log_output=False,
+            stdout_file=sys.stdout if echo else None,
+            stderr_file=sys.stderr if echo else None,
+            kernel_manager_class=_logged_kernels(kernel_log),
+        )
     except papermill.PapermillExecutionError as err:
         tmp.unlink(missing_ok=True)
         shutil.rmtree(staging, ignore_errors=True)
-        raise ChapterFailed(f"chapter {chapter} failed under config {label!r} in cell "
-                            f"{err.cell_index} (execution count {err.exec_count}): "
-                            f"{err.ename}: {str(err.evalue).splitlines()[0] if err.evalue else ''}"
-                            ) from None
+        raise ChapterFailed(
+            f"chapter {chapter} failed under config {label!r} in cell "
+            f"{err.cell_index} (execution count {err.exec_count}): "
+            f"{err.ename}: {str(err.evalue).splitlines()[0] if err.evalue else ''}"
+        ) from None
     except (KeyboardInterrupt, SystemExit):
         tmp.unlink(missing_ok=True)
         shutil.rmtree(staging, ignore_errors=True)
@@ -182,9 +219,10 @@ def execute(chapter: str, config: Config, label: str, output: Path, echo: bool =
     except Exception as err:  # a dead kernel, a timeout: the chapter failed all the same
         tmp.unlink(missing_ok=True)
         shutil.rmtree(staging, ignore_errors=True)
-        raise ChapterFailed(f"chapter {chapter} failed under config {label!r}: "
-                            f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-                            ) from None
+        raise ChapterFailed(
+            f"chapter {chapter} failed under config {label!r}: "
+            f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        ) from None
     finally:
         kernel_log.close()
         if env_backend is not None:
@@ -204,7 +242,7 @@ def _remove_orphans(folder: Path, prefix: str, suffix: str) -> None:
     """Delete what earlier runs that were killed (their process is gone) left in ``folder``:
     ``<prefix>.<pid><suffix>``, a notebook or a folder of staged results."""
     for orphan in folder.glob(f"{prefix}.*{suffix}"):
-        pid = orphan.name[len(prefix) + 1:-len(suffix)]
+        pid = orphan.name[len(prefix) + 1 : -len(suffix)]
         if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
             if orphan.is_dir() and not orphan.is_symlink():
                 shutil.rmtree(orphan, ignore_errors=True)
@@ -252,8 +290,10 @@ def build_lock() -> Iterator[None]:
         build.mkdir(parents=True, exist_ok=True)
         handle = open(build / ".lock", "a")
     except OSError as err:
-        raise RobinterpError(f"cannot write to the build folder {build} ({err.strerror}); "
-                             f"make it writable or set ROBINTERP_BUILD to another folder") from None
+        raise RobinterpError(
+            f"cannot write to the build folder {build} ({err.strerror}); "
+            f"make it writable or set ROBINTERP_BUILD to another folder"
+        ) from None
     with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -266,8 +306,7 @@ def build_lock() -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def run(chapter: str, profile: str | None = None, config_file: Path | None = None,
-        echo: bool = False) -> Path:
+def run(chapter: str, profile: str | None = None, config_file: Path | None = None, echo: bool = False) -> Path:
     config, label = resolve_config(chapter, profile, config_file)
     with build_lock():
         return execute(chapter, config, label, build_root() / "executed" / label / f"{chapter}.ipynb", echo)
@@ -280,8 +319,10 @@ def sweep(chapter: str, config_files: list[Path], echo: bool = False) -> list[Pa
     if len(set(labels)) != len(labels):
         raise ConfigError(f"config files must have distinct names, got {', '.join(labels)}")
     with build_lock():
-        return [execute(chapter, config, label, build_root() / "sweeps" / chapter / f"{label}.ipynb",
-                        echo) for config, label in resolved]
+        return [
+            execute(chapter, config, label, build_root() / "sweeps" / chapter / f"{label}.ipynb", echo)
+            for config, label in resolved
+        ]
 
 
 MATHJAX = "mathjax@3.2.2"
@@ -297,12 +338,19 @@ def _vendor_mathjax(stage: Path) -> bool:
     if not (vendor / "tex-chtml.js").exists():
         try:
             with tempfile.TemporaryDirectory() as tmp:
-                subprocess.run(["npm", "pack", MATHJAX, "--silent"], cwd=tmp, check=True,
-                               timeout=120, capture_output=True)
+                subprocess.run(
+                    ["npm", "pack", MATHJAX, "--silent"], cwd=tmp, check=True, timeout=120, capture_output=True
+                )
                 with tarfile.open(next(Path(tmp).glob("mathjax-*.tgz"))) as tgz:
-                    members = [m for m in tgz.getmembers() if m.isfile() and (
-                        m.name == "package/es5/tex-chtml.js"
-                        or m.name.startswith("package/es5/output/chtml/fonts/woff-v2/"))]
+                    members = [
+                        m
+                        for m in tgz.getmembers()
+                        if m.isfile()
+                        and (
+                            m.name == "package/es5/tex-chtml.js"
+                            or m.name.startswith("package/es5/output/chtml/fonts/woff-v2/")
+                        )
+                    ]
                     for m in members:
                         m.name = m.name.removeprefix("package/es5/")
                     tgz.extractall(Path(tmp) / "mathjax", members=members, filter="data")
@@ -329,8 +377,10 @@ def _stage_config(root: Path, stage: Path, local_mathjax: bool) -> None:
 
 
 def failure_page(chapter: str, error: str) -> str:
-    return (f"# {chapter}: not executed\n\n```{{error}}\nThis chapter failed and its earlier "
-            f"output is not published.\n\n{error}\n```\n")
+    return (
+        f"# {chapter}: not executed\n\n```{{error}}\nThis chapter failed and its earlier "
+        f"output is not published.\n\n{error}\n```\n"
+    )
 
 
 def book(profile: str = "default", echo: bool = False) -> Path:
@@ -365,21 +415,31 @@ def _book(configs: dict[str, tuple[Config, str]], echo: bool) -> Path:
             failures.append(str(err))
             staged.with_suffix(".md").write_text(failure_page(name, str(err)))
     print("building the HTML book ...", flush=True)
-    result = subprocess.run([str(Path(sys.executable).with_name("jupyter-book")), "build", str(stage),
-                             "--path-output", str(stage), "--warningiserror", "--keep-going"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("jupyter-book")),
+            "build",
+            str(stage),
+            "--path-output",
+            str(stage),
+            "--warningiserror",
+            "--keep-going",
+        ],
+        capture_output=True,
+        text=True,
+    )
     built = stage / "_build" / "html"
     if result.returncode != 0 or not (built / "index.html").exists():
         log = build / "jupyter-book.log"
         log.write_text(result.stdout + result.stderr)
         warnings = [line for line in (result.stdout + result.stderr).splitlines() if "WARNING" in line]
         first = warnings[0] if warnings else (result.stdout + result.stderr).strip().splitlines()[-1]
-        raise RobinterpError(f"jupyter-book build failed ({len(warnings)} warnings, first: "
-                             f"{first.strip()}); full log in {log}")
+        raise RobinterpError(
+            f"jupyter-book build failed ({len(warnings)} warnings, first: {first.strip()}); full log in {log}"
+        )
     html = build / "html"
     shutil.rmtree(html, ignore_errors=True)
     os.replace(built, html)
     if failures:
-        raise ChapterFailed(f"{len(failures)} chapter(s) failed (their pages say so): "
-                            + "; ".join(failures))
+        raise ChapterFailed(f"{len(failures)} chapter(s) failed (their pages say so): " + "; ".join(failures))
     return html / "index.html"

@@ -13,7 +13,8 @@ import dataclasses
 import itertools
 import math
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 import torch
@@ -25,8 +26,9 @@ from robinterp.methods import get_method, normalise_params
 from robinterp.progress import progress as progress_bar
 
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
-    "sgd": lambda params, spec: torch.optim.SGD(params, lr=spec.lr, momentum=spec.momentum,
-                                                weight_decay=spec.weight_decay),
+    "sgd": lambda params, spec: torch.optim.SGD(
+        params, lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay
+    ),
     "adam": lambda params, spec: torch.optim.Adam(params, lr=spec.lr, weight_decay=spec.weight_decay),
     "adadelta": lambda params, spec: torch.optim.Adadelta(params, lr=spec.lr, weight_decay=spec.weight_decay),
 }
@@ -72,8 +74,9 @@ class TrainSpec(Config):
         if len(set(names)) != len(names):
             raise ConfigError(f"method_params names a parameter twice: {names}")
         # one spelling per spec (complete, typed, sorted), so equal specs hash equal
-        object.__setattr__(self, "method_params", normalise_params(
-            self.method, dict(self.method_params), f"method {self.method!r}"))
+        object.__setattr__(
+            self, "method_params", normalise_params(self.method, dict(self.method_params), f"method {self.method!r}")
+        )
 
     @property
     def params(self) -> Config:
@@ -97,8 +100,14 @@ def accuracy(model: nn.Module, split: data.Split, batch_size: int = 1000) -> flo
     return float((models.predict(model, split.images, batch_size) == split.labels).float().mean())
 
 
-def fit(model: nn.Module, train: data.Split, spec: TrainSpec, *, validation: data.Split | None = None,
-        desc: str | None = None) -> pd.DataFrame:
+def fit(
+    model: nn.Module,
+    train: data.Split,
+    spec: TrainSpec,
+    *,
+    validation: data.Split | None = None,
+    desc: str | None = None,
+) -> pd.DataFrame:
     """Train ``model`` in place by ``spec``; return the per-epoch history.
 
     The history has one row per epoch: loss, running training accuracy (on the
@@ -119,7 +128,8 @@ def fit(model: nn.Module, train: data.Split, spec: TrainSpec, *, validation: dat
         steps_now = min(batches_per_epoch, total_steps - step)
         loss_sum, correct, seen, start = 0.0, 0, 0, time.perf_counter()
         batches = itertools.islice(
-            train.batches(spec.batch_size, shuffle=True, seed=spec.seed * 1000 + epoch), steps_now)
+            train.batches(spec.batch_size, shuffle=True, seed=spec.seed * 1000 + epoch), steps_now
+        )
         bar = progress_bar(batches, desc=f"{label} epoch {epoch + 1}", total=steps_now)
         model.train()
         for i, (xb, yb) in enumerate(bar):
@@ -127,7 +137,8 @@ def fit(model: nn.Module, train: data.Split, spec: TrainSpec, *, validation: dat
             if not torch.isfinite(loss):
                 raise TrainingError(
                     f"{label}: the loss became {loss.item()} at epoch {epoch + 1}, batch {i + 1}; "
-                    f"lower the learning rate (now {spec.lr}) or the method's weight")
+                    f"lower the learning rate (now {spec.lr}) or the method's weight"
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -137,15 +148,20 @@ def fit(model: nn.Module, train: data.Split, spec: TrainSpec, *, validation: dat
             seen += len(yb)
             if hasattr(bar, "set_postfix_str"):
                 bar.set_postfix_str(f"loss {loss_sum / seen:.3f} acc {correct / seen:.3f}")
-        row = {"epoch": epoch + 1, "loss": loss_sum / seen, "train_accuracy": correct / seen,
-               "seconds": time.perf_counter() - start}
+        row = {
+            "epoch": epoch + 1,
+            "loss": loss_sum / seen,
+            "train_accuracy": correct / seen,
+            "seconds": time.perf_counter() - start,
+        }
         if validation is not None:
             row["val_accuracy"] = accuracy(model, validation)
         rows.append(row)
     broken = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
     if broken:
-        raise TrainingError(f"{label}: weights {', '.join(broken[:3])} became non-finite; "
-                            f"lower the learning rate (now {spec.lr})")
+        raise TrainingError(
+            f"{label}: weights {', '.join(broken[:3])} became non-finite; lower the learning rate (now {spec.lr})"
+        )
     model.eval()
     return pd.DataFrame(rows)
 
@@ -153,13 +169,14 @@ def fit(model: nn.Module, train: data.Split, spec: TrainSpec, *, validation: dat
 def build_model(spec: TrainSpec) -> nn.Module:
     """The untrained network of ``spec`` (seed it first for a reproducible initialisation)."""
     info = data.get_spec(spec.dataset)
-    return models.build(spec.model, spec.dataset, num_classes=info.num_classes,
-                        shape=info.shape, width=spec.width)
+    return models.build(spec.model, spec.dataset, num_classes=info.num_classes, shape=info.shape, width=spec.width)
 
 
-def trained_model(spec: TrainSpec, train_split: data.Split | None = None,
-                  test_split: data.Split | None = None) -> tuple[nn.Module, dict[str, Any]]:
+def trained_model(
+    spec: TrainSpec, train_split: data.Split | None = None, test_split: data.Split | None = None
+) -> tuple[nn.Module, dict[str, Any]]:
     """One model: from the cache, or trained on the spec's data and stored."""
+
     def build() -> nn.Module:
         torch.manual_seed(spec.seed)
         return build_model(spec)
@@ -173,9 +190,11 @@ def trained_model(spec: TrainSpec, train_split: data.Split | None = None,
     return cache.cached_model(spec, build, train_it, code=model_code(spec))
 
 
-def continued(init_key: str, init_model: nn.Module, finetune: TrainSpec, train_split: data.Split,
-              test_split: data.Split) -> tuple[nn.Module, dict[str, Any]]:
+def continued(
+    init_key: str, init_model: nn.Module, finetune: TrainSpec, train_split: data.Split, test_split: data.Split
+) -> tuple[nn.Module, dict[str, Any]]:
     """``init_model`` (cached under ``init_key``) trained further by ``finetune``, cached by both."""
+
     def train_it(model: nn.Module) -> dict[str, Any]:
         history = fit(model, train_split.subset(finetune.train_size, finetune.seed), finetune)
         return {"history": history.to_dict("records"), "test_accuracy": accuracy(model, test_split)}

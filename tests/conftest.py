@@ -29,8 +29,7 @@ def isolated_folders(tmp_path, monkeypatch):
 def write_idx(path: Path, array: np.ndarray) -> None:
     """An IDX file (the MNIST format): magic, dims, then uint8 data."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    header = struct.pack(">HBB", 0, 0x08, array.ndim) + b"".join(
-        struct.pack(">I", d) for d in array.shape)
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + b"".join(struct.pack(">I", d) for d in array.shape)
     path.write_bytes(header + array.astype(np.uint8).tobytes())
 
 
@@ -45,12 +44,12 @@ def tiny_mnist(tmp_path):
     rng = np.random.default_rng(0)
     sizes = {"train": 40, "t10k": 20}
     for prefix, n in sizes.items():
-        write_idx(root / "MNIST/raw" / f"{prefix}-images-idx3-ubyte",
-                  rng.integers(0, 256, (n, 28, 28)))
+        write_idx(root / "MNIST/raw" / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
         write_idx(root / "MNIST/raw" / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
     spec = data.get_spec("mnist")
     checksums = tuple((name, sha256(root / "MNIST/raw" / name)) for name, _ in spec.checksums)
     import dataclasses
+
     return root, dataclasses.replace(spec, checksums=checksums, offline_source=None)
 
 
@@ -65,8 +64,7 @@ def tiny_cifar(tmp_path, monkeypatch):
     rng = np.random.default_rng(1)
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
     for name in names:
-        batch = {"data": rng.integers(0, 256, (6, 3072), dtype=np.uint8),
-                 "labels": list(range(6))}
+        batch = {"data": rng.integers(0, 256, (6, 3072), dtype=np.uint8), "labels": list(range(6))}
         (folder / name).write_bytes(pickle.dumps(batch))
     (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [str(i) for i in range(10)]}))
 
@@ -96,6 +94,7 @@ class Linear2(nn.Module):
 def tiny_cnn():
     torch.manual_seed(0)
     from robinterp import models
+
     return models.build("small_cnn", "mnist", num_classes=10, shape=(1, 28, 28), width=4)
 
 
@@ -117,5 +116,5 @@ def blobs():
     y = torch.arange(200) % 10
     x = torch.rand(200, 1, 28, 28, generator=g) * 0.2
     for c in range(10):
-        x[y == c, :, 2 * c:2 * c + 3, :] += 0.7
+        x[y == c, :, 2 * c : 2 * c + 3, :] += 0.7
     return data.Split(x.clamp(0, 1), y)

@@ -20,21 +20,18 @@ def test_fgsm_on_a_hand_checkable_linear_model():
 def test_pgd_without_random_start_on_the_linear_model_walks_to_the_corner():
     # every step moves (-a, +a); projection around the clean x stops it at x -+ eps
     x = torch.tensor([[[[0.5, 0.5]]]])
-    x_adv = attacks.pgd(Linear2(), x, torch.tensor([0]), eps=0.2, steps=10, step_size=0.05,
-                        random_start=False)
+    x_adv = attacks.pgd(Linear2(), x, torch.tensor([0]), eps=0.2, steps=10, step_size=0.05, random_start=False)
     assert torch.allclose(x_adv, torch.tensor([[[[0.3, 0.7]]]]))
 
 
 @pytest.mark.parametrize("name", list(attacks.ATTACKS))
 @pytest.mark.parametrize("norm,eps", [("linf", 0.3), ("l2", 2.0)])
-def test_perturbation_stays_in_the_ball_around_the_clean_input_and_in_unit_range(
-        tiny_cnn, name, norm, eps):
+def test_perturbation_stays_in_the_ball_around_the_clean_input_and_in_unit_range(tiny_cnn, name, norm, eps):
     x = torch.rand(16, 1, 28, 28)
     y = torch.randint(0, 10, (16,))
     # a step size as large as eps would leave the ball without projection around clean x;
     # AutoAttack's parts pick their own steps (two of them keep the test fast)
-    options = {"fgsm": {}, "autoattack": {"parts": ("apgd-ce", "apgd-t")}}.get(
-        name, {"steps": 5, "step_size": eps})
+    options = {"fgsm": {}, "autoattack": {"parts": ("apgd-ce", "apgd-t")}}.get(name, {"steps": 5, "step_size": eps})
     x_adv = attacks.get_attack(name)(tiny_cnn, x, y, eps=eps, norm=norm, seed=0, **options)
     delta = (x_adv - x).flatten(1)
     size = delta.abs().max(1).values if norm == "linf" else delta.norm(dim=1)
@@ -50,6 +47,7 @@ def test_eps_zero_returns_the_clean_input(tiny_cnn, name):
 
 def test_attacks_run_in_eval_mode_and_restore_each_modules_mode():
     from robinterp import models
+
     torch.manual_seed(0)
     net = models.build("vgg", "mnist", num_classes=10, shape=(1, 28, 28), width=2)  # BN + dropout
     net.train()
@@ -87,9 +85,14 @@ def test_misspelled_attack_options_are_refused(tiny_cnn):
 
 
 def test_robust_accuracy_is_clean_at_zero_and_never_above_clean(blobs, tiny_cnn):
-    table = attacks.robust_accuracy(tiny_cnn, blobs.images[:60], blobs.labels[:60],
-                                    attacks=(AttackSpec.of("fgsm"), AttackSpec.of("pgd", steps=3)),
-                                    epsilons=(0.0, 0.1, 0.3), batch_size=25)
+    table = attacks.robust_accuracy(
+        tiny_cnn,
+        blobs.images[:60],
+        blobs.labels[:60],
+        attacks=(AttackSpec.of("fgsm"), AttackSpec.of("pgd", steps=3)),
+        epsilons=(0.0, 0.1, 0.3),
+        batch_size=25,
+    )
     clean = int((attacks.predict(tiny_cnn, blobs.images[:60]) == blobs.labels[:60]).sum())
     assert set(table.columns) >= {"attack", "eps", "accuracy", "correct", "n"}
     assert (table[table.eps == 0]["correct"] == clean).all()
@@ -122,8 +125,9 @@ def test_a_bound_attack_refuses_unknown_options_and_runs_like_the_attack(tiny_cn
         AttackSpec.of("cw")
     x, y = torch.rand(4, 1, 28, 28), torch.tensor([0, 1, 2, 3])
     bound = AttackSpec.of("pgd", steps=3, step_size=0.05)
-    assert torch.equal(bound(tiny_cnn, x, y, eps=0.2, seed=7),
-                       attacks.pgd(tiny_cnn, x, y, eps=0.2, steps=3, step_size=0.05, seed=7))
+    assert torch.equal(
+        bound(tiny_cnn, x, y, eps=0.2, seed=7), attacks.pgd(tiny_cnn, x, y, eps=0.2, steps=3, step_size=0.05, seed=7)
+    )
     assert bound == AttackSpec.of("pgd", step_size=0.05, steps=3), "one spelling per binding"
 
 
@@ -159,6 +163,6 @@ def test_autoattack_parts_run_with_the_standard_versions_single_restart(blobs, f
     break; a subset of the standard version must run it as that version does, once (100 steps)."""
     counted = CountingForwards(fitted_tiny_cnn)
     x, y = blobs.images[:8], blobs.labels[:8]
-    right = (fitted_tiny_cnn(x).argmax(1) == y)
+    right = fitted_tiny_cnn(x).argmax(1) == y
     attacks.autoattack(counted, x[right], y[right], eps=1e-4, parts=("apgd-ce",), seed=0)  # too small to break any
     assert 100 <= counted.calls < 2 * 100

@@ -47,6 +47,7 @@ def test_misalignment_is_zero_for_maps_equal_up_to_scale_and_positive_otherwise(
 def test_training_on_the_loss_aligns_the_map_with_the_teachers_saliency(tiny_cnn, fitted_tiny_cnn, blobs):
     torch.manual_seed(1)
     from robinterp import models
+
     student = models.build("small_cnn", "mnist", num_classes=10, shape=(1, 28, 28), width=4)
     teacher = fitted_tiny_cnn
     params = aa.AttributionAlignmentParams(weight=5.0)
@@ -54,7 +55,9 @@ def test_training_on_the_loss_aligns_the_map_with_the_teachers_saliency(tiny_cnn
 
     def gap():
         with torch.no_grad():
-            return float(aa.misalignment(aa.forward_with_map(student, x, -1)[1], aa.teacher_saliency(teacher, x, y), "cosine"))
+            return float(
+                aa.misalignment(aa.forward_with_map(student, x, -1)[1], aa.teacher_saliency(teacher, x, y), "cosine")
+            )
 
     before, weights = gap(), [w.clone() for w in teacher.parameters()]
     optimizer = torch.optim.Adam(student.parameters(), lr=1e-2)
@@ -68,12 +71,17 @@ def test_training_on_the_loss_aligns_the_map_with_the_teachers_saliency(tiny_cnn
 
 
 def test_the_teacher_is_the_students_spec_trained_by_pgd_in_l2():
-    student = train.TrainSpec(method="attribution_alignment", epochs=2.0, seed=3, method_params=(
-        ("teacher_eps", 1.5), ("teacher_steps", 4), ("teacher_eps_warmup", 0.0)))
+    student = train.TrainSpec(
+        method="attribution_alignment",
+        epochs=2.0,
+        seed=3,
+        method_params=(("teacher_eps", 1.5), ("teacher_steps", 4), ("teacher_eps_warmup", 0.0)),
+    )
     teacher = aa.teacher_spec(student)
     assert (teacher.method, teacher.epochs, teacher.seed) == ("pgd_at", 2.0, 3)
     assert dict(teacher.method_params) == {"eps": 1.5, "steps": 4, "norm": "l2", "eps_warmup": 0.0, "step_size": None}
     # the same spec as a chapter's PGD-L2 entry written by hand: one cached model for both
-    by_hand = train.TrainSpec(method="pgd_at", epochs=2.0, seed=3, method_params=(
-        ("norm", "l2"), ("eps", 1.5), ("steps", 4)))
+    by_hand = train.TrainSpec(
+        method="pgd_at", epochs=2.0, seed=3, method_params=(("norm", "l2"), ("eps", 1.5), ("steps", 4))
+    )
     assert teacher == by_hand

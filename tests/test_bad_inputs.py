@@ -27,14 +27,15 @@ def nested_aliases(levels: int, width: int) -> str:
 BAD_TEXTS = {
     "nested aliases": (nested_aliases(9, 9), "expands to more than"),
     "doubling aliases": (nested_aliases(60, 2), "more than 100 aliases"),
-    "a list inside a list": ("robust_models:\n  epsilons: [[" + ", ".join(["0.1"] * 5000) + "]]\n",
-                             "must be a number"),
+    "a list inside a list": ("robust_models:\n  epsilons: [[" + ", ".join(["0.1"] * 5000) + "]]\n", "must be a number"),
     "a key given twice": ("robust_models:\n  eval_size: 10\n  eval_size: 20\n", "given twice"),
     "a chapter given twice": ("robust_models: {}\nrobust_models: {eval_size: 3}\n", "given twice"),
-    "ten thousand seeds": ("robust_models:\n  seeds: [" + ", ".join(map(str, range(10000))) + "]\n",
-                           "holds 10000 values; at most 100"),
+    "ten thousand seeds": (
+        "robust_models:\n  seeds: [" + ", ".join(map(str, range(10000))) + "]\n",
+        "holds 10000 values; at most 100",
+    ),
     "a seed of 2**64": (f"robust_models:\n  seeds: [{2**64}]\n", "out of range"),
-    "a negative huge size": (f"robust_models:\n  eval_size: {-2**70}\n", "out of range"),
+    "a negative huge size": (f"robust_models:\n  eval_size: {-(2**70)}\n", "out of range"),
     "a megabyte string": ("robust_models:\n  dataset: '" + "x" * 200_000 + "'\n", "dataset"),
     "a long unknown key": ("robust_models:\n  " + "k" * 1000 + ": 1\n", "unknown key"),
     "no section for the chapter": ("saliency_guided_training:\n  epochs: 1\n", "has no section 'robust_models'"),
@@ -96,11 +97,19 @@ def write_bad_file(tmp_path, kind: str):
     return str(path)
 
 
-@pytest.mark.parametrize("kind,needle", [
-    ("a folder", "not a regular file"), ("an endless stream", "not a regular file"), ("a pipe", "not a regular file"),
-    ("binary", "not UTF-8"), ("latin-1", "not UTF-8"), ("a NUL byte", "not UTF-8"), ("over a megabyte", "over 1 MB"),
-    ("a file name with a space", "plain name"),
-])
+@pytest.mark.parametrize(
+    "kind,needle",
+    [
+        ("a folder", "not a regular file"),
+        ("an endless stream", "not a regular file"),
+        ("a pipe", "not a regular file"),
+        ("binary", "not UTF-8"),
+        ("latin-1", "not UTF-8"),
+        ("a NUL byte", "not UTF-8"),
+        ("over a megabyte", "over 1 MB"),
+        ("a file name with a space", "plain name"),
+    ],
+)
 def test_a_config_file_that_is_not_readable_yaml_text_is_one_short_line(tmp_path, kind, needle):
     assert_refused(run_cli("run", "robust_models", "--config", write_bad_file(tmp_path, kind)), needle)
 

@@ -38,8 +38,7 @@ def test_model_round_trip_then_reuse_without_training():
 
     second, meta2 = cache.cached_model(SPEC, build, must_not_train)
     assert meta2["from_cache"] and meta2["key"] == meta["key"]
-    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(),
-                                                   second.state_dict().values()))
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
     sidecar = json.loads((cache_root() / "models" / meta["key"] / "meta.json").read_text())
     assert {"config", "commit", "versions", "wall_seconds", "metrics", "files"} <= set(sidecar)
     assert sidecar["config"]["seed"] == 0

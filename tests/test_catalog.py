@@ -24,8 +24,14 @@ def test_the_listing_names_every_registered_item_on_its_own_line():
     code, text = cli_output("list")
     assert code == 0
     lines = text.splitlines()
-    names = [*runner.CHAPTERS, *PROFILES, *registry(), *attacks.ATTACKS, *explain.EXPLAINERS,
-             *explanation_quality.METRICS]
+    names = [
+        *runner.CHAPTERS,
+        *PROFILES,
+        *registry(),
+        *attacks.ATTACKS,
+        *explain.EXPLAINERS,
+        *explanation_quality.METRICS,
+    ]
     for name in names:
         rows = [line for line in lines if line.strip().split(" ")[0] == name]
         assert rows, f"{name} is not listed"

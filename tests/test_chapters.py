@@ -15,10 +15,14 @@ from tests.conftest import REPO
 def robust_table(correct: dict[tuple[str, int], list[int]]) -> pd.DataFrame:
     """{(method, seed): per-image correctness (0 or 1)} -> the chapter's per-image table at PGD 0.2
     and FGSM 0.25 alike."""
-    return pd.DataFrame([{"method": m, "seed": s, "attack": attack, "norm": "linf", "eps": eps, "image": i,
-                          "correct": 100 * c}
-                         for (m, s), values in correct.items() for attack, eps in (("pgd", 0.2), ("fgsm", 0.25))
-                         for i, c in enumerate(values)])
+    return pd.DataFrame(
+        [
+            {"method": m, "seed": s, "attack": attack, "norm": "linf", "eps": eps, "image": i, "correct": 100 * c}
+            for (m, s), values in correct.items()
+            for attack, eps in (("pgd", 0.2), ("fgsm", 0.25))
+            for i, c in enumerate(values)
+        ]
+    )
 
 
 def images(right: int, n: int = 250, offset: int = 0) -> list[int]:
@@ -28,12 +32,15 @@ def images(right: int, n: int = 250, offset: int = 0) -> list[int]:
 
 def test_sgt_verdicts_follow_the_rule_and_one_image_in_each_seed_is_not_enough():
     cfg = sgt_chapter.SaliencyGuidedConfig(seeds=(0, 1, 2))
-    table = robust_table({
-        **{("ST", s): images(50) for s in range(3)},
-        **{("SGT k=0.3", s): images(51) for s in range(3)},  # one image better in every seed: noise
-        **{("ASGT", s): images(150) for s in range(3)},
-        **{("AT-FGSM", s): images(200) for s in range(3)},
-        **{("SGA", s): images(60, offset=100) for s in range(3)}})
+    table = robust_table(
+        {
+            **{("ST", s): images(50) for s in range(3)},
+            **{("SGT k=0.3", s): images(51) for s in range(3)},  # one image better in every seed: noise
+            **{("ASGT", s): images(150) for s in range(3)},
+            **{("AT-FGSM", s): images(200) for s in range(3)},
+            **{("SGA", s): images(60, offset=100) for s in range(3)},
+        }
+    )
     v = sgt_report.claims(cfg, table).set_index("claim")
     # the older rule called this "reproduced" (higher in every seed); the interval includes 0
     assert v.loc["SGT k=0.3 is more robust than ST (PGD, eps 0.2)", "verdict"] == "partly"
@@ -62,8 +69,13 @@ def test_curves_from_the_per_image_table_are_robust_accuracy():
 
 def test_paper_numbers_table_puts_ours_beside_each_quoted_number():
     cfg = sgt_chapter.SaliencyGuidedConfig(seeds=(0, 1))
-    table = robust_table({(m, s): images(50 + 10 * s, n=100) for m in ("ST", "SGT k=0.3", "SGT k=0.5", "ASGT",
-                                                                         "AT-FGSM", "SGA") for s in (0, 1)})
+    table = robust_table(
+        {
+            (m, s): images(50 + 10 * s, n=100)
+            for m in ("ST", "SGT k=0.3", "SGT k=0.5", "ASGT", "AT-FGSM", "SGA")
+            for s in (0, 1)
+        }
+    )
     numbers = sgt_report.numbers_table(cfg, sgt_chapter.robust_curves(table))
     assert len(numbers) == 8  # five PGD numbers at 0.2, three FGSM numbers at 0.25
     row = numbers[(numbers.attack == "PGD") & (numbers.method == "ASGT")].iloc[0]
@@ -77,11 +89,15 @@ def test_the_faithfulness_claim_pairs_random_minus_saliency_gaps_image_by_image(
     # at 50% removed, of 100 images: ST right on 40 in random order and 30 by saliency (gap 10);
     # SGT gaps 30 (seed 0) and 5 (seed 1)
     right = {("ST", 0): (40, 30), ("ST", 1): (40, 30), ("SGT k=0.3", 0): (80, 50), ("SGT k=0.3", 1): (80, 75)}
-    removal = pd.DataFrame([{"method": m, "seed": s, "ranking": ranking, "removed": d, "image": i,
-                             "correct": 100 * c}
-                            for (m, s), (rnd, sal) in right.items() for d in (0.0, 0.4, 0.5)
-                            for ranking, count in (("random", rnd), ("saliency", sal))
-                            for i, c in enumerate(images(count if d == 0.5 else 90, n=100))])
+    removal = pd.DataFrame(
+        [
+            {"method": m, "seed": s, "ranking": ranking, "removed": d, "image": i, "correct": 100 * c}
+            for (m, s), (rnd, sal) in right.items()
+            for d in (0.0, 0.4, 0.5)
+            for ranking, count in (("random", rnd), ("saliency", sal))
+            for i, c in enumerate(images(count if d == 0.5 else 90, n=100))
+        ]
+    )
     gap, at = sgt_report.faithfulness_gap(removal, "SGT k=0.3")
     assert at == 0.5 and gap.round(6).tolist() == [30.0, 5.0]
     row = sgt_report.claims(cfg, table, removal).iloc[-1]
@@ -91,9 +107,14 @@ def test_the_faithfulness_claim_pairs_random_minus_saliency_gaps_image_by_image(
 
 def nsloss_scores(values):
     """values: {(method, seed): {metric: score}} -> the tidy scores table of the chapter."""
-    return pd.DataFrame([{"method": m, "seed": s, "metric": metric, "image": i, "score": v}
-                         for (m, s), by_metric in values.items() for metric, v in by_metric.items()
-                         for i in range(2)])
+    return pd.DataFrame(
+        [
+            {"method": m, "seed": s, "metric": metric, "image": i, "score": v}
+            for (m, s), by_metric in values.items()
+            for metric, v in by_metric.items()
+            for i in range(2)
+        ]
+    )
 
 
 def test_nsloss_claims_judge_each_method_against_standard_by_the_rule():
@@ -105,13 +126,24 @@ def test_nsloss_claims_judge_each_method_against_standard_by_the_rule():
     good = {m: (1.0 if spec.higher_is_better else 0.1) for m, spec in eq.METRICS.items()}
     fair = {m: 0.5 for m in eq.METRICS}
     values = {("standard", s): fair for s in (0, 1)}
-    values.update({(m, s): {k: (0.6 if eq.METRICS[k].higher_is_better else 0.4) for k in eq.METRICS}
-                   for m in ("JacobReg", "PGD-AT") for s in (0, 1)})
+    values.update(
+        {
+            (m, s): {k: (0.6 if eq.METRICS[k].higher_is_better else 0.4) for k in eq.METRICS}
+            for m in ("JacobReg", "PGD-AT")
+            for s in (0, 1)
+        }
+    )
     values[("NsLoss", 0)] = good
     values[("NsLoss", 1)] = {**good, "max_sensitivity": 0.7}
-    sweep = pd.DataFrame({"lambda": [1.0, 2.0, 4.0], "test_accuracy": [0.9, 0.8, 0.7],
-                          "max_sensitivity": [0.5, 0.4, 0.45], "faithfulness_estimate": [0.1, 0.2, 0.3],
-                          "sparseness": [0.5, 0.6, 0.7]})
+    sweep = pd.DataFrame(
+        {
+            "lambda": [1.0, 2.0, 4.0],
+            "test_accuracy": [0.9, 0.8, 0.7],
+            "max_sensitivity": [0.5, 0.4, 0.45],
+            "faithfulness_estimate": [0.1, 0.2, 0.3],
+            "sparseness": [0.5, 0.6, 0.7],
+        }
+    )
     v = ns_report.claims(cfg, nsloss_scores(values), sweep).set_index("claim")
     assert v.loc["NsLoss beats standard on max_sensitivity", "verdict"] == "partly"
     assert v.loc["NsLoss beats standard on faithfulness_estimate", "verdict"] == "reproduced"
@@ -127,11 +159,15 @@ def test_nsloss_claims_judge_each_method_against_standard_by_the_rule():
 def test_the_nsloss_quality_table_marks_the_best_method_per_column_and_skips_the_control():
     from robinterp import explanation_quality as eq
 
-    values = {(m, 0): {k: score for k in eq.METRICS}
-              for m, score in (("standard", 0.5), ("NsLoss", 0.2), ("random attribution", 0.0))}
+    values = {
+        (m, 0): {k: score for k in eq.METRICS}
+        for m, score in (("standard", 0.5), ("NsLoss", 0.2), ("random attribution", 0.0))
+    }
     records = pd.DataFrame({"method": ["standard", "NsLoss"], "seed": [0, 0], "test_accuracy": [0.9, 0.8]})
     robust = pd.DataFrame({"method": ["standard", "NsLoss"], "seed": [0, 0], "accuracy": [0.0, 0.3]})
-    table = ns_report.quality_table(nsloss_scores(values), records, robust, ["standard", "NsLoss", "random attribution"])
+    table = ns_report.quality_table(
+        nsloss_scores(values), records, robust, ["standard", "NsLoss", "random attribution"]
+    )
     assert table.loc["NsLoss", "max_sensitivity ↓"].endswith("★")  # lower is better; control not a candidate
     assert table.loc["standard", "sparseness ↑"].endswith("★")
     assert table.loc["NsLoss", "robust accuracy ↑"].endswith("★")
@@ -177,13 +213,20 @@ def test_each_nsloss_method_continues_for_its_own_epochs_and_rate_where_the_conf
     from robinterp import runner
 
     def schedules(cfg):
-        return {e.label: (spec.epochs, spec.lr) for e in ns.resolved_methods(cfg, 1.0)
-                for spec in [ns.finetune_spec(cfg, e, cfg.seeds[0])]}
+        return {
+            e.label: (spec.epochs, spec.lr)
+            for e in ns.resolved_methods(cfg, 1.0)
+            for spec in [ns.finetune_spec(cfg, e, cfg.seeds[0])]
+        }
 
-    assert schedules(ns.NeuronSensitivityConfig()) == \
-        {"NsLoss": (1.0, 1e-4), "JacobReg": (1.0, 1e-4), "PGD-AT": (1.0, 1e-4)}
+    assert schedules(ns.NeuronSensitivityConfig()) == {
+        "NsLoss": (1.0, 1e-4),
+        "JacobReg": (1.0, 1e-4),
+        "PGD-AT": (1.0, 1e-4),
+    }
     paper, _ = runner.resolve_config("neuron_sensitivity", profile="paper")  # Table 1
     assert schedules(paper) == {"NsLoss": (80, 1e-4), "JacobReg": (80, 1e-4), "PGD-AT": (40, 5e-4)}
-    vgg19, _ = runner.resolve_config("neuron_sensitivity", config_file=REPO / "book" / "configs"
-                                     / "neuron_sensitivity_vgg19_paper.yml")  # Table 2
+    vgg19, _ = runner.resolve_config(
+        "neuron_sensitivity", config_file=REPO / "book" / "configs" / "neuron_sensitivity_vgg19_paper.yml"
+    )  # Table 2
     assert schedules(vgg19) == {"NsLoss": (120, 1e-4), "JacobReg": (70, 1e-4), "PGD-AT": (50, 1e-4)}

@@ -17,26 +17,32 @@ from tests.conftest import REPO
 CHAPTER_CONFIGS = [(name, ch.config) for name, ch in runner.CHAPTERS.items()]
 
 
-@pytest.mark.parametrize("values,match", [
-    ({"epsilon": [0.1]}, "unknown key 'epsilon'.*did you mean 'epsilons'"),
-    ({"epochs": "two"}, "epochs must be a number, got str 'two'"),
-    ({"epochs": 0}, "epochs = 0.0 is out of range: it must be > 0"),
-    ({"epsilons": [0.1, -0.2]}, r"epsilons = -0.2 is out of range: it must be >= 0"),
-    ({"epsilons": [0.1, 2.0]}, r"epsilons = 2.0 is out of range: it must be <= 1"),
-    ({"seeds": 3}, "seeds must be a list, got int"),
-    ({"seeds": [1, 1]}, "seeds must be a non-empty list of distinct integers"),
-    ({"model": "resnet50"}, "model = 'resnet50' is not one of"),
-    ({"dataset": "mnits"}, "did you mean 'mnist'"),
-    ({"methods": {"PGD-AT": {"method": "pgd_at", "eps": float("nan")}}}, r"methods\['PGD-AT'\]: .*must be finite"),
-    ({"methods": {"PGD-AT": {"method": "pgd_at", "eps_warmup": 1.5}}}, "eps_warmup = 1.5 is out of range"),
-    ({"methods": {"PGD-AT": {"method": "pgd_att"}}}, r"unknown training method 'pgd_att' \(did you mean 'pgd_at'"),
-    ({"methods": {"PGD-AT": {"eps": 0.3}}}, r"methods\['PGD-AT'\] must be a mapping with a 'method' name"),
-    ({"methods": {"PGD-AT": {"method": "pgd_at", "epochs": -1}}}, "epochs must be a number > 0 or null"),
-    ({"methods": {"PGD-AT": {"method": "pgd_at", "stpes": 3}}}, "unknown key 'stpes' for PGDATParams; did you mean 'steps'"),
-    ({"methods": ["standard"]}, "methods must map labels to methods"),
-    ({"methods": {}}, "methods must map labels to methods"),
-    ({"train_size": True}, "must be an integer, got bool"),
-])
+@pytest.mark.parametrize(
+    "values,match",
+    [
+        ({"epsilon": [0.1]}, "unknown key 'epsilon'.*did you mean 'epsilons'"),
+        ({"epochs": "two"}, "epochs must be a number, got str 'two'"),
+        ({"epochs": 0}, "epochs = 0.0 is out of range: it must be > 0"),
+        ({"epsilons": [0.1, -0.2]}, r"epsilons = -0.2 is out of range: it must be >= 0"),
+        ({"epsilons": [0.1, 2.0]}, r"epsilons = 2.0 is out of range: it must be <= 1"),
+        ({"seeds": 3}, "seeds must be a list, got int"),
+        ({"seeds": [1, 1]}, "seeds must be a non-empty list of distinct integers"),
+        ({"model": "resnet50"}, "model = 'resnet50' is not one of"),
+        ({"dataset": "mnits"}, "did you mean 'mnist'"),
+        ({"methods": {"PGD-AT": {"method": "pgd_at", "eps": float("nan")}}}, r"methods\['PGD-AT'\]: .*must be finite"),
+        ({"methods": {"PGD-AT": {"method": "pgd_at", "eps_warmup": 1.5}}}, "eps_warmup = 1.5 is out of range"),
+        ({"methods": {"PGD-AT": {"method": "pgd_att"}}}, r"unknown training method 'pgd_att' \(did you mean 'pgd_at'"),
+        ({"methods": {"PGD-AT": {"eps": 0.3}}}, r"methods\['PGD-AT'\] must be a mapping with a 'method' name"),
+        ({"methods": {"PGD-AT": {"method": "pgd_at", "epochs": -1}}}, "epochs must be a number > 0 or null"),
+        (
+            {"methods": {"PGD-AT": {"method": "pgd_at", "stpes": 3}}},
+            "unknown key 'stpes' for PGDATParams; did you mean 'steps'",
+        ),
+        ({"methods": ["standard"]}, "methods must map labels to methods"),
+        ({"methods": {}}, "methods must map labels to methods"),
+        ({"train_size": True}, "must be an integer, got bool"),
+    ],
+)
 def test_bad_values_are_one_line_errors_naming_the_source(values, match):
     with pytest.raises(ConfigError, match=match) as err:
         RobustModelsConfig.from_mapping(values, source="my.yml")
@@ -76,13 +82,16 @@ def test_unknown_profile_and_chapter(tmp_path):
         runner.resolve_config("robust", "smoke")
 
 
-@pytest.mark.parametrize("text,match", [
-    ("robust_models: [1, 2\n", "not valid YAML"),
-    ("- a\n- b\n", "expected a mapping"),
-    ("robust_models: 3\n", "section 'robust_models' must be a mapping"),
-    ("robust_modles: {}\n", "unknown chapter section 'robust_modles'"),
-    ("robust_models:\n  seeds: zero\n", "seeds must be a list"),
-])
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("robust_models: [1, 2\n", "not valid YAML"),
+        ("- a\n- b\n", "expected a mapping"),
+        ("robust_models: 3\n", "section 'robust_models' must be a mapping"),
+        ("robust_modles: {}\n", "unknown chapter section 'robust_modles'"),
+        ("robust_models:\n  seeds: zero\n", "seeds must be a list"),
+    ],
+)
 def test_bad_config_files(tmp_path, text, match):
     path = tmp_path / "bad.yml"
     path.write_text(text)
@@ -99,8 +108,9 @@ def _parameters_cell(path):
     nb = json.loads(path.read_text())
     cells = [c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", [])]
     assert len(cells) == 1, f"{path}: exactly one cell must be tagged 'parameters'"
-    return {t.id: ast.literal_eval(node.value) for node in ast.parse("".join(cells[0]["source"])).body
-            for t in node.targets}
+    return {
+        t.id: ast.literal_eval(node.value) for node in ast.parse("".join(cells[0]["source"])).body for t in node.targets
+    }
 
 
 @pytest.mark.parametrize("chapter", list(runner.CHAPTERS))
@@ -114,8 +124,11 @@ def test_parameters_cell_equals_the_config_defaults(chapter):
 def test_notebook_sources_in_git_carry_no_outputs():
     for path in (REPO / "book").rglob("*.ipynb"):
         nb = json.loads(path.read_text())
-        dirty = [i for i, c in enumerate(nb["cells"])
-                 if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))]
+        dirty = [
+            i
+            for i, c in enumerate(nb["cells"])
+            if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))
+        ]
         assert not dirty, f"{path}: cells {dirty} carry outputs; clear them before committing"
 
 
@@ -129,6 +142,7 @@ def test_every_chapter_is_in_the_toc_where_the_book_stages_it():
 @pytest.mark.parametrize("path", sorted((REPO / "book" / "configs").glob("*.yml")), ids=lambda p: p.name)
 def test_every_shipped_config_file_validates(path):
     from robinterp.profiles import load_yaml
+
     for chapter in load_yaml(path):
         cfg, label = runner.resolve_config(chapter, config_file=path)
         assert label == f"config-{path.stem}"
@@ -140,15 +154,17 @@ def test_the_cifar_config_stops_with_the_data_layers_message_when_cifar_is_absen
 
     monkeypatch.setenv("ROBINTERP_DATA", str(tmp_path))
     monkeypatch.setattr(data, "_torchvision_download", lambda spec, root: (_ for _ in ()).throw(OSError("offline")))
-    cfg, _ = runner.resolve_config("saliency_guided_training", config_file=REPO / "book" / "configs"
-                                   / "saliency_guided_training_cifar10_paper.yml")
+    cfg, _ = runner.resolve_config(
+        "saliency_guided_training", config_file=REPO / "book" / "configs" / "saliency_guided_training_cifar10_paper.yml"
+    )
     with pytest.raises(data.DataError, match="cifar10: missing .*no offline source exists"):
         chapter.train_all(cfg)
 
 
 @pytest.mark.parametrize("present", [None, "cifar10"])
 def test_the_scaat_paper_settings_stop_with_the_data_layers_message_for_each_absent_data_set(
-        tmp_path, monkeypatch, present):
+    tmp_path, monkeypatch, present
+):
     """CIFAR-10 first; with it there (faked), PathMNIST, the second data set, stops the run."""
     from robinterp import data
     from robinterp.experiments import scaat as chapter
@@ -177,15 +193,19 @@ def test_the_scaat_paper_settings_stop_with_the_data_layers_message_for_each_abs
 
 @pytest.mark.parametrize("config_file", [None, "neuron_sensitivity_vgg19_paper.yml"])
 def test_the_nsloss_paper_settings_stop_with_the_data_layers_message_when_imagenette_is_absent(
-        tmp_path, monkeypatch, config_file):
+    tmp_path, monkeypatch, config_file
+):
     from robinterp import data
     from robinterp.experiments import neuron_sensitivity as chapter
 
     monkeypatch.setenv("ROBINTERP_DATA", str(tmp_path))
     offline = dataclasses.replace(data.DATASETS["imagenette"], downloader=lambda spec, root: 1 / 0)
     monkeypatch.setitem(data.DATASETS, "imagenette", offline)
-    cfg, _ = (runner.resolve_config("neuron_sensitivity", profile="paper") if config_file is None else
-              runner.resolve_config("neuron_sensitivity", config_file=REPO / "book" / "configs" / config_file))
+    cfg, _ = (
+        runner.resolve_config("neuron_sensitivity", profile="paper")
+        if config_file is None
+        else runner.resolve_config("neuron_sensitivity", config_file=REPO / "book" / "configs" / config_file)
+    )
     assert (cfg.dataset, cfg.model) == ("imagenette", "preresnet10" if config_file is None else "vgg19")
     with pytest.raises(data.DataError, match="imagenette: missing .*imagenette2-320.tgz.*no offline source"):
         chapter.train_all(cfg)
@@ -289,9 +309,16 @@ def test_model_keys_follow_the_loop_and_their_own_method_only(tmp_path):
     assert changed_by(package / "attacks.py") == {"fgsm_at", "pgd_at", "sgt", "sga", "asgt", "scaat"}
     # messages, YAML, the registry, the cache, chapters and verdicts key no model
     assert changed_by(package / "config.py", "must be an integer", "must be a whole number") == set()
-    for neutral in ("profiles.py", "methods/__init__.py", "cache.py", "codehash.py", "runner.py",
-                    "experiments/common.py", "experiments/saliency_guided_training.py",
-                    "reports/neuron_sensitivity.py"):
+    for neutral in (
+        "profiles.py",
+        "methods/__init__.py",
+        "cache.py",
+        "codehash.py",
+        "runner.py",
+        "experiments/common.py",
+        "experiments/saliency_guided_training.py",
+        "reports/neuron_sensitivity.py",
+    ):
         assert changed_by(package / neutral) == set(), f"editing {neutral} would retrain models"
     # the loop, the models and the data key every model
     for shared in ("train.py", "models.py", "data.py"):
@@ -329,15 +356,18 @@ def test_verdicts_and_tables_key_no_cached_result(tmp_path):
     assert [source_digest(package, roots) for roots in keyed] == before
     chapter = package / "experiments" / "neuron_sensitivity.py"
     _edit(chapter)
-    assert source_digest(package, ("robinterp.experiments.neuron_sensitivity",)) != \
-        before[keyed.index(("robinterp.experiments.neuron_sensitivity",))]
+    assert (
+        source_digest(package, ("robinterp.experiments.neuron_sensitivity",))
+        != before[keyed.index(("robinterp.experiments.neuron_sensitivity",))]
+    )
 
 
 def test_papermill_text_parameters_for_lists_and_tables_are_read_as_yaml():
     """``papermill -p seeds "[0, 1]"`` injects the text "[0, 1]": read it as YAML, as -y would."""
     namespace = RobustModelsConfig().to_parameters()
-    cfg = RobustModelsConfig.from_namespace({**namespace, "seeds": "[0, 1]",
-                                             "methods": "{standard: {method: standard}}"})
+    cfg = RobustModelsConfig.from_namespace(
+        {**namespace, "seeds": "[0, 1]", "methods": "{standard: {method: standard}}"}
+    )
     assert cfg.seeds == (0, 1) and cfg.labels() == ["standard"]
     with pytest.raises(ConfigError, match=r"^seeds: '\[0, 1' is not valid YAML"):
         RobustModelsConfig.from_namespace({**namespace, "seeds": "[0, 1"})

@@ -199,8 +199,13 @@ def tiny_imagenette(tmp_path):
         info.size = len(note)
         tgz.addfile(info, io.BytesIO(note))
     md5 = hashlib.md5(archive.read_bytes()).hexdigest()
-    spec = dataclasses.replace(data.get_spec("imagenette"), checksums=((archive.name, md5),),
-                               num_classes=3, shape=(3, 16, 16), class_names=tuple(COLOURS))
+    spec = dataclasses.replace(
+        data.get_spec("imagenette"),
+        checksums=((archive.name, md5),),
+        num_classes=3,
+        shape=(3, 16, 16),
+        class_names=tuple(COLOURS),
+    )
     return root, spec
 
 
@@ -303,7 +308,9 @@ def test_pathmnist_without_its_file_fails_fast_saying_where_to_get_it(tmp_path):
 
 
 @pytest.mark.parametrize("damage", ["flipped byte", "no digest", "pickled code", "link to another"])
-def test_a_damaged_or_foreign_imagenette_tensor_file_is_decoded_again_never_trusted(tiny_imagenette, monkeypatch, damage):
+def test_a_damaged_or_foreign_imagenette_tensor_file_is_decoded_again_never_trusted(
+    tiny_imagenette, monkeypatch, damage
+):
     """The decoded tensor file had no checksum and was read by torch.load without weights_only."""
     import pickle
 
@@ -332,4 +339,6 @@ def test_a_damaged_or_foreign_imagenette_tensor_file_is_decoded_again_never_trus
     with pytest.warns(UserWarning, match="damaged"):
         again = data.load("imagenette", "test", root, spec=spec, allow_download=False)
     assert torch.equal(first.images, again.images) and not (root / "PWNED").exists()
-    assert not stored.is_symlink() and data._file_sha256(stored) == (root / (stored.name + ".sha256")).read_text().strip()
+    assert (
+        not stored.is_symlink() and data._file_sha256(stored) == (root / (stored.name + ".sha256")).read_text().strip()
+    )

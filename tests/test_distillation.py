@@ -26,19 +26,35 @@ def test_soft_targets_sum_to_one_and_flatten_as_the_temperature_grows():
 def test_the_teacher_is_the_students_spec_trained_at_its_temperature():
     student = train.TrainSpec(method="distillation", method_params=(("temperature", 20.0),), epochs=2.0, seed=4)
     teacher = distillation.teacher_spec(student)
-    assert (teacher.method, teacher.params.temperature, teacher.epochs, teacher.seed) == ("temperature_ce", 20.0, 2.0, 4)
+    assert (teacher.method, teacher.params.temperature, teacher.epochs, teacher.seed) == (
+        "temperature_ce",
+        20.0,
+        2.0,
+        4,
+    )
     longer = train.TrainSpec(method="distillation", method_params=(("teacher_epochs", 5.0),), epochs=2.0)
     assert distillation.teacher_spec(longer).epochs == 5.0
 
 
 @pytest.mark.slow
 def test_a_student_learns_from_a_teacher_the_cache_trains_once(monkeypatch):
-    spec = train.TrainSpec(dataset="mnist", train_size=512, model="small_cnn", width=4, method="distillation",
-                           method_params=(("temperature", 5.0), ("teacher_epochs", 3.0)), epochs=2.0,
-                           batch_size=64, lr=3e-3, seed=1)
+    spec = train.TrainSpec(
+        dataset="mnist",
+        train_size=512,
+        model="small_cnn",
+        width=4,
+        method="distillation",
+        method_params=(("temperature", 5.0), ("teacher_epochs", 3.0)),
+        epochs=2.0,
+        batch_size=64,
+        lr=3e-3,
+        seed=1,
+    )
     trained = []
     real_fit = train.fit
-    monkeypatch.setattr(train, "fit", lambda model, split, s, **kw: trained.append(s.method) or real_fit(model, split, s, **kw))
+    monkeypatch.setattr(
+        train, "fit", lambda model, split, s, **kw: trained.append(s.method) or real_fit(model, split, s, **kw)
+    )
     student, meta = train.trained_model(spec)
     # the student's run prepares its teacher first, which the cache trains inside it
     assert trained == ["distillation", "temperature_ce"]

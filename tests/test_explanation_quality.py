@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from robinterp import RobinterpError, explanation_quality as eq
+from robinterp import RobinterpError
+from robinterp import explanation_quality as eq
 
 
 @pytest.fixture
@@ -49,7 +50,9 @@ def test_our_explain_func_is_robinterps_attribution_summed_over_channels(model_a
 def test_sparseness_and_complexity_rank_a_peaked_map_above_a_flat_one():
     import quantus
 
-    flat = np.full((1, 1, 28, 28), 0.5, dtype=np.float32) + np.linspace(0, 0.01, 784, dtype=np.float32).reshape(1, 1, 28, 28)
+    flat = np.full((1, 1, 28, 28), 0.5, dtype=np.float32) + np.linspace(0, 0.01, 784, dtype=np.float32).reshape(
+        1, 1, 28, 28
+    )
     peaked = np.zeros((1, 1, 28, 28), dtype=np.float32)
     peaked[0, 0, 14, 14] = 1.0
     x, y = np.random.rand(1, 1, 28, 28).astype(np.float32), np.array([0])
@@ -74,8 +77,7 @@ def test_settings_table_and_bad_names():
 
 def test_the_random_control_is_far_more_sensitive_than_integrated_gradients(model_and_images):
     model, x, y = model_and_images
-    ig = eq.scores(model, x, y, ("max_sensitivity",), explainer_options={"n_steps": 8}, samples=3,
-                   noise=0.02)
+    ig = eq.scores(model, x, y, ("max_sensitivity",), explainer_options={"n_steps": 8}, samples=3, noise=0.02)
     noise = eq.scores(model, x, y, ("max_sensitivity",), explainer="random", samples=3, noise=0.02)
     assert noise.score.mean() > 2 * ig.score.mean()
     table = eq.metric_settings(3, 784, noise=0.02).set_index("metric")["changed settings"]
@@ -98,8 +100,20 @@ def both_implementations(model, x, y, metrics, **kwargs):
     tables = []
     for implementation in ("quantus", "robinterp"):
         torch.manual_seed(0)  # the random control draws from torch's global generator
-        tables.append(eq.scores(model, x, y, metrics, samples=3, seed=1, batch_size=4,
-                                implementation=implementation, images_per_call=5, **kwargs))
+        tables.append(
+            eq.scores(
+                model,
+                x,
+                y,
+                metrics,
+                samples=3,
+                seed=1,
+                batch_size=4,
+                implementation=implementation,
+                images_per_call=5,
+                **kwargs,
+            )
+        )
     return tables
 
 
@@ -114,8 +128,9 @@ def assert_equal_scores(quantus_table, robinterp_table):
 @pytest.mark.parametrize("metric", list(eq.METRICS))
 def test_each_metric_equals_quantus_with_the_same_seed(model_and_images, metric, explainer, options):
     model, x, y = model_and_images
-    quantus_table, robinterp_table = both_implementations(model, x, y, (metric,), explainer=explainer,
-                                                          explainer_options=options)
+    quantus_table, robinterp_table = both_implementations(
+        model, x, y, (metric,), explainer=explainer, explainer_options=options
+    )
     assert np.isfinite(quantus_table.score).all()
     assert_equal_scores(quantus_table, robinterp_table)
 
@@ -129,8 +144,7 @@ def test_each_metric_equals_quantus_on_colour_images(metric):
     torch.manual_seed(0)
     model = models.build("small_cnn", "cifar10", num_classes=10, shape=(3, 16, 16), width=4)
     x, y = torch.rand(6, 3, 16, 16), torch.arange(6) % 10
-    quantus_table, robinterp_table = both_implementations(model, x, y, (metric,),
-                                                          explainer_options=IG_OPTIONS)
+    quantus_table, robinterp_table = both_implementations(model, x, y, (metric,), explainer_options=IG_OPTIONS)
     assert np.isfinite(quantus_table.score).all()
     assert_equal_scores(quantus_table, robinterp_table)
 
@@ -139,10 +153,16 @@ def test_each_metric_equals_quantus_on_colour_images(metric):
 def test_a_changed_prediction_gives_nan_as_in_quantus(model_and_images, monkeypatch, metric):
     model, x, y = model_and_images
     spec = eq.METRICS[metric]
-    monkeypatch.setitem(eq.METRICS, metric, dataclasses.replace(
-        spec, settings=lambda s, d, r: {**spec.settings(s, d, r), "return_nan_when_prediction_changes": True}))
-    quantus_table, robinterp_table = both_implementations(model, x, y, (metric,), explainer_options=IG_OPTIONS,
-                                                          noise=0.3)
+    monkeypatch.setitem(
+        eq.METRICS,
+        metric,
+        dataclasses.replace(
+            spec, settings=lambda s, d, r: {**spec.settings(s, d, r), "return_nan_when_prediction_changes": True}
+        ),
+    )
+    quantus_table, robinterp_table = both_implementations(
+        model, x, y, (metric,), explainer_options=IG_OPTIONS, noise=0.3
+    )
     nan = quantus_table.score.isna()
     assert 0 < nan.sum() < len(nan), "the noise should change some predictions, not all"
     assert (robinterp_table.score.isna() == nan).all()
@@ -172,10 +192,20 @@ def test_noisy_copies_are_explained_in_bounded_calls(model_and_images, monkeypat
     model, x, y = model_and_images
     calls = []
     explain_and_count = eq.summed_attribution
-    monkeypatch.setattr(eq, "summed_attribution", lambda model, x, *args: calls.append(len(x))
-                        or explain_and_count(model, x, *args))
-    eq.scores(model, x, y, ("local_lipschitz",), explainer_options=IG_OPTIONS, samples=4, seed=1,
-              batch_size=2, images_per_call=5)
+    monkeypatch.setattr(
+        eq, "summed_attribution", lambda model, x, *args: calls.append(len(x)) or explain_and_count(model, x, *args)
+    )
+    eq.scores(
+        model,
+        x,
+        y,
+        ("local_lipschitz",),
+        explainer_options=IG_OPTIONS,
+        samples=4,
+        seed=1,
+        batch_size=2,
+        images_per_call=5,
+    )
     # the images (5 + 1), then per batch of 2 images two samples per chunk: 4 copies a call
     assert calls == [5, 1] + [4] * 6
 

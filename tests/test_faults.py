@@ -32,9 +32,14 @@ CHILD = textwrap.dedent("""
 
 
 def spawn(tmp_path, sleep: float) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path / "marker"), str(sleep)],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=os.environ.copy())
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(tmp_path / "marker"), str(sleep)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
 
 
 def entries():
@@ -90,9 +95,14 @@ TRAIN_CHILD = textwrap.dedent("""
 
 
 def train_child(cache: os.PathLike) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", TRAIN_CHILD], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "ROBINTERP_CACHE": str(cache)})
+    return subprocess.Popen(
+        [sys.executable, "-c", TRAIN_CHILD],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "ROBINTERP_CACHE": str(cache)},
+    )
 
 
 @pytest.mark.slow
@@ -109,9 +119,10 @@ def test_a_training_run_killed_mid_way_reruns_to_the_uninterrupted_weights(tmp_p
         child.send_signal(signal.SIGKILL)
         child.wait()
         models_folder = interrupted / "models"
-        for entry in (models_folder.iterdir() if models_folder.exists() else []):
-            assert entry.name.startswith(".") or entry.name.endswith(".lock") \
-                or (entry / "meta.json").exists(), f"half-written entry {entry.name}"
+        for entry in models_folder.iterdir() if models_folder.exists() else []:
+            assert entry.name.startswith(".") or entry.name.endswith(".lock") or (entry / "meta.json").exists(), (
+                f"half-written entry {entry.name}"
+            )
     rerun = train_child(interrupted)
     out, err = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, err
@@ -159,7 +170,8 @@ def test_a_sweep_killed_mid_way_reruns_to_completion_with_equal_results(tmp_path
     child.wait()
     rerun = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
-    assert sorted(p.name for p in sweeps.iterdir()) == ["config-first.ipynb", "config-second.ipynb"], \
+    assert sorted(p.name for p in sweeps.iterdir()) == ["config-first.ipynb", "config-second.ipynb"], (
         "an orphaned temporary notebook or a missing result"
+    )
     assert (results / "config-first" / "robust_models" / "robust_accuracy.csv").read_text() == first_pass
     assert (results / "config-second" / "robust_models" / "robust_accuracy.csv").exists()

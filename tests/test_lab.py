@@ -30,9 +30,24 @@ def test_a_chapter_saved_with_outputs_reaches_git_without_them(tmp_path):
     git(tmp_path, "clone", "--quiet", str(REPO), str(clone))
     for name in ("Makefile", ".gitattributes"):  # this checkout's, committed or not
         (clone / name).write_text((REPO / name).read_text())
-    git(clone, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "--allow-empty", "-am", "as checked out")
-    subprocess.run(["make", "--no-print-directory", "git-filter", f"PY={sys.executable}"], cwd=clone, check=True,
-                   capture_output=True)
+    git(
+        clone,
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@t",
+        "commit",
+        "--quiet",
+        "--allow-empty",
+        "-am",
+        "as checked out",
+    )
+    subprocess.run(
+        ["make", "--no-print-directory", "git-filter", f"PY={sys.executable}"],
+        cwd=clone,
+        check=True,
+        capture_output=True,
+    )
     path = clone / "book" / "chapters" / "robust_models.ipynb"
     notebook = nbformat.read(path, as_version=4)
     ids_before = [cell.id for cell in notebook.cells]
@@ -65,9 +80,22 @@ class LabServer:
     def __init__(self, env: dict[str, str]):
         self.port, self.token = free_port(), uuid.uuid4().hex
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={self.port}", "--ip=127.0.0.1",
-             f"--IdentityProvider.token={self.token}", "--notebook-dir=book/chapters", "--ServerApp.allow_root=True"],
-            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "jupyterlab",
+                "--no-browser",
+                f"--port={self.port}",
+                "--ip=127.0.0.1",
+                f"--IdentityProvider.token={self.token}",
+                "--notebook-dir=book/chapters",
+                "--ServerApp.allow_root=True",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.time() + 60
         while True:
             try:
@@ -81,9 +109,11 @@ class LabServer:
 
     def request(self, method: str, path: str, body: dict | None = None) -> dict:
         request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}{path}", method=method,
+            f"http://127.0.0.1:{self.port}{path}",
+            method=method,
             data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"})
+            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             text = response.read()
         return json.loads(text) if text else {}
@@ -102,17 +132,38 @@ def run_cells(server: LabServer, kernel_id: str, sources: list[str], timeout: fl
     import websocket
 
     ws = websocket.create_connection(
-        f"ws://127.0.0.1:{server.port}/api/kernels/{kernel_id}/channels?token={server.token}", timeout=timeout)
+        f"ws://127.0.0.1:{server.port}/api/kernels/{kernel_id}/channels?token={server.token}", timeout=timeout
+    )
     outputs = []
     try:
         for source in sources:
             msg_id = uuid.uuid4().hex
-            ws.send(json.dumps({
-                "header": {"msg_id": msg_id, "username": "test", "session": uuid.uuid4().hex, "msg_type": "execute_request",
-                           "version": "5.3", "date": ""},
-                "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-                "content": {"code": source, "silent": False, "store_history": True, "user_expressions": {},
-                            "allow_stdin": False, "stop_on_error": True}}))
+            ws.send(
+                json.dumps(
+                    {
+                        "header": {
+                            "msg_id": msg_id,
+                            "username": "test",
+                            "session": uuid.uuid4().hex,
+                            "msg_type": "execute_request",
+                            "version": "5.3",
+                            "date": "",
+                        },
+                        "parent_header": {},
+                        "metadata": {},
+                        "channel": "shell",
+                        "buffers": [],
+                        "content": {
+                            "code": source,
+                            "silent": False,
+                            "store_history": True,
+                            "user_expressions": {},
+                            "allow_stdin": False,
+                            "stop_on_error": True,
+                        },
+                    }
+                )
+            )
             produced, replied, idle = [], None, False
             while replied is None or not idle:
                 message = json.loads(ws.recv())
@@ -126,7 +177,9 @@ def run_cells(server: LabServer, kernel_id: str, sources: list[str], timeout: fl
                 elif kind in ("stream", "display_data", "execute_result", "error"):
                     produced.append(message["content"])
             if replied["status"] != "ok":
-                raise AssertionError(f"cell failed in Lab: {replied.get('ename')}: {replied.get('evalue')}\n{source[:300]}")
+                raise AssertionError(
+                    f"cell failed in Lab: {replied.get('ename')}: {replied.get('evalue')}\n{source[:300]}"
+                )
             outputs.append(produced)
     finally:
         ws.close()
@@ -157,8 +210,9 @@ def test_a_chapter_runs_cell_by_cell_in_lab_with_papermills_numbers(tmp_path, mo
     try:
         contents = server.request("GET", "/api/contents/robust_models.ipynb")
         assert contents["type"] == "notebook"
-        session = server.request("POST", "/api/sessions", {"path": "robust_models.ipynb", "type": "notebook",
-                                                          "kernel": {"name": "python3"}})
+        session = server.request(
+            "POST", "/api/sessions", {"path": "robust_models.ipynb", "type": "notebook", "kernel": {"name": "python3"}}
+        )
         outputs = run_cells(server, session["kernel"]["id"], sources)
     finally:
         server.stop()
@@ -168,6 +222,7 @@ def test_a_chapter_runs_cell_by_cell_in_lab_with_papermills_numbers(tmp_path, mo
     by_lab = pd.read_csv(adhoc[0] / "robust_models" / "robust_accuracy.csv")
     pd.testing.assert_frame_equal(by_lab, by_papermill)
     flat = [output for cell in outputs for output in cell]
-    assert any("application/vnd.jupyter.widget-view+json" in output.get("data", {}) for output in flat), \
+    assert any("application/vnd.jupyter.widget-view+json" in output.get("data", {}) for output in flat), (
         "no widget progress bar in Lab"
+    )
     assert not any("IProgress not found" in output.get("text", "") for output in flat)

@@ -10,8 +10,9 @@ from robinterp import RobinterpError, models
 
 
 @pytest.mark.parametrize("name", list(models.MODELS))
-@pytest.mark.parametrize("dataset,shape", [("mnist", (1, 28, 28)), ("cifar10", (3, 32, 32)),
-                                           ("imagenette", (3, 96, 96))])
+@pytest.mark.parametrize(
+    "dataset,shape", [("mnist", (1, 28, 28)), ("cifar10", (3, 32, 32)), ("imagenette", (3, 96, 96))]
+)
 def test_every_model_builds_for_every_input_size(name, dataset, shape):
     if name == "vgg19" and shape[1] < 32:  # five pools
         with pytest.raises(RobinterpError, match="at least 32 pixels, got 28"):

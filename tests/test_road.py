@@ -50,8 +50,8 @@ def test_road_equals_quantus_on_one_channel_images_and_one_batch(blobs, fitted_t
     percentages = [5, 25, 50, 75, 95]
     np.random.seed(7)
     theirs = quantus.ROAD(percentages=percentages, noise=0.05, display_progressbar=False, disable_warnings=True)(
-        model=tiny_cnn, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=attribution.numpy(), batch_size=16,
-        device="cpu")
+        model=tiny_cnn, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=attribution.numpy(), batch_size=16, device="cpu"
+    )
     ours = metrics.road(tiny_cnn, x, y, attribution, tuple(percentages), noise=0.05, seed=7)
     assert [theirs[p] for p in percentages] == pytest.approx(ours.float().mean(1).tolist())
     assert len(set(theirs.values())) > 1, "a curve that does not move would test nothing"

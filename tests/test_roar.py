@@ -46,8 +46,10 @@ def test_the_random_ranking_removes_the_same_count_and_is_seeded():
 
 
 def test_the_channel_mean_is_over_the_training_images():
-    split = data.Split(torch.stack([torch.zeros(2, 3, 3), torch.ones(2, 3, 3)]) * torch.tensor([1.0, 3.0]).view(1, 2, 1, 1),
-                       torch.tensor([0, 1]))
+    split = data.Split(
+        torch.stack([torch.zeros(2, 3, 3), torch.ones(2, 3, 3)]) * torch.tensor([1.0, 3.0]).view(1, 2, 1, 1),
+        torch.tensor([0, 1]),
+    )
     assert torch.allclose(roar.channel_mean(split), torch.tensor([0.5, 1.5]))
 
 
@@ -75,7 +77,9 @@ def test_the_mask_content_is_where_pixels_were_removed_and_nothing_of_the_image(
     mask = roar.modified(x, ranked, 0.25, torch.zeros(3), "mask")
     removed = roar.remove(x, ranked, 0.25, torch.full((3,), 5.0)) == 5.0
     assert torch.equal(mask.bool(), removed) and set(mask.unique().tolist()) == {0.0, 1.0}
-    assert torch.equal(roar.modified(x, ranked, 0.25, torch.zeros(3), "image"), roar.remove(x, ranked, 0.25, torch.zeros(3)))
+    assert torch.equal(
+        roar.modified(x, ranked, 0.25, torch.zeros(3), "image"), roar.remove(x, ranked, 0.25, torch.zeros(3))
+    )
     assert torch.equal(roar.modified(x + 1, ranked, 0.25, torch.zeros(3), "mask"), mask)  # blind to pixel values
 
 
@@ -91,12 +95,22 @@ def test_the_random_control_draws_apart_for_each_seed_and_stream():
 def test_the_retraining_key_follows_ranking_target_content_and_spec(blobs, change):
     spec = train.TrainSpec(dataset="mnist", model="small_cnn", width=4, epochs=0.25, batch_size=50, seed=0)
     base = roar.Ranking("saliency", lambda x, y: x, ("robinterp.explain",), "predicted")
-    changed = {"ranking": dict(ranking=roar.Ranking("map", lambda x, y: x, (), "predicted")),
-               "target": dict(ranking=roar.Ranking("saliency", lambda x, y: x, ("robinterp.explain",), "true")),
-               "content": dict(content="mask"), "spec": dict(retrain=dataclasses.replace(spec, epochs=0.5))}[change]
+    changed = {
+        "ranking": dict(ranking=roar.Ranking("map", lambda x, y: x, (), "predicted")),
+        "target": dict(ranking=roar.Ranking("saliency", lambda x, y: x, ("robinterp.explain",), "true")),
+        "content": dict(content="mask"),
+        "spec": dict(retrain=dataclasses.replace(spec, epochs=0.5)),
+    }[change]
     order = lambda: roar.random_order(blobs.images.shape, 0)  # noqa: E731
-    args = dict(source="k", ranking=base, fraction=0.4, retrain=spec, train_split=blobs, train_order=order,
-                fill=roar.channel_mean(blobs))
+    args = dict(
+        source="k",
+        ranking=base,
+        fraction=0.4,
+        retrain=spec,
+        train_split=blobs,
+        train_order=order,
+        fill=roar.channel_mean(blobs),
+    )
     _, first = roar.retrained(**args)
     _, other = roar.retrained(**{**args, **changed})
     assert first["key"] != other["key"]

@@ -28,15 +28,19 @@ def test_the_default_grid_stands_for_every_setting_of_table_1():
     settings = report.grid_settings(chapter.RobustAttributionConfig())
     assert len(settings) == len(paper_numbers.ZENG_TABLE1) == 14
     assert set(zip(settings.norm, settings.paper_eps.round(6), settings.paper_steps)) == {
-        (norm, round(eps, 6), steps) for norm, eps, steps in paper_numbers.ZENG_TABLE1}
+        (norm, round(eps, 6), steps) for norm, eps, steps in paper_numbers.ZENG_TABLE1
+    }
 
 
-@pytest.mark.parametrize("changes,needle", [
-    ({"methods": {"A": {"method": "attribution_alignment", "teacher_eps": 1.0}}}, "teacher"),
-    ({"grid": {"G": {"method": "standard"}}}, "must be pgd_at"),
-    ({"methods": {"random": {"method": "standard"}}}, "labelled 'random'"),
-    ({"grid_seeds": [5]}, "among seeds"),
-])
+@pytest.mark.parametrize(
+    "changes,needle",
+    [
+        ({"methods": {"A": {"method": "attribution_alignment", "teacher_eps": 1.0}}}, "teacher"),
+        ({"grid": {"G": {"method": "standard"}}}, "must be pgd_at"),
+        ({"methods": {"random": {"method": "standard"}}}, "labelled 'random'"),
+        ({"grid_seeds": [5]}, "among seeds"),
+    ],
+)
 def test_the_config_refuses_what_the_chapter_cannot_compare(changes, needle):
     with pytest.raises(ConfigError, match=needle):
         chapter.RobustAttributionConfig.from_mapping(changes)
@@ -47,13 +51,19 @@ def test_the_alignment_models_teacher_is_its_listed_pgd_l2_entry():
     aligned = next(e for e in cfg.methods if e.method == "attribution_alignment")
     assert cfg.teacher_label(aligned) == "PGD-L2"
     # an alignment model with its own schedule has another teacher than the listed one
-    longer = {"PGD-L2": {"method": "pgd_at", "norm": "l2", "eps": 2.42, "steps": 5, "eps_warmup": 0.25},
-              "alignment": {"method": "attribution_alignment", "epochs": 2.0}}
+    longer = {
+        "PGD-L2": {"method": "pgd_at", "norm": "l2", "eps": 2.42, "steps": 5, "eps_warmup": 0.25},
+        "alignment": {"method": "attribution_alignment", "epochs": 2.0},
+    }
     with pytest.raises(ConfigError, match="teacher"):
         chapter.RobustAttributionConfig.from_mapping({"methods": longer})
     longer["PGD-L2"]["epochs"] = 2.0
-    assert chapter.RobustAttributionConfig.from_mapping({"methods": longer}).teacher_label(
-        chapter.RobustAttributionConfig.from_mapping({"methods": longer}).methods[1]) == "PGD-L2"
+    assert (
+        chapter.RobustAttributionConfig.from_mapping({"methods": longer}).teacher_label(
+            chapter.RobustAttributionConfig.from_mapping({"methods": longer}).methods[1]
+        )
+        == "PGD-L2"
+    )
     grid_twin = next(e for e in cfg.grid if e.label == "L2 eps 2.42 t 5")
     assert grid_twin.values == next(e for e in cfg.methods if e.label == "PGD-L2").values
 
@@ -65,8 +75,7 @@ def _correct(share: int, images: int = 200) -> list[int]:
 
 def synthetic(cfg):
     """ROAR, alignment and cost tables whose verdicts are known (seeds 0 and 1)."""
-    shares = {"standard": 80, "distillation": 80, "input-grad reg": 60, "PGD-L2": 40, "alignment": 50,
-              "random": 90}
+    shares = {"standard": 80, "distillation": 80, "input-grad reg": 60, "PGD-L2": 40, "alignment": 50, "random": 90}
     grid = report.grid_settings(cfg)
     shares.update({row.label: 50 if row.norm == "l2" else 70 for row in grid.itertuples()})
     shares["PGD-L2"] = 40
@@ -80,15 +89,33 @@ def synthetic(cfg):
                 rankings["map"] = 40  # as faithful as its teacher, PGD-L2
             for ranking, value in rankings.items():
                 for fraction in cfg.roar_fractions:
-                    rows += [{"source": source, "seed": seed, "ranking": ranking, "fraction": fraction, "image": i,
-                              "correct": c} for i, c in enumerate(_correct(value))]
+                    rows += [
+                        {
+                            "source": source,
+                            "seed": seed,
+                            "ranking": ranking,
+                            "fraction": fraction,
+                            "image": i,
+                            "correct": c,
+                        }
+                        for i, c in enumerate(_correct(value))
+                    ]
     roar = pd.DataFrame(rows)
-    alignment = pd.DataFrame([{"method": row.label, "seed": seed, "measure": report.ETMANN,
-                               "image": i, "score": row.eps * (1 + i / 200)}
-                              for row in grid.itertuples() for seed in cfg.grid_seeds for i in range(50)])
-    cost = pd.DataFrame([{"model": "alignment", "map": name, "repeat": r, "seconds_per_image": s + 1e-6 * r}
-                         for r in range(4) for name, s in (("own map (alignment model)", 1e-4),
-                                                            ("vanilla saliency (its PGD-L2 teacher)", 3e-4))])
+    alignment = pd.DataFrame(
+        [
+            {"method": row.label, "seed": seed, "measure": report.ETMANN, "image": i, "score": row.eps * (1 + i / 200)}
+            for row in grid.itertuples()
+            for seed in cfg.grid_seeds
+            for i in range(50)
+        ]
+    )
+    cost = pd.DataFrame(
+        [
+            {"model": "alignment", "map": name, "repeat": r, "seconds_per_image": s + 1e-6 * r}
+            for r in range(4)
+            for name, s in (("own map (alignment model)", 1e-4), ("vanilla saliency (its PGD-L2 teacher)", 3e-4))
+        ]
+    )
     return roar, alignment, cost
 
 
@@ -98,13 +125,18 @@ def test_the_verdicts_on_results_whose_answers_are_known():
     assert set(verdicts.verdict) == {"reproduced"}, verdicts[["measure", "effect", "verdict"]]
     assert verdicts.loc["distillation does not make the maps more faithful than standard training", "effect"] == 0
     assert verdicts.loc["the alignment model's map is more faithful than its own post-hoc saliency", "effect"] == 10
-    assert verdicts.loc["input-gradient regularization improves ROAR over standard training", "effect"] == pytest.approx(20)
+    assert verdicts.loc[
+        "input-gradient regularization improves ROAR over standard training", "effect"
+    ] == pytest.approx(20)
     assert verdicts.loc["... but less than PGD training", "effect"] == pytest.approx(20)
-    assert verdicts.loc["PGD-L2 models give slightly more faithful maps than PGD-Linf ones", "effect"] == pytest.approx(20)
+    assert verdicts.loc["PGD-L2 models give slightly more faithful maps than PGD-Linf ones", "effect"] == pytest.approx(
+        20
+    )
     # the paper's effects, from Table 1: L2 beats Linf there too, and its Linf gap exceeds our margin
     assert verdicts.loc["PGD-L2 models give slightly more faithful maps than PGD-Linf ones", "paper"] > 0
     assert verdicts.loc["ROAR barely depends on the PGD radius (LINF, t 5)", "paper"] == pytest.approx(
-        (90.75 + 86.15 + 81.15 + 71.66 - 88.13 - 84.68 - 78.39 - 67.54) / 4)
+        (90.75 + 86.15 + 81.15 + 71.66 - 88.13 - 84.68 - 78.39 - 67.54) / 4
+    )
 
 
 def test_a_map_worse_than_the_standard_models_is_contradicted_and_missing_models_drop_their_claims():
@@ -113,8 +145,10 @@ def test_a_map_worse_than_the_standard_models_is_contradicted_and_missing_models
     worse = roar.copy()
     worse.loc[(worse.source == "alignment") & (worse.ranking == "map"), "correct"] = 100
     verdicts = report.claims(cfg, worse, alignment, cost).set_index("claim")
-    assert verdicts.loc["the alignment model's map is more faithful than a standard model's post-hoc saliency",
-                        "verdict"] == "contradicted"
+    assert (
+        verdicts.loc["the alignment model's map is more faithful than a standard model's post-hoc saliency", "verdict"]
+        == "contradicted"
+    )
     fewer = chapter.RobustAttributionConfig.from_mapping({"methods": {"standard": {"method": "standard"}}})
     claims = report.claims(fewer, roar, alignment, cost)["claim"]
     assert not claims.str.contains("distillation|alignment model").any() and claims.str.contains("radius").any()
@@ -156,10 +190,20 @@ def test_the_saliency_ranking_explains_the_predicted_or_the_true_class(fitted_ti
 def test_a_grid_model_equal_to_a_listed_one_counts_its_retrainings_once():
     cfg = chapter.RobustAttributionConfig()
     roar_results, _, _ = synthetic(cfg)
-    keyed = [(label, seed) for label, seed in roar_results[["source", "seed"]].drop_duplicates().itertuples(index=False)
-             if label != "random"]
-    records = pd.DataFrame([{"method": label, "seed": seed,
-                             "cache_key": "twin" if label in ("PGD-L2", "L2 eps 2.42 t 5") and seed == 0 else f"{label}{seed}"}
-                            for label, seed in keyed])
+    keyed = [
+        (label, seed)
+        for label, seed in roar_results[["source", "seed"]].drop_duplicates().itertuples(index=False)
+        if label != "random"
+    ]
+    records = pd.DataFrame(
+        [
+            {
+                "method": label,
+                "seed": seed,
+                "cache_key": "twin" if label in ("PGD-L2", "L2 eps 2.42 t 5") and seed == 0 else f"{label}{seed}",
+            }
+            for label, seed in keyed
+        ]
+    )
     per_source = roar_results.groupby(["source", "seed", "ranking", "fraction"]).ngroups
     assert report.retrain_count(roar_results, records) == per_source - len(cfg.roar_fractions)

@@ -12,16 +12,24 @@ from robinterp.reports import rules
 def diffs(means, images: int = 200, spread: float = 1.0, seed: int = 0) -> pd.DataFrame:
     """Paired differences: per seed, ``images`` draws around that seed's mean."""
     rng = np.random.default_rng(seed)
-    return pd.DataFrame([{"seed": s, "image": i, "value": m + spread * rng.standard_normal()}
-                         for s, m in enumerate(means) for i in range(images)])
+    return pd.DataFrame(
+        [
+            {"seed": s, "image": i, "value": m + spread * rng.standard_normal()}
+            for s, m in enumerate(means)
+            for i in range(images)
+        ]
+    )
 
 
-@pytest.mark.parametrize("means,spread,expected", [
-    ((1.0, 1.2, 0.9), 0.5, "reproduced"),
-    ((0.3, 0.4, -0.2), 0.5, "partly"),  # a seed disagrees
-    ((-0.05, -0.1, 0.05), 1.0, "not reproduced"),
-    ((-1.0, -1.1, -0.8), 0.5, "contradicted"),
-])
+@pytest.mark.parametrize(
+    "means,spread,expected",
+    [
+        ((1.0, 1.2, 0.9), 0.5, "reproduced"),
+        ((0.3, 0.4, -0.2), 0.5, "partly"),  # a seed disagrees
+        ((-0.05, -0.1, 0.05), 1.0, "not reproduced"),
+        ((-1.0, -1.1, -0.8), 0.5, "contradicted"),
+    ],
+)
 def test_orderings_in_each_of_the_four_outcomes(means, spread, expected):
     assert rules.ordering(diffs(means, spread=spread)).verdict == expected
 
@@ -47,14 +55,22 @@ def test_the_interval_is_reproducible_and_over_seeds_when_asked():
     d = diffs((1.0, 2.0, 3.0), images=10, spread=0.1)
     assert rules.ordering(d) == rules.ordering(d)
     over_seeds = rules.ordering(d, over="seeds")
-    assert over_seeds.low >= 1.0 - 0.1 and over_seeds.high <= 3.0 + 0.1 and over_seeds.mean == pytest.approx(2.0, abs=0.05)
+    assert (
+        over_seeds.low >= 1.0 - 0.1 and over_seeds.high <= 3.0 + 0.1 and over_seeds.mean == pytest.approx(2.0, abs=0.05)
+    )
     with pytest.raises(ValueError, match="over must be one of"):
         rules.bootstrap(d, over="pixels")
 
 
 def test_paired_differences_match_on_seed_and_image_and_refuse_ambiguous_rows():
-    table = pd.DataFrame({"method": ["A", "A", "B", "B", "B"], "seed": [0, 0, 0, 0, 1],
-                          "image": [0, 1, 1, 0, 0], "score": [5.0, 7.0, 1.0, 2.0, 9.0]})
+    table = pd.DataFrame(
+        {
+            "method": ["A", "A", "B", "B", "B"],
+            "seed": [0, 0, 0, 0, 1],
+            "image": [0, 1, 1, 0, 0],
+            "score": [5.0, 7.0, 1.0, 2.0, 9.0],
+        }
+    )
     out = rules.paired(table, "A", "B").sort_values("value")
     assert out["value"].tolist() == [3.0, 6.0] and out["seed"].tolist() == [0, 0]
     twice = pd.concat([table, table.iloc[[0]]])
@@ -67,8 +83,13 @@ def test_images_shared_by_every_seed_are_resampled_together():
     seeds, and resampling each seed apart would make the interval too narrow."""
     rng = np.random.default_rng(1)
     per_image = rng.standard_normal(200)
-    shared = pd.DataFrame([{"seed": s, "image": i, "value": 0.1 + u + 0.3 * rng.standard_normal()}
-                           for s in range(3) for i, u in enumerate(per_image)])
+    shared = pd.DataFrame(
+        [
+            {"seed": s, "image": i, "value": 0.1 + u + 0.3 * rng.standard_normal()}
+            for s in range(3)
+            for i, u in enumerate(per_image)
+        ]
+    )
     joint = rules.ordering(shared)
     apart = rules.ordering(shared.drop(columns="image"))  # no image ids: resampled within seeds
     assert (joint.high - joint.low) > 1.4 * (apart.high - apart.low)
@@ -91,14 +112,23 @@ def test_an_equivalence_needs_every_seed_within_the_margin():
 def trend_table(slope: float, seeds: int = 2, images: int = 100, spread: float = 1.0, seed: int = 0) -> pd.DataFrame:
     """A measure per seed, setting x and image: slope * x plus noise."""
     rng = np.random.default_rng(seed)
-    return pd.DataFrame([{"seed": s, "x": x, "image": i, "value": slope * x + spread * rng.standard_normal()}
-                         for s in range(seeds) for x in (1.0, 2.0, 3.0, 4.0) for i in range(images)])
+    return pd.DataFrame(
+        [
+            {"seed": s, "x": x, "image": i, "value": slope * x + spread * rng.standard_normal()}
+            for s in range(seeds)
+            for x in (1.0, 2.0, 3.0, 4.0)
+            for i in range(images)
+        ]
+    )
 
 
-@pytest.mark.parametrize("slope,spread,expected", [
-    (1.0, 0.5, "reproduced"),
-    (-1.0, 0.5, "contradicted"),
-])
+@pytest.mark.parametrize(
+    "slope,spread,expected",
+    [
+        (1.0, 0.5, "reproduced"),
+        (-1.0, 0.5, "contradicted"),
+    ],
+)
 def test_trends_by_rank_correlation(slope, spread, expected):
     judged = rules.trend(trend_table(slope, spread=spread))
     assert judged.verdict == expected
@@ -121,13 +151,16 @@ def test_a_trend_needs_two_settings_and_counts_what_it_leaves_out():
     assert judged.n == 2 * 99 and judged.missing == 2  # image-seed pairs, as for an ordering
 
 
-@pytest.mark.parametrize("means,spread,expected", [
-    ((0.0, 0.1, -0.1), 0.5, "reproduced"),  # no improvement, none beyond the margin possible
-    ((-3.0, -2.5, -3.2), 0.5, "reproduced"),  # clearly worse is also no better
-    ((0.8, 0.9, 0.7), 5.0, "partly"),  # the interval reaches past the margin
-    ((1.2, 1.3, 1.1), 4.0, "not reproduced"),  # the mean is past it, the interval not wholly
-    ((3.0, 3.2, 2.9), 0.5, "contradicted"),
-])
+@pytest.mark.parametrize(
+    "means,spread,expected",
+    [
+        ((0.0, 0.1, -0.1), 0.5, "reproduced"),  # no improvement, none beyond the margin possible
+        ((-3.0, -2.5, -3.2), 0.5, "reproduced"),  # clearly worse is also no better
+        ((0.8, 0.9, 0.7), 5.0, "partly"),  # the interval reaches past the margin
+        ((1.2, 1.3, 1.1), 4.0, "not reproduced"),  # the mean is past it, the interval not wholly
+        ((3.0, 3.2, 2.9), 0.5, "contradicted"),
+    ],
+)
 def test_at_most_a_margin_of_improvement(means, spread, expected):
     """The rule for "A does not improve on B": the improvement of A over B stays within the margin."""
     assert rules.at_most(diffs(means, spread=spread), margin=1.0).verdict == expected
@@ -140,10 +173,18 @@ def test_a_trend_refuses_two_values_for_one_image_setting_and_seed():
 
 
 def test_the_page_view_puts_the_verdict_first_and_the_interval_in_one_cell():
-    verdicts = pd.DataFrame({"claim": ["A beats B", "best of four"], "measure": ["acc", "counted in 2 of 3 seeds"],
-                             "effect": [1.23456, float("nan")], "low": [0.5, float("nan")],
-                             "high": [2.0, float("nan")], "n": [750.0, float("nan")],
-                             "seeds agreeing": ["3 of 3", "2 of 3"], "verdict": ["reproduced", "partly"]})
+    verdicts = pd.DataFrame(
+        {
+            "claim": ["A beats B", "best of four"],
+            "measure": ["acc", "counted in 2 of 3 seeds"],
+            "effect": [1.23456, float("nan")],
+            "low": [0.5, float("nan")],
+            "high": [2.0, float("nan")],
+            "n": [750.0, float("nan")],
+            "seeds agreeing": ["3 of 3", "2 of 3"],
+            "verdict": ["reproduced", "partly"],
+        }
+    )
     view = rules.page_view(verdicts)
     assert list(view.columns)[0] == "verdict" and view.loc["A beats B", "effect [95% interval]"] == "1.23 [0.5, 2]"
     assert view.loc["best of four", "effect [95% interval]"] == "counted in 2 of 3 seeds"

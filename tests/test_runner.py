@@ -34,9 +34,13 @@ def toy_notebook(path, tagged=True):
     params = nbformat.v4.new_code_cell('divisor = 1\nprofile = "default"')
     if tagged:
         params.metadata["tags"] = ["parameters"]
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_markdown_cell("# Toy"), params,
-        nbformat.v4.new_code_cell("result = 10 / divisor\nprint(result)")])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell("# Toy"),
+            params,
+            nbformat.v4.new_code_cell("result = 10 / divisor\nprint(result)"),
+        ]
+    )
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
     return path
@@ -78,13 +82,15 @@ def test_a_failing_chapter_names_chapter_config_and_cell_and_leaves_no_output(to
 def test_the_book_publishes_a_failure_page_not_stale_output(tmp_path, monkeypatch):
     failing = toy_notebook(tmp_path / "toy.ipynb")
     # every chapter in _toc.yml fails, so the real book's table of contents still resolves
-    monkeypatch.setattr(runner, "CHAPTERS", {
-        name: runner.Chapter(name, str(failing), ToyConfig, toy_plan) for name in runner.CHAPTERS})
+    monkeypatch.setattr(
+        runner, "CHAPTERS", {name: runner.Chapter(name, str(failing), ToyConfig, toy_plan) for name in runner.CHAPTERS}
+    )
     stale = build_root() / "executed" / "smoke" / "robust_models.ipynb"
     stale.parent.mkdir(parents=True)
     stale.write_text("STALE OUTPUT")
-    monkeypatch.setattr(runner, "resolve_config",
-                        lambda chapter, profile=None, config_file=None: (ToyConfig(divisor=0), profile))
+    monkeypatch.setattr(
+        runner, "resolve_config", lambda chapter, profile=None, config_file=None: (ToyConfig(divisor=0), profile)
+    )
     with pytest.raises(runner.ChapterFailed, match=f"{len(runner.CHAPTERS)} chapter"):
         runner.book("smoke")
     for name in runner.CHAPTERS:
@@ -94,32 +100,45 @@ def test_the_book_publishes_a_failure_page_not_stale_output(tmp_path, monkeypatc
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "robinterp", *args], capture_output=True,
-                          text=True, cwd=REPO, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "robinterp", *args], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["run", "nope", "--profile", "smoke"], "unknown chapter 'nope'"),
-    (["run", "robust_models", "--profile", "fast"], "unknown profile 'fast'"),
-    (["data", "fetch", "imagenet"], "unknown data set 'imagenet'"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["run", "nope", "--profile", "smoke"], "unknown chapter 'nope'"),
+        (["run", "robust_models", "--profile", "fast"], "unknown profile 'fast'"),
+        (["data", "fetch", "imagenet"], "unknown data set 'imagenet'"),
+    ],
+)
 def test_cli_errors_are_one_line_and_exit_2(args, needle):
     result = cli(*args)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and needle in result.stderr
 
 
-@pytest.mark.parametrize("chapter,text,needle", [
-    ("robust_models", "robust_models:\n  epsilons: [0.1, -1]\n", "epsilons = -1.0 is out of range"),
-    ("saliency_guided_training", "saliency_guided_training:\n  methods:\n    ASGT: {method: asgt, k: 1.2}\n",
-     "ASGTParams.k = 1.2 is out of range"),
-    ("saliency_guided_training", "saliency_guided_training:\n  epochs: 0\n", "epochs = 0.0 is out of range"),
-    ("saliency_guided_training", "saliency_guided_training:\n  methods:\n    SGT: {method: sgt, ranking: biggest}\n",
-     "ranking = 'biggest'"),
-    ("scaat", "scaat:\n  methods:\n    ST: {method: standard}\n", "methods must list a SCAAT entry"),
-    ("robust_models", "robust_models:\n  eval_size: lots\n", "eval_size must be an integer"),
-    ("robust_models", "robust_models:\n  pgd_step: 3\n", "did you mean 'pgd_steps'"),
-])
+@pytest.mark.parametrize(
+    "chapter,text,needle",
+    [
+        ("robust_models", "robust_models:\n  epsilons: [0.1, -1]\n", "epsilons = -1.0 is out of range"),
+        (
+            "saliency_guided_training",
+            "saliency_guided_training:\n  methods:\n    ASGT: {method: asgt, k: 1.2}\n",
+            "ASGTParams.k = 1.2 is out of range",
+        ),
+        ("saliency_guided_training", "saliency_guided_training:\n  epochs: 0\n", "epochs = 0.0 is out of range"),
+        (
+            "saliency_guided_training",
+            "saliency_guided_training:\n  methods:\n    SGT: {method: sgt, ranking: biggest}\n",
+            "ranking = 'biggest'",
+        ),
+        ("scaat", "scaat:\n  methods:\n    ST: {method: standard}\n", "methods must list a SCAAT entry"),
+        ("robust_models", "robust_models:\n  eval_size: lots\n", "eval_size must be an integer"),
+        ("robust_models", "robust_models:\n  pgd_step: 3\n", "did you mean 'pgd_steps'"),
+    ],
+)
 def test_cli_bad_config_file_is_one_line_exit_2_and_writes_nothing(tmp_path, chapter, text, needle):
     from robinterp.paths import cache_root
 
@@ -140,8 +159,7 @@ def test_the_whole_book_builds_under_smoke_and_every_number_in_its_prose_is_glue
     for chapter in runner.CHAPTERS:
         nb = json.loads((build_root() / "executed" / "smoke" / f"{chapter}.ipynb").read_text())
         outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
-        glued = {o["metadata"]["scrapbook"]["name"] for o in outputs
-                 if "scrapbook" in o.get("metadata", {})}
+        glued = {o["metadata"]["scrapbook"]["name"] for o in outputs if "scrapbook" in o.get("metadata", {})}
         prose = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
         used = {m.split(":")[0] for m in re.findall(r"\{glue:text\}`([^`]+)`", prose)}
         assert used, f"{chapter}: the prose quotes no measured number"
@@ -157,12 +175,19 @@ def test_cli_unwritable_build_folder_is_one_line_and_writes_nothing(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
     env = {**os.environ, "ROBINTERP_BUILD": str(blocker / "build")}
-    result = subprocess.run([sys.executable, "-m", "robinterp", "run", "robust_models", "--profile", "smoke"],
-                            capture_output=True, text=True, cwd=REPO, timeout=120, env=env)
+    result = subprocess.run(
+        [sys.executable, "-m", "robinterp", "run", "robust_models", "--profile", "smoke"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        env=env,
+    )
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1 and "cannot write to the build folder" in result.stderr
     assert "ROBINTERP_BUILD" in result.stderr
     from robinterp.paths import cache_root
+
     assert not cache_root().exists(), "the cache was written before the build folder was checked"
 
 
@@ -182,13 +207,19 @@ def saving_notebook(path):
     """A chapter that saves one table, then divides (fails on 0), then saves another."""
     params = nbformat.v4.new_code_cell('divisor = 1\nprofile = "default"')
     params.metadata["tags"] = ["parameters"]
-    nb = nbformat.v4.new_notebook(cells=[params, nbformat.v4.new_code_cell(
-        "import pandas as pd\nfrom robinterp import book\n"
-        "from robinterp.experiments.robust_models import RobustModelsConfig\n"
-        "book.show_provenance(RobustModelsConfig(eval_size=divisor or 1), profile)\n"
-        "book.save_table(pd.DataFrame({'x': [1]}), 'toy', 'first')\n"
-        "result = 10 / divisor\n"
-        "book.save_table(pd.DataFrame({'x': [result]}), 'toy', 'second')")])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            params,
+            nbformat.v4.new_code_cell(
+                "import pandas as pd\nfrom robinterp import book\n"
+                "from robinterp.experiments.robust_models import RobustModelsConfig\n"
+                "book.show_provenance(RobustModelsConfig(eval_size=divisor or 1), profile)\n"
+                "book.save_table(pd.DataFrame({'x': [1]}), 'toy', 'first')\n"
+                "result = 10 / divisor\n"
+                "book.save_table(pd.DataFrame({'x': [result]}), 'toy', 'second')"
+            ),
+        ]
+    )
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
     return path
@@ -226,15 +257,17 @@ def test_papermill_by_hand_never_writes_into_a_profile_folder_or_outside_the_bui
     out = tmp_path / "out.ipynb"
     results = build_root() / "results"
     if profile is None or profile == "smoke":
-        papermill.execute_notebook(str(path), str(out), parameters=parameters, kernel_name="python3",
-                                   cwd=str(tmp_path), progress_bar=False)
+        papermill.execute_notebook(
+            str(path), str(out), parameters=parameters, kernel_name="python3", cwd=str(tmp_path), progress_bar=False
+        )
         written = folders(results)
         assert len(written) == 4 and written[0].startswith("adhoc-") and written[-1].endswith("toy/second.csv")
         assert "outside `robinterp run`" in out.read_text()
     else:
         with pytest.raises(papermill.PapermillExecutionError, match="parameter profile must be a plain name"):
-            papermill.execute_notebook(str(path), str(out), parameters=parameters, kernel_name="python3",
-                                       cwd=str(tmp_path), progress_bar=False)
+            papermill.execute_notebook(
+                str(path), str(out), parameters=parameters, kernel_name="python3", cwd=str(tmp_path), progress_bar=False
+            )
         assert folders(results) == []
     assert not (tmp_path / "escaped").exists() and not (build_root().parent / "escaped").exists()
 
@@ -266,10 +299,19 @@ def test_a_second_command_on_the_same_build_folder_waits_for_the_first(capsys):
     import time
 
     build_root().mkdir(parents=True)
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import fcntl, sys, time\n"
-        f"fh = open({str(build_root() / '.lock')!r}, 'a'); fcntl.flock(fh, fcntl.LOCK_EX)\n"
-        "print('held', flush=True); time.sleep(2)")], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import fcntl, sys, time\n"
+                f"fh = open({str(build_root() / '.lock')!r}, 'a'); fcntl.flock(fh, fcntl.LOCK_EX)\n"
+                "print('held', flush=True); time.sleep(2)"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout.readline().strip() == "held"
     start = time.perf_counter()
     with runner.build_lock():
@@ -294,9 +336,14 @@ def test_ctrl_c_during_a_run_is_one_line_and_leaves_nothing_half_written(tmp_pat
     import signal
     import time
 
-    process = subprocess.Popen([sys.executable, "-m", "robinterp", "run", "robust_models", "--profile", "smoke"],
-                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "robinterp", "run", "robust_models", "--profile", "smoke"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     for line in process.stdout:  # interrupt once a training run is under way in the kernel
         if "executing robust_models" in line:
             break

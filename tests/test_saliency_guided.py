@@ -47,7 +47,7 @@ def test_masked_values_stay_in_each_images_own_range_per_channel():
 def test_batched_masking_equals_per_sample_masking():
     x, s = torch.rand(5, 1, 6, 6), torch.randn(5, 1, 6, 6)
     _, batched = sg.mask_lowest(x, s, 0.4)
-    single = torch.cat([sg.mask_lowest(x[i:i + 1], s[i:i + 1], 0.4)[1] for i in range(5)])
+    single = torch.cat([sg.mask_lowest(x[i : i + 1], s[i : i + 1], 0.4)[1] for i in range(5)])
     assert torch.equal(batched, single)
 
 
@@ -84,8 +84,9 @@ def test_logit_saliency_is_the_signed_gradient_of_the_target_logit(tiny_cnn):
 @pytest.mark.parametrize("steps", [1, 3])
 def test_asgt_adversarial_sample_stays_in_its_epsilon_ball(tiny_cnn, steps):
     x, y = torch.rand(8, 1, 28, 28), torch.randint(0, 10, (8,))
-    adversarial, masked = sg.asgt_samples(tiny_cnn, x, y, k=0.3, eps=0.1, steps=steps,
-                                          ranking="signed", unit="elements")
+    adversarial, masked = sg.asgt_samples(
+        tiny_cnn, x, y, k=0.3, eps=0.1, steps=steps, ranking="signed", unit="elements"
+    )
     assert float((adversarial - x).abs().max()) <= 0.1 + 1e-6
     changed = (masked != adversarial).flatten(1).sum(1)
     assert (changed <= int(0.3 * 784)).all() and (changed > 0).all()
@@ -95,6 +96,7 @@ def test_asgt_adversarial_sample_stays_in_its_epsilon_ball(tiny_cnn, steps):
 def test_each_loss_backpropagates_to_the_weights_and_is_registered(blobs, method):
     torch.manual_seed(0)
     from robinterp import models
+
     model = models.build("small_cnn", "mnist", num_classes=10, shape=(1, 28, 28), width=4)
     loss, logits = get_method(method)(model, blobs.images[:8], blobs.labels[:8], progress=0.0)
     loss.backward()

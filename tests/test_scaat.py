@@ -49,10 +49,20 @@ def test_with_gamma_0_scaat_is_pgd_training_exactly():
     split = Split(*data)
     base = dict(model="small_cnn", width=4, epochs=1.0, batch_size=16, lr=3e-3, seed=5)
     a, b = cnn(), cnn()
-    train.fit(a, split, train.TrainSpec(method="scaat", method_params=(
-        ("gamma", 0.0), ("clean_weight", 0.0), ("eps", 0.2), ("steps", 3), ("eps_warmup", 0.5)), **base))
-    train.fit(b, split, train.TrainSpec(method="pgd_at", method_params=(
-        ("eps", 0.2), ("steps", 3), ("eps_warmup", 0.5)), **base))
+    train.fit(
+        a,
+        split,
+        train.TrainSpec(
+            method="scaat",
+            method_params=(("gamma", 0.0), ("clean_weight", 0.0), ("eps", 0.2), ("steps", 3), ("eps_warmup", 0.5)),
+            **base,
+        ),
+    )
+    train.fit(
+        b,
+        split,
+        train.TrainSpec(method="pgd_at", method_params=(("eps", 0.2), ("steps", 3), ("eps_warmup", 0.5)), **base),
+    )
     assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
 
 
@@ -111,8 +121,19 @@ def test_the_margin_scale_is_in_0_1_and_smaller_for_wrong_predictions():
 
 def test_scaat_learns_and_backpropagates(blobs):
     model = cnn()
-    history = train.fit(model, blobs, train.TrainSpec(model="small_cnn", width=4, method="scaat", method_params=(
-        ("eps", 0.1), ("steps", 2), ("adaptive", True)), epochs=3.0, batch_size=50, lr=3e-3))
+    history = train.fit(
+        model,
+        blobs,
+        train.TrainSpec(
+            model="small_cnn",
+            width=4,
+            method="scaat",
+            method_params=(("eps", 0.1), ("steps", 2), ("adaptive", True)),
+            epochs=3.0,
+            batch_size=50,
+            lr=3e-3,
+        ),
+    )
     assert history["loss"].iloc[-1] < history["loss"].iloc[0] and train.accuracy(model, blobs) > 0.5
 
 
@@ -130,8 +151,9 @@ def test_per_image_removal_agrees_with_the_accuracy_curve(blobs, tiny_cnn):
     fractions = (0.0, 0.3, 0.6)
     correct = metrics.correct_after_removal(tiny_cnn, x, y, attribution, fractions, seed=3)
     assert correct.shape == (3, 40) and correct.dtype == torch.bool
-    assert correct.float().mean(1).tolist() == metrics.accuracy_after_removal(tiny_cnn, x, y, attribution,
-                                                                              fractions, seed=3)
+    assert correct.float().mean(1).tolist() == metrics.accuracy_after_removal(
+        tiny_cnn, x, y, attribution, fractions, seed=3
+    )
 
 
 def _chapter_tables(effect: float, seeds=(0, 1, 2), images: int = 60, noise: float = 0.01):
@@ -142,14 +164,32 @@ def _chapter_tables(effect: float, seeds=(0, 1, 2), images: int = 60, noise: flo
         base = torch.rand(images, generator=g)
         for method, shift in (("ST", 0.0), ("SCAAT", effect)):
             noisy = base + shift + noise * torch.randn(images, generator=g)
-            for metric in ("sparseness", "complexity", "background_mass", "faithfulness_correlation",
-                           "accuracy"):
-                rows += [{"dataset": "mnist", "method": method, "seed": seed, "metric": metric,
-                          "image": i, "score": float(v)} for i, v in enumerate(noisy)]
+            for metric in ("sparseness", "complexity", "background_mass", "faithfulness_correlation", "accuracy"):
+                rows += [
+                    {
+                        "dataset": "mnist",
+                        "method": method,
+                        "seed": seed,
+                        "metric": metric,
+                        "image": i,
+                        "score": float(v),
+                    }
+                    for i, v in enumerate(noisy)
+                ]
             for ranking in ("saliency", "random"):
-                removal += [{"dataset": "mnist", "method": method, "seed": seed, "ranking": ranking,
-                             "removed": d, "image": i, "correct": int(i % 2 == 0 or ranking == "random")}
-                            for d in (0.0, 0.5) for i in range(images)]
+                removal += [
+                    {
+                        "dataset": "mnist",
+                        "method": method,
+                        "seed": seed,
+                        "ranking": ranking,
+                        "removed": d,
+                        "image": i,
+                        "correct": int(i % 2 == 0 or ranking == "random"),
+                    }
+                    for d in (0.0, 0.5)
+                    for i in range(images)
+                ]
     return pd.DataFrame(rows), pd.DataFrame(removal)
 
 
@@ -173,8 +213,11 @@ def test_the_ablation_says_which_way_each_variant_moves_each_measure():
     from robinterp.experiments.scaat import SCAATConfig
     from robinterp.reports import scaat as report
 
-    cfg = SCAATConfig(extra_datasets=(), methods={"ST": {"method": "standard"}, "SCAAT": {"method": "scaat"}},
-                      ablation={"g0": {"method": "scaat", "gamma": 0.0}})
+    cfg = SCAATConfig(
+        extra_datasets=(),
+        methods={"ST": {"method": "standard"}, "SCAAT": {"method": "scaat"}},
+        ablation={"g0": {"method": "scaat", "gamma": 0.0}},
+    )
     measures, removal = _chapter_tables(effect=0.05)
     variant = measures[measures.method == "SCAAT"].assign(method="g0")
     variant["score"] += 0.02  # higher everywhere: better where higher is better, worse elsewhere

@@ -29,6 +29,7 @@ class TinyNet(nn.Module):
 
 def per_neuron_nsloss(model, x, perturbed, eps_ns):
     """Equations 4 to 7 of Moshe et al., one neuron at a time, as printed."""
+
     def layers(inp):
         h1 = model.act1(model.fc1(model.flatten(inp)))
         h2 = model.act2(model.fc2(h1))
@@ -42,11 +43,12 @@ def per_neuron_nsloss(model, x, perturbed, eps_ns):
     for i, layer in enumerate(clean):
         size = layer.shape[1]
         for j in range(size):
-            ma = sum(abs(float(layer[m, j])) for m in range(batch)) / batch                       # (4)
-            md = sum(abs(float(layer[m, j]) - float(noisy[k][i][m, j]))
-                     for k in range(n) for m in range(batch)) / (n * batch)                      # (5)
+            ma = sum(abs(float(layer[m, j])) for m in range(batch)) / batch  # (4)
+            md = sum(abs(float(layer[m, j]) - float(noisy[k][i][m, j])) for k in range(n) for m in range(batch)) / (
+                n * batch
+            )  # (5)
             if ma > 0:
-                total += md / (eps_ns * size * ma) * ma                                          # (6), (7)
+                total += md / (eps_ns * size * ma) * ma  # (6), (7)
             else:  # NS is undefined at MA = 0; its product with MA has the limit below
                 total += md / (eps_ns * size)
     return total
@@ -57,7 +59,8 @@ def test_nsloss_equals_the_per_neuron_equations():
     model, x = TinyNet(), torch.rand(7, 1, 2, 3)
     eps_ns, n = 0.3, 4
     fast, logits = sensitivity.neuron_sensitivity_loss(
-        model, x, eps_ns=eps_ns, n=n, generator=torch.Generator().manual_seed(5))
+        model, x, eps_ns=eps_ns, n=n, generator=torch.Generator().manual_seed(5)
+    )
     perturbed = sensitivity.sphere_samples(x, eps_ns, n, torch.Generator().manual_seed(5))
     slow = per_neuron_nsloss(model, x, list(perturbed), eps_ns)
     assert float(fast.detach()) == pytest.approx(slow, rel=1e-5)
@@ -67,9 +70,14 @@ def test_nsloss_equals_the_per_neuron_equations():
 def test_each_neuron_set_counts_what_it_names():
     torch.manual_seed(0)
     model, x = TinyNet(), torch.rand(4, 1, 2, 3)
-    values = {name: float(sensitivity.neuron_sensitivity_loss(
-        model, x, eps_ns=0.2, n=3, neurons=name, generator=torch.Generator().manual_seed(1))[0].detach())
-        for name in sensitivity.NEURON_SETS}
+    values = {
+        name: float(
+            sensitivity.neuron_sensitivity_loss(
+                model, x, eps_ns=0.2, n=3, neurons=name, generator=torch.Generator().manual_seed(1)
+            )[0].detach()
+        )
+        for name in sensitivity.NEURON_SETS
+    }
     assert values["activations_and_logits"] == pytest.approx(values["activations"] + values["logits"])
     with pytest.raises(RobinterpError, match="neurons must be one of"):
         sensitivity.neuron_sensitivity_loss(model, x, neurons="all")
@@ -88,16 +96,19 @@ def test_the_jacobian_estimate_converges_to_the_exact_frobenius_norm():
     linear = nn.Sequential(nn.Flatten(), nn.Linear(8, 5))  # J = W for every input
     exact = float(linear[1].weight.detach().pow(2).sum())
     x = torch.rand(4000, 1, 2, 4)  # the batch average is over 4000 independent projections
-    estimate, _ = jacobian_reg.jacobian_frobenius_sq(linear, x, n_proj=1, create_graph=False,
-                                                    generator=torch.Generator().manual_seed(0))
+    estimate, _ = jacobian_reg.jacobian_frobenius_sq(
+        linear, x, n_proj=1, create_graph=False, generator=torch.Generator().manual_seed(0)
+    )
     assert float(estimate.detach()) == pytest.approx(exact, rel=0.05)
-    few, _ = jacobian_reg.jacobian_frobenius_sq(linear, x[:2], n_proj=1, create_graph=False,
-                                               generator=torch.Generator().manual_seed(0))
+    few, _ = jacobian_reg.jacobian_frobenius_sq(
+        linear, x[:2], n_proj=1, create_graph=False, generator=torch.Generator().manual_seed(0)
+    )
     assert float(few.detach()) != pytest.approx(exact, rel=1e-3), "two projections cannot be exact"
 
 
-@pytest.mark.parametrize("method,params", [("nsloss", {"lam": 1.0, "eps_ns": 0.5, "n": 2}),
-                                           ("jacobian_reg", {"lam": 0.1, "n_proj": 1})])
+@pytest.mark.parametrize(
+    "method,params", [("nsloss", {"lam": 1.0, "eps_ns": 0.5, "n": 2}), ("jacobian_reg", {"lam": 0.1, "n_proj": 1})]
+)
 def test_the_regularized_losses_reach_every_weight(method, params):
     torch.manual_seed(0)
     model, x, y = TinyNet(), torch.rand(8, 1, 2, 3), torch.randint(0, 3, (8,))
@@ -114,8 +125,13 @@ def test_lambda_zero_is_log2_classes_over_the_mean_nsloss():
     batches = [torch.rand(5, 1, 2, 3) for _ in range(3)]
     ns0, lam0 = sensitivity.lambda_zero(model, batches, num_classes=3, eps_ns=0.4, n=2, seed=9)
     generator = torch.Generator().manual_seed(9)
-    expected = sum(float(sensitivity.neuron_sensitivity_loss(model, b, eps_ns=0.4, n=2, generator=generator)[0].detach())
-                   for b in batches) / 3
+    expected = (
+        sum(
+            float(sensitivity.neuron_sensitivity_loss(model, b, eps_ns=0.4, n=2, generator=generator)[0].detach())
+            for b in batches
+        )
+        / 3
+    )
     assert ns0 == pytest.approx(expected) and lam0 == pytest.approx(math.log2(3) / expected)
     assert model.training, "the model's mode was not restored"
 
@@ -143,13 +159,24 @@ def test_the_lambda_search_keeps_the_largest_lambda_whose_training_stays_below_a
         torch.nn.functional.cross_entropy(standard(xb), yb).backward()
         optimizer.step()
     chosen, trace = sensitivity.select_lambda(
-        lambda: copy.deepcopy(standard), lambda m: torch.optim.Adam(m.parameters(), lr=1e-2),
-        lambda: blobs.batches(20, shuffle=True, seed=1), lam0=30.0, num_classes=10,
-        eps_ns=0.5, n=2, iterations=3, spread=100.0, max_steps=2, window=3)
+        lambda: copy.deepcopy(standard),
+        lambda m: torch.optim.Adam(m.parameters(), lr=1e-2),
+        lambda: blobs.batches(20, shuffle=True, seed=1),
+        lam0=30.0,
+        num_classes=10,
+        eps_ns=0.5,
+        n=2,
+        iterations=3,
+        spread=100.0,
+        max_steps=2,
+        window=3,
+    )
     assert trace["lambda"].iloc[0] == 30.0 and trace.bracketed.all()
     bracket = trace[trace.phase == "bracket"]
     assert bracket.too_high.any() and not bracket.too_high.all()  # a bracket before any bisection
-    assert (trace.phase == "bisect").sum() == 3 and list(trace.phase) == sorted(trace.phase, reverse=True)  # bracket first
+    assert (trace.phase == "bisect").sum() == 3 and list(trace.phase) == sorted(
+        trace.phase, reverse=True
+    )  # bracket first
     fine = trace[~trace.too_high]
     assert chosen == (fine["lambda"].max() if len(fine) else None)
     # after a too-high candidate the next is smaller, after a fine one larger
@@ -162,11 +189,20 @@ def test_the_lambda_search_keeps_the_largest_lambda_whose_training_stays_below_a
     # a threshold no model reaches (log2 C read in nats): the search grows to its cap and stops,
     # and says it found no bracket
     chosen, never = sensitivity.select_lambda(
-        lambda: copy.deepcopy(standard), lambda m: torch.optim.Adam(m.parameters(), lr=1e-3),
-        lambda: blobs.batches(50, shuffle=True, seed=1), lam0=1e-3, num_classes=10,
-        eps_ns=0.5, n=2, iterations=3, spread=10.0, max_steps=2, window=2, random_guess_ce="log2")
+        lambda: copy.deepcopy(standard),
+        lambda m: torch.optim.Adam(m.parameters(), lr=1e-3),
+        lambda: blobs.batches(50, shuffle=True, seed=1),
+        lam0=1e-3,
+        num_classes=10,
+        eps_ns=0.5,
+        n=2,
+        iterations=3,
+        spread=10.0,
+        max_steps=2,
+        window=2,
+        random_guess_ce="log2",
+    )
     assert list(never["lambda"]) == pytest.approx([1e-3, 1e-2, 1e-1]) and not never.bracketed.any()
     assert chosen == pytest.approx(1e-1) and set(never.phase) == {"bracket"}
     with pytest.raises(RobinterpError, match="random_guess_ce must be one of"):
-        sensitivity.select_lambda(lambda: standard, lambda m: None, lambda: [], 1.0, 10,
-                                  random_guess_ce="log10")
+        sensitivity.select_lambda(lambda: standard, lambda m: None, lambda: [], 1.0, 10, random_guess_ce="log10")

@@ -42,11 +42,14 @@ def test_the_larger_budget_multiplies_every_methods_epochs_on_its_seeds_only():
     assert all(spec.epochs == 3 * base[key].epochs for key, spec in larger.items())
 
 
-@pytest.mark.parametrize("changes,needle", [
-    ({"methods": {"PGD": {"method": "pgd_at"}}}, "standard-training entry"),
-    ({"budget_seeds": [7]}, "among seeds"),
-    ({"epsilons": [0.1, 0.1]}, "distinct"),
-])
+@pytest.mark.parametrize(
+    "changes,needle",
+    [
+        ({"methods": {"PGD": {"method": "pgd_at"}}}, "standard-training entry"),
+        ({"budget_seeds": [7]}, "among seeds"),
+        ({"epsilons": [0.1, 0.1]}, "distinct"),
+    ],
+)
 def test_the_config_refuses_what_the_chapter_cannot_compare(changes, needle):
     with pytest.raises(ConfigError, match=needle):
         chapter.SynthesisConfig.from_mapping(changes)
@@ -77,9 +80,14 @@ def test_per_image_robust_correctness_counts_as_robust_accuracy_does():
 
 
 def per_image_table(values: dict[str, dict[int, list[float]]], measure: str = "clean") -> pd.DataFrame:
-    return pd.DataFrame([{"method": method, "seed": seed, "measure": measure, "image": i, "score": v}
-                         for method, seeds in values.items() for seed, scores in seeds.items()
-                         for i, v in enumerate(scores)])
+    return pd.DataFrame(
+        [
+            {"method": method, "seed": seed, "measure": measure, "image": i, "score": v}
+            for method, seeds in values.items()
+            for seed, scores in seeds.items()
+            for i, v in enumerate(scores)
+        ]
+    )
 
 
 def noisy(mean: float, rng: np.random.Generator, n: int = 200) -> list[float]:
@@ -89,12 +97,21 @@ def noisy(mean: float, rng: np.random.Generator, n: int = 200) -> list[float]:
 def test_a_columns_best_is_marked_only_when_the_rule_separates_it_from_the_second():
     rng = np.random.default_rng(0)
     base = [noisy(0, rng) for _ in range(3)]
-    clear = per_image_table({"A": {s: [v + 2 for v in base[s]] for s in range(3)},
-                             "B": {s: base[s] for s in range(3)}, "C": {s: [v - 1 for v in base[s]] for s in range(3)}})
-    tied = per_image_table({"A": {s: [v + 0.01 * (-1) ** s for v in base[s]] for s in range(3)},
-                            "B": {s: base[s] for s in range(3)}}, measure="sparseness")
-    measures = (chapter.Measure("clean", "clean", chapter.ROBUSTNESS, True),
-                chapter.Measure("sparseness", "sparseness", chapter.INTERPRETABILITY, True))
+    clear = per_image_table(
+        {
+            "A": {s: [v + 2 for v in base[s]] for s in range(3)},
+            "B": {s: base[s] for s in range(3)},
+            "C": {s: [v - 1 for v in base[s]] for s in range(3)},
+        }
+    )
+    tied = per_image_table(
+        {"A": {s: [v + 0.01 * (-1) ** s for v in base[s]] for s in range(3)}, "B": {s: base[s] for s in range(3)}},
+        measure="sparseness",
+    )
+    measures = (
+        chapter.Measure("clean", "clean", chapter.ROBUSTNESS, True),
+        chapter.Measure("sparseness", "sparseness", chapter.INTERPRETABILITY, True),
+    )
     shown, numbers = report.benchmark(pd.concat([clear, tied]), measures, ["B", "A", "C"])
     assert list(shown.index) == ["B", "A", "C"]  # the config's order, not the ranking
     assert shown.loc["A", "clean ↑"].endswith(report.SEPARATED)
@@ -107,8 +124,9 @@ def test_a_columns_best_is_marked_only_when_the_rule_separates_it_from_the_secon
 def test_lower_is_better_columns_pick_the_smallest_mean():
     rng = np.random.default_rng(1)
     base = [noisy(10, rng) for _ in range(2)]
-    table = per_image_table({"A": {s: [v - 3 for v in base[s]] for s in range(2)}, "B": {s: base[s] for s in range(2)}},
-                            measure="roar")
+    table = per_image_table(
+        {"A": {s: [v - 3 for v in base[s]] for s in range(2)}, "B": {s: base[s] for s in range(2)}}, measure="roar"
+    )
     measure = chapter.Measure("roar", "ROAR", chapter.INTERPRETABILITY, False)
     _, numbers = report.benchmark(table, (measure,), ["A", "B"])
     assert numbers.set_index("method").loc["A", "separated"]
@@ -127,12 +145,15 @@ def test_the_pareto_front_keeps_exactly_the_undominated_points():
 
 
 def test_rank_agreement_turns_lower_is_better_measures_before_comparing():
-    means = pd.DataFrame({"sparseness": [1, 2, 3, 4], "complexity": [4, 3, 2, 1], "roar": [1, 2, 3, 4]},
-                         index=list("abcd"))
-    measures = (chapter.Measure("sparseness", "sparseness", chapter.INTERPRETABILITY, True),
-                chapter.Measure("complexity", "complexity", chapter.INTERPRETABILITY, False),
-                chapter.Measure("roar", "ROAR", chapter.INTERPRETABILITY, False),
-                chapter.Measure("clean", "clean", chapter.ROBUSTNESS, True))
+    means = pd.DataFrame(
+        {"sparseness": [1, 2, 3, 4], "complexity": [4, 3, 2, 1], "roar": [1, 2, 3, 4]}, index=list("abcd")
+    )
+    measures = (
+        chapter.Measure("sparseness", "sparseness", chapter.INTERPRETABILITY, True),
+        chapter.Measure("complexity", "complexity", chapter.INTERPRETABILITY, False),
+        chapter.Measure("roar", "ROAR", chapter.INTERPRETABILITY, False),
+        chapter.Measure("clean", "clean", chapter.ROBUSTNESS, True),
+    )
     agreement = report.rank_agreement(means.assign(clean=[0, 0, 0, 0]), measures)
     assert list(agreement.columns) == ["sparseness", "complexity", "ROAR"]  # robustness left out
     assert agreement.loc["sparseness", "complexity"] == pytest.approx(1.0)
@@ -144,11 +165,17 @@ def test_rank_agreement_turns_lower_is_better_measures_before_comparing():
 def test_the_budget_check_counts_held_flipped_and_unsettled_orderings():
     rng = np.random.default_rng(2)
     base = [noisy(0, rng) for _ in range(3)]
-    short = per_image_table({"A": {s: [v + 3 for v in base[s]] for s in range(3)},
-                             "B": {s: base[s] for s in range(3)}, "C": {s: [v - 3 for v in base[s]] for s in range(3)}})
+    short = per_image_table(
+        {
+            "A": {s: [v + 3 for v in base[s]] for s in range(3)},
+            "B": {s: base[s] for s in range(3)},
+            "C": {s: [v - 3 for v in base[s]] for s in range(3)},
+        }
+    )
     later = [noisy(0, rng)]
-    longer = per_image_table({"A": {0: [v + 3 for v in later[0]]}, "B": {0: later[0]},
-                              "C": {0: [v + 6 for v in later[0]]}})  # C overtakes both
+    longer = per_image_table(
+        {"A": {0: [v + 3 for v in later[0]]}, "B": {0: later[0]}, "C": {0: [v + 6 for v in later[0]]}}
+    )  # C overtakes both
     measure = chapter.Measure("clean", "clean", chapter.ROBUSTNESS, True)
     check = report.budget_check(short, longer, (measure,), ["A", "B", "C"]).iloc[0]
     # separated at first: A>B, A>C, B>C; later A>B holds, C now beats A and B
@@ -157,8 +184,13 @@ def test_the_budget_check_counts_held_flipped_and_unsettled_orderings():
 
 
 def test_cost_ratios_are_per_repeat_against_standard_training():
-    timings = pd.DataFrame({"method": ["standard", "PGD", "standard", "PGD"], "repeat": [0, 0, 1, 1],
-                            "seconds_per_batch": [1.0, 5.0, 2.0, 8.0]})
+    timings = pd.DataFrame(
+        {
+            "method": ["standard", "PGD", "standard", "PGD"],
+            "repeat": [0, 0, 1, 1],
+            "seconds_per_batch": [1.0, 5.0, 2.0, 8.0],
+        }
+    )
     ratios = chapter.cost_ratios(timings, "standard")
     assert chapter.median_ratio(ratios).to_dict() == {"PGD": 4.5, "standard": 1.0}
 
@@ -170,16 +202,54 @@ def write_verdicts(root, profile, chapter_name, frame):
 
 
 def test_the_scoreboard_reads_every_schema_and_says_when_a_chapter_did_not_run(tmp_path):
-    write_verdicts(tmp_path, "default", "saliency_guided_training", pd.DataFrame(
-        {"claim": ["SGT beats ST"], "source": ["guesmi2024asgt"], "seeds where it holds": ["3 of 3"],
-         "mean gap (points)": [13.07], "verdict": ["reproduced"]}))
-    write_verdicts(tmp_path, "default", "scaat", pd.DataFrame(
-        {"claim": ["sparser maps", "sparser maps"], "measure": ["sparseness", "sparseness"],
-         "dataset": ["mnist", "mnist"], "versus": ["ST", "SGT"], "effect": [0.08, 0.01], "low": [0.07, -0.01],
-         "high": [0.09, 0.02], "verdict": ["reproduced", "partly"]}))
-    write_verdicts(tmp_path, "paper", "scaat", pd.DataFrame(
-        {"claim": ["sparser maps"], "measure": ["sparseness"], "dataset": ["mnist"], "versus": ["ST"],
-         "effect": [0.05], "low": [-0.01], "high": [0.1], "verdict": ["partly"]}))
+    write_verdicts(
+        tmp_path,
+        "default",
+        "saliency_guided_training",
+        pd.DataFrame(
+            {
+                "claim": ["SGT beats ST"],
+                "source": ["guesmi2024asgt"],
+                "seeds where it holds": ["3 of 3"],
+                "mean gap (points)": [13.07],
+                "verdict": ["reproduced"],
+            }
+        ),
+    )
+    write_verdicts(
+        tmp_path,
+        "default",
+        "scaat",
+        pd.DataFrame(
+            {
+                "claim": ["sparser maps", "sparser maps"],
+                "measure": ["sparseness", "sparseness"],
+                "dataset": ["mnist", "mnist"],
+                "versus": ["ST", "SGT"],
+                "effect": [0.08, 0.01],
+                "low": [0.07, -0.01],
+                "high": [0.09, 0.02],
+                "verdict": ["reproduced", "partly"],
+            }
+        ),
+    )
+    write_verdicts(
+        tmp_path,
+        "paper",
+        "scaat",
+        pd.DataFrame(
+            {
+                "claim": ["sparser maps"],
+                "measure": ["sparseness"],
+                "dataset": ["mnist"],
+                "versus": ["ST"],
+                "effect": [0.05],
+                "low": [-0.01],
+                "high": [0.1],
+                "verdict": ["partly"],
+            }
+        ),
+    )
     board = scoreboard.scoreboard(tmp_path)
     sgt = board[board.paper.str.startswith("Guesmi")].iloc[0]
     assert (sgt["ours"], sgt["rule"], sgt["where"]) == ("13.1", scoreboard.SEED_RULE, "guesmi2024asgt")

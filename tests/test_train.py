@@ -21,15 +21,18 @@ def build(seed: int = 0) -> torch.nn.Module:
     return models.build("small_cnn", "mnist", num_classes=10, shape=(1, 28, 28), width=4)
 
 
-@pytest.mark.parametrize("method,params", [
-    ("standard", ()),
-    ("fgsm_at", (("eps", 0.1),)),
-    ("pgd_at", (("eps", 0.1), ("steps", 2), ("eps_warmup", 0.3))),
-    ("nsloss", (("lam", 0.1), ("eps_ns", 0.5), ("n", 2))),
-    ("jacobian_reg", (("lam", 0.01),)),
-    ("input_grad_reg", (("lam", 0.5),)),
-    ("scaat", (("eps", 0.1), ("steps", 2))),
-])
+@pytest.mark.parametrize(
+    "method,params",
+    [
+        ("standard", ()),
+        ("fgsm_at", (("eps", 0.1),)),
+        ("pgd_at", (("eps", 0.1), ("steps", 2), ("eps_warmup", 0.3))),
+        ("nsloss", (("lam", 0.1), ("eps_ns", 0.5), ("n", 2))),
+        ("jacobian_reg", (("lam", 0.01),)),
+        ("input_grad_reg", (("lam", 0.5),)),
+        ("scaat", (("eps", 0.1), ("steps", 2))),
+    ],
+)
 def test_every_method_learns_the_separable_problem(blobs, method, params):
     model = build()
     before = train.accuracy(model, blobs)
@@ -85,6 +88,7 @@ def test_eps_warmup_ramps_linearly():
 
 def test_method_params_have_one_spelling_so_equal_specs_hash_equal():
     from robinterp.codehash import stable_hash
+
     a = spec(method="pgd_at", method_params=(("steps", 2), ("eps", 1)))
     b = spec(method="pgd_at", method_params=(("eps", 1.0), ("steps", 2)))
     c = spec(method="pgd_at", method_params=(("eps", 1.0), ("steps", 2), ("norm", "linf")))
@@ -92,17 +96,23 @@ def test_method_params_have_one_spelling_so_equal_specs_hash_equal():
     assert a.params.eps == 1.0 and a.params.steps == 2 and a.params.step_size is None
 
 
-@pytest.mark.parametrize("kw,match", [
-    ({"method": "magic"}, "unknown training method 'magic'"),
-    ({"method": "pgd_at", "method_params": (("epsilon", 0.3),)}, "unknown key 'epsilon' for PGDATParams; did you mean 'eps'"),
-    ({"method": "pgd_at", "method_params": (("eps", -1.0),)}, "PGDATParams.eps = -1.0 is out of range"),
-    ({"dataset": "imagenet"}, "is not one of 'mnist', 'fashion_mnist', 'cifar10', 'imagenette'"),
-    ({"epochs": 0}, "epochs = 0.0 is out of range"),
-    ({"optimizer": "adamw"}, "is not one of"),
-    ({"batch_size": 12.5}, "must be an integer"),
-    ({"method": "pgd_at", "method_params": (("eps", "big"),)}, "PGDATParams.eps must be a number"),
-    ({"method": "pgd_at", "method_params": (("eps", 0.1), ("eps", 0.2))}, "twice"),
-])
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        ({"method": "magic"}, "unknown training method 'magic'"),
+        (
+            {"method": "pgd_at", "method_params": (("epsilon", 0.3),)},
+            "unknown key 'epsilon' for PGDATParams; did you mean 'eps'",
+        ),
+        ({"method": "pgd_at", "method_params": (("eps", -1.0),)}, "PGDATParams.eps = -1.0 is out of range"),
+        ({"dataset": "imagenet"}, "is not one of 'mnist', 'fashion_mnist', 'cifar10', 'imagenette'"),
+        ({"epochs": 0}, "epochs = 0.0 is out of range"),
+        ({"optimizer": "adamw"}, "is not one of"),
+        ({"batch_size": 12.5}, "must be an integer"),
+        ({"method": "pgd_at", "method_params": (("eps", "big"),)}, "PGDATParams.eps must be a number"),
+        ({"method": "pgd_at", "method_params": (("eps", 0.1), ("eps", 0.2))}, "twice"),
+    ],
+)
 def test_bad_train_specs_are_one_line_errors(kw, match):
     with pytest.raises(ConfigError, match=match):
         spec(**kw)

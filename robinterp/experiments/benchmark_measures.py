@@ -9,7 +9,8 @@ chapter's config (``robinterp.experiments.synthesis.SynthesisConfig``).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 import torch
@@ -47,13 +48,24 @@ def _percent(mask: torch.Tensor) -> torch.Tensor:
 def robustness_rows(cfg: Any, model: torch.nn.Module | None, seed: int, label: str, model_key: str) -> pd.DataFrame:
     """Clean and robust correctness per image (0 or 100) under every attack and radius, and AutoAttack."""
     split = common.eval_subset(cfg.dataset, cfg.eval_size, "attacks")
-    attacked = per_image.robust_table(model, split.images, split.labels, common.evaluation_attacks(cfg), cfg.epsilons,
-                                      seed=seed, desc=f"attacks on {label} seed {seed}")
+    attacked = per_image.robust_table(
+        model,
+        split.images,
+        split.labels,
+        common.evaluation_attacks(cfg),
+        cfg.epsilons,
+        seed=seed,
+        desc=f"attacks on {label} seed {seed}",
+    )
     attacked = attacked.assign(measure=[robust_name(a, e) for a, e in zip(attacked.attack, attacked.eps)])
-    tables = [_rows("clean", _percent(models.predict(model, split.images) == split.labels)),
-              attacked.rename(columns={"correct": "score"})[["measure", "image", "score"]]]
+    tables = [
+        _rows("clean", _percent(models.predict(model, split.images) == split.labels)),
+        attacked.rename(columns={"correct": "score"})[["measure", "image", "score"]],
+    ]
     few = common.eval_subset(cfg.dataset, cfg.autoattack_size, "autoattack")
-    correct = per_image.correct_under_attack(model, few.images, few.labels, autoattack_spec(cfg), cfg.autoattack_eps, seed=seed)
+    correct = per_image.correct_under_attack(
+        model, few.images, few.labels, autoattack_spec(cfg), cfg.autoattack_eps, seed=seed
+    )
     tables.append(_rows("autoattack", _percent(correct)))
     return pd.concat(tables, ignore_index=True)
 
@@ -62,9 +74,17 @@ def quality_rows(cfg: Any, model: torch.nn.Module | None, seed: int, label: str,
     """The seven Quantus metrics per image (robinterp's batched implementation, tested equal to Quantus)."""
     split = common.eval_subset(cfg.dataset, cfg.quantus_size, "explanation_quality")
     torch.manual_seed(seed)  # the random explainer draws from the global generator
-    scores = explanation_quality.scores(model, split.images, split.labels, tuple(explanation_quality.METRICS),
-                                        explainer=cfg.explainer, explainer_options=explainer_options(cfg),
-                                        samples=cfg.quantus_samples, noise=cfg.quantus_noise, seed=seed)
+    scores = explanation_quality.scores(
+        model,
+        split.images,
+        split.labels,
+        tuple(explanation_quality.METRICS),
+        explainer=cfg.explainer,
+        explainer_options=explainer_options(cfg),
+        samples=cfg.quantus_samples,
+        noise=cfg.quantus_noise,
+        seed=seed,
+    )
     return scores.rename(columns={"metric": "measure"})
 
 
@@ -76,12 +96,29 @@ def faithfulness_rows(cfg: Any, model: torch.nn.Module | None, seed: int, label:
     attribution = explain.explain(model, split.images, split.labels, cfg.explainer, **explainer_options(cfg))
     fraction = (cfg.removal_fraction,)
     by_saliency = metrics.correct_after_removal(model, split.images, split.labels, attribution, fraction, seed=seed)[0]
-    by_chance = metrics.correct_after_removal(model, split.images, split.labels, attribution, fraction,
-                                              random_ranking=True, seed=seed)[0]
-    road = {order: metrics.road(model, split.images, split.labels, attribution, (100 * cfg.removal_fraction,),
-                                order=order, noise=cfg.road_noise, seed=seed)[0] for order in metrics.ROAD_ORDERS}
-    return pd.concat([_rows("removal_gap", _percent(by_chance) - _percent(by_saliency)),
-                      _rows("road_gap", _percent(road["lerf"]) - _percent(road["morf"]))], ignore_index=True)
+    by_chance = metrics.correct_after_removal(
+        model, split.images, split.labels, attribution, fraction, random_ranking=True, seed=seed
+    )[0]
+    road = {
+        order: metrics.road(
+            model,
+            split.images,
+            split.labels,
+            attribution,
+            (100 * cfg.removal_fraction,),
+            order=order,
+            noise=cfg.road_noise,
+            seed=seed,
+        )[0]
+        for order in metrics.ROAD_ORDERS
+    }
+    return pd.concat(
+        [
+            _rows("removal_gap", _percent(by_chance) - _percent(by_saliency)),
+            _rows("road_gap", _percent(road["lerf"]) - _percent(road["morf"])),
+        ],
+        ignore_index=True,
+    )
 
 
 def alignment_rows(cfg: Any, model: torch.nn.Module | None, seed: int, label: str, model_key: str) -> pd.DataFrame:
@@ -103,8 +140,16 @@ def roar_rows(cfg: Any, model: torch.nn.Module | None, seed: int, label: str, mo
     test = common.eval_subset(cfg.dataset, cfg.roar_test_size, "removal")
     fill = roar.channel_mean(train_split)
     ranking = None if model is None else roar.saliency_ranking(model, cfg.roar_target)
-    retrained, _ = roar.retrained(model_key, ranking, cfg.removal_fraction, roar_spec(cfg, seed), train_split,
-                                  lambda: roar.ranked(train_split, ranking, seed, "train"), fill, name=f"{label} seed {seed}")
+    retrained, _ = roar.retrained(
+        model_key,
+        ranking,
+        cfg.removal_fraction,
+        roar_spec(cfg, seed),
+        train_split,
+        lambda: roar.ranked(train_split, ranking, seed, "train"),
+        fill,
+        name=f"{label} seed {seed}",
+    )
     removed = roar.remove(test.images, roar.ranked(test, ranking, seed, "test"), cfg.removal_fraction, fill)
     return _rows("roar", _percent(models.predict(retrained, removed) == test.labels))
 
@@ -112,23 +157,43 @@ def roar_rows(cfg: Any, model: torch.nn.Module | None, seed: int, label: str, mo
 Rows = Callable[[Any, "torch.nn.Module | None", int, str, str], pd.DataFrame]
 GROUPS: dict[str, tuple[Rows, tuple[str, ...]]] = {
     # group -> (its rows, the config fields they read besides the data set)
-    "robustness": (robustness_rows, ("eval_size", "epsilons", "pgd_steps", "mifgsm_steps", "autoattack_size",
-                                     "autoattack_eps", "autoattack_parts")),
+    "robustness": (
+        robustness_rows,
+        ("eval_size", "epsilons", "pgd_steps", "mifgsm_steps", "autoattack_size", "autoattack_eps", "autoattack_parts"),
+    ),
     "quality": (quality_rows, ("explainer", "ig_steps", "quantus_size", "quantus_samples", "quantus_noise")),
-    "faithfulness": (faithfulness_rows, ("explainer", "ig_steps", "faithfulness_size", "removal_fraction",
-                                         "road_noise")),
+    "faithfulness": (
+        faithfulness_rows,
+        ("explainer", "ig_steps", "faithfulness_size", "removal_fraction", "road_noise"),
+    ),
     "alignment": (alignment_rows, ("alignment_size",)),
-    "roar": (roar_rows, ("removal_fraction", "roar_epochs", "roar_target", "roar_test_size", "train_size", "lr",
-                         "batch_size", "optimizer", "model", "width")),
+    "roar": (
+        roar_rows,
+        (
+            "removal_fraction",
+            "roar_epochs",
+            "roar_target",
+            "roar_test_size",
+            "train_size",
+            "lr",
+            "batch_size",
+            "optimizer",
+            "model",
+            "width",
+        ),
+    ),
 }
 
 
-def measured(cfg: Any, group: str, model: torch.nn.Module | None, model_key: str, seed: int,
-             label: str) -> pd.DataFrame:
+def measured(
+    cfg: Any, group: str, model: torch.nn.Module | None, model_key: str, seed: int, label: str
+) -> pd.DataFrame:
     """One group of measures of one model (``model`` None with key ``roar.RANDOM``: ROAR's random
     control), from the cache or computed. Tidy: measure, image, score, method, seed."""
     rows, fields = GROUPS[group]
     settings = {"dataset": cfg.dataset, **{field: getattr(cfg, field) for field in fields}}
-    return cache.cached_table({"chapter": CHAPTER, "group": group, "model": model_key, "seed": seed,
-                               "settings": settings}, lambda: rows(cfg, model, seed, label, model_key),
-                              code=(__name__,)).assign(method=label, seed=seed)
+    return cache.cached_table(
+        {"chapter": CHAPTER, "group": group, "model": model_key, "seed": seed, "settings": settings},
+        lambda: rows(cfg, model, seed, label, model_key),
+        code=(__name__,),
+    ).assign(method=label, seed=seed)

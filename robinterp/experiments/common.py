@@ -11,7 +11,8 @@ functions that compute its tables in ``robinterp/experiments/<chapter>.py`` (wit
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Hashable, Mapping
+from collections.abc import Hashable, Mapping
+from typing import Any
 
 import pandas as pd
 import torch
@@ -24,8 +25,14 @@ from robinterp.methods import MethodEntry, get_method, method_table
 # The seed of each evaluation subset of the test set: every model of a chapter is
 # evaluated on the same images, and each purpose draws its own (fixed long ago; changing
 # one changes every table that uses it).
-SUBSET_SEEDS = {"attacks": 12345, "alignment": 54321, "maps": 2024, "removal": 777,
-                "autoattack": 4242, "explanation_quality": 31337}
+SUBSET_SEEDS = {
+    "attacks": 12345,
+    "alignment": 54321,
+    "maps": 2024,
+    "removal": 777,
+    "autoattack": 4242,
+    "explanation_quality": 31337,
+}
 
 
 def eval_subset(dataset: str, size: int | None, purpose: str) -> data.Split:
@@ -59,39 +66,54 @@ class ExperimentConfig(Config):
 
     def validate(self) -> None:
         if len(set(self.seeds)) != len(self.seeds) or not self.seeds:
-            raise ConfigError(f"seeds must be a non-empty list of distinct integers, "
-                              f"got {list(self.seeds)}")
+            raise ConfigError(f"seeds must be a non-empty list of distinct integers, got {list(self.seeds)}")
 
     def labels(self) -> list[str]:
         """The labels of the chapter's methods, in the order its tables show them."""
         return [entry.label for entry in self.methods]
 
 
-def train_spec(cfg: ExperimentConfig, entry: MethodEntry, seed: int, *, epochs: float,
-               lr: float) -> train.TrainSpec:
+def train_spec(cfg: ExperimentConfig, entry: MethodEntry, seed: int, *, epochs: float, lr: float) -> train.TrainSpec:
     """The training spec of one listed method and seed; ``epochs`` and ``lr`` are the chapter's,
     which the entry's own replace. The spec alone keys the model cache."""
-    return train.TrainSpec(dataset=cfg.dataset, train_size=cfg.train_size, model=cfg.model,
-                           width=cfg.width, method=entry.method, method_params=entry.params,
-                           epochs=epochs if entry.epochs is None else entry.epochs,
-                           lr=lr if entry.lr is None else entry.lr, batch_size=cfg.batch_size,
-                           optimizer=cfg.optimizer, seed=seed)
+    return train.TrainSpec(
+        dataset=cfg.dataset,
+        train_size=cfg.train_size,
+        model=cfg.model,
+        width=cfg.width,
+        method=entry.method,
+        method_params=entry.params,
+        epochs=epochs if entry.epochs is None else entry.epochs,
+        lr=lr if entry.lr is None else entry.lr,
+        batch_size=cfg.batch_size,
+        optimizer=cfg.optimizer,
+        seed=seed,
+    )
 
 
 def method_grid(cfg: Any) -> dict[tuple[str, int], train.TrainSpec]:
     """(label, seed) -> spec for every listed method and seed, trained from scratch for the
     chapter's ``epochs`` at its ``lr``."""
-    return {(entry.label, seed): train_spec(cfg, entry, seed, epochs=cfg.epochs, lr=cfg.lr)
-            for seed in cfg.seeds for entry in cfg.methods}
+    return {
+        (entry.label, seed): train_spec(cfg, entry, seed, epochs=cfg.epochs, lr=cfg.lr)
+        for seed in cfg.seeds
+        for entry in cfg.methods
+    }
 
 
 def record(label: str, seed: int, method: str, model: torch.nn.Module, meta: dict[str, Any]) -> dict[str, Any]:
     """One row of a chapter's table of models: its label, the registered method that trained it,
     where it came from, what it took, how accurate."""
-    return {"method": label, "seed": seed, "trained_by": method,
-            "cache_key": meta["key"], "from_cache": meta["from_cache"],
-            "train_minutes": meta["wall_seconds"] / 60, "test_accuracy": meta["metrics"]["test_accuracy"],
-            "parameters": models.count_parameters(model)}
+    return {
+        "method": label,
+        "seed": seed,
+        "trained_by": method,
+        "cache_key": meta["key"],
+        "from_cache": meta["from_cache"],
+        "train_minutes": meta["wall_seconds"] / 60,
+        "test_accuracy": meta["metrics"]["test_accuracy"],
+        "parameters": models.count_parameters(model),
+    }
 
 
 def train_grid(specs: Mapping[Hashable, train.TrainSpec]) -> tuple[dict[Hashable, torch.nn.Module], pd.DataFrame]:
@@ -122,29 +144,47 @@ def table_code(module: str, cfg: Any, *extra: MethodEntry) -> tuple[str, ...]:
 def evaluation_attacks(cfg: Any, names: tuple[str, ...] = ("fgsm", "pgd", "mifgsm")) -> tuple[AttackSpec, ...]:
     """The chapter's evaluation attacks, bound once from its config: PGD with ``pgd_steps``
     (step 2.5 eps / steps, random start), MI-FGSM with ``mifgsm_steps`` (decay 1)."""
-    options = {"fgsm": {}, "pgd": {"steps": getattr(cfg, "pgd_steps", None)},
-               "mifgsm": {"steps": getattr(cfg, "mifgsm_steps", None)}}
-    return tuple(AttackSpec.of(name, **{k: v for k, v in options[name].items() if v is not None})
-                 for name in names)
+    options = {
+        "fgsm": {},
+        "pgd": {"steps": getattr(cfg, "pgd_steps", None)},
+        "mifgsm": {"steps": getattr(cfg, "mifgsm_steps", None)},
+    }
+    return tuple(AttackSpec.of(name, **{k: v for k, v in options[name].items() if v is not None}) for name in names)
 
 
-def robust_curves(chapter: str, cfg: Any, trained: Mapping[tuple[str, int], torch.nn.Module],
-                  split: data.Split, bound: tuple[AttackSpec, ...], epsilons: tuple[float, ...],
-                  batch_size: int = 500) -> pd.DataFrame:
+def robust_curves(
+    chapter: str,
+    cfg: Any,
+    trained: Mapping[tuple[str, int], torch.nn.Module],
+    split: data.Split,
+    bound: tuple[AttackSpec, ...],
+    epsilons: tuple[float, ...],
+    batch_size: int = 500,
+) -> pd.DataFrame:
     """Robust accuracy per method, seed, attack and epsilon (tidy), cached by the chapter config;
     ``batch_size`` images are attacked at once (a memory bound)."""
+
     def compute() -> pd.DataFrame:
         tables = []
         for (label, seed), model in trained.items():
-            table = attacks.robust_accuracy(model, split.images, split.labels, epsilons=epsilons,
-                                            attacks=bound, seed=seed, batch_size=batch_size,
-                                            desc=f"attacks on {label} seed {seed}")
+            table = attacks.robust_accuracy(
+                model,
+                split.images,
+                split.labels,
+                epsilons=epsilons,
+                attacks=bound,
+                seed=seed,
+                batch_size=batch_size,
+                desc=f"attacks on {label} seed {seed}",
+            )
             tables.append(table.assign(method=label, seed=seed))
         return pd.concat(tables, ignore_index=True)
 
-    return cache.cached_table({"chapter": chapter, "table": "robust_curves",
-                               "config": dataclasses.asdict(cfg)}, compute,
-                              code=table_code(f"robinterp.experiments.{chapter}", cfg))
+    return cache.cached_table(
+        {"chapter": chapter, "table": "robust_curves", "config": dataclasses.asdict(cfg)},
+        compute,
+        code=table_code(f"robinterp.experiments.{chapter}", cfg),
+    )
 
 
 @dataclasses.dataclass
@@ -159,6 +199,8 @@ class Plan:
     def summary(self) -> str:
         methods = sorted({spec.method for spec in self.specs.values()})
         attacks_ = ", ".join(f"{a.name}({', '.join(f'{k}={v}' for k, v in a.options)})" for a in self.attacks)
-        lines = [f"{len(self.specs)} training specs ({', '.join(methods)}), "
-                 f"attacks: {attacks_ or 'none'}; metrics: {', '.join(self.metrics) or 'none'}"]
+        lines = [
+            f"{len(self.specs)} training specs ({', '.join(methods)}), "
+            f"attacks: {attacks_ or 'none'}; metrics: {', '.join(self.metrics) or 'none'}"
+        ]
         return "\n".join(lines + [f"note: {note}" for note in self.notes])

@@ -40,10 +40,15 @@ class NeuronSensitivityConfig(common.ExperimentConfig):
 
     train_size: int | None = param(10000, low=1)
     """Training images, a seeded subset; None for all of them."""
-    methods: tuple[MethodEntry, ...] = param(method_table({
-        "NsLoss": {"method": "nsloss", "lam": None, "eps_ns": 1.5, "n": 5},
-        "JacobReg": {"method": "jacobian_reg", "lam": 0.01, "n_proj": 1},
-        "PGD-AT": {"method": "pgd_at", "eps": 0.1, "steps": 7}}))
+    methods: tuple[MethodEntry, ...] = param(
+        method_table(
+            {
+                "NsLoss": {"method": "nsloss", "lam": None, "eps_ns": 1.5, "n": 5},
+                "JacobReg": {"method": "jacobian_reg", "lam": 0.01, "n_proj": 1},
+                "PGD-AT": {"method": "pgd_at", "eps": 0.1, "steps": 7},
+            }
+        )
+    )
     """The methods that continue training the standard model: label -> {method, its parameters,
     optionally its own epochs and lr (the paper's Tables 1 and 2 give some their own)}. NsLoss
     with lam unset takes the lambda the paper's protocol selects; eps_ns 1.5 is the paper's 20
@@ -114,11 +119,15 @@ class NeuronSensitivityConfig(common.ExperimentConfig):
         if not self.epsilons or not self.sweep_factors or not self.autoattack_parts:
             raise ConfigError("epsilons, sweep_factors and autoattack_parts must each list one value or more")
         if STANDARD in self.labels():
-            raise ConfigError(f"methods: the label {STANDARD!r} names the pretrained model every method "
-                              f"continues from; give the entry another label")
+            raise ConfigError(
+                f"methods: the label {STANDARD!r} names the pretrained model every method "
+                f"continues from; give the entry another label"
+            )
         if not any(e.method == "nsloss" for e in self.methods):
-            raise ConfigError("methods must list an NsLoss entry (method: nsloss): the chapter's lambda "
-                              "protocol, sweep and epoch curve are about it")
+            raise ConfigError(
+                "methods must list an NsLoss entry (method: nsloss): the chapter's lambda "
+                "protocol, sweep and epoch curve are about it"
+            )
 
     def nsloss_entry(self) -> MethodEntry:
         """The first NsLoss entry: the protocol, the sweep and the epoch curve use it."""
@@ -132,8 +141,7 @@ def pretrain_spec(cfg: NeuronSensitivityConfig, seed: int) -> train.TrainSpec:
 
 def resolved_methods(cfg: NeuronSensitivityConfig, lam: float) -> tuple[MethodEntry, ...]:
     """The listed methods, NsLoss entries without a weight given ``lam`` (the protocol's)."""
-    return tuple(e.with_params(lam=lam) if e.method == "nsloss" and e.values["lam"] is None else e
-                 for e in cfg.methods)
+    return tuple(e.with_params(lam=lam) if e.method == "nsloss" and e.values["lam"] is None else e for e in cfg.methods)
 
 
 def finetune_spec(cfg: NeuronSensitivityConfig, entry: MethodEntry, seed: int) -> train.TrainSpec:
@@ -150,8 +158,7 @@ def plan(cfg: NeuronSensitivityConfig) -> common.Plan:
         specs[STANDARD, seed] = pretrain_spec(cfg, seed)
         for entry in resolved_methods(cfg, 1.0):
             specs[entry.label, seed] = finetune_spec(cfg, entry, seed)
-    attacks_ = common.evaluation_attacks(cfg, ("pgd",)) + (
-        AttackSpec.of("autoattack", parts=cfg.autoattack_parts),)
+    attacks_ = common.evaluation_attacks(cfg, ("pgd",)) + (AttackSpec.of("autoattack", parts=cfg.autoattack_parts),)
     unset = [e.label for e in cfg.methods if e.method == "nsloss" and e.values["lam"] is None]
     notes = (f"lambda of {', '.join(unset)}: chosen by the paper's protocol",) if unset else ()
     return common.Plan(specs, attacks_, tuple(explanation_quality.METRICS), notes)
@@ -169,8 +176,9 @@ class Trained:
     standard_keys: dict[int, str]
 
 
-def lambda_protocol(cfg: NeuronSensitivityConfig, standard: torch.nn.Module, standard_key: str,
-                    train_split: data.Split) -> pd.DataFrame:
+def lambda_protocol(
+    cfg: NeuronSensitivityConfig, standard: torch.nn.Module, standard_key: str, train_split: data.Split
+) -> pd.DataFrame:
     """Section 4.4 on the first seed's standard model: NsLoss_0, lambda_0 and the search trace,
     at the first NsLoss entry's settings."""
     info = data.get_spec(cfg.dataset)
@@ -180,27 +188,60 @@ def lambda_protocol(cfg: NeuronSensitivityConfig, standard: torch.nn.Module, sta
     def compute() -> pd.DataFrame:
         torch.manual_seed(PROTOCOL_SEED)  # NsLoss draws its perturbations from the global generator
         split = train_split.subset(cfg.train_size, cfg.seeds[0])
-        batches = [xb for xb, _ in itertools.islice(
-            split.batches(cfg.batch_size, shuffle=True, seed=LAMBDA0_BATCHES_SEED), cfg.lambda_batches)]
-        ns0, lam0 = nsloss.lambda_zero(standard, batches, info.num_classes, eps_ns=ns["eps_ns"],
-                                       n=ns["n"], neurons=ns["neurons"])
+        batches = [
+            xb
+            for xb, _ in itertools.islice(
+                split.batches(cfg.batch_size, shuffle=True, seed=LAMBDA0_BATCHES_SEED), cfg.lambda_batches
+            )
+        ]
+        ns0, lam0 = nsloss.lambda_zero(
+            standard, batches, info.num_classes, eps_ns=ns["eps_ns"], n=ns["n"], neurons=ns["neurons"]
+        )
         candidate = finetune_spec(cfg, entry, cfg.seeds[0])
         chosen, trace = nsloss.select_lambda(
-            lambda: copy.deepcopy(standard), lambda m: train.make_optimizer(candidate, m),
-            lambda: split.batches(cfg.batch_size, shuffle=True, seed=CANDIDATE_BATCHES_SEED), lam0,
-            info.num_classes, eps_ns=ns["eps_ns"], n=ns["n"], neurons=ns["neurons"],
-            iterations=cfg.lambda_search_iterations, spread=cfg.lambda_spread, max_steps=cfg.lambda_max_steps,
-            random_guess_ce=cfg.random_guess_ce)
+            lambda: copy.deepcopy(standard),
+            lambda m: train.make_optimizer(candidate, m),
+            lambda: split.batches(cfg.batch_size, shuffle=True, seed=CANDIDATE_BATCHES_SEED),
+            lam0,
+            info.num_classes,
+            eps_ns=ns["eps_ns"],
+            n=ns["n"],
+            neurons=ns["neurons"],
+            iterations=cfg.lambda_search_iterations,
+            spread=cfg.lambda_spread,
+            max_steps=cfg.lambda_max_steps,
+            random_guess_ce=cfg.random_guess_ce,
+        )
         # if every candidate was too high, one step below the smallest one tried
-        return trace.assign(nsloss0=ns0, lambda0=lam0, selected=chosen if chosen is not None
-                            else trace["lambda"].min() / cfg.lambda_spread)
+        return trace.assign(
+            nsloss0=ns0,
+            lambda0=lam0,
+            selected=chosen if chosen is not None else trace["lambda"].min() / cfg.lambda_spread,
+        )
 
-    fields = ("lambda_batches", "lambda_search_iterations", "lambda_spread", "lambda_max_steps", "random_guess_ce",
-              "finetune_lr", "optimizer", "batch_size", "train_size")
-    return cache.cached_table({"chapter": CHAPTER, "table": "lambda_protocol", "init": standard_key,
-                               "seed": cfg.seeds[0], "nsloss": dataclasses.asdict(entry),
-                               **{f: getattr(cfg, f) for f in fields}}, compute,
-                              code=common.table_code(__name__, cfg, STANDARD_ENTRY))
+    fields = (
+        "lambda_batches",
+        "lambda_search_iterations",
+        "lambda_spread",
+        "lambda_max_steps",
+        "random_guess_ce",
+        "finetune_lr",
+        "optimizer",
+        "batch_size",
+        "train_size",
+    )
+    return cache.cached_table(
+        {
+            "chapter": CHAPTER,
+            "table": "lambda_protocol",
+            "init": standard_key,
+            "seed": cfg.seeds[0],
+            "nsloss": dataclasses.asdict(entry),
+            **{f: getattr(cfg, f) for f in fields},
+        },
+        compute,
+        code=common.table_code(__name__, cfg, STANDARD_ENTRY),
+    )
 
 
 def train_all(cfg: NeuronSensitivityConfig) -> Trained:
@@ -217,33 +258,52 @@ def train_all(cfg: NeuronSensitivityConfig) -> Trained:
     lam = next(e for e in resolved if e.method == "nsloss").values["lam"]  # the first NsLoss entry's
     for seed in cfg.seeds:
         for entry in resolved:
-            model, meta = train.continued(keys[seed], models[STANDARD, seed], finetune_spec(cfg, entry, seed),
-                                          train_split, test_split)
+            model, meta = train.continued(
+                keys[seed], models[STANDARD, seed], finetune_spec(cfg, entry, seed), train_split, test_split
+            )
             models[entry.label, seed] = model
             rows.append(common.record(entry.label, seed, entry.method, model, meta))
     return Trained(models, pd.DataFrame(rows), trace, lam, keys)
 
 
 def robust_curves(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
-    return common.robust_curves(CHAPTER, cfg, trained.models,
-                                common.eval_subset(cfg.dataset, cfg.eval_size, "attacks"),
-                                common.evaluation_attacks(cfg, ("pgd",)), cfg.epsilons,
-                                batch_size=cfg.eval_batch_size)
+    return common.robust_curves(
+        CHAPTER,
+        cfg,
+        trained.models,
+        common.eval_subset(cfg.dataset, cfg.eval_size, "attacks"),
+        common.evaluation_attacks(cfg, ("pgd",)),
+        cfg.epsilons,
+        batch_size=cfg.eval_batch_size,
+    )
 
 
 def autoattack_table(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
     """Robust accuracy under AutoAttack at ``autoattack_eps`` per method and seed."""
+
     def compute() -> pd.DataFrame:
         split = common.eval_subset(cfg.dataset, cfg.autoattack_size, "autoattack")
         bound = (AttackSpec.of("autoattack", parts=cfg.autoattack_parts),)
-        tables = [attacks.robust_accuracy(model, split.images, split.labels, seed=seed, attacks=bound,
-                                          epsilons=(cfg.autoattack_eps,), batch_size=cfg.eval_batch_size,
-                                          desc=f"AutoAttack on {label} seed {seed}")
-                  .assign(method=label, seed=seed) for (label, seed), model in trained.models.items()]
+        tables = [
+            attacks.robust_accuracy(
+                model,
+                split.images,
+                split.labels,
+                seed=seed,
+                attacks=bound,
+                epsilons=(cfg.autoattack_eps,),
+                batch_size=cfg.eval_batch_size,
+                desc=f"AutoAttack on {label} seed {seed}",
+            ).assign(method=label, seed=seed)
+            for (label, seed), model in trained.models.items()
+        ]
         return pd.concat(tables, ignore_index=True)
 
-    return cache.cached_table({"chapter": CHAPTER, "table": "autoattack", "config": dataclasses.asdict(cfg)},
-                              compute, code=common.table_code(__name__, cfg, STANDARD_ENTRY))
+    return cache.cached_table(
+        {"chapter": CHAPTER, "table": "autoattack", "config": dataclasses.asdict(cfg)},
+        compute,
+        code=common.table_code(__name__, cfg, STANDARD_ENTRY),
+    )
 
 
 def quantus_split(cfg: NeuronSensitivityConfig) -> data.Split:
@@ -257,29 +317,52 @@ def explainer_options(cfg: NeuronSensitivityConfig, explainer: str) -> dict[str,
     return {}
 
 
-def _scores(cfg: NeuronSensitivityConfig, model: torch.nn.Module, seed: int, metrics: tuple[str, ...],
-            explainer: str = "integrated_gradients") -> pd.DataFrame:
+def _scores(
+    cfg: NeuronSensitivityConfig,
+    model: torch.nn.Module,
+    seed: int,
+    metrics: tuple[str, ...],
+    explainer: str = "integrated_gradients",
+) -> pd.DataFrame:
     split = quantus_split(cfg)
     options = explainer_options(cfg, explainer)
     torch.manual_seed(seed)  # the random control draws from the global generator
-    return explanation_quality.scores(model, split.images, split.labels, metrics, explainer=explainer,
-                                      explainer_options=options, samples=cfg.quantus_samples,
-                                      noise=cfg.quantus_noise, seed=seed, images_per_call=cfg.eval_batch_size,
-                                      implementation=cfg.metric_implementation)
+    return explanation_quality.scores(
+        model,
+        split.images,
+        split.labels,
+        metrics,
+        explainer=explainer,
+        explainer_options=options,
+        samples=cfg.quantus_samples,
+        noise=cfg.quantus_noise,
+        seed=seed,
+        images_per_call=cfg.eval_batch_size,
+        implementation=cfg.metric_implementation,
+    )
 
 
 def quality_scores(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
     """Every Quantus metric per method and seed (IG), plus random attributions of the standard model."""
+
     def compute() -> pd.DataFrame:
-        tables = [_scores(cfg, model, seed, tuple(explanation_quality.METRICS)).assign(method=label, seed=seed)
-                  for (label, seed), model in trained.models.items()]
-        tables += [_scores(cfg, trained.models[STANDARD, seed], seed, tuple(explanation_quality.METRICS),
-                           explainer="random").assign(method="random attribution", seed=seed)
-                   for seed in cfg.seeds]
+        tables = [
+            _scores(cfg, model, seed, tuple(explanation_quality.METRICS)).assign(method=label, seed=seed)
+            for (label, seed), model in trained.models.items()
+        ]
+        tables += [
+            _scores(
+                cfg, trained.models[STANDARD, seed], seed, tuple(explanation_quality.METRICS), explainer="random"
+            ).assign(method="random attribution", seed=seed)
+            for seed in cfg.seeds
+        ]
         return pd.concat(tables, ignore_index=True)
 
-    return cache.cached_table({"chapter": CHAPTER, "table": "quality", "config": dataclasses.asdict(cfg)},
-                              compute, code=common.table_code(__name__, cfg, STANDARD_ENTRY))
+    return cache.cached_table(
+        {"chapter": CHAPTER, "table": "quality", "config": dataclasses.asdict(cfg)},
+        compute,
+        code=common.table_code(__name__, cfg, STANDARD_ENTRY),
+    )
 
 
 def lambda_sweep(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
@@ -291,16 +374,29 @@ def lambda_sweep(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame
         rows = []
         for factor in cfg.sweep_factors:
             entry = cfg.nsloss_entry().with_params(lam=factor * trained.lam)
-            model, meta = train.continued(trained.standard_keys[seed], trained.models[STANDARD, seed],
-                                          finetune_spec(cfg, entry, seed), train_split, test_split)
+            model, meta = train.continued(
+                trained.standard_keys[seed],
+                trained.models[STANDARD, seed],
+                finetune_spec(cfg, entry, seed),
+                train_split,
+                test_split,
+            )
             scores = _scores(cfg, model, seed, SWEEP_METRICS).groupby("metric")["score"].mean()
-            rows.append({"factor": factor, "lambda": factor * trained.lam,
-                         "test_accuracy": meta["metrics"]["test_accuracy"], **scores.to_dict()})
+            rows.append(
+                {
+                    "factor": factor,
+                    "lambda": factor * trained.lam,
+                    "test_accuracy": meta["metrics"]["test_accuracy"],
+                    **scores.to_dict(),
+                }
+            )
         return pd.DataFrame(rows)
 
-    return cache.cached_table({"chapter": CHAPTER, "table": "lambda_sweep", "lambda": trained.lam,
-                               "config": dataclasses.asdict(cfg)}, compute,
-                              code=common.table_code(__name__, cfg, STANDARD_ENTRY))
+    return cache.cached_table(
+        {"chapter": CHAPTER, "table": "lambda_sweep", "lambda": trained.lam, "config": dataclasses.asdict(cfg)},
+        compute,
+        code=common.table_code(__name__, cfg, STANDARD_ENTRY),
+    )
 
 
 def epoch_curve(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
@@ -312,25 +408,45 @@ def epoch_curve(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
         entry = dataclasses.replace(cfg.nsloss_entry().with_params(lam=trained.lam), epochs=1.0)
         one_epoch = finetune_spec(cfg, entry, seed)
         model, key = trained.models[STANDARD, seed], trained.standard_keys[seed]
-        rows = [{"epoch": 0, "test_accuracy": train.accuracy(model, test_split),
-                 **_scores(cfg, model, seed, SWEEP_METRICS).groupby("metric")["score"].mean().to_dict()}]
+        rows = [
+            {
+                "epoch": 0,
+                "test_accuracy": train.accuracy(model, test_split),
+                **_scores(cfg, model, seed, SWEEP_METRICS).groupby("metric")["score"].mean().to_dict(),
+            }
+        ]
         for epoch in range(1, cfg.curve_epochs + 1):
             model, meta = train.continued(key, model, one_epoch, train_split, test_split)
             key = meta["key"]
-            rows.append({"epoch": epoch, "test_accuracy": meta["metrics"]["test_accuracy"],
-                         **_scores(cfg, model, seed, SWEEP_METRICS).groupby("metric")["score"].mean().to_dict()})
+            rows.append(
+                {
+                    "epoch": epoch,
+                    "test_accuracy": meta["metrics"]["test_accuracy"],
+                    **_scores(cfg, model, seed, SWEEP_METRICS).groupby("metric")["score"].mean().to_dict(),
+                }
+            )
         return pd.DataFrame(rows)
 
-    return cache.cached_table({"chapter": CHAPTER, "table": "epoch_curve", "lambda": trained.lam,
-                               "config": dataclasses.asdict(cfg)}, compute,
-                              code=common.table_code(__name__, cfg, STANDARD_ENTRY))
+    return cache.cached_table(
+        {"chapter": CHAPTER, "table": "epoch_curve", "lambda": trained.lam, "config": dataclasses.asdict(cfg)},
+        compute,
+        code=common.table_code(__name__, cfg, STANDARD_ENTRY),
+    )
 
 
-def attribution_maps(cfg: NeuronSensitivityConfig, trained: Trained, explainer: str
-                     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+def attribution_maps(
+    cfg: NeuronSensitivityConfig, trained: Trained, explainer: str
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     split = common.eval_subset(cfg.dataset, cfg.attribution_images, "maps")
     options = explainer_options(cfg, explainer)
     labels = [STANDARD, *cfg.labels()]
-    return split.images, split.labels, {
-        label: explain.explain(trained.models[label, cfg.seeds[0]], split.images, split.labels,
-                               explainer, **options) for label in labels}
+    return (
+        split.images,
+        split.labels,
+        {
+            label: explain.explain(
+                trained.models[label, cfg.seeds[0]], split.images, split.labels, explainer, **options
+            )
+            for label in labels
+        },
+    )

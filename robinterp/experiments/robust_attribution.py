@@ -12,9 +12,9 @@ its saliency map is set against the training radius.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
-from typing import Any
 
 import pandas as pd
 import torch
@@ -53,9 +53,19 @@ def grid_label(norm: str, eps: float, steps: int) -> str:
 
 def pgd_grid(mapping: pd.DataFrame, steps: tuple[int, ...], eps_warmup: float) -> tuple[MethodEntry, ...]:
     """One ``pgd_at`` entry per radius of ``mapping`` and step count, labelled by norm, eps, t."""
-    return method_table({grid_label(row.norm, row.eps, t): {"method": "pgd_at", "norm": row.norm, "eps": row.eps,
-                                                            "steps": t, "eps_warmup": eps_warmup}
-                         for row in mapping.sort_values(["norm", "eps"]).itertuples() for t in steps})
+    return method_table(
+        {
+            grid_label(row.norm, row.eps, t): {
+                "method": "pgd_at",
+                "norm": row.norm,
+                "eps": row.eps,
+                "steps": t,
+                "eps_warmup": eps_warmup,
+            }
+            for row in mapping.sort_values(["norm", "eps"]).itertuples()
+            for t in steps
+        }
+    )
 
 
 # `default`: Fashion-MNIST's customary Linf radius 0.1, 28 x 28 x 1 images; 5 and 10 steps keep the
@@ -77,13 +87,22 @@ class RobustAttributionConfig(common.ExperimentConfig):
     """Training images, a seeded subset; None for all of them. ROAR retrains on the same images."""
     seeds: tuple[int, ...] = param((0, 1), low=0)
     """Seeds of the compared methods (Figure 1 analogue)."""
-    methods: tuple[MethodEntry, ...] = param(method_table({
-        "standard": {"method": "standard"},
-        "distillation": {"method": "distillation", "temperature": 100.0},
-        "input-grad reg": {"method": "input_grad_reg", "lam": 0.5},
-        "PGD-L2": {"method": "pgd_at", "norm": "l2", "eps": 2.42, "steps": 5, "eps_warmup": 0.25},
-        "alignment": {"method": "attribution_alignment", "teacher_eps": 2.42, "teacher_steps": 5,
-                      "teacher_eps_warmup": 0.25}}))
+    methods: tuple[MethodEntry, ...] = param(
+        method_table(
+            {
+                "standard": {"method": "standard"},
+                "distillation": {"method": "distillation", "temperature": 100.0},
+                "input-grad reg": {"method": "input_grad_reg", "lam": 0.5},
+                "PGD-L2": {"method": "pgd_at", "norm": "l2", "eps": 2.42, "steps": 5, "eps_warmup": 0.25},
+                "alignment": {
+                    "method": "attribution_alignment",
+                    "teacher_eps": 2.42,
+                    "teacher_steps": 5,
+                    "teacher_eps_warmup": 0.25,
+                },
+            }
+        )
+    )
     """The compared models (Figure 1 analogue): standard, defensive distillation (T 100),
     input-gradient regularization (lambda 0.5), PGD-L2 (CIFAR-10's 1.5 mapped) and the
     attribution-alignment model, whose teacher must be a listed PGD-L2 entry."""
@@ -96,8 +115,7 @@ class RobustAttributionConfig(common.ExperimentConfig):
     """Epochs of every model that does not set its own."""
     lr: float = param(1e-3, low=0, low_open=True)
     """Learning rate of every model that does not set its own (Adam)."""
-    roar_fractions: tuple[float, ...] = param((0.2, 0.4, 0.6, 0.8), low=0, low_open=True, high=1,
-                                              high_open=True)
+    roar_fractions: tuple[float, ...] = param((0.2, 0.4, 0.6, 0.8), low=0, low_open=True, high=1, high_open=True)
     """Fractions of pixels removed before retraining (the supplement's 20, 40, 60, 80%)."""
     roar_epochs: float = param(1.0, low=0, low_open=True)
     """Epochs of each ROAR retraining (standard training of a fresh model of the same architecture)."""
@@ -146,17 +164,27 @@ class RobustAttributionConfig(common.ExperimentConfig):
                     raise ConfigError(f"grid entry {entry.label!r} differs from the method of that label")
         for entry in self.methods:
             if entry.method == "attribution_alignment" and self.teacher_label(entry) is None:
-                raise ConfigError(f"methods[{entry.label!r}]'s teacher (PGD-L2, eps {entry.values['teacher_eps']}, "
-                                  f"{entry.values['teacher_steps']} steps, warm-up "
-                                  f"{entry.values['teacher_eps_warmup']}) must be one of the listed methods, "
-                                  f"so that its maps are compared with their teacher's")
+                raise ConfigError(
+                    f"methods[{entry.label!r}]'s teacher (PGD-L2, eps {entry.values['teacher_eps']}, "
+                    f"{entry.values['teacher_steps']} steps, warm-up "
+                    f"{entry.values['teacher_eps_warmup']}) must be one of the listed methods, "
+                    f"so that its maps are compared with their teacher's"
+                )
 
     def teacher_label(self, entry: MethodEntry) -> str | None:
         """The listed method whose trained model is ``entry``'s teacher (the same spec), if any."""
         seed = self.seeds[0]
-        wanted = attribution_alignment.teacher_spec(common.train_spec(self, entry, seed, epochs=self.epochs, lr=self.lr))
-        return next((e.label for e in self.methods
-                     if common.train_spec(self, e, seed, epochs=self.epochs, lr=self.lr) == wanted), None)
+        wanted = attribution_alignment.teacher_spec(
+            common.train_spec(self, entry, seed, epochs=self.epochs, lr=self.lr)
+        )
+        return next(
+            (
+                e.label
+                for e in self.methods
+                if common.train_spec(self, e, seed, epochs=self.epochs, lr=self.lr) == wanted
+            ),
+            None,
+        )
 
     def role(self, method: str) -> str | None:
         """The label of the first listed entry trained by ``method`` (the claims' models)."""
@@ -193,10 +221,15 @@ def evaluation_attacks(cfg: RobustAttributionConfig) -> tuple[tuple[AttackSpec, 
 def plan(cfg: RobustAttributionConfig) -> common.Plan:
     retrains = (len(specs(cfg)) + len(cfg.map_models()) * len(cfg.seeds) + len(cfg.seeds)) * len(cfg.roar_fractions)
     leaks = 1 + 2 * len(cfg.methods) + len(cfg.map_models())
-    return common.Plan(specs(cfg), tuple(dict.fromkeys(a for a, _, _ in evaluation_attacks(cfg))),
-                       ("roar", "road", "alignment"),
-                       (f"{retrains} ROAR retrainings and {leaks} of the leak test, {cfg.roar_epochs:g} epochs "
-                        f"each (cached models; a grid model equal to a listed one shares its retrainings)",))
+    return common.Plan(
+        specs(cfg),
+        tuple(dict.fromkeys(a for a, _, _ in evaluation_attacks(cfg))),
+        ("roar", "road", "alignment"),
+        (
+            f"{retrains} ROAR retrainings and {leaks} of the leak test, {cfg.roar_epochs:g} epochs "
+            f"each (cached models; a grid model equal to a listed one shares its retrainings)",
+        ),
+    )
 
 
 def train_all(cfg: RobustAttributionConfig) -> tuple[dict[Key, torch.nn.Module], pd.DataFrame]:
@@ -214,13 +247,26 @@ def rankings(cfg: RobustAttributionConfig, model: torch.nn.Module, label: str) -
     entry = next((e for e in cfg.methods if e.label == label), None)
     if entry is not None and entry.method == "attribution_alignment":
         layer = entry.values["layer"]
-        found.append(roar.Ranking("map", lambda x, y: attribution_alignment.explanation(model, x, y, layer=layer),
-                                  (attribution_alignment.__name__,)))
+        found.append(
+            roar.Ranking(
+                "map",
+                lambda x, y: attribution_alignment.explanation(model, x, y, layer=layer),
+                (attribution_alignment.__name__,),
+            )
+        )
     return found
 
 
-def _roar_rows(label: str, seed: int, ranking: roar.Ranking | None, source_key: str, cfg: RobustAttributionConfig, train_split: data.Split,
-               test: data.Split, fill: torch.Tensor) -> list[pd.DataFrame]:
+def _roar_rows(
+    label: str,
+    seed: int,
+    ranking: roar.Ranking | None,
+    source_key: str,
+    cfg: RobustAttributionConfig,
+    train_split: data.Split,
+    test: data.Split,
+    fill: torch.Tensor,
+) -> list[pd.DataFrame]:
     train_order: dict[str, torch.Tensor] = {}
 
     def order_train() -> torch.Tensor:  # computed once, and only when a retraining is not cached
@@ -233,19 +279,37 @@ def _roar_rows(label: str, seed: int, ranking: roar.Ranking | None, source_key: 
     rank_seconds = time.perf_counter() - start
     tables = []
     for fraction in cfg.roar_fractions:
-        model_, meta = roar.retrained(source_key, ranking, fraction, roar_spec(cfg, seed), train_split,
-                                      order_train, fill, name=f"{label} seed {seed}")
+        model_, meta = roar.retrained(
+            source_key,
+            ranking,
+            fraction,
+            roar_spec(cfg, seed),
+            train_split,
+            order_train,
+            fill,
+            name=f"{label} seed {seed}",
+        )
         correct = models.predict(model_, roar.remove(test.images, test_order, fraction, fill)) == test.labels
-        tables.append(pd.DataFrame({"image": range(len(test)), "correct": (100 * correct.int()).tolist()}).assign(
-            source=label, seed=seed, ranking=ranking.name if ranking else roar.RANDOM, fraction=fraction,
-            retrain_minutes=meta["wall_seconds"] / 60, rank_seconds=rank_seconds))
+        tables.append(
+            pd.DataFrame({"image": range(len(test)), "correct": (100 * correct.int()).tolist()}).assign(
+                source=label,
+                seed=seed,
+                ranking=ranking.name if ranking else roar.RANDOM,
+                fraction=fraction,
+                retrain_minutes=meta["wall_seconds"] / 60,
+                rank_seconds=rank_seconds,
+            )
+        )
     return tables
 
 
-def roar_table(cfg: RobustAttributionConfig, trained: dict[Key, torch.nn.Module], records: pd.DataFrame) -> pd.DataFrame:
+def roar_table(
+    cfg: RobustAttributionConfig, trained: dict[Key, torch.nn.Module], records: pd.DataFrame
+) -> pd.DataFrame:
     """Per image: is it classified right by the model retrained without the top ``fraction`` of
     pixels by each source model's ranking (and by a random one)? Tidy: source, seed, ranking,
     fraction, image, correct (0 or 100), with the retraining's minutes; cached by the config."""
+
     def compute() -> pd.DataFrame:
         tables = []
         keys = records.set_index(["method", "seed"])["cache_key"]
@@ -262,16 +326,22 @@ def roar_table(cfg: RobustAttributionConfig, trained: dict[Key, torch.nn.Module]
                     tables += _roar_rows(label, seed, ranking, keys[label, seed], cfg, train_split, test, fill)
         return pd.concat(tables, ignore_index=True)
 
-    return cache.cached_table({"chapter": CHAPTER, "table": "roar", "config": dataclasses.asdict(cfg)},
-                              compute, code=common.table_code(__name__, cfg))
+    return cache.cached_table(
+        {"chapter": CHAPTER, "table": "roar", "config": dataclasses.asdict(cfg)},
+        compute,
+        code=common.table_code(__name__, cfg),
+    )
 
 
-def leak_table(cfg: RobustAttributionConfig, trained: dict[Key, torch.nn.Module], records: pd.DataFrame) -> pd.DataFrame:
+def leak_table(
+    cfg: RobustAttributionConfig, trained: dict[Key, torch.nn.Module], records: pd.DataFrame
+) -> pd.DataFrame:
     """Per test image: is it classified right by a fresh model trained on nothing but the masks of
     where ``leak_fraction`` of the pixels were removed, by each listed model's map (first seed;
     saliency of the predicted and of the true class) and by the random control? Far above
     chance, the removal's shape gives the label away, and ROAR then measures that, not the map.
     Tidy: map, target, image, correct (0 or 100); cached by the config."""
+
     def compute() -> pd.DataFrame:
         seed = cfg.seeds[0]
         keys = records.set_index(["method", "seed"])["cache_key"]
@@ -281,30 +351,47 @@ def leak_table(cfg: RobustAttributionConfig, trained: dict[Key, torch.nn.Module]
         jobs: list[tuple[str, str, roar.Ranking | None]] = [(roar.RANDOM, roar.RANDOM, None)]
         for label in cfg.labels():
             model = trained[label, seed]
-            jobs += [(keys[label, seed], label, roar.saliency_ranking(model, target)) for target in ("predicted", "true")]
+            jobs += [
+                (keys[label, seed], label, roar.saliency_ranking(model, target)) for target in ("predicted", "true")
+            ]
             jobs += [(keys[label, seed], label, r) for r in rankings(cfg, model, label)[1:]]
         tables = []
         for source, label, ranking in jobs:
             test_order = roar.ranked(test, ranking, seed, "test")
             # the training images are ranked only when the retraining is not cached
-            model_, _ = roar.retrained(source, ranking, cfg.leak_fraction, roar_spec(cfg, seed), train_split,
-                                       lambda r=ranking: roar.ranked(train_split, r, seed, "train"), fill,
-                                       content="mask", name=f"{label} seed {seed}")
+            model_, _ = roar.retrained(
+                source,
+                ranking,
+                cfg.leak_fraction,
+                roar_spec(cfg, seed),
+                train_split,
+                lambda r=ranking: roar.ranked(train_split, r, seed, "train"),
+                fill,
+                content="mask",
+                name=f"{label} seed {seed}",
+            )
             masks = roar.removal_mask(test.images, test_order, cfg.leak_fraction)
             correct = models.predict(model_, masks) == test.labels
             name = label if ranking is None or ranking.name == "saliency" else f"{label} (own map)"
-            tables.append(pd.DataFrame({"image": range(len(test)), "correct": (100 * correct.int()).tolist()}).assign(
-                map=name, target=ranking.target if ranking else "none"))
+            tables.append(
+                pd.DataFrame({"image": range(len(test)), "correct": (100 * correct.int()).tolist()}).assign(
+                    map=name, target=ranking.target if ranking else "none"
+                )
+            )
         return pd.concat(tables, ignore_index=True)
 
-    return cache.cached_table({"chapter": CHAPTER, "table": "leak", "config": dataclasses.asdict(cfg)},
-                              compute, code=common.table_code(__name__, cfg))
+    return cache.cached_table(
+        {"chapter": CHAPTER, "table": "leak", "config": dataclasses.asdict(cfg)},
+        compute,
+        code=common.table_code(__name__, cfg),
+    )
 
 
 def road_table(cfg: RobustAttributionConfig, trained: dict[Key, torch.nn.Module]) -> pd.DataFrame:
     """Per image: is it still classified right by the same model after the top (MoRF) or bottom
     (LeRF) ``fraction`` of pixels by each ranking are imputed (ROAD, no retraining)? Tidy: source,
     seed, ranking, order, fraction, image, correct (0 or 100), seconds; cached by the config."""
+
     def compute() -> pd.DataFrame:
         split = common.eval_subset(cfg.dataset, cfg.road_size, "removal")
         percentages = tuple(100 * f for f in cfg.roar_fractions)
@@ -314,18 +401,33 @@ def road_table(cfg: RobustAttributionConfig, trained: dict[Key, torch.nn.Module]
                 start, frames = time.perf_counter(), []
                 attribution = ranking.attribute(split.images, split.labels)
                 for order in metrics.ROAD_ORDERS:
-                    correct = metrics.road(model, split.images, split.labels, attribution, percentages, order=order,
-                                           noise=cfg.road_noise, seed=seed)
+                    correct = metrics.road(
+                        model,
+                        split.images,
+                        split.labels,
+                        attribution,
+                        percentages,
+                        order=order,
+                        noise=cfg.road_noise,
+                        seed=seed,
+                    )
                     frame = pd.DataFrame((100 * correct.int()).numpy(), index=list(cfg.roar_fractions)).stack()
-                    frames.append(frame.rename_axis(["fraction", "image"]).rename("correct").reset_index()
-                                  .assign(order=order))
+                    frames.append(
+                        frame.rename_axis(["fraction", "image"]).rename("correct").reset_index().assign(order=order)
+                    )
                 # both orders and the attribution: what ROAD costs for this map
-                tables.append(pd.concat(frames).assign(source=label, seed=seed, ranking=ranking.name,
-                                                       seconds=time.perf_counter() - start))
+                tables.append(
+                    pd.concat(frames).assign(
+                        source=label, seed=seed, ranking=ranking.name, seconds=time.perf_counter() - start
+                    )
+                )
         return pd.concat(tables, ignore_index=True)
 
-    return cache.cached_table({"chapter": CHAPTER, "table": "road", "config": dataclasses.asdict(cfg)},
-                              compute, code=common.table_code(__name__, cfg))
+    return cache.cached_table(
+        {"chapter": CHAPTER, "table": "road", "config": dataclasses.asdict(cfg)},
+        compute,
+        code=common.table_code(__name__, cfg),
+    )
 
 
 ALIGNMENT_MEASURES = ("alignment (predicted class)", "alignment (true class)", "cosine (true class)")
@@ -335,35 +437,57 @@ def alignment_table(cfg: RobustAttributionConfig, trained: dict[Key, torch.nn.Mo
     """Per image and model: Etmann et al.'s alignment |<x, g>| / ||g|| with g the input gradient of
     the predicted class's logit (their paper) and of the true class's (their code), and the cosine
     of the latter. Tidy: method, seed, measure, image, score; cached by the config."""
+
     def compute() -> pd.DataFrame:
         split = common.eval_subset(cfg.dataset, cfg.alignment_size, "alignment")
         tables = []
         for (label, seed), model in trained.items():
-            values = (metrics.alignment(model, split.images), metrics.alignment(model, split.images, split.labels),
-                      metrics.cosine_alignment(model, split.images, split.labels))
+            values = (
+                metrics.alignment(model, split.images),
+                metrics.alignment(model, split.images, split.labels),
+                metrics.cosine_alignment(model, split.images, split.labels),
+            )
             for measure, value in zip(ALIGNMENT_MEASURES, values):
-                tables.append(pd.DataFrame({"image": range(len(split)), "score": value.tolist()}).assign(
-                    method=label, seed=seed, measure=measure))
+                tables.append(
+                    pd.DataFrame({"image": range(len(split)), "score": value.tolist()}).assign(
+                        method=label, seed=seed, measure=measure
+                    )
+                )
         return pd.concat(tables, ignore_index=True)
 
-    return cache.cached_table({"chapter": CHAPTER, "table": "alignment", "config": dataclasses.asdict(cfg)},
-                              compute, code=common.table_code(__name__, cfg))
+    return cache.cached_table(
+        {"chapter": CHAPTER, "table": "alignment", "config": dataclasses.asdict(cfg)},
+        compute,
+        code=common.table_code(__name__, cfg),
+    )
 
 
 def robustness(cfg: RobustAttributionConfig, trained: dict[Key, torch.nn.Module]) -> pd.DataFrame:
     """PGD accuracy of every model in L2 and Linf at the chapter's radii (cached by the config)."""
+
     def compute() -> pd.DataFrame:
         split = common.eval_subset(cfg.dataset, cfg.alignment_size, "alignment")
         tables = []
         for (label, seed), model in trained.items():
             for attack, norm, eps in evaluation_attacks(cfg):
-                table = attacks.robust_accuracy(model, split.images, split.labels, attacks=(attack,), epsilons=(eps,),
-                                                norm=norm, seed=seed, desc=f"PGD-{norm} on {label} seed {seed}")
+                table = attacks.robust_accuracy(
+                    model,
+                    split.images,
+                    split.labels,
+                    attacks=(attack,),
+                    epsilons=(eps,),
+                    norm=norm,
+                    seed=seed,
+                    desc=f"PGD-{norm} on {label} seed {seed}",
+                )
                 tables.append(table.assign(method=label, seed=seed, norm=norm))
         return pd.concat(tables, ignore_index=True)
 
-    return cache.cached_table({"chapter": CHAPTER, "table": "robustness", "config": dataclasses.asdict(cfg)},
-                              compute, code=common.table_code(__name__, cfg))
+    return cache.cached_table(
+        {"chapter": CHAPTER, "table": "robustness", "config": dataclasses.asdict(cfg)},
+        compute,
+        code=common.table_code(__name__, cfg),
+    )
 
 
 def map_cost(cfg: RobustAttributionConfig, trained: dict[Key, torch.nn.Module]) -> pd.DataFrame:
@@ -377,22 +501,36 @@ def map_cost(cfg: RobustAttributionConfig, trained: dict[Key, torch.nn.Module]) 
         own, teacher = trained[entry.label, cfg.seeds[0]], trained[cfg.teacher_label(entry), cfg.seeds[0]]
         layer = entry.values["layer"]
         # both on the whole subset at once, so that neither gains from batching
-        contenders = {"own map (alignment model)": lambda: attribution_alignment.explanation(own, split.images, layer=layer),
-                      "vanilla saliency (its PGD-L2 teacher)": lambda: explain.explain(
-                          teacher, split.images, split.labels, "saliency", batch_size=len(split))}
+        contenders = {
+            "own map (alignment model)": functools.partial(
+                attribution_alignment.explanation, own, split.images, layer=layer
+            ),
+            "vanilla saliency (its PGD-L2 teacher)": functools.partial(
+                explain.explain, teacher, split.images, split.labels, "saliency", batch_size=len(split)
+            ),
+        }
         for fn in contenders.values():  # warm-up: first calls pay for allocation
             fn()
         for repeat in range(cfg.cost_repeats):
             for name, fn in contenders.items():
                 start = time.perf_counter()
                 fn()
-                rows.append({"model": entry.label, "map": name, "repeat": repeat,
-                             "seconds_per_image": (time.perf_counter() - start) / len(split)})
+                rows.append(
+                    {
+                        "model": entry.label,
+                        "map": name,
+                        "repeat": repeat,
+                        "seconds_per_image": (time.perf_counter() - start) / len(split),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
-def saliency_maps(cfg: RobustAttributionConfig, trained: dict[Key, torch.nn.Module], labels: list[str],
-                  ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+def saliency_maps(
+    cfg: RobustAttributionConfig,
+    trained: dict[Key, torch.nn.Module],
+    labels: list[str],
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """Images, labels and each model's vanilla saliency of ``roar_target``'s class (first seed) on
     the same test images, and each alignment model's own map beside it."""
     split = common.eval_subset(cfg.dataset, cfg.saliency_images, "maps")
@@ -408,9 +546,12 @@ def saliency_maps(cfg: RobustAttributionConfig, trained: dict[Key, torch.nn.Modu
 def evaluation_cost(roar_results: pd.DataFrame, road_results: pd.DataFrame) -> pd.DataFrame:
     """What ROAR and ROAD each cost per source model and ranking, in minutes (this run's timings;
     a cached retraining counts the minutes it took when it was trained)."""
-    roar_cost = roar_results.groupby(["source", "seed", "ranking", "fraction"])[["retrain_minutes", "rank_seconds"]].first()
-    roar_cost = (roar_cost.groupby(["source", "seed", "ranking"])
-                 .agg(retrain=("retrain_minutes", "sum"), rank=("rank_seconds", "first")))
+    roar_cost = roar_results.groupby(["source", "seed", "ranking", "fraction"])[
+        ["retrain_minutes", "rank_seconds"]
+    ].first()
+    roar_cost = roar_cost.groupby(["source", "seed", "ranking"]).agg(
+        retrain=("retrain_minutes", "sum"), rank=("rank_seconds", "first")
+    )
     roar_minutes = (roar_cost["retrain"] + roar_cost["rank"] / 60).rename("ROAR (min)")
     road_minutes = (road_results.groupby(["source", "seed", "ranking"])["seconds"].first() / 60).rename("ROAD (min)")
     return pd.concat([roar_minutes, road_minutes], axis=1).reset_index()

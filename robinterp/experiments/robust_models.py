@@ -25,9 +25,14 @@ class RobustModelsConfig(common.ExperimentConfig):
 
     train_size: int | None = param(20000, low=1)
     """Training images, a seeded subset; None for all of them."""
-    methods: tuple[MethodEntry, ...] = param(method_table({
-        "standard": {"method": "standard"},
-        "PGD-AT": {"method": "pgd_at", "eps": 0.3, "steps": 5, "eps_warmup": 0.25, "epochs": 2.0}}))
+    methods: tuple[MethodEntry, ...] = param(
+        method_table(
+            {
+                "standard": {"method": "standard"},
+                "PGD-AT": {"method": "pgd_at", "eps": 0.3, "steps": 5, "eps_warmup": 0.25, "epochs": 2.0},
+            }
+        )
+    )
     """The models compared: label -> {method, its parameters, optionally epochs and lr}. PGD
     training: Madry et al.'s MNIST radius 0.3, 5 steps (theirs: 40), eps grown from 0 over
     the first quarter (ours: avoids the collapse seen here), 2 epochs (it needs more)."""
@@ -63,31 +68,35 @@ def plan(cfg: RobustModelsConfig) -> common.Plan:
     return common.Plan(common.method_grid(cfg), common.evaluation_attacks(cfg), ("alignment",))
 
 
-def robust_curves(cfg: RobustModelsConfig,
-                  trained: dict[tuple[str, int], torch.nn.Module]) -> pd.DataFrame:
+def robust_curves(cfg: RobustModelsConfig, trained: dict[tuple[str, int], torch.nn.Module]) -> pd.DataFrame:
     """Robust accuracy per method, seed, attack and epsilon (tidy), cached by config."""
-    return common.robust_curves("robust_models", cfg, trained,
-                                common.eval_subset(cfg.dataset, cfg.eval_size, "attacks"),
-                                common.evaluation_attacks(cfg), cfg.epsilons)
+    return common.robust_curves(
+        "robust_models",
+        cfg,
+        trained,
+        common.eval_subset(cfg.dataset, cfg.eval_size, "attacks"),
+        common.evaluation_attacks(cfg),
+        cfg.epsilons,
+    )
 
 
-def alignment_table(cfg: RobustModelsConfig,
-                    trained: dict[tuple[str, int], torch.nn.Module]) -> pd.DataFrame:
+def alignment_table(cfg: RobustModelsConfig, trained: dict[tuple[str, int], torch.nn.Module]) -> pd.DataFrame:
     """Mean image/saliency alignment (Etmann et al.) per method and seed."""
     split = common.eval_subset(cfg.dataset, cfg.alignment_size, "alignment")
     rows = []
     for (method, seed), model in trained.items():
         a = torch.cat([metrics.alignment(model, xb) for xb, _ in split.batches(500)])
         c = torch.cat([metrics.cosine_alignment(model, xb) for xb, _ in split.batches(500)])
-        rows.append({"method": method, "seed": seed, "alignment": float(a.mean()),
-                     "cosine_alignment": float(c.mean())})
+        rows.append({"method": method, "seed": seed, "alignment": float(a.mean()), "cosine_alignment": float(c.mean())})
     return pd.DataFrame(rows)
 
 
-def saliency_maps(cfg: RobustModelsConfig, trained: dict[tuple[str, int], torch.nn.Module],
-                  seed: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+def saliency_maps(
+    cfg: RobustModelsConfig, trained: dict[tuple[str, int], torch.nn.Module], seed: int
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """Images, labels and each method's saliency map (|gradient| of the true-label logit)."""
     split = common.eval_subset(cfg.dataset, cfg.saliency_images, "maps")
-    maps = {label: explain.explain(trained[label, seed], split.images, split.labels, "saliency")
-            for label in cfg.labels()}
+    maps = {
+        label: explain.explain(trained[label, seed], split.images, split.labels, "saliency") for label in cfg.labels()
+    }
     return split.images, split.labels, maps

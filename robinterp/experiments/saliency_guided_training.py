@@ -25,13 +25,18 @@ class SaliencyGuidedConfig(common.ExperimentConfig):
 
     train_size: int | None = param(10000, low=1)
     """Training images, a seeded subset; None for all of them."""
-    methods: tuple[MethodEntry, ...] = param(method_table({
-        "ST": {"method": "standard"},
-        "SGT k=0.3": {"method": "sgt", "k": 0.3},
-        "SGT k=0.5": {"method": "sgt", "k": 0.5},
-        "ASGT": {"method": "asgt", "k": 0.3},
-        "AT-FGSM": {"method": "fgsm_at", "eps": 0.3},
-        "SGA": {"method": "sga", "k": 0.3}}))
+    methods: tuple[MethodEntry, ...] = param(
+        method_table(
+            {
+                "ST": {"method": "standard"},
+                "SGT k=0.3": {"method": "sgt", "k": 0.3},
+                "SGT k=0.5": {"method": "sgt", "k": 0.5},
+                "ASGT": {"method": "asgt", "k": 0.3},
+                "AT-FGSM": {"method": "fgsm_at", "eps": 0.3},
+                "SGA": {"method": "sga", "k": 0.3},
+            }
+        )
+    )
     """The models compared, in the order of the paper's figures: label -> {method, its parameters}.
     SGT at the paper's two mask fractions (Figure 2); ASGT and SGA at k 0.3 with an FGSM step of
     0.3 inside training (the paper does not give the radius; ours); AT-FGSM on clean and
@@ -54,7 +59,8 @@ class SaliencyGuidedConfig(common.ExperimentConfig):
     mifgsm_steps: int = param(10, low=1)
     """MI-FGSM steps at evaluation (decay 1.0, step eps / steps)."""
     removal_fractions: tuple[float, ...] = param(
-        (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9), low=0, high=1, high_open=True)
+        (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9), low=0, high=1, high_open=True
+    )
     """Fractions of top-|saliency| features removed in the faithfulness test."""
     faithfulness_size: int = param(500, low=1, high=10000)
     """Test images of the faithfulness test."""
@@ -75,23 +81,33 @@ def plan(cfg: SaliencyGuidedConfig) -> common.Plan:
     return common.Plan(common.method_grid(cfg), common.evaluation_attacks(cfg), ("removal",))
 
 
-def robust_per_image(cfg: SaliencyGuidedConfig,
-                     trained: dict[tuple[str, int], torch.nn.Module]) -> pd.DataFrame:
+def robust_per_image(cfg: SaliencyGuidedConfig, trained: dict[tuple[str, int], torch.nn.Module]) -> pd.DataFrame:
     """Per test image: right (0 or 100) clean and under each attack at each epsilon, for every
     model, so that the verdicts pair models image by image. Tidy: method, seed, attack, norm,
     eps, image, correct; cached by the chapter config."""
+
     def compute() -> pd.DataFrame:
         split = common.eval_subset(cfg.dataset, cfg.eval_size, "attacks")
         tables = []
         for (label, seed), model in trained.items():
-            tables.append(per_image.robust_table(model, split.images, split.labels, common.evaluation_attacks(cfg),
-                                                 cfg.epsilons, seed=seed, desc=f"attacks on {label} seed {seed}")
-                          .assign(method=label, seed=seed, norm="linf"))
+            tables.append(
+                per_image.robust_table(
+                    model,
+                    split.images,
+                    split.labels,
+                    common.evaluation_attacks(cfg),
+                    cfg.epsilons,
+                    seed=seed,
+                    desc=f"attacks on {label} seed {seed}",
+                ).assign(method=label, seed=seed, norm="linf")
+            )
         return pd.concat(tables, ignore_index=True)
 
-    return cache.cached_table({"chapter": "saliency_guided_training", "table": "robust_per_image",
-                               "config": dataclasses.asdict(cfg)}, compute,
-                              code=common.table_code(__name__, cfg))
+    return cache.cached_table(
+        {"chapter": "saliency_guided_training", "table": "robust_per_image", "config": dataclasses.asdict(cfg)},
+        compute,
+        code=common.table_code(__name__, cfg),
+    )
 
 
 def robust_curves(per_image_table: pd.DataFrame) -> pd.DataFrame:
@@ -102,39 +118,62 @@ def robust_curves(per_image_table: pd.DataFrame) -> pd.DataFrame:
     return curves.assign(accuracy=curves["correct"] / curves["n"])
 
 
-def saliency_maps(cfg: SaliencyGuidedConfig, trained: dict[tuple[str, int], torch.nn.Module],
-                  seed: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+def saliency_maps(
+    cfg: SaliencyGuidedConfig, trained: dict[tuple[str, int], torch.nn.Module], seed: int
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     split = common.eval_subset(cfg.dataset, cfg.saliency_images, "maps")
-    return split.images, split.labels, {
-        label: explain.explain(trained[label, seed], split.images, split.labels, "saliency")
-        for label in cfg.labels()}
+    return (
+        split.images,
+        split.labels,
+        {
+            label: explain.explain(trained[label, seed], split.images, split.labels, "saliency")
+            for label in cfg.labels()
+        },
+    )
 
 
-def faithfulness(cfg: SaliencyGuidedConfig,
-                 trained: dict[tuple[str, int], torch.nn.Module]) -> pd.DataFrame:
+def faithfulness(cfg: SaliencyGuidedConfig, trained: dict[tuple[str, int], torch.nn.Module]) -> pd.DataFrame:
     """Per test image: right (0 or 100) after removing the top d% features by |saliency|, and
     after a random ranking (the control). Tidy: method, seed, ranking, removed, image, correct;
     cached by the chapter config, like the robustness table."""
+
     def compute() -> pd.DataFrame:
         split = common.eval_subset(cfg.dataset, cfg.faithfulness_size, "removal")
         tables = []
         for (label, seed), model in trained.items():
             attribution = explain.explain(model, split.images, split.labels, "saliency")
             for ranking in ("saliency", "random"):
-                correct = metrics.correct_after_removal(model, split.images, split.labels, attribution,
-                                                        cfg.removal_fractions,
-                                                        random_ranking=ranking == "random", seed=seed)
+                correct = metrics.correct_after_removal(
+                    model,
+                    split.images,
+                    split.labels,
+                    attribution,
+                    cfg.removal_fractions,
+                    random_ranking=ranking == "random",
+                    seed=seed,
+                )
                 frame = pd.DataFrame((100 * correct.int()).numpy(), index=list(cfg.removal_fractions)).stack()
-                tables.append(frame.rename_axis(["removed", "image"]).rename("correct").reset_index()
-                              .assign(method=label, seed=seed, ranking=ranking))
+                tables.append(
+                    frame.rename_axis(["removed", "image"])
+                    .rename("correct")
+                    .reset_index()
+                    .assign(method=label, seed=seed, ranking=ranking)
+                )
         return pd.concat(tables, ignore_index=True)
 
-    return cache.cached_table({"chapter": "saliency_guided_training", "table": "faithfulness_per_image",
-                               "config": dataclasses.asdict(cfg)}, compute,
-                              code=common.table_code(__name__, cfg))
+    return cache.cached_table(
+        {"chapter": "saliency_guided_training", "table": "faithfulness_per_image", "config": dataclasses.asdict(cfg)},
+        compute,
+        code=common.table_code(__name__, cfg),
+    )
 
 
 def removal_curves(per_image_table: pd.DataFrame) -> pd.DataFrame:
     """Accuracy (0 to 1) per method, seed, ranking and removed fraction, from the per-image table."""
-    return (per_image_table.groupby(["method", "seed", "ranking", "removed"], sort=False)["correct"].mean()
-            .div(100).rename("accuracy").reset_index())
+    return (
+        per_image_table.groupby(["method", "seed", "ranking", "removed"], sort=False)["correct"]
+        .mean()
+        .div(100)
+        .rename("accuracy")
+        .reset_index()
+    )

@@ -16,36 +16,42 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
-from typing import Hashable
+from collections.abc import Hashable
 
 import pandas as pd
 import torch
 
 from robinterp import attacks, data, explain, explanation_quality, roar, train
 from robinterp.config import ConfigError, param
-from robinterp.experiments import benchmark_measures
-from robinterp.experiments import common
+from robinterp.experiments import benchmark_measures, common
 from robinterp.experiments.benchmark_measures import robust_name
 from robinterp.methods import MethodEntry, method_table
 
 CHAPTER = benchmark_measures.CHAPTER
 ROBUSTNESS, INTERPRETABILITY, COST = "robustness", "interpretability", "cost"
 
-DEFAULT_METHODS = method_table({
-    "standard": {"method": "standard"},
-    "FGSM-AT": {"method": "fgsm_at", "eps": 0.3},
-    "PGD-AT (Linf)": {"method": "pgd_at", "eps": 0.3, "steps": 5, "eps_warmup": 0.25},
-    "PGD-AT (L2)": {"method": "pgd_at", "norm": "l2", "eps": 2.0, "steps": 5, "eps_warmup": 0.25},
-    "SGT": {"method": "sgt", "k": 0.5},
-    "SGA": {"method": "sga", "k": 0.3},
-    "ASGT": {"method": "asgt", "k": 0.3},
-    "NsLoss": {"method": "nsloss", "lam": 22.0, "eps_ns": 1.5, "n": 5},
-    "JacobReg": {"method": "jacobian_reg", "lam": 0.01, "n_proj": 1},
-    "input-grad reg": {"method": "input_grad_reg", "lam": 0.5},
-    "distillation": {"method": "distillation", "temperature": 100.0},
-    "SCAAT": {"method": "scaat", "eps": 0.3, "steps": 5},
-    "alignment": {"method": "attribution_alignment", "teacher_eps": 2.0, "teacher_steps": 5,
-                  "teacher_eps_warmup": 0.25}})
+DEFAULT_METHODS = method_table(
+    {
+        "standard": {"method": "standard"},
+        "FGSM-AT": {"method": "fgsm_at", "eps": 0.3},
+        "PGD-AT (Linf)": {"method": "pgd_at", "eps": 0.3, "steps": 5, "eps_warmup": 0.25},
+        "PGD-AT (L2)": {"method": "pgd_at", "norm": "l2", "eps": 2.0, "steps": 5, "eps_warmup": 0.25},
+        "SGT": {"method": "sgt", "k": 0.5},
+        "SGA": {"method": "sga", "k": 0.3},
+        "ASGT": {"method": "asgt", "k": 0.3},
+        "NsLoss": {"method": "nsloss", "lam": 22.0, "eps_ns": 1.5, "n": 5},
+        "JacobReg": {"method": "jacobian_reg", "lam": 0.01, "n_proj": 1},
+        "input-grad reg": {"method": "input_grad_reg", "lam": 0.5},
+        "distillation": {"method": "distillation", "temperature": 100.0},
+        "SCAAT": {"method": "scaat", "eps": 0.3, "steps": 5},
+        "alignment": {
+            "method": "attribution_alignment",
+            "teacher_eps": 2.0,
+            "teacher_steps": 5,
+            "teacher_eps_warmup": 0.25,
+        },
+    }
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,13 +127,16 @@ class SynthesisConfig(common.ExperimentConfig):
     def validate(self) -> None:
         super().validate()
         if not any(e.method == "standard" for e in self.methods):
-            raise ConfigError("methods must list a standard-training entry (method: standard): the cost "
-                              "column is relative to it")
+            raise ConfigError(
+                "methods must list a standard-training entry (method: standard): the cost column is relative to it"
+            )
         if len(set(self.epsilons)) != len(self.epsilons) or not self.epsilons:
             raise ConfigError(f"epsilons must list distinct radii, got {list(self.epsilons)}")
         if not self.budget_seeds or not set(self.budget_seeds) <= set(self.seeds):
-            raise ConfigError(f"budget_seeds {list(self.budget_seeds)} must be among seeds {list(self.seeds)}: "
-                              f"each larger-budget model is compared with the model of the same seed")
+            raise ConfigError(
+                f"budget_seeds {list(self.budget_seeds)} must be among seeds {list(self.seeds)}: "
+                f"each larger-budget model is compared with the model of the same seed"
+            )
 
     def standard_label(self) -> str:
         return next(e.label for e in self.methods if e.method == "standard")
@@ -150,26 +159,36 @@ class Measure:
 
 
 ATTACK_TITLES = {"fgsm": "FGSM", "pgd": "PGD", "mifgsm": "MI-FGSM"}
-QUANTUS_TITLES = {"max_sensitivity": "max-sensitivity", "avg_sensitivity": "avg-sensitivity",
-                  "local_lipschitz": "local Lipschitz", "faithfulness_correlation": "faithfulness corr.",
-                  "faithfulness_estimate": "faithfulness est.", "complexity": "complexity",
-                  "sparseness": "sparseness"}
+QUANTUS_TITLES = {
+    "max_sensitivity": "max-sensitivity",
+    "avg_sensitivity": "avg-sensitivity",
+    "local_lipschitz": "local Lipschitz",
+    "faithfulness_correlation": "faithfulness corr.",
+    "faithfulness_estimate": "faithfulness est.",
+    "complexity": "complexity",
+    "sparseness": "sparseness",
+}
 
 
 def measures(cfg: SynthesisConfig) -> tuple[Measure, ...]:
     """The benchmark's columns, in the order the table shows them."""
     found = [Measure("clean", "clean acc.", ROBUSTNESS, True)]
     for name in ("fgsm", "pgd", "mifgsm"):
-        found += [Measure(robust_name(name, eps), f"{ATTACK_TITLES[name]} {eps:g}", ROBUSTNESS, True)
-                  for eps in cfg.epsilons]
+        found += [
+            Measure(robust_name(name, eps), f"{ATTACK_TITLES[name]} {eps:g}", ROBUSTNESS, True) for eps in cfg.epsilons
+        ]
     found.append(Measure("autoattack", f"AutoAttack {cfg.autoattack_eps:g}", ROBUSTNESS, True))
-    found += [Measure(name, QUANTUS_TITLES[name], INTERPRETABILITY, spec.higher_is_better, 2)
-              for name, spec in explanation_quality.METRICS.items()]
+    found += [
+        Measure(name, QUANTUS_TITLES[name], INTERPRETABILITY, spec.higher_is_better, 2)
+        for name, spec in explanation_quality.METRICS.items()
+    ]
     share = f"{cfg.removal_fraction:.0%}"
-    found += [Measure("removal_gap", f"removal gap {share}", INTERPRETABILITY, True),
-              Measure("road_gap", f"ROAD gap {share}", INTERPRETABILITY, True),
-              Measure("roar", f"ROAR acc. {share}", INTERPRETABILITY, False),
-              Measure("alignment", "alignment", INTERPRETABILITY, True, 2)]
+    found += [
+        Measure("removal_gap", f"removal gap {share}", INTERPRETABILITY, True),
+        Measure("road_gap", f"ROAD gap {share}", INTERPRETABILITY, True),
+        Measure("roar", f"ROAR acc. {share}", INTERPRETABILITY, False),
+        Measure("alignment", "alignment", INTERPRETABILITY, True, 2),
+    ]
     return tuple(found)
 
 
@@ -180,7 +199,9 @@ def cost_measure() -> Measure:
 Key = tuple[str, int]  # (label, seed)
 
 
-def specs(cfg: SynthesisConfig, factor: float = 1.0, seeds: tuple[int, ...] | None = None) -> dict[Key, train.TrainSpec]:
+def specs(
+    cfg: SynthesisConfig, factor: float = 1.0, seeds: tuple[int, ...] | None = None
+) -> dict[Key, train.TrainSpec]:
     """Every listed method and seed at ``factor`` times the chapter's budget (its own epochs too)."""
     grid = {}
     for seed in seeds or cfg.seeds:
@@ -198,10 +219,15 @@ def plan(cfg: SynthesisConfig) -> common.Plan:
     grid: dict[Hashable, train.TrainSpec] = {**specs(cfg)}
     grid.update({(label, seed, "budget"): spec for (label, seed), spec in budget_specs(cfg).items()})
     retrains = len(grid) + len(cfg.seeds)
-    return common.Plan(grid, (*common.evaluation_attacks(cfg), benchmark_measures.autoattack_spec(cfg)),
-                       (*explanation_quality.METRICS, "removal_gap", "road", "roar", "alignment"),
-                       (f"{retrains} ROAR retrainings ({cfg.roar_epochs:g} epochs each, cached), one per model "
-                        f"and a random control per seed",))
+    return common.Plan(
+        grid,
+        (*common.evaluation_attacks(cfg), benchmark_measures.autoattack_spec(cfg)),
+        (*explanation_quality.METRICS, "removal_gap", "road", "roar", "alignment"),
+        (
+            f"{retrains} ROAR retrainings ({cfg.roar_epochs:g} epochs each, cached), one per model "
+            f"and a random control per seed",
+        ),
+    )
 
 
 def per_image(cfg: SynthesisConfig, trained: dict[Key, torch.nn.Module], records: pd.DataFrame) -> pd.DataFrame:
@@ -209,14 +235,22 @@ def per_image(cfg: SynthesisConfig, trained: dict[Key, torch.nn.Module], records
     entry per model and group of measures (``benchmark_measures``), so a newly listed method
     computes only its own rows."""
     keys = records.set_index(["method", "seed"])["cache_key"]
-    return pd.concat([benchmark_measures.measured(cfg, group, model, keys[label, seed], seed, label)
-                      for (label, seed), model in trained.items() for group in benchmark_measures.GROUPS], ignore_index=True)
+    return pd.concat(
+        [
+            benchmark_measures.measured(cfg, group, model, keys[label, seed], seed, label)
+            for (label, seed), model in trained.items()
+            for group in benchmark_measures.GROUPS
+        ],
+        ignore_index=True,
+    )
 
 
 def roar_random(cfg: SynthesisConfig, seeds: tuple[int, ...]) -> pd.DataFrame:
     """ROAR of the random control per seed (the floor a map must beat). Tidy as ``per_image``."""
-    return pd.concat([benchmark_measures.measured(cfg, "roar", None, roar.RANDOM, seed, "random ranking") for seed in seeds],
-                     ignore_index=True)
+    return pd.concat(
+        [benchmark_measures.measured(cfg, "roar", None, roar.RANDOM, seed, "random ranking") for seed in seeds],
+        ignore_index=True,
+    )
 
 
 def cost(cfg: SynthesisConfig) -> pd.DataFrame:
@@ -233,8 +267,13 @@ def cost(cfg: SynthesisConfig) -> pd.DataFrame:
             torch.manual_seed(seed)
             model = train.build_model(one_pass)
             history = train.fit(model, split, one_pass, desc=f"timing {label} (repeat {repeat + 1})")
-            rows.append({"method": label, "repeat": repeat,
-                         "seconds_per_batch": float(history["seconds"].sum()) / cfg.cost_batches})
+            rows.append(
+                {
+                    "method": label,
+                    "repeat": repeat,
+                    "seconds_per_batch": float(history["seconds"].sum()) / cfg.cost_batches,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -250,10 +289,22 @@ def median_ratio(ratios: pd.DataFrame) -> pd.Series:
     return ratios.groupby("method")["ratio"].agg(lambda r: statistics.median(r.tolist()))
 
 
-def saliency_maps(cfg: SynthesisConfig, trained: dict[Key, torch.nn.Module]
-                  ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+def saliency_maps(
+    cfg: SynthesisConfig, trained: dict[Key, torch.nn.Module]
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """Images, labels and every listed model's attribution (first seed) on the same test images."""
     split = common.eval_subset(cfg.dataset, cfg.saliency_images, "maps")
-    return split.images, split.labels, {
-        label: explain.explain(trained[label, cfg.seeds[0]], split.images, split.labels, cfg.explainer,
-                               **benchmark_measures.explainer_options(cfg)) for label in cfg.labels()}
+    return (
+        split.images,
+        split.labels,
+        {
+            label: explain.explain(
+                trained[label, cfg.seeds[0]],
+                split.images,
+                split.labels,
+                cfg.explainer,
+                **benchmark_measures.explainer_options(cfg),
+            )
+            for label in cfg.labels()
+        },
+    )

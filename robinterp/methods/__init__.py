@@ -36,7 +36,8 @@ import importlib
 import math
 import os
 import pkgutil
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 
@@ -73,15 +74,15 @@ class Method:
     def defaults(self) -> Config:
         return self.params()
 
-    def __call__(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, progress: float,
-                 **params: Any) -> LossOutput:
+    def __call__(
+        self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, progress: float, **params: Any
+    ) -> LossOutput:
         """The loss with parameters by name, the defaults for the rest (tests, one-off use)."""
         return self.loss(model, x, y, self.make_params(params, f"method {self.name!r}"), progress=progress)
 
 
 def _module_names() -> list[str]:
-    local = [f"{__name__}.{info.name}" for info in pkgutil.iter_modules(__path__)
-             if not info.name.startswith("_")]
+    local = [f"{__name__}.{info.name}" for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_")]
     extra = [name.strip() for name in os.environ.get(ENVIRONMENT, "").split(",") if name.strip()]
     return local + extra
 
@@ -94,19 +95,24 @@ def _discover(names: tuple[str, ...]) -> dict[str, Method]:
             module = importlib.import_module(dotted)
         except Exception as err:  # any failure: the registry names the module and the cause
             where = "" if dotted.startswith(f"{__name__}.") else f"{ENVIRONMENT} names it; "
-            raise ConfigError(f"training-method module {dotted!r} does not import ({where}"
-                              f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
-                              ) from None
+            raise ConfigError(
+                f"training-method module {dotted!r} does not import ({where}"
+                f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
+            ) from None
         for value in vars(module).values():
             if not isinstance(value, Method) or found.get(value.name) is value:
                 continue  # the same method imported into another module counts once
             if value.name in found:
-                raise ConfigError(f"two training methods are called {value.name!r} "
-                                  f"({', '.join(found[value.name].modules)} and {dotted}); rename one")
+                raise ConfigError(
+                    f"two training methods are called {value.name!r} "
+                    f"({', '.join(found[value.name].modules)} and {dotted}); rename one"
+                )
             clash = [f.name for f in dataclasses.fields(value.params) if f.name in ENTRY_KEYS]
             if clash:
-                raise ConfigError(f"method {value.name!r} has a parameter named {clash[0]!r}, which a "
-                                  f"chapter's method entry uses itself; rename it")
+                raise ConfigError(
+                    f"method {value.name!r} has a parameter named {clash[0]!r}, which a "
+                    f"chapter's method entry uses itself; rename it"
+                )
             found[value.name] = value
     return found
 
@@ -121,8 +127,7 @@ def get_method(name: str) -> Method:
     if name not in methods:
         hint = difflib.get_close_matches(str(name), list(methods), n=1)
         also = f" (did you mean {hint[0]!r}?)" if hint else ""
-        raise ConfigError(f"unknown training method {name!r}{also}; choose one of "
-                          f"{', '.join(sorted(methods))}")
+        raise ConfigError(f"unknown training method {name!r}{also}; choose one of {', '.join(sorted(methods))}")
     return methods[name]
 
 
@@ -142,8 +147,7 @@ def normalise_params(method: str, values: Mapping[str, Any], source: str) -> tup
 def _optional_positive(source: str, key: str, value: Any) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ConfigError(f"{source}.{key} must be a number > 0 or null, got {value!r}")
     return float(value)
 
@@ -163,14 +167,16 @@ class MethodEntry:
     lr: float | None = None
 
     @classmethod
-    def from_config(cls, name: str, value: Any) -> tuple["MethodEntry", ...]:
+    def from_config(cls, name: str, value: Any) -> tuple[MethodEntry, ...]:
         """Entries from ``{label: {method: NAME, epochs: .., lr: .., PARAM: VALUE, ...}}``."""
         if isinstance(value, tuple) and all(isinstance(v, cls) for v in value):
             value = cls.to_config(value)
         if not isinstance(value, Mapping) or not value:
             got = "an empty mapping" if isinstance(value, Mapping) else type(value).__name__
-            raise ConfigError(f"{name} must map labels to methods, e.g. {{standard: {{method: standard}}, "
-                              f"PGD-AT: {{method: pgd_at, eps: 0.3}}}}; got {got}")
+            raise ConfigError(
+                f"{name} must map labels to methods, e.g. {{standard: {{method: standard}}, "
+                f"PGD-AT: {{method: pgd_at, eps: 0.3}}}}; got {got}"
+            )
         entries = []
         for label, item in value.items():
             where = f"{name}[{label!r}]"
@@ -179,21 +185,26 @@ class MethodEntry:
             if not isinstance(item, Mapping) or not isinstance(item.get("method"), str):
                 raise ConfigError(f"{where} must be a mapping with a 'method' name, got {item!r}")
             rest = {k: v for k, v in item.items() if k not in ENTRY_KEYS}
-            entries.append(cls(label, item["method"], normalise_params(item["method"], rest, where),
-                               _optional_positive(where, "epochs", item.get("epochs")),
-                               _optional_positive(where, "lr", item.get("lr"))))
+            entries.append(
+                cls(
+                    label,
+                    item["method"],
+                    normalise_params(item["method"], rest, where),
+                    _optional_positive(where, "epochs", item.get("epochs")),
+                    _optional_positive(where, "lr", item.get("lr")),
+                )
+            )
         return tuple(entries)
 
     @classmethod
-    def to_config(cls, entries: tuple["MethodEntry", ...]) -> dict[str, dict[str, Any]]:
+    def to_config(cls, entries: tuple[MethodEntry, ...]) -> dict[str, dict[str, Any]]:
         """The inverse of ``from_config``, with only the parameters that differ from the method's
         defaults (what a parameters cell or a YAML file would say)."""
         table = {}
         for entry in entries:
             defaults = get_method(entry.method).defaults().to_dict()
             item: dict[str, Any] = {"method": entry.method}
-            item.update({k: list(v) if isinstance(v, tuple) else v
-                         for k, v in entry.params if defaults.get(k) != v})
+            item.update({k: list(v) if isinstance(v, tuple) else v for k, v in entry.params if defaults.get(k) != v})
             item.update({k: getattr(entry, k) for k in ("epochs", "lr") if getattr(entry, k) is not None})
             table[entry.label] = item
         return table
@@ -202,7 +213,7 @@ class MethodEntry:
     def values(self) -> dict[str, Any]:
         return dict(self.params)
 
-    def with_params(self, **changes: Any) -> "MethodEntry":
+    def with_params(self, **changes: Any) -> MethodEntry:
         """The same entry with some parameters changed (validated again)."""
         params = normalise_params(self.method, {**self.values, **changes}, f"method {self.label!r}")
         return dataclasses.replace(self, params=params)

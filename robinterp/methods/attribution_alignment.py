@@ -83,8 +83,9 @@ def forward_with_map(model: nn.Module, x: torch.Tensor, layer: int) -> tuple[tor
 
 
 @torch.no_grad()
-def explanation(model: nn.Module, x: torch.Tensor, target: torch.Tensor | None = None, *,
-                layer: int = -1) -> torch.Tensor:
+def explanation(
+    model: nn.Module, x: torch.Tensor, target: torch.Tensor | None = None, *, layer: int = -1
+) -> torch.Tensor:
     """The network's own explanation of ``x``, shaped like ``x`` (the map repeated over channels),
     in eval mode. It does not depend on ``target`` (the map is class-agnostic, as the abstract's
     single extra output); the argument keeps the signature of ``robinterp.explain``."""
@@ -107,8 +108,9 @@ def misalignment(heat: torch.Tensor, target: torch.Tensor, how: str) -> torch.Te
     if how == "cosine":
         return (1 - F.cosine_similarity(a, b, dim=1, eps=1e-12)).mean()
     if how == "mse":
-        return ((a / a.amax(1, keepdim=True).clamp_min(1e-12)
-                 - b / b.amax(1, keepdim=True).clamp_min(1e-12)) ** 2).mean()
+        return (
+            (a / a.amax(1, keepdim=True).clamp_min(1e-12) - b / b.amax(1, keepdim=True).clamp_min(1e-12)) ** 2
+        ).mean()
     raise RobinterpError(f"alignment_loss must be one of {ALIGNMENT_LOSSES}, got {how!r}")
 
 
@@ -116,9 +118,17 @@ def teacher_spec(spec: Any) -> Any:
     """The teacher's training spec: the student's, trained by ``pgd_at`` in L2."""
     params = dict(spec.method_params)
     epochs = params["teacher_epochs"] if params["teacher_epochs"] is not None else spec.epochs
-    return dataclasses.replace(spec, method="pgd_at", epochs=epochs, method_params=(
-        ("eps", params["teacher_eps"]), ("eps_warmup", params["teacher_eps_warmup"]), ("norm", "l2"),
-        ("steps", params["teacher_steps"])))
+    return dataclasses.replace(
+        spec,
+        method="pgd_at",
+        epochs=epochs,
+        method_params=(
+            ("eps", params["teacher_eps"]),
+            ("eps_warmup", params["teacher_eps_warmup"]),
+            ("norm", "l2"),
+            ("steps", params["teacher_steps"]),
+        ),
+    )
 
 
 def prepare(spec: Any) -> dict[str, Any]:
@@ -126,14 +136,25 @@ def prepare(spec: Any) -> dict[str, Any]:
     return {"teacher": frozen_teacher(teacher_spec(spec))}
 
 
-def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: AttributionAlignmentParams, *,
-         progress: float, teacher: nn.Module) -> LossOutput:
+def loss(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    params: AttributionAlignmentParams,
+    *,
+    progress: float,
+    teacher: nn.Module,
+) -> LossOutput:
     """CE(f(x), y) + weight x misalignment(map of f, teacher's saliency)."""
     target = teacher_saliency(teacher, x, y)
     logits, heat = forward_with_map(model, x, params.layer)
     return F.cross_entropy(logits, y) + params.weight * misalignment(heat, target, params.alignment_loss), logits
 
 
-METHOD = Method("attribution_alignment", AttributionAlignmentParams, loss,
-                "a map output aligned with a frozen PGD-L2 model's saliency (Zeng et al. 2021, reconstructed)",
-                prepare=prepare)
+METHOD = Method(
+    "attribution_alignment",
+    AttributionAlignmentParams,
+    loss,
+    "a map output aligned with a frozen PGD-L2 model's saliency (Zeng et al. 2021, reconstructed)",
+    prepare=prepare,
+)

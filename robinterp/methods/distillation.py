@@ -44,8 +44,9 @@ def soft_targets(teacher_logits: torch.Tensor, temperature: float) -> torch.Tens
     return F.softmax(teacher_logits / temperature, dim=1)
 
 
-def temperature_ce(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: TemperatureParams, *,
-                   progress: float) -> LossOutput:
+def temperature_ce(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: TemperatureParams, *, progress: float
+) -> LossOutput:
     """Cross-entropy of softmax(z / T) (the teacher of defensive distillation)."""
     logits = model(x)
     return F.cross_entropy(logits / params.temperature, y), logits
@@ -55,8 +56,9 @@ def teacher_spec(spec: Any) -> Any:
     """The teacher's training spec: the student's, trained by ``temperature_ce`` at its T."""
     params = dict(spec.method_params)
     epochs = params["teacher_epochs"] if params["teacher_epochs"] is not None else spec.epochs
-    return dataclasses.replace(spec, method="temperature_ce", epochs=epochs,
-                               method_params=(("temperature", params["temperature"]),))
+    return dataclasses.replace(
+        spec, method="temperature_ce", epochs=epochs, method_params=(("temperature", params["temperature"]),)
+    )
 
 
 def prepare(spec: Any) -> dict[str, Any]:
@@ -64,8 +66,15 @@ def prepare(spec: Any) -> dict[str, Any]:
     return {"teacher": frozen_teacher(teacher_spec(spec))}
 
 
-def distillation(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: DistillationParams, *,
-                 progress: float, teacher: nn.Module) -> LossOutput:
+def distillation(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    params: DistillationParams,
+    *,
+    progress: float,
+    teacher: nn.Module,
+) -> LossOutput:
     """Cross-entropy between the teacher's softmax at T and the student's softmax at T."""
     with torch.no_grad(), eval_mode(teacher):
         targets = soft_targets(teacher(x), params.temperature)
@@ -73,8 +82,16 @@ def distillation(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: Dis
     return -(targets * F.log_softmax(logits / params.temperature, dim=1)).sum(1).mean(), logits
 
 
-TEMPERATURE_CE = Method("temperature_ce", TemperatureParams, temperature_ce,
-                        "cross-entropy at softmax temperature T (a distillation teacher)")
-DISTILLATION = Method("distillation", DistillationParams, distillation,
-                      "defensive distillation from a teacher trained at temperature T (Papernot et al. 2016)",
-                      prepare=prepare)
+TEMPERATURE_CE = Method(
+    "temperature_ce",
+    TemperatureParams,
+    temperature_ce,
+    "cross-entropy at softmax temperature T (a distillation teacher)",
+)
+DISTILLATION = Method(
+    "distillation",
+    DistillationParams,
+    distillation,
+    "defensive distillation from a teacher trained at temperature T (Papernot et al. 2016)",
+    prepare=prepare,
+)

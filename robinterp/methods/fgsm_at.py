@@ -25,8 +25,7 @@ class FGSMATParams(Config):
     """Fraction of training over which eps grows from 0 (0: none, as the paper)."""
 
 
-def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: FGSMATParams, *,
-         progress: float) -> LossOutput:
+def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: FGSMATParams, *, progress: float) -> LossOutput:
     """w CE(x) + (1 - w) CE(FGSM(x)); the logits returned are the adversarial ones."""
     x_adv = attacks.fgsm(model, x, y, eps=ramped(params.eps, progress, params.eps_warmup))
     logits_adv = model(x_adv)

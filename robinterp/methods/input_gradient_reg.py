@@ -26,8 +26,9 @@ class InputGradientRegParams(Config):
     """Weight of the penalty (Zeng et al.'s supplement, A2: 0.5; Ross and Doshi-Velez tune it)."""
 
 
-def penalised(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-              lam: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def penalised(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, lam: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(loss, penalty, logits): loss = mean CE + lam * mean_n ||d CE_n / d x_n||^2, with a graph
     through the gradient (double backprop), so that training lowers the penalty itself."""
     x = x.detach().requires_grad_(True)
@@ -39,12 +40,17 @@ def penalised(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     return per_sample.mean() + lam * penalty, penalty, logits
 
 
-def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: InputGradientRegParams, *,
-         progress: float) -> LossOutput:
+def loss(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: InputGradientRegParams, *, progress: float
+) -> LossOutput:
     """CE + lam ||grad_x CE||^2 on clean inputs."""
     total, _, logits = penalised(model, x, y, params.lam)
     return total, logits
 
 
-METHOD = Method("input_grad_reg", InputGradientRegParams, loss,
-                "input-gradient regularization by double backprop (Ross and Doshi-Velez 2018)")
+METHOD = Method(
+    "input_grad_reg",
+    InputGradientRegParams,
+    loss,
+    "input-gradient regularization by double backprop (Ross and Doshi-Velez 2018)",
+)

@@ -19,9 +19,13 @@ from robinterp.config import Config, param
 from robinterp.methods import LossOutput, Method
 
 
-def jacobian_frobenius_sq(model: nn.Module, x: torch.Tensor, n_proj: int = 1,
-                          generator: torch.Generator | None = None,
-                          create_graph: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def jacobian_frobenius_sq(
+    model: nn.Module,
+    x: torch.Tensor,
+    n_proj: int = 1,
+    generator: torch.Generator | None = None,
+    create_graph: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Estimate of ||J||_F^2 (logits w.r.t. input), averaged over the batch, and the logits.
 
     Hoffman et al. 2019: for v uniform on the unit sphere of the C logits,
@@ -51,12 +55,14 @@ class JacobianRegParams(Config):
     """Random projections per batch of the Jacobian estimate (Hoffman et al.: 1)."""
 
 
-def jacobian_reg(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: JacobianRegParams, *,
-                 progress: float) -> LossOutput:
+def jacobian_reg(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: JacobianRegParams, *, progress: float
+) -> LossOutput:
     """CE + lam/2 ||J||_F^2, random projections."""
     frobenius_sq, logits = jacobian_frobenius_sq(model, x, params.n_proj)
     return F.cross_entropy(logits, y) + 0.5 * params.lam * frobenius_sq, logits
 
 
-METHOD = Method("jacobian_reg", JacobianRegParams, jacobian_reg,
-                "Jacobian regularization of the logits (Hoffman et al. 2019)")
+METHOD = Method(
+    "jacobian_reg", JacobianRegParams, jacobian_reg, "Jacobian regularization of the logits (Hoffman et al. 2019)"
+)

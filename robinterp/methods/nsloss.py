@@ -18,7 +18,7 @@ import contextlib
 import dataclasses
 import math
 from collections import deque
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import pandas as pd
 import torch
@@ -35,8 +35,7 @@ NEURON_SETS = ("activations_and_logits", "activations", "logits")
 ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Softplus)
 
 
-def sphere_samples(x: torch.Tensor, radius: float, n: int,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
+def sphere_samples(x: torch.Tensor, radius: float, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """``n`` points per input on the L2 sphere of ``radius`` around it: shape (n, B, ...).
 
     A Gaussian direction normalised per sample is uniform on the sphere. The points
@@ -62,9 +61,11 @@ def recorded_activations(model: nn.Module, neurons: str) -> Iterator[list[torch.
     if neurons != "logits":
         layers = [m for m in model.modules() if isinstance(m, ACTIVATIONS)]
         if not layers:
-            raise RobinterpError(f"{type(model).__name__} has no activation modules "
-                                 f"({', '.join(a.__name__ for a in ACTIVATIONS)}) to count as neurons; "
-                                 f"use neurons='logits'")
+            raise RobinterpError(
+                f"{type(model).__name__} has no activation modules "
+                f"({', '.join(a.__name__ for a in ACTIVATIONS)}) to count as neurons; "
+                f"use neurons='logits'"
+            )
         if any(getattr(m, "inplace", False) for m in layers):
             raise RobinterpError("NsLoss needs activations that are not in-place (inplace=False)")
         handles = [m.register_forward_hook(lambda _m, _i, out: outputs.append(out)) for m in layers]
@@ -75,9 +76,15 @@ def recorded_activations(model: nn.Module, neurons: str) -> Iterator[list[torch.
             handle.remove()
 
 
-def neuron_sensitivity_loss(model: nn.Module, x: torch.Tensor, *, eps_ns: float = 0.5, n: int = 5,
-                            neurons: str = "activations_and_logits",
-                            generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def neuron_sensitivity_loss(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    eps_ns: float = 0.5,
+    n: int = 5,
+    neurons: str = "activations_and_logits",
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """NsLoss (equation 7) of ``model`` on the batch ``x``, and the clean logits.
 
     One forward pass over the batch and its ``n`` perturbed copies together.
@@ -114,20 +121,27 @@ class NsLossParams(Config):
     """Which activations count as neurons: every activation layer and the logits, as the text says."""
 
 
-def nsloss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: NsLossParams, *,
-           progress: float) -> LossOutput:
+def nsloss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: NsLossParams, *, progress: float) -> LossOutput:
     """NsLoss training (Moshe et al., equation 3): CE(f(x), y) + lam NsLoss."""
     if params.lam is None:
-        raise RobinterpError("NsLoss needs a weight lam to train; the neuron_sensitivity chapter "
-                             "chooses it by the paper's protocol when its entry leaves lam unset")
-    penalty, logits = neuron_sensitivity_loss(model, x, eps_ns=params.eps_ns, n=params.n,
-                                              neurons=params.neurons)
+        raise RobinterpError(
+            "NsLoss needs a weight lam to train; the neuron_sensitivity chapter "
+            "chooses it by the paper's protocol when its entry leaves lam unset"
+        )
+    penalty, logits = neuron_sensitivity_loss(model, x, eps_ns=params.eps_ns, n=params.n, neurons=params.neurons)
     return F.cross_entropy(logits, y) + params.lam * penalty, logits
 
 
-def lambda_zero(model: nn.Module, batches: list[torch.Tensor], num_classes: int, *,
-                eps_ns: float = 0.5, n: int = 5, neurons: str = "activations_and_logits",
-                seed: int = 0) -> tuple[float, float]:
+def lambda_zero(
+    model: nn.Module,
+    batches: list[torch.Tensor],
+    num_classes: int,
+    *,
+    eps_ns: float = 0.5,
+    n: int = 5,
+    neurons: str = "activations_and_logits",
+    seed: int = 0,
+) -> tuple[float, float]:
     """Steps 1 and 2 of the lambda protocol (section 4.4): (NsLoss_0, lambda_0).
 
     NsLoss_0 is the mean NsLoss of the (standard) ``model`` over ``batches`` (the
@@ -141,27 +155,41 @@ def lambda_zero(model: nn.Module, batches: list[torch.Tensor], num_classes: int,
     model.eval()
     try:
         with torch.no_grad():
-            values = [float(neuron_sensitivity_loss(model, xb, eps_ns=eps_ns, n=n, neurons=neurons,
-                                                    generator=generator)[0]) for xb in batches]
+            values = [
+                float(neuron_sensitivity_loss(model, xb, eps_ns=eps_ns, n=n, neurons=neurons, generator=generator)[0])
+                for xb in batches
+            ]
     finally:
         model.train(training)
     ns0 = sum(values) / len(values)
     if not ns0 > 0:
-        raise RobinterpError(f"NsLoss_0 is {ns0}: the model's counted neurons do not react to "
-                             f"perturbations of radius {eps_ns}; lambda_0 is undefined")
+        raise RobinterpError(
+            f"NsLoss_0 is {ns0}: the model's counted neurons do not react to "
+            f"perturbations of radius {eps_ns}; lambda_0 is undefined"
+        )
     return ns0, math.log2(num_classes) / ns0
 
 
 RANDOM_GUESS_CE = {"log2": math.log2, "ln": math.log}
 
 
-def select_lambda(make_model: Callable[[], nn.Module],
-                  make_optimizer: Callable[[nn.Module], torch.optim.Optimizer],
-                  epoch: Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]],
-                  lam0: float, num_classes: int, *, eps_ns: float = 0.5, n: int = 5,
-                  neurons: str = "activations_and_logits", iterations: int = 4, spread: float = 10.0,
-                  max_steps: int = 3, random_guess_ce: str = "ln", tolerance: float = 0.05,
-                  window: int = 10) -> tuple[float | None, pd.DataFrame]:
+def select_lambda(
+    make_model: Callable[[], nn.Module],
+    make_optimizer: Callable[[nn.Module], torch.optim.Optimizer],
+    epoch: Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]],
+    lam0: float,
+    num_classes: int,
+    *,
+    eps_ns: float = 0.5,
+    n: int = 5,
+    neurons: str = "activations_and_logits",
+    iterations: int = 4,
+    spread: float = 10.0,
+    max_steps: int = 3,
+    random_guess_ce: str = "ln",
+    tolerance: float = 0.05,
+    window: int = 10,
+) -> tuple[float | None, pd.DataFrame]:
     """Step 3 of the lambda protocol (section 4.4): bracket, then bisect, around lambda_0.
 
     Each candidate continues training a fresh copy of the standard model
@@ -182,11 +210,12 @@ def select_lambda(make_model: Callable[[], nn.Module],
     its ``phase`` ("bracket" or "bisect") and whether a bracket was found (``bracketed``).
     """
     if random_guess_ce not in RANDOM_GUESS_CE:
-        raise RobinterpError(f"random_guess_ce must be one of {', '.join(RANDOM_GUESS_CE)}, "
-                             f"got {random_guess_ce!r}")
+        raise RobinterpError(f"random_guess_ce must be one of {', '.join(RANDOM_GUESS_CE)}, got {random_guess_ce!r}")
     if not (lam0 > 0 and spread > 1 and iterations >= 1 and max_steps >= 1):
-        raise RobinterpError(f"need lam0 > 0, spread > 1, iterations >= 1 and max_steps >= 1; got {lam0}, "
-                             f"{spread}, {iterations}, {max_steps}")
+        raise RobinterpError(
+            f"need lam0 > 0, spread > 1, iterations >= 1 and max_steps >= 1; got {lam0}, "
+            f"{spread}, {iterations}, {max_steps}"
+        )
     if not 0 <= tolerance < 1:
         raise RobinterpError(f"tolerance must be in [0, 1), got {tolerance!r}")
     threshold = (1 - tolerance) * RANDOM_GUESS_CE[random_guess_ce](num_classes)
@@ -209,8 +238,16 @@ def select_lambda(make_model: Callable[[], nn.Module],
             if len(recent) == window and sum(recent) / window >= threshold:
                 high = True
                 break
-        rows.append({"lambda": lam, "too_high": high, "batches": steps, "phase": phase,
-                     "training_ce": sum(recent) / max(1, len(recent)), "threshold": threshold})
+        rows.append(
+            {
+                "lambda": lam,
+                "too_high": high,
+                "batches": steps,
+                "phase": phase,
+                "training_ce": sum(recent) / max(1, len(recent)),
+                "threshold": threshold,
+            }
+        )
         return high
 
     fine_at, high_at = (None, lam0) if too_high(lam0, "bracket") else (lam0, None)

@@ -29,8 +29,7 @@ class PGDATParams(Config):
     """Fraction of training over which eps (and the step) grow from 0 (ours; 0: none, as the paper)."""
 
 
-def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: PGDATParams, *,
-         progress: float) -> LossOutput:
+def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: PGDATParams, *, progress: float) -> LossOutput:
     """CE(f(PGD(x)), y), PGD with a random start inside the (ramped) ball."""
     eps_now = ramped(params.eps, progress, params.eps_warmup)
     # the step shrinks with the ramped radius; at radius 0 there is nothing to step

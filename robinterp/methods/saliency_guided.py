@@ -30,13 +30,18 @@ KL_DIRECTIONS = ("reference_to_masked", "masked_to_reference")
 def logit_saliency(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Signed gradient of the target logit w.r.t. the input (captum Saliency, abs=False), eval mode."""
     with eval_mode(model):
-        return Saliency(model).attribute(x.detach().clone().requires_grad_(True), target=target,
-                                         abs=False).detach()
+        return Saliency(model).attribute(x.detach().clone().requires_grad_(True), target=target, abs=False).detach()
 
 
-def mask_lowest(x: torch.Tensor, saliency: torch.Tensor, k: float, *, ranking: str = "signed",
-                unit: str = "elements",
-                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def mask_lowest(
+    x: torch.Tensor,
+    saliency: torch.Tensor,
+    k: float,
+    *,
+    ranking: str = "signed",
+    unit: str = "elements",
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Replace the ``k`` fraction of lowest-ranked features by noise; return (masked, mask).
 
     ``unit="elements"`` ranks every C*H*W value; ``"positions"`` ranks H*W pixel
@@ -47,8 +52,7 @@ def mask_lowest(x: torch.Tensor, saliency: torch.Tensor, k: float, *, ranking: s
     if not 0 < k < 1:
         raise RobinterpError(f"mask fraction k must be in (0, 1), got {k!r}")
     if ranking not in RANKINGS or unit not in UNITS:
-        raise RobinterpError(f"ranking must be one of {RANKINGS} and unit one of {UNITS}, "
-                             f"got {ranking!r}, {unit!r}")
+        raise RobinterpError(f"ranking must be one of {RANKINGS} and unit one of {UNITS}, got {ranking!r}, {unit!r}")
     n, c, h, w = x.shape
     score = saliency.abs() if ranking == "magnitude" else saliency
     score = score.mean(1).flatten(1) if unit == "positions" else score.flatten(1)
@@ -75,8 +79,7 @@ def kl_term(logits_reference: torch.Tensor, logits_masked: torch.Tensor, directi
 
 def _attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int) -> torch.Tensor:
     """FGSM for one step, else PGD (Linf, random start) with ``steps`` steps."""
-    return (attacks.fgsm(model, x, y, eps=eps) if steps == 1
-            else attacks.pgd(model, x, y, eps=eps, steps=steps))
+    return attacks.fgsm(model, x, y, eps=eps) if steps == 1 else attacks.pgd(model, x, y, eps=eps, steps=steps)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,43 +129,37 @@ class ASGTParams(AdversarialMaskingParams):
     """KL(f(masked x') || f(x)) as Guesmi et al.'s eq. 5 (the default), or the reverse."""
 
 
-def sgt(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: SGTParams, *,
-        progress: float) -> LossOutput:
+def sgt(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: SGTParams, *, progress: float) -> LossOutput:
     """Saliency-guided training: CE(f(x), y) + lam KL(p(x), p(mask(x))), bottom-k by saliency of y."""
-    masked, _ = mask_lowest(x, logit_saliency(model, x, y), params.k, ranking=params.ranking,
-                            unit=params.unit)
+    masked, _ = mask_lowest(x, logit_saliency(model, x, y), params.k, ranking=params.ranking, unit=params.unit)
     logits = model(x)
     total = F.cross_entropy(logits, y) + params.lam * kl_term(logits, model(masked), params.kl_direction)
     return total, logits
 
 
-def sga(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: SGAParams, *,
-        progress: float) -> LossOutput:
+def sga(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: SGAParams, *, progress: float) -> LossOutput:
     """Saliency-guided adversarial training (Li et al.): mask first, then attack the masked input.
 
     CE(f(x), y) + lam KL(p(x), p(attack(mask(x)))); the attack is FGSM for
     ``steps=1``, else PGD (Linf) with ``steps`` steps.
     """
-    masked, _ = mask_lowest(x, logit_saliency(model, x, y), params.k, ranking=params.ranking,
-                            unit=params.unit)
+    masked, _ = mask_lowest(x, logit_saliency(model, x, y), params.k, ranking=params.ranking, unit=params.unit)
     adversarial = _attack(model, masked, y, params.eps, params.steps)
     logits = model(x)
-    total = (F.cross_entropy(logits, y)
-             + params.lam * kl_term(logits, model(adversarial), params.kl_direction))
+    total = F.cross_entropy(logits, y) + params.lam * kl_term(logits, model(adversarial), params.kl_direction)
     return total, logits
 
 
-def asgt_samples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, k: float, eps: float,
-                 steps: int, ranking: str, unit: str) -> tuple[torch.Tensor, torch.Tensor]:
+def asgt_samples(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, k: float, eps: float, steps: int, ranking: str, unit: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     """ASGT's adversarial sample x' and its masked version x~'."""
     adversarial = _attack(model, x, y, eps, steps)
-    masked, _ = mask_lowest(adversarial, logit_saliency(model, adversarial, y), k,
-                            ranking=ranking, unit=unit)
+    masked, _ = mask_lowest(adversarial, logit_saliency(model, adversarial, y), k, ranking=ranking, unit=unit)
     return adversarial, masked
 
 
-def asgt(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: ASGTParams, *,
-         progress: float) -> LossOutput:
+def asgt(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: ASGTParams, *, progress: float) -> LossOutput:
     """Adversarial saliency-guided training (Guesmi et al., eq. 5): attack first, then mask.
 
     x' = attack(x); x~' = bottom-k mask of x' by the saliency of y at x';
@@ -170,15 +167,18 @@ def asgt(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: ASGTParams,
     for ``steps=1``, else PGD (Linf) with ``steps`` steps, both inside the eps-ball
     around the clean x.
     """
-    adversarial, masked = asgt_samples(model, x, y, k=params.k, eps=params.eps, steps=params.steps,
-                                       ranking=params.ranking, unit=params.unit)
+    adversarial, masked = asgt_samples(
+        model, x, y, k=params.k, eps=params.eps, steps=params.steps, ranking=params.ranking, unit=params.unit
+    )
     logits = model(x)
-    total = (F.cross_entropy(logits, y) + F.cross_entropy(model(adversarial), y)
-             + params.lam * kl_term(logits, model(masked), params.kl_direction))
+    total = (
+        F.cross_entropy(logits, y)
+        + F.cross_entropy(model(adversarial), y)
+        + params.lam * kl_term(logits, model(masked), params.kl_direction)
+    )
     return total, logits
 
 
 SGT = Method("sgt", SGTParams, sgt, "saliency-guided training (Ismail et al. 2021)")
 SGA = Method("sga", SGAParams, sga, "saliency-guided adversarial training, mask then attack (Li et al. 2022)")
-ASGT = Method("asgt", ASGTParams, asgt, "adversarial saliency-guided training, attack then mask "
-                                        "(Guesmi et al. 2024)")
+ASGT = Method("asgt", ASGTParams, asgt, "adversarial saliency-guided training, attack then mask (Guesmi et al. 2024)")

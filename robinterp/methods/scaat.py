@@ -62,8 +62,7 @@ def normalised_saliency(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> t
     """|gradient of the true-label logit|, the largest over channels, scaled per sample to [0, 1];
     shape (N, 1, H, W). A sample whose gradient is constant gets 0 everywhere."""
     with eval_mode(model):
-        grad = Saliency(model).attribute(x.detach().clone().requires_grad_(True), target=y,
-                                         abs=True).detach()
+        grad = Saliency(model).attribute(x.detach().clone().requires_grad_(True), target=y, abs=True).detach()
     pixel = grad.amax(dim=1, keepdim=True)
     low = pixel.amin(dim=(2, 3), keepdim=True)
     span = pixel.amax(dim=(2, 3), keepdim=True) - low
@@ -79,8 +78,7 @@ def margin_scale(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Te
     return ((1 + true - other) / 2).view(-1, 1, 1, 1)
 
 
-def budget(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: SCAATParams,
-           eps: float) -> torch.Tensor:
+def budget(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: SCAATParams, eps: float) -> torch.Tensor:
     """The per-pixel Linf radii eps (1 - s)^gamma (times the margin scale when adaptive)."""
     radii = torch.full_like(x[:, :1], eps)
     if params.gamma > 0:
@@ -90,16 +88,17 @@ def budget(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: SCAATPara
     return radii.expand_as(x)
 
 
-def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: SCAATParams, *,
-         progress: float) -> LossOutput:
+def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: SCAATParams, *, progress: float) -> LossOutput:
     """w CE(x) + (1 - w) CE(x_adv), x_adv from PGD inside the saliency-shaped budget; the logits
     returned are the adversarial ones (as PGD training's)."""
     eps_now = ramped(params.eps, progress, params.eps_warmup)
     steps = params.steps
     alpha = 2.5 * eps_now / steps if params.step_size is None else params.step_size * eps_now / params.eps
-    x_adv = (x.detach().clone() if eps_now == 0 else
-             attacks.budget_pgd(model, x, y, budget=budget(model, x, y, params, eps_now), steps=steps,
-                                step_size=alpha))
+    x_adv = (
+        x.detach().clone()
+        if eps_now == 0
+        else attacks.budget_pgd(model, x, y, budget=budget(model, x, y, params, eps_now), steps=steps, step_size=alpha)
+    )
     logits_adv = model(x_adv)
     total = (1 - params.clean_weight) * F.cross_entropy(logits_adv, y)
     if params.clean_weight > 0:
@@ -107,5 +106,9 @@ def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: SCAATParams
     return total, logits_adv
 
 
-METHOD = Method("scaat", SCAATParams, loss, "saliency-constrained adaptive adversarial training "
-                "(Xu et al. 2023; reconstructed from the abstract)")
+METHOD = Method(
+    "scaat",
+    SCAATParams,
+    loss,
+    "saliency-constrained adaptive adversarial training (Xu et al. 2023; reconstructed from the abstract)",
+)

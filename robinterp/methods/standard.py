@@ -17,8 +17,7 @@ class StandardParams(Config):
     """Standard training has no parameters."""
 
 
-def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: StandardParams, *,
-         progress: float) -> LossOutput:
+def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: StandardParams, *, progress: float) -> LossOutput:
     """Cross-entropy on clean inputs."""
     logits = model(x)
     return F.cross_entropy(logits, y), logits

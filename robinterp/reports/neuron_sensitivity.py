@@ -7,8 +7,13 @@ import math
 import pandas as pd
 
 from robinterp import data, explanation_quality
-from robinterp.experiments.neuron_sensitivity import (STANDARD, NeuronSensitivityConfig, Trained,
-                                                      explainer_options, quantus_split)
+from robinterp.experiments.neuron_sensitivity import (
+    STANDARD,
+    NeuronSensitivityConfig,
+    Trained,
+    explainer_options,
+    quantus_split,
+)
 from robinterp.reports import rules, seed_verdict
 
 CORRELATIONS = ("faithfulness_correlation", "faithfulness_estimate")
@@ -20,12 +25,14 @@ def metric_settings(cfg: NeuronSensitivityConfig) -> pd.DataFrame:
     pixels = math.prod(data.get_spec(cfg.dataset).shape[1:])
     table = explanation_quality.metric_settings(cfg.quantus_samples, pixels, cfg.quantus_noise)
     table["changed settings"] = table["changed settings"].map(
-        lambda settings: ", ".join(f"{name}={value}" for name, value in settings.items()) or "none")
+        lambda settings: ", ".join(f"{name}={value}" for name, value in settings.items()) or "none"
+    )
     return table.set_index("metric")
 
 
-def quantus_agreement(cfg: NeuronSensitivityConfig, trained: Trained, images: int = 8,
-                      quantus_batch: int = 4) -> pd.DataFrame:
+def quantus_agreement(
+    cfg: NeuronSensitivityConfig, trained: Trained, images: int = 8, quantus_batch: int = 4
+) -> pd.DataFrame:
     """Quantus's own classes beside robinterp's implementation, per metric, on the first seed's
     standard model and ``images`` of the scored images (not cached: a check).
 
@@ -35,24 +42,36 @@ def quantus_agreement(cfg: NeuronSensitivityConfig, trained: Trained, images: in
     """
     split = quantus_split(cfg).subset(images, seed=0)
     model, seed = trained.models[STANDARD, cfg.seeds[0]], cfg.seeds[0]
-    tables = {implementation: explanation_quality.scores(
-        model, split.images, split.labels, explainer_options=explainer_options(cfg, "integrated_gradients"),
-        samples=cfg.quantus_samples, noise=cfg.quantus_noise, seed=seed, batch_size=quantus_batch,
-        images_per_call=cfg.eval_batch_size, implementation=implementation)
-        for implementation in explanation_quality.IMPLEMENTATIONS}
+    tables = {
+        implementation: explanation_quality.scores(
+            model,
+            split.images,
+            split.labels,
+            explainer_options=explainer_options(cfg, "integrated_gradients"),
+            samples=cfg.quantus_samples,
+            noise=cfg.quantus_noise,
+            seed=seed,
+            batch_size=quantus_batch,
+            images_per_call=cfg.eval_batch_size,
+            implementation=implementation,
+        )
+        for implementation in explanation_quality.IMPLEMENTATIONS
+    }
     reference = tables["quantus"]
     difference = (tables["robinterp"].score - reference.score).abs()
     allowed = reference.score.abs().mul(1e-4).where(~reference.metric.isin(CORRELATIONS), 1e-4)
     both_nan = reference.score.isna() & tables["robinterp"].score.isna()
-    return (reference.assign(difference=difference.where(~both_nan, 0.0), allowed=allowed,
-                             agrees=(difference <= allowed) | both_nan)
-            .groupby("metric", sort=False)
-            .agg(quantus_mean=("score", "mean"), largest_difference=("difference", "max"),
-                 agrees=("agrees", "all")).reset_index())
+    return (
+        reference.assign(
+            difference=difference.where(~both_nan, 0.0), allowed=allowed, agrees=(difference <= allowed) | both_nan
+        )
+        .groupby("metric", sort=False)
+        .agg(quantus_mean=("score", "mean"), largest_difference=("difference", "max"), agrees=("agrees", "all"))
+        .reset_index()
+    )
 
 
-def quality_table(scores: pd.DataFrame, records: pd.DataFrame, robust: pd.DataFrame,
-                  order: list[str]) -> pd.DataFrame:
+def quality_table(scores: pd.DataFrame, records: pd.DataFrame, robust: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     """The Table 3 analogue: mean +- sd over seeds per method; arrows say which way is better,
     a star marks the best method per column (the random control excluded)."""
     per_seed = scores.groupby(["method", "seed", "metric"])["score"].mean().reset_index()
@@ -70,7 +89,9 @@ def quality_table(scores: pd.DataFrame, records: pd.DataFrame, robust: pd.DataFr
         # a tie for the best (say every robust accuracy 0) marks every tied method
         table[f"{name} {'↑' if higher else '↓'}"] = {
             method: f"{mean[method]:.3g} ± {0.0 if pd.isna(sd[method]) else sd[method]:.2g}"
-            + (" ★" if method in candidates.index and mean[method] == best else "") for method in mean.index}
+            + (" ★" if method in candidates.index and mean[method] == best else "")
+            for method in mean.index
+        }
     frame = pd.DataFrame(table)
     return frame.reindex([m for m in order if m in frame.index])
 
@@ -98,9 +119,14 @@ def claims(cfg: NeuronSensitivityConfig, scores: pd.DataFrame, sweep: pd.DataFra
             higher = explanation_quality.METRICS[metric].higher_is_better
             table = scores[scores.metric == metric]
             diff = rules.paired(table, label, STANDARD) if higher else rules.paired(table, STANDARD, label)
-            rows.append({"claim": f"{label} beats standard on {metric}",
-                         "measure": f"{metric}, {label} - standard ({'higher' if higher else 'lower'} is better; "
-                                    f"> 0: {label} better)", **rules.ordering(diff).row()})
+            rows.append(
+                {
+                    "claim": f"{label} beats standard on {metric}",
+                    "measure": f"{metric}, {label} - standard ({'higher' if higher else 'lower'} is better; "
+                    f"> 0: {label} better)",
+                    **rules.ordering(diff).row(),
+                }
+            )
     candidates = [STANDARD, *cfg.labels()]
     best_counts = [0] * len(cfg.seeds)
     for metric, spec_ in explanation_quality.METRICS.items():
@@ -109,17 +135,26 @@ def claims(cfg: NeuronSensitivityConfig, scores: pd.DataFrame, sweep: pd.DataFra
         for i, seed in enumerate(cfg.seeds):
             best_counts[i] += int(best[seed] == cfg.nsloss_entry().label)
     wins = sum(c > len(explanation_quality.METRICS) / 2 for c in best_counts)
-    rows.append({"claim": "NsLoss is best of the four on most of the seven metrics",
-                 "measure": f"seeds where it is best on most metrics (best on {best_counts} metrics)",
-                 "seeds agreeing": f"{wins} of {len(best_counts)}",
-                 "verdict": seed_verdict(wins, len(best_counts))})
+    rows.append(
+        {
+            "claim": "NsLoss is best of the four on most of the seven metrics",
+            "measure": f"seeds where it is best on most metrics (best on {best_counts} metrics)",
+            "seeds agreeing": f"{wins} of {len(best_counts)}",
+            "verdict": seed_verdict(wins, len(best_counts)),
+        }
+    )
     ordered = sweep.sort_values("lambda")
     trends = {"test_accuracy": -1, "max_sensitivity": -1, "faithfulness_estimate": 1, "sparseness": 1}
-    held = [name for name, sign in trends.items()
-            if len(ordered) > 1 and (ordered[name].diff().dropna() * sign >= 0).all()]
-    rows.append({"claim": "a larger lambda trades accuracy for interpretability (all four trends monotone)",
-                 "measure": f"{len(held)} of 4 trends monotone on the first seed: {', '.join(held) or 'none'}",
-                 "verdict": "reproduced" if len(held) == 4 else "partly" if held else "not reproduced"})
+    held = [
+        name for name, sign in trends.items() if len(ordered) > 1 and (ordered[name].diff().dropna() * sign >= 0).all()
+    ]
+    rows.append(
+        {
+            "claim": "a larger lambda trades accuracy for interpretability (all four trends monotone)",
+            "measure": f"{len(held)} of 4 trends monotone on the first seed: {', '.join(held) or 'none'}",
+            "verdict": "reproduced" if len(held) == 4 else "partly" if held else "not reproduced",
+        }
+    )
     return pd.DataFrame(rows)
 
 
@@ -141,9 +176,15 @@ def paper_comparison(scores: pd.DataFrame, model: str = "preresnet10") -> pd.Dat
         # ties in the paper's rounded numbers (e.g. 0.0002 twice) count for every tied method
         paper_best = sorted(column.index[column == (column.max() if spec_.higher_is_better else column.min())])
         our_best = pick(ours[metric])
-        rows.append({"metric": metric, "better": "higher" if spec_.higher_is_better else "lower",
-                     **{f"paper {m}": column[m] for m in paper.index},
-                     "paper best": " = ".join(paper_best), "our best": our_best,
-                     "verdict": "reproduced" if our_best in paper_best else "not reproduced",
-                     "where": where})
+        rows.append(
+            {
+                "metric": metric,
+                "better": "higher" if spec_.higher_is_better else "lower",
+                **{f"paper {m}": column[m] for m in paper.index},
+                "paper best": " = ".join(paper_best),
+                "our best": our_best,
+                "verdict": "reproduced" if our_best in paper_best else "not reproduced",
+                "where": where,
+            }
+        )
     return pd.DataFrame(rows)

@@ -13,8 +13,12 @@ import numpy as np
 import pandas as pd
 
 from robinterp import paper_numbers
-from robinterp.experiments.robust_attribution import (PAPER_L2_RADII, PAPER_LINF_RADII, PAPER_STEPS,
-                                                      RobustAttributionConfig)
+from robinterp.experiments.robust_attribution import (
+    PAPER_L2_RADII,
+    PAPER_LINF_RADII,
+    PAPER_STEPS,
+    RobustAttributionConfig,
+)
 from robinterp.reports import rules
 
 MAP_SUFFIX = " (map)"
@@ -39,8 +43,9 @@ def roar_curves(roar: pd.DataFrame) -> pd.DataFrame:
     """Accuracy of the retrained model per map, seed and fraction (tidy, accuracy in [0, 1])."""
     named = roar.assign(method=map_name(roar["source"], roar["ranking"]))
     curves = named.groupby(["method", "seed", "fraction"])["correct"].mean().div(100).rename("accuracy")
-    return curves.reset_index().assign(removed=lambda t: t["fraction"],
-                                       ranking=lambda t: np.where(t["method"] == "random", "random", "saliency"))
+    return curves.reset_index().assign(
+        removed=lambda t: t["fraction"], ranking=lambda t: np.where(t["method"] == "random", "random", "saliency")
+    )
 
 
 def road_scores(road: pd.DataFrame) -> pd.DataFrame:
@@ -49,10 +54,18 @@ def road_scores(road: pd.DataFrame) -> pd.DataFrame:
     return named.groupby(["method", "seed", "order"])["correct"].mean().rename("accuracy").reset_index()
 
 
-def summary(cfg: RobustAttributionConfig, records: pd.DataFrame, roar: pd.DataFrame, road: pd.DataFrame,
-            alignment: pd.DataFrame, robust: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
+def summary(
+    cfg: RobustAttributionConfig,
+    records: pd.DataFrame,
+    roar: pd.DataFrame,
+    road: pd.DataFrame,
+    alignment: pd.DataFrame,
+    robust: pd.DataFrame,
+    labels: list[str],
+) -> pd.DataFrame:
     """One row per map of the listed models (mean ± sd over seeds): clean accuracy, ROAR, ROAD
     most and least relevant first, Etmann alignment, PGD accuracy in L2 and Linf."""
+
     def cell(values: pd.Series) -> str:
         sd = values.std()
         return f"{values.mean():.3g} ± {0.0 if pd.isna(sd) else sd:.2g}"
@@ -69,16 +82,18 @@ def summary(cfg: RobustAttributionConfig, records: pd.DataFrame, roar: pd.DataFr
             continue
         for name in [label] + ([label + MAP_SUFFIX] if label in cfg.map_models() else []):
             pick = lambda s, key: s[s.index.get_level_values(0) == key]  # noqa: E731
-            rows.append({
-                "map": name,
-                "clean accuracy (%)": cell(pick(clean, label)),
-                f"{ROAR_TITLE} ↓": cell(pick(roar_seed, name)),
-                "ROAD MoRF (%) ↓": cell(pick(road_seed, name).xs("morf", level="order")),
-                "ROAD LeRF (%) ↑": cell(pick(road_seed, name).xs("lerf", level="order")),
-                "Etmann alignment": cell(pick(align, label)),
-                f"PGD-L2 {cfg.robust_l2_eps:g} (%)": cell(pick(pgd, label).xs("l2", level="norm")),
-                f"PGD-Linf {cfg.robust_linf_eps:g} (%)": cell(pick(pgd, label).xs("linf", level="norm")),
-            })
+            rows.append(
+                {
+                    "map": name,
+                    "clean accuracy (%)": cell(pick(clean, label)),
+                    f"{ROAR_TITLE} ↓": cell(pick(roar_seed, name)),
+                    "ROAD MoRF (%) ↓": cell(pick(road_seed, name).xs("morf", level="order")),
+                    "ROAD LeRF (%) ↑": cell(pick(road_seed, name).xs("lerf", level="order")),
+                    "Etmann alignment": cell(pick(align, label)),
+                    f"PGD-L2 {cfg.robust_l2_eps:g} (%)": cell(pick(pgd, label).xs("l2", level="norm")),
+                    f"PGD-Linf {cfg.robust_linf_eps:g} (%)": cell(pick(pgd, label).xs("linf", level="norm")),
+                }
+            )
     return pd.DataFrame(rows).set_index("map").fillna("—")
 
 
@@ -86,8 +101,12 @@ def grid_settings(cfg: RobustAttributionConfig) -> pd.DataFrame:
     """Each grid model's norm, radius and steps, and the supplement's setting it stands for: the
     k-th smallest radius of a norm stands for the paper's k-th, the k-th smallest step count for
     its k-th (no paper setting where the counts differ)."""
-    rows = pd.DataFrame([{"label": e.label, "norm": e.values["norm"], "eps": e.values["eps"],
-                          "steps": e.values["steps"]} for e in cfg.grid])
+    rows = pd.DataFrame(
+        [
+            {"label": e.label, "norm": e.values["norm"], "eps": e.values["eps"], "steps": e.values["steps"]}
+            for e in cfg.grid
+        ]
+    )
     paper_eps = {"l2": PAPER_L2_RADII, "linf": PAPER_LINF_RADII}
     mapped_eps, mapped_steps = [], []
     steps = sorted(rows["steps"].unique())
@@ -108,8 +127,9 @@ def settings_table(settings: pd.DataFrame) -> pd.DataFrame:
     """The grid's settings as the page shows them: Linf radii of the paper in 255ths."""
     shown = settings.set_index("label").rename_axis("model")
     paper_eps = [_paper_eps_label(n, e) for n, e in zip(shown["norm"], shown["paper_eps"])]
-    return shown.assign(paper_eps=paper_eps, paper_steps=shown["paper_steps"].map(
-        lambda t: "—" if pd.isna(t) else f"{int(t)}")).rename(columns={"paper_eps": "paper eps", "paper_steps": "paper t"})
+    return shown.assign(
+        paper_eps=paper_eps, paper_steps=shown["paper_steps"].map(lambda t: "—" if pd.isna(t) else f"{int(t)}")
+    ).rename(columns={"paper_eps": "paper eps", "paper_steps": "paper t"})
 
 
 def radius_panel(cfg: RobustAttributionConfig, alignment: pd.DataFrame, robust: pd.DataFrame) -> pd.DataFrame:
@@ -124,8 +144,9 @@ def radius_panel(cfg: RobustAttributionConfig, alignment: pd.DataFrame, robust: 
         for seed in cfg.grid_seeds:
             where = {"norm": row.norm.upper(), "eps": row.eps, "t": f"t {row.steps}", "seed": seed}
             rows += [{**where, "measure": m, "value": per_model[row.label, seed, m]} for m in ALIGNMENT_MEASURES]
-            rows.append({**where, "measure": f"PGD-{row.norm.upper()} accuracy (%)",
-                         "value": pgd[row.label, seed, row.norm]})
+            rows.append(
+                {**where, "measure": f"PGD-{row.norm.upper()} accuracy (%)", "value": pgd[row.label, seed, row.norm]}
+            )
     return pd.DataFrame(rows)
 
 
@@ -143,8 +164,9 @@ def table1(cfg: RobustAttributionConfig, roar: pd.DataFrame) -> pd.DataFrame:
     """Table 1 analogue: per grid model, the retrained accuracy at each fraction (ours, grid
     seeds' mean) beside the supplement's for the setting it stands for."""
     settings = grid_settings(cfg)
-    ours = (roar[roar.ranking == "saliency"].groupby(["source", "fraction"])["correct"].mean()
-            .rename("ours").reset_index())
+    ours = (
+        roar[roar.ranking == "saliency"].groupby(["source", "fraction"])["correct"].mean().rename("ours").reset_index()
+    )
     paper = paper_numbers.zeng_table1().rename(columns={"accuracy": "paper", "steps": "paper_steps"})
     paper["paper_eps"] = paper["paper_eps"].round(6)
     merged = ours.merge(settings.rename(columns={"label": "source"}), on="source")
@@ -152,8 +174,12 @@ def table1(cfg: RobustAttributionConfig, roar: pd.DataFrame) -> pd.DataFrame:
     merged = merged.merge(paper, on=["norm", "paper_eps", "paper_steps", "fraction"], how="left")
     merged["paper eps"] = [_paper_eps_label(n, e) for n, e in zip(merged["norm"], merged["paper_eps"])]
     merged["paper t"] = merged["paper_steps"].map(lambda t: "—" if pd.isna(t) else f"{int(t)}")
-    wide = merged.pivot_table(index=["norm", "eps", "steps", "paper eps", "paper t"], columns="fraction",
-                              values=["ours", "paper"], aggfunc="first")
+    wide = merged.pivot_table(
+        index=["norm", "eps", "steps", "paper eps", "paper t"],
+        columns="fraction",
+        values=["ours", "paper"],
+        aggfunc="first",
+    )
     wide.columns = [f"{int(round(100 * f))}% {who}" for who, f in wide.columns]
     order = [f"{int(round(100 * f))}% {who}" for f in sorted(set(merged["fraction"])) for who in ("ours", "paper")]
     return wide[[c for c in order if c in wide.columns]].rename_axis(["norm", "eps", "t", "paper eps", "paper t"])
@@ -179,8 +205,9 @@ def _paper_norm_gap() -> float:
     return float(means["linf"] - means["l2"])
 
 
-def claims(cfg: RobustAttributionConfig, roar: pd.DataFrame, alignment: pd.DataFrame,
-           cost: pd.DataFrame) -> pd.DataFrame:
+def claims(
+    cfg: RobustAttributionConfig, roar: pd.DataFrame, alignment: pd.DataFrame, cost: pd.DataFrame
+) -> pd.DataFrame:
     """One row per claim of the supplement (and of the abstract on the alignment model): the
     effect (signed so that > 0 is the claimed direction; ROAR in points of accuracy), its 95%
     interval, n and the verdict, with the paper's number where it gives one. Claims whose models
@@ -196,18 +223,32 @@ def claims(cfg: RobustAttributionConfig, roar: pd.DataFrame, alignment: pd.DataF
         rows.append({"claim": claim, "where": where, "measure": measure, "paper": paper, **judged.row()})
 
     if standard and distilled:
-        add("distillation does not make the maps more faithful than standard training", "A3, Figure 1",
+        add(
+            "distillation does not make the maps more faithful than standard training",
+            "A3, Figure 1",
             f"ROAR of {standard} - {distilled} (points; > 0: {distilled} more faithful; at most {cfg.roar_margin:g})",
-            rules.at_most(_pair(scores, distilled, standard), cfg.roar_margin))
-        add("... their ROAR is quite close to standard training's", "A3, Figure 1",
+            rules.at_most(_pair(scores, distilled, standard), cfg.roar_margin),
+        )
+        add(
+            "... their ROAR is quite close to standard training's",
+            "A3, Figure 1",
             f"ROAR of {distilled} - {standard} (points; within ±{cfg.roar_margin:g})",
-            rules.equivalence(rules.paired(scores, distilled, standard), cfg.roar_margin))
+            rules.equivalence(rules.paired(scores, distilled, standard), cfg.roar_margin),
+        )
     if standard and igr:
-        add("input-gradient regularization improves ROAR over standard training", "A3, Figure 1",
-            f"ROAR of {standard} - {igr} (points)", rules.ordering(_pair(scores, igr, standard)))
+        add(
+            "input-gradient regularization improves ROAR over standard training",
+            "A3, Figure 1",
+            f"ROAR of {standard} - {igr} (points)",
+            rules.ordering(_pair(scores, igr, standard)),
+        )
     if igr and pgd:
-        add("... but less than PGD training", "A3, Figure 1", f"ROAR of {igr} - {pgd} (points)",
-            rules.ordering(_pair(scores, pgd, igr)))
+        add(
+            "... but less than PGD training",
+            "A3, Figure 1",
+            f"ROAR of {igr} - {pgd} (points)",
+            rules.ordering(_pair(scores, pgd, igr)),
+        )
     settings = grid_settings(cfg)
     grid_scores = scores[scores.seed.isin(cfg.grid_seeds)]
     for (norm, steps), group in settings.groupby(["norm", "steps"]):
@@ -216,42 +257,68 @@ def claims(cfg: RobustAttributionConfig, roar: pd.DataFrame, alignment: pd.DataF
         small, large = group.sort_values("eps")["label"].iloc[[0, -1]]
         paper_steps = group["paper_steps"].iloc[0]
         paper = _paper_radius_gap(norm, int(paper_steps)) if not pd.isna(paper_steps) else np.nan
-        add(f"ROAR barely depends on the PGD radius ({norm.upper()}, t {steps})", "B, Table 1",
+        add(
+            f"ROAR barely depends on the PGD radius ({norm.upper()}, t {steps})",
+            "B, Table 1",
             f"ROAR of {large} - {small} (points; within ±{cfg.roar_margin:g})",
-            rules.equivalence(rules.paired(grid_scores, large, small), cfg.roar_margin), paper)
+            rules.equivalence(rules.paired(grid_scores, large, small), cfg.roar_margin),
+            paper,
+        )
     norms = {norm: set(group["label"]) for norm, group in settings.groupby("norm")}
     if {"l2", "linf"} <= set(norms):
         by_norm = grid_scores[grid_scores.method.isin(norms["l2"] | norms["linf"])].assign(
-            norm=lambda t: np.where(t["method"].isin(norms["l2"]), "l2", "linf"))
+            norm=lambda t: np.where(t["method"].isin(norms["l2"]), "l2", "linf")
+        )
         per_norm = by_norm.groupby(["norm", "seed", "image"])["score"].mean().rename("score").reset_index()
-        add("PGD-L2 models give slightly more faithful maps than PGD-Linf ones", "B, Table 1",
-            "ROAR, mean of the Linf - of the L2 grid models (points)", rules.ordering(rules.paired(per_norm, "linf", "l2", by="norm")),
-            _paper_norm_gap())
+        add(
+            "PGD-L2 models give slightly more faithful maps than PGD-Linf ones",
+            "B, Table 1",
+            "ROAR, mean of the Linf - of the L2 grid models (points)",
+            rules.ordering(rules.paired(per_norm, "linf", "l2", by="norm")),
+            _paper_norm_gap(),
+        )
     etmann = alignment[alignment.measure == ETMANN]
     for (norm, steps), group in settings.groupby(["norm", "steps"]):
         if group["eps"].nunique() < 2:
             continue
         eps = dict(zip(group["label"], group["eps"]))
         rows_ = etmann[etmann.method.isin(eps) & etmann.seed.isin(cfg.grid_seeds)]
-        add(f"alignment grows with the PGD radius ({norm.upper()}, t {steps})", "B, Figure 4",
+        add(
+            f"alignment grows with the PGD radius ({norm.upper()}, t {steps})",
+            "B, Figure 4",
             "Spearman(eps, Etmann alignment)",
-            rules.trend(rows_.assign(x=rows_["method"].map(eps), value=rows_["score"])))
+            rules.trend(rows_.assign(x=rows_["method"].map(eps), value=rows_["score"])),
+        )
     if aligned and pgd:
-        add("the alignment model's map is as faithful as its PGD-L2 teacher's saliency", "abstract",
+        add(
+            "the alignment model's map is as faithful as its PGD-L2 teacher's saliency",
+            "abstract",
             f"ROAR of {aligned}{MAP_SUFFIX} - {pgd} (points; within ±{cfg.roar_margin:g}; < 0: the map more faithful)",
-            rules.equivalence(rules.paired(scores, aligned + MAP_SUFFIX, pgd), cfg.roar_margin))
-        add("the alignment model's map is more faithful than its own post-hoc saliency", "abstract",
-            f"ROAR of {aligned} - {aligned}{MAP_SUFFIX} (points)", rules.ordering(_pair(scores, aligned + MAP_SUFFIX, aligned)))
+            rules.equivalence(rules.paired(scores, aligned + MAP_SUFFIX, pgd), cfg.roar_margin),
+        )
+        add(
+            "the alignment model's map is more faithful than its own post-hoc saliency",
+            "abstract",
+            f"ROAR of {aligned} - {aligned}{MAP_SUFFIX} (points)",
+            rules.ordering(_pair(scores, aligned + MAP_SUFFIX, aligned)),
+        )
         if standard:
-            add("the alignment model's map is more faithful than a standard model's post-hoc saliency", "abstract",
-                f"ROAR of {standard} - {aligned}{MAP_SUFFIX} (points)", rules.ordering(_pair(scores, aligned + MAP_SUFFIX, standard)))
+            add(
+                "the alignment model's map is more faithful than a standard model's post-hoc saliency",
+                "abstract",
+                f"ROAR of {standard} - {aligned}{MAP_SUFFIX} (points)",
+                rules.ordering(_pair(scores, aligned + MAP_SUFFIX, standard)),
+            )
         timed = cost[cost.model == aligned].pivot(index="repeat", columns="map", values="seconds_per_image")
         if not timed.empty:
             own, teacher = sorted(timed.columns, key=lambda c: not c.startswith("own"))
             diff = (1e3 * (timed[teacher] - timed[own])).rename("value").rename_axis("seed").reset_index()
-            add("... at a fraction of the cost per map", "abstract",
+            add(
+                "... at a fraction of the cost per map",
+                "abstract",
                 "teacher's saliency - own map (ms per image; repeats in place of seeds)",
-                rules.ordering(diff, over="seeds"))
+                rules.ordering(diff, over="seeds"),
+            )
     return pd.DataFrame(rows)
 
 
@@ -270,21 +337,28 @@ def verdict_table(verdicts: pd.DataFrame) -> pd.DataFrame:
     """The verdicts as the page shows them, narrow enough for it: the claim with where the paper
     makes it, the measure, the effect with its interval, the paper's number, the seeds that
     agree, the verdict (n and the bounds are in the saved table)."""
-    return pd.DataFrame({
-        "claim [where]": [f"{c} [{w}]" for c, w in zip(verdicts["claim"], verdicts["where"])],
-        "measure": verdicts["measure"],
-        "effect [95% interval]": [f"{e:.3g} [{lo:.3g}, {hi:.3g}]" for e, lo, hi in
-                                  zip(verdicts["effect"], verdicts["low"], verdicts["high"])],
-        "paper": ["—" if pd.isna(p) else f"{p:.3g}" for p in verdicts["paper"]],
-        "seeds": verdicts["seeds agreeing"], "verdict": verdicts["verdict"],
-    }).set_index("claim [where]")
+    return pd.DataFrame(
+        {
+            "claim [where]": [f"{c} [{w}]" for c, w in zip(verdicts["claim"], verdicts["where"])],
+            "measure": verdicts["measure"],
+            "effect [95% interval]": [
+                f"{e:.3g} [{lo:.3g}, {hi:.3g}]"
+                for e, lo, hi in zip(verdicts["effect"], verdicts["low"], verdicts["high"])
+            ],
+            "paper": ["—" if pd.isna(p) else f"{p:.3g}" for p in verdicts["paper"]],
+            "seeds": verdicts["seeds agreeing"],
+            "verdict": verdicts["verdict"],
+        }
+    ).set_index("claim [where]")
 
 
 def retrain_count(roar: pd.DataFrame, records: pd.DataFrame) -> int:
     """Distinct networks ROAR retrained: a grid model with a listed model's spec is the same model
     and shares its retrainings."""
     keys = records.set_index(["method", "seed"])["cache_key"]
-    model = ["random" if source == "random" else keys[source, seed] for source, seed in zip(roar["source"], roar["seed"])]
+    model = [
+        "random" if source == "random" else keys[source, seed] for source, seed in zip(roar["source"], roar["seed"])
+    ]
     return int(roar.assign(model=model).groupby(["model", "seed", "ranking", "fraction"]).ngroups)
 
 
@@ -301,9 +375,14 @@ def rank_agreement(roar: pd.DataFrame, road: pd.DataFrame) -> pd.DataFrame:
     roar_mean = roar_scores(roar).groupby("method")["score"].mean()
     road_mean = road_scores(road).groupby(["method", "order"])["accuracy"].mean().unstack("order")
     both = road_mean.join(roar_mean.rename("roar"), how="inner")
-    return pd.DataFrame({
-        "ROAD order": ["MoRF", "LeRF", "LeRF - MoRF"],
-        "Spearman with ROAR": [both["roar"].corr(both["morf"], method="spearman"),
-                               both["roar"].corr(-both["lerf"], method="spearman"),
-                               both["roar"].corr(-(both["lerf"] - both["morf"]), method="spearman")],
-        "maps": len(both)}).set_index("ROAD order")
+    return pd.DataFrame(
+        {
+            "ROAD order": ["MoRF", "LeRF", "LeRF - MoRF"],
+            "Spearman with ROAR": [
+                both["roar"].corr(both["morf"], method="spearman"),
+                both["roar"].corr(-both["lerf"], method="spearman"),
+                both["roar"].corr(-(both["lerf"] - both["morf"]), method="spearman"),
+            ],
+            "maps": len(both),
+        }
+    ).set_index("ROAD order")

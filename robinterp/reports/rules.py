@@ -42,20 +42,28 @@ import pandas as pd
 LEVELS = ("reproduced", "partly", "not reproduced", "contradicted")
 RESAMPLING = ("images", "seeds")
 BOOTSTRAP_SEED = 20240601  # fixed so that a page's intervals are reproducible
-ORDERING_RULE = ("An ordering is reproduced when the paired difference points the claimed way in "
-                 "every seed and its 95% bootstrap interval excludes 0; partly when its mean points "
-                 "that way but the interval includes 0 or a seed disagrees; not reproduced when the "
-                 "mean points the other way; contradicted when the interval excludes 0 the other way.")
-TREND_RULE = ("A trend is judged like an ordering, with Spearman's rank correlation between the "
-              "setting and the measure (per seed, averaged over seeds) in place of the difference: "
-              "reproduced when it has the claimed sign in every seed and its 95% bootstrap interval "
-              "excludes 0.")
-AT_MOST_RULE = ("A claim of no improvement is reproduced when the 95% interval of the improvement and "
-                "every seed's mean stay at or below the stated margin; partly when only the mean does; "
-                "not reproduced when the mean exceeds it; contradicted when the whole interval does.")
-EQUIVALENCE_RULE = ("An equivalence is reproduced when the 95% interval of the difference and every "
-                    "seed's mean lie within the stated margin; partly when only the mean does; not "
-                    "reproduced when the mean is outside; contradicted when the whole interval is.")
+ORDERING_RULE = (
+    "An ordering is reproduced when the paired difference points the claimed way in "
+    "every seed and its 95% bootstrap interval excludes 0; partly when its mean points "
+    "that way but the interval includes 0 or a seed disagrees; not reproduced when the "
+    "mean points the other way; contradicted when the interval excludes 0 the other way."
+)
+TREND_RULE = (
+    "A trend is judged like an ordering, with Spearman's rank correlation between the "
+    "setting and the measure (per seed, averaged over seeds) in place of the difference: "
+    "reproduced when it has the claimed sign in every seed and its 95% bootstrap interval "
+    "excludes 0."
+)
+AT_MOST_RULE = (
+    "A claim of no improvement is reproduced when the 95% interval of the improvement and "
+    "every seed's mean stay at or below the stated margin; partly when only the mean does; "
+    "not reproduced when the mean exceeds it; contradicted when the whole interval does."
+)
+EQUIVALENCE_RULE = (
+    "An equivalence is reproduced when the 95% interval of the difference and every "
+    "seed's mean lie within the stated margin; partly when only the mean does; not "
+    "reproduced when the mean is outside; contradicted when the whole interval is."
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,9 +85,15 @@ class Judgement:
         return f"{self.mean:.{digits}g} [{self.low:.{digits}g}, {self.high:.{digits}g}]"
 
     def row(self) -> dict[str, object]:
-        return {"effect": self.mean, "low": self.low, "high": self.high, "n": self.n,
-                "missing": self.missing, "seeds agreeing": f"{self.seeds_agreeing} of {self.seeds}",
-                "verdict": self.verdict}
+        return {
+            "effect": self.mean,
+            "low": self.low,
+            "high": self.high,
+            "n": self.n,
+            "missing": self.missing,
+            "seeds agreeing": f"{self.seeds_agreeing} of {self.seeds}",
+            "verdict": self.verdict,
+        }
 
 
 @functools.lru_cache(maxsize=64)
@@ -103,8 +117,9 @@ def _resampled_means(counts: np.ndarray, values: np.ndarray) -> np.ndarray:
     return counts @ values / counts.shape[1]
 
 
-def bootstrap(diff: pd.DataFrame, over: str = "images", n_boot: int = 2000,
-              seed: int = BOOTSTRAP_SEED) -> tuple[float, float, float, pd.Series]:
+def bootstrap(
+    diff: pd.DataFrame, over: str = "images", n_boot: int = 2000, seed: int = BOOTSTRAP_SEED
+) -> tuple[float, float, float, pd.Series]:
     """(mean, low, high, per-seed means) of the paired differences ``diff`` (columns seed, value
     and, for ``over="images"``, image); rows with a missing value are left out."""
     if over not in RESAMPLING:
@@ -125,7 +140,9 @@ def bootstrap(diff: pd.DataFrame, over: str = "images", n_boot: int = 2000,
         else:
             groups = [group["value"].to_numpy() for _, group in diff.groupby("seed")]
             counts_per_seed = _draws(seed, n_boot, tuple(len(values) for values in groups))
-            draws = sum(_resampled_means(counts, values) for values, counts in zip(groups, counts_per_seed)) / len(groups)
+            draws = sum(_resampled_means(counts, values) for values, counts in zip(groups, counts_per_seed)) / len(
+                groups
+            )
     low, high = np.percentile(draws, [2.5, 97.5])
     return float(per_seed.mean()), float(low), float(high), per_seed
 
@@ -179,7 +196,7 @@ def _spearman(means: np.ndarray, x: np.ndarray) -> np.ndarray:
     ranks = rankdata(means, axis=-1)
     ranks = ranks - ranks.mean(-1, keepdims=True)
     rx = rankdata(x) - rankdata(x).mean()
-    scale = np.sqrt((ranks ** 2).sum(-1) * (rx ** 2).sum())
+    scale = np.sqrt((ranks**2).sum(-1) * (rx**2).sum())
     return np.divide((ranks * rx).sum(-1), scale, out=np.zeros(ranks.shape[:-1]), where=scale > 0)
 
 
@@ -231,8 +248,15 @@ def at_most(diff: pd.DataFrame, margin: float, over: str = "images") -> Judgemen
     return Judgement(mean, low, high, *_counts(diff), agreeing, len(per_seed), verdict)
 
 
-def paired(table: pd.DataFrame, a: str, b: str, *, by: str = "method",
-           keys: tuple[str, ...] = ("seed", "image"), value: str = "score") -> pd.DataFrame:
+def paired(
+    table: pd.DataFrame,
+    a: str,
+    b: str,
+    *,
+    by: str = "method",
+    keys: tuple[str, ...] = ("seed", "image"),
+    value: str = "score",
+) -> pd.DataFrame:
     """A - B of ``value`` matched on ``keys`` (columns seed, image and value), from a tidy table
     with one row per key and model."""
     left = table[table[by] == a].set_index(list(keys))[value]
@@ -248,14 +272,20 @@ def page_view(verdicts: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     """A verdict table as a page shows it, narrow enough for the page: one row per claim, the
     verdict first, then the effect with its 95% interval in one cell, n and the seeds agreeing
     (rows judged without an interval show what they counted instead)."""
+
     def effect(row: pd.Series) -> str:
         if pd.isna(row.get("effect")):
             return str(row.get("measure", "—"))
         return f"{row['effect']:.{digits}g} [{row['low']:.{digits}g}, {row['high']:.{digits}g}]"
 
-    return pd.DataFrame({"verdict": verdicts["verdict"].to_list(),
-                         "effect [95% interval]": [effect(row) for _, row in verdicts.iterrows()],
-                         "n": [("—" if pd.isna(n) else int(n)) for n in verdicts.get("n", pd.Series(index=verdicts.index))],
-                         "seeds agreeing": verdicts.get("seeds agreeing", pd.Series("—", index=verdicts.index))
-                         .fillna("—").to_list()},
-                        index=pd.Index(verdicts["claim"].to_list(), name="claim"))
+    return pd.DataFrame(
+        {
+            "verdict": verdicts["verdict"].to_list(),
+            "effect [95% interval]": [effect(row) for _, row in verdicts.iterrows()],
+            "n": [("—" if pd.isna(n) else int(n)) for n in verdicts.get("n", pd.Series(index=verdicts.index))],
+            "seeds agreeing": verdicts.get("seeds agreeing", pd.Series("—", index=verdicts.index))
+            .fillna("—")
+            .to_list(),
+        },
+        index=pd.Index(verdicts["claim"].to_list(), name="claim"),
+    )

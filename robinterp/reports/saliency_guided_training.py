@@ -9,8 +9,7 @@ from robinterp.reports import rules
 
 
 def _at(curves: pd.DataFrame, attack: str, eps: float, label: str) -> pd.Series:
-    rows = curves[(curves.attack == attack) & (curves.eps.round(6) == round(eps, 6))
-                  & (curves.method == label)]
+    rows = curves[(curves.attack == attack) & (curves.eps.round(6) == round(eps, 6)) & (curves.method == label)]
     return rows.set_index("seed")["accuracy"] * 100
 
 
@@ -19,15 +18,23 @@ def numbers_table(cfg: SaliencyGuidedConfig, curves: pd.DataFrame) -> pd.DataFra
     from robinterp.paper_numbers import PAPER_NUMBERS
 
     rows = []
-    for key, ref in PAPER_NUMBERS.items():
+    for ref in PAPER_NUMBERS.values():
         if ref.get("cite") != "guesmi2024asgt":
             continue
         ours = _at(curves, ref["attack"], ref["eps"], ref["method"])
         mean = ours.mean() if len(ours) else float("nan")
-        rows.append({"attack": ref["attack"].upper(), "eps": ref["eps"], "method": ref["method"],
-                     "paper": ref["value"], "ours": mean,
-                     "sd": ours.std(ddof=1) if len(ours) > 1 else float("nan"),
-                     "ours - paper": mean - ref["value"], "where": ref["where"]})
+        rows.append(
+            {
+                "attack": ref["attack"].upper(),
+                "eps": ref["eps"],
+                "method": ref["method"],
+                "paper": ref["value"],
+                "ours": mean,
+                "sd": ours.std(ddof=1) if len(ours) > 1 else float("nan"),
+                "ours - paper": mean - ref["value"],
+                "where": ref["where"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -59,8 +66,7 @@ def _gap_diff(removal: pd.DataFrame, a: str, b: str, at: float) -> pd.DataFrame:
     return rules.paired(gap, a, b, value="gap")
 
 
-def claims(cfg: SaliencyGuidedConfig, robust: pd.DataFrame,
-           removal: pd.DataFrame | None = None) -> pd.DataFrame:
+def claims(cfg: SaliencyGuidedConfig, robust: pd.DataFrame, removal: pd.DataFrame | None = None) -> pd.DataFrame:
     """The paper's orderings (and Karkehabadi et al.'s contrary one) under the book's rule
     (``robinterp.reports.rules.ordering``): the per-image difference A - B of robust correctness,
     paired on the same test images and seeds, its mean and 95% bootstrap interval over images.
@@ -76,12 +82,15 @@ def claims(cfg: SaliencyGuidedConfig, robust: pd.DataFrame,
         ("ASGT is more robust than SGT (PGD, eps 0.2)", "guesmi2024asgt", "ASGT", sgt, "pgd", 0.2),
         ("ASGT is more robust than AT-FGSM (PGD, eps 0.2)", "guesmi2024asgt", "ASGT", "AT-FGSM", "pgd", 0.2),
         ("ASGT is more robust than SGA (PGD, eps 0.2)", "guesmi2024asgt", "ASGT", "SGA", "pgd", 0.2),
-        (f"contrary: ST is more robust than {sgt} (PGD, eps 0.2)", "karkehabadi2024sgt", "ST", sgt,
-         "pgd", 0.2),
+        (f"contrary: ST is more robust than {sgt} (PGD, eps 0.2)", "karkehabadi2024sgt", "ST", sgt, "pgd", 0.2),
     ]
     rows = []
     for claim, source, a, b, attack, eps in specs:
-        base = {"claim": claim, "source": source, "measure": f"{attack.upper()} accuracy at {eps:g}, {a} - {b} (points)"}
+        base = {
+            "claim": claim,
+            "source": source,
+            "measure": f"{attack.upper()} accuracy at {eps:g}, {a} - {b} (points)",
+        }
         missing = a if a not in labels else b if b not in labels else None
         measured = missing is None and ((robust.attack == attack) & (robust.eps.round(6) == round(eps, 6))).any()
         if not measured:
@@ -92,8 +101,13 @@ def claims(cfg: SaliencyGuidedConfig, robust: pd.DataFrame,
     if removal is not None and sgt in labels and "ST" in labels:
         _, at = faithfulness_gap(removal, sgt)
         if at == at:  # a fraction other than 0 was removed
-            rows.append({"claim": f"{sgt}'s saliency is more faithful than ST's (random - saliency accuracy gap, "
-                                  f"{100 * at:.0f}% removed)", "source": "ismail2021sgt",
-                         "measure": f"gap of {sgt} - gap of ST (points)",
-                         **rules.ordering(_gap_diff(removal, sgt, "ST", at)).row()})
+            rows.append(
+                {
+                    "claim": f"{sgt}'s saliency is more faithful than ST's (random - saliency accuracy gap, "
+                    f"{100 * at:.0f}% removed)",
+                    "source": "ismail2021sgt",
+                    "measure": f"gap of {sgt} - gap of ST (points)",
+                    **rules.ordering(_gap_diff(removal, sgt, "ST", at)).row(),
+                }
+            )
     return pd.DataFrame(rows)

@@ -50,8 +50,12 @@ def _diff(table: pd.DataFrame, dataset: str, metric: str, a: str, b: str, higher
     return diff if higher else diff.assign(value=-diff["value"])
 
 
-def claims(cfg: SCAATConfig, measures: pd.DataFrame, removal: pd.DataFrame,
-           baselines: tuple[str, ...] = ("ST", "PGD-AT", "SGT")) -> pd.DataFrame:
+def claims(
+    cfg: SCAATConfig,
+    measures: pd.DataFrame,
+    removal: pd.DataFrame,
+    baselines: tuple[str, ...] = ("ST", "PGD-AT", "SGT"),
+) -> pd.DataFrame:
     """One row per claim of the abstract, measure, data set and baseline model: the effect of
     SCAAT over the baseline (signed so that > 0 is the claimed direction), its 95% interval, n
     and the verdict. Baselines not among the chapter's methods are left out."""
@@ -64,12 +68,25 @@ def claims(cfg: SCAATConfig, measures: pd.DataFrame, removal: pd.DataFrame,
                 if not ((table.dataset == dataset) & (table.metric == name)).any():
                     continue  # a measure the config leaves out
                 judged = rules.ordering(_diff(table, dataset, name, scaat, baseline, measure.higher_is_better))
-                rows.append({"claim": measure.claim, "measure": measure.title, "dataset": dataset,
-                             "versus": baseline, **judged.row()})
-            judged = rules.equivalence(_diff(table, dataset, "accuracy", scaat, baseline, True),
-                                       cfg.accuracy_margin)
-            rows.append({"claim": f"{ACCURACY.claim} (within {cfg.accuracy_margin:g})", "measure": ACCURACY.title,
-                         "dataset": dataset, "versus": baseline, **judged.row()})
+                rows.append(
+                    {
+                        "claim": measure.claim,
+                        "measure": measure.title,
+                        "dataset": dataset,
+                        "versus": baseline,
+                        **judged.row(),
+                    }
+                )
+            judged = rules.equivalence(_diff(table, dataset, "accuracy", scaat, baseline, True), cfg.accuracy_margin)
+            rows.append(
+                {
+                    "claim": f"{ACCURACY.claim} (within {cfg.accuracy_margin:g})",
+                    "measure": ACCURACY.title,
+                    "dataset": dataset,
+                    "versus": baseline,
+                    **judged.row(),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -87,21 +104,29 @@ def ablation(cfg: SCAATConfig, measures: pd.DataFrame, removal: pd.DataFrame) ->
             if not (table.metric == name).any():
                 continue
             raw = rules.ordering(_diff(table, cfg.dataset, name, entry.label, scaat, True))
-            oriented = raw if measure.higher_is_better else rules.ordering(
-                _diff(table, cfg.dataset, name, entry.label, scaat, False))
-            side = ("better" if oriented.low > 0 else "worse" if oriented.high < 0
-                    else "no measurable difference")
-            rows.append({"variant": f"{entry.label} ({entry.describe()})",
-                         "measure": f"{measure.title} {'↑' if measure.higher_is_better else '↓'}",
-                         "variant - SCAAT [95% interval]": raw.interval(), "than SCAAT": side})
+            oriented = (
+                raw
+                if measure.higher_is_better
+                else rules.ordering(_diff(table, cfg.dataset, name, entry.label, scaat, False))
+            )
+            side = "better" if oriented.low > 0 else "worse" if oriented.high < 0 else "no measurable difference"
+            rows.append(
+                {
+                    "variant": f"{entry.label} ({entry.describe()})",
+                    "measure": f"{measure.title} {'↑' if measure.higher_is_better else '↓'}",
+                    "variant - SCAAT [95% interval]": raw.interval(),
+                    "than SCAAT": side,
+                }
+            )
     return pd.DataFrame(rows).set_index(["variant", "measure"])
 
 
 def per_seed(measures: pd.DataFrame, removal: pd.DataFrame, robust: pd.DataFrame) -> pd.DataFrame:
     """Every measure's mean over images per data set, method and seed (tidy; PGD accuracy too)."""
-    table = pd.concat([measures, removal_gap(removal),
-                       robust.assign(metric="pgd_accuracy", score=100 * robust["accuracy"])],
-                      ignore_index=True)
+    table = pd.concat(
+        [measures, removal_gap(removal), robust.assign(metric="pgd_accuracy", score=100 * robust["accuracy"])],
+        ignore_index=True,
+    )
     return table.groupby(["dataset", "method", "seed", "metric"])["score"].mean().reset_index()
 
 
@@ -111,8 +136,7 @@ def titles() -> dict[str, str]:
     return {**named, "accuracy": "clean accuracy (%) ↑", "pgd_accuracy": "PGD accuracy (%), context"}
 
 
-def summary(measures: pd.DataFrame, removal: pd.DataFrame, robust: pd.DataFrame,
-            order: list[str]) -> pd.DataFrame:
+def summary(measures: pd.DataFrame, removal: pd.DataFrame, robust: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     """Mean ± sd over seeds of every measure (rows, per data set) for the methods in ``order``
     (columns): the page's main table, narrow enough for a page."""
     seeds = per_seed(measures, removal, robust)
@@ -130,17 +154,25 @@ def verdict_table(verdicts: pd.DataFrame, versus: str) -> pd.DataFrame:
     """The verdicts against one model, one row per data set and measure: the effect with its 95%
     interval, the seeds that agree, n, the observations left out as undefined, and the verdict."""
     rows = verdicts[verdicts.versus == versus]
-    return pd.DataFrame({
-        "data set": rows["dataset"], "claim": rows["claim"], "measure": rows["measure"],
-        "effect [95% interval]": [f"{e:.3g} [{lo:.3g}, {hi:.3g}]" for e, lo, hi in
-                                  zip(rows["effect"], rows["low"], rows["high"])],
-        "seeds agreeing": rows["seeds agreeing"], "n": rows["n"], "missing": rows["missing"],
-        "verdict": rows["verdict"],
-    }).set_index(["data set", "claim", "measure"])
+    return pd.DataFrame(
+        {
+            "data set": rows["dataset"],
+            "claim": rows["claim"],
+            "measure": rows["measure"],
+            "effect [95% interval]": [
+                f"{e:.3g} [{lo:.3g}, {hi:.3g}]" for e, lo, hi in zip(rows["effect"], rows["low"], rows["high"])
+            ],
+            "seeds agreeing": rows["seeds agreeing"],
+            "n": rows["n"],
+            "missing": rows["missing"],
+            "verdict": rows["verdict"],
+        }
+    ).set_index(["data set", "claim", "measure"])
 
 
 def verdict_matrix(verdicts: pd.DataFrame) -> pd.DataFrame:
     """The verdict of every measure against every model (columns), per data set (rows)."""
-    table = verdicts.pivot_table(index=["dataset", "measure"], columns="versus", values="verdict",
-                                 aggfunc="first", sort=False)
+    table = verdicts.pivot_table(
+        index=["dataset", "measure"], columns="versus", values="verdict", aggfunc="first", sort=False
+    )
     return table.rename_axis(index=["data set", "measure"], columns="SCAAT versus")

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
@@ -41,22 +41,42 @@ PAPERS = (
     PaperChapter("robust_attribution", "Zeng et al. (supplement)"),
     # SCAAT's abstract compares with ordinary training: its rows against PGD-AT and SGT are the
     # book's own comparisons (on the chapter's page), not the paper's claims
-    PaperChapter("scaat", "Xu et al. (SCAAT, reconstruction)", lambda frame: frame[frame["versus"] == "ST"],
-                 ("measure", "dataset")),
+    PaperChapter(
+        "scaat",
+        "Xu et al. (SCAAT, reconstruction)",
+        lambda frame: frame[frame["versus"] == "ST"],
+        ("measure", "dataset"),
+    ),
 )
 
 # (paper, claim, where in the paper, why no profile here tests it)
 NOT_TESTABLE = (
-    ("Guesmi et al. (SGT, ASGT)", "+20 points of PGD accuracy over ST on CIFAR-10 (eps 0.02)", "abstract",
-     "CIFAR-10 is not reachable offline; `book/configs/saliency_guided_training_cifar10_paper.yml` runs it "
-     "where it is"),
-    ("Moshe et al. (NsLoss)", "Tables 1-4: the seven metrics' levels on ImageNette with PreResNet10 and VGG19",
-     "section 5, Tables 1-4", "ImageNette's archive is in no package registry, and 40 to 120 epochs of "
-     "PreResNet10 or VGG19 on 224x224 images need a GPU"),
-    ("Zeng et al. (supplement)", "Table 1's ROAR levels on CIFAR-10", "B, Table 1",
-     "CIFAR-10 is not reachable offline; the chapter compares the orderings on Fashion-MNIST"),
-    ("Xu et al. (SCAAT, reconstruction)", "the claims hold on pathological images", "abstract",
-     "No pathology data set is reachable offline (PathMNIST under `--profile paper` where it is)"),
+    (
+        "Guesmi et al. (SGT, ASGT)",
+        "+20 points of PGD accuracy over ST on CIFAR-10 (eps 0.02)",
+        "abstract",
+        "CIFAR-10 is not reachable offline; `book/configs/saliency_guided_training_cifar10_paper.yml` runs it "
+        "where it is",
+    ),
+    (
+        "Moshe et al. (NsLoss)",
+        "Tables 1-4: the seven metrics' levels on ImageNette with PreResNet10 and VGG19",
+        "section 5, Tables 1-4",
+        "ImageNette's archive is in no package registry, and 40 to 120 epochs of "
+        "PreResNet10 or VGG19 on 224x224 images need a GPU",
+    ),
+    (
+        "Zeng et al. (supplement)",
+        "Table 1's ROAR levels on CIFAR-10",
+        "B, Table 1",
+        "CIFAR-10 is not reachable offline; the chapter compares the orderings on Fashion-MNIST",
+    ),
+    (
+        "Xu et al. (SCAAT, reconstruction)",
+        "the claims hold on pathological images",
+        "abstract",
+        "No pathology data set is reachable offline (PathMNIST under `--profile paper` where it is)",
+    ),
 )
 
 
@@ -76,8 +96,11 @@ def _ours(row: pd.Series) -> str:
     """What the chapter measured, as one cell: the effect and its interval, or the older rule's
     numbers."""
     if "effect" in row and not math.isnan(_number(row["effect"])):
-        interval = (f" [{_number(row['low']):.3g}, {_number(row['high']):.3g}]"
-                    if "low" in row and not math.isnan(_number(row["low"])) else "")
+        interval = (
+            f" [{_number(row['low']):.3g}, {_number(row['high']):.3g}]"
+            if "low" in row and not math.isnan(_number(row["low"]))
+            else ""
+        )
         return f"{_number(row['effect']):.3g}{interval}"
     for column in ("ours", "mean gap (points)"):
         if column in row and not math.isnan(_number(row[column])):
@@ -101,22 +124,43 @@ def normalise(paper: PaperChapter, frame: pd.DataFrame) -> pd.DataFrame:
     low = frame["low"].map(_number) if "low" in frame.columns else pd.Series(math.nan, index=frame.index)
     rule = low.map(lambda value: SEED_RULE if math.isnan(value) else INTERVAL_RULE)
     where = frame["where"] if "where" in frame.columns else frame.get("source", pd.Series("—", index=frame.index))
-    papers_value = frame["paper"].map(lambda v: "—" if math.isnan(_number(v)) else f"{_number(v):.3g}") \
-        if "paper" in frame.columns else pd.Series("—", index=frame.index)
+    papers_value = (
+        frame["paper"].map(lambda v: "—" if math.isnan(_number(v)) else f"{_number(v):.3g}")
+        if "paper" in frame.columns
+        else pd.Series("—", index=frame.index)
+    )
     measure = frame["measure"].fillna("") if "measure" in frame.columns else pd.Series("", index=frame.index)
-    return pd.DataFrame({"paper": paper.paper, "claim": [_claim(row, paper.context) for _, row in frame.iterrows()],
-                         "where": where.fillna("—").astype(str), "paper's value": papers_value,
-                         "ours": [_ours(row) for _, row in frame.iterrows()], "rule": rule,
-                         "verdict": frame["verdict"].astype(str), "measure": measure.astype(str)})
+    return pd.DataFrame(
+        {
+            "paper": paper.paper,
+            "claim": [_claim(row, paper.context) for _, row in frame.iterrows()],
+            "where": where.fillna("—").astype(str),
+            "paper's value": papers_value,
+            "ours": [_ours(row) for _, row in frame.iterrows()],
+            "rule": rule,
+            "verdict": frame["verdict"].astype(str),
+            "measure": measure.astype(str),
+        }
+    )
 
 
 def chapter_rows(root: Path, profile: str, paper: PaperChapter) -> pd.DataFrame:
     """The chapter's normalised verdicts under ``profile``, or one row saying they are missing."""
     path = verdict_path(root, profile, paper.chapter)
     if not path.is_file():
-        return pd.DataFrame([{"paper": paper.paper,
-                              "claim": f"(no results: `robinterp run {paper.chapter} --profile {profile}` makes them)",
-                              "where": "—", "paper's value": "—", "ours": "—", "rule": "—", "verdict": NOT_RUN}])
+        return pd.DataFrame(
+            [
+                {
+                    "paper": paper.paper,
+                    "claim": f"(no results: `robinterp run {paper.chapter} --profile {profile}` makes them)",
+                    "where": "—",
+                    "paper's value": "—",
+                    "ours": "—",
+                    "rule": "—",
+                    "verdict": NOT_RUN,
+                }
+            ]
+        )
     return normalise(paper, pd.read_csv(path))
 
 
@@ -134,10 +178,25 @@ def scoreboard(root: Path, profile: str = "default", other: str = "paper") -> pd
         else:
             rows[f"ours ({other})"], rows[f"verdict ({other})"] = "—", NOT_RUN
         frames.append(rows)
-    frames.append(pd.DataFrame([{"paper": paper, "claim": claim, "where": where, "paper's value": "—",
-                                 "ours": "—", "rule": "—", "verdict": UNTESTABLE, f"ours ({other})": "—",
-                                 f"verdict ({other})": UNTESTABLE, "why": why}
-                                for paper, claim, where, why in NOT_TESTABLE]))
+    frames.append(
+        pd.DataFrame(
+            [
+                {
+                    "paper": paper,
+                    "claim": claim,
+                    "where": where,
+                    "paper's value": "—",
+                    "ours": "—",
+                    "rule": "—",
+                    "verdict": UNTESTABLE,
+                    f"ours ({other})": "—",
+                    f"verdict ({other})": UNTESTABLE,
+                    "why": why,
+                }
+                for paper, claim, where, why in NOT_TESTABLE
+            ]
+        )
+    )
     board = pd.concat(frames, ignore_index=True)
     board["why"] = board["why"].fillna("") if "why" in board else ""
     return board
@@ -158,5 +217,4 @@ def page_tables(board: pd.DataFrame, other: str = "paper") -> tuple[pd.DataFrame
     judged = board[board.verdict != UNTESTABLE]
     columns = list(SHOWN) + ([f"verdict ({other})"] if (judged[f"verdict ({other})"] != NOT_RUN).any() else [])
     untested = board[board.verdict == UNTESTABLE]
-    return (judged.set_index(["paper", "claim"])[columns],
-            untested.set_index(["paper", "claim"])[["where", "why"]])
+    return (judged.set_index(["paper", "claim"])[columns], untested.set_index(["paper", "claim"])[["where", "why"]])

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 from scipy import stats
 
-from robinterp.experiments.synthesis import INTERPRETABILITY, Measure
 from robinterp import explanation_quality
+from robinterp.experiments.synthesis import INTERPRETABILITY, Measure
 from robinterp.reports import rules
 
 SEPARATED = "★"  # marks a column's best when the rule separates it from the second best
@@ -21,7 +21,7 @@ HELD, UNSETTLED, FLIPPED = "held", "unsettled", "flipped"
 
 def per_seed(per_image: pd.DataFrame) -> pd.DataFrame:
     """Each model's mean over images per measure. Tidy: method, seed, measure, value."""
-    return (per_image.groupby(["method", "seed", "measure"])["score"].mean().rename("value").reset_index())
+    return per_image.groupby(["method", "seed", "measure"])["score"].mean().rename("value").reset_index()
 
 
 def over_seeds(values: pd.Series) -> tuple[float, float]:
@@ -51,9 +51,13 @@ def ordering(per_image: pd.DataFrame, measure: Measure, better: str, worse: str)
     return rules.ordering(diff)
 
 
-def benchmark(per_image: pd.DataFrame, measures: Sequence[Measure], labels: Sequence[str],
-              cost: pd.Series | None = None, cost_measure: Measure | None = None,
-              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def benchmark(
+    per_image: pd.DataFrame,
+    measures: Sequence[Measure],
+    labels: Sequence[str],
+    cost: pd.Series | None = None,
+    cost_measure: Measure | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(the table a page shows, the numbers behind it). One row per method in ``labels``' order;
     one column per measure (its header carries its direction), "mean ± half-width of the 95%
     t-interval over seeds", the column's best marked only when the rule separates it from the
@@ -72,18 +76,40 @@ def benchmark(per_image: pd.DataFrame, measures: Sequence[Measure], labels: Sequ
         for label in labels:
             mean, half = stats_[label]
             digits = measure.digits
-            text = "—" if math.isnan(mean) else f"{mean:.{digits}f}" + ("" if math.isnan(half) else f" ± {half:.{digits}f}")
+            text = (
+                "—"
+                if math.isnan(mean)
+                else f"{mean:.{digits}f}" + ("" if math.isnan(half) else f" ± {half:.{digits}f}")
+            )
             if label == best and separated:
                 text += f" {SEPARATED}"
             cells.append(text)
-            rows.append({"method": label, "measure": measure.name, "mean": mean, "half_width": half,
-                         "best": label == best, "separated": bool(label == best and separated),
-                         "versus": second if label == best else None})
+            rows.append(
+                {
+                    "method": label,
+                    "measure": measure.name,
+                    "mean": mean,
+                    "half_width": half,
+                    "best": label == best,
+                    "separated": bool(label == best and separated),
+                    "versus": second if label == best else None,
+                }
+            )
         shown[measure.header] = cells
     if cost is not None and cost_measure is not None:
         shown[cost_measure.header] = [f"{cost[label]:.1f}" if label in cost else "—" for label in labels]
-        rows += [{"method": label, "measure": cost_measure.name, "mean": float(cost.get(label, math.nan)),
-                  "half_width": math.nan, "best": False, "separated": False, "versus": None} for label in labels]
+        rows += [
+            {
+                "method": label,
+                "measure": cost_measure.name,
+                "mean": float(cost.get(label, math.nan)),
+                "half_width": math.nan,
+                "best": False,
+                "separated": False,
+                "versus": None,
+            }
+            for label in labels
+        ]
     return shown, pd.DataFrame(rows)
 
 
@@ -91,8 +117,12 @@ def pareto_front(x: pd.Series, y: pd.Series) -> pd.Series:
     """Whether each point is on the Pareto front of (x, y), both to be maximised: no other point is
     at least as good in both and better in one."""
     xs, ys = x.to_numpy(float), y.to_numpy(float)
-    front = [not any((xs[j] >= xs[i] and ys[j] >= ys[i]) and (xs[j] > xs[i] or ys[j] > ys[i])
-                     for j in range(len(xs)) if j != i) for i in range(len(xs))]
+    front = [
+        not any(
+            (xs[j] >= xs[i] and ys[j] >= ys[i]) and (xs[j] > xs[i] or ys[j] > ys[i]) for j in range(len(xs)) if j != i
+        )
+        for i in range(len(xs))
+    ]
     return pd.Series(front, index=x.index)
 
 
@@ -111,8 +141,9 @@ def rank_agreement(means: pd.DataFrame, measures: Sequence[Measure]) -> pd.DataF
     return turned.corr(method="spearman")
 
 
-def budget_check(base: pd.DataFrame, larger: pd.DataFrame, measures: Sequence[Measure],
-                 labels: Sequence[str]) -> pd.DataFrame:
+def budget_check(
+    base: pd.DataFrame, larger: pd.DataFrame, measures: Sequence[Measure], labels: Sequence[str]
+) -> pd.DataFrame:
     """Per measure: the orderings of two methods that the rule separates at the chapter's budget
     (over all its seeds), and whether each still holds at the larger budget (its seeds, paired
     on images): *held* when the interval there still excludes 0 the same way, *flipped* when it
@@ -137,8 +168,15 @@ def budget_check(base: pd.DataFrame, larger: pd.DataFrame, measures: Sequence[Me
         later_means = there.groupby("method")["score"].mean()
         both = same_seeds.index.intersection(later_means.index)
         rho = stats.spearmanr(same_seeds[both], later_means[both]).statistic if len(both) > 2 else math.nan
-        rows.append({"measure": measure.header, "kind": measure.kind, "separated pairs": sum(counts.values()),
-                     **counts, "rank correlation": float(rho)})
+        rows.append(
+            {
+                "measure": measure.header,
+                "kind": measure.kind,
+                "separated pairs": sum(counts.values()),
+                **counts,
+                "rank correlation": float(rho),
+            }
+        )
     return pd.DataFrame(rows).set_index("measure")
 
 
@@ -154,23 +192,29 @@ def front_members(means: pd.DataFrame, robustness: str, measure: Measure) -> lis
     return list(frame.index[mask])
 
 
-
 def distinct_pairs(matrix: pd.DataFrame) -> pd.Series:
     """The entries above the diagonal of a symmetric matrix: one value per pair of rows."""
     n = len(matrix)
-    return pd.Series([matrix.iat[i, j] for i in range(n) for j in range(i + 1, n)],
-                     index=pd.MultiIndex.from_tuples([(matrix.index[i], matrix.columns[j])
-                                                      for i in range(n) for j in range(i + 1, n)]))
+    return pd.Series(
+        [matrix.iat[i, j] for i in range(n) for j in range(i + 1, n)],
+        index=pd.MultiIndex.from_tuples(
+            [(matrix.index[i], matrix.columns[j]) for i in range(n) for j in range(i + 1, n)]
+        ),
+    )
 
 
 def table_parts(measures: Sequence[Measure]) -> dict[str, list[Measure]]:
     """The benchmark's columns in tables narrow enough for a page: robustness (with cost), the
     three Quantus sensitivity metrics, the other four Quantus metrics, removal and alignment."""
     quantus = [m for m in measures if m.name in explanation_quality.METRICS]
-    sensitivity = [m for m in quantus if not explanation_quality.METRICS[m.name].higher_is_better
-                   and m.name != "complexity"]
-    return {"robustness and cost": [m for m in measures if m.kind != INTERPRETABILITY],
-            "Quantus: sensitivity": sensitivity,
-            "Quantus: faithfulness and shape": [m for m in quantus if m not in sensitivity],
-            "faithfulness by removal, and alignment": [m for m in measures if m.kind == INTERPRETABILITY
-                                                       and m not in quantus]}
+    sensitivity = [
+        m for m in quantus if not explanation_quality.METRICS[m.name].higher_is_better and m.name != "complexity"
+    ]
+    return {
+        "robustness and cost": [m for m in measures if m.kind != INTERPRETABILITY],
+        "Quantus: sensitivity": sensitivity,
+        "Quantus: faithfulness and shape": [m for m in quantus if m not in sensitivity],
+        "faithfulness by removal, and alignment": [
+            m for m in measures if m.kind == INTERPRETABILITY and m not in quantus
+        ],
+    }
