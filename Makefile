@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PROFILE ?= default
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test test-fast data bench clean-build lab git-filter
+.PHONY: book test test-fast data bench clean-build lab git-filter check-html
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ git-filter:
 
 lab: $(STAMP) git-filter
 	$(VENV)/bin/jupyter lab --notebook-dir=book/chapters
+
+# the built book in headless Chromium (apt-get install chromium): console errors, broken links and
+# images, figures without alt text, tables wider than the page, untypeset math; screenshots in
+# _build/screenshots/ (the smoke book gets the same check in make test)
+check-html: $(STAMP)
+	$(PY) -m robinterp.check_html _build/html
 
 clean-build:
 	rm -rf _build

@@ -132,6 +132,16 @@ def methods_table(cfg: Config, field: str = "methods") -> pd.DataFrame:
     ).set_index("label")
 
 
+def training_table(records: pd.DataFrame, key_chars: int = 10) -> pd.DataFrame:
+    """The training records as a page shows them, narrow enough for the page: the cache key cut
+    to its first ``key_chars`` characters (enough to find the entry under ``.cache/models/``; the
+    saved table keeps it whole) and the parameter count left to the prose."""
+    shown = records.drop(columns=[c for c in ("parameters",) if c in records])
+    if "cache_key" in shown:
+        shown = shown.assign(cache_key=shown["cache_key"].str[:key_chars] + "…")
+    return for_display(shown, digits=4)
+
+
 def for_display(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
     """A table as a page shows it: numbers rounded, missing values as an em dash, not NaN."""
     rounded = df.round(digits)

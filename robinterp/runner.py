@@ -361,7 +361,9 @@ def _vendor_mathjax(stage: Path) -> bool:
         except (OSError, subprocess.SubprocessError, StopIteration, tarfile.TarError) as err:
             print(f"MathJax stays on its CDN (could not fetch {MATHJAX}: {err})", flush=True)
             return False
-    shutil.copytree(vendor, stage / "_static" / "mathjax", dirs_exist_ok=True)
+    # not under _static: jupyter-book adds every script it finds there to every page, so MathJax
+    # was loaded three times (a console error on every page)
+    shutil.copytree(vendor, stage / "_vendor" / "mathjax", dirs_exist_ok=True)
     return True
 
 
@@ -371,8 +373,8 @@ def _stage_config(root: Path, stage: Path, local_mathjax: bool) -> None:
     config = yaml.safe_load((root / "_config.yml").read_text())
     if local_mathjax:
         sphinx = config.setdefault("sphinx", {}).setdefault("config", {})
-        sphinx["mathjax_path"] = "mathjax/tex-chtml.js"
-        sphinx["html_static_path"] = ["_static"]
+        sphinx["mathjax_path"] = "mathjax/tex-chtml.js"  # html_static_path is copied into _static/
+        sphinx["html_static_path"] = ["_vendor"]
     (stage / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 

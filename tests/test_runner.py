@@ -169,6 +169,19 @@ def test_the_whole_book_builds_under_smoke_and_every_number_in_its_prose_is_glue
         assert {"training.csv", "robust_accuracy.csv", "verdicts.csv"} <= {p.name for p in results.iterdir()}
         page = (build_root() / "html" / "book" / "chapters" / f"{chapter}.html").read_text()
         assert "not executed" not in page and "np.float64" not in page
+    # the same book in a real browser: no console error, broken link or image, figure without alt
+    # text, table wider than the page or untypeset formula (robinterp.check_html)
+    import shutil
+
+    from robinterp import check_html
+
+    if shutil.which("chromium") is None:
+        pytest.skip("no Chromium for the browser check (apt-get install chromium); the build itself passed")
+    reports = check_html.check(build_root() / "html", build_root() / "screenshots")
+    assert len(reports) == len(runner.CHAPTERS) + 2  # the chapters, the introduction, the bibliography
+    problems = {r.page: r.problems for r in reports if r.problems}
+    assert not problems, problems
+    assert all(r.screenshot.stat().st_size > 10_000 for r in reports)
 
 
 def test_cli_unwritable_build_folder_is_one_line_and_writes_nothing(tmp_path):

@@ -1,0 +1,28 @@
+"""The book's own Sphinx extension: fixes to the HTML that jupyter-book 1.0.4 writes.
+
+sphinx-thebe and sphinx-togglebutton add their inline scripts twice to every page under
+jupyter-book 1.0.4 (an empty book shows it too); the second ``const THEBE_JS_URL`` is a
+SyntaxError in every reader's console. Each page keeps the first of identical scripts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _drop_repeated_scripts(app: Any, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
+    scripts = context.get("script_files")
+    if not scripts:
+        return
+    seen, kept = set(), []
+    for script in scripts:
+        key = (str(script), tuple(sorted((k, str(v)) for k, v in getattr(script, "attributes", {}).items())))
+        if key not in seen:
+            seen.add(key)
+            kept.append(script)
+    scripts[:] = kept
+
+
+def setup(app: Any) -> dict[str, Any]:
+    app.connect("html-page-context", _drop_repeated_scripts, priority=900)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
