@@ -27,7 +27,9 @@ def metric_settings(cfg: NeuronSensitivityConfig) -> pd.DataFrame:
     table["changed settings"] = table["changed settings"].map(
         lambda settings: ", ".join(f"{name}={value}" for name, value in settings.items()) or "none"
     )
-    return table.set_index("metric")
+    # the class and its direction in one column, so that the table fits the page
+    table["quantus class"] = table["quantus class"] + table["better"].map({"higher": " ↑", "lower": " ↓"})
+    return table.drop(columns="better").set_index("metric")
 
 
 def quantus_agreement(
@@ -69,6 +71,19 @@ def quantus_agreement(
         .agg(quantus_mean=("score", "mean"), largest_difference=("difference", "max"), agrees=("agrees", "all"))
         .reset_index()
     )
+
+
+TITLES = {"test_accuracy": "clean acc. ↑", "lambda": "λ", "factor": "× selected λ", "epoch": "epoch"}
+
+
+def narrow(table: pd.DataFrame) -> pd.DataFrame:
+    """A per-setting table (the lambda sweep, the epoch curve) with short headers that carry each
+    metric's direction, so it fits the page."""
+    titles = {
+        name: f"{name.replace('_', ' ')} {'↑' if spec_.higher_is_better else '↓'}"
+        for name, spec_ in explanation_quality.METRICS.items()
+    }
+    return table.rename(columns={**titles, **TITLES})
 
 
 def quality_table(scores: pd.DataFrame, records: pd.DataFrame, robust: pd.DataFrame, order: list[str]) -> pd.DataFrame:
