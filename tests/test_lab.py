@@ -188,15 +188,13 @@ def run_cells(server: LabServer, kernel_id: str, sources: list[str], timeout: fl
 
 @pytest.mark.slow
 def test_a_chapter_runs_cell_by_cell_in_lab_with_papermills_numbers(tmp_path, monkeypatch):
-    """robust_models under smoke: papermill (through the runner), then the same notebook on a Lab
-    server's kernel, cell by cell, with the smoke settings typed into a cell after the parameters
-    as a reader would; the Lab run reads the runner's models from the cache and saves equal
-    tables."""
+    """robust_models under smoke on a Lab server's kernel, cell by cell, with the smoke settings
+    typed into a cell after the parameters as a reader would (it trains, with widget progress
+    bars), then through the runner (papermill), which takes the Lab run's models and tables from
+    the cache and saves equal tables."""
     import os
 
     config, label = runner.resolve_config("robust_models", "smoke")
-    runner.run("robust_models", "smoke")
-    by_papermill = pd.read_csv(build_root() / "results" / label / "robust_models" / "robust_accuracy.csv")
 
     notebook = nbformat.read(REPO / runner.CHAPTERS["robust_models"].notebook, as_version=4)
     sources = []
@@ -217,6 +215,8 @@ def test_a_chapter_runs_cell_by_cell_in_lab_with_papermills_numbers(tmp_path, mo
     finally:
         server.stop()
     assert server.process.poll() is not None, "the Lab server was left running"
+    runner.run("robust_models", "smoke")
+    by_papermill = pd.read_csv(build_root() / "results" / label / "robust_models" / "robust_accuracy.csv")
     adhoc = [p for p in (build_root() / "results").iterdir() if p.name.startswith("adhoc-")]
     assert len(adhoc) == 1, "the Lab run's tables did not go to their own folder"
     by_lab = pd.read_csv(adhoc[0] / "robust_models" / "robust_accuracy.csv")
