@@ -217,6 +217,8 @@ def test_a_chapter_runs_cell_by_cell_in_lab_with_papermills_numbers(tmp_path, mo
     assert server.process.poll() is not None, "the Lab server was left running"
     runner.run("robust_models", "smoke")
     by_papermill = pd.read_csv(build_root() / "results" / label / "robust_models" / "robust_accuracy.csv")
+    trained = pd.read_csv(build_root() / "results" / label / "robust_models" / "training.csv")
+    assert trained["from_cache"].all(), "papermill retrained what Lab had trained: not the same cache"
     adhoc = [p for p in (build_root() / "results").iterdir() if p.name.startswith("adhoc-")]
     assert len(adhoc) == 1, "the Lab run's tables did not go to their own folder"
     by_lab = pd.read_csv(adhoc[0] / "robust_models" / "robust_accuracy.csv")
