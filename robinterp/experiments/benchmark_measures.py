@@ -9,6 +9,7 @@ chapter's config (``robinterp.experiments.synthesis.SynthesisConfig``).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -127,16 +128,22 @@ def alignment_rows(cfg: Any, model: torch.nn.Module | None, seed: int, label: st
     return _rows("alignment", metrics.alignment(model, split.images))
 
 
+def roar_train_size(cfg: Any) -> int | None:
+    return cfg.roar_train_size or cfg.train_size
+
+
 def roar_spec(cfg: Any, seed: int) -> train.TrainSpec:
-    """ROAR's retraining: standard training of a fresh network, ``roar_epochs`` long."""
-    return common.train_spec(cfg, MethodEntry("retrain", "standard"), seed, epochs=cfg.roar_epochs, lr=cfg.lr)
+    """ROAR's retraining: standard training of a fresh network, ``roar_epochs`` long, on
+    ``roar_train_size`` images."""
+    spec = common.train_spec(cfg, MethodEntry("retrain", "standard"), seed, epochs=cfg.roar_epochs, lr=cfg.lr)
+    return dataclasses.replace(spec, train_size=roar_train_size(cfg))
 
 
 def roar_rows(cfg: Any, model: torch.nn.Module | None, seed: int, label: str, model_key: str) -> pd.DataFrame:
     """Per test image: right (0 or 100) by a network retrained without the top ``removal_fraction``
     of pixels by the model's saliency (``roar_target``'s class), tested with the same pixels
     removed; ``model`` None is the random control."""
-    train_split = data.load(cfg.dataset, "train").subset(cfg.train_size, seed)
+    train_split = data.load(cfg.dataset, "train").subset(roar_train_size(cfg), seed)
     test = common.eval_subset(cfg.dataset, cfg.roar_test_size, "removal")
     fill = roar.channel_mean(train_split)
     ranking = None if model is None else roar.saliency_ranking(model, cfg.roar_target)
@@ -174,6 +181,7 @@ GROUPS: dict[str, tuple[Rows, tuple[str, ...]]] = {
             "roar_epochs",
             "roar_target",
             "roar_test_size",
+            "roar_train_size",
             "train_size",
             "lr",
             "batch_size",
