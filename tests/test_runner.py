@@ -347,22 +347,31 @@ def test_ctrl_c_during_a_run_is_one_line_and_leaves_nothing_half_written(tmp_pat
     """Ctrl-C signals the terminal's foreground process group; the kernel runs in its own session
     and its traceback (it was 20 to 35 lines on the terminal) goes to its log."""
     import signal
-    import time
 
+    import yaml
+
+    from robinterp.profiles import load_yaml, profile_path
+
+    # the smoke sizes with more seeds, so that the run is still going when the signal comes
+    config = tmp_path / "longer.yml"
+    settings = {**load_yaml(profile_path("smoke"))["robust_models"], "seeds": [0, 1, 2, 3, 4, 5]}
+    config.write_text(yaml.safe_dump({"robust_models": settings}))
     process = subprocess.Popen(
-        [sys.executable, "-m", "robinterp", "run", "robust_models", "--profile", "smoke"],
+        [sys.executable, "-m", "robinterp", "run", "robust_models", "--config", str(config)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
     )
-    for line in process.stdout:  # interrupt once a training run is under way in the kernel
-        if "executing robust_models" in line:
+    seen = []
+    for line in process.stderr:  # interrupt as soon as the kernel reports its first trained model
+        seen.append(line)
+        if "seed 0 epoch 1" in line:
             break
-    time.sleep(6)
     os.killpg(process.pid, signal.SIGINT)
-    _, err = process.communicate(timeout=60)
+    _, rest = process.communicate(timeout=60)
+    err = "".join(seen) + rest
     assert process.returncode == 130, err[-1000:]
     assert err.strip().splitlines()[-1].startswith("robinterp: interrupted chapter robust_models")
     assert "Traceback" not in err and len(err.strip().splitlines()[-1]) < 300

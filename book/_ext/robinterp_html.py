@@ -16,7 +16,9 @@ def _drop_repeated_scripts(app: Any, pagename: str, templatename: str, context: 
         return
     seen, kept = set(), []
     for script in scripts:
-        key = (str(script), tuple(sorted((k, str(v)) for k, v in getattr(script, "attributes", {}).items())))
+        # the second copy names no file as None, the first as "": the same script either way
+        name = getattr(script, "filename", script) or ""
+        key = (str(name), tuple(sorted((k, str(v)) for k, v in getattr(script, "attributes", {}).items())))
         if key not in seen:
             seen.add(key)
             kept.append(script)
