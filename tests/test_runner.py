@@ -363,6 +363,9 @@ def test_ctrl_c_during_a_run_is_one_line_and_leaves_nothing_half_written(tmp_pat
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        # as in a terminal: a shell running tests in the background (CI) starts them with SIGINT
+        # ignored, which Python would inherit and never turn into KeyboardInterrupt
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     seen = []
     for line in process.stderr:  # interrupt as soon as the kernel reports its first trained model
