@@ -48,13 +48,15 @@ def _sha256(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def _lock(path: Path) -> Iterator[None]:
+def file_lock(path: Path, waiting: str) -> Iterator[None]:
+    """An exclusive lock on ``path`` (made if need be), held for the ``with`` block; when another
+    process holds it, ``waiting`` is printed and the lock waited for."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            print(f"another run is computing this entry; waiting for it ({path})", flush=True)
+            print(waiting, flush=True)
             fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -151,7 +153,7 @@ def entry(
             f"cannot write to the cache folder {root / kind} ({err.strerror}); "
             f"make it writable or set ROBINTERP_CACHE to another folder"
         ) from None
-    with _lock(root / kind / f"{key}.lock"):
+    with file_lock(root / kind / f"{key}.lock", f"another run is computing this entry; waiting for it ({folder})"):
         for leftover in (root / kind).glob(f".{key}.*"):  # from a run killed mid-write
             shutil.rmtree(leftover, ignore_errors=True)
         meta = _read_entry(folder)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import json
 import os
 import shutil
@@ -23,7 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from robinterp import RobinterpError
+from robinterp import RobinterpError, cache
 from robinterp.config import Config, ConfigError, shown
 from robinterp.experiments import (
     neuron_sensitivity,
@@ -288,22 +287,14 @@ def build_lock() -> Iterator[None]:
     build = build_root()
     try:
         build.mkdir(parents=True, exist_ok=True)
-        handle = open(build / ".lock", "a")
+        (build / ".lock").touch()
     except OSError as err:
         raise RobinterpError(
             f"cannot write to the build folder {build} ({err.strerror}); "
             f"make it writable or set ROBINTERP_BUILD to another folder"
         ) from None
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(f"another robinterp command is using {build}; waiting for it to finish", flush=True)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with cache.file_lock(build / ".lock", f"another robinterp command is using {build}; waiting for it to finish"):
+        yield
 
 
 def run(chapter: str, profile: str | None = None, config_file: Path | None = None, echo: bool = False) -> Path:
