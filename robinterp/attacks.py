@@ -1,7 +1,19 @@
 """Adversarial attacks in pixel space, one function each with one signature.
 
-``attack(model, x, y, *, eps, norm, ...) -> x_adv``: batched, in [0, 1], inside
-the eps-ball around the *clean* input, the model's train/eval modes restored.
+``attack(model, x, y, *, eps, norm, seed, early_stop, ...) -> x_adv``: batched, in [0, 1],
+inside the eps-ball around the *clean* input, the model's train/eval modes restored.
+
+``early_stop`` is how an evaluation counts (the convention of AutoAttack and RobustBench):
+an image leaves the attack at the first iterate the model misclassifies (its starting point
+included) and that iterate is returned, so an image broken at some step stays broken. Without
+it (training, and evaluation with ``attack_early_stop: false``) every image takes every step
+and only the last iterate counts. The images still attacked follow exactly the path they would
+follow without it (same random start, same steps), so robust accuracy with it is never higher,
+up to floating-point summation order.
+
+``seed`` is None, one int for the batch, or one per image (a tensor): then image i's random
+start is drawn from its own generator, so its attack does not depend on which images share
+its batch (an evaluation that skips settled images relies on it).
 A norm is a tiny unit (random start, ascent step, projection), as in Madry et
 al.'s ``robustness`` library, so every attack works under Linf and L2.
 
@@ -35,8 +47,8 @@ class Linf:
     name = "linf"
 
     @staticmethod
-    def random_start(x: torch.Tensor, eps: float, generator: torch.Generator | None) -> torch.Tensor:
-        return (torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) * 2 - 1) * eps
+    def random_start(x: torch.Tensor, eps: float, generator: Generators) -> torch.Tensor:
+        return (_draw(torch.rand, x.shape, generator, x) * 2 - 1) * eps
 
     @staticmethod
     def step(grad: torch.Tensor, step_size: float) -> torch.Tensor:
@@ -51,15 +63,12 @@ class L2:
     name = "l2"
 
     @staticmethod
-    def random_start(x: torch.Tensor, eps: float, generator: torch.Generator | None) -> torch.Tensor:
+    def random_start(x: torch.Tensor, eps: float, generator: Generators) -> torch.Tensor:
         # uniform in the ball: uniform direction, radius eps * u^(1/d), so in high
         # dimension almost on the sphere (torchattacks draws the radius uniformly instead)
-        direction = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        direction = _draw(torch.randn, x.shape, generator, x)
         direction = direction / _flat_norm(direction, 2)
-        dim = x[0].numel()
-        radius = torch.rand(
-            (x.shape[0],) + (1,) * (x.ndim - 1), generator=generator, device=x.device, dtype=x.dtype
-        ) ** (1.0 / dim)
+        radius = _draw(torch.rand, (x.shape[0],) + (1,) * (x.ndim - 1), generator, x) ** (1.0 / x[0].numel())
         return direction * radius * eps
 
     @staticmethod
@@ -72,6 +81,7 @@ class L2:
 
 
 NORMS = {"linf": Linf, "l2": L2}
+Generators = torch.Generator | list[torch.Generator] | None
 
 
 def get_norm(name: str) -> type:
@@ -82,11 +92,56 @@ def get_norm(name: str) -> type:
 
 def input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Gradient of the summed cross-entropy w.r.t. the input (per-sample, batch-size free)."""
+    return _gradient_and_logits(model, x, y)[0]
+
+
+def _gradient_and_logits(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``input_gradient`` and the logits of the same forward pass (an early stop reads them)."""
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
-        loss = F.cross_entropy(model(x), y, reduction="sum")
-        (grad,) = torch.autograd.grad(loss, x)
-    return grad
+        logits = model(x)
+        (grad,) = torch.autograd.grad(F.cross_entropy(logits, y, reduction="sum"), x)
+    return grad, logits.detach()
+
+
+Step = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, dict], tuple[torch.Tensor, dict]]
+
+
+def _iterate(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    delta: torch.Tensor,
+    step: Step,
+    steps: int,
+    early_stop: bool,
+    carried: dict[str, torch.Tensor],
+) -> torch.Tensor:
+    """The loop of the iterative attacks: ``steps`` times, the loss gradient at ``x + delta`` and
+    ``step(x, delta, grad, carried) -> (delta, carried)``, where ``carried`` holds per-image
+    tensors (momentum, per-element radii). With ``early_stop`` an image leaves the loop at the
+    first iterate the model misclassifies, the start ``x + delta`` included (see the module's
+    docstring); returns ``x_adv``. Call in eval mode."""
+    x = x.detach()
+    if not early_stop:
+        for _ in range(steps):
+            delta, carried = step(x, delta, input_gradient(model, x + delta, y), carried)
+        return (x + delta).detach()
+    delta = delta.clone()
+    active = torch.arange(len(x), device=x.device)
+    x_now, y_now, delta_now = x, y, delta
+    for _ in range(steps):
+        if not len(active):
+            break
+        grad, logits = _gradient_and_logits(model, x_now + delta_now, y_now)
+        right = logits.argmax(1) == y_now
+        if not right.all():  # broken at this iterate: keep it, and attack only the others
+            delta[active[~right]] = delta_now[~right]
+            active, x_now, y_now, delta_now, grad = (t[right] for t in (active, x_now, y_now, delta_now, grad))
+            carried = {name: value[right] for name, value in carried.items()}
+        delta_now, carried = step(x_now, delta_now, grad, carried)
+    delta[active] = delta_now
+    return (x + delta).detach()
 
 
 def _check(eps: float, steps: int = 1, step_size: float | None = None, decay: float = 0.0) -> None:
@@ -100,12 +155,38 @@ def _check(eps: float, steps: int = 1, step_size: float | None = None, decay: fl
         raise RobinterpError(f"MI-FGSM decay must be a finite number >= 0, got {decay!r}")
 
 
-def _generator(x: torch.Tensor, seed: int | None) -> torch.Generator | None:
-    return None if seed is None else torch.Generator(device=x.device).manual_seed(seed)
+def _generator(x: torch.Tensor, seed: int | torch.Tensor | None) -> Generators:
+    """None, one generator for the batch (an int seed), or one per image (a tensor of seeds)."""
+    if seed is None:
+        return None
+    if isinstance(seed, torch.Tensor):
+        return [torch.Generator(device=x.device).manual_seed(int(s)) for s in seed.tolist()]
+    return torch.Generator(device=x.device).manual_seed(seed)
+
+
+def _draw(sample: Callable[..., torch.Tensor], shape: tuple[int, ...], generator: Generators, like: torch.Tensor):
+    """``sample`` (torch.rand or torch.randn) of ``shape`` on ``like``'s device and dtype: from one
+    generator, or row i from generator i."""
+    if isinstance(generator, list):
+        rows = [sample(shape[1:], generator=g, device=like.device, dtype=like.dtype) for g in generator]
+        return torch.stack(rows) if rows else torch.empty(shape, device=like.device, dtype=like.dtype)
+    return sample(shape, generator=generator, device=like.device, dtype=like.dtype)
+
+
+def image_seeds(seed: int, n: int) -> torch.Tensor:
+    """One seed per image of an evaluation set, drawn from ``seed``."""
+    return torch.randint(0, 2**62, (n,), generator=torch.Generator().manual_seed(seed))
 
 
 def fgsm(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, norm: str = "linf", seed: int | None = None
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps: float,
+    norm: str = "linf",
+    seed: int | torch.Tensor | None = None,
+    early_stop: bool = False,
 ) -> torch.Tensor:
     """Fast gradient (sign) method, Goodfellow et al. 2015: one step of size eps.
 
@@ -115,9 +196,12 @@ def fgsm(
     unit = get_norm(norm)
     if eps == 0:
         return x.detach().clone()
+
+    def ascend(x: torch.Tensor, delta: torch.Tensor, grad: torch.Tensor, carried: dict) -> tuple[torch.Tensor, dict]:
+        return (x + unit.project(unit.step(grad, eps), eps)).clamp(0, 1) - x, carried
+
     with eval_mode(model):
-        delta = unit.project(unit.step(input_gradient(model, x, y), eps), eps)
-    return (x + delta).clamp(0, 1).detach()
+        return _iterate(model, x, y, torch.zeros_like(x), ascend, 1, early_stop, {})
 
 
 def pgd(
@@ -130,7 +214,8 @@ def pgd(
     steps: int = 20,
     step_size: float | None = None,
     random_start: bool = True,
-    seed: int | None = None,
+    seed: int | torch.Tensor | None = None,
+    early_stop: bool = False,
 ) -> torch.Tensor:
     """Projected gradient descent, Madry et al. 2018.
 
@@ -143,7 +228,7 @@ def pgd(
     if eps == 0 or steps == 0:
         return x.detach().clone()
     alpha = 2.5 * eps / steps if step_size is None else step_size
-    return _projected_ascent(model, x, y, unit, eps, alpha, steps, random_start, _generator(x, seed))
+    return _projected_ascent(model, x, y, unit, eps, alpha, steps, random_start, _generator(x, seed), early_stop)
 
 
 def _projected_ascent(
@@ -156,18 +241,23 @@ def _projected_ascent(
     steps: int,
     random_start: bool,
     generator: torch.Generator | None,
+    early_stop: bool = False,
 ) -> torch.Tensor:
     """PGD's loop: every iterate projected onto the eps-ball around the clean ``x`` and onto
     [0, 1]; ``eps`` is a number, or (Linf) a tensor of per-element radii."""
     x = x.detach()
+    # a tensor of radii travels with the images (an early stop drops some of them)
+    carried = {"eps": eps} if isinstance(eps, torch.Tensor) else {}
+
+    def ascend(x: torch.Tensor, delta: torch.Tensor, grad: torch.Tensor, carried: dict) -> tuple[torch.Tensor, dict]:
+        radius = carried.get("eps", eps)
+        delta = unit.project(delta + unit.step(grad, alpha), radius)
+        return (x + delta).clamp(0, 1) - x, carried
+
     with eval_mode(model):
         delta = unit.random_start(x, eps, generator) if random_start else torch.zeros_like(x)
         delta = (x + delta).clamp(0, 1) - x
-        for _ in range(steps):
-            grad = input_gradient(model, x + delta, y)
-            delta = unit.project(delta + unit.step(grad, alpha), eps)
-            delta = (x + delta).clamp(0, 1) - x
-    return (x + delta).detach()
+        return _iterate(model, x, y, delta, ascend, steps, early_stop, carried)
 
 
 def budget_pgd(
@@ -179,7 +269,7 @@ def budget_pgd(
     steps: int,
     step_size: float,
     random_start: bool = True,
-    seed: int | None = None,
+    seed: int | torch.Tensor | None = None,
 ) -> torch.Tensor:
     """PGD under a per-element Linf budget: |x_adv - x| <= budget elementwise, x_adv in [0, 1].
 
@@ -206,7 +296,8 @@ def mifgsm(
     steps: int = 10,
     decay: float = 1.0,
     step_size: float | None = None,
-    seed: int | None = None,
+    seed: int | torch.Tensor | None = None,
+    early_stop: bool = False,
 ) -> torch.Tensor:
     """Momentum iterative FGSM, Dong et al. 2018: g <- mu g + grad / ||grad||_1.
 
@@ -218,16 +309,14 @@ def mifgsm(
     if eps == 0 or steps == 0:
         return x.detach().clone()
     alpha = eps / steps if step_size is None else step_size
-    x = x.detach()
-    delta = torch.zeros_like(x)
-    momentum = torch.zeros_like(x)
+
+    def ascend(x: torch.Tensor, delta: torch.Tensor, grad: torch.Tensor, carried: dict) -> tuple[torch.Tensor, dict]:
+        momentum = decay * carried["momentum"] + grad / _flat_norm(grad, 1)
+        delta = unit.project(delta + unit.step(momentum, alpha), eps)
+        return (x + delta).clamp(0, 1) - x, {"momentum": momentum}
+
     with eval_mode(model):
-        for _ in range(steps):
-            grad = input_gradient(model, x + delta, y)
-            momentum = decay * momentum + grad / _flat_norm(grad, 1)
-            delta = unit.project(delta + unit.step(momentum, alpha), eps)
-            delta = (x + delta).clamp(0, 1) - x
-    return (x + delta).detach()
+        return _iterate(model, x, y, torch.zeros_like(x), ascend, steps, early_stop, {"momentum": torch.zeros_like(x)})
 
 
 AUTOATTACK_PARTS = ("apgd-ce", "apgd-dlr", "apgd-t", "fab", "fab-t", "square")
@@ -240,7 +329,8 @@ def autoattack(
     *,
     eps: float,
     norm: str = "linf",
-    seed: int | None = None,
+    seed: int | torch.Tensor | None = None,
+    early_stop: bool = True,
     version: str = "standard",
     parts: tuple[str, ...] = (),
 ) -> torch.Tensor:
@@ -248,7 +338,10 @@ def autoattack(
 
     ``version="standard"`` runs APGD-CE, APGD-T, FAB-T and Square in turn, each on
     the points the earlier ones did not break; ``parts`` runs a subset of them (for
-    a CPU budget), each with the version's settings (restarts, target classes). Seeded (seed 0 when None): pyautoattack otherwise seeds from the clock.
+    a CPU budget), each with the version's settings (restarts, target classes). Seeded
+    (seed 0 when None): pyautoattack otherwise seeds from the clock. It always stops early
+    (attacks only the points classified right, keeps any success): ``early_stop`` is accepted
+    only so that every attack shares a signature.
     """
     _check(eps)
     unit = get_norm(norm)
@@ -269,7 +362,8 @@ def autoattack(
             norm={"linf": "Linf", "l2": "L2"}[unit.name],
             eps=eps,
             version=version,
-            seed=0 if seed is None else seed,
+            # one generator for the batch: the first image's seed when they come per image
+            seed=0 if seed is None else int(seed if isinstance(seed, int) else seed.flatten()[0]),
             device=x.device,
         )
         if parts:
@@ -283,7 +377,7 @@ def autoattack(
 
 Attack = Callable[..., torch.Tensor]
 ATTACKS: dict[str, Attack] = {"fgsm": fgsm, "pgd": pgd, "mifgsm": mifgsm, "autoattack": autoattack}
-_SHARED = ("model", "x", "y", "eps", "norm", "seed")  # what every attack takes; options are the rest
+_SHARED = ("model", "x", "y", "eps", "norm", "seed", "early_stop")  # what every attack takes; options are the rest
 
 
 def get_attack(name: str) -> Attack:
@@ -322,9 +416,54 @@ class AttackSpec:
         *,
         eps: float,
         norm: str = "linf",
-        seed: int | None = None,
+        seed: int | torch.Tensor | None = None,
+        early_stop: bool = False,
     ) -> torch.Tensor:
-        return get_attack(self.name)(model, x, y, eps=eps, norm=norm, seed=seed, **dict(self.options))
+        return get_attack(self.name)(
+            model, x, y, eps=eps, norm=norm, seed=seed, early_stop=early_stop, **dict(self.options)
+        )
+
+
+def correct_under_attack(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    attack: AttackSpec,
+    epsilons: Sequence[float],
+    *,
+    norm: str = "linf",
+    seed: int = 0,
+    batch_size: int = 500,
+    early_stop: bool = True,
+) -> dict[float, torch.Tensor]:
+    """Per radius, per image: right both clean and under ``attack`` (as AutoAttack and
+    RobustBench count, so never right under attack when wrong clean).
+
+    With ``early_stop`` a sweep skips settled work: the images still right are attacked,
+    each until its first misclassified iterate, and radii are swept from the smallest up, so an
+    image broken at one radius counts as broken at every larger one without another attack (its
+    adversarial example lies in every larger ball). Robust accuracy is then never higher than
+    without it and never rises with the radius. Without it every radius attacks every image
+    for every step and only the last iterate counts (the former evaluation). Each image's random
+    start has a seed of its own drawn from ``seed`` (so batches and skips change no image's attack);
+    ``batch_size`` images are attacked at once.
+    """
+    right = predict(model, x) == y
+    seeds = image_seeds(seed, len(x))
+    by_radius = {}
+    for eps in sorted(set(epsilons)):
+        attacked = right.nonzero().squeeze(1) if early_stop else torch.arange(len(x), device=x.device)
+        still = torch.zeros_like(right)
+        for start in range(0, len(attacked), batch_size):
+            rows = attacked[start : start + batch_size]
+            adversarial = attack(
+                model, x[rows], y[rows], eps=eps, norm=norm, seed=seeds[rows.cpu()], early_stop=early_stop
+            )
+            still[rows] = predict(model, adversarial) == y[rows]
+        by_radius[eps] = right & still
+        if early_stop:
+            right = by_radius[eps]
+    return {eps: by_radius[eps] for eps in epsilons}
 
 
 def robust_accuracy(
@@ -337,34 +476,30 @@ def robust_accuracy(
     norm: str = "linf",
     batch_size: int = 500,
     seed: int = 0,
+    early_stop: bool = True,
     desc: str = "attacks",
 ) -> pd.DataFrame:
     """Accuracy under each attack at each epsilon, as a tidy table.
 
-    ``attacks`` are the bound attacks to run, each at every epsilon.
-    Columns: attack, norm, eps, accuracy, correct, n. A sample counts as correct
-    when both its clean and its adversarial prediction are right (as AutoAttack
-    and RobustBench count), so robust accuracy never exceeds clean accuracy;
-    eps = 0 is clean accuracy.
+    ``attacks`` are the bound attacks to run, each at every epsilon, counted by
+    ``correct_under_attack``. Columns: attack, norm, eps, accuracy, correct, n; robust
+    accuracy never exceeds clean accuracy, and eps = 0 is clean accuracy.
     """
     rows = []
-    clean_pred = predict(model, x)
-    jobs = [(attack, eps) for attack in attacks for eps in epsilons]
-    for attack, eps in progress(jobs, desc=desc):
-        correct = 0
-        for start in range(0, len(x), batch_size):
-            xb, yb = x[start : start + batch_size], y[start : start + batch_size]
-            x_adv = attack(model, xb, yb, eps=eps, norm=norm, seed=seed + start)
-            right = (clean_pred[start : start + batch_size] == yb) & (predict(model, x_adv) == yb)
-            correct += int(right.sum())
-        rows.append(
-            {
-                "attack": attack.name,
-                "norm": norm,
-                "eps": eps,
-                "accuracy": correct / len(x),
-                "correct": correct,
-                "n": len(x),
-            }
+    for attack in progress(attacks, desc=desc):
+        right = correct_under_attack(
+            model, x, y, attack, epsilons, norm=norm, seed=seed, batch_size=batch_size, early_stop=early_stop
         )
+        for eps in epsilons:
+            correct = int(right[eps].sum())
+            rows.append(
+                {
+                    "attack": attack.name,
+                    "norm": norm,
+                    "eps": eps,
+                    "accuracy": correct / len(x),
+                    "correct": correct,
+                    "n": len(x),
+                }
+            )
     return pd.DataFrame(rows)

@@ -9,32 +9,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from robinterp.attacks import AttackSpec
-from robinterp.models import predict
+from robinterp.attacks import AttackSpec, correct_under_attack
 from robinterp.progress import progress
-
-
-def correct_under_attack(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    attack: AttackSpec,
-    eps: float,
-    *,
-    norm: str = "linf",
-    seed: int = 0,
-    batch_size: int = 500,
-) -> torch.Tensor:
-    """Per image: right both clean and under ``attack`` at radius ``eps``, counted as
-    ``attacks.robust_accuracy`` counts (same batches and seeds, so its total equals that table's
-    ``correct``)."""
-    clean = predict(model, x) == y
-    right = []
-    for start in range(0, len(x), batch_size):
-        xb, yb = x[start : start + batch_size], y[start : start + batch_size]
-        adversarial = attack(model, xb, yb, eps=eps, norm=norm, seed=seed + start)
-        right.append(predict(model, adversarial) == yb)
-    return clean & torch.cat(right)
 
 
 def robust_table(
@@ -45,16 +21,23 @@ def robust_table(
     epsilons: Sequence[float],
     *,
     seed: int,
+    early_stop: bool,
     desc: str,
 ) -> pd.DataFrame:
-    """``correct_under_attack`` for every attack at every Linf radius, with a progress line.
+    """``correct_under_attack`` for every attack over the Linf radii, with a progress line per attack.
     Tidy: attack, eps, image, correct (0 or 100)."""
     tables = []
-    for attack, eps in progress([(a, e) for a in bound for e in epsilons], desc=desc):
-        correct = correct_under_attack(model, x, y, attack, eps, seed=seed)
-        tables.append(
+    for attack in progress(bound, desc=desc):
+        right = correct_under_attack(model, x, y, attack, epsilons, seed=seed, early_stop=early_stop)
+        tables += [
             pd.DataFrame(
-                {"attack": attack.name, "eps": eps, "image": range(len(x)), "correct": (100 * correct.int()).tolist()}
+                {
+                    "attack": attack.name,
+                    "eps": eps,
+                    "image": range(len(x)),
+                    "correct": (100 * right[eps].int()).tolist(),
+                }
             )
-        )
+            for eps in epsilons
+        ]
     return pd.concat(tables, ignore_index=True)

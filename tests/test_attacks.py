@@ -147,14 +147,15 @@ def test_autoattack_is_seeded_and_at_least_as_strong_as_fgsm(blobs, fitted_tiny_
 
 
 class CountingForwards(torch.nn.Module):
-    """A real model that counts its forward passes."""
+    """A real model that counts its forward passes and the images they carry."""
 
     def __init__(self, model: torch.nn.Module):
         super().__init__()
-        self.model, self.calls = model, 0
+        self.model, self.calls, self.images = model, 0, 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.calls += 1
+        self.images += len(x)
         return self.model(x)
 
 
@@ -166,3 +167,100 @@ def test_autoattack_parts_run_with_the_standard_versions_single_restart(blobs, f
     right = fitted_tiny_cnn(x).argmax(1) == y
     attacks.autoattack(counted, x[right], y[right], eps=1e-4, parts=("apgd-ce",), seed=0)  # too small to break any
     assert 100 <= counted.calls < 2 * 100
+
+
+class Bump(torch.nn.Module):
+    """Class 1 wins only near pixel value 0.5 (|x - 0.5| < 0.05): an attack that steps over the
+    bump breaks the image at one iterate and loses it at the next."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pixel = x.flatten(1)[:, :1]
+        return torch.cat([torch.zeros_like(pixel), 1 - 400 * (pixel - 0.5) ** 2], dim=1)
+
+
+def test_early_stop_keeps_the_iterate_that_broke_the_image_where_the_last_one_does_not():
+    x, y = torch.tensor([[[[0.3]]]]), torch.tensor([0])
+    options = {"eps": 0.4, "steps": 2, "step_size": 0.18, "random_start": False}
+    last = attacks.pgd(Bump(), x, y, **options)  # 0.3 -> 0.48 (broken) -> 0.66 (right again)
+    first = attacks.pgd(Bump(), x, y, **options, early_stop=True)
+    assert torch.allclose(last, torch.tensor(0.66)) and torch.allclose(first, torch.tensor(0.48))
+    bound = (AttackSpec.of("pgd", steps=2, step_size=0.18, random_start=False),)
+    counted = {
+        stop: attacks.robust_accuracy(Bump(), x, y, attacks=bound, epsilons=(0.4,), early_stop=stop)["correct"].item()
+        for stop in (True, False)
+    }
+    assert counted == {True: 0, False: 1}
+
+
+@pytest.mark.parametrize("name", ["fgsm", "pgd", "mifgsm"])
+def test_early_stop_returns_images_wrong_at_the_start_unattacked(fitted_tiny_cnn, blobs, name):
+    x, y = blobs.images[:40], blobs.labels[:40]
+    wrong = fitted_tiny_cnn(x).argmax(1) != y
+    x, y = x[wrong], y[wrong]
+    assert len(x) > 0
+    counted = CountingForwards(fitted_tiny_cnn)
+    options = {"random_start": False} if name == "pgd" else {}  # the start is then the clean image
+    x_adv = attacks.get_attack(name)(counted, x, y, eps=0.3, seed=0, early_stop=True, **options)
+    assert torch.equal(x_adv, x) and counted.calls == 1  # one pass, at the start, and they leave
+
+
+def test_per_image_seeds_make_an_images_attack_independent_of_its_batch(fitted_tiny_cnn, blobs):
+    x, y = blobs.images[:30], blobs.labels[:30]
+    seeds = attacks.image_seeds(4, len(x))
+    for norm, eps in (("linf", 0.2), ("l2", 1.5)):
+        whole = attacks.pgd(fitted_tiny_cnn, x, y, eps=eps, norm=norm, steps=3, seed=seeds)
+        part = attacks.pgd(fitted_tiny_cnn, x[7:19], y[7:19], eps=eps, norm=norm, steps=3, seed=seeds[7:19])
+        assert torch.allclose(part, whole[7:19], atol=1e-6)
+        assert not torch.allclose(whole, attacks.pgd(fitted_tiny_cnn, x, y, eps=eps, norm=norm, steps=3, seed=4))
+
+
+@pytest.mark.parametrize(
+    "bound", [AttackSpec.of("fgsm"), AttackSpec.of("pgd", steps=10), AttackSpec.of("mifgsm", steps=10)], ids=str
+)
+def test_early_stop_follows_the_same_path_never_counts_more_and_passes_fewer_images(fitted_tiny_cnn, blobs, bound):
+    x, y = blobs.images[:200], blobs.labels[:200]
+    runs = {}
+    for stop in (True, False):
+        counted = CountingForwards(fitted_tiny_cnn)
+        x_adv = bound(counted, x, y, eps=0.15, seed=attacks.image_seeds(3, len(x)), early_stop=stop)
+        right = (fitted_tiny_cnn(x).argmax(1) == y) & (fitted_tiny_cnn(x_adv).argmax(1) == y)
+        runs[stop] = (x_adv, right, counted.images)
+    (adv_first, right_first, images_first), (adv_last, right_last, images_last) = runs[True], runs[False]
+    assert 0 < int(right_last.sum()) < len(x), "the radius must break some images and not all"
+    assert not (right_first & ~right_last).any(), "an image survived early stop that the last iterate broke"
+    # images that survive every iterate took every step, on the path they take without early stop
+    assert torch.allclose(adv_first[right_first], adv_last[right_first], atol=1e-6)
+    if bound.name != "fgsm":  # one step: nothing to save but the images wrong when clean
+        assert images_first < images_last
+
+
+def test_a_bound_attack_passes_early_stop_to_the_attack(tiny_cnn):
+    x, y = torch.rand(6, 1, 28, 28), torch.arange(6)
+    bound = AttackSpec.of("pgd", steps=3)
+    assert torch.equal(
+        bound(tiny_cnn, x, y, eps=0.2, seed=1, early_stop=True),
+        attacks.pgd(tiny_cnn, x, y, eps=0.2, steps=3, seed=1, early_stop=True),
+    )
+
+
+def test_a_sweep_attacks_only_images_still_right_and_never_rises_with_the_radius(fitted_tiny_cnn, blobs):
+    x, y = blobs.images[:120], blobs.labels[:120]
+    bound = AttackSpec.of("pgd", steps=5)
+    epsilons = (0.3, 0.0, 0.05, 0.15)  # any order: swept from the smallest up, reported as given
+    counted = CountingForwards(fitted_tiny_cnn)
+    right = attacks.correct_under_attack(counted, x, y, bound, epsilons, seed=2, batch_size=50)
+    assert list(right) == list(epsilons)
+    clean = fitted_tiny_cnn(x).argmax(1) == y
+    assert torch.equal(right[0.0], clean)
+    for small, large in ((0.0, 0.05), (0.05, 0.15), (0.15, 0.3)):
+        assert not (right[large] & ~right[small]).any(), f"right at {large} but broken at {small}"
+    assert 0 < int(right[0.15].sum()) < int(right[0.05].sum()) < int(clean.sum()), "the radii must settle some images"
+    # passes: the clean check, then per radius the survivors of the radius below (at most 1 + steps
+    # passes each, plus one to read the result); each batch's clean check inside the attack
+    survivors = [int(clean.sum()), int(right[0.05].sum()), int(right[0.15].sum())]
+    assert counted.images <= len(x) + sum((1 + 5 + 2) * n for n in survivors)
+    last = attacks.correct_under_attack(fitted_tiny_cnn, x, y, bound, epsilons, seed=2, batch_size=50, early_stop=False)
+    for eps in epsilons:  # same random starts per image: the sweep can only find more
+        assert not (right[eps] & ~last[eps]).any(), f"right at {eps} with early stop, broken at the last iterate"
+    table = attacks.robust_accuracy(fitted_tiny_cnn, x, y, attacks=(bound,), epsilons=epsilons, seed=2, batch_size=50)
+    assert table.correct.tolist() == [int(right[eps].sum()) for eps in epsilons]

@@ -64,17 +64,14 @@ def test_every_measure_has_a_direction_and_the_columns_follow_the_attacks_and_ra
     assert not roar_measure.higher_is_better and roar_measure.header.endswith("↓")
 
 
-def test_per_image_robust_correctness_counts_as_robust_accuracy_does():
+@pytest.mark.parametrize("early_stop", [True, False])
+def test_per_image_robust_correctness_counts_as_robust_accuracy_does(early_stop):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3)).eval()
     x, y = torch.rand(20, 1, 4, 4), torch.arange(20) % 3
-    for attack in (AttackSpec.of("fgsm"), AttackSpec.of("pgd", steps=3)):
-        table = attacks.robust_accuracy(model, x, y, attacks=(attack,), epsilons=(0.2,), seed=5, batch_size=8)
-        correct = per_image.correct_under_attack(model, x, y, attack, 0.2, seed=5, batch_size=8)
-        assert int(correct.sum()) == int(table["correct"].iloc[0])
     bound = (AttackSpec.of("fgsm"), AttackSpec.of("pgd", steps=3))
-    curves = attacks.robust_accuracy(model, x, y, attacks=bound, epsilons=(0.1, 0.3), seed=5)
-    tidy = per_image.robust_table(model, x, y, bound, (0.1, 0.3), seed=5, desc="test")
+    curves = attacks.robust_accuracy(model, x, y, attacks=bound, epsilons=(0.3, 0.1), seed=5, early_stop=early_stop)
+    tidy = per_image.robust_table(model, x, y, bound, (0.1, 0.3), seed=5, early_stop=early_stop, desc="test")
     totals = tidy.groupby(["attack", "eps"])["correct"].sum() / 100
     assert totals.to_dict() == curves.set_index(["attack", "eps"])["correct"].to_dict()
 

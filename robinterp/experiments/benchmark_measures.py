@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from robinterp import cache, data, explain, explanation_quality, metrics, models, per_image, roar, train
+from robinterp import attacks, cache, data, explain, explanation_quality, metrics, models, per_image, roar, train
 from robinterp.attacks import AttackSpec
 from robinterp.experiments import common
 from robinterp.methods import MethodEntry
@@ -56,6 +56,7 @@ def robustness_rows(cfg: Any, model: torch.nn.Module | None, seed: int, label: s
         common.evaluation_attacks(cfg),
         cfg.epsilons,
         seed=seed,
+        early_stop=cfg.attack_early_stop,
         desc=f"attacks on {label} seed {seed}",
     )
     attacked = attacked.assign(measure=[robust_name(a, e) for a, e in zip(attacked.attack, attacked.eps)])
@@ -64,10 +65,16 @@ def robustness_rows(cfg: Any, model: torch.nn.Module | None, seed: int, label: s
         attacked.rename(columns={"correct": "score"})[["measure", "image", "score"]],
     ]
     few = common.eval_subset(cfg.dataset, cfg.autoattack_size, "autoattack")
-    correct = per_image.correct_under_attack(
-        model, few.images, few.labels, autoattack_spec(cfg), cfg.autoattack_eps, seed=seed
+    correct = attacks.correct_under_attack(
+        model,
+        few.images,
+        few.labels,
+        autoattack_spec(cfg),
+        (cfg.autoattack_eps,),
+        seed=seed,
+        early_stop=cfg.attack_early_stop,
     )
-    tables.append(_rows("autoattack", _percent(correct)))
+    tables.append(_rows("autoattack", _percent(correct[cfg.autoattack_eps])))
     return pd.concat(tables, ignore_index=True)
 
 

@@ -293,6 +293,7 @@ def autoattack_table(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataF
                 attacks=bound,
                 epsilons=(cfg.autoattack_eps,),
                 batch_size=cfg.eval_batch_size,
+                early_stop=cfg.attack_early_stop,
                 desc=f"AutoAttack on {label} seed {seed}",
             ).assign(method=label, seed=seed)
             for (label, seed), model in trained.models.items()

@@ -478,6 +478,7 @@ def robustness(cfg: RobustAttributionConfig, trained: dict[Key, torch.nn.Module]
                     epsilons=(eps,),
                     norm=norm,
                     seed=seed,
+                    early_stop=cfg.attack_early_stop,
                     desc=f"PGD-{norm} on {label} seed {seed}",
                 )
                 tables.append(table.assign(method=label, seed=seed, norm=norm))

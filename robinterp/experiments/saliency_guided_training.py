@@ -98,6 +98,7 @@ def robust_per_image(cfg: SaliencyGuidedConfig, trained: dict[tuple[str, int], t
                     common.evaluation_attacks(cfg),
                     cfg.epsilons,
                     seed=seed,
+                    early_stop=cfg.attack_early_stop,
                     desc=f"attacks on {label} seed {seed}",
                 ).assign(method=label, seed=seed, norm="linf")
             )

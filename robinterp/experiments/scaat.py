@@ -277,6 +277,7 @@ def robustness(cfg: SCAATConfig, trained: dict[Key, torch.nn.Module]) -> pd.Data
                 attacks=(robust_attack(cfg),),
                 epsilons=(cfg.robust_eps,),
                 seed=seed,
+                early_stop=cfg.attack_early_stop,
                 desc=f"PGD on {label} ({dataset}) seed {seed}",
             )
             tables.append(table.assign(dataset=dataset, method=label, seed=seed))
