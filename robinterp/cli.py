@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from robinterp import RobinterpError
 from robinterp.config import one_line
@@ -27,12 +28,16 @@ def _parser() -> argparse.ArgumentParser:
         "--check", action="store_true", help="validate and build every training spec, attack and metric; run nothing"
     )
 
+    run.add_argument("--threads", type=int, help="torch threads in the chapter's kernel (default: as this process)")
+
     sweep = sub.add_parser("sweep", help="execute one chapter under several config files")
     sweep.add_argument("chapter")
     sweep.add_argument("--config", type=Path, action="append", required=True, help="repeat for each config")
+    _executor_arguments(sweep)
 
     book = sub.add_parser("book", help="execute every chapter and build the HTML book")
     book.add_argument("--profile", default="default")
+    _executor_arguments(book)
 
     sub.add_parser("list", help="the chapters, profiles, training methods, attacks, explainers and metrics")
 
@@ -41,6 +46,20 @@ def _parser() -> argparse.ArgumentParser:
     fetch = data_sub.add_parser("fetch", help="obtain and verify data sets")
     fetch.add_argument("names", nargs="+")
     return parser
+
+
+def _executor_arguments(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, help="run the chapter runs on a local Dask cluster of N workers")
+    where.add_argument(
+        "--scheduler", help="run them on a running Dask scheduler (tcp://HOST:PORT), e.g. one dask-jobqueue started"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads per chapter run (default: this machine's cores; on Dask, a worker machine's cores "
+        "shared by its workers)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,12 +94,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run" and args.check:
             print(runner.check(args.chapter, args.profile, args.config))
         elif args.command == "run":
-            print(runner.run(args.chapter, args.profile, args.config, echo=True))
+            print(runner.run(args.chapter, args.profile, args.config, echo=True, threads=_threads(args.threads)))
         elif args.command == "sweep":
-            for path in runner.sweep(args.chapter, args.config, echo=True):
+            for path in runner.sweep(args.chapter, args.config, echo=True, executor=_executor(args)):
                 print(path)
         elif args.command == "book":
-            print(runner.book(args.profile, echo=True))
+            print(runner.book(args.profile, echo=True, executor=_executor(args)))
         elif args.command == "list":
             from robinterp import catalog
 
@@ -105,6 +124,18 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 130
     return 0
+
+
+def _threads(threads: int | None) -> int | None:
+    if threads is not None and not 1 <= threads <= 1024:
+        raise RobinterpError(f"--threads must be between 1 and 1024, got {threads}")
+    return threads
+
+
+def _executor(args: argparse.Namespace) -> Any:
+    from robinterp.executors import Executor
+
+    return Executor(workers=args.workers, scheduler=args.scheduler, threads=args.threads)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ NEUTRAL_MODULES = frozenset(
         "progress.py",
         "provenance.py",
         "runner.py",
+        "executors.py",
         "reports/__init__.py",
         # bookkeeping: validation and field docs, YAML and profiles, hashing, the cache's files,
         # folders, and the registry that discovers training methods (each method keys its own)

@@ -47,7 +47,8 @@ def library_versions() -> dict[str, str]:
 def hardware() -> str:
     if torch.cuda.is_available():
         return f"{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda})"
-    return f"CPU, {torch.get_num_threads()} threads of {os.cpu_count()} cores ({platform.machine()})"
+    threads = torch.get_num_threads()
+    return f"CPU, {threads} thread{'s' if threads != 1 else ''} of {os.cpu_count()} cores ({platform.machine()})"
 
 
 def provenance() -> dict[str, object]:

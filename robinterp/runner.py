@@ -22,8 +22,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from robinterp import RobinterpError, cache
+from robinterp import RobinterpError, cache, executors
 from robinterp.config import Config, ConfigError, shown
+from robinterp.executors import Executor, Task
 from robinterp.experiments import (
     neuron_sensitivity,
     robust_attribution,
@@ -43,19 +44,33 @@ class ChapterFailed(RobinterpError):
     exit_code = 1  # the command line's: 2 is for bad input
 
 
-def _logged_kernels(log: Any) -> type:
-    """A kernel manager whose kernel process writes its own stdout and stderr (its log lines, and
-    its tracebacks when the run is interrupted mid-cell) to ``log``, not to the user's terminal;
-    what the notebook prints still reaches the page and, with ``echo``, the terminal."""
+def _kernels(log: Any, env: dict[str, str]) -> type:
+    """A kernel manager whose kernel process gets ``env`` (set per kernel, not in this process,
+    so that runs in one process never see each other's) and writes its own stdout and stderr
+    (its log lines, and its tracebacks when the run is interrupted mid-cell) to ``log``, not to
+    the user's terminal; what the notebook prints still reaches the page and, with ``echo``, the
+    terminal."""
     from jupyter_client.manager import AsyncKernelManager
 
-    class LoggedKernelManager(AsyncKernelManager):
+    class ChapterKernelManager(AsyncKernelManager):
         async def start_kernel(self, **kw: Any) -> None:
             kw.setdefault("stdout", log)
             kw.setdefault("stderr", log)
+            kw.setdefault("env", env)
             return await super().start_kernel(**kw)
 
-    return LoggedKernelManager
+    return ChapterKernelManager
+
+
+def kernel_environment(label: str, staging: Path, threads: int | None) -> dict[str, str]:
+    """The environment of a chapter's kernel: this process's, with the run's label and staging
+    folder, without MPLBACKEND (Agg in the kernel would drop every figure), and with ``threads``
+    for torch and its BLAS when given (a Dask worker's own setting is 1)."""
+    env = {name: value for name, value in os.environ.items() if name != "MPLBACKEND"}
+    env.update({LABEL_ENV: label, RESULTS_ENV: str(staging)})
+    if threads is not None:
+        env.update({name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
+    return env
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +81,8 @@ class Chapter:
     config: type[Config]
     plan: Callable[[Any], Plan]
     """What a run under a config would build, without data or training (``--check``)."""
+    reads_others: bool = False
+    """Reads what the chapters before it saved in the same build: a book runs it after them."""
 
 
 CHAPTERS: dict[str, Chapter] = {
@@ -92,7 +109,9 @@ CHAPTERS: dict[str, Chapter] = {
     ),
     "scaat": Chapter("scaat", "book/chapters/scaat.ipynb", scaat.SCAATConfig, scaat.plan),
     # last: its scoreboard reads the verdicts the chapters above saved in the same build
-    "synthesis": Chapter("synthesis", "book/chapters/synthesis.ipynb", synthesis.SynthesisConfig, synthesis.plan),
+    "synthesis": Chapter(
+        "synthesis", "book/chapters/synthesis.ipynb", synthesis.SynthesisConfig, synthesis.plan, reads_others=True
+    ),
 }
 
 
@@ -148,11 +167,14 @@ def parameter_names(notebook: Path) -> list[str]:
     )
 
 
-def execute(chapter: str, config: Config, label: str, output: Path, echo: bool = False) -> Path:
+def execute(
+    chapter: str, config: Config, label: str, output: Path, echo: bool = False, threads: int | None = None
+) -> Path:
     """Execute one chapter under ``config`` into ``output``; raise ChapterFailed naming the cell.
 
     ``echo`` copies what the notebook prints (its progress lines) to this process's
-    stdout and stderr as it runs; papermill's per-cell bookkeeping stays out.
+    stdout and stderr as it runs; papermill's per-cell bookkeeping stays out. ``threads``:
+    torch's threads in the kernel (None: as this process has them).
     """
     import papermill
 
@@ -184,8 +206,6 @@ def execute(chapter: str, config: Config, label: str, output: Path, echo: bool =
     staging = results / f".{label}.{chapter}.{os.getpid()}.running"
     shutil.rmtree(staging, ignore_errors=True)
     parameters: dict[str, Any] = {**config.to_parameters(), "profile": label}
-    env_backend = os.environ.pop("MPLBACKEND", None)  # Agg in the kernel would drop every figure
-    os.environ.update({LABEL_ENV: label, RESULTS_ENV: str(staging)})  # the kernel inherits them
     logs = build_root() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     kernel_log = open(logs / f"{label}.{chapter}.kernel.log", "w")
@@ -201,7 +221,7 @@ def execute(chapter: str, config: Config, label: str, output: Path, echo: bool =
             log_output=False,
             stdout_file=sys.stdout if echo else None,
             stderr_file=sys.stderr if echo else None,
-            kernel_manager_class=_logged_kernels(kernel_log),
+            kernel_manager_class=_kernels(kernel_log, kernel_environment(label, staging, threads)),
         )
     except papermill.PapermillExecutionError as err:
         tmp.unlink(missing_ok=True)
@@ -224,10 +244,6 @@ def execute(chapter: str, config: Config, label: str, output: Path, echo: bool =
         ) from None
     finally:
         kernel_log.close()
-        if env_backend is not None:
-            os.environ["MPLBACKEND"] = env_backend
-        for name in (LABEL_ENV, RESULTS_ENV):
-            os.environ.pop(name, None)
     _fold_parameter_cells(tmp)
     if (staging / chapter).is_dir():
         published.parent.mkdir(parents=True, exist_ok=True)
@@ -297,23 +313,38 @@ def build_lock() -> Iterator[None]:
         yield
 
 
-def run(chapter: str, profile: str | None = None, config_file: Path | None = None, echo: bool = False) -> Path:
+def run(
+    chapter: str,
+    profile: str | None = None,
+    config_file: Path | None = None,
+    echo: bool = False,
+    threads: int | None = None,
+) -> Path:
     config, label = resolve_config(chapter, profile, config_file)
     with build_lock():
-        return execute(chapter, config, label, build_root() / "executed" / label / f"{chapter}.ipynb", echo)
+        return execute(chapter, config, label, build_root() / "executed" / label / f"{chapter}.ipynb", echo, threads)
 
 
-def sweep(chapter: str, config_files: list[Path], echo: bool = False) -> list[Path]:
-    """Execute one chapter under several config files; all are validated before any runs."""
+def sweep(
+    chapter: str, config_files: list[Path], echo: bool = False, executor: Executor = executors.IN_PROCESS
+) -> list[Path]:
+    """Execute one chapter under several config files, on ``executor``; all are validated before
+    any runs, and a config that fails does not stop the others (the command fails at the end)."""
     resolved = [resolve_config(chapter, config_file=f) for f in config_files]
     labels = [label for _, label in resolved]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"config files must have distinct names, got {', '.join(labels)}")
+    tasks = [
+        Task(chapter, config, label, build_root() / "sweeps" / chapter / f"{label}.ipynb") for config, label in resolved
+    ]
     with build_lock():
-        return [
-            execute(chapter, config, label, build_root() / "sweeps" / chapter / f"{label}.ipynb", echo)
-            for config, label in resolved
-        ]
+        outcomes = executors.run(tasks, executor, echo)
+    failures = [outcome for outcome in outcomes if isinstance(outcome, RobinterpError)]
+    if len(failures) == 1:
+        raise failures[0]
+    if failures:
+        raise ChapterFailed(f"{len(failures)} of {len(tasks)} runs failed: " + "; ".join(map(str, failures)))
+    return outcomes
 
 
 MATHJAX = "mathjax@3.2.2"
@@ -376,18 +407,19 @@ def failure_page(chapter: str, error: str) -> str:
     )
 
 
-def book(profile: str = "default", echo: bool = False) -> Path:
-    """Execute every chapter under ``profile`` and build the HTML book into ``_build/html``.
+def book(profile: str = "default", echo: bool = False, executor: Executor = executors.IN_PROCESS) -> Path:
+    """Execute every chapter under ``profile`` on ``executor`` and build the HTML book into
+    ``_build/html``.
 
     Configs are all validated first. A chapter that fails is published as a page
     saying so (never its stale output) and makes the command fail at the end.
     """
     configs = {name: resolve_config(name, profile) for name in CHAPTERS}
     with build_lock():
-        return _book(configs, echo)
+        return _book(configs, echo, executor)
 
 
-def _book(configs: dict[str, tuple[Config, str]], echo: bool) -> Path:
+def _book(configs: dict[str, tuple[Config, str]], echo: bool, executor: Executor) -> Path:
     root, build = project_root(), build_root()
     shutil.rmtree(build / "html", ignore_errors=True)  # never leave an older book standing
     stage = build / "source"
@@ -396,17 +428,21 @@ def _book(configs: dict[str, tuple[Config, str]], echo: bool) -> Path:
     shutil.copytree(root / "book", stage / "book", ignore=shutil.ignore_patterns("*.ipynb"))
     shutil.copy2(root / "_toc.yml", stage / "_toc.yml")
     _stage_config(root, stage, _vendor_mathjax(stage))
-    failures = []
+    tasks: list[Task] = []
     for name, (config, label) in configs.items():
-        executed = build / "executed" / label / f"{name}.ipynb"
-        staged = stage / "book" / "chapters" / f"{name}.ipynb"  # where _toc.yml lists it
+        after = tuple(range(len(tasks))) if CHAPTERS[name].reads_others else ()
+        tasks.append(Task(name, config, label, build / "executed" / label / f"{name}.ipynb", after))
+    failures = []
+    for task, outcome in zip(tasks, executors.run(tasks, executor, echo)):
+        staged = stage / "book" / "chapters" / f"{task.chapter}.ipynb"  # where _toc.yml lists it
         staged.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            execute(name, config, label, executed, echo)
-            shutil.copy2(executed, staged)
-        except ChapterFailed as err:
-            failures.append(str(err))
-            staged.with_suffix(".md").write_text(failure_page(name, str(err)))
+        if isinstance(outcome, ChapterFailed):
+            failures.append(str(outcome))
+            staged.with_suffix(".md").write_text(failure_page(task.chapter, str(outcome)))
+        elif isinstance(outcome, RobinterpError):  # not the chapter's fault (a folder, a lost worker): stop
+            raise outcome
+        else:
+            shutil.copy2(outcome, staged)
     print("building the HTML book ...", flush=True)
     result = subprocess.run(
         [

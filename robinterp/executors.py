@@ -1,0 +1,189 @@
+"""Where chapter runs execute: in this process, one after another (the default); on a local
+Dask cluster (``--workers N``); or on an existing Dask distributed scheduler (``--scheduler
+ADDRESS``), which is how a SLURM, PBS or Kubernetes cluster runs them (dask-jobqueue,
+dask-kubernetes), with no change here.
+
+A task is one papermill run of one chapter under one config. Tasks meet only through the
+cache and the build folder, both of which are safe to share: a cache entry is computed under
+its own file lock and written atomically, so two workers never train one model at the same time
+(the second waits, then loads it), and a chapter's tables are published only when its run
+succeeds. A task lost with its worker is run again by the scheduler (up to its
+``distributed.scheduler.allowed-failures``); the lost run's kernel exits with its worker
+(ipykernel watches its parent) and its half-written files are removed by the next run.
+
+Dask's nanny sets OMP_NUM_THREADS and MKL_NUM_THREADS to 1 in its workers, and a kernel started
+by a worker would inherit that; so every task sets its kernel's threads explicitly (by default
+the worker machine's cores shared by the workers on it) and the page's provenance records them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from robinterp import RobinterpError
+from robinterp.config import Config
+
+# a worker that dies this many times running one task fails the run (Dask's default is 3)
+ALLOWED_FAILURES = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """One chapter run: the chapter, its validated config, the label it runs under, and where
+    its executed notebook goes. ``after``: indices of tasks that must finish first, whatever
+    their outcome (the synthesis chapter reads the verdicts the others saved)."""
+
+    chapter: str
+    config: Config
+    label: str
+    output: Path
+    after: tuple[int, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Executor:
+    """How to run tasks: ``workers`` (a local Dask cluster of that many single-task workers) or
+    ``scheduler`` (the address of a running one), neither for this process; ``threads`` per
+    task (None: this process's own in process; on Dask, the worker machine's cores over the
+    workers on it)."""
+
+    workers: int | None = None
+    scheduler: str | None = None
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and self.scheduler is not None:
+            raise RobinterpError("give --workers (a local Dask cluster) or --scheduler (a running one), not both")
+        if self.workers is not None and not 1 <= self.workers <= 256:
+            raise RobinterpError(f"--workers must be between 1 and 256, got {self.workers}")
+        if self.threads is not None and not 1 <= self.threads <= 1024:
+            raise RobinterpError(f"--threads must be between 1 and 1024, got {self.threads}")
+
+    @property
+    def distributed(self) -> bool:
+        return self.workers is not None or self.scheduler is not None
+
+
+IN_PROCESS = Executor()
+
+
+def run(tasks: Sequence[Task], executor: Executor, echo: bool = False) -> list[Path | RobinterpError]:
+    """Run ``tasks``; per task, its executed notebook's path or the error that stopped it (one
+    failed chapter does not stop the others). ``echo``: the notebooks' progress lines on this
+    terminal (in process; on Dask a line per finished task)."""
+    from robinterp import runner
+
+    if not executor.distributed:
+        outcomes: list[Path | RobinterpError] = []
+        for task in tasks:  # in order, so every task's ``after`` is done before it starts
+            try:
+                outcomes.append(
+                    runner.execute(
+                        task.chapter, task.config, task.label, task.output, echo=echo, threads=executor.threads
+                    )
+                )
+            except RobinterpError as err:
+                outcomes.append(err)
+        return outcomes
+    return _run_on_dask(tasks, executor)
+
+
+def _run_on_dask(tasks: Sequence[Task], executor: Executor) -> list[Path | RobinterpError]:
+    try:
+        import dask
+        from distributed import Client, LocalCluster, as_completed, wait
+    except ImportError:
+        raise RobinterpError(
+            "--workers and --scheduler need Dask: pip install 'dask[distributed]' (it is in requirements.txt)"
+        ) from None
+    roots = {name: str(root().resolve()) for name, root in _roots().items()}
+    with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
+        if executor.scheduler is not None:
+            try:
+                client = Client(executor.scheduler, timeout="20s")
+            except (OSError, TimeoutError, ValueError) as err:
+                raise RobinterpError(f"cannot reach the Dask scheduler at {executor.scheduler}: {err}") from None
+            cluster = None
+        else:
+            # one task per worker process: a chapter run is a kernel of its own, and a second
+            # thread in the worker would only share its environment
+            cluster = LocalCluster(
+                n_workers=executor.workers, threads_per_worker=1, processes=True, dashboard_address=None
+            )
+            client = Client(cluster)
+        try:
+            workers = client.scheduler_info()["workers"].values()
+            if not workers:
+                raise RobinterpError(f"the Dask scheduler at {executor.scheduler} has no workers")
+            if any(info["nthreads"] != 1 for info in workers):
+                raise RobinterpError(
+                    "every Dask worker must run one task at a time: start them with --nthreads 1 "
+                    f"({sum(info['nthreads'] != 1 for info in workers)} of {len(workers)} have more threads)"
+                )
+            per_host: dict[str, int] = {}
+            for info in workers:
+                per_host[info["host"]] = per_host.get(info["host"], 0) + 1
+            futures: list[Any] = []
+            for task in tasks:
+                if task.after:
+                    wait([futures[i] for i in task.after])
+                futures.append(
+                    client.submit(
+                        _execute_on_worker,
+                        task,
+                        roots,
+                        executor.threads,
+                        per_host,
+                        key=f"{task.chapter}-{task.label}-{len(futures)}",
+                        pure=False,
+                    )
+                )
+            names = {future.key: f"{task.chapter} under {task.label}" for future, task in zip(futures, tasks)}
+            for done, future in enumerate(as_completed(futures), start=1):
+                took = f" in {future.result()[1] / 60:.1f} min" if future.status == "finished" else ""
+                print(f"[{done}/{len(futures)}] {names[future.key]}: {future.status}{took}", flush=True)
+            return [_outcome(future) for future in futures]
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+def _roots() -> dict[str, Callable[[], Path]]:
+    from robinterp import paths
+
+    return {"ROBINTERP_CACHE": paths.cache_root, "ROBINTERP_BUILD": paths.build_root, "ROBINTERP_DATA": paths.data_root}
+
+
+def _outcome(future: Any) -> Path | RobinterpError:
+    try:
+        return Path(future.result()[0])
+    except RobinterpError as err:
+        return err
+    except Exception as err:  # the worker died ALLOWED_FAILURES times running it
+        first = str(err).splitlines()[0] if str(err) else ""
+        return RobinterpError(f"the task {future.key} was lost: {type(err).__name__}: {first}")
+
+
+def _execute_on_worker(
+    task: Task, roots: dict[str, str], threads: int | None, per_host: dict[str, int]
+) -> tuple[str, float]:
+    """One task on a Dask worker, which runs one at a time (so setting its environment is safe):
+    the client's cache, build and data folders (a cluster shares them), and the kernel's threads.
+    Returns the executed notebook's path and the seconds the task took on the worker."""
+    from distributed import get_worker
+
+    from robinterp import runner
+
+    os.environ.update(roots)
+    if threads is None:
+        host = get_worker().address.split("://")[-1].rsplit(":", 1)[0]
+        threads = max(1, len(os.sched_getaffinity(0)) // per_host.get(host, 1))
+    start = time.perf_counter()
+    output = runner.execute(task.chapter, task.config, task.label, task.output, echo=False, threads=threads)
+    return str(output), time.perf_counter() - start

@@ -1,0 +1,162 @@
+"""Chapter runs on Dask: a running scheduler and a local cluster give the tables of the
+in-process executor; a worker killed mid-run loses and duplicates nothing; bad input fails
+as it does in process, before any cluster starts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import REPO
+from tests.test_faults import SWEEP_CONFIG
+
+# Columns that measure the run, not its result: wall time (and whether a model came from the
+# cache, which depends on which of two parallel runs reached a shared model first).
+RUN_COLUMNS = ("train_minutes", "from_cache")
+
+
+def configs(folder: Path) -> list[str]:
+    arguments = []
+    for name, eps in (("first", 0.1), ("second", 0.2)):
+        path = folder / f"{name}.yml"
+        path.write_text(SWEEP_CONFIG.format(eps=eps))
+        arguments += ["--config", str(path)]
+    return arguments
+
+
+def command(folder: Path, *extra: str) -> tuple[list[str], dict[str, str]]:
+    """The sweep of both configs through the CLI, with its own cache and build folders."""
+    env = {**os.environ, "ROBINTERP_CACHE": str(folder / "cache"), "ROBINTERP_BUILD": str(folder / "build")}
+    return [sys.executable, "-m", "robinterp", "sweep", "robust_models", *configs(folder), *extra], env
+
+
+def tables(folder: Path) -> dict[str, pd.DataFrame]:
+    """Every result table of both configs, without the columns that measure the run."""
+    found = {}
+    for path in sorted((folder / "build" / "results").glob("config-*/robust_models/*.csv")):
+        table = pd.read_csv(path)
+        found[str(path.relative_to(folder / "build" / "results"))] = table.drop(
+            columns=[c for c in RUN_COLUMNS if c in table]
+        )
+    return found
+
+
+def assert_same_tables(got: dict[str, pd.DataFrame], want: dict[str, pd.DataFrame]) -> None:
+    assert sorted(got) == sorted(want) and len(want) >= 6
+    for name, table in want.items():
+        # exact: the same seeds and the same threads per kernel give the same floats
+        pd.testing.assert_frame_equal(got[name], table, check_exact=True, obj=name)
+
+
+def assert_nothing_left_over(folder: Path) -> None:
+    build = folder / "build"
+    assert sorted(p.name for p in (build / "sweeps" / "robust_models").iterdir()) == [
+        "config-first.ipynb",
+        "config-second.ipynb",
+    ], "a temporary notebook was left, or a result is missing"
+    assert sorted(p.name for p in (build / "results").iterdir()) == ["config-first", "config-second"], (
+        "a staging folder was left"
+    )
+    models = [p for p in (folder / "cache" / "models").iterdir() if not p.name.endswith(".lock")]
+    # standard training is the same spec in both configs: one entry; PGD-AT differs by eps: two
+    assert len(models) == 3 and all((p / "meta.json").exists() for p in models), sorted(p.name for p in models)
+
+
+@pytest.fixture(scope="module")
+def in_process(tmp_path_factory) -> dict[str, pd.DataFrame]:
+    folder = tmp_path_factory.mktemp("in_process")
+    args, env = command(folder, "--threads", "1")
+    result = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return tables(folder)
+
+
+@pytest.mark.slow
+def test_a_running_scheduler_gives_the_tables_of_the_in_process_run(in_process, tmp_path):
+    from distributed import LocalCluster
+
+    # the workers' own environment names other folders: the client's must be the ones used
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        args, env = command(tmp_path, "--scheduler", cluster.scheduler_address, "--threads", "1")
+        result = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "[2/2] robust_models under config-" in result.stdout
+    assert_same_tables(tables(tmp_path), in_process)
+    assert_nothing_left_over(tmp_path)
+
+
+def kernels_of(pid: int) -> list:
+    import psutil
+
+    found = []
+    for process in psutil.Process(pid).children(recursive=True):
+        try:
+            if any("ipykernel" in part for part in process.cmdline()):
+                found.append(process)
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(in_process, tmp_path):
+    args, env = command(tmp_path, "--workers", "2", "--threads", "1")
+    child = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while len(kernels_of(child.pid)) < 2:
+            assert child.poll() is None and time.monotonic() < deadline, "the two runs never started"
+            time.sleep(0.2)
+        time.sleep(3)  # into the kernels' imports or training
+        kernel = kernels_of(child.pid)[0]
+        worker = kernel.parent()
+        os.kill(worker.pid, signal.SIGKILL)  # the worker, not the kernel: its parent poller ends it
+        out, err = child.communicate(timeout=600)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 0, err[-2000:]
+    assert not kernel.is_running() or kernel.status() == "zombie", "the dead worker's kernel lived on"
+    assert_same_tables(tables(tmp_path), in_process)
+    assert_nothing_left_over(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        ((), "unknown"),
+        (("--workers", "2"), "unknown"),
+        (("--workers", "0"), "--workers must be between 1 and 256, got 0"),
+        (("--workers", "2", "--threads", "0"), "--threads must be between 1 and 1024, got 0"),
+    ],
+)
+def test_bad_input_fails_as_in_process_before_any_cluster_starts(tmp_path, extra, message):
+    bad = tmp_path / "bad.yml"
+    bad.write_text("robust_models:\n  sedes: [0]\n")
+    args = [sys.executable, "-m", "robinterp", "sweep", "robust_models", "--config", str(bad), *extra]
+    env = {**os.environ, "ROBINTERP_CACHE": str(tmp_path / "cache"), "ROBINTERP_BUILD": str(tmp_path / "build")}
+    result = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert message in result.stderr
+    if message == "unknown":  # the same line as in process
+        plain = subprocess.run(args[: args.index(str(bad)) + 1], cwd=REPO, env=env, capture_output=True, text=True)
+        assert result.stderr == plain.stderr
+    assert not (tmp_path / "build" / "sweeps").exists() and not (tmp_path / "cache").exists()
+
+
+def test_an_unreachable_scheduler_is_one_line(tmp_path):
+    good = tmp_path / "good.yml"
+    good.write_text("robust_models: {}\n")
+    args = [sys.executable, "-m", "robinterp", "sweep", "robust_models", "--config", str(good)]
+    args += ["--scheduler", "tcp://127.0.0.1:9", "--threads", "1"]  # port 9 (discard): nothing listens
+    env = {**os.environ, "ROBINTERP_CACHE": str(tmp_path / "cache"), "ROBINTERP_BUILD": str(tmp_path / "build")}
+    result = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in result.stderr
