@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from robinterp import RobinterpError
+from robinterp.device import on_model_device
 from robinterp.models import eval_mode, predict
 from robinterp.progress import progress
 
@@ -424,6 +425,7 @@ class AttackSpec:
         )
 
 
+@on_model_device
 def correct_under_attack(
     model: nn.Module,
     x: torch.Tensor,

@@ -196,7 +196,11 @@ def cached_model(
         return model, train(model)
 
     def save(model: nn.Module, folder: Path) -> None:
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "weights.safetensors"))
+        # on the CPU: an entry trained on a GPU loads anywhere (the loader moves it to its spec's device)
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+            str(folder / "weights.safetensors"),
+        )
 
     def load(folder: Path) -> nn.Module:
         model = build()

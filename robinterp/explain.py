@@ -13,15 +13,18 @@ from captum.attr import GradientShap, IntegratedGradients, NoiseTunnel, Saliency
 from torch import nn
 
 from robinterp import RobinterpError
+from robinterp.device import on_model_device
 from robinterp.models import eval_mode
 
 
+@on_model_device
 def saliency(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, absolute: bool = True) -> torch.Tensor:
     """Vanilla gradient of the target logit (Simonyan et al. 2014)."""
     with eval_mode(model):
         return Saliency(model).attribute(x, target=target, abs=absolute).detach()
 
 
+@on_model_device
 def integrated_gradients(
     model: nn.Module,
     x: torch.Tensor,
@@ -51,6 +54,7 @@ def integrated_gradients(
         )
 
 
+@on_model_device
 def gradient_shap(
     model: nn.Module,
     x: torch.Tensor,
@@ -72,6 +76,7 @@ def gradient_shap(
         )
 
 
+@on_model_device
 def smoothgrad(
     model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, nt_samples: int = 25, stdevs: float = 0.15
 ) -> torch.Tensor:
@@ -91,6 +96,7 @@ def smoothgrad(
         )
 
 
+@on_model_device
 def random_attribution(
     model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, seed: int | None = None
 ) -> torch.Tensor:
@@ -118,6 +124,7 @@ def get_explainer(name: str) -> Callable[..., torch.Tensor]:
     return EXPLAINERS[name]
 
 
+@on_model_device
 def explain(
     model: nn.Module, x: torch.Tensor, target: torch.Tensor, method: str = "saliency", batch_size: int = 256, **options
 ) -> torch.Tensor:

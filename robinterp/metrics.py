@@ -6,9 +6,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from robinterp.device import on_model_device
 from robinterp.models import eval_mode
 
 
+@on_model_device
 def alignment(model: nn.Module, x: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
     """Etmann et al. (2019): |<x, g>| / ||g||, g the input gradient of the target logit.
 
@@ -24,11 +26,13 @@ def alignment(model: nn.Module, x: torch.Tensor, target: torch.Tensor | None = N
     return (xf * g).sum(1).abs() / g.norm(dim=1).clamp_min(1e-12)
 
 
+@on_model_device
 def cosine_alignment(model: nn.Module, x: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
     """Scale-free variant: |cos(x, g)|, in [0, 1]."""
     return alignment(model, x, target) / x.flatten(1).norm(dim=1).clamp_min(1e-12)
 
 
+@on_model_device
 def correct_after_removal(
     model: nn.Module,
     x: torch.Tensor,
@@ -60,6 +64,7 @@ def correct_after_removal(
     return torch.stack(rows)
 
 
+@on_model_device
 def accuracy_after_removal(
     model: nn.Module,
     x: torch.Tensor,
@@ -143,6 +148,7 @@ def noisy_linear_impute(
     return result.reshape(image.shape)
 
 
+@on_model_device
 def road(
     model: nn.Module,
     x: torch.Tensor,

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from robinterp import RobinterpError
+from robinterp.device import on_model_device
 
 # Per-channel statistics of the training sets, used only inside the models.
 NORMALISATION = {
@@ -275,6 +276,7 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
             module.training = training
 
 
+@on_model_device
 @torch.inference_mode()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Predicted labels, in eval mode, batched."""

@@ -34,6 +34,10 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
 }
 
 
+# bfloat16 autocast runs on CPUs and on GPUs from Ampere on; float16 would need a loss scaler
+PRECISIONS = ("float32", "bfloat16")
+
+
 class TrainingError(RobinterpError):
     """Training that cannot go on (a non-finite loss)."""
 
@@ -68,6 +72,14 @@ class TrainSpec(Config):
     """L2 weight decay."""
     seed: int = param(0, low=0)
     """Seed of the initialisation, the shuffling, dropout and random starts."""
+    device: str = param("cpu", choices=("cpu", "cuda"))
+    """Where the model trains and stays (a chapter's ``device``, resolved where it runs): a model
+    trained on a GPU differs in the last digits, so it keys a cache entry of its own."""
+    precision: str = param("float32", choices=PRECISIONS)
+    """Arithmetic of the training passes: float32, or bfloat16 autocast (the weights and the
+    optimiser stay float32)."""
+    torch_compile: bool = False
+    """Train through ``torch.compile(model)``; the stored weights are the model's own."""
 
     def validate(self) -> None:
         names = [name for name, _ in self.method_params]
@@ -115,11 +127,14 @@ def fit(
     accuracy when ``validation`` is given, and wall time.
     """
     method = get_method(spec.method)
+    model.to(spec.device)
     # what a method needs besides the batch, made once per run (a teacher model, say)
     context = method.prepare(spec) if method.prepare is not None else {}
     loss_fn, params = method.loss, spec.params
     torch.manual_seed(spec.seed)  # dropout and attack random starts draw from the global RNG
     optimizer = make_optimizer(spec, model)
+    forward = torch.compile(model) if spec.torch_compile else model  # shares the model's parameters
+    autocast = torch.autocast(spec.device, dtype=torch.bfloat16, enabled=spec.precision == "bfloat16")
     batches_per_epoch = math.ceil(len(train) / spec.batch_size)
     total_steps = max(1, round(spec.epochs * batches_per_epoch))
     label = desc or f"{spec.method} seed {spec.seed}"
@@ -133,7 +148,9 @@ def fit(
         bar = progress_bar(batches, desc=f"{label} epoch {epoch + 1}", total=steps_now)
         model.train()
         for i, (xb, yb) in enumerate(bar):
-            loss, logits = loss_fn(model, xb, yb, params, progress=step / total_steps, **context)
+            xb, yb = xb.to(spec.device, non_blocking=True), yb.to(spec.device, non_blocking=True)
+            with autocast:
+                loss, logits = loss_fn(forward, xb, yb, params, progress=step / total_steps, **context)
             if not torch.isfinite(loss):
                 raise TrainingError(
                     f"{label}: the loss became {loss.item()} at epoch {epoch + 1}, batch {i + 1}; "
@@ -187,7 +204,8 @@ def trained_model(
         test = test_split or data.load(spec.dataset, "test")
         return {"history": history.to_dict("records"), "test_accuracy": accuracy(model, test)}
 
-    return cache.cached_model(spec, build, train_it, code=model_code(spec))
+    model, meta = cache.cached_model(spec, build, train_it, code=model_code(spec))
+    return model.to(spec.device), meta
 
 
 def continued(
@@ -200,4 +218,5 @@ def continued(
         return {"history": history.to_dict("records"), "test_accuracy": accuracy(model, test_split)}
 
     key = {"init": init_key, "finetune": dataclasses.asdict(finetune)}
-    return cache.cached_model(key, lambda: copy.deepcopy(init_model), train_it, code=model_code(finetune))
+    model, meta = cache.cached_model(key, lambda: copy.deepcopy(init_model), train_it, code=model_code(finetune))
+    return model.to(finetune.device), meta

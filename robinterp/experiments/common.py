@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from robinterp import attacks, cache, data, models, train
+from robinterp import attacks, cache, data, device, models, train
 from robinterp.attacks import AttackSpec
 from robinterp.config import Config, ConfigError, param
 from robinterp.methods import MethodEntry, get_method, method_table
@@ -63,6 +63,17 @@ class ExperimentConfig(Config):
     """Minibatch size of every training run."""
     optimizer: str = param("adam", choices=tuple(train.OPTIMIZERS))
     """Optimiser of every training run, from robinterp.train.OPTIMIZERS."""
+    device: str = param("auto", choices=device.DEVICES)
+    """Where models train and are evaluated: auto (CUDA when torch sees a GPU, else the CPU), cpu or
+    cuda. Resolved where the chapter runs (a Dask worker with a GPU uses it)."""
+    precision: str = param("float32", choices=train.PRECISIONS)
+    """Training arithmetic: float32, or bfloat16 autocast (GPUs from Ampere on, and CPUs with
+    bfloat16 instructions: on this project's CPU a training step takes 0.6 to 0.7 of float32's,
+    benchmarks/results/precision.md). The book keeps float32: its numbers would change."""
+    torch_compile: bool = False
+    """Train through torch.compile: a compilation per model, then faster steps where the kernels it
+    generates beat the eager ones (large models on a GPU). On this project's CPU the book's small
+    CNNs step 1.4x slower compiled (benchmarks/results/precision.md)."""
     attack_early_stop: bool = True
     """How robust accuracy counts: True, an image counts as broken at the first iterate of the attack
     the model misclassifies and leaves the attack there (AutoAttack's and RobustBench's convention;
@@ -93,6 +104,9 @@ def train_spec(cfg: ExperimentConfig, entry: MethodEntry, seed: int, *, epochs: 
         batch_size=cfg.batch_size,
         optimizer=cfg.optimizer,
         seed=seed,
+        device=device.resolve(cfg.device),
+        precision=cfg.precision,
+        torch_compile=cfg.torch_compile,
     )
 
 

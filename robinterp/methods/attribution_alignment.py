@@ -32,6 +32,7 @@ from torch import nn
 
 from robinterp import RobinterpError
 from robinterp.config import Config, param
+from robinterp.device import on_model_device
 from robinterp.methods import LossOutput, Method
 from robinterp.methods._teacher import frozen_teacher
 from robinterp.models import eval_mode
@@ -82,6 +83,7 @@ def forward_with_map(model: nn.Module, x: torch.Tensor, layer: int) -> tuple[tor
     return logits, F.interpolate(features, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 
+@on_model_device
 @torch.no_grad()
 def explanation(
     model: nn.Module, x: torch.Tensor, target: torch.Tensor | None = None, *, layer: int = -1

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robinterp import RobinterpError
+from robinterp import RobinterpError, device
 from robinterp.config import Config, param
 from robinterp.methods import LossOutput, Method
 
@@ -132,6 +132,7 @@ def nsloss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: NsLossPar
     return F.cross_entropy(logits, y) + params.lam * penalty, logits
 
 
+@device.on_model_device
 def lambda_zero(
     model: nn.Module,
     batches: list[torch.Tensor],
@@ -228,6 +229,7 @@ def select_lambda(
         recent: deque[float] = deque(maxlen=window)
         high, steps = False, 0
         for xb, yb in epoch():
+            xb, yb = xb.to(device.of(model)), yb.to(device.of(model))  # batches stay on the CPU
             penalty, logits = neuron_sensitivity_loss(model, xb, eps_ns=eps_ns, n=n, neurons=neurons)
             ce = F.cross_entropy(logits, yb)
             optimizer.zero_grad(set_to_none=True)
