@@ -1,6 +1,6 @@
 """Benchmarks: ratios measured side by side, never pass/fail.
 
-    python benchmarks/run.py                      # training, attacks, quantus, attributions, early_stop
+    python benchmarks/run.py                      # training, attacks, quantus, attributions, early_stop, precision
     python benchmarks/run.py early_stop           # one of them
     python benchmarks/run.py book                 # make book twice: cold (as found) and warm
 
@@ -465,6 +465,53 @@ def early_stop(repeats: int = 3, n: int = 500, epsilons: tuple[float, ...] = (0.
     return {"rows": rows, "n": n, "epsilons": list(epsilons)}, header + "\n\n" + table
 
 
+# --- 7. training arithmetic: bfloat16 autocast and torch.compile against float32 eager ------
+def precision(repeats: int = 7, batch: int = 128) -> tuple[dict, str]:
+    """One training step (forward, backward, Adam) of standard training and of PGD-AT (5 steps),
+    as ``train.fit`` takes it: float32 eager, bfloat16 autocast, and float32 through
+    ``torch.compile`` (compiled during the warm-up, which is not timed)."""
+    x, y = torch.rand(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
+    cases = {}
+    for method, params in (("standard", {}), ("pgd_at", {"eps": 0.3, "steps": 5})):
+        for arithmetic in ("float32", "bfloat16", "compiled"):
+            model = small_cnn()
+            forward = torch.compile(model) if arithmetic == "compiled" else model
+            optimizer = torch.optim.Adam(model.parameters())
+            autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=arithmetic == "bfloat16")
+
+            def step(method=method, params=params, forward=forward, optimizer=optimizer, autocast=autocast):
+                with autocast:
+                    loss, _ = get_method(method)(forward, x, y, progress=1.0, **params)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+
+            cases[f"{method} {arithmetic}"] = step
+    start = time.perf_counter()
+    times = interleaved(cases, repeats, warmup=3)
+    rows = []
+    for name in cases:
+        method = name.split()[0]
+        rows.append(
+            {
+                "case": name,
+                **ratio_stats(times[name], times[f"{method} float32"]),
+                "ms_median": 1000 * statistics.median(times[name]),
+            }
+        )
+    table = markdown_table(
+        ["case", "time / float32 eager (median, min..max)", "ms per step (median)"],
+        [[r["case"], ratio_text(r), f"{r['ms_median']:.0f}"] for r in rows],
+    )
+    header = (
+        f"One training step (small_cnn width 16, batch {batch}) on this machine's CPU, {repeats} interleaved "
+        f"repeats after 3 untimed warm-ups (torch.compile compiles there; the whole run took "
+        f"{time.perf_counter() - start:.0f} s). bfloat16: torch.autocast on the CPU. Goal: say when each "
+        f"switch helps; below 1 is faster."
+    )
+    return {"rows": rows, "batch": batch, "repeats": repeats}, header + "\n\n" + table
+
+
 # --- 4. the book, cold and warm ----------------------------------------------------------
 def book() -> tuple[dict, str]:
     """``make book`` twice: as the cache is found (cold on a fresh clone), then warm."""
@@ -505,9 +552,10 @@ BENCHMARKS: dict[str, Callable[[], tuple[dict, str]]] = {
     "quantus": quantus_metrics,
     "attributions": attributions,
     "early_stop": early_stop,
+    "precision": precision,
     "book": book,
 }
-DEFAULT = ("training", "attacks", "quantus", "attributions", "early_stop")
+DEFAULT = ("training", "attacks", "quantus", "attributions", "early_stop", "precision")
 
 
 def main(names: list[str]) -> None:
