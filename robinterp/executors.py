@@ -183,7 +183,8 @@ def _execute_on_worker(
     os.environ.update(roots)
     if threads is None:
         host = get_worker().address.split("://")[-1].rsplit(":", 1)[0]
-        threads = max(1, len(os.sched_getaffinity(0)) // per_host.get(host, 1))
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        threads = max(1, cores // per_host.get(host, 1))
     start = time.perf_counter()
     output = runner.execute(task.chapter, task.config, task.label, task.output, echo=False, threads=threads)
     return str(output), time.perf_counter() - start
