@@ -78,7 +78,8 @@ class ExperimentConfig(Config):
     """How robust accuracy counts: True, an image counts as broken at the first iterate of the attack
     the model misclassifies and leaves the attack there (AutoAttack's and RobustBench's convention;
     images wrong when clean are not attacked); False, every image takes every step and only the last
-    iterate counts (the papers' own PGD and MI-FGSM code). Never higher with True; much faster."""
+    iterate counts (as PGD and MI-FGSM return it, e.g. in torchattacks). Never higher with True, and
+    faster: benchmarks/results/early_stop.md."""
 
     def validate(self) -> None:
         if len(set(self.seeds)) != len(self.seeds) or not self.seeds:
