@@ -132,14 +132,17 @@ def methods_table(cfg: Config, field: str = "methods") -> pd.DataFrame:
     ).set_index("label")
 
 
-def training_table(records: pd.DataFrame, key_chars: int = 10) -> pd.DataFrame:
-    """The training records as a page shows them, narrow enough for the page: the cache key cut
-    to its first ``key_chars`` characters (enough to find the entry under ``.cache/models/``; the
-    saved table keeps it whole) and the parameter count left to the prose."""
+def training_table(records: pd.DataFrame, key_chars: int = 8) -> pd.DataFrame:
+    """The training records as a page shows them, narrow enough for the page: one row per method
+    and seed (they index it), the cache key cut to its first ``key_chars`` characters (enough to
+    find the entry under ``.cache/models/``; the saved table keeps it whole) and the parameter
+    count left to the prose."""
     shown = records.drop(columns=[c for c in ("parameters",) if c in records])
     if "cache_key" in shown:
         shown = shown.assign(cache_key=shown["cache_key"].str[:key_chars] + "…")
-    return for_display(shown, digits=4)
+    if {"method", "seed"} <= set(shown.columns):
+        shown = shown.set_index(["method", "seed"])
+    return for_display(shown, digits=3)
 
 
 def for_display(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:

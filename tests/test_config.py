@@ -377,3 +377,26 @@ def test_papermill_text_parameters_for_lists_and_tables_are_read_as_yaml():
         RobustModelsConfig.from_namespace({**namespace, "seeds": "[" + "0, " * 10000 + "0]"})
     with pytest.raises(ConfigError, match="dataset"):  # a text field's text is never read as YAML
         RobustModelsConfig.from_namespace({**namespace, "dataset": "[mnist]"})
+
+
+def test_the_training_table_a_page_shows_is_indexed_by_method_and_seed_with_short_keys():
+    import pandas as pd
+
+    from robinterp import book
+
+    records = pd.DataFrame(
+        {
+            "method": ["standard", "PGD-AT"],
+            "seed": [0, 0],
+            "trained_by": ["standard", "pgd_at"],
+            "cache_key": ["0123456789abcdef", "fedcba9876543210"],
+            "from_cache": [True, False],
+            "train_minutes": [0.11694, 1.71991],
+            "test_accuracy": [0.96512, 0.94031],
+            "parameters": [215370, 215370],
+        }
+    )
+    shown = book.training_table(records)
+    assert list(shown.index.names) == ["method", "seed"] and "parameters" not in shown
+    assert shown.cache_key.tolist() == ["01234567…", "fedcba98…"]
+    assert shown.train_minutes.tolist() == [0.117, 1.72]
