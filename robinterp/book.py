@@ -142,7 +142,10 @@ def training_table(records: pd.DataFrame, key_chars: int = 8) -> pd.DataFrame:
         shown = shown.assign(cache_key=shown["cache_key"].str[:key_chars] + "…")
     if {"method", "seed"} <= set(shown.columns):
         shown = shown.set_index(["method", "seed"])
-    return for_display(shown, digits=3)
+    # headers that wrap: the underscored names were the widest cells of the table
+    headers = {"trained_by": "trained by", "cache_key": "cache key", "from_cache": "cached"}
+    headers.update({"train_minutes": "minutes", "test_accuracy": "test accuracy"})
+    return for_display(shown.rename(columns=headers), digits=3)
 
 
 def for_display(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:

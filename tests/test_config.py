@@ -398,5 +398,5 @@ def test_the_training_table_a_page_shows_is_indexed_by_method_and_seed_with_shor
     )
     shown = book.training_table(records)
     assert list(shown.index.names) == ["method", "seed"] and "parameters" not in shown
-    assert shown.cache_key.tolist() == ["01234567…", "fedcba98…"]
-    assert shown.train_minutes.tolist() == [0.117, 1.72]
+    assert shown["cache key"].tolist() == ["01234567…", "fedcba98…"]
+    assert shown["minutes"].tolist() == [0.117, 1.72]
