@@ -381,34 +381,29 @@ def early_stop(repeats: int = 3, n: int = 500, epsilons: tuple[float, ...] = (0.
     on a standard and a PGD-trained model, counted at the attack's first misclassified iterate
     (``early_stop=True``, the evaluation default) and at its last (the former default), timed
     interleaved in one run. Robust accuracy must be equal or lower with early stop."""
-    from robinterp import data
     from robinterp.attacks import AttackSpec
 
-    test = data.load("mnist", "test").subset(n, seed=12345)
-    specs = {
-        "standard": train.TrainSpec(
-            dataset="mnist", train_size=10000, model="small_cnn", width=16, method="standard", epochs=1, seed=0
-        ),
-        "PGD-AT": train.TrainSpec(
-            dataset="mnist",
-            train_size=10000,
-            model="small_cnn",
-            width=16,
-            method="pgd_at",
-            method_params=(("eps_warmup", 0.25), ("steps", 5)),
-            epochs=2,
-            seed=0,
-        ),
-    }
+    standard, images, labels = trained_small_cnn()
+    robust_spec = train.TrainSpec(
+        dataset="mnist",
+        train_size=10000,
+        model="small_cnn",
+        width=16,
+        method="pgd_at",
+        method_params=(("eps_warmup", 0.25), ("steps", 5)),
+        epochs=2,
+        seed=0,
+    )
+    trained = {"standard": standard, "PGD-AT": train.trained_model(robust_spec)[0].eval()}
+    images, labels = images[:n], labels[:n]
     bound = (AttackSpec.of("fgsm"), AttackSpec.of("pgd", steps=20), AttackSpec.of("mifgsm", steps=10))
     rows = []
-    for model_name, spec in specs.items():
-        model = train.trained_model(spec)[0].eval()
+    for model_name, model in trained.items():
         for attack in bound:
 
             def sweep(stop: bool, model: torch.nn.Module = model, attack: AttackSpec = attack):
                 return attacks.robust_accuracy(
-                    model, test.images, test.labels, attacks=(attack,), epsilons=epsilons, early_stop=stop
+                    model, images, labels, attacks=(attack,), epsilons=epsilons, early_stop=stop
                 )
 
             times = interleaved(

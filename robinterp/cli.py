@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run" and args.check:
             print(runner.check(args.chapter, args.profile, args.config))
         elif args.command == "run":
-            print(runner.run(args.chapter, args.profile, args.config, echo=True, threads=_threads(args.threads)))
+            print(runner.run(args.chapter, args.profile, args.config, echo=True, threads=_executor(args).threads))
         elif args.command == "sweep":
             for path in runner.sweep(args.chapter, args.config, echo=True, executor=_executor(args)):
                 print(path)
@@ -126,16 +126,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _threads(threads: int | None) -> int | None:
-    if threads is not None and not 1 <= threads <= 1024:
-        raise RobinterpError(f"--threads must be between 1 and 1024, got {threads}")
-    return threads
-
-
 def _executor(args: argparse.Namespace) -> Any:
     from robinterp.executors import Executor
 
-    return Executor(workers=args.workers, scheduler=args.scheduler, threads=args.threads)
+    # the one place --workers, --scheduler and --threads are checked (``run`` takes only --threads)
+    return Executor(
+        workers=getattr(args, "workers", None), scheduler=getattr(args, "scheduler", None), threads=args.threads
+    )
 
 
 if __name__ == "__main__":
