@@ -189,6 +189,10 @@ def test_the_page_view_puts_the_verdict_first_and_the_interval_in_one_cell():
     assert list(view.columns)[0] == "verdict" and view.loc["A beats B", "effect [95% interval]"] == "1.23 [0.5, 2]"
     assert view.loc["best of four", "effect [95% interval]"] == "counted in 2 of 3 seeds"
     assert view.loc["A beats B", "n"] == 750 and view.loc["best of four", "n"] == "—"
+    assert "paper" not in view  # no magnitude among the rows
+    with_paper = rules.page_view(verdicts.assign(paper=[35.0, float("nan")]))
+    assert list(with_paper.columns)[:3] == ["verdict", "effect [95% interval]", "paper"]
+    assert with_paper["paper"].tolist() == ["35", "—"]
 
 
 @pytest.mark.parametrize("over,images_column", [("images", True), ("images", False), ("seeds", True)])
@@ -212,3 +216,87 @@ def test_the_bootstrap_equals_resampling_by_hand(over, images_column):
         draws = sum(v[rng.integers(0, len(v), (500, len(v)))].mean(axis=1) for v in groups) / len(groups)
     assert (low, high) == pytest.approx(tuple(np.percentile(draws, [2.5, 97.5])), abs=1e-12)
     assert mean == pytest.approx(d.groupby("seed")["value"].mean().mean())
+
+
+@pytest.mark.parametrize(
+    "means,paper,expected",
+    [
+        ((35.0, 34.0, 36.0), 35.0, "reproduced"),  # the paper's value inside the interval
+        ((10.0, 12.0, 11.0), 35.0, "partly"),  # the direction holds, the size does not
+        ((-10.0, -12.0, -11.0), 35.0, "contradicted"),  # the other way
+        ((0.5, -0.5, 0.2), 35.0, "not reproduced"),  # no effect either way, nor the paper's
+        ((-20.0, -21.0, -19.0), -20.0, "reproduced"),  # a claimed drop
+        ((-5.0, -6.0, -4.0), -20.0, "partly"),
+    ],
+)
+def test_magnitudes_in_each_of_the_four_outcomes(means, paper, expected):
+    judged = rules.magnitude(diffs(means, spread=2.0), paper)
+    assert judged.verdict == expected, judged
+    assert judged.seeds_agreeing == (3 if expected in ("reproduced", "partly") else judged.seeds_agreeing)
+
+
+def test_a_level_is_reproduced_only_when_the_papers_value_is_inside():
+    """A level (an accuracy) has no direction: a value far below the paper's is not "partly"."""
+    assert rules.magnitude(diffs((98.8, 98.7, 98.9), spread=1.0), 98.8, null=None).verdict == "reproduced"
+    low = rules.magnitude(diffs((90.0, 91.0, 89.0), spread=1.0), 98.8, null=None)
+    assert low.verdict == "not reproduced" and low.high < 98.8 and low.seeds_agreeing == 0
+
+
+def test_a_ratio_of_means_with_its_interval():
+    """B's scores are A's halved, image by image: the ratio is 2 exactly, and the interval too."""
+    rng = np.random.default_rng(5)
+    a = pd.DataFrame([{"seed": s, "image": i, "a": 1 + rng.random()} for s in range(3) for i in range(100)])
+    pairs = a.assign(b=a["a"] / 2)
+    judged = rules.ratio(pairs, 2.0)
+    assert judged.mean == pytest.approx(2.0) and judged.low == pytest.approx(2.0) and judged.high == pytest.approx(2.0)
+    assert judged.verdict == "reproduced" and judged.n == 300 and judged.seeds_agreeing == 3
+    far = rules.ratio(pairs.assign(b=pairs["a"] / (1.5 + 0.5 * rng.random(len(pairs)))), 116.0)
+    assert far.verdict == "partly" and 1.5 < far.low < far.high < 2.0  # a reduction, not 116-fold
+    assert rules.ratio(pairs.assign(b=pairs["a"] * 2), 116.0).verdict == "contradicted"
+
+
+def test_paired_values_keep_both_models_side_by_side():
+    table = pd.DataFrame(
+        {"method": ["A", "A", "B", "B"], "seed": [0, 0, 0, 0], "image": [0, 1, 1, 0], "score": [1.0, 2.0, 5.0, 4.0]}
+    )
+    both = rules.paired_values(table, "A", "B").sort_values("image")
+    assert both[["a", "b"]].to_numpy().tolist() == [[1.0, 4.0], [2.0, 5.0]]
+
+
+def test_a_trend_does_not_depend_on_the_order_of_its_rows():
+    """Rows setting by setting (not seed by seed) once scrambled the seeds' columns."""
+    rows = [
+        {"x": x, "seed": seed, "image": i, "value": mean + 0.01 * seed + 0.001 * i}
+        for x, mean in ((1.0, 0.5), (2.0, 0.4), (3.0, 0.45))
+        for seed in (0, 1)
+        for i in range(20)
+    ]
+    table = pd.DataFrame(rows)
+    judged = rules.trend(table)
+    assert judged == rules.trend(table.sample(frac=1, random_state=0))
+    assert judged.mean == pytest.approx(-0.5) and judged.seeds_agreeing == 0
+
+
+def test_many_orderings_at_once_equal_the_rule_pair_by_pair():
+    rng = np.random.default_rng(11)
+    table = pd.DataFrame(
+        [
+            {"method": m, "seed": s, "image": i, "score": shift + rng.standard_normal()}
+            for m, shift in (("A", 0.0), ("B", 0.3), ("C", 0.05), ("D", 0.3))
+            for s in range(3)
+            for i in range(60)
+        ]
+    )
+    table.loc[(table.method == "D") & (table.image == 0) & (table.seed == 1), "score"] = np.nan  # D: one pair by one
+    pairs = [("B", "A"), ("C", "A"), ("A", "B"), ("D", "A"), ("B", "C")]
+    fast = rules.orderings(table.sample(frac=1, random_state=1), pairs)
+    for a, b in pairs:
+        slow = rules.ordering(rules.paired(table, a, b))
+        got = fast[a, b]
+        assert got.verdict == slow.verdict and (got.n, got.missing, got.seeds_agreeing) == (
+            slow.n,
+            slow.missing,
+            slow.seeds_agreeing,
+        )
+        assert (got.mean, got.low, got.high) == pytest.approx((slow.mean, slow.low, slow.high), abs=1e-12)
+    assert fast["B", "A"].verdict == "reproduced" and fast["A", "B"].verdict == "contradicted"

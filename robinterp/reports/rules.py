@@ -25,6 +25,14 @@ paired difference d = A - B, signed so that d > 0 is the direction the paper cla
   improvement d stays within m: *reproduced* when the interval's upper end and every seed's
   mean are at most m; *partly* when only the mean is; *not reproduced* when the mean exceeds
   m; *contradicted* when the whole interval does. Being worse is no improvement.
+- **Magnitude** ("a 35-point gain", "98.8% clean accuracy"): the paper's value v beside our
+  effect and its interval. For an effect (a difference, > 0 the claimed direction):
+  *reproduced* when v lies inside the interval; *partly* when it does not but the interval
+  excludes 0 on the claimed side (the direction holds, not the size); *contradicted* when the
+  interval excludes 0 the other way; *not reproduced* otherwise. For a level (an accuracy, not a
+  difference; ``null=None``) only *reproduced* (v inside) or *not reproduced*.
+- **Ratio** ("116 times lower", "twice as good"): a magnitude whose effect is the ratio of two
+  models' means (no effect: 1), per seed, averaged over seeds; images resampled as above.
 - **Equivalence** ("accuracy unaffected", within a stated margin m): *reproduced* when
   the interval lies inside [-m, m] and so does every seed's mean; *partly* when the mean
   does but the interval or a seed leaves it; *not reproduced* when the mean is outside;
@@ -35,6 +43,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -58,6 +67,13 @@ AT_MOST_RULE = (
     "A claim of no improvement is reproduced when the 95% interval of the improvement and "
     "every seed's mean stay at or below the stated margin; partly when only the mean does; "
     "not reproduced when the mean exceeds it; contradicted when the whole interval does."
+)
+MAGNITUDE_RULE = (
+    "A magnitude is reproduced when the paper's value lies inside our 95% bootstrap interval; "
+    "an effect whose interval misses the paper's value is partly reproduced when the interval "
+    "still excludes 0 on the claimed side (the direction holds, not the size), contradicted when "
+    "it excludes 0 the other way and not reproduced otherwise; a level (an accuracy) is either "
+    "reproduced or not."
 )
 EQUIVALENCE_RULE = (
     "An equivalence is reproduced when the 95% interval of the difference and every "
@@ -124,7 +140,9 @@ def bootstrap(
     and, for ``over="images"``, image); rows with a missing value are left out."""
     if over not in RESAMPLING:
         raise ValueError(f"over must be one of {RESAMPLING}, got {over!r}")
-    diff = diff.dropna(subset=["value"])
+    # rows in a fixed order (seed, then image), so that the resampling never depends on the
+    # order in which the caller's rows came
+    diff = diff.dropna(subset=["value"]).sort_values([c for c in ("seed", "image") if c in diff], kind="stable")
     if diff.empty:
         raise ValueError("no paired observations to judge")
     per_seed = diff.groupby("seed")["value"].mean()
@@ -171,6 +189,51 @@ def ordering(diff: pd.DataFrame, over: str = "images") -> Judgement:
     return Judgement(mean, low, high, *_counts(diff), agreeing, len(per_seed), verdict)
 
 
+def orderings(
+    table: pd.DataFrame,
+    pairs: Sequence[tuple[str, str]],
+    *,
+    by: str = "method",
+    value: str = "score",
+    n_boot: int = 2000,
+    seed: int = BOOTSTRAP_SEED,
+) -> dict[tuple[str, str], Judgement]:
+    """``ordering(paired(table, a, b, ...))`` for every pair (a, b) of one tidy table (columns
+    ``by``, seed, image, ``value``), the same judgements (tested), computed at once: where the
+    two models are measured on the same images in every seed with no value missing, each model's
+    resampled means are computed once for all its pairs (a mean of differences is a difference of
+    means); any other pair is judged one by one."""
+    names = sorted({name for pair in pairs for name in pair})
+    grids: dict[str, pd.DataFrame] = {}
+    for name in names:
+        rows = table[table[by] == name]
+        if rows.duplicated(["seed", "image"]).any():
+            raise ValueError(f"{name!r} has two rows for one seed and image: the pairing would be ambiguous")
+        grids[name] = rows.pivot(index="image", columns="seed", values=value)
+    shapes = {(tuple(g.index), tuple(g.columns)) for g in grids.values() if not g.isna().any().any()}
+    resampled: dict[str, np.ndarray] = {}
+    if len(shapes) == 1:
+        ((images, _),) = shapes
+        if len(images) > 1:
+            counts = _draws(seed, n_boot, (len(images),))[0]
+            resampled = {
+                name: _resampled_means(counts, g.to_numpy()) for name, g in grids.items() if not g.isna().any().any()
+            }
+    judged = {}
+    for a, b in pairs:
+        if a in resampled and b in resampled:
+            draws = (resampled[a] - resampled[b]).mean(axis=1)
+            low, high = (float(v) for v in np.percentile(draws, [2.5, 97.5]))
+            per_seed = grids[a].mean() - grids[b].mean()
+            mean = float(per_seed.mean())
+            agreeing = int((per_seed > 0).sum())
+            verdict = _directional(mean, low, high, agreeing == len(per_seed))
+            judged[a, b] = Judgement(mean, low, high, grids[a].size, 0, agreeing, len(per_seed), verdict)
+        else:
+            judged[a, b] = ordering(paired(table, a, b, by=by, value=value))
+    return judged
+
+
 def equivalence(diff: pd.DataFrame, margin: float, over: str = "images") -> Judgement:
     """The rule for "A is about as good as B" within ``margin`` (same units as ``diff``)."""
     if not margin > 0:
@@ -186,6 +249,63 @@ def equivalence(diff: pd.DataFrame, margin: float, over: str = "images") -> Judg
     else:
         verdict = "partly"
     return Judgement(mean, low, high, *_counts(diff), agreeing, len(per_seed), verdict)
+
+
+def _magnitude_verdict(low: float, high: float, paper_value: float, null: float | None) -> str:
+    if low <= paper_value <= high:
+        return "reproduced"
+    if null is None:
+        return "not reproduced"
+    sides = (
+        (low - null) * (1.0 if paper_value >= null else -1.0),
+        (high - null) * (1.0 if paper_value >= null else -1.0),
+    )
+    if min(sides) > 0:
+        return "partly"  # the whole interval on the paper's side of no effect
+    if max(sides) < 0:
+        return "contradicted"
+    return "not reproduced"
+
+
+def _agreeing(per_seed: pd.Series, paper_value: float, null: float | None) -> int:
+    """Seeds whose own value lies on the paper's side of ``null`` (none for a level)."""
+    if null is None:
+        return 0
+    claimed = 1.0 if paper_value >= null else -1.0
+    return int(((per_seed - null) * claimed > 0).sum())
+
+
+def magnitude(diff: pd.DataFrame, paper_value: float, null: float | None = 0.0, over: str = "images") -> Judgement:
+    """The rule for "the effect is ``paper_value``": ``diff`` holds our effect per image (or per
+    seed) in the paper's units, signed so that > 0 is the claimed direction; ``null`` is the value
+    of no effect, None for a level (an accuracy), which has no direction. ``seeds agreeing``
+    counts the seeds whose mean lies on the paper's side of ``null`` (for a level: none)."""
+    mean, low, high, per_seed = bootstrap(diff, over)
+    verdict = _magnitude_verdict(low, high, paper_value, null)
+    return Judgement(mean, low, high, *_counts(diff), _agreeing(per_seed, paper_value, null), len(per_seed), verdict)
+
+
+def ratio(pairs: pd.DataFrame, paper_value: float, n_boot: int = 2000, seed: int = BOOTSTRAP_SEED) -> Judgement:
+    """The magnitude rule for "A's mean is ``paper_value`` times B's" (no effect: 1): ``pairs``
+    has columns seed, image, a and b, every image measured in every seed (``paired_values``).
+    Per seed the ratio of the two means over images, averaged over seeds; the interval resamples
+    images, the same draw for every seed and both models."""
+    pairs = pairs.dropna(subset=["a", "b"])
+    numerator = pairs.pivot(index="image", columns="seed", values="a")
+    denominator = pairs.pivot(index="image", columns="seed", values="b")
+    complete = numerator.notna().all(axis=1) & denominator.notna().all(axis=1)
+    if not complete.any():
+        raise ValueError("no image is measured in every seed for both models")
+    a, b = numerator[complete].to_numpy(), denominator[complete].to_numpy()
+    counts = _draws(seed, n_boot, (len(a),))[0]
+    draws = (_resampled_means(counts, a) / _resampled_means(counts, b)).mean(axis=1)
+    low, high = (float(v) for v in np.percentile(draws, [2.5, 97.5]))
+    per_seed = pd.Series(a.mean(0) / b.mean(0), index=numerator.columns)
+    missing = int((~complete).sum()) * a.shape[1]
+    verdict = _magnitude_verdict(low, high, paper_value, 1.0)
+    return Judgement(
+        float(per_seed.mean()), low, high, a.size, missing, _agreeing(per_seed, paper_value, 1.0), a.shape[1], verdict
+    )
 
 
 def _spearman(means: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -206,7 +326,9 @@ def trend(table: pd.DataFrame, n_boot: int = 2000, seed: int = BOOTSTRAP_SEED) -
     setting and seed. Needs at least two settings."""
     if table.duplicated(["seed", "x", "image"]).any():
         raise ValueError("two values for one image, setting and seed: the trend would be ambiguous")
-    grid = table.pivot(index="image", columns=["seed", "x"], values="value")
+    # columns seed-major, settings ascending: the reshape below relies on it (pivot keeps the
+    # order in which the rows came)
+    grid = table.pivot(index="image", columns=["seed", "x"], values="value").sort_index(axis=1)
     seeds = sorted(table["seed"].unique())
     xs = np.array(sorted(table["x"].unique()), dtype=float)
     if len(xs) < 2:
@@ -248,6 +370,25 @@ def at_most(diff: pd.DataFrame, margin: float, over: str = "images") -> Judgemen
     return Judgement(mean, low, high, *_counts(diff), agreeing, len(per_seed), verdict)
 
 
+def paired_values(
+    table: pd.DataFrame,
+    a: str,
+    b: str,
+    *,
+    by: str = "method",
+    keys: tuple[str, ...] = ("seed", "image"),
+    value: str = "score",
+) -> pd.DataFrame:
+    """A's and B's ``value`` matched on ``keys`` (columns seed, image, a and b), from a tidy table
+    with one row per key and model."""
+    left = table[table[by] == a].set_index(list(keys))[value]
+    right = table[table[by] == b].set_index(list(keys))[value]
+    if not (left.index.is_unique and right.index.is_unique):
+        raise ValueError(f"{a!r} or {b!r} has two rows for one of {keys}: the pairing would be ambiguous")
+    both = left.index.intersection(right.index)
+    return pd.DataFrame({"a": left.loc[both], "b": right.loc[both]}).reset_index()
+
+
 def paired(
     table: pd.DataFrame,
     a: str,
@@ -259,29 +400,30 @@ def paired(
 ) -> pd.DataFrame:
     """A - B of ``value`` matched on ``keys`` (columns seed, image and value), from a tidy table
     with one row per key and model."""
-    left = table[table[by] == a].set_index(list(keys))[value]
-    right = table[table[by] == b].set_index(list(keys))[value]
-    if not (left.index.is_unique and right.index.is_unique):
-        raise ValueError(f"{a!r} or {b!r} has two rows for one of {keys}: the pairing would be ambiguous")
-    both = left.index.intersection(right.index)
-    diff = (left.loc[both] - right.loc[both]).rename("value").reset_index()
+    both = paired_values(table, a, b, by=by, keys=keys, value=value)
+    diff = both.assign(value=both["a"] - both["b"])
     return diff[[k for k in ("seed", "image") if k in diff] + ["value"]]
 
 
 def page_view(verdicts: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     """A verdict table as a page shows it, narrow enough for the page: one row per claim, the
-    verdict first, then the effect with its 95% interval in one cell, n and the seeds agreeing
-    (rows judged without an interval show what they counted instead)."""
+    verdict first, then the effect with its 95% interval in one cell, the paper's value where a row
+    has one (magnitudes), n and the seeds agreeing (rows judged without an interval show what they
+    counted instead)."""
 
     def effect(row: pd.Series) -> str:
         if pd.isna(row.get("effect")):
             return str(row.get("measure", "—"))
         return f"{row['effect']:.{digits}g} [{row['low']:.{digits}g}, {row['high']:.{digits}g}]"
 
+    paper = {}
+    if "paper" in verdicts and verdicts["paper"].notna().any():  # magnitudes: the paper's value beside ours
+        paper["paper"] = ["—" if pd.isna(v) else f"{v:.{digits}g}" for v in verdicts["paper"]]
     return pd.DataFrame(
         {
             "verdict": verdicts["verdict"].to_list(),
             "effect [95% interval]": [effect(row) for _, row in verdicts.iterrows()],
+            **paper,
             "n": [("—" if pd.isna(n) else int(n)) for n in verdicts.get("n", pd.Series(index=verdicts.index))],
             "seeds agreeing": verdicts.get("seeds agreeing", pd.Series("—", index=verdicts.index))
             .fillna("—")
