@@ -23,12 +23,15 @@ def robust_table(
     seed: int,
     early_stop: bool,
     desc: str,
+    batch_size: int = 500,
 ) -> pd.DataFrame:
-    """``correct_under_attack`` for every attack over the Linf radii, with a progress line per attack.
-    Tidy: attack, eps, image, correct (0 or 100)."""
+    """``correct_under_attack`` for every attack over the Linf radii, with a progress line per attack
+    (``batch_size`` images attacked at once, a memory bound). Tidy: attack, eps, image, correct (0 or 100)."""
     tables = []
     for attack in progress(bound, desc=desc):
-        right = correct_under_attack(model, x, y, attack, epsilons, seed=seed, early_stop=early_stop)
+        right = correct_under_attack(
+            model, x, y, attack, epsilons, seed=seed, batch_size=batch_size, early_stop=early_stop
+        )
         tables += [
             pd.DataFrame(
                 {

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from robinterp import attacks, cache, data, device, models, train
+from robinterp import cache, data, device, models, per_image, train
 from robinterp.attacks import AttackSpec
 from robinterp.config import Config, ConfigError, param
 from robinterp.methods import MethodEntry, get_method, method_table
@@ -172,40 +172,52 @@ def evaluation_attacks(cfg: Any, names: tuple[str, ...] = ("fgsm", "pgd", "mifgs
     return tuple(AttackSpec.of(name, **{k: v for k, v in options[name].items() if v is not None}) for name in names)
 
 
-def robust_curves(
+def robust_per_image(
     chapter: str,
     cfg: Any,
     trained: Mapping[tuple[str, int], torch.nn.Module],
     split: data.Split,
     bound: tuple[AttackSpec, ...],
     epsilons: tuple[float, ...],
+    table: str = "robust_per_image",
     batch_size: int = 500,
 ) -> pd.DataFrame:
-    """Robust accuracy per method, seed, attack and epsilon (tidy), cached by the chapter config;
+    """Per test image: right (0 or 100) clean and under each attack at each Linf radius, for every
+    model, so that the verdicts pair models image by image (``robinterp.reports.rules``). Tidy:
+    method, seed, attack, norm, eps, image, correct; cached by the chapter config under ``table``;
     ``batch_size`` images are attacked at once (a memory bound)."""
 
     def compute() -> pd.DataFrame:
         tables = []
         for (label, seed), model in trained.items():
-            table = attacks.robust_accuracy(
-                model,
-                split.images,
-                split.labels,
-                epsilons=epsilons,
-                attacks=bound,
-                seed=seed,
-                batch_size=batch_size,
-                early_stop=cfg.attack_early_stop,
-                desc=f"attacks on {label} seed {seed}",
+            tables.append(
+                per_image.robust_table(
+                    model,
+                    split.images,
+                    split.labels,
+                    bound,
+                    epsilons,
+                    seed=seed,
+                    early_stop=cfg.attack_early_stop,
+                    desc=f"attacks on {label} seed {seed}",
+                    batch_size=batch_size,
+                ).assign(method=label, seed=seed, norm="linf")
             )
-            tables.append(table.assign(method=label, seed=seed))
         return pd.concat(tables, ignore_index=True)
 
     return cache.cached_table(
-        {"chapter": chapter, "table": "robust_curves", "config": dataclasses.asdict(cfg)},
+        {"chapter": chapter, "table": table, "config": dataclasses.asdict(cfg)},
         compute,
         code=table_code(f"robinterp.experiments.{chapter}", cfg),
     )
+
+
+def robust_curves(per_image_table: pd.DataFrame) -> pd.DataFrame:
+    """Robust accuracy per method, seed, attack and epsilon from a per-image table (the columns of
+    ``attacks.robust_accuracy``: accuracy, correct, n)."""
+    grouped = per_image_table.groupby(["method", "seed", "attack", "norm", "eps"], sort=False)["correct"]
+    curves = grouped.agg(correct=lambda c: int((c > 0).sum()), n="size").reset_index()
+    return curves.assign(accuracy=curves["correct"] / curves["n"])
 
 
 @dataclasses.dataclass

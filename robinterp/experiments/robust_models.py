@@ -52,6 +52,9 @@ class RobustModelsConfig(common.ExperimentConfig):
     """Test images shown in the saliency-map grid."""
     alignment_size: int = param(1000, low=1, high=10000)
     """Test images over which the image/saliency alignment is averaged."""
+    near_zero: float = param(10.0, low=0, low_open=True, high=100)
+    """Accuracy (%) at or below which "the standard model falls to near 0%" holds (ours: Madry
+    et al. give no number)."""
 
     def validate(self) -> None:
         super().validate()
@@ -68,9 +71,10 @@ def plan(cfg: RobustModelsConfig) -> common.Plan:
     return common.Plan(common.method_grid(cfg), common.evaluation_attacks(cfg), ("alignment",))
 
 
-def robust_curves(cfg: RobustModelsConfig, trained: dict[tuple[str, int], torch.nn.Module]) -> pd.DataFrame:
-    """Robust accuracy per method, seed, attack and epsilon (tidy), cached by config."""
-    return common.robust_curves(
+def robust_per_image(cfg: RobustModelsConfig, trained: dict[tuple[str, int], torch.nn.Module]) -> pd.DataFrame:
+    """Per test image: right (0 or 100) clean and under each attack at each epsilon, for every
+    model (``common.robust_per_image``), cached by the chapter config."""
+    return common.robust_per_image(
         "robust_models",
         cfg,
         trained,
@@ -80,15 +84,36 @@ def robust_curves(cfg: RobustModelsConfig, trained: dict[tuple[str, int], torch.
     )
 
 
-def alignment_table(cfg: RobustModelsConfig, trained: dict[tuple[str, int], torch.nn.Module]) -> pd.DataFrame:
-    """Mean image/saliency alignment (Etmann et al.) per method and seed."""
+robust_curves = common.robust_curves
+
+
+def alignment_per_image(cfg: RobustModelsConfig, trained: dict[tuple[str, int], torch.nn.Module]) -> pd.DataFrame:
+    """Per test image: the image/saliency alignment of Etmann et al. and its cosine form, for every
+    model. Tidy: method, seed, image, alignment, cosine_alignment."""
     split = common.eval_subset(cfg.dataset, cfg.alignment_size, "alignment")
-    rows = []
+    tables = []
     for (method, seed), model in trained.items():
         a = torch.cat([metrics.alignment(model, xb) for xb, _ in split.batches(500)])
         c = torch.cat([metrics.cosine_alignment(model, xb) for xb, _ in split.batches(500)])
-        rows.append({"method": method, "seed": seed, "alignment": float(a.mean()), "cosine_alignment": float(c.mean())})
-    return pd.DataFrame(rows)
+        tables.append(
+            pd.DataFrame(
+                {
+                    "method": method,
+                    "seed": seed,
+                    "image": range(len(a)),
+                    "alignment": a.tolist(),
+                    "cosine_alignment": c.tolist(),
+                }
+            )
+        )
+    return pd.concat(tables, ignore_index=True)
+
+
+def alignment_table(per_image_table: pd.DataFrame) -> pd.DataFrame:
+    """Mean image/saliency alignment per method and seed, from the per-image table."""
+    return (
+        per_image_table.groupby(["method", "seed"], sort=False)[["alignment", "cosine_alignment"]].mean().reset_index()
+    )
 
 
 def saliency_maps(
