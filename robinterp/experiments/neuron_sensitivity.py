@@ -24,6 +24,7 @@ from robinterp.attacks import AttackSpec
 from robinterp.config import ConfigError, param
 from robinterp.experiments import common
 from robinterp.methods import MethodEntry, method_table, nsloss
+from robinterp.models import predict
 
 CHAPTER = "neuron_sensitivity"
 SWEEP_METRICS = ("max_sensitivity", "faithfulness_estimate", "sparseness")  # the paper's Table 5
@@ -108,9 +109,16 @@ class NeuronSensitivityConfig(common.ExperimentConfig):
     """Images per attack batch, explainer call and Integrated Gradients pass: a memory bound,
     to lower for large networks on 224-pixel images."""
     sweep_factors: tuple[float, ...] = param((0.3, 1.0, 3.0), low=0, low_open=True)
-    """Lambda sweep: multiples of the selected lambda (the paper's Table 5), seed of the first."""
+    """Lambda sweep: multiples of the selected lambda (the paper's Table 5), every seed."""
     curve_epochs: int = param(3, low=1)
-    """Fine-tuning epochs after each of which the NsLoss model is scored (Figure 4)."""
+    """Fine-tuning epochs after each of which every seed's NsLoss model is scored (Figure 4)."""
+    equivalence_share: float = param(0.5, low=0, low_open=True)
+    """"JacobReg is approximately as effective as adversarial training" holds on a metric when
+    JacobReg - PGD-AT stays within this share of PGD-AT's improvement over the standard model
+    (ours: the paper states no margin)."""
+    accuracy_margin: float = param(2.0, low=0, low_open=True, high=100)
+    """"A similarly low decline in accuracy": NsLoss's clean accuracy at most this many points
+    below each other method's (ours: the paper states no margin)."""
     attribution_images: int = param(6, low=1, high=32)
     """Test images in the attribution-map grids."""
 
@@ -266,8 +274,10 @@ def train_all(cfg: NeuronSensitivityConfig) -> Trained:
     return Trained(models, pd.DataFrame(rows), trace, lam, keys)
 
 
-def robust_curves(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
-    return common.robust_curves(
+def robust_per_image(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
+    """Per test image: right (0 or 100) clean and under PGD at each epsilon, for every model
+    (``common.robust_per_image``), cached by the chapter config."""
+    return common.robust_per_image(
         CHAPTER,
         cfg,
         trained.models,
@@ -278,32 +288,21 @@ def robust_curves(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFram
     )
 
 
-def autoattack_table(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
-    """Robust accuracy under AutoAttack at ``autoattack_eps`` per method and seed."""
+robust_curves = common.robust_curves
 
-    def compute() -> pd.DataFrame:
-        split = common.eval_subset(cfg.dataset, cfg.autoattack_size, "autoattack")
-        bound = (AttackSpec.of("autoattack", parts=cfg.autoattack_parts),)
-        tables = [
-            attacks.robust_accuracy(
-                model,
-                split.images,
-                split.labels,
-                seed=seed,
-                attacks=bound,
-                epsilons=(cfg.autoattack_eps,),
-                batch_size=cfg.eval_batch_size,
-                early_stop=cfg.attack_early_stop,
-                desc=f"AutoAttack on {label} seed {seed}",
-            ).assign(method=label, seed=seed)
-            for (label, seed), model in trained.models.items()
-        ]
-        return pd.concat(tables, ignore_index=True)
 
-    return cache.cached_table(
-        {"chapter": CHAPTER, "table": "autoattack", "config": dataclasses.asdict(cfg)},
-        compute,
-        code=common.table_code(__name__, cfg, STANDARD_ENTRY),
+def autoattack_per_image(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
+    """Per test image: right (0 or 100) under AutoAttack at ``autoattack_eps``, for every model;
+    the same columns as ``robust_per_image``."""
+    return common.robust_per_image(
+        CHAPTER,
+        cfg,
+        trained.models,
+        common.eval_subset(cfg.dataset, cfg.autoattack_size, "autoattack"),
+        (AttackSpec.of("autoattack", parts=cfg.autoattack_parts),),
+        (cfg.autoattack_eps,),
+        table="autoattack_per_image",
+        batch_size=cfg.eval_batch_size,
     )
 
 
@@ -366,73 +365,84 @@ def quality_scores(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFra
     )
 
 
+def _per_image_measures(
+    cfg: NeuronSensitivityConfig, model: torch.nn.Module, seed: int, test_split: data.Split
+) -> pd.DataFrame:
+    """The measures of the paper's Table 5 and Figure 4 per image: the three metrics on the
+    scored images, and right or wrong (1 or 0) on every test image as ``test_accuracy`` (its
+    mean is the model's test accuracy). Tidy: metric, image, score."""
+    right = (predict(model, test_split.images) == test_split.labels).double()
+    accuracy = pd.DataFrame({"metric": "test_accuracy", "image": range(len(right)), "score": right.tolist()})
+    return pd.concat([_scores(cfg, model, seed, SWEEP_METRICS), accuracy], ignore_index=True)
+
+
 def lambda_sweep(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
-    """Table 5 analogue: accuracy and three metrics per multiple of the selected lambda (first seed)."""
-    seed = cfg.seeds[0]
+    """Table 5 analogue, per image: every seed's NsLoss model at each multiple of the selected
+    lambda (``_per_image_measures``). Tidy: factor, lambda, seed, metric, image, score."""
     train_split, test_split = data.load(cfg.dataset, "train"), data.load(cfg.dataset, "test")
 
     def compute() -> pd.DataFrame:
-        rows = []
-        for factor in cfg.sweep_factors:
+        tables = []
+        for seed, factor in itertools.product(cfg.seeds, cfg.sweep_factors):
             entry = cfg.nsloss_entry().with_params(lam=factor * trained.lam)
-            model, meta = train.continued(
+            model, _ = train.continued(
                 trained.standard_keys[seed],
                 trained.models[STANDARD, seed],
                 finetune_spec(cfg, entry, seed),
                 train_split,
                 test_split,
             )
-            scores = _scores(cfg, model, seed, SWEEP_METRICS).groupby("metric")["score"].mean()
-            rows.append(
-                {
-                    "factor": factor,
-                    "lambda": factor * trained.lam,
-                    "test_accuracy": meta["metrics"]["test_accuracy"],
-                    **scores.to_dict(),
-                }
-            )
-        return pd.DataFrame(rows)
+            measures = _per_image_measures(cfg, model, seed, test_split)
+            tables.append(measures.assign(factor=factor, **{"lambda": factor * trained.lam}, seed=seed))
+        return pd.concat(tables, ignore_index=True)
 
     return cache.cached_table(
-        {"chapter": CHAPTER, "table": "lambda_sweep", "lambda": trained.lam, "config": dataclasses.asdict(cfg)},
+        {
+            "chapter": CHAPTER,
+            "table": "lambda_sweep_per_image",
+            "lambda": trained.lam,
+            "config": dataclasses.asdict(cfg),
+        },
         compute,
         code=common.table_code(__name__, cfg, STANDARD_ENTRY),
     )
 
 
 def epoch_curve(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
-    """Figure 4 analogue: the NsLoss model (first seed) scored after each fine-tuning epoch."""
-    seed = cfg.seeds[0]
+    """Figure 4 analogue, per image: every seed's NsLoss model after each fine-tuning epoch
+    (epoch 0: the standard model it starts from). Tidy: epoch, seed, metric, image, score."""
     train_split, test_split = data.load(cfg.dataset, "train"), data.load(cfg.dataset, "test")
 
     def compute() -> pd.DataFrame:
         entry = dataclasses.replace(cfg.nsloss_entry().with_params(lam=trained.lam), epochs=1.0)
-        one_epoch = finetune_spec(cfg, entry, seed)
-        model, key = trained.models[STANDARD, seed], trained.standard_keys[seed]
-        rows = [
-            {
-                "epoch": 0,
-                "test_accuracy": train.accuracy(model, test_split),
-                **_scores(cfg, model, seed, SWEEP_METRICS).groupby("metric")["score"].mean().to_dict(),
-            }
-        ]
-        for epoch in range(1, cfg.curve_epochs + 1):
-            model, meta = train.continued(key, model, one_epoch, train_split, test_split)
-            key = meta["key"]
-            rows.append(
-                {
-                    "epoch": epoch,
-                    "test_accuracy": meta["metrics"]["test_accuracy"],
-                    **_scores(cfg, model, seed, SWEEP_METRICS).groupby("metric")["score"].mean().to_dict(),
-                }
-            )
-        return pd.DataFrame(rows)
+        tables = []
+        for seed in cfg.seeds:
+            one_epoch = finetune_spec(cfg, entry, seed)
+            model, key = trained.models[STANDARD, seed], trained.standard_keys[seed]
+            tables.append(_per_image_measures(cfg, model, seed, test_split).assign(epoch=0, seed=seed))
+            for epoch in range(1, cfg.curve_epochs + 1):
+                model, meta = train.continued(key, model, one_epoch, train_split, test_split)
+                key = meta["key"]
+                tables.append(_per_image_measures(cfg, model, seed, test_split).assign(epoch=epoch, seed=seed))
+        return pd.concat(tables, ignore_index=True)
 
     return cache.cached_table(
-        {"chapter": CHAPTER, "table": "epoch_curve", "lambda": trained.lam, "config": dataclasses.asdict(cfg)},
+        {
+            "chapter": CHAPTER,
+            "table": "epoch_curve_per_image",
+            "lambda": trained.lam,
+            "config": dataclasses.asdict(cfg),
+        },
         compute,
         code=common.table_code(__name__, cfg, STANDARD_ENTRY),
     )
+
+
+def setting_means(per_image_table: pd.DataFrame, setting: str) -> pd.DataFrame:
+    """Per ``setting`` (lambda or epoch): each measure's mean over images and then over seeds,
+    one column per measure (what the page's panels and table show)."""
+    per_seed = per_image_table.groupby([setting, "seed", "metric"])["score"].mean()
+    return per_seed.groupby([setting, "metric"]).mean().unstack("metric").reset_index().rename_axis(columns=None)
 
 
 def attribution_maps(
