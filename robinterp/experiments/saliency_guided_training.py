@@ -13,7 +13,7 @@ import dataclasses
 import pandas as pd
 import torch
 
-from robinterp import cache, explain, metrics, per_image, train
+from robinterp import cache, explain, metrics, train
 from robinterp.config import ConfigError, param
 from robinterp.experiments import common
 from robinterp.methods import MethodEntry, method_table
@@ -83,40 +83,44 @@ def plan(cfg: SaliencyGuidedConfig) -> common.Plan:
 
 def robust_per_image(cfg: SaliencyGuidedConfig, trained: dict[tuple[str, int], torch.nn.Module]) -> pd.DataFrame:
     """Per test image: right (0 or 100) clean and under each attack at each epsilon, for every
-    model, so that the verdicts pair models image by image. Tidy: method, seed, attack, norm,
-    eps, image, correct; cached by the chapter config."""
+    model (``common.robust_per_image``), cached by the chapter config."""
+    return common.robust_per_image(
+        "saliency_guided_training",
+        cfg,
+        trained,
+        common.eval_subset(cfg.dataset, cfg.eval_size, "attacks"),
+        common.evaluation_attacks(cfg),
+        cfg.epsilons,
+    )
+
+
+robust_curves = common.robust_curves
+
+
+def map_focus(cfg: SaliencyGuidedConfig, trained: dict[tuple[str, int], torch.nn.Module]) -> pd.DataFrame:
+    """Per test image (the faithfulness test's): the share of each model's |saliency| that lies off
+    the object (``metrics.background_mass``), the number by which this chapter judges the
+    paper's Figure 6 ("focusing predominantly on the target object with fewer irrelevant
+    features"). Tidy: method, seed, image, background_share; cached by the chapter config."""
 
     def compute() -> pd.DataFrame:
-        split = common.eval_subset(cfg.dataset, cfg.eval_size, "attacks")
+        split = common.eval_subset(cfg.dataset, cfg.faithfulness_size, "removal")
         tables = []
         for (label, seed), model in trained.items():
+            attribution = explain.explain(model, split.images, split.labels, "saliency")
+            share = metrics.background_mass(attribution, split.images)
             tables.append(
-                per_image.robust_table(
-                    model,
-                    split.images,
-                    split.labels,
-                    common.evaluation_attacks(cfg),
-                    cfg.epsilons,
-                    seed=seed,
-                    early_stop=cfg.attack_early_stop,
-                    desc=f"attacks on {label} seed {seed}",
-                ).assign(method=label, seed=seed, norm="linf")
+                pd.DataFrame(
+                    {"method": label, "seed": seed, "image": range(len(share)), "background_share": share.tolist()}
+                )
             )
         return pd.concat(tables, ignore_index=True)
 
     return cache.cached_table(
-        {"chapter": "saliency_guided_training", "table": "robust_per_image", "config": dataclasses.asdict(cfg)},
+        {"chapter": "saliency_guided_training", "table": "map_focus", "config": dataclasses.asdict(cfg)},
         compute,
         code=common.table_code(__name__, cfg),
     )
-
-
-def robust_curves(per_image_table: pd.DataFrame) -> pd.DataFrame:
-    """Robust accuracy per method, seed, attack and epsilon, from the per-image table (the columns
-    of ``attacks.robust_accuracy``)."""
-    grouped = per_image_table.groupby(["method", "seed", "attack", "norm", "eps"], sort=False)["correct"]
-    curves = grouped.agg(correct=lambda c: int((c > 0).sum()), n="size").reset_index()
-    return curves.assign(accuracy=curves["correct"] / curves["n"])
 
 
 def saliency_maps(

@@ -66,48 +66,222 @@ def _gap_diff(removal: pd.DataFrame, a: str, b: str, at: float) -> pd.DataFrame:
     return rules.paired(gap, a, b, value="gap")
 
 
-def claims(cfg: SaliencyGuidedConfig, robust: pd.DataFrame, removal: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The paper's orderings (and Karkehabadi et al.'s contrary one) under the book's rule
-    (``robinterp.reports.rules.ordering``): the per-image difference A - B of robust correctness,
-    paired on the same test images and seeds, its mean and 95% bootstrap interval over images.
-    With the removal table, Ismail et al.'s claim that SGT's saliency is more faithful than ST's
-    is judged the same way on the random-minus-saliency gap at 50% removed."""
-    labels = cfg.labels()
-    sgt_labels = [e.label for e in cfg.methods if e.method == "sgt"]
-    # the paper's SGT claims are about its k = 0.3 model; any SGT model stands in without it
-    sgt = "SGT k=0.3" if "SGT k=0.3" in labels else (sgt_labels[0] if sgt_labels else "SGT")
-    specs = [
-        (f"{sgt} is more robust than ST (PGD, eps 0.2)", "guesmi2024asgt", sgt, "ST", "pgd", 0.2),
-        (f"{sgt} is more robust than ST (FGSM, eps 0.25)", "guesmi2024asgt", sgt, "ST", "fgsm", 0.25),
-        ("ASGT is more robust than SGT (PGD, eps 0.2)", "guesmi2024asgt", "ASGT", sgt, "pgd", 0.2),
-        ("ASGT is more robust than AT-FGSM (PGD, eps 0.2)", "guesmi2024asgt", "ASGT", "AT-FGSM", "pgd", 0.2),
-        ("ASGT is more robust than SGA (PGD, eps 0.2)", "guesmi2024asgt", "ASGT", "SGA", "pgd", 0.2),
-        (f"contrary: ST is more robust than {sgt} (PGD, eps 0.2)", "karkehabadi2024sgt", "ST", sgt, "pgd", 0.2),
-    ]
+def paper_radii(dataset: str) -> tuple[dict[str, float], str]:
+    """The radii where the paper quotes numbers for ``dataset`` (``paper_numbers.GUESMI_RADII``):
+    "pgd" the headline radius, "fgsm" the other; MNIST's for a data set the paper does not use,
+    and a note saying so."""
+    from robinterp.paper_numbers import GUESMI_RADII
+
+    if dataset in GUESMI_RADII:
+        return GUESMI_RADII[dataset], ""
+    return GUESMI_RADII["mnist"], f" (the paper has no {dataset}: its MNIST radii)"
+
+
+def roles(cfg: SaliencyGuidedConfig) -> dict[str, str]:
+    """The chapter's label of each model the paper names, by the method that trains it: the
+    first listed entry of each; "sgt" is the paper's SGT (the first SGT entry), and "sgt k=0.3"
+    and "sgt k=0.5" the SGT entries at Figure 2's mask fractions, where listed."""
+    found: dict[str, str] = {}
+    for entry in cfg.methods:
+        found.setdefault(entry.method, entry.label)
+        if entry.method == "sgt":
+            found.setdefault(f"sgt k={entry.values.get('k'):g}", entry.label)
+    return found
+
+
+# the paper's orderings at one attack and radius: (claim's models by role, attack, radius key, source)
+POINT_CLAIMS = (
+    ("sgt", "standard", "pgd", "pgd", "guesmi2024asgt"),
+    ("sgt", "standard", "fgsm", "fgsm", "guesmi2024asgt"),
+    ("sgt", "standard", "pgd", "fgsm", "guesmi2024asgt"),
+    ("sgt", "standard", "mifgsm", "fgsm", "guesmi2024asgt"),
+    ("sgt k=0.3", "sgt k=0.5", "fgsm", "fgsm", "guesmi2024asgt"),
+    ("asgt", "standard", "pgd", "pgd", "guesmi2024asgt"),
+    ("asgt", "sgt", "pgd", "pgd", "guesmi2024asgt"),
+    ("asgt", "fgsm_at", "pgd", "pgd", "guesmi2024asgt"),
+    ("asgt", "sga", "pgd", "pgd", "guesmi2024asgt"),
+    ("standard", "sgt", "pgd", "pgd", "karkehabadi2024sgt"),  # the contrary claim
+)
+# Figure 6: "ASGT ... focusing predominantly on the target object with fewer irrelevant features";
+# "AT slightly outperforms ST": (less of the map off the object) A, B
+FOCUS_CLAIMS = (("asgt", "standard"), ("asgt", "fgsm_at"), ("fgsm_at", "standard"))
+# Figures 2 and 4 across the whole eps range: the pairs their curves order
+RANGE_PAIRS = (
+    ("sgt k=0.3", "standard"),
+    ("sgt k=0.5", "standard"),
+    ("sgt k=0.3", "sgt k=0.5"),
+    ("asgt", "standard"),
+    ("asgt", "sgt"),
+    ("asgt", "fgsm_at"),
+    ("asgt", "sga"),
+)
+
+
+def _missing(found: dict[str, str], *names: str) -> str | None:
+    gone = [name for name in names if name not in found]
+    return f"not run (no {gone[0].replace('standard', 'ST')} model among the methods)" if gone else None
+
+
+def _unmeasured(robust: pd.DataFrame, a: str, b: str, attack: str, eps: float) -> str | None:
+    """Why A and B cannot be compared under ``attack`` at ``eps`` (None when they can)."""
+    at = robust[(robust.attack == attack) & (robust.eps.round(6) == round(eps, 6))]
+    if at.empty:
+        return f"not run ({attack.upper()} at eps {eps:g} was not run)"
+    absent = [label for label in (a, b) if not (at.method == label).any()]
+    return f"not run (no results for {absent[0]})" if absent else None
+
+
+def claims(
+    cfg: SaliencyGuidedConfig,
+    robust: pd.DataFrame,
+    removal: pd.DataFrame | None = None,
+    focus: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The paper's orderings (and Karkehabadi et al.'s contrary one) at the radii where the paper
+    quotes numbers for the chapter's data set (``paper_radii``), under the book's rule
+    (``rules.ordering``): the per-image difference A - B of robust correctness, paired on the same
+    test images and seeds, its mean and 95% bootstrap interval over images. With the removal
+    table, Ismail et al.'s claim that SGT's saliency is more faithful than ST's, on the
+    random-minus-saliency gap at 50% removed; with the focus table (``map_focus``), Figure 6's
+    claims on the share of each map that lies off the object."""
+    found = roles(cfg)
+    radii, note = paper_radii(cfg.dataset)
     rows = []
-    for claim, source, a, b, attack, eps in specs:
+    for a, b, attack, radius, source in POINT_CLAIMS:
+        eps = radii[radius]
+        la, lb = found.get(a, a), found.get(b, b)
+        prefix = "contrary: " if source == "karkehabadi2024sgt" else ""
         base = {
-            "claim": claim,
+            "claim": f"{prefix}{la} is more robust than {lb} ({attack.upper()}, eps {eps:g}{note})",
             "source": source,
-            "measure": f"{attack.upper()} accuracy at {eps:g}, {a} - {b} (points)",
+            "measure": f"{attack.upper()} accuracy at {eps:g}, {la} - {lb} (points)",
         }
-        missing = a if a not in labels else b if b not in labels else None
-        measured = missing is None and ((robust.attack == attack) & (robust.eps.round(6) == round(eps, 6))).any()
-        if not measured:
-            why = f"{missing} is not among the methods" if missing else f"eps {eps:g} is not among the epsilons"
-            rows.append({**base, "verdict": f"not run ({why})"})
+        missing = _missing(found, a, b) or _unmeasured(robust, la, lb, attack, eps)
+        if missing:
+            rows.append({**base, "verdict": missing})
             continue
-        rows.append({**base, **rules.ordering(_robust_diff(robust, a, b, attack, eps)).row()})
-    if removal is not None and sgt in labels and "ST" in labels:
+        rows.append({**base, **rules.ordering(_robust_diff(robust, la, lb, attack, eps)).row()})
+    sgt, standard = found.get("sgt"), found.get("standard")
+    if removal is not None and sgt and standard:
         _, at = faithfulness_gap(removal, sgt)
         if at == at:  # a fraction other than 0 was removed
             rows.append(
                 {
-                    "claim": f"{sgt}'s saliency is more faithful than ST's (random - saliency accuracy gap, "
-                    f"{100 * at:.0f}% removed)",
+                    "claim": f"{sgt}'s saliency is more faithful than {standard}'s (random - saliency accuracy "
+                    f"gap, {100 * at:.0f}% removed)",
                     "source": "ismail2021sgt",
-                    "measure": f"gap of {sgt} - gap of ST (points)",
-                    **rules.ordering(_gap_diff(removal, sgt, "ST", at)).row(),
+                    "measure": f"gap of {sgt} - gap of {standard} (points)",
+                    **rules.ordering(_gap_diff(removal, sgt, standard, at)).row(),
                 }
             )
+    if focus is not None:
+        for a, b in FOCUS_CLAIMS:
+            la, lb = found.get(a, a), found.get(b, b)
+            base = {
+                "claim": f"{la}'s saliency dwells less off the object than {lb}'s (Figure 6)",
+                "source": "guesmi2024asgt",
+                "measure": f"share of |saliency| off the object, {lb} - {la} (> 0: {la} more focused)",
+            }
+            missing = _missing(found, a, b)
+            if missing:
+                rows.append({**base, "verdict": missing})
+                continue
+            diff = rules.paired(focus, lb, la, value="background_share")
+            rows.append({**base, **rules.ordering(diff).row()})
     return pd.DataFrame(rows)
+
+
+def range_claims(cfg: SaliencyGuidedConfig, robust: pd.DataFrame) -> pd.DataFrame:
+    """Figures 2 and 4 across the whole eps range, per attack: A more robust than B on each
+    image's mean correctness over the chapter's nonzero radii (the area under its curve, up to
+    the radius step), paired on images and seeds, under ``rules.ordering``. One row per pair and
+    attack; columns claim, attack, source, measure and the judgement's."""
+    found = roles(cfg)
+    attacked = robust[robust.eps > 0]
+    radii = sorted(attacked.eps.round(6).unique())
+    area = attacked.groupby(["method", "seed", "attack", "image"])["correct"].mean().rename("area").reset_index()
+    rows = []
+    for a, b in RANGE_PAIRS:
+        la, lb = found.get(a, a), found.get(b, b)
+        for attack in sorted(area.attack.unique()):
+            base = {
+                "claim": f"{la} is more robust than {lb} across eps",
+                "attack": attack,
+                "source": "guesmi2024asgt",
+                "measure": f"mean {attack.upper()} accuracy over eps {', '.join(f'{r:g}' for r in radii)}, "
+                f"{la} - {lb} (points)",
+            }
+            missing = _missing(found, a, b)
+            if missing:
+                rows.append({**base, "verdict": missing})
+                continue
+            diff = rules.paired(area[area.attack == attack], la, lb, value="area")
+            rows.append({**base, **rules.ordering(diff).row()})
+    return pd.DataFrame(rows)
+
+
+def range_view(judged: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """``range_claims`` as the page shows it: one row per claim, one column per attack, each
+    cell the verdict and the effect with its interval."""
+
+    def cell(row: pd.Series) -> str:
+        if pd.isna(row.get("effect")):
+            return str(row["verdict"])
+        return f"{row['verdict']}: {row['effect']:.{digits}g} [{row['low']:.{digits}g}, {row['high']:.{digits}g}]"
+
+    shown = judged.assign(cell=[cell(row) for _, row in judged.iterrows()])
+    view = shown.pivot(index="claim", columns="attack", values="cell")
+    view = view.reindex(list(dict.fromkeys(judged["claim"])))
+    return view.rename(columns=str.upper).rename_axis(columns=None)
+
+
+def magnitudes(cfg: SaliencyGuidedConfig, robust: pd.DataFrame) -> pd.DataFrame:
+    """The gains the paper quotes for the chapter's data set (``paper_numbers.GUESMI_GAINS``)
+    beside ours: the per-image difference of robust correctness (points), under the magnitude
+    rule (``rules.magnitude``); a gain of "over X" is an ordering of the gain minus X."""
+    from robinterp.paper_numbers import GUESMI_GAINS
+
+    found = roles(cfg)
+    radii, _ = paper_radii(cfg.dataset)
+    rows = []
+    for (dataset, a, b, attack, radius), (points, at_least, where) in GUESMI_GAINS.items():
+        if dataset != cfg.dataset:
+            continue
+        eps = radii[radius]
+        la, lb = found.get(a, a), found.get(b, b)
+        base = {
+            "claim": f"{la} gains {'over ' if at_least else ''}{points:.3g} points on {lb} "
+            f"({attack.upper()}, eps {eps:g})",
+            "source": "guesmi2024asgt",
+            "where": where,
+            "measure": f"{attack.upper()} accuracy at {eps:g}, {la} - {lb} (points)",
+            "paper": points,
+        }
+        missing = _missing(found, a, b) or _unmeasured(robust, la, lb, attack, eps)
+        if missing:
+            rows.append({**base, "verdict": missing})
+            continue
+        diff = _robust_diff(robust, la, lb, attack, eps)
+        if at_least:
+            judged = rules.ordering(diff.assign(value=diff["value"] - points))
+            rows.append(
+                {
+                    **base,
+                    **judged.row(),
+                    "effect": judged.mean + points,
+                    "low": judged.low + points,
+                    "high": judged.high + points,
+                }
+            )
+        else:
+            rows.append({**base, **rules.magnitude(diff, points).row()})
+    if not rows:  # the paper quotes no gain on this data set
+        return pd.DataFrame(columns=["claim", "source", "where", "measure", "paper", "verdict"])
+    return pd.DataFrame(rows)
+
+
+def verdict_table(point: pd.DataFrame, gains: pd.DataFrame, ranges: pd.DataFrame) -> pd.DataFrame:
+    """The chapter's saved verdicts (what the scoreboard reads): the point claims, the gains, and
+    the range claims with their attack in the claim's text."""
+    ranged = ranges.assign(claim=ranges["claim"] + " (" + ranges["attack"].str.upper() + ")").drop(columns="attack")
+    return pd.concat([point, gains, ranged], ignore_index=True)
