@@ -6,6 +6,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PROFILE ?= default
 STAMP  := $(VENV)/.installed
+# pytest-xdist workers of make test: two on this project's 2-core machines (auto: one per core)
+TEST_WORKERS ?= 2
 
 .PHONY: book test test-fast data bench clean-build lab git-filter check-html
 
@@ -26,7 +28,7 @@ book: data
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"

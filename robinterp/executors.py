@@ -105,7 +105,8 @@ def _run_on_dask(tasks: Sequence[Task], executor: Executor) -> list[Path | Robin
     with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
         if executor.scheduler is not None:
             try:
-                client = Client(executor.scheduler, timeout="20s")
+                # Dask's own connect timeout (distributed.comm.timeouts.connect, 30 s unless configured)
+                client = Client(executor.scheduler)
             except (OSError, TimeoutError, ValueError) as err:
                 raise RobinterpError(f"cannot reach the Dask scheduler at {executor.scheduler}: {err}") from None
             cluster = None

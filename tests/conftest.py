@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import pickle
 import struct
 from pathlib import Path
@@ -17,6 +18,13 @@ from robinterp import data
 REPO = Path(__file__).resolve().parent.parent
 
 
+def pytest_collection_modifyitems(items):
+    """The end-to-end tests first, the smoke book before them all: with pytest-xdist's workers
+    (make test) the longest tests start at once instead of last, so that no worker idles at the
+    end while one of them runs alone."""
+    items.sort(key=lambda item: ("longest" not in item.keywords, "slow" not in item.keywords))
+
+
 @pytest.fixture(autouse=True)
 def isolated_folders(tmp_path, monkeypatch):
     """Every test writes its cache and build output under its own tmp folder."""
@@ -24,6 +32,19 @@ def isolated_folders(tmp_path, monkeypatch):
     monkeypatch.setenv("ROBINTERP_BUILD", str(tmp_path / "build"))
     monkeypatch.delenv("MPLBACKEND", raising=False)
     yield
+
+
+@pytest.fixture
+def shared_smoke_cache(tmp_path_factory, monkeypatch):
+    """One model and table cache for every test of this run whose subject is not the cache (the
+    smoke book, the documented commands, the toy method): the smoke models are trained once, by
+    whichever of them runs first, instead of once per test. The cache's keys follow the code and
+    its file locks make concurrent runs wait for one another, so sharing it changes no result;
+    with pytest-xdist every worker of the run shares it, and no later run does."""
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    monkeypatch.setenv("ROBINTERP_CACHE", str(root / "shared-smoke-cache"))
+    return root / "shared-smoke-cache"
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:

@@ -65,7 +65,7 @@ def run_robinterp(args: list[str]) -> tuple[int, str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("document,command", documented_commands(), ids=lambda v: v[:60])
-def test_a_documented_command_works_as_written(tmp_path, monkeypatch, document, command):
+def test_a_documented_command_works_as_written(tmp_path, monkeypatch, shared_smoke_cache, document, command):
     argv = shlex.split(command)
     program = argv[0].split("/")[-1]
     if program == "make":

@@ -79,6 +79,7 @@ def in_process(tmp_path_factory) -> dict[str, pd.DataFrame]:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("in_process_reference")  # one worker computes the reference once
 def test_a_running_scheduler_gives_the_tables_of_the_in_process_run(in_process, tmp_path):
     from distributed import LocalCluster
 
@@ -106,6 +107,7 @@ def kernels_of(pid: int) -> list:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("in_process_reference")  # one worker computes the reference once
 def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(in_process, tmp_path):
     args, env = command(tmp_path, "--workers", "2", "--threads", "1")
     child = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -157,6 +159,9 @@ def test_an_unreachable_scheduler_is_one_line(tmp_path):
     args = [sys.executable, "-m", "robinterp", "sweep", "robust_models", "--config", str(good)]
     args += ["--scheduler", "tcp://127.0.0.1:9", "--threads", "1"]  # port 9 (discard): nothing listens
     env = {**os.environ, "ROBINTERP_CACHE": str(tmp_path / "cache"), "ROBINTERP_BUILD": str(tmp_path / "build")}
+    env["DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT"] = (
+        "2s"  # Dask's setting: the message is tested, not 30 s of retries
+    )
     result = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in result.stderr

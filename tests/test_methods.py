@@ -228,7 +228,9 @@ def test_the_check_command_runs_nothing_and_writes_nothing(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_toy_method_listed_in_a_config_appears_in_the_chapters_tables_with_no_other_edit(toy_method, tmp_path):
+def test_a_toy_method_listed_in_a_config_appears_in_the_chapters_tables_with_no_other_edit(
+    toy_method, tmp_path, shared_smoke_cache
+):
     """The methods-as-units promise: a new module and one config entry, nothing else."""
     import yaml
 

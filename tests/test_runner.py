@@ -150,7 +150,8 @@ def test_cli_bad_config_file_is_one_line_exit_2_and_writes_nothing(tmp_path, cha
 
 
 @pytest.mark.slow
-def test_the_whole_book_builds_under_smoke_and_every_number_in_its_prose_is_glued():
+@pytest.mark.longest
+def test_the_whole_book_builds_under_smoke_and_every_number_in_its_prose_is_glued(shared_smoke_cache):
     """Real data, real training and attacks, the real notebooks, jupyter-book with warnings as errors."""
     import re
 
