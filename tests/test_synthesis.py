@@ -205,11 +205,11 @@ def test_the_scoreboard_reads_every_schema_and_says_when_a_chapter_did_not_run(t
         "saliency_guided_training",
         pd.DataFrame(
             {
-                "claim": ["SGT beats ST"],
-                "source": ["guesmi2024asgt"],
-                "seeds where it holds": ["3 of 3"],
-                "mean gap (points)": [13.07],
-                "verdict": ["reproduced"],
+                "claim": ["SGT beats ST", "SGT is more robust than ST across eps (PGD)"],
+                "source": ["guesmi2024asgt", "guesmi2024asgt"],
+                "seeds where it holds": ["3 of 3", "3 of 3"],
+                "mean gap (points)": [13.07, 5.0],
+                "verdict": ["reproduced", "reproduced"],
             }
         ),
     )
@@ -248,7 +248,9 @@ def test_the_scoreboard_reads_every_schema_and_says_when_a_chapter_did_not_run(t
         ),
     )
     board = scoreboard.scoreboard(tmp_path)
-    sgt = board[board.paper.str.startswith("Guesmi")].iloc[0]
+    sgt = board[board.paper.str.startswith("Guesmi") & (board.verdict != scoreboard.UNTESTABLE)]
+    assert len(sgt) == 1, sgt  # the figures' range judgements stay on the chapter's page
+    sgt = sgt.iloc[0]
     assert (sgt["ours"], sgt["rule"], sgt["where"]) == ("13.1", scoreboard.SEED_RULE, "guesmi2024asgt")
     xu = board[board.paper.str.startswith("Xu") & (board.verdict != scoreboard.UNTESTABLE)]
     assert len(xu) == 1  # only the abstract's comparison with ordinary training is a headline claim
