@@ -355,3 +355,14 @@ def test_each_nsloss_method_continues_for_its_own_epochs_and_rate_where_the_conf
         "neuron_sensitivity", config_file=REPO / "book" / "configs" / "neuron_sensitivity_vgg19_paper.yml"
     )  # Table 2
     assert schedules(vgg19) == {"NsLoss": (120, 1e-4), "JacobReg": (70, 1e-4), "PGD-AT": (50, 1e-4)}
+
+
+def test_the_sweep_trains_the_paper_profiles_table_5_epochs_and_otherwise_the_methods():
+    from robinterp import runner
+
+    default = ns.NeuronSensitivityConfig()
+    # unset: the 1x model of the sweep is the chapter's own NsLoss model (the same spec, cached once)
+    nsloss = next(e for e in ns.resolved_methods(default, 2.0) if e.method == "nsloss")
+    assert ns.sweep_spec(default, 2.0, 0) == ns.finetune_spec(default, nsloss, 0)
+    paper, _ = runner.resolve_config("neuron_sensitivity", profile="paper")
+    assert paper.sweep_epochs == 10 and ns.sweep_spec(paper, 2.0, 0).epochs == 10  # Table 5, not Table 1's 80
