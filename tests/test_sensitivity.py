@@ -206,3 +206,65 @@ def test_the_lambda_search_keeps_the_largest_lambda_whose_training_stays_below_a
     assert chosen == pytest.approx(1e-1) and set(never.phase) == {"bracket"}
     with pytest.raises(RobinterpError, match="random_guess_ce must be one of"):
         sensitivity.select_lambda(lambda: standard, lambda m: None, lambda: [], 1.0, 10, random_guess_ce="log10")
+
+
+class NormNet(nn.Module):
+    """TinyNet with BatchNorm after the first layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flatten = nn.Flatten()
+        self.fc1, self.bn, self.act1 = nn.Linear(6, 5), nn.BatchNorm1d(5), nn.ReLU()
+        self.out = nn.Linear(5, 3)
+
+    def forward(self, x):
+        return self.out(self.act1(self.bn(self.fc1(self.flatten(x)))))
+
+
+def test_separate_passes_leave_batchnorms_running_statistics_to_the_clean_batch():
+    torch.manual_seed(0)
+    model, x = NormNet().train(), torch.rand(8, 1, 2, 3)
+    clean_only = NormNet().train()
+    clean_only.load_state_dict(model.state_dict())
+    clean_only(x)  # what the running statistics are after one clean training pass
+    joint = NormNet().train()
+    joint.load_state_dict(model.state_dict())
+    gen = lambda: torch.Generator().manual_seed(3)  # noqa: E731 - the same copies for every call
+    sensitivity.neuron_sensitivity_loss(joint, x, eps_ns=0.5, n=5, passes="joint", generator=gen())
+    _, logits = sensitivity.neuron_sensitivity_loss(model, x, eps_ns=0.5, n=5, passes="auto", generator=gen())
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        assert torch.equal(getattr(model.bn, name), getattr(clean_only.bn, name)), name
+    assert not torch.allclose(joint.bn.running_mean, clean_only.bn.running_mean)  # 5 parts perturbed
+    assert model.bn.momentum == 0.1  # restored
+    # the clean logits are the clean batch's alone, normalised by its own statistics
+    reference = NormNet().train()
+    reference.load_state_dict(joint.state_dict())
+    assert torch.allclose(logits, reference(x), atol=1e-6)
+
+
+def test_joint_and_separate_passes_agree_without_batchnorm_and_in_eval_mode():
+    torch.manual_seed(1)
+    x = torch.rand(6, 1, 2, 3)
+    gen = lambda: torch.Generator().manual_seed(4)  # noqa: E731
+    for model in (TinyNet().train(), NormNet().eval()):
+        joint, joint_logits = sensitivity.neuron_sensitivity_loss(model, x, n=3, passes="joint", generator=gen())
+        apart, apart_logits = sensitivity.neuron_sensitivity_loss(model, x, n=3, passes="separate", generator=gen())
+        assert float(joint.detach()) == pytest.approx(float(apart.detach()), rel=1e-5)
+        assert torch.allclose(joint_logits, apart_logits, atol=1e-6)
+    with pytest.raises(RobinterpError, match="passes must be one of"):
+        sensitivity.neuron_sensitivity_loss(TinyNet(), x, passes="both")
+
+
+def test_nsloss_zero_averages_training_and_validation_batches_as_the_paper_says():
+    from robinterp import data
+    from robinterp.experiments import neuron_sensitivity as chapter
+
+    train = data.Split(torch.zeros(100, 1, 2, 3), torch.zeros(100, dtype=torch.long))
+    validation = data.Split(torch.ones(100, 1, 2, 3), torch.zeros(100, dtype=torch.long))
+    cfg = chapter.NeuronSensitivityConfig(lambda_batches=5, batch_size=10)
+    batches = chapter.lambda_zero_batches(cfg, train, validation)
+    assert [float(b.mean()) for b in batches] == [0.0, 0.0, 0.0, 1.0, 1.0]  # 3 from training, 2 from validation
+    only_train = chapter.lambda_zero_batches(
+        chapter.NeuronSensitivityConfig(lambda_batches=5, batch_size=10, lambda_batches_from="train"), train, validation
+    )
+    assert len(only_train) == 5 and all(float(b.mean()) == 0.0 for b in only_train)

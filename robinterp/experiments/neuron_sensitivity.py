@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
+import math
 from typing import Any
 
 import pandas as pd
@@ -70,7 +71,12 @@ class NeuronSensitivityConfig(common.ExperimentConfig):
     """The low learning rate of the continued training unless a method sets its own (the paper:
     1e-4 to 5e-4)."""
     lambda_batches: int = param(10, low=1)
-    """Training batches over which NsLoss_0 is averaged (the paper: 10 random batches)."""
+    """Batches over which NsLoss_0 is averaged (the paper: 10 random batches)."""
+    lambda_batches_from: str = param("train_and_validation", choices=("train_and_validation", "train"))
+    """Where those batches come from: half from the training images and half from the validation
+    images, as the paper's "training and validation sets" (ImageNette's validation set is the test
+    set the paper scores; here, likewise, the test split's images, whose labels NsLoss never
+    reads), or the training images only (this book until now)."""
     lambda_search_iterations: int = param(3, low=1)
     """Candidates of the bisection once a bracket is found, each trained up to one epoch."""
     lambda_spread: float = param(10.0, low=1, low_open=True)
@@ -188,8 +194,27 @@ class Trained:
     standard_keys: dict[int, str]
 
 
+def lambda_zero_batches(cfg: NeuronSensitivityConfig, train: data.Split, validation: data.Split) -> list[torch.Tensor]:
+    """The ``lambda_batches`` random batches that NsLoss_0 averages (images only: NsLoss reads
+    no label): from the training images, or half (rounded up) from them and the rest from the
+    validation images, as ``lambda_batches_from`` says."""
+
+    def drawn(split: data.Split, count: int) -> list[torch.Tensor]:
+        batches = split.batches(cfg.batch_size, shuffle=True, seed=LAMBDA0_BATCHES_SEED)
+        return [xb for xb, _ in itertools.islice(batches, count)]
+
+    if cfg.lambda_batches_from == "train":
+        return drawn(train, cfg.lambda_batches)
+    from_train = math.ceil(cfg.lambda_batches / 2)
+    return drawn(train, from_train) + drawn(validation, cfg.lambda_batches - from_train)
+
+
 def lambda_protocol(
-    cfg: NeuronSensitivityConfig, standard: torch.nn.Module, standard_key: str, train_split: data.Split
+    cfg: NeuronSensitivityConfig,
+    standard: torch.nn.Module,
+    standard_key: str,
+    train_split: data.Split,
+    validation_split: data.Split,
 ) -> pd.DataFrame:
     """Section 4.4 on the first seed's standard model: NsLoss_0, lambda_0 and the search trace,
     at the first NsLoss entry's settings."""
@@ -200,14 +225,14 @@ def lambda_protocol(
     def compute() -> pd.DataFrame:
         torch.manual_seed(PROTOCOL_SEED)  # NsLoss draws its perturbations from the global generator
         split = train_split.subset(cfg.train_size, cfg.seeds[0])
-        batches = [
-            xb
-            for xb, _ in itertools.islice(
-                split.batches(cfg.batch_size, shuffle=True, seed=LAMBDA0_BATCHES_SEED), cfg.lambda_batches
-            )
-        ]
         ns0, lam0 = nsloss.lambda_zero(
-            standard, batches, info.num_classes, eps_ns=ns["eps_ns"], n=ns["n"], neurons=ns["neurons"]
+            standard,
+            lambda_zero_batches(cfg, split, validation_split),
+            info.num_classes,
+            eps_ns=ns["eps_ns"],
+            n=ns["n"],
+            neurons=ns["neurons"],
+            passes=ns["passes"],
         )
         candidate = finetune_spec(cfg, entry, cfg.seeds[0])
         chosen, trace = nsloss.select_lambda(
@@ -219,6 +244,7 @@ def lambda_protocol(
             eps_ns=ns["eps_ns"],
             n=ns["n"],
             neurons=ns["neurons"],
+            passes=ns["passes"],
             iterations=cfg.lambda_search_iterations,
             spread=cfg.lambda_spread,
             max_steps=cfg.lambda_max_steps,
@@ -233,6 +259,7 @@ def lambda_protocol(
 
     fields = (
         "lambda_batches",
+        "lambda_batches_from",
         "lambda_search_iterations",
         "lambda_spread",
         "lambda_max_steps",
@@ -265,7 +292,7 @@ def train_all(cfg: NeuronSensitivityConfig) -> Trained:
         models[STANDARD, seed], keys[seed] = model, meta["key"]
         rows.append(common.record(STANDARD, seed, "standard", model, meta))
     # the page shows the protocol even when the config fixes the weight
-    trace = lambda_protocol(cfg, models[STANDARD, cfg.seeds[0]], keys[cfg.seeds[0]], train_split)
+    trace = lambda_protocol(cfg, models[STANDARD, cfg.seeds[0]], keys[cfg.seeds[0]], train_split, test_split)
     resolved = resolved_methods(cfg, float(trace["selected"].iloc[0]))
     lam = next(e for e in resolved if e.method == "nsloss").values["lam"]  # the first NsLoss entry's
     for seed in cfg.seeds:

@@ -32,6 +32,8 @@ from robinterp.methods import LossOutput, Method
 # Which activations count as the "neurons" of equation 7: the paper speaks of "output
 # neurons (logits) and internal neurons"; the default takes both.
 NEURON_SETS = ("activations_and_logits", "activations", "logits")
+# How the clean batch and its perturbed copies go through the model (neuron_sensitivity_loss)
+PASSES = ("auto", "joint", "separate")
 ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Softplus)
 
 
@@ -76,6 +78,27 @@ def recorded_activations(model: nn.Module, neurons: str) -> Iterator[list[torch.
             handle.remove()
 
 
+def has_batchnorm(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+@contextlib.contextmanager
+def running_statistics_kept(model: nn.Module) -> Iterator[None]:
+    """BatchNorm's running statistics untouched by the forward passes inside the block (momentum
+    0, which also covers a cumulative average), each layer's settings restored afterwards."""
+    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [(m, m.momentum, None if m.num_batches_tracked is None else m.num_batches_tracked.clone()) for m in layers]
+    for layer in layers:
+        layer.momentum = 0.0
+    try:
+        yield
+    finally:
+        for layer, momentum, tracked in saved:
+            layer.momentum = momentum
+            if tracked is not None:
+                layer.num_batches_tracked.copy_(tracked)
+
+
 def neuron_sensitivity_loss(
     model: nn.Module,
     x: torch.Tensor,
@@ -83,28 +106,45 @@ def neuron_sensitivity_loss(
     eps_ns: float = 0.5,
     n: int = 5,
     neurons: str = "activations_and_logits",
+    passes: str = "auto",
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """NsLoss (equation 7) of ``model`` on the batch ``x``, and the clean logits.
 
-    One forward pass over the batch and its ``n`` perturbed copies together.
+    ``passes`` (``PASSES``): one forward pass over the batch and its ``n`` perturbed copies
+    together ("joint"), or the batch in one and the copies in a second with BatchNorm's running
+    statistics kept for the clean batch ("separate"); "auto" is separate exactly when the model has
+    BatchNorm (in eval mode both are the same: running statistics normalise every input).
     """
     if not (eps_ns > 0 and math.isfinite(eps_ns)):
         raise RobinterpError(f"eps_ns must be a finite number > 0, got {eps_ns!r}")
     if not (isinstance(n, int) and n >= 1):
         raise RobinterpError(f"n (perturbations per sample) must be an integer >= 1, got {n!r}")
+    if passes not in PASSES:
+        raise RobinterpError(f"passes must be one of {', '.join(PASSES)}, got {passes!r}")
     batch = x.shape[0]
     perturbed = sphere_samples(x, eps_ns, n, generator).flatten(0, 1)
-    with recorded_activations(model, neurons) as layers:
-        logits_all = model(torch.cat([x, perturbed]))
-    if neurons != "activations":
-        layers = layers + [logits_all]
-    loss = logits_all.new_zeros(())
-    for out in layers:
-        clean, noisy = out[:batch], out[batch:].view(n, batch, *out.shape[1:])
+    if passes == "separate" or (passes == "auto" and has_batchnorm(model)):
+        with recorded_activations(model, neurons) as clean_layers:
+            logits = model(x)
+        with running_statistics_kept(model), recorded_activations(model, neurons) as noisy_layers:
+            noisy_logits = model(perturbed)
+        if neurons != "activations":
+            clean_layers, noisy_layers = clean_layers + [logits], noisy_layers + [noisy_logits]
+        pairs = list(zip(clean_layers, noisy_layers))
+    else:
+        with recorded_activations(model, neurons) as layers:
+            logits_all = model(torch.cat([x, perturbed]))
+        if neurons != "activations":
+            layers = layers + [logits_all]
+        logits = logits_all[:batch]
+        pairs = [(out[:batch], out[batch:]) for out in layers]
+    loss = logits.new_zeros(())
+    for clean, noisy in pairs:
+        noisy = noisy.view(n, batch, *clean.shape[1:])
         md = (noisy - clean.unsqueeze(0)).abs().mean(dim=(0, 1))  # MD_ij, one per neuron j
         loss = loss + md.mean() / eps_ns  # sum_j MD_ij / (eps_ns |M_i|)
-    return loss, logits_all[:batch]
+    return loss, logits
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,6 +159,13 @@ class NsLossParams(Config):
     """Perturbations per sample (the paper: N = 5)."""
     neurons: str = param("activations_and_logits", choices=NEURON_SETS)
     """Which activations count as neurons: every activation layer and the logits, as the text says."""
+    passes: str = param("auto", choices=PASSES)
+    """The clean batch and its perturbed copies in one forward pass ("joint") or two ("separate":
+    the copies normalised by their own batch statistics, BatchNorm's running statistics left to
+    the clean batch). The paper does not say; "auto" (ours) is separate where the model has
+    BatchNorm, whose statistics one pass would take 5 parts perturbed to 1 clean, and joint
+    elsewhere (one pass is cheaper). With dropout in training mode every copy draws its own mask
+    either way, so MD then includes dropout's noise."""
 
 
 def nsloss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: NsLossParams, *, progress: float) -> LossOutput:
@@ -128,7 +175,9 @@ def nsloss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: NsLossPar
             "NsLoss needs a weight lam to train; the neuron_sensitivity chapter "
             "chooses it by the paper's protocol when its entry leaves lam unset"
         )
-    penalty, logits = neuron_sensitivity_loss(model, x, eps_ns=params.eps_ns, n=params.n, neurons=params.neurons)
+    penalty, logits = neuron_sensitivity_loss(
+        model, x, eps_ns=params.eps_ns, n=params.n, neurons=params.neurons, passes=params.passes
+    )
     return F.cross_entropy(logits, y) + params.lam * penalty, logits
 
 
@@ -141,6 +190,7 @@ def lambda_zero(
     eps_ns: float = 0.5,
     n: int = 5,
     neurons: str = "activations_and_logits",
+    passes: str = "auto",
     seed: int = 0,
 ) -> tuple[float, float]:
     """Steps 1 and 2 of the lambda protocol (section 4.4): (NsLoss_0, lambda_0).
@@ -157,7 +207,11 @@ def lambda_zero(
     try:
         with torch.no_grad():
             values = [
-                float(neuron_sensitivity_loss(model, xb, eps_ns=eps_ns, n=n, neurons=neurons, generator=generator)[0])
+                float(
+                    neuron_sensitivity_loss(
+                        model, xb, eps_ns=eps_ns, n=n, neurons=neurons, passes=passes, generator=generator
+                    )[0]
+                )
                 for xb in batches
             ]
     finally:
@@ -184,6 +238,7 @@ def select_lambda(
     eps_ns: float = 0.5,
     n: int = 5,
     neurons: str = "activations_and_logits",
+    passes: str = "auto",
     iterations: int = 4,
     spread: float = 10.0,
     max_steps: int = 3,
@@ -230,7 +285,7 @@ def select_lambda(
         high, steps = False, 0
         for xb, yb in epoch():
             xb, yb = xb.to(device.of(model)), yb.to(device.of(model))  # batches stay on the CPU
-            penalty, logits = neuron_sensitivity_loss(model, xb, eps_ns=eps_ns, n=n, neurons=neurons)
+            penalty, logits = neuron_sensitivity_loss(model, xb, eps_ns=eps_ns, n=n, neurons=neurons, passes=passes)
             ce = F.cross_entropy(logits, yb)
             optimizer.zero_grad(set_to_none=True)
             (ce + lam * penalty).backward()
