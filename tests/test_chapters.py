@@ -257,7 +257,8 @@ def test_nsloss_claims_judge_each_method_against_standard_by_the_rule():
     assert v.loc["NsLoss beats standard on faithfulness_estimate", "verdict"] == "reproduced"
     assert v.loc["PGD-AT beats standard on complexity", "verdict"] == "reproduced"
     most = v.loc["NsLoss is best of the four on most of the seven metrics"]
-    assert most["verdict"] == "reproduced" and "[7, 6]" in most["measure"]
+    # best of all four on 6 of the 7 metrics in both seeds: max-sensitivity is lost in seed 1
+    assert most["verdict"] == "reproduced" and "above all three others: 6 of 7" in most["measure"]
     assert v.loc["NsLoss beats standard on max_sensitivity", "seeds agreeing"] == "1 of 2"
     assert v.loc["NsLoss beats standard on max_sensitivity", "effect"] == pytest.approx(0.1)
     # contribution 2: JacobReg and PGD-AT score alike, well inside half of PGD-AT's improvement

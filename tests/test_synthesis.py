@@ -266,3 +266,25 @@ def test_the_scoreboard_reads_every_schema_and_says_when_a_chapter_did_not_run(t
     assert len(untested) == len(scoreboard.NOT_TESTABLE) and list(untested.columns) == ["where", "why"]
     board_default_only = scoreboard.scoreboard(tmp_path, other="nothing")
     assert "verdict (nothing)" not in scoreboard.page_tables(board_default_only, other="nothing")[0].columns
+
+
+def test_a_row_that_names_its_rule_keeps_it_on_the_scoreboard(tmp_path):
+    write_verdicts(
+        tmp_path,
+        "default",
+        "neuron_sensitivity",
+        pd.DataFrame(
+            {
+                "claim": ["NsLoss is best of the four on most of the seven metrics", "NsLoss beats standard"],
+                "measure": ["metrics where the rule separates NsLoss above all three others: 5 of 7", "x"],
+                "effect": [float("nan"), 0.1],
+                "low": [float("nan"), 0.05],
+                "high": [float("nan"), 0.2],
+                "rule": ["interval, per metric", float("nan")],
+                "verdict": ["reproduced", "reproduced"],
+            }
+        ),
+    )
+    board = scoreboard.scoreboard(tmp_path)
+    moshe = board[board.paper.str.startswith("Moshe") & (board.verdict != scoreboard.UNTESTABLE)]
+    assert moshe["rule"].tolist() == ["interval, per metric", scoreboard.INTERVAL_RULE]

@@ -6,10 +6,3 @@ verdict or a table never retrains a model or recomputes a result.
 """
 
 from __future__ import annotations
-
-
-def seed_verdict(wins: int, n: int) -> str:
-    """A claim "A beats B" over seeds: reproduced in every seed, partly in some, not in none."""
-    if n == 0:
-        return "not measured (label or eps absent)"
-    return "reproduced" if wins == n else "partly" if wins > 0 else "not reproduced"

@@ -17,7 +17,7 @@ from robinterp.reports import rules
 NOT_RUN = "not run"
 UNTESTABLE = "not testable here"
 INTERVAL_RULE = "interval"  # the book's rule (robinterp.reports.rules)
-SEED_RULE = "seed count"  # the older rule some rows still use (#13)
+SEED_RULE = "seed count"  # the older rule: verdict tables saved before every chapter used the interval
 # what the page shows of each claim, the verdict first; the saved table also has the measure
 SHOWN = ("verdict", "ours", "rule", "paper's value", "where")
 
@@ -129,6 +129,9 @@ def normalise(paper: PaperChapter, frame: pd.DataFrame) -> pd.DataFrame:
     # per row: a chapter may judge some claims by the interval and count seeds for others
     low = frame["low"].map(_number) if "low" in frame.columns else pd.Series(math.nan, index=frame.index)
     rule = low.map(lambda value: SEED_RULE if math.isnan(value) else INTERVAL_RULE)
+    if "rule" in frame.columns:  # a row that says how it was judged (NsLoss's best of four)
+        rule = frame["rule"].where(frame["rule"].notna(), rule)
+    rule = rule.where(frame["verdict"].isin(rules.LEVELS), "—")  # not run, not judged: no rule applied
     where = frame["where"] if "where" in frame.columns else frame.get("source", pd.Series("—", index=frame.index))
     papers_value = (
         frame["paper"].map(lambda v: "—" if math.isnan(_number(v)) else f"{_number(v):.3g}")
