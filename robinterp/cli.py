@@ -37,6 +37,11 @@ def _parser() -> argparse.ArgumentParser:
 
     book = sub.add_parser("book", help="execute every chapter and build the HTML book")
     book.add_argument("--profile", default="default")
+    book.add_argument(
+        "--rerun",
+        action="store_true",
+        help="run every chapter, also those unchanged since they last ran (by default they are kept)",
+    )
     _executor_arguments(book)
 
     sub.add_parser("list", help="the chapters, profiles, training methods, attacks, explainers and metrics")
@@ -99,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             for path in runner.sweep(args.chapter, args.config, echo=True, executor=_executor(args)):
                 print(path)
         elif args.command == "book":
-            print(runner.book(args.profile, echo=True, executor=_executor(args)))
+            print(runner.book(args.profile, echo=True, executor=_executor(args), rerun=args.rerun))
         elif args.command == "list":
             from robinterp import catalog
 

@@ -43,6 +43,7 @@ NEUTRAL_MODULES = frozenset(
         "provenance.py",
         "runner.py",
         "executors.py",
+        "stamps.py",
         "reports/__init__.py",
         # bookkeeping: validation and field docs, YAML and profiles, hashing, the cache's files,
         # folders, and the registry that discovers training methods (each method keys its own)

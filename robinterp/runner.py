@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from robinterp import RobinterpError, cache, executors
+from robinterp import RobinterpError, cache, executors, stamps
 from robinterp.config import Config, ConfigError, shown
 from robinterp.executors import Executor, Task
 from robinterp.experiments import (
@@ -196,6 +196,7 @@ def execute(
             f"make it writable or set ROBINTERP_BUILD to another folder"
         ) from None
     output.unlink(missing_ok=True)  # a stale copy must not survive a failed run
+    stamps.forget(output)
     _remove_orphans(output.parent, f".{output.stem}", ".running.ipynb")
     # The chapter writes its tables into a staging folder, published under results/<label>/ only
     # when it succeeds: a killed or failed run leaves neither its tables nor an earlier run's.
@@ -206,6 +207,7 @@ def execute(
     staging = results / f".{label}.{chapter}.{os.getpid()}.running"
     shutil.rmtree(staging, ignore_errors=True)
     parameters: dict[str, Any] = {**config.to_parameters(), "profile": label}
+    stamp = chapter_stamp(chapter, config, label)
     logs = build_root() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     kernel_log = open(logs / f"{label}.{chapter}.kernel.log", "w")
@@ -250,7 +252,32 @@ def execute(
         os.replace(staging / chapter, published)
     shutil.rmtree(staging, ignore_errors=True)
     os.replace(tmp, output)
+    stamps.record(output, stamp)
     return output
+
+
+def readers() -> list[str]:
+    return [name for name, spec in CHAPTERS.items() if spec.reads_others]
+
+
+def chapter_stamp(chapter: str, config: Config, label: str, upstream: dict[str, str] | None = None) -> str:
+    """The stamp of running ``chapter`` under ``config`` (``robinterp.stamps``); a chapter that
+    reads the others' results takes their stamps from ``upstream``, or else as executed."""
+    spec = get_chapter(chapter)
+    if spec.reads_others and upstream is None:
+        upstream = stamps.upstream(build_root() / "executed", readers())
+    return stamps.chapter_stamp(
+        project_root() / spec.notebook,
+        {**config.to_parameters(), "profile": label},
+        upstream if spec.reads_others else None,
+    )
+
+
+def is_current(chapter: str, label: str, output: Path, stamp: str) -> bool:
+    """Whether ``output`` was executed under ``stamp`` and its tables are published."""
+    return (
+        output.is_file() and (build_root() / "results" / label / chapter).is_dir() and stamps.recorded(output) == stamp
+    )
 
 
 def _remove_orphans(folder: Path, prefix: str, suffix: str) -> None:
@@ -407,19 +434,23 @@ def failure_page(chapter: str, error: str) -> str:
     )
 
 
-def book(profile: str = "default", echo: bool = False, executor: Executor = executors.IN_PROCESS) -> Path:
+def book(
+    profile: str = "default", echo: bool = False, executor: Executor = executors.IN_PROCESS, rerun: bool = False
+) -> Path:
     """Execute every chapter under ``profile`` on ``executor`` and build the HTML book into
     ``_build/html``.
 
-    Configs are all validated first. A chapter that fails is published as a page
-    saying so (never its stale output) and makes the command fail at the end.
+    Configs are all validated first. A chapter whose executed copy is current (``is_current``:
+    the same notebook, settings, code and inputs as when it last ran) is kept, unless ``rerun``.
+    A chapter that fails is published as a page saying so (never its stale output) and makes the
+    command fail at the end.
     """
     configs = {name: resolve_config(name, profile) for name in CHAPTERS}
     with build_lock():
-        return _book(configs, echo, executor)
+        return _book(configs, echo, executor, rerun)
 
 
-def _book(configs: dict[str, tuple[Config, str]], echo: bool, executor: Executor) -> Path:
+def _book(configs: dict[str, tuple[Config, str]], echo: bool, executor: Executor, rerun: bool = False) -> Path:
     root, build = project_root(), build_root()
     shutil.rmtree(build / "html", ignore_errors=True)  # never leave an older book standing
     stage = build / "source"
@@ -428,17 +459,30 @@ def _book(configs: dict[str, tuple[Config, str]], echo: bool, executor: Executor
     shutil.copytree(root / "book", stage / "book", ignore=shutil.ignore_patterns("*.ipynb"))
     shutil.copy2(root / "_toc.yml", stage / "_toc.yml")
     _stage_config(root, stage, _vendor_mathjax(stage))
+    # the stamps every chapter will have once this build is done: the readers' from the others'
+    will_have: dict[str, str] = {}
+    for name, (config, label) in sorted(configs.items(), key=lambda item: CHAPTERS[item[0]].reads_others):
+        upstream = stamps.upstream(build / "executed", readers(), will_have) if CHAPTERS[name].reads_others else None
+        will_have[f"{label}/{name}"] = chapter_stamp(name, config, label, upstream)
     tasks: list[Task] = []
+    outcomes: dict[str, Path | RobinterpError] = {}
     for name, (config, label) in configs.items():
+        output = build / "executed" / label / f"{name}.ipynb"
+        if not rerun and is_current(name, label, output, will_have[f"{label}/{name}"]):
+            print(f"{name} under {label}: unchanged since it last ran (notebook, settings, code, inputs): kept")
+            outcomes[name] = output
+            continue
         after = tuple(range(len(tasks))) if CHAPTERS[name].reads_others else ()
-        tasks.append(Task(name, config, label, build / "executed" / label / f"{name}.ipynb", after))
+        tasks.append(Task(name, config, label, output, after))
+    outcomes.update({task.chapter: outcome for task, outcome in zip(tasks, executors.run(tasks, executor, echo))})
     failures = []
-    for task, outcome in zip(tasks, executors.run(tasks, executor, echo)):
-        staged = stage / "book" / "chapters" / f"{task.chapter}.ipynb"  # where _toc.yml lists it
+    for name in configs:
+        outcome = outcomes[name]
+        staged = stage / "book" / "chapters" / f"{name}.ipynb"  # where _toc.yml lists it
         staged.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(outcome, ChapterFailed):
             failures.append(str(outcome))
-            staged.with_suffix(".md").write_text(failure_page(task.chapter, str(outcome)))
+            staged.with_suffix(".md").write_text(failure_page(name, str(outcome)))
         elif isinstance(outcome, RobinterpError):  # not the chapter's fault (a folder, a lost worker): stop
             raise outcome
         else:

@@ -151,7 +151,7 @@ def test_cli_bad_config_file_is_one_line_exit_2_and_writes_nothing(tmp_path, cha
 
 @pytest.mark.slow
 @pytest.mark.longest
-def test_the_whole_book_builds_under_smoke_and_every_number_in_its_prose_is_glued(shared_smoke_cache):
+def test_the_whole_book_builds_under_smoke_and_every_number_in_its_prose_is_glued(shared_smoke_cache, capsys):
     """Real data, real training and attacks, the real notebooks, jupyter-book with warnings as errors."""
     import re
 
@@ -170,6 +170,13 @@ def test_the_whole_book_builds_under_smoke_and_every_number_in_its_prose_is_glue
         assert {"training.csv", "robust_accuracy.csv", "verdicts.csv"} <= {p.name for p in results.iterdir()}
         page = (build_root() / "html" / "book" / "chapters" / f"{chapter}.html").read_text()
         assert "not executed" not in page and "np.float64" not in page
+    # built again with nothing changed: every chapter is kept, none runs, the book is rebuilt
+    executed = {p: p.stat().st_mtime_ns for p in (build_root() / "executed" / "smoke").glob("*.ipynb")}
+    capsys.readouterr()
+    assert runner.book("smoke").exists()
+    kept = [line for line in capsys.readouterr().out.splitlines() if "unchanged since it last ran" in line]
+    assert len(kept) == len(runner.CHAPTERS), kept
+    assert {p: p.stat().st_mtime_ns for p in executed} == executed
     # the same book in a real browser: no console error, broken link or image, figure without alt
     # text, table wider than the page or untypeset formula (robinterp.check_html)
     import shutil
@@ -382,3 +389,32 @@ def test_ctrl_c_during_a_run_is_one_line_and_leaves_nothing_half_written(tmp_pat
     results = build_root() / "results"
     assert not results.exists() or list(results.rglob("*.csv")) == []
     assert list((build_root() / "executed").rglob("*.ipynb")) == []
+
+
+def test_a_chapter_is_current_until_its_notebook_settings_code_or_inputs_change(tmp_path, monkeypatch):
+    """What lets a second ``robinterp book`` keep a chapter instead of running it again."""
+    from robinterp import stamps
+
+    path = saving_notebook(tmp_path / "toy.ipynb")
+    monkeypatch.setitem(runner.CHAPTERS, "toy", runner.Chapter("toy", str(path), ToyConfig, toy_plan))
+    out = build_root() / "executed" / "good" / "toy.ipynb"
+    config = ToyConfig(divisor=2)
+    runner.execute("toy", config, "good", out)
+    stamp = runner.chapter_stamp("toy", config, "good")
+    assert stamps.recorded(out) == stamp and runner.is_current("toy", "good", out, stamp)
+    assert runner.chapter_stamp("toy", ToyConfig(divisor=4), "good") != stamp  # settings
+    assert runner.chapter_stamp("toy", config, "other") != stamp  # the label the page shows
+    # a chapter reading the others' results changes with their stamps
+    monkeypatch.setitem(
+        runner.CHAPTERS, "reader", runner.Chapter("reader", str(path), ToyConfig, toy_plan, reads_others=True)
+    )
+    before = runner.chapter_stamp("reader", config, "good")
+    assert runner.chapter_stamp("reader", config, "good", {"good/toy": stamp}) == before
+    stamps.record(out, "0" * 16)
+    assert runner.chapter_stamp("reader", config, "good") != before
+    path.write_text(path.read_text().replace("10 / divisor", "20 / divisor"))  # the notebook
+    assert runner.chapter_stamp("toy", config, "good") != stamp
+    # a failed run leaves no stamp, and so nothing a later book could keep
+    with pytest.raises(runner.ChapterFailed):
+        runner.execute("toy", ToyConfig(divisor=0), "good", out)
+    assert stamps.recorded(out) is None and not runner.is_current("toy", "good", out, stamp)
