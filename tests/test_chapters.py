@@ -73,6 +73,15 @@ def test_claims_are_judged_at_the_radii_the_paper_quotes_for_the_data_set():
     assert "SGT k=0.1 is more robust than ST (PGD, eps 0.02)" in claims
     assert "SGT k=0.1 is more robust than ST (FGSM, eps 0.025)" in claims
     assert not any("0.2)" in c or "0.25)" in c for c in claims)
+    ranges = sgt_report.range_claims(cifar, robust_table({("ST", 0): images(10), ("SGT k=0.2", 0): images(12)}))
+    second = ranges.set_index(["claim", "attack"]).loc[("SGT k=0.2 is more robust than ST across eps", "pgd")]
+    assert second["effect"] == pytest.approx(0.8)  # Figure 3's second mask fraction, judged
+    assert (
+        ranges.set_index("claim")
+        .loc["ASGT is more robust than ST across eps", "verdict"]
+        .iloc[0]
+        .startswith("not run (no results for ASGT")
+    )
     gains = sgt_report.magnitudes(cifar, robust_table({("ST", 0): images(10)}))
     assert set(gains["paper"]) == {20.0, 30.0} and gains["claim"].str.contains("eps 0.02").any()
     fashion = sgt_chapter.SaliencyGuidedConfig(dataset="fashion_mnist", seeds=(0,))
