@@ -257,3 +257,41 @@ def test_a_toy_method_listed_in_a_config_appears_in_the_chapters_tables_with_no_
         frame = pd.read_csv(results / f"{table}.csv")
         assert set(frame.method) == {"standard", "PGD-AT", "noise"}, table
         assert len(frame[frame.method == "noise"]) == len(frame[frame.method == "standard"])
+
+
+class NormDropNet(torch.nn.Module):
+    """A linear classifier on 2x2 images with BatchNorm and dropout: what example_mode changes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = torch.nn.Sequential(
+            torch.nn.Flatten(), torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8), torch.nn.Dropout(0.5)
+        )
+        self.head = torch.nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.body(x)))
+
+
+@pytest.mark.parametrize("name", ["fgsm_at", "pgd_at", "sgt", "sga", "asgt", "scaat"])
+def test_examples_are_made_in_eval_mode_unless_the_method_asks_for_training_mode(name):
+    """In eval mode the attack's and saliency's forward passes leave BatchNorm's running statistics
+    alone, so only the loss's own passes move them; in training mode every one does."""
+    from robinterp import models
+    from robinterp.methods._modes import examples_model
+
+    x, y = torch.rand(16, 1, 2, 2), torch.arange(16) % 3
+    statistics = {}
+    for mode in ("eval", "train"):
+        torch.manual_seed(0)
+        model = NormDropNet().train()
+        torch.manual_seed(1)
+        get_method(name)(model, x, y, progress=1.0, example_mode=mode)
+        statistics[mode] = model.body[2].num_batches_tracked.item()
+        assert model.training and all(m.training for m in model.modules())  # modes as they were
+    assert statistics["train"] > statistics["eval"], statistics
+    held = examples_model(NormDropNet().train(), "train")
+    with models.eval_mode(held):
+        assert held.model.training and held.model.body[3].training  # an attack's eval_mode cannot switch it
+    with pytest.raises(ConfigError, match="example_mode"):
+        get_method(name)(NormDropNet(), x, y, progress=1.0, example_mode="test")

@@ -11,6 +11,7 @@ from torch import nn
 from robinterp import attacks
 from robinterp.config import Config, param
 from robinterp.methods import LossOutput, Method
+from robinterp.methods._modes import EXAMPLE_MODES, examples_model
 from robinterp.methods._schedules import ramped
 
 
@@ -23,11 +24,17 @@ class FGSMATParams(Config):
     et al. use 0.5; 0 trains on adversarial samples only."""
     eps_warmup: float = param(0.0, low=0, high=1)
     """Fraction of training over which eps grows from 0 (0: none, as the paper)."""
+    example_mode: str = param("eval", choices=EXAMPLE_MODES)
+    """Mode of the model while FGSM makes its examples: "eval" (ours, as Madry's `robustness` library: BatchNorm's
+    running statistics, no dropout) or "train" (the batch's statistics, updated at every attack
+    step, and dropout on). The same on a network with neither, as the CPU book's small CNN."""
 
 
 def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: FGSMATParams, *, progress: float) -> LossOutput:
     """w CE(x) + (1 - w) CE(FGSM(x)); the logits returned are the adversarial ones."""
-    x_adv = attacks.fgsm(model, x, y, eps=ramped(params.eps, progress, params.eps_warmup))
+    x_adv = attacks.fgsm(
+        examples_model(model, params.example_mode), x, y, eps=ramped(params.eps, progress, params.eps_warmup)
+    )
     logits_adv = model(x_adv)
     total = (1 - params.clean_weight) * F.cross_entropy(logits_adv, y)
     if params.clean_weight > 0:

@@ -11,6 +11,7 @@ from torch import nn
 from robinterp import attacks
 from robinterp.config import Config, param
 from robinterp.methods import LossOutput, Method
+from robinterp.methods._modes import EXAMPLE_MODES, examples_model
 from robinterp.methods._schedules import ramped
 
 
@@ -27,6 +28,10 @@ class PGDATParams(Config):
     """Norm of the threat model (Madry et al.: Linf)."""
     eps_warmup: float = param(0.0, low=0, high=1)
     """Fraction of training over which eps (and the step) grow from 0 (ours; 0: none, as the paper)."""
+    example_mode: str = param("eval", choices=EXAMPLE_MODES)
+    """Mode of the model while PGD makes its examples: "eval" (ours, as Madry's `robustness` library: BatchNorm's
+    running statistics, no dropout) or "train" (the batch's statistics, updated at every attack
+    step, and dropout on). The same on a network with neither, as the CPU book's small CNN."""
 
 
 def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: PGDATParams, *, progress: float) -> LossOutput:
@@ -34,7 +39,8 @@ def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: PGDATParams
     eps_now = ramped(params.eps, progress, params.eps_warmup)
     # the step shrinks with the ramped radius; at radius 0 there is nothing to step
     alpha = None if params.step_size is None or eps_now == 0 else params.step_size * eps_now / params.eps
-    x_adv = attacks.pgd(model, x, y, eps=eps_now, norm=params.norm, steps=params.steps, step_size=alpha)
+    attacked = examples_model(model, params.example_mode)
+    x_adv = attacks.pgd(attacked, x, y, eps=eps_now, norm=params.norm, steps=params.steps, step_size=alpha)
     logits = model(x_adv)
     return F.cross_entropy(logits, y), logits
 

@@ -20,6 +20,7 @@ from torch import nn
 from robinterp import RobinterpError, attacks
 from robinterp.config import Config, param
 from robinterp.methods import LossOutput, Method
+from robinterp.methods._modes import EXAMPLE_MODES, examples_model
 from robinterp.models import eval_mode
 
 RANKINGS = ("signed", "magnitude")
@@ -97,6 +98,10 @@ class MaskingParams(Config):
     """k counts C*H*W elements or H*W pixel positions (identical on 1-channel images)."""
     kl_direction: str = param("reference_to_masked", choices=KL_DIRECTIONS)
     """KL(p(x) || p(masked)) as the official SGT code, or the reverse as Guesmi et al.'s eq. 5."""
+    example_mode: str = param("eval", choices=EXAMPLE_MODES)
+    """Mode of the model while its saliency (and, for SGA and ASGT, its attack) is computed: "eval" (ours, as Madry's `robustness` library: BatchNorm's
+    running statistics, no dropout) or "train" (the batch's statistics, updated at every attack
+    step, and dropout on). The same on a network with neither, as the CPU book's small CNN."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,7 +136,8 @@ class ASGTParams(AdversarialMaskingParams):
 
 def sgt(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: SGTParams, *, progress: float) -> LossOutput:
     """Saliency-guided training: CE(f(x), y) + lam KL(p(x), p(mask(x))), bottom-k by saliency of y."""
-    masked, _ = mask_lowest(x, logit_saliency(model, x, y), params.k, ranking=params.ranking, unit=params.unit)
+    explained = examples_model(model, params.example_mode)
+    masked, _ = mask_lowest(x, logit_saliency(explained, x, y), params.k, ranking=params.ranking, unit=params.unit)
     logits = model(x)
     total = F.cross_entropy(logits, y) + params.lam * kl_term(logits, model(masked), params.kl_direction)
     return total, logits
@@ -143,8 +149,9 @@ def sga(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: SGAParams, *
     CE(f(x), y) + lam KL(p(x), p(attack(mask(x)))); the attack is FGSM for
     ``steps=1``, else PGD (Linf) with ``steps`` steps.
     """
-    masked, _ = mask_lowest(x, logit_saliency(model, x, y), params.k, ranking=params.ranking, unit=params.unit)
-    adversarial = _attack(model, masked, y, params.eps, params.steps)
+    explained = examples_model(model, params.example_mode)
+    masked, _ = mask_lowest(x, logit_saliency(explained, x, y), params.k, ranking=params.ranking, unit=params.unit)
+    adversarial = _attack(explained, masked, y, params.eps, params.steps)
     logits = model(x)
     total = F.cross_entropy(logits, y) + params.lam * kl_term(logits, model(adversarial), params.kl_direction)
     return total, logits
@@ -168,7 +175,14 @@ def asgt(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: ASGTParams,
     around the clean x.
     """
     adversarial, masked = asgt_samples(
-        model, x, y, k=params.k, eps=params.eps, steps=params.steps, ranking=params.ranking, unit=params.unit
+        examples_model(model, params.example_mode),
+        x,
+        y,
+        k=params.k,
+        eps=params.eps,
+        steps=params.steps,
+        ranking=params.ranking,
+        unit=params.unit,
     )
     logits = model(x)
     total = (

@@ -31,6 +31,7 @@ from torch import nn
 from robinterp import attacks
 from robinterp.config import Config, param
 from robinterp.methods import LossOutput, Method
+from robinterp.methods._modes import EXAMPLE_MODES, examples_model
 from robinterp.methods._schedules import ramped
 from robinterp.models import eval_mode
 
@@ -56,6 +57,10 @@ class SCAATParams(Config):
     eps_warmup: float = param(0.25, low=0, high=1)
     """Fraction of training over which eps grows from 0 (ours: PGD training at 0.3 on MNIST from
     scratch collapses without it)."""
+    example_mode: str = param("eval", choices=EXAMPLE_MODES)
+    """Mode of the model while its saliency, margins and PGD examples are made: "eval" (ours, as Madry's `robustness` library: BatchNorm's
+    running statistics, no dropout) or "train" (the batch's statistics, updated at every attack
+    step, and dropout on). The same on a network with neither, as the CPU book's small CNN."""
 
 
 def normalised_saliency(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -94,10 +99,13 @@ def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: SCAATParams
     eps_now = ramped(params.eps, progress, params.eps_warmup)
     steps = params.steps
     alpha = 2.5 * eps_now / steps if params.step_size is None else params.step_size * eps_now / params.eps
+    attacked = examples_model(model, params.example_mode)
     x_adv = (
         x.detach().clone()
         if eps_now == 0
-        else attacks.budget_pgd(model, x, y, budget=budget(model, x, y, params, eps_now), steps=steps, step_size=alpha)
+        else attacks.budget_pgd(
+            attacked, x, y, budget=budget(attacked, x, y, params, eps_now), steps=steps, step_size=alpha
+        )
     )
     logits_adv = model(x_adv)
     total = (1 - params.clean_weight) * F.cross_entropy(logits_adv, y)
