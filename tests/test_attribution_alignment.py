@@ -79,7 +79,14 @@ def test_the_teacher_is_the_students_spec_trained_by_pgd_in_l2():
     )
     teacher = aa.teacher_spec(student)
     assert (teacher.method, teacher.epochs, teacher.seed) == ("pgd_at", 2.0, 3)
-    assert dict(teacher.method_params) == {"eps": 1.5, "steps": 4, "norm": "l2", "eps_warmup": 0.0, "step_size": None}
+    assert dict(teacher.method_params) == {
+        "eps": 1.5,
+        "steps": 4,
+        "norm": "l2",
+        "eps_warmup": 0.0,
+        "step_size": None,
+        "example_mode": "eval",
+    }
     # the same spec as a chapter's PGD-L2 entry written by hand: one cached model for both
     by_hand = train.TrainSpec(
         method="pgd_at", epochs=2.0, seed=3, method_params=(("norm", "l2"), ("eps", 1.5), ("steps", 4))

@@ -59,7 +59,9 @@ def assert_nothing_left_over(folder: Path) -> None:
     build = folder / "build"
     assert sorted(p.name for p in (build / "sweeps" / "robust_models").iterdir()) == [
         "config-first.ipynb",
+        "config-first.stamp",
         "config-second.ipynb",
+        "config-second.stamp",
     ], "a temporary notebook was left, or a result is missing"
     assert sorted(p.name for p in (build / "results").iterdir()) == ["config-first", "config-second"], (
         "a staging folder was left"

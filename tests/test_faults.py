@@ -170,8 +170,12 @@ def test_a_sweep_killed_mid_way_reruns_to_completion_with_equal_results(tmp_path
     child.wait()
     rerun = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
-    assert sorted(p.name for p in sweeps.iterdir()) == ["config-first.ipynb", "config-second.ipynb"], (
-        "an orphaned temporary notebook or a missing result"
-    )
+    # each executed notebook with its stamp (robinterp.stamps), nothing else
+    assert sorted(p.name for p in sweeps.iterdir()) == [
+        "config-first.ipynb",
+        "config-first.stamp",
+        "config-second.ipynb",
+        "config-second.stamp",
+    ], "an orphaned temporary notebook or a missing result"
     assert (results / "config-first" / "robust_models" / "robust_accuracy.csv").read_text() == first_pass
     assert (results / "config-second" / "robust_models" / "robust_accuracy.csv").exists()
