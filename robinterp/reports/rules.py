@@ -96,6 +96,9 @@ class Judgement:
     seeds_agreeing: int
     seeds: int
     verdict: str
+    directional: bool = True
+    """False for a level (``magnitude`` with ``null=None``): no seed can point a way, and the
+    row shows no seed count."""
 
     def interval(self, digits: int = 3) -> str:
         return f"{self.mean:.{digits}g} [{self.low:.{digits}g}, {self.high:.{digits}g}]"
@@ -107,7 +110,7 @@ class Judgement:
             "high": self.high,
             "n": self.n,
             "missing": self.missing,
-            "seeds agreeing": f"{self.seeds_agreeing} of {self.seeds}",
+            "seeds agreeing": f"{self.seeds_agreeing} of {self.seeds}" if self.directional else "—",
             "verdict": self.verdict,
         }
 
@@ -282,7 +285,8 @@ def magnitude(diff: pd.DataFrame, paper_value: float, null: float | None = 0.0, 
     counts the seeds whose mean lies on the paper's side of ``null`` (for a level: none)."""
     mean, low, high, per_seed = bootstrap(diff, over)
     verdict = _magnitude_verdict(low, high, paper_value, null)
-    return Judgement(mean, low, high, *_counts(diff), _agreeing(per_seed, paper_value, null), len(per_seed), verdict)
+    agreeing = _agreeing(per_seed, paper_value, null)
+    return Judgement(mean, low, high, *_counts(diff), agreeing, len(per_seed), verdict, directional=null is not None)
 
 
 def ratio(pairs: pd.DataFrame, paper_value: float, n_boot: int = 2000, seed: int = BOOTSTRAP_SEED) -> Judgement:
