@@ -132,7 +132,9 @@ def normalise(paper: PaperChapter, frame: pd.DataFrame) -> pd.DataFrame:
     if "rule" in frame.columns:  # a row that says how it was judged (NsLoss's best of four)
         rule = frame["rule"].where(frame["rule"].notna(), rule)
     rule = rule.where(frame["verdict"].isin(rules.LEVELS), "—")  # not run, not judged: no rule applied
-    where = frame["where"] if "where" in frame.columns else frame.get("source", pd.Series("—", index=frame.index))
+    # where in the paper, when the chapter says; its citation key would repeat the paper's name
+    # and widen the table past the page
+    where = frame["where"] if "where" in frame.columns else pd.Series("—", index=frame.index)
     papers_value = (
         frame["paper"].map(lambda v: "—" if math.isnan(_number(v)) else f"{_number(v):.3g}")
         if "paper" in frame.columns
