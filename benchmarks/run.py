@@ -534,10 +534,7 @@ def book() -> tuple[dict, str]:
         ["run", "make book (min)"] + [f"{n} (min)" for n in names],
         [
             [r["run"], f"{r['make_book_seconds'] / 60:.1f}"]
-            + [
-                "kept" if r["chapter_seconds"].get(n) is None else f"{r['chapter_seconds'][n] / 60:.1f}"
-                for n in names
-            ]
+            + ["kept" if r["chapter_seconds"].get(n) is None else f"{r['chapter_seconds'][n] / 60:.1f}" for n in names]
             for r in runs
         ],
     )
