@@ -18,6 +18,21 @@ from robinterp import data
 REPO = Path(__file__).resolve().parent.parent
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def pytest_configure(config):
+    """Under pytest-xdist each worker gets its share of the cores, for torch in the worker and
+    (through the environment) in the kernels and subprocesses it starts: two workers that each
+    run torch on every core oversubscribe it, and the end-to-end tests then ran up to 3x slower
+    than alone."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        share = str(max(1, (os.cpu_count() or 1) // int(workers)))
+        os.environ.update({name: share for name in THREAD_VARIABLES})
+        torch.set_num_threads(int(share))
+
+
 def pytest_collection_modifyitems(items):
     """The end-to-end tests first, the smoke book before them all: with pytest-xdist's workers
     (make test) the longest tests start at once instead of last, so that no worker idles at the
