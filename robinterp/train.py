@@ -80,6 +80,9 @@ class TrainSpec(Config):
     optimiser stay float32)."""
     torch_compile: bool = False
     """Train through ``torch.compile(model)``; the stored weights are the model's own."""
+    accuracy_size: int | None = param(None, low=1)
+    """Test images (a seeded subset, the same for every model) on which the trained model's
+    recorded test accuracy is measured; None for the whole test set."""
 
     def validate(self) -> None:
         names = [name for name, _ in self.method_params]
@@ -100,6 +103,16 @@ def model_code(spec: TrainSpec) -> tuple[str, ...]:
     """The modules whose source (with what they import) keys a model trained by ``spec``:
     this loop (and through it the models and the data) and the method's own module."""
     return (__name__, *get_method(spec.method).modules)
+
+
+ACCURACY_SUBSET_SEED = 0
+"""Seed of the test subset of ``accuracy_size``: one subset for every model, so their recorded
+accuracies compare."""
+
+
+def recorded_accuracy(model: nn.Module, spec: TrainSpec, test: data.Split) -> float:
+    """The test accuracy a trained model's cache entry records: on ``spec.accuracy_size`` test images."""
+    return accuracy(model, test.subset(spec.accuracy_size, ACCURACY_SUBSET_SEED))
 
 
 def make_optimizer(spec: TrainSpec, model: nn.Module) -> torch.optim.Optimizer:
@@ -202,7 +215,7 @@ def trained_model(
         split = (train_split or data.load(spec.dataset, "train")).subset(spec.train_size, spec.seed)
         history = fit(model, split, spec)
         test = test_split or data.load(spec.dataset, "test")
-        return {"history": history.to_dict("records"), "test_accuracy": accuracy(model, test)}
+        return {"history": history.to_dict("records"), "test_accuracy": recorded_accuracy(model, spec, test)}
 
     model, meta = cache.cached_model(spec, build, train_it, code=model_code(spec))
     return model.to(spec.device), meta
@@ -215,7 +228,7 @@ def continued(
 
     def train_it(model: nn.Module) -> dict[str, Any]:
         history = fit(model, train_split.subset(finetune.train_size, finetune.seed), finetune)
-        return {"history": history.to_dict("records"), "test_accuracy": accuracy(model, test_split)}
+        return {"history": history.to_dict("records"), "test_accuracy": recorded_accuracy(model, finetune, test_split)}
 
     key = {"init": init_key, "finetune": dataclasses.asdict(finetune)}
     model, meta = cache.cached_model(key, lambda: copy.deepcopy(init_model), train_it, code=model_code(finetune))

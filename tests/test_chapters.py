@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from robinterp.experiments import common
 from robinterp.experiments import neuron_sensitivity as ns
 from robinterp.experiments import saliency_guided_training as sgt_chapter
 from robinterp.reports import neuron_sensitivity as ns_report
@@ -152,7 +153,7 @@ def test_figure_6_is_judged_by_the_share_of_the_map_off_the_object():
 
 def test_curves_from_the_per_image_table_are_robust_accuracy():
     table = robust_table({("ST", 0): images(50, n=200), ("ST", 1): images(20, n=200)})
-    curves = sgt_chapter.robust_curves(table).set_index(["seed", "attack"])
+    curves = common.robust_curves(table).set_index(["seed", "attack"])
     assert curves.loc[(0, "pgd"), "accuracy"] == 0.25 and curves.loc[(1, "fgsm"), "correct"] == 20
     assert curves.loc[(1, "fgsm"), "n"] == 200
 
@@ -166,7 +167,7 @@ def test_paper_numbers_table_puts_ours_beside_each_quoted_number():
             for s in (0, 1)
         }
     )
-    numbers = sgt_report.numbers_table(cfg, sgt_chapter.robust_curves(table))
+    numbers = sgt_report.numbers_table(cfg, common.robust_curves(table))
     assert len(numbers) == 8  # five PGD numbers at 0.2, three FGSM numbers at 0.25
     row = numbers[(numbers.attack == "PGD") & (numbers.method == "ASGT")].iloc[0]
     assert row["paper"] == 55.69 and abs(row["ours"] - 55.0) < 1e-9
@@ -376,3 +377,45 @@ def test_the_sweep_trains_the_paper_profiles_table_5_epochs_and_otherwise_the_me
     assert ns.sweep_spec(default, 2.0, 0) == ns.finetune_spec(default, nsloss, 0)
     paper, _ = runner.resolve_config("neuron_sensitivity", profile="paper")
     assert paper.sweep_epochs == 10 and ns.sweep_spec(paper, 2.0, 0).epochs == 10  # Table 5, not Table 1's 80
+
+
+@pytest.mark.slow
+def test_the_sweep_and_the_curve_score_only_the_models_the_quality_table_lacks(monkeypatch):
+    """Real MNIST, tiny sizes: the curve's epoch 0 (the standard model), the sweep's 1x model and
+    the curve's first epoch (both the chapter's NsLoss model) take the quality table's scores,
+    which equal scoring them again; only the 0.5x model is scored anew."""
+    from robinterp.methods import method_table
+
+    cfg = ns.NeuronSensitivityConfig(
+        train_size=64,
+        seeds=(0,),
+        pretrain_epochs=0.5,
+        methods=method_table({"NsLoss": {"method": "nsloss", "lam": None, "eps_ns": 1.5, "n": 2}}),
+        lambda_batches=1,
+        lambda_search_iterations=1,
+        lambda_max_steps=1,
+        quantus_size=4,
+        quantus_samples=2,
+        ig_steps=2,
+        sweep_factors=(0.5, 1.0),
+        curve_epochs=1,
+    )
+    trained = ns.train_all(cfg)
+    quality = ns.quality_scores(cfg, trained)
+    scored, real_scores = [], ns._scores
+    monkeypatch.setattr(
+        ns,
+        "_scores",
+        lambda cfg, model, seed, *a, **kw: scored.append(model) or real_scores(cfg, model, seed, *a, **kw),
+    )
+    sweep, curve = ns.lambda_sweep(cfg, trained), ns.epoch_curve(cfg, trained)
+    assert len(scored) == 1 and scored[0] is not trained.models["NsLoss", 0]  # the 0.5x model only
+    for model, rows in (
+        (trained.models["standard", 0], curve[curve["epoch"] == 0]),
+        (trained.models["NsLoss", 0], curve[curve["epoch"] == 1]),
+        (trained.models["NsLoss", 0], sweep[sweep["factor"] == 1.0]),
+    ):
+        again = real_scores(cfg, model, 0, ns.SWEEP_METRICS)
+        ours = rows[rows["metric"] != "test_accuracy"]
+        assert ours[["metric", "image", "score"]].reset_index(drop=True).equals(again)
+    assert set(quality["metric"]) > set(ns.SWEEP_METRICS)

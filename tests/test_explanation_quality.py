@@ -38,6 +38,16 @@ def test_every_metric_scores_every_image_reproducibly_and_leaves_the_model_mode(
     assert other_seed.score.tolist() != first[first.metric == "max_sensitivity"].score.tolist()
 
 
+def test_a_metrics_scores_do_not_depend_on_the_metrics_scored_beside_it(model_and_images):
+    """What lets the NsLoss chapter's sweep take its Table 5 scores from the seven-metric table."""
+    model, x, y = model_and_images
+    options = {"n_steps": 4}
+    three = ("max_sensitivity", "faithfulness_estimate", "sparseness")
+    every = eq.scores(model, x, y, explainer_options=options, samples=3, seed=1)
+    alone = eq.scores(model, x, y, three, explainer_options=options, samples=3, seed=1)
+    assert every[every.metric.isin(three)].reset_index(drop=True).equals(alone)
+
+
 def test_our_explain_func_is_robinterps_attribution_summed_over_channels(model_and_images):
     from robinterp import explain
 

@@ -125,3 +125,18 @@ def test_every_data_set_and_model_of_the_registries_makes_a_spec():
         assert train.TrainSpec(dataset=name).dataset == name
     for name in models.MODELS:
         assert train.TrainSpec(model=name).model == name
+
+
+def test_the_recorded_accuracy_is_measured_on_accuracy_size_test_images_shared_by_all_models(blobs):
+    """The smoke profile's shortcut: the cache records accuracy on a seeded subset of the test set,
+    the same subset for every model; the size keys the entry (the record differs)."""
+    test = blobs.subset(None, 0)
+    whole, part = spec(epochs=0.5), spec(epochs=0.5, accuracy_size=7)
+    model, meta = train.trained_model(part, blobs, test)
+    subset = test.subset(7, train.ACCURACY_SUBSET_SEED)
+    assert meta["metrics"]["test_accuracy"] == train.accuracy(model, subset)
+    assert len(subset) == 7 and subset.labels.tolist() == test.subset(7, train.ACCURACY_SUBSET_SEED).labels.tolist()
+    other, other_meta = train.trained_model(whole, blobs, test)
+    assert other_meta["key"] != meta["key"]
+    assert torch.equal(next(other.parameters()), next(model.parameters()))  # the same training
+    assert other_meta["metrics"]["test_accuracy"] == train.accuracy(other, test)

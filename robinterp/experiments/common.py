@@ -74,6 +74,11 @@ class ExperimentConfig(Config):
     """Train through torch.compile: a compilation per model, then faster steps where the kernels it
     generates beat the eager ones (large models on a GPU). On this project's CPU the book's small
     CNNs step 1.4x slower compiled (benchmarks/results/precision.md)."""
+    accuracy_size: int | None = param(None, low=1)
+    """Test images on which each trained model's clean accuracy (the training table's) is measured,
+    a seeded subset shared by all models; None for the whole test set (the book's profiles). The
+    smoke profile measures fewer: on its tiny models, measuring 10000 images took longer than
+    training."""
     attack_early_stop: bool = True
     """How robust accuracy counts: True, an image counts as broken at the first iterate of the attack
     the model misclassifies and leaves the attack there (AutoAttack's and RobustBench's convention;
@@ -108,6 +113,7 @@ def train_spec(cfg: ExperimentConfig, entry: MethodEntry, seed: int, *, epochs: 
         device=device.resolve(cfg.device),
         precision=cfg.precision,
         torch_compile=cfg.torch_compile,
+        accuracy_size=cfg.accuracy_size,
     )
 
 
@@ -209,6 +215,27 @@ def robust_per_image(
         {"chapter": chapter, "table": table, "config": dataclasses.asdict(cfg)},
         compute,
         code=table_code(f"robinterp.experiments.{chapter}", cfg),
+    )
+
+
+def attacked_per_image(
+    chapter: str,
+    cfg: Any,
+    trained: Mapping[tuple[str, int], torch.nn.Module],
+    attack_names: tuple[str, ...] = ("fgsm", "pgd", "mifgsm"),
+    batch_size: int = 500,
+) -> pd.DataFrame:
+    """``robust_per_image`` as the chapters run it: the config's ``eval_size`` test images (the
+    "attacks" subset, the same in every chapter), the named evaluation attacks bound from the
+    config, at each of its ``epsilons``."""
+    return robust_per_image(
+        chapter,
+        cfg,
+        trained,
+        eval_subset(cfg.dataset, cfg.eval_size, "attacks"),
+        evaluation_attacks(cfg, attack_names),
+        cfg.epsilons,
+        batch_size=batch_size,
     )
 
 

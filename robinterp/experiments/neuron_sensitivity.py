@@ -308,18 +308,7 @@ def train_all(cfg: NeuronSensitivityConfig) -> Trained:
 def robust_per_image(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
     """Per test image: right (0 or 100) clean and under PGD at each epsilon, for every model
     (``common.robust_per_image``), cached by the chapter config."""
-    return common.robust_per_image(
-        CHAPTER,
-        cfg,
-        trained.models,
-        common.eval_subset(cfg.dataset, cfg.eval_size, "attacks"),
-        common.evaluation_attacks(cfg, ("pgd",)),
-        cfg.epsilons,
-        batch_size=cfg.eval_batch_size,
-    )
-
-
-robust_curves = common.robust_curves
+    return common.attacked_per_image(CHAPTER, cfg, trained.models, ("pgd",), batch_size=cfg.eval_batch_size)
 
 
 def autoattack_per_image(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
@@ -397,14 +386,41 @@ def quality_scores(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFra
 
 
 def _per_image_measures(
-    cfg: NeuronSensitivityConfig, model: torch.nn.Module, seed: int, test_split: data.Split
+    cfg: NeuronSensitivityConfig,
+    model: torch.nn.Module,
+    seed: int,
+    test_split: data.Split,
+    scored: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The measures of the paper's Table 5 and Figure 4 per image: the three metrics on the
-    scored images, and right or wrong (1 or 0) on every test image as ``test_accuracy`` (its
-    mean is the model's test accuracy). Tidy: metric, image, score."""
+    scored images (``scored`` when the quality table already holds them), and right or wrong
+    (1 or 0) on every test image as ``test_accuracy`` (its mean is the model's test accuracy).
+    Tidy: metric, image, score."""
     right = (predict(model, test_split.images) == test_split.labels).double()
     accuracy = pd.DataFrame({"metric": "test_accuracy", "image": range(len(right)), "score": right.tolist()})
-    return pd.concat([_scores(cfg, model, seed, SWEEP_METRICS), accuracy], ignore_index=True)
+    if scored is None:
+        scored = _scores(cfg, model, seed, SWEEP_METRICS)
+    return pd.concat([scored, accuracy], ignore_index=True)
+
+
+def scored_models(cfg: NeuronSensitivityConfig, trained: Trained) -> dict[str, pd.DataFrame]:
+    """The Table 5 metrics' scores that ``quality_scores`` already holds, by the cache key of the
+    model they score (metric, image, score; in ``SWEEP_METRICS`` order). The sweep and the epoch
+    curve take a model's scores from here when its key is listed: the curve's epoch 0 is the
+    standard model, and the sweep's 1x model and the curve's first epoch are the chapter's NsLoss
+    model whenever they train the same way (the same spec, so the same key). A metric's scores do
+    not depend on the other metrics scored beside it (numpy is seeded before each metric; tested),
+    so this only saves the work."""
+    quality = quality_scores(cfg, trained)
+    quality = quality[quality["metric"].isin(SWEEP_METRICS)]
+    known = {}
+    for row in trained.records.itertuples():
+        rows = quality[(quality["method"] == row.method) & (quality["seed"] == row.seed)]
+        known[row.cache_key] = pd.concat(
+            [rows[rows["metric"] == metric][["metric", "image", "score"]] for metric in SWEEP_METRICS],
+            ignore_index=True,
+        )
+    return known
 
 
 def sweep_spec(cfg: NeuronSensitivityConfig, lam: float, seed: int) -> train.TrainSpec:
@@ -422,16 +438,16 @@ def lambda_sweep(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame
     train_split, test_split = data.load(cfg.dataset, "train"), data.load(cfg.dataset, "test")
 
     def compute() -> pd.DataFrame:
-        tables = []
+        known, tables = scored_models(cfg, trained), []
         for seed, factor in itertools.product(cfg.seeds, cfg.sweep_factors):
-            model, _ = train.continued(
+            model, meta = train.continued(
                 trained.standard_keys[seed],
                 trained.models[STANDARD, seed],
                 sweep_spec(cfg, factor * trained.lam, seed),
                 train_split,
                 test_split,
             )
-            measures = _per_image_measures(cfg, model, seed, test_split)
+            measures = _per_image_measures(cfg, model, seed, test_split, known.get(meta["key"]))
             tables.append(measures.assign(factor=factor, **{"lambda": factor * trained.lam}, seed=seed))
         return pd.concat(tables, ignore_index=True)
 
@@ -454,15 +470,16 @@ def epoch_curve(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
 
     def compute() -> pd.DataFrame:
         entry = dataclasses.replace(cfg.nsloss_entry().with_params(lam=trained.lam), epochs=1.0)
-        tables = []
+        known, tables = scored_models(cfg, trained), []
         for seed in cfg.seeds:
             one_epoch = finetune_spec(cfg, entry, seed)
             model, key = trained.models[STANDARD, seed], trained.standard_keys[seed]
-            tables.append(_per_image_measures(cfg, model, seed, test_split).assign(epoch=0, seed=seed))
-            for epoch in range(1, cfg.curve_epochs + 1):
-                model, meta = train.continued(key, model, one_epoch, train_split, test_split)
-                key = meta["key"]
-                tables.append(_per_image_measures(cfg, model, seed, test_split).assign(epoch=epoch, seed=seed))
+            for epoch in range(cfg.curve_epochs + 1):
+                if epoch:
+                    model, meta = train.continued(key, model, one_epoch, train_split, test_split)
+                    key = meta["key"]
+                measures = _per_image_measures(cfg, model, seed, test_split, known.get(key))
+                tables.append(measures.assign(epoch=epoch, seed=seed))
         return pd.concat(tables, ignore_index=True)
 
     return cache.cached_table(

@@ -74,17 +74,7 @@ def plan(cfg: RobustModelsConfig) -> common.Plan:
 def robust_per_image(cfg: RobustModelsConfig, trained: dict[tuple[str, int], torch.nn.Module]) -> pd.DataFrame:
     """Per test image: right (0 or 100) clean and under each attack at each epsilon, for every
     model (``common.robust_per_image``), cached by the chapter config."""
-    return common.robust_per_image(
-        "robust_models",
-        cfg,
-        trained,
-        common.eval_subset(cfg.dataset, cfg.eval_size, "attacks"),
-        common.evaluation_attacks(cfg),
-        cfg.epsilons,
-    )
-
-
-robust_curves = common.robust_curves
+    return common.attacked_per_image("robust_models", cfg, trained)
 
 
 def alignment_per_image(cfg: RobustModelsConfig, trained: dict[tuple[str, int], torch.nn.Module]) -> pd.DataFrame:
