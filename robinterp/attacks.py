@@ -35,7 +35,7 @@ from torch import nn
 
 from robinterp import RobinterpError
 from robinterp.device import on_model_device
-from robinterp.models import eval_mode, predict
+from robinterp.models import EVAL_BATCH_SIZE, eval_mode, predict
 from robinterp.progress import progress
 
 
@@ -435,7 +435,7 @@ def correct_under_attack(
     *,
     norm: str = "linf",
     seed: int = 0,
-    batch_size: int = 500,
+    batch_size: int = EVAL_BATCH_SIZE,
     early_stop: bool = True,
 ) -> dict[float, torch.Tensor]:
     """Per radius, per image: right both clean and under ``attack`` (as AutoAttack and
@@ -476,7 +476,7 @@ def robust_accuracy(
     attacks: Sequence[AttackSpec],
     epsilons: tuple[float, ...],
     norm: str = "linf",
-    batch_size: int = 500,
+    batch_size: int = EVAL_BATCH_SIZE,
     seed: int = 0,
     early_stop: bool = True,
     desc: str = "attacks",

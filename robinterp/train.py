@@ -120,7 +120,7 @@ def make_optimizer(spec: TrainSpec, model: nn.Module) -> torch.optim.Optimizer:
 
 
 @torch.inference_mode()
-def accuracy(model: nn.Module, split: data.Split, batch_size: int = 1000) -> float:
+def accuracy(model: nn.Module, split: data.Split, batch_size: int = models.EVAL_BATCH_SIZE) -> float:
     """Clean accuracy in eval mode."""
     return float((models.predict(model, split.images, batch_size) == split.labels).float().mean())
 

@@ -135,6 +135,7 @@ def test_a_training_run_killed_mid_way_reruns_to_the_uninterrupted_weights(tmp_p
 SWEEP_CONFIG = """robust_models:
   train_size: 256
   seeds: [0]
+  accuracy_size: 100
   epochs: 0.5
   methods:
     standard: {{method: standard}}

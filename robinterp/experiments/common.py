@@ -186,7 +186,7 @@ def robust_per_image(
     bound: tuple[AttackSpec, ...],
     epsilons: tuple[float, ...],
     table: str = "robust_per_image",
-    batch_size: int = 500,
+    batch_size: int = models.EVAL_BATCH_SIZE,
 ) -> pd.DataFrame:
     """Per test image: right (0 or 100) clean and under each attack at each Linf radius, for every
     model, so that the verdicts pair models image by image (``robinterp.reports.rules``). Tidy:
@@ -223,7 +223,7 @@ def attacked_per_image(
     cfg: Any,
     trained: Mapping[tuple[str, int], torch.nn.Module],
     attack_names: tuple[str, ...] = ("fgsm", "pgd", "mifgsm"),
-    batch_size: int = 500,
+    batch_size: int = models.EVAL_BATCH_SIZE,
 ) -> pd.DataFrame:
     """``robust_per_image`` as the chapters run it: the config's ``eval_size`` test images (the
     "attacks" subset, the same in every chapter), the named evaluation attacks bound from the

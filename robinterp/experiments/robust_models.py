@@ -13,7 +13,7 @@ import dataclasses
 import pandas as pd
 import torch
 
-from robinterp import explain, metrics
+from robinterp import explain, metrics, models
 from robinterp.config import ConfigError, param
 from robinterp.experiments import common
 from robinterp.methods import MethodEntry, method_table
@@ -83,8 +83,8 @@ def alignment_per_image(cfg: RobustModelsConfig, trained: dict[tuple[str, int], 
     split = common.eval_subset(cfg.dataset, cfg.alignment_size, "alignment")
     tables = []
     for (method, seed), model in trained.items():
-        a = torch.cat([metrics.alignment(model, xb) for xb, _ in split.batches(500)])
-        c = torch.cat([metrics.cosine_alignment(model, xb) for xb, _ in split.batches(500)])
+        a = torch.cat([metrics.alignment(model, xb) for xb, _ in split.batches(models.EVAL_BATCH_SIZE)])
+        c = torch.cat([metrics.cosine_alignment(model, xb) for xb, _ in split.batches(models.EVAL_BATCH_SIZE)])
         tables.append(
             pd.DataFrame(
                 {
