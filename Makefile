@@ -7,6 +7,7 @@ PY     := $(VENV)/bin/python
 PROFILE ?= default
 STAMP  := $(VENV)/.installed
 # pytest-xdist workers of make test: two on this project's 2-core machines (auto: one per core)
+# (--durations: the 15 slowest tests end the output, for keeping make test within its 10 minutes)
 TEST_WORKERS ?= 2
 
 .PHONY: book test test-fast data bench clean-build lab git-filter check-html
@@ -28,7 +29,7 @@ book: data
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"

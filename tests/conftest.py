@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import os
 import pickle
 import struct
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +63,23 @@ def shared_smoke_cache(tmp_path_factory, monkeypatch):
     root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     monkeypatch.setenv("ROBINTERP_CACHE", str(root / "shared-smoke-cache"))
     return root / "shared-smoke-cache"
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """The command line in this process (``cli.main``, what ``python -m robinterp`` calls), its
+    exit code and output as a subprocess would give them: a subprocess spent 4 s per call
+    importing torch before a one-line error. The real entry point runs as a subprocess in
+    test_runner's test_cli_unwritable_build_folder_is_one_line_and_writes_nothing and the
+    end-to-end tests."""
+    from robinterp import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = cli.main(list(args))
+        except SystemExit as exit_:  # argparse's own errors and --help
+            code = exit_.code or 0
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:

@@ -11,8 +11,6 @@ text's own ``-p`` values, which win. ``make`` targets are dry-run (``make -n``):
 
 from __future__ import annotations
 
-import contextlib
-import io
 import re
 import shlex
 import subprocess
@@ -20,10 +18,9 @@ import subprocess
 import pytest
 import yaml
 
-from robinterp import cli
 from robinterp.paths import build_root
 from robinterp.profiles import load_yaml, profile_path
-from tests.conftest import REPO
+from tests.conftest import REPO, run_cli
 
 DOCUMENTS = ("README.md", "book/intro.md")
 
@@ -51,16 +48,6 @@ def smoke_section(chapter: str) -> dict:
 def test_the_documents_show_the_commands_this_test_knows_how_to_size():
     kinds = {shlex.split(command)[0].split("/")[-1] for _, command in documented_commands()}
     assert kinds == {"make", "robinterp", "papermill"}, kinds
-
-
-def run_robinterp(args: list[str]) -> tuple[int, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = cli.main(args)
-        except SystemExit as exit_:  # argparse's --help
-            code = exit_.code or 0
-    return code, out.getvalue() + err.getvalue()
 
 
 @pytest.mark.slow
@@ -102,5 +89,5 @@ def test_a_documented_command_works_as_written(tmp_path, monkeypatch, shared_smo
             else:  # the sweep's files: the text leaves them to the reader
                 settings["seeds"] = [ord(args[i + 1][0]) - ord("a")]
             (tmp_path / args[i + 1]).write_text(yaml.safe_dump({chapter: settings}))
-    code, output = run_robinterp(args)
-    assert code == 0, output[-2000:]
+    result = run_cli(*args)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-2000:]

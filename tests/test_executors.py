@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, run_cli
 from tests.test_faults import SWEEP_CONFIG
 
 # Columns that measure the run, not its result: wall time (and whether a model came from the
@@ -144,14 +144,12 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(in_process, tmp_pa
 def test_bad_input_fails_as_in_process_before_any_cluster_starts(tmp_path, extra, message):
     bad = tmp_path / "bad.yml"
     bad.write_text("robust_models:\n  sedes: [0]\n")
-    args = [sys.executable, "-m", "robinterp", "sweep", "robust_models", "--config", str(bad), *extra]
-    env = {**os.environ, "ROBINTERP_CACHE": str(tmp_path / "cache"), "ROBINTERP_BUILD": str(tmp_path / "build")}
-    result = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    args = ("sweep", "robust_models", "--config", str(bad))
+    result = run_cli(*args, *extra)  # the cache and build folders are tmp_path's (conftest)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert message in result.stderr
     if message == "unknown":  # the same line as in process
-        plain = subprocess.run(args[: args.index(str(bad)) + 1], cwd=REPO, env=env, capture_output=True, text=True)
-        assert result.stderr == plain.stderr
+        assert result.stderr == run_cli(*args).stderr
     assert not (tmp_path / "build" / "sweeps").exists() and not (tmp_path / "cache").exists()
 
 

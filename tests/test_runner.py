@@ -15,7 +15,7 @@ import pytest
 from robinterp import runner
 from robinterp.config import Config, ConfigError, param
 from robinterp.paths import build_root
-from tests.conftest import REPO
+from tests.conftest import REPO, run_cli
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,12 +99,6 @@ def test_the_book_publishes_a_failure_page_not_stale_output(tmp_path, monkeypatc
     assert not stale.exists()
 
 
-def cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "robinterp", *args], capture_output=True, text=True, cwd=REPO, timeout=120
-    )
-
-
 @pytest.mark.parametrize(
     "args,needle",
     [
@@ -114,7 +108,7 @@ def cli(*args):
     ],
 )
 def test_cli_errors_are_one_line_and_exit_2(args, needle):
-    result = cli(*args)
+    result = run_cli(*args)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and needle in result.stderr
 
@@ -144,7 +138,7 @@ def test_cli_bad_config_file_is_one_line_exit_2_and_writes_nothing(tmp_path, cha
 
     bad = tmp_path / "bad.yml"
     bad.write_text(text)
-    result = cli("run", chapter, "--config", str(bad))
+    result = run_cli("run", chapter, "--config", str(bad))
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and needle in result.stderr, result.stderr
     assert not build_root().exists() and not cache_root().exists()
 
