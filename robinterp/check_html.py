@@ -99,7 +99,8 @@ class Browser:
         if url is None:
             self.close()
             raise RobinterpError("Chromium did not start its DevTools endpoint")
-        self.ws = websocket.create_connection(url, timeout=120)
+        # no Origin header: Chromium (111 on) refuses DevTools websockets from an origin it was not told to allow
+        self.ws = websocket.create_connection(url, timeout=120, suppress_origin=True)
         self.next_id = 0
         self.events: list[dict[str, Any]] = []
 
