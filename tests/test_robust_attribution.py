@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 import torch
 
-from robinterp import paper_numbers, roar
+from robinterp import data, paper_numbers, roar
 from robinterp.config import ConfigError
+from robinterp.experiments import common
 from robinterp.experiments import robust_attribution as chapter
 from robinterp.reports import robust_attribution as report
 
@@ -207,3 +208,18 @@ def test_a_grid_model_equal_to_a_listed_one_counts_its_retrainings_once():
     )
     per_source = roar_results.groupby(["source", "seed", "ranking", "fraction"]).ngroups
     assert report.retrain_count(roar_results, records) == per_source - len(cfg.roar_fractions)
+
+
+def test_roar_retrains_on_the_first_images_of_the_chapters_own_training_subset(monkeypatch):
+    full = data.Split(torch.arange(100.0).reshape(100, 1, 1, 1), torch.zeros(100, dtype=torch.long))
+    monkeypatch.setattr(common.data, "load", lambda dataset, split: full)
+    chapter_images = full.subset(40, 3).images
+    cfg = chapter.RobustAttributionConfig.from_mapping({"train_size": 40, "roar_train_size": 10})
+    spec, split = common.roar_retraining(cfg, 3)
+    assert torch.equal(split.images, chapter_images[:10])
+    assert (spec.train_size, spec.method, spec.epochs, spec.seed) == (10, "standard", cfg.roar_epochs, 3)
+    # None or more than the chapter has: the chapter's own subset, keyed as such
+    for size in (None, 60):
+        cfg = chapter.RobustAttributionConfig.from_mapping({"train_size": 40, "roar_train_size": size})
+        spec, split = common.roar_retraining(cfg, 3)
+        assert spec.train_size == 40 and torch.equal(split.images, chapter_images)

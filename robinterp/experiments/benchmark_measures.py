@@ -9,17 +9,15 @@ chapter's config (``robinterp.experiments.synthesis.SynthesisConfig``).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 import torch
 
-from robinterp import attacks, cache, data, explain, explanation_quality, metrics, models, per_image, roar, train
+from robinterp import attacks, cache, explain, explanation_quality, metrics, models, per_image, roar
 from robinterp.attacks import AttackSpec
 from robinterp.experiments import common
-from robinterp.methods import MethodEntry
 
 CHAPTER = "synthesis"
 
@@ -135,22 +133,11 @@ def alignment_rows(cfg: Any, model: torch.nn.Module | None, seed: int, label: st
     return _rows("alignment", metrics.alignment(model, split.images))
 
 
-def roar_train_size(cfg: Any) -> int | None:
-    return cfg.roar_train_size or cfg.train_size
-
-
-def roar_spec(cfg: Any, seed: int) -> train.TrainSpec:
-    """ROAR's retraining: standard training of a fresh network, ``roar_epochs`` long, on
-    ``roar_train_size`` images."""
-    spec = common.train_spec(cfg, MethodEntry("retrain", "standard"), seed, epochs=cfg.roar_epochs, lr=cfg.lr)
-    return dataclasses.replace(spec, train_size=roar_train_size(cfg))
-
-
 def roar_rows(cfg: Any, model: torch.nn.Module | None, seed: int, label: str, model_key: str) -> pd.DataFrame:
     """Per test image: right (0 or 100) by a network retrained without the top ``removal_fraction``
     of pixels by the model's saliency (``roar_target``'s class), tested with the same pixels
     removed; ``model`` None is the random control."""
-    train_split = data.load(cfg.dataset, "train").subset(roar_train_size(cfg), seed)
+    retrain, train_split = common.roar_retraining(cfg, seed)
     test = common.eval_subset(cfg.dataset, cfg.roar_test_size, "removal")
     fill = roar.channel_mean(train_split)
     ranking = None if model is None else roar.saliency_ranking(model, cfg.roar_target)
@@ -158,7 +145,7 @@ def roar_rows(cfg: Any, model: torch.nn.Module | None, seed: int, label: str, mo
         model_key,
         ranking,
         cfg.removal_fraction,
-        roar_spec(cfg, seed),
+        retrain,
         train_split,
         lambda: roar.ranked(train_split, ranking, seed, "train"),
         fill,

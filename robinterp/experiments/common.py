@@ -117,6 +117,23 @@ def train_spec(cfg: ExperimentConfig, entry: MethodEntry, seed: int, *, epochs: 
     )
 
 
+def roar_train_size(cfg: Any) -> int | None:
+    """How many training images ROAR retrains on (None: all of the data set's)."""
+    sizes = [n for n in (cfg.roar_train_size, cfg.train_size) if n is not None]
+    return min(sizes) if sizes else None
+
+
+def roar_retraining(cfg: Any, seed: int) -> tuple[train.TrainSpec, data.Split]:
+    """ROAR's retraining under a chapter's config: the spec (standard training of a fresh network
+    of the chapter's architecture, ``roar_epochs`` at ``lr``; it keys the retrained models) and the
+    training images, the first ``roar_train_size`` of the chapter's seeded training subset (the
+    same seed's permutation, so images the compared models were trained on; the chapter's own
+    subset for None or a larger number)."""
+    size = roar_train_size(cfg)
+    spec = train_spec(cfg, MethodEntry("retrain", "standard"), seed, epochs=cfg.roar_epochs, lr=cfg.lr)
+    return dataclasses.replace(spec, train_size=size), data.load(cfg.dataset, "train").subset(size, seed)
+
+
 def method_grid(cfg: Any) -> dict[tuple[str, int], train.TrainSpec]:
     """(label, seed) -> spec for every listed method and seed, trained from scratch for the
     chapter's ``epochs`` at its ``lr``."""

@@ -105,9 +105,9 @@ class SynthesisConfig(common.ExperimentConfig):
     roar_epochs: float = param(1.0, low=0, low_open=True)
     """Epochs of each ROAR retraining (standard training of a fresh network)."""
     roar_train_size: int | None = param(4000, low=1)
-    """Training images of each ROAR retraining, a seeded subset (ours: 4000 under the CPU budget;
-    ranking the images costs as much as retraining on them, and at all 10000 ROAR took a third of
-    the chapter's time); None: ``train_size``."""
+    """Training images of each ROAR retraining: the first of the chapter's seeded training subset
+    (ours: 4000 under the CPU budget; ranking the images costs as much as retraining on them, and
+    at all 10000 ROAR took a third of the chapter's time); None: all of ``train_size``."""
     roar_target: str = param("predicted", choices=("predicted", "true"))
     """Class whose saliency ranks ROAR's pixels (the Zeng chapter's default and its reasons)."""
     roar_test_size: int = param(1000, low=1, high=10000)
