@@ -94,10 +94,19 @@ def show_provenance(cfg: Config, profile: str) -> dict[str, Any]:
 
 
 def _shown(value: Any) -> str:
-    """A config value as the table shows it: a chapter's methods by their labels."""
+    """A config value as the table shows it: a chapter's methods by their labels, a tuple as its
+    items (not Python's repr: ``(0,)`` reads as 0)."""
     if isinstance(value, tuple) and value and isinstance(value[0], MethodEntry):
         return ", ".join(entry.label for entry in value) + " (the methods table below)"
+    if isinstance(value, tuple):
+        return ", ".join(map(str, value)) if value else "none"
     return str(value)
+
+
+def _plain_doc(doc: str) -> str:
+    """A field's docstring as a table cell shows it: a cell shows no markup, so the docstring's
+    ``literal`` marks go."""
+    return re.sub(r"``(.+?)``", r"\1", doc)
 
 
 def config_table(cfg: Config) -> pd.DataFrame:
@@ -112,7 +121,7 @@ def config_table(cfg: Config) -> pd.DataFrame:
                 f"{_shown(row['value'])} (default: {_shown(row['default'])})" if c else _shown(row["value"])
                 for row, c in zip(rows, changed)
             ],
-            "meaning": [row["doc"] for row in rows],
+            "meaning": [_plain_doc(row["doc"]) for row in rows],
             "changed": changed,
         }
     )

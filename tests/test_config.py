@@ -221,6 +221,13 @@ def test_the_config_table_lists_changed_fields_first_with_their_defaults():
     assert list(table.index[:2]) == ["lr", "eval_size"]
     assert table.loc["eval_size", "value"] == f"7 (default: {RobustModelsConfig().eval_size})"
     assert table["value"].str.contains("default").sum() == 2 and list(table.columns) == ["value", "meaning"]
+    # as a reader reads them: a tuple's items, a docstring without its literal marks
+    seeds = config_table(dataclasses.replace(RobustModelsConfig(), seeds=(3,)))
+    assert seeds.loc["seeds", "value"] == f"3 (default: {', '.join(map(str, RobustModelsConfig().seeds))})"
+    from robinterp.experiments.saliency_guided_training import SaliencyGuidedConfig
+
+    assert any("``" in row["doc"] for row in SaliencyGuidedConfig().describe())
+    assert not config_table(SaliencyGuidedConfig())["meaning"].str.contains("``").any()
 
 
 def test_the_code_version_follows_computing_modules_only(tmp_path):
