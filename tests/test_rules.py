@@ -300,3 +300,14 @@ def test_many_orderings_at_once_equal_the_rule_pair_by_pair():
         )
         assert (got.mean, got.low, got.high) == pytest.approx((slow.mean, slow.low, slow.high), abs=1e-12)
     assert fast["B", "A"].verdict == "reproduced" and fast["A", "B"].verdict == "contradicted"
+
+
+def test_a_tally_counts_every_verdict_in_the_order_of_the_levels():
+    verdicts = ["contradicted", "partly", "reproduced", "partly", "not reproduced", "partly"]
+    assert rules.tally(verdicts) == "**1** reproduced, **3** partly, **1** not reproduced and **1** contradicted"
+    assert rules.tally(pd.Series(["contradicted", "reproduced", "contradicted"])) == (
+        "**1** reproduced and **2** contradicted"
+    )
+    assert rules.tally(["partly"]) == "**1** partly" and rules.tally([]) == "none"
+    with pytest.raises(ValueError, match="not a verdict level: maybe"):
+        rules.tally(["reproduced", "maybe"])

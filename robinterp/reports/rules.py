@@ -409,6 +409,20 @@ def paired(
     return diff[[k for k in ("seed", "image") if k in diff] + ["value"]]
 
 
+def tally(verdicts: Sequence[str] | pd.Series) -> str:
+    """How many verdicts there are of each level, as markdown for prose, in the order of
+    ``LEVELS`` and leaving out the levels with none: "**2** reproduced and **10** contradicted".
+    Every verdict is counted (a sentence that names some levels only can add up short)."""
+    counts = pd.Series(list(verdicts), dtype=object).value_counts()
+    unknown = sorted(set(counts.index) - set(LEVELS))
+    if unknown:
+        raise ValueError(f"not a verdict level: {', '.join(map(str, unknown))}")
+    parts = [f"**{counts[level]}** {level}" for level in LEVELS if level in counts]
+    if len(parts) < 2:
+        return parts[0] if parts else "none"
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
 def page_view(verdicts: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     """A verdict table as a page shows it, narrow enough for the page: one row per claim, the
     verdict first, then the effect with its 95% interval in one cell, the paper's value where a row

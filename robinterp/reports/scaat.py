@@ -151,21 +151,22 @@ def summary(measures: pd.DataFrame, removal: pd.DataFrame, robust: pd.DataFrame,
 
 
 def verdict_table(verdicts: pd.DataFrame, versus: str) -> pd.DataFrame:
-    """The verdicts against one model, one row per data set and measure: the effect with its 95%
-    interval, the seeds that agree, n, the observations left out as undefined, and the verdict."""
+    """The verdicts against one model, one row per data set and measure: the verdict first (a
+    table wider than the page hides its last columns), the effect with its 95% interval, the seeds
+    that agree, n, and the observations left out as undefined."""
     rows = verdicts[verdicts.versus == versus]
     return pd.DataFrame(
         {
             "data set": rows["dataset"],
             "claim": rows["claim"],
             "measure": rows["measure"],
+            "verdict": rows["verdict"],
             "effect [95% interval]": [
                 f"{e:.3g} [{lo:.3g}, {hi:.3g}]" for e, lo, hi in zip(rows["effect"], rows["low"], rows["high"])
             ],
             "seeds agreeing": rows["seeds agreeing"],
             "n": rows["n"],
             "missing": rows["missing"],
-            "verdict": rows["verdict"],
         }
     ).set_index(["data set", "claim", "measure"])
 
