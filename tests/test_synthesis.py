@@ -205,11 +205,15 @@ def test_the_scoreboard_reads_every_schema_and_says_when_a_chapter_did_not_run(t
         "saliency_guided_training",
         pd.DataFrame(
             {
-                "claim": ["SGT beats ST", "SGT is more robust than ST across eps (PGD)"],
-                "source": ["guesmi2024asgt", "guesmi2024asgt"],
-                "seeds where it holds": ["3 of 3", "3 of 3"],
-                "mean gap (points)": [13.07, 5.0],
-                "verdict": ["reproduced", "reproduced"],
+                "claim": [
+                    "SGT beats ST",
+                    "SGT is more robust than ST across eps (PGD)",
+                    "contrary: ST is more robust than SGT",
+                ],
+                "source": ["guesmi2024asgt", "guesmi2024asgt", "karkehabadi2024sgt"],
+                "seeds where it holds": ["3 of 3", "3 of 3", "0 of 3"],
+                "mean gap (points)": [13.07, 5.0, -13.07],
+                "verdict": ["reproduced", "reproduced", "contradicted"],
             }
         ),
     )
@@ -249,7 +253,7 @@ def test_the_scoreboard_reads_every_schema_and_says_when_a_chapter_did_not_run(t
     )
     board = scoreboard.scoreboard(tmp_path)
     sgt = board[board.paper.str.startswith("Guesmi") & (board.verdict != scoreboard.UNTESTABLE)]
-    assert len(sgt) == 1, sgt  # the figures' range judgements stay on the chapter's page
+    assert len(sgt) == 1, sgt  # the figures' range judgements and another paper's claim stay on the chapter's page
     sgt = sgt.iloc[0]
     assert (sgt["ours"], sgt["rule"], sgt["where"]) == ("13.1", scoreboard.SEED_RULE, "—")
     xu = board[board.paper.str.startswith("Xu") & (board.verdict != scoreboard.UNTESTABLE)]
