@@ -311,3 +311,12 @@ def test_a_tally_counts_every_verdict_in_the_order_of_the_levels():
     assert rules.tally(["partly"]) == "**1** partly" and rules.tally([]) == "none"
     with pytest.raises(ValueError, match="not a verdict level: maybe"):
         rules.tally(["reproduced", "maybe"])
+
+
+def test_a_mean_over_one_seed_shows_no_spread():
+    from robinterp.reports import mean_sd
+
+    one = pd.Series([94.6])
+    assert mean_sd(one.mean(), one.std()) == "94.6"  # pandas' sd of one value is NaN, not 0
+    three = pd.Series([94.6, 94.6, 93.0])
+    assert mean_sd(three.mean(), three.std()) == "94.1 ± 0.92"

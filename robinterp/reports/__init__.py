@@ -6,3 +6,11 @@ verdict or a table never retrains a model or recomputes a result.
 """
 
 from __future__ import annotations
+
+import math
+
+
+def mean_sd(mean: float, sd: float) -> str:
+    """A table cell "mean ± sd" over seeds; the mean alone where there is one seed (its sd is
+    undefined, and "± 0" would claim that the seeds agree)."""
+    return f"{mean:.3g}" if math.isnan(sd) else f"{mean:.3g} ± {sd:.2g}"

@@ -14,7 +14,7 @@ from robinterp.experiments.neuron_sensitivity import (
     explainer_options,
     quantus_split,
 )
-from robinterp.reports import rules
+from robinterp.reports import mean_sd, rules
 
 CORRELATIONS = ("faithfulness_correlation", "faithfulness_estimate")
 
@@ -103,7 +103,7 @@ def quality_table(scores: pd.DataFrame, records: pd.DataFrame, robust: pd.DataFr
         best = candidates.max() if higher else candidates.min()
         # a tie for the best (say every robust accuracy 0) marks every tied method
         table[f"{name} {'↑' if higher else '↓'}"] = {
-            method: f"{mean[method]:.3g} ± {0.0 if pd.isna(sd[method]) else sd[method]:.2g}"
+            method: mean_sd(mean[method], sd[method])
             + (" ★" if method in candidates.index and mean[method] == best else "")
             for method in mean.index
         }

@@ -19,7 +19,7 @@ from robinterp.experiments.robust_attribution import (
     PAPER_STEPS,
     RobustAttributionConfig,
 )
-from robinterp.reports import rules
+from robinterp.reports import mean_sd, rules
 
 MAP_SUFFIX = " (map)"
 ROAR_TITLE = "ROAR accuracy, mean over fractions (%)"
@@ -67,8 +67,7 @@ def summary(
     most and least relevant first, Etmann alignment, PGD accuracy in L2 and Linf."""
 
     def cell(values: pd.Series) -> str:
-        sd = values.std()
-        return f"{values.mean():.3g} ± {0.0 if pd.isna(sd) else sd:.2g}"
+        return mean_sd(values.mean(), values.std())
 
     roar_seed = roar_scores(roar).groupby(["method", "seed"])["score"].mean()
     road_seed = road_scores(road).set_index(["method", "seed", "order"])["accuracy"]

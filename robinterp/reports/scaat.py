@@ -9,7 +9,7 @@ import dataclasses
 import pandas as pd
 
 from robinterp.experiments.scaat import SCAATConfig
-from robinterp.reports import rules
+from robinterp.reports import mean_sd, rules
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,7 +142,7 @@ def summary(measures: pd.DataFrame, removal: pd.DataFrame, robust: pd.DataFrame,
     seeds = per_seed(measures, removal, robust)
     seeds = seeds[seeds.method.isin(order)]
     stats = seeds.groupby(["dataset", "metric", "method"])["score"].agg(["mean", "std"])
-    cell = [f"{m:.3g} ± {0.0 if pd.isna(s) else s:.2g}" for m, s in zip(stats["mean"], stats["std"])]
+    cell = [mean_sd(m, s) for m, s in zip(stats["mean"], stats["std"])]
     wide = pd.Series(cell, index=stats.index).unstack("method")
     named = titles()
     rows = [(d, m) for d in seeds.dataset.unique() for m in named if (d, m) in wide.index]
