@@ -268,3 +268,23 @@ def test_nsloss_zero_averages_training_and_validation_batches_as_the_paper_says(
         chapter.NeuronSensitivityConfig(lambda_batches=5, batch_size=10, lambda_batches_from="train"), train, validation
     )
     assert len(only_train) == 5 and all(float(b.mean()) == 0.0 for b in only_train)
+
+
+def test_the_accuracy_course_shows_a_seed_that_collapses_beside_the_mean():
+    import pandas as pd
+
+    from robinterp.reports import neuron_sensitivity as report
+
+    rows = [
+        {"epoch": epoch, "seed": seed, "metric": "test_accuracy", "image": image, "score": right}
+        for epoch, seed, rights in [
+            (0, 0, [1, 1, 1, 0]),
+            (0, 1, [1, 1, 1, 1]),
+            (2, 0, [1, 1, 0, 0]),
+            (2, 1, [0, 0, 0, 0]),
+        ]
+        for image, right in enumerate(rights)
+    ]
+    noise = [{"epoch": 2, "seed": 1, "metric": "sparseness", "image": 0, "score": 0.9}]
+    course = report.accuracy_course(pd.DataFrame(rows + noise))
+    assert course == {"first": 87.5, "last": 25.0, "last_lowest": 0.0, "last_highest": 50.0, "last_setting": 2.0}

@@ -86,6 +86,22 @@ def narrow(table: pd.DataFrame) -> pd.DataFrame:
     return table.rename(columns={**titles, **TITLES})
 
 
+def accuracy_course(curve: pd.DataFrame, setting: str = "epoch") -> dict[str, float]:
+    """Clean accuracy (%) along a per-image curve (``test_accuracy`` rows, 1 or 0 per image): its
+    mean over seeds at the first and the last ``setting``, and the lowest and highest seed's at the
+    last (where the mean hides one seed's collapse)."""
+    right = curve[curve.metric == "test_accuracy"]
+    per_seed = 100 * right.groupby([setting, "seed"])["score"].mean()
+    first, last = per_seed.index.get_level_values(setting).min(), per_seed.index.get_level_values(setting).max()
+    return {
+        "first": float(per_seed[first].mean()),
+        "last": float(per_seed[last].mean()),
+        "last_lowest": float(per_seed[last].min()),
+        "last_highest": float(per_seed[last].max()),
+        "last_setting": float(last),
+    }
+
+
 def quality_table(scores: pd.DataFrame, records: pd.DataFrame, robust: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     """The Table 3 analogue: mean +- sd over seeds per method; arrows say which way is better,
     a star marks the best method per column (the random control excluded)."""
