@@ -292,3 +292,15 @@ def test_a_row_that_names_its_rule_keeps_it_on_the_scoreboard(tmp_path):
     board = scoreboard.scoreboard(tmp_path)
     moshe = board[board.paper.str.startswith("Moshe") & (board.verdict != scoreboard.UNTESTABLE)]
     assert moshe["rule"].tolist() == ["interval, per metric", scoreboard.INTERVAL_RULE]
+
+
+def test_a_method_whose_seeds_land_apart_is_named_with_each_seeds_accuracy():
+    records = pd.DataFrame(
+        {
+            "method": ["standard"] * 3 + ["NsLoss"] * 3,
+            "seed": [0, 1, 2] * 2,
+            "test_accuracy": [0.95, 0.94, 0.96, 0.93, 0.11, 0.92],
+        }
+    )
+    assert report.spread_seeds(records) == "**NsLoss** (seeds 93.0, 11.0, 92.0%)"
+    assert report.spread_seeds(records, points=90) == "none"

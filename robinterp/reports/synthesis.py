@@ -121,6 +121,22 @@ def benchmark(
     return shown, pd.DataFrame(rows)
 
 
+def spread_seeds(records: pd.DataFrame, points: float = 10.0) -> str:
+    """The methods whose seeds' clean accuracies (``test_accuracy`` of the training records, a
+    fraction) span more than ``points``, each with its seeds' accuracies, as markdown for prose
+    ("none" if no method's do): one seed trained to another place than the others, and the
+    method's ± in every column is that, not image noise."""
+    accuracy = 100 * records.pivot_table(index="method", columns="seed", values="test_accuracy", sort=False)
+    wide = accuracy[accuracy.max(axis=1) - accuracy.min(axis=1) > points]
+    return (
+        "; ".join(
+            f"**{method}** (seeds {', '.join(f'{value:.1f}' for value in row.dropna())}%)"
+            for method, row in wide.iterrows()
+        )
+        or "none"
+    )
+
+
 def pareto_front(x: pd.Series, y: pd.Series) -> pd.Series:
     """Whether each point is on the Pareto front of (x, y), both to be maximised: no other point is
     at least as good in both and better in one."""
