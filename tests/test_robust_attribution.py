@@ -125,6 +125,12 @@ def test_the_verdicts_on_results_whose_answers_are_known():
     verdicts = report.claims(cfg, *synthetic(cfg)).set_index("claim")
     assert set(verdicts.verdict) == {"reproduced"}, verdicts[["measure", "effect", "verdict"]]
     assert verdicts.loc["distillation does not make the maps more faithful than standard training", "effect"] == 0
+    # the two distillation claims read one difference, in one direction
+    better = synthetic(cfg)[0]
+    better.loc[better.source == "distillation", "correct"] = 0  # its removal leaves nothing: as faithful as can be
+    distilled = report.claims(cfg, better, *synthetic(cfg)[1:]).set_index("claim")["effect"]
+    assert distilled["... their ROAR is quite close to standard training's"] == pytest.approx(80)
+    assert distilled["distillation does not make the maps more faithful than standard training"] == pytest.approx(80)
     assert verdicts.loc["the alignment model's map is more faithful than its own post-hoc saliency", "effect"] == 10
     assert verdicts.loc[
         "input-gradient regularization improves ROAR over standard training", "effect"
