@@ -308,6 +308,7 @@ def test_the_nsloss_quality_table_marks_the_best_method_per_column_and_skips_the
     assert table.loc["standard", "sparseness ↑"].endswith("★")
     assert table.loc["NsLoss", "robust accuracy ↑"].endswith("★")
     assert not any(str(v).endswith("★") for v in table.loc["random attribution"])
+    assert table.loc["random attribution", "clean accuracy ↑"] == "—"  # not NaN on the page
 
 
 def test_the_paper_comparison_counts_ties_in_the_papers_rounded_table():

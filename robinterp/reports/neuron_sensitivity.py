@@ -124,7 +124,8 @@ def quality_table(scores: pd.DataFrame, records: pd.DataFrame, robust: pd.DataFr
             for method in mean.index
         }
     frame = pd.DataFrame(table)
-    return frame.reindex([m for m in order if m in frame.index])
+    # the random control has no accuracy of its own: a dash, not NaN
+    return frame.reindex([m for m in order if m in frame.index]).fillna("—")
 
 
 # The paper's Table 5 and Figure 4 trends: +1 where the measure grows with lambda (or epochs), -1
