@@ -5,8 +5,10 @@ would trip over, with a screenshot of each page.
 
 A page fails on a console error or an uncaught exception, an image that does not load, a figure
 without alt text (Sphinx's default alt is the file's own path: that counts as none), a local
-link to a missing file or anchor, a table wider than the text column, or math left as raw TeX
-(every formula must be typeset, from the book's own copy of MathJax: readers may be offline).
+link to a missing file or anchor, a table wider than the text column (or cut by a scrolling box
+around it), math left as raw TeX (every formula must be typeset, from the book's own copy of
+MathJax: readers may be offline), or prose and tables showing what a reader should never see:
+TeX outside math, a myst role such as an unresolved glue, RST's double backquotes, a NaN cell.
 Screenshots go to ``_build/screenshots/<page>.png``. Chromium comes from the Debian package
 ``chromium`` (``apt-get install chromium``); it is driven over the DevTools protocol.
 """
@@ -30,6 +32,38 @@ from robinterp import RobinterpError
 # what the page reports about itself once loaded and typeset (run in the page)
 PAGE_FACTS = r"""
 (async () => {
+  // the width of the closest box between a table and the column that scrolls it sideways, if any
+  const cutBy = (table, column) => {
+    for (let box = table.parentElement; box && box !== column; box = box.parentElement) {
+      if (box.scrollWidth > box.clientWidth + 1 && getComputedStyle(box).overflowX !== "visible") {
+        return box.clientWidth;
+      }
+    }
+    return 0;
+  };
+  // prose and table text (not code, not typeset math) that shows markup a reader should not see
+  const LEAKS = [
+    [/\$[^$\n]*\\[A-Za-z]+[^$\n]*\$/, "TeX outside math"],
+    [/\{(glue|cite|ref|numref|eq|doc)(:[a-z]+)?\}`/, "a myst role not rendered"],
+    [/``[^`\s][^`]*``/, "RST double backquotes"],
+  ];
+  const leaks = (column) => {
+    const found = [];
+    const walker = document.createTreeWalker(column, NodeFilter.SHOW_TEXT, {
+      acceptNode: (n) => n.parentElement.closest("pre, code, script, style, mjx-container, .highlight, .math")
+          ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT,
+    });
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (const [pattern, what] of LEAKS) {
+        const match = node.textContent.match(pattern);
+        if (match) found.push(what + ": " + match[0].slice(0, 60));
+      }
+    }
+    for (const cell of column.querySelectorAll("td, th")) {
+      if (/^\s*nan\s*$/i.test(cell.textContent)) found.push("NaN in a table: " + (cell.closest("table").innerText || "").trim().split("\n")[0].slice(0, 60));
+    }
+    return [...new Set(found)];
+  };
   if (window.MathJax && MathJax.startup && MathJax.startup.promise) { await MathJax.startup.promise; }
   const column = document.querySelector("article.bd-article") || document.querySelector("main") || document.body;
   const limit = column.getBoundingClientRect().width;
@@ -38,10 +72,14 @@ PAGE_FACTS = r"""
   return {
     broken_images: images.filter(i => !i.complete || i.naturalWidth === 0).map(i => i.getAttribute("src")),
     no_alt: images.filter(i => !(i.alt || "").trim() || file(i.src) === file(i.alt)).map(i => i.getAttribute("src")),
+    // a table in a box that scrolls sideways is as cut for a reader (and a screenshot) as one that
+    // overflows the column: its laid-out width is the larger of its box and its content
     wide_tables: [...column.querySelectorAll("table")]
-        .filter(t => t.getBoundingClientRect().width > limit + 1)
-        .map(t => Math.round(t.getBoundingClientRect().width) + "px > " + Math.round(limit) + "px: "
+        .map(t => [t, Math.max(t.getBoundingClientRect().width, t.scrollWidth), cutBy(t, column)])
+        .filter(([t, width, cut]) => width > limit + 1 || cut)
+        .map(([t, width, cut]) => Math.round(width) + "px > " + Math.round(cut || limit) + "px: "
                   + (t.innerText || "").trim().split("\n")[0].slice(0, 60)),
+    raw_text: leaks(column),
     raw_math: [...document.querySelectorAll(".math, span.math, div.math")]
         .filter(m => !m.querySelector("mjx-container")).map(m => (m.textContent || "").slice(0, 60)),
     typeset: document.querySelectorAll("mjx-container").length,
@@ -236,6 +274,7 @@ def check(html: Path, screenshots: Path) -> list[PageReport]:
         problems += [f"figure without alt text: {src}" for src in facts["no_alt"]]
         problems += [f"table wider than the page: {t}" for t in facts["wide_tables"]]
         problems += [f"math not typeset: {m!r}" for m in facts["raw_math"]]
+        problems += [f"shown raw: {leak}" for leak in facts["raw_text"]]
         problems += _link_problems(page, html, facts["links"], anchors_of)
         name = page.relative_to(html).with_suffix(".png").as_posix().replace("/", "__")
         reports.append(PageReport(page.relative_to(html).as_posix(), problems, screenshots / name))
