@@ -3,11 +3,17 @@
 sphinx-thebe and sphinx-togglebutton add their inline scripts twice to every page under
 jupyter-book 1.0.4 (an empty book shows it too); the second ``const THEBE_JS_URL`` is a
 SyntaxError in every reader's console. Each page keeps the first of identical scripts.
+
+``static/robinterp.css`` shows result tables at JupyterLab's DataFrame size, so that they fit the
+text column (``robinterp.check_html`` fails a page whose table does not).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+STATIC = Path(__file__).parent / "static"
 
 
 def _drop_repeated_scripts(app: Any, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
@@ -25,6 +31,12 @@ def _drop_repeated_scripts(app: Any, pagename: str, templatename: str, context: 
     scripts[:] = kept
 
 
+def _add_static(app: Any, config: Any) -> None:
+    config.html_static_path.append(str(STATIC))
+
+
 def setup(app: Any) -> dict[str, Any]:
     app.connect("html-page-context", _drop_repeated_scripts, priority=900)
+    app.connect("config-inited", _add_static)
+    app.add_css_file("robinterp.css")
     return {"parallel_read_safe": True, "parallel_write_safe": True}
