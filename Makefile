@@ -12,10 +12,15 @@ TEST_WORKERS ?= 2
 
 .PHONY: book test test-fast data bench clean-build lab git-filter check-html
 
+# pip compiles what it installs to bytecode on one core; compileall does it on every core (the
+# set-up took 93 to 101 s instead of 121 s on 2). Bytecode only saves time: a file that does not
+# compile for this Python (torch ships Python 3.12-only test helpers; pip skips them too) is never
+# imported, so compile_dir's result is not checked.
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-compile -r requirements.txt
+	$(PY) -c "import compileall, sysconfig; compileall.compile_dir(sysconfig.get_paths()['purelib'], quiet=2, workers=0)"
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
