@@ -122,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
         print(one_line(f"robinterp: error: unexpected {type(err).__name__}: {err}"), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        # the kernel is shut down on the way out, and nbclient's watcher tasks may then fail with
+        # nothing to retrieve them: asyncio would log their traceback at exit, after this one line
+        logging.getLogger("asyncio").disabled = True
         print(
             f"robinterp: interrupted {what}; finished models and tables stay in the cache and nothing "
             f"half-written is published, so the same command resumes from there",
