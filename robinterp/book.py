@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -157,9 +158,19 @@ def training_table(records: pd.DataFrame, key_chars: int = 8) -> pd.DataFrame:
     return for_display(shown.rename(columns=headers), digits=3)
 
 
+def _round_as_prose(value: Any, digits: int) -> Any:
+    """``value`` rounded as a glued number is in prose (Python's format: the float's exact value
+    decides), where pandas' ``round`` takes a tie on the scaled float to even: 75.45 is 75.5 in
+    prose, and was 75.4 in the table beside it."""
+    if isinstance(value, (float, np.floating)) and math.isfinite(value):
+        return float(f"{value:.{digits}f}")
+    return value
+
+
 def for_display(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
-    """A table as a page shows it: numbers rounded, missing values as an em dash, not NaN."""
-    rounded = df.round(digits)
+    """A table as a page shows it: numbers rounded as the prose rounds them, missing values as an
+    em dash, not NaN."""
+    rounded = df.map(lambda value: _round_as_prose(value, digits))
     return rounded.astype(object).where(rounded.notna(), "\u2014")
 
 

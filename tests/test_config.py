@@ -266,6 +266,9 @@ def test_tables_for_display_round_and_show_missing_values_as_a_dash():
     shown = for_display(pd.DataFrame({"claim": ["a", "b"], "paper": [98.8, np.nan], "ours": [1.234, 2.0]}))
     assert shown["paper"].tolist() == [98.8, "\u2014"] and shown["ours"].tolist() == [1.23, 2.0]
     assert shown["claim"].tolist() == ["a", "b"]
+    # a tie as the prose's glue formats it: 75.45 (a mean of 0s and 100s over 2000 images) is 75.5
+    tie = for_display(pd.DataFrame({"leak": [75.45, 0.125]}), digits=1)["leak"].tolist()
+    assert tie == [float(f"{75.45:.1f}"), float(f"{0.125:.1f}")] == [75.5, 0.1]
 
 
 def _package_copy(tmp_path):
