@@ -9,16 +9,14 @@ import pandas as pd
 import seaborn as sns
 import torch
 
-ATTACK_NAMES = {"fgsm": "FGSM", "pgd": "PGD", "mifgsm": "MI-FGSM"}
+from robinterp.reports import attack_title
 
 
 def robust_accuracy_curves(
     table: pd.DataFrame, *, hue: str = "method", labels: Mapping[str, str] | None = None
 ) -> plt.Figure:
     """Accuracy (%) against epsilon, one panel per attack; bands are +-1 sd over seeds."""
-    df = table.assign(
-        accuracy_pct=100 * table["accuracy"], attack=table["attack"].map(lambda a: ATTACK_NAMES.get(a, a))
-    )
+    df = table.assign(accuracy_pct=100 * table["accuracy"], attack=table["attack"].map(attack_title))
     if labels:
         df[hue] = df[hue].map(lambda v: labels.get(v, v))
     grid = sns.relplot(

@@ -59,7 +59,7 @@ def test_a_claim_whose_radius_was_not_run_says_so():
     table = table[table.attack == "pgd"]
     v = sgt_report.claims(cfg, table).set_index("claim")["verdict"]
     assert v["SGT k=0.3 is more robust than ST (FGSM, eps 0.25)"].startswith("not run (FGSM at eps 0.25")
-    assert v["SGT k=0.3 is more robust than ST (MIFGSM, eps 0.25)"].startswith("not run (MIFGSM at eps 0.25")
+    assert v["SGT k=0.3 is more robust than ST (MI-FGSM, eps 0.25)"].startswith("not run (MI-FGSM at eps 0.25")
 
 
 def test_claims_are_judged_at_the_radii_the_paper_quotes_for_the_data_set():
@@ -101,7 +101,7 @@ def test_the_papers_gains_are_judged_as_magnitudes_beside_its_value():
     # SGT equals ST: the paper's 23.9 points under FGSM at 0.25 is far outside a zero interval
     fgsm = v.loc["SGT k=0.3 gains 23.9 points on ST (FGSM, eps 0.25)"]
     assert fgsm["verdict"] == "not reproduced" and fgsm["effect"] == 0
-    assert v.loc["SGT k=0.3 gains 30 points on ST (MIFGSM, eps 0.25)", "verdict"].startswith("not run")
+    assert v.loc["SGT k=0.3 gains 30 points on ST (MI-FGSM, eps 0.25)", "verdict"].startswith("not run")
 
 
 def test_the_figures_are_judged_across_the_eps_range_per_attack():

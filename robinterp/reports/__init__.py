@@ -9,6 +9,14 @@ from __future__ import annotations
 
 import math
 
+# how pages name the attacks (robinterp.attacks' registry keys are lower case)
+ATTACK_TITLES = {"fgsm": "FGSM", "pgd": "PGD", "mifgsm": "MI-FGSM"}
+
+
+def attack_title(name: str) -> str:
+    """An attack's name as tables, claims and figures show it: "mifgsm" is MI-FGSM."""
+    return ATTACK_TITLES.get(name, name.upper())
+
 
 def mean_sd(mean: float, sd: float) -> str:
     """A table cell "mean ± sd" over seeds; the mean alone where there is one seed (its sd is

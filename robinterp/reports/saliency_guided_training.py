@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from robinterp.experiments.saliency_guided_training import SaliencyGuidedConfig
-from robinterp.reports import rules
+from robinterp.reports import attack_title, rules
 
 
 def _at(curves: pd.DataFrame, attack: str, eps: float, label: str) -> pd.Series:
@@ -25,7 +25,7 @@ def numbers_table(cfg: SaliencyGuidedConfig, curves: pd.DataFrame) -> pd.DataFra
         mean = ours.mean() if len(ours) else float("nan")
         rows.append(
             {
-                "attack": ref["attack"].upper(),
+                "attack": attack_title(ref["attack"]),
                 "eps": ref["eps"],
                 "method": ref["method"],
                 "paper": ref["value"],
@@ -129,7 +129,7 @@ def _unmeasured(robust: pd.DataFrame, a: str, b: str, attack: str, eps: float) -
     """Why A and B cannot be compared under ``attack`` at ``eps`` (None when they can)."""
     at = robust[(robust.attack == attack) & (robust.eps.round(6) == round(eps, 6))]
     if at.empty:
-        return f"not run ({attack.upper()} at eps {eps:g} was not run)"
+        return f"not run ({attack_title(attack)} at eps {eps:g} was not run)"
     absent = [label for label in (a, b) if not (at.method == label).any()]
     return f"not run (no results for {absent[0]})" if absent else None
 
@@ -155,9 +155,9 @@ def claims(
         la, lb = found.get(a, a), found.get(b, b)
         prefix = "contrary: " if source == "karkehabadi2024sgt" else ""
         base = {
-            "claim": f"{prefix}{la} is more robust than {lb} ({attack.upper()}, eps {eps:g}{note})",
+            "claim": f"{prefix}{la} is more robust than {lb} ({attack_title(attack)}, eps {eps:g}{note})",
             "source": source,
-            "measure": f"{attack.upper()} accuracy at {eps:g}, {la} - {lb} (points)",
+            "measure": f"{attack_title(attack)} accuracy at {eps:g}, {la} - {lb} (points)",
         }
         missing = _missing(found, a, b) or _unmeasured(robust, la, lb, attack, eps)
         if missing:
@@ -211,7 +211,7 @@ def range_claims(cfg: SaliencyGuidedConfig, robust: pd.DataFrame) -> pd.DataFram
                 "claim": f"{la} is more robust than {lb} across eps",
                 "attack": attack,
                 "source": "guesmi2024asgt",
-                "measure": f"mean {attack.upper()} accuracy over eps {', '.join(f'{r:g}' for r in radii)}, "
+                "measure": f"mean {attack_title(attack)} accuracy over eps {', '.join(f'{r:g}' for r in radii)}, "
                 f"{la} - {lb} (points)",
             }
             here = area[area.attack == attack]
@@ -256,10 +256,10 @@ def magnitudes(cfg: SaliencyGuidedConfig, robust: pd.DataFrame) -> pd.DataFrame:
         la, lb = found.get(a, a), found.get(b, b)
         base = {
             "claim": f"{la} gains {'over ' if at_least else ''}{points:.3g} points on {lb} "
-            f"({attack.upper()}, eps {eps:g})",
+            f"({attack_title(attack)}, eps {eps:g})",
             "source": "guesmi2024asgt",
             "where": where,
-            "measure": f"{attack.upper()} accuracy at {eps:g}, {la} - {lb} (points)",
+            "measure": f"{attack_title(attack)} accuracy at {eps:g}, {la} - {lb} (points)",
             "paper": points,
         }
         missing = _missing(found, a, b) or _unmeasured(robust, la, lb, attack, eps)
@@ -288,5 +288,7 @@ def magnitudes(cfg: SaliencyGuidedConfig, robust: pd.DataFrame) -> pd.DataFrame:
 def verdict_table(point: pd.DataFrame, gains: pd.DataFrame, ranges: pd.DataFrame) -> pd.DataFrame:
     """The chapter's saved verdicts (what the scoreboard reads): the point claims, the gains, and
     the range claims with their attack in the claim's text."""
-    ranged = ranges.assign(claim=ranges["claim"] + " (" + ranges["attack"].str.upper() + ")").drop(columns="attack")
+    ranged = ranges.assign(claim=ranges["claim"] + " (" + ranges["attack"].map(attack_title) + ")").drop(
+        columns="attack"
+    )
     return pd.concat([point, gains, ranged], ignore_index=True)
