@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import nbformat
@@ -414,28 +415,36 @@ def test_a_chapter_is_current_until_its_notebook_settings_code_or_inputs_change(
     assert stamps.recorded(out) is None and not runner.is_current("toy", "good", out, stamp)
 
 
+# a CLI run whose chapter is interrupted after an asyncio task failed with nothing to retrieve it
+INTERRUPTED_AFTER_A_FAILED_TASK = textwrap.dedent(
+    """
+    import asyncio, sys
+    from robinterp import cli, runner
+    failed = []
+    def interrupted(*args, **kwargs):
+        loop = asyncio.new_event_loop()
+        async def watcher():
+            raise RuntimeError("Kernel died")
+        failed.append(loop.create_task(watcher()))
+        loop.run_until_complete(asyncio.sleep(0.01))  # the task fails; nothing retrieves it
+        loop.close()
+        raise KeyboardInterrupt
+    runner.run = interrupted
+    code = cli.main(["run", "robust_models", "--profile", "smoke"])
+    failed.clear()  # asyncio logs the failure when the task is collected
+    sys.exit(code)
+    """
+)
+
+
 def test_ctrl_c_stays_one_line_when_an_unretrieved_task_failure_is_logged_at_exit():
     """After an interrupt the kernel is shut down on the way out; nbclient's watcher tasks can then
     fail with nobody to retrieve them, and asyncio logs their traceback when the interpreter exits,
     after the CLI's one line (seen under load: "DeadKernelError: Kernel died" as the last line)."""
-    script = """
-import asyncio, sys
-from robinterp import cli, runner
-failed = []
-def interrupted(*args, **kwargs):
-    loop = asyncio.new_event_loop()
-    async def watcher():
-        raise RuntimeError("Kernel died")
-    failed.append(loop.create_task(watcher()))
-    loop.run_until_complete(asyncio.sleep(0.01))  # the task fails; nothing retrieves it
-    loop.close()
-    raise KeyboardInterrupt
-runner.run = interrupted
-code = cli.main(["run", "robust_models", "--profile", "smoke"])
-failed.clear()  # asyncio logs the failure when the task is collected
-sys.exit(code)
-"""
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED_AFTER_A_FAILED_TASK], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
     assert result.returncode == 130, result.stderr[-1000:]
     assert result.stderr.strip().splitlines()[-1].startswith("robinterp: interrupted"), result.stderr[-1000:]
     assert "Traceback" not in result.stderr
+    assert "Kernel died" not in result.stderr and "never retrieved" not in result.stderr, result.stderr[-1000:]
