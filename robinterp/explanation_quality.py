@@ -63,7 +63,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from robinterp import RobinterpError, explain
+from robinterp import RobinterpError, device, explain
 from robinterp.models import eval_mode
 
 PER_IMAGE = {"normalise_axes": (1, 2, 3)}
@@ -797,5 +797,6 @@ def _quantus_scores(
                 explain_func=quantus_explain_func,
                 explain_func_kwargs=options,
                 batch_size=batch_size,
+                device=str(device.of(model)),  # Quantus feeds its own arrays to the model on this device
             )
     return values
