@@ -9,6 +9,8 @@ STAMP  := $(VENV)/.installed
 # pytest-xdist workers of make test: two on this project's 2-core machines (auto: one per core)
 # (--durations: the 15 slowest tests end the output, for keeping make test within its 10 minutes)
 TEST_WORKERS ?= 2
+# make bench: auto measures on the GPU when torch sees one (results under benchmarks/results/cuda/)
+BENCH_DEVICE ?= auto
 
 .PHONY: book test test-fast data bench clean-build lab git-filter check-html
 
@@ -41,7 +43,7 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet --no-deps -r benchmarks/requirements.txt
-	$(PY) benchmarks/run.py $(BENCH)
+	$(PY) benchmarks/run.py --device $(BENCH_DEVICE) $(BENCH)
 
 # Saving a chapter from JupyterLab must not put outputs or execution counts into git: the
 # .gitattributes filter strips them on `git add` (cell ids kept, they are the chapters' anchors).

@@ -2,17 +2,20 @@
 
     python benchmarks/run.py                      # training, attacks, quantus, attributions, early_stop, precision
     python benchmarks/run.py early_stop           # one of them
+    python benchmarks/run.py --device cuda        # on the GPU (default auto: CUDA when torch sees one)
     python benchmarks/run.py book                 # make book twice: cold (as found) and warm
 
 Timings on a shared 2-core machine are noisy, so every comparison is a ratio of
 cases timed in one run, interleaved (so a drift in machine load hits every case
-alike), repeated, and reported as median and spread. Results go to
-benchmarks/results/<name>.json (with provenance: commit, hardware, versions) and
-<name>.md. Nothing here is a test.
+alike), repeated, and reported as median and spread. On a GPU every timed call
+ends with torch.cuda.synchronize(), so a time covers the kernels it launched. Results go
+to benchmarks/results/<name>.json (with provenance: commit, hardware, versions) and
+<name>.md, or under benchmarks/results/cuda/ for the GPU. Nothing here is a test.
 """
 
 from __future__ import annotations
 
+import argparse
 import functools
 import json
 import statistics
@@ -24,12 +27,19 @@ from pathlib import Path
 
 import torch
 
-from robinterp import attacks, explain, models, train
+from robinterp import RobinterpError, attacks, explain, models, train
+from robinterp import device as devices
 from robinterp.methods import get_method
 from robinterp.provenance import provenance
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parent.parent
+
+
+def finish() -> None:
+    """Wait for the GPU's queued kernels (a CUDA call returns once they are launched)."""
+    if torch.cuda.is_initialized():
+        torch.cuda.synchronize()
 
 
 def interleaved(cases: dict[str, Callable[[], object]], repeats: int, warmup: int = 1) -> dict[str, list[float]]:
@@ -40,8 +50,10 @@ def interleaved(cases: dict[str, Callable[[], object]], repeats: int, warmup: in
     times: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(repeats):
         for name, fn in cases.items():
+            finish()
             start = time.perf_counter()
             fn()
+            finish()
             times[name].append(time.perf_counter() - start)
     return times
 
@@ -61,21 +73,34 @@ def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in rows])
 
 
-def small_cnn() -> torch.nn.Module:
+def small_cnn(device: torch.device) -> torch.nn.Module:
     torch.manual_seed(0)
-    return models.build("small_cnn", "mnist", num_classes=10, shape=(1, 28, 28), width=16)
+    return models.build("small_cnn", "mnist", num_classes=10, shape=(1, 28, 28), width=16).to(device)
 
 
-def trained_small_cnn() -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
-    """A standard small_cnn from the book's cache (trained once, ~10 s) and 500 test images."""
+def trained_small_cnn(device: torch.device) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
+    """A standard small_cnn from the book's cache (trained once, ~10 s on 2 cores) and 500 test
+    images on ``device``."""
     from robinterp import data
 
     spec = train.TrainSpec(
-        dataset="mnist", train_size=10000, model="small_cnn", width=16, method="standard", epochs=1, seed=0
+        dataset="mnist",
+        train_size=10000,
+        model="small_cnn",
+        width=16,
+        method="standard",
+        epochs=1,
+        seed=0,
+        device=device.type,
     )
     model, _ = train.trained_model(spec)
     test = data.load("mnist", "test").subset(500, seed=12345)
-    return model.eval(), test.images, test.labels
+    return model.eval(), test.images.to(device), test.labels.to(device)
+
+
+def where(device: torch.device) -> str:
+    """The device in a table's header."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "this machine's CPU"
 
 
 # --- 1. training-step cost against the pass-count floor ------------------------------
@@ -94,10 +119,10 @@ TRAINING_CASES = [
 ]
 
 
-def training(repeats: int = 7, batch: int = 128) -> tuple[dict, str]:
-    model = small_cnn()
+def training(device: torch.device, repeats: int = 7, batch: int = 128) -> tuple[dict, str]:
+    model = small_cnn(device)
     optimizer = torch.optim.Adam(model.parameters())
-    x, y = torch.rand(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
+    x, y = torch.rand(batch, 1, 28, 28, device=device), torch.randint(0, 10, (batch,), device=device)
 
     def step(method: str, params: dict) -> Callable[[], None]:
         def run() -> None:
@@ -120,7 +145,7 @@ def training(repeats: int = 7, batch: int = 128) -> tuple[dict, str]:
         [[r["case"], f"{r['floor']:.0f}", ratio_text(r), f"{r['over_floor']:.2f}"] for r in rows],
     )
     header = (
-        f"Training step cost relative to one standard step (small_cnn width 16, batch {batch}, "
+        f"Training step cost relative to one standard step on {where(device)} (small_cnn width 16, batch {batch}, "
         f"{repeats} interleaved repeats; standard step {base_ms:.0f} ms median). Goal: "
         f"ratio / floor <= 1.15."
     )
@@ -154,12 +179,14 @@ def attack_pairs(model: torch.nn.Module, eps: float, steps: int) -> dict[str, tu
     }
 
 
-def attacks_vs_torchattacks(repeats: int = 5, eps: float = 0.2, steps: int = 10) -> tuple[dict, str]:
+def attacks_vs_torchattacks(
+    device: torch.device, repeats: int = 5, eps: float = 0.2, steps: int = 10
+) -> tuple[dict, str]:
     try:
         import torchattacks  # noqa: F401  (installed for benchmarks only)
     except ImportError:
         raise SystemExit("torchattacks is not installed: pip install -r benchmarks/requirements.txt") from None
-    model, x, y = trained_small_cnn()
+    model, x, y = trained_small_cnn(device)
     rows = []
     for name, (ours, theirs) in attack_pairs(model, eps, steps).items():
         times = interleaved(
@@ -200,7 +227,7 @@ def attacks_vs_torchattacks(repeats: int = 5, eps: float = 0.2, steps: int = 10)
         ],
     )
     header = (
-        f"robinterp's attacks against torchattacks on a standard small_cnn (width 16, 1 epoch on "
+        f"robinterp's attacks against torchattacks on {where(device)}, a standard small_cnn (width 16, 1 epoch on "
         f"10k MNIST images), {len(x)} test images, Linf eps {eps} (L2 eps 2.0), {steps} steps, "
         f"{repeats} interleaved repeats. Goal: ratio <= 1. Random starts draw from different "
         f"generators, so only robust accuracy is comparable there; robust accuracy here counts "
@@ -210,8 +237,8 @@ def attacks_vs_torchattacks(repeats: int = 5, eps: float = 0.2, steps: int = 10)
 
 
 # --- 5. captum attributions: internal batching -----------------------------------------
-def attributions(repeats: int = 5, n: int = 128) -> tuple[dict, str]:
-    model, x, y = trained_small_cnn()
+def attributions(device: torch.device, repeats: int = 5, n: int = 128) -> tuple[dict, str]:
+    model, x, y = trained_small_cnn(device)
     x, y = x[:n], y[:n]
     cases = {
         f"IG internal_batch_size={b}": (
@@ -257,14 +284,14 @@ def attributions(repeats: int = 5, n: int = 128) -> tuple[dict, str]:
         ],
     )
     header = (
-        f"captum attributions on {n} MNIST test images (small_cnn width 16), IG with 50 steps "
+        f"captum attributions on {where(device)}, {n} MNIST test images (small_cnn width 16), IG with 50 steps "
         f"(n x 50 = {n * 50} model inputs), {repeats} interleaved repeats."
     )
     return {"rows": rows, "n": n}, header + "\n\n" + table
 
 
 # --- 3. the seven Quantus metrics: the docs' way against robinterp's path ---------------
-def quantus_metrics(repeats: int = 3, n: int = 32, samples: int = 5) -> tuple[dict, str]:
+def quantus_metrics(device: torch.device, repeats: int = 3, n: int = 32, samples: int = 5) -> tuple[dict, str]:
     """(a) as the Quantus docs show it: per metric, quantus.explain for IG, a_batch from it,
     quantus.explain as explain_func; (b) robinterp.explanation_quality.scores with its own
     batched implementation, the same metric settings and the same IG rule (10 steps,
@@ -277,9 +304,9 @@ def quantus_metrics(repeats: int = 3, n: int = 32, samples: int = 5) -> tuple[di
 
     from robinterp import explanation_quality as eq
 
-    model, x, y = trained_small_cnn()
+    model, x, y = trained_small_cnn(device)
     x, y = x[:n], y[:n]
-    x_np, y_np = x.numpy(), y.numpy()
+    x_np, y_np = x.cpu().numpy(), y.cpu().numpy()
     ig = {"n_steps": 10, "method": "riemann_trapezoid"}  # what quantus.explain hard-codes
     n_features = 28 * 28
 
@@ -288,7 +315,7 @@ def quantus_metrics(repeats: int = 3, n: int = 32, samples: int = 5) -> tuple[di
         metric = getattr(quantus, spec.quantus_name)(
             disable_warnings=True, display_progressbar=False, **spec.settings(samples, n_features, None)
         )
-        a_batch = quantus.explain(model, x_np, y_np, method="IntegratedGradients")
+        a_batch = quantus.explain(model, x_np, y_np, method="IntegratedGradients", device=str(device))
         np.random.seed(0)
         return np.asarray(
             metric(
@@ -296,7 +323,7 @@ def quantus_metrics(repeats: int = 3, n: int = 32, samples: int = 5) -> tuple[di
                 x_batch=x_np,
                 y_batch=y_np,
                 a_batch=a_batch,
-                device="cpu",
+                device=str(device),
                 explain_func=quantus.explain,
                 explain_func_kwargs={"method": "IntegratedGradients"},
             )
@@ -366,7 +393,7 @@ def quantus_metrics(repeats: int = 3, n: int = 32, samples: int = 5) -> tuple[di
         ],
     )
     header = (
-        f"Quantus 0.6 metrics on {n} MNIST test images (small_cnn width 16), IG with 10 trapezoid "
+        f"Quantus 0.6 metrics on {where(device)}, {n} MNIST test images (small_cnn width 16), IG with 10 trapezoid "
         f"steps, {samples} samples/runs per metric, {repeats} interleaved repeats. (a) the docs' way: "
         f"per metric, quantus.explain for a_batch and as explain_func; (b) "
         f'robinterp.explanation_quality.scores(implementation="robinterp"). Goal: robinterp\'s '
@@ -376,14 +403,16 @@ def quantus_metrics(repeats: int = 3, n: int = 32, samples: int = 5) -> tuple[di
 
 
 # --- 6. robust-accuracy sweeps: early stop against the last iterate -----------------------
-def early_stop(repeats: int = 3, n: int = 500, epsilons: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3)) -> tuple[dict, str]:
+def early_stop(
+    device: torch.device, repeats: int = 3, n: int = 500, epsilons: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3)
+) -> tuple[dict, str]:
     """The robust_models chapter's sweep (FGSM, PGD 20 steps, MI-FGSM 10 steps at each radius)
     on a standard and a PGD-trained model, counted at the attack's first misclassified iterate
     (``early_stop=True``, the evaluation default) and at its last (the former default), timed
     interleaved in one run. Robust accuracy must be equal or lower with early stop."""
     from robinterp.attacks import AttackSpec
 
-    standard, images, labels = trained_small_cnn()
+    standard, images, labels = trained_small_cnn(device)
     robust_spec = train.TrainSpec(
         dataset="mnist",
         train_size=10000,
@@ -393,6 +422,7 @@ def early_stop(repeats: int = 3, n: int = 500, epsilons: tuple[float, ...] = (0.
         method_params=(("eps_warmup", 0.25), ("steps", 5)),
         epochs=2,
         seed=0,
+        device=device.type,
     )
     trained = {"standard": standard, "PGD-AT": train.trained_model(robust_spec)[0].eval()}
     images, labels = images[:n], labels[:n]
@@ -450,7 +480,7 @@ def early_stop(repeats: int = 3, n: int = 500, epsilons: tuple[float, ...] = (0.
         ],
     )
     header = (
-        f"Robust-accuracy sweeps on {n} MNIST test images, Linf radii {', '.join(map(str, epsilons))} "
+        f"Robust-accuracy sweeps on {where(device)}, {n} MNIST test images, Linf radii {', '.join(map(str, epsilons))} "
         f"(accuracies in that order), small_cnn width 16 trained on 10k images (standard: 1 epoch; "
         f"PGD-AT: 2 epochs, 5 steps), {repeats} interleaved repeats. Last: every image takes every "
         f"step, only the last iterate counts. Early: an image leaves the attack at its first "
@@ -461,18 +491,18 @@ def early_stop(repeats: int = 3, n: int = 500, epsilons: tuple[float, ...] = (0.
 
 
 # --- 7. training arithmetic: bfloat16 autocast and torch.compile against float32 eager ------
-def precision(repeats: int = 7, batch: int = 128) -> tuple[dict, str]:
+def precision(device: torch.device, repeats: int = 7, batch: int = 128) -> tuple[dict, str]:
     """One training step (forward, backward, Adam) of standard training and of PGD-AT (5 steps),
     as ``train.fit`` takes it: float32 eager, bfloat16 autocast, and float32 through
     ``torch.compile`` (compiled during the warm-up, which is not timed)."""
-    x, y = torch.rand(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
+    x, y = torch.rand(batch, 1, 28, 28, device=device), torch.randint(0, 10, (batch,), device=device)
     cases = {}
     for method, params in (("standard", {}), ("pgd_at", {"eps": 0.3, "steps": 5})):
         for arithmetic in ("float32", "bfloat16", "compiled"):
-            model = small_cnn()
+            model = small_cnn(device)
             forward = torch.compile(model) if arithmetic == "compiled" else model
             optimizer = torch.optim.Adam(model.parameters())
-            autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=arithmetic == "bfloat16")
+            autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=arithmetic == "bfloat16")
 
             def step(method=method, params=params, forward=forward, optimizer=optimizer, autocast=autocast):
                 with autocast:
@@ -499,17 +529,18 @@ def precision(repeats: int = 7, batch: int = 128) -> tuple[dict, str]:
         [[r["case"], ratio_text(r), f"{r['ms_median']:.0f}"] for r in rows],
     )
     header = (
-        f"One training step (small_cnn width 16, batch {batch}) on this machine's CPU, {repeats} interleaved "
+        f"One training step (small_cnn width 16, batch {batch}) on {where(device)}, {repeats} interleaved "
         f"repeats after 3 untimed warm-ups (torch.compile compiles there; the whole run took "
-        f"{time.perf_counter() - start:.0f} s). bfloat16: torch.autocast on the CPU. Goal: say when each "
+        f"{time.perf_counter() - start:.0f} s). bfloat16: torch.autocast on the {device.type.upper()}. Goal: say when each "
         f"switch helps; below 1 is faster."
     )
     return {"rows": rows, "batch": batch, "repeats": repeats}, header + "\n\n" + table
 
 
 # --- 4. the book, cold and warm ----------------------------------------------------------
-def book() -> tuple[dict, str]:
-    """``make book`` twice: as the cache is found (cold on a fresh clone), then warm."""
+def book(device: torch.device) -> tuple[dict, str]:
+    """``make book`` twice: as the cache is found (cold on a fresh clone), then warm. Its chapters
+    choose their device themselves (``device: auto``), so ``device`` only names the results' folder."""
     import nbformat
 
     executed = REPO / "_build" / "executed" / "default"
@@ -547,7 +578,7 @@ def book() -> tuple[dict, str]:
     return {"runs": runs}, header + "\n\n" + table
 
 
-BENCHMARKS: dict[str, Callable[[], tuple[dict, str]]] = {
+BENCHMARKS: dict[str, Callable[[torch.device], tuple[dict, str]]] = {
     "training": training,
     "attacks": attacks_vs_torchattacks,
     "quantus": quantus_metrics,
@@ -559,18 +590,28 @@ BENCHMARKS: dict[str, Callable[[], tuple[dict, str]]] = {
 DEFAULT = ("training", "attacks", "quantus", "attributions", "early_stop", "precision")
 
 
-def main(names: list[str]) -> None:
-    unknown = [n for n in names if n not in BENCHMARKS]
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", metavar="benchmark", help=f"any of {', '.join(BENCHMARKS)}")
+    parser.add_argument("--device", default="auto", choices=devices.DEVICES, help="auto: CUDA when torch sees a GPU")
+    args = parser.parse_args(argv)
+    unknown = [n for n in args.names if n not in BENCHMARKS]
     if unknown:
         raise SystemExit(f"unknown benchmark {unknown[0]!r}; choose from {', '.join(BENCHMARKS)}")
-    RESULTS.mkdir(exist_ok=True)
-    for name in names or DEFAULT:
-        print(f"benchmark {name} ...", flush=True)
-        result, markdown = BENCHMARKS[name]()
+    try:
+        device = torch.device(devices.resolve(args.device))
+    except RobinterpError as err:
+        raise SystemExit(str(err)) from None
+    results = RESULTS if device.type == "cpu" else RESULTS / device.type
+    results.mkdir(exist_ok=True)
+    for name in args.names or DEFAULT:
+        print(f"benchmark {name} on {device} ...", flush=True)
+        result, markdown = BENCHMARKS[name](device)
         info = provenance()
-        (RESULTS / f"{name}.json").write_text(json.dumps({"benchmark": name, **result, **info}, indent=2, default=str))
+        record = {"benchmark": name, "device": str(device), **result, **info}
+        (results / f"{name}.json").write_text(json.dumps(record, indent=2, default=str))
         footer = f"\n\n{info['hardware']}, commit {info['commit']}, {info['utc']}\n"
-        (RESULTS / f"{name}.md").write_text(markdown + footer)
+        (results / f"{name}.md").write_text(markdown + footer)
         print(markdown + footer, flush=True)
 
 
