@@ -12,7 +12,7 @@ TEST_WORKERS ?= 2
 # make bench: auto measures on the GPU when torch sees one (results under benchmarks/results/cuda/)
 BENCH_DEVICE ?= auto
 
-.PHONY: book test test-fast data bench clean-build lab git-filter check-html
+.PHONY: book test test-fast data bench gpu-check clean-build lab git-filter check-html
 
 # pip compiles what it installs to bytecode on one core; compileall does it on every core (the
 # set-up took 93 to 101 s instead of 121 s on 2). Bytecode only saves time: a file that does not
@@ -44,6 +44,11 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet --no-deps -r benchmarks/requirements.txt
 	$(PY) benchmarks/run.py --device $(BENCH_DEVICE) $(BENCH)
+
+# On a machine with a GPU: the benchmarks on CUDA, the CUDA tests and every chapter (smoke) there
+gpu-check: data
+	$(PY) -m pip install --quiet --no-deps -r benchmarks/requirements.txt
+	PY=$(PY) benchmarks/gpu_check.sh
 
 # Saving a chapter from JupyterLab must not put outputs or execution counts into git: the
 # .gitattributes filter strips them on `git add` (cell ids kept, they are the chapters' anchors).

@@ -5,6 +5,9 @@ only where one is; ``on_model_device`` is a no-op on a CPU and is tested for tha
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -12,6 +15,7 @@ import torch
 from robinterp import RobinterpError, device, models, train
 from robinterp.codehash import stable_hash
 from robinterp.experiments import common, robust_models
+from tests.conftest import REPO
 from tests.test_train import build, spec
 
 
@@ -80,3 +84,21 @@ def test_train_specs_refuse_unknown_precisions_and_devices():
     with pytest.raises(RobinterpError, match="device"):
         spec(device="auto")  # a spec holds the resolved device
     assert models.predict(build(), torch.rand(2, 1, 28, 28)).device == torch.device("cpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="where torch sees a GPU the check runs in full")
+def test_the_gpu_check_stops_in_one_line_and_writes_nothing_without_a_gpu(tmp_path):
+    out = tmp_path / "gpu_check"
+    result = subprocess.run(
+        ["bash", "benchmarks/gpu_check.sh"],
+        cwd=REPO,
+        env={**os.environ, "PY": sys.executable, "OUT": str(out)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"gpu_check: torch {torch.__version__} sees no GPU; run it on a machine with one"
+    ]
+    assert result.stdout == "" and not out.exists()
