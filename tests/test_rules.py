@@ -172,6 +172,21 @@ def test_a_trend_refuses_two_values_for_one_image_setting_and_seed():
         rules.trend(pd.concat([table, table.iloc[:1]]))
 
 
+@pytest.mark.parametrize(
+    "effect,low,high,shown",
+    [
+        (16.43, 12.71, 20.0, "16.4 [12.7, 20.0]"),
+        (0.0123, 0.001, 0.05, "0.0123 [0.0010, 0.0500]"),
+        (250.3, 99.6, 401.0, "250 [100, 401]"),
+        (-1.5, -3.25, 0.04, "-1.50 [-3.25, 0.04]"),
+        (0.0, 0.0, 0.0, "0 [0, 0]"),
+        (2.0, float("nan"), float("nan"), "2.00 [\u2014, \u2014]"),
+    ],
+)
+def test_an_interval_shows_its_three_numbers_with_the_same_decimals(effect, low, high, shown):
+    assert rules.effect_text(effect, low, high) == shown
+
+
 def test_the_page_view_puts_the_verdict_first_and_the_interval_in_one_cell():
     verdicts = pd.DataFrame(
         {
@@ -186,7 +201,7 @@ def test_the_page_view_puts_the_verdict_first_and_the_interval_in_one_cell():
         }
     )
     view = rules.page_view(verdicts)
-    assert list(view.columns)[0] == "verdict" and view.loc["A beats B", "effect [95% interval]"] == "1.23 [0.5, 2]"
+    assert list(view.columns)[0] == "verdict" and view.loc["A beats B", "effect [95% interval]"] == "1.23 [0.50, 2.00]"
     assert view.loc["best of four", "effect [95% interval]"] == "counted in 2 of 3 seeds"
     assert view.loc["A beats B", "n"] == 750 and view.loc["best of four", "n"] == "—"
     assert "paper" not in view  # no magnitude among the rows

@@ -227,9 +227,9 @@ def test_the_scoreboard_reads_every_schema_and_says_when_a_chapter_did_not_run(t
                 "measure": ["sparseness", "sparseness"],
                 "dataset": ["mnist", "mnist"],
                 "versus": ["ST", "SGT"],
-                "effect": [0.08, 0.01],
-                "low": [0.07, -0.01],
-                "high": [0.09, 0.02],
+                "effect": [0.0812, 0.01],
+                "low": [0.0734, -0.01],
+                "high": [0.0891, 0.02],
                 "verdict": ["reproduced", "partly"],
             }
         ),
@@ -258,7 +258,7 @@ def test_the_scoreboard_reads_every_schema_and_says_when_a_chapter_did_not_run(t
     assert (sgt["ours"], sgt["rule"], sgt["where"]) == ("13.1", scoreboard.SEED_RULE, "—")
     xu = board[board.paper.str.startswith("Xu") & (board.verdict != scoreboard.UNTESTABLE)]
     assert len(xu) == 1  # only the abstract's comparison with ordinary training is a headline claim
-    assert xu.iloc[0]["ours"] == "0.08 [0.07, 0.09]" and xu.iloc[0]["verdict (paper)"] == "partly"
+    assert xu.iloc[0]["ours"] == "0.0812 [0.0734, 0.0891]" and xu.iloc[0]["verdict (paper)"] == "partly"
     missing = board[board.paper.str.startswith("Moshe") & (board.verdict == scoreboard.NOT_RUN)]
     assert "robinterp run neuron_sensitivity" in missing.iloc[0]["claim"]
     assert (board.verdict == scoreboard.UNTESTABLE).sum() == len(scoreboard.NOT_TESTABLE)

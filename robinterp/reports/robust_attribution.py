@@ -342,8 +342,7 @@ def verdict_table(verdicts: pd.DataFrame) -> pd.DataFrame:
             "claim [where]": [f"{c} [{w}]" for c, w in zip(verdicts["claim"], verdicts["where"])],
             "measure": verdicts["measure"],
             "effect [95% interval]": [
-                f"{e:.3g} [{lo:.3g}, {hi:.3g}]"
-                for e, lo, hi in zip(verdicts["effect"], verdicts["low"], verdicts["high"])
+                rules.effect_text(e, lo, hi) for e, lo, hi in zip(verdicts["effect"], verdicts["low"], verdicts["high"])
             ],
             "paper": ["—" if pd.isna(p) else f"{p:.3g}" for p in verdicts["paper"]],
             "seeds": verdicts["seeds agreeing"],

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -82,6 +83,20 @@ EQUIVALENCE_RULE = (
 )
 
 
+def effect_text(effect: float, low: float, high: float, digits: int = 3) -> str:
+    """An effect and its 95% interval as a page shows them, "16.4 [12.7, 20.0]": all three with
+    the decimals that give the largest of them ``digits`` significant digits, so that the ends of
+    an interval read alike (3 significant digits each wrote that one "16.4 [12.7, 20]"); all
+    zeros show as "0 [0, 0]". A missing end shows as a dash."""
+    largest = max((abs(v) for v in (effect, low, high) if math.isfinite(v)), default=0.0)
+    decimals = min(max(digits - 1 - math.floor(math.log10(largest)), 0), 6) if largest > 0 else 0
+
+    def shown(value: float) -> str:
+        return f"{value:.{decimals}f}" if math.isfinite(value) else "\u2014"
+
+    return f"{shown(effect)} [{shown(low)}, {shown(high)}]"
+
+
 @dataclasses.dataclass(frozen=True)
 class Judgement:
     """A measured effect, its interval and the verdict of the rule."""
@@ -101,7 +116,7 @@ class Judgement:
     row shows no seed count."""
 
     def interval(self, digits: int = 3) -> str:
-        return f"{self.mean:.{digits}g} [{self.low:.{digits}g}, {self.high:.{digits}g}]"
+        return effect_text(self.mean, self.low, self.high, digits)
 
     def row(self) -> dict[str, object]:
         return {
@@ -432,7 +447,7 @@ def page_view(verdicts: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     def effect(row: pd.Series) -> str:
         if pd.isna(row.get("effect")):
             return str(row.get("measure", "—"))
-        return f"{row['effect']:.{digits}g} [{row['low']:.{digits}g}, {row['high']:.{digits}g}]"
+        return effect_text(row["effect"], row["low"], row["high"], digits)
 
     paper = {}
     if "paper" in verdicts and verdicts["paper"].notna().any():  # magnitudes: the paper's value beside ours

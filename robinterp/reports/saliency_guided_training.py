@@ -232,7 +232,7 @@ def range_view(judged: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     def cell(row: pd.Series) -> str:
         if pd.isna(row.get("effect")):
             return str(row["verdict"])
-        return f"{row['verdict']}: {row['effect']:.{digits}g} [{row['low']:.{digits}g}, {row['high']:.{digits}g}]"
+        return f"{row['verdict']}: {rules.effect_text(row['effect'], row['low'], row['high'], digits)}"
 
     shown = judged.assign(cell=[cell(row) for _, row in judged.iterrows()])
     view = shown.pivot(index="claim", columns="attack", values="cell")

@@ -162,7 +162,7 @@ def verdict_table(verdicts: pd.DataFrame, versus: str) -> pd.DataFrame:
             "measure": rows["measure"],
             "verdict": rows["verdict"],
             "effect [95% interval]": [
-                f"{e:.3g} [{lo:.3g}, {hi:.3g}]" for e, lo, hi in zip(rows["effect"], rows["low"], rows["high"])
+                rules.effect_text(e, lo, hi) for e, lo, hi in zip(rows["effect"], rows["low"], rows["high"])
             ],
             "seeds agreeing": rows["seeds agreeing"],
             "n": rows["n"],

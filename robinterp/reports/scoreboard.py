@@ -110,12 +110,9 @@ def _ours(row: pd.Series) -> str:
     """What the chapter measured, as one cell: the effect and its interval, or the older rule's
     numbers."""
     if "effect" in row and not math.isnan(_number(row["effect"])):
-        interval = (
-            f" [{_number(row['low']):.3g}, {_number(row['high']):.3g}]"
-            if "low" in row and not math.isnan(_number(row["low"]))
-            else ""
-        )
-        return f"{_number(row['effect']):.3g}{interval}"
+        if "low" in row and not math.isnan(_number(row["low"])):
+            return rules.effect_text(_number(row["effect"]), _number(row["low"]), _number(row["high"]))
+        return f"{_number(row['effect']):.3g}"
     for column in ("ours", "mean gap (points)"):
         if column in row and not math.isnan(_number(row[column])):
             return f"{_number(row[column]):.3g}"
