@@ -1,7 +1,6 @@
 """Chapter runs on Dask: a running scheduler and a local cluster give the tables of the
 in-process executor; a worker killed mid-run loses and duplicates nothing; bad input fails
-as it does in process, before any cluster starts. (A book's chapters on Dask, the one that
-reads the others' results after them: the smoke book in tests/test_runner.py.)"""
+as it does in process, before any cluster starts."""
 
 from __future__ import annotations
 
@@ -166,3 +165,22 @@ def test_an_unreachable_scheduler_is_one_line(tmp_path):
     result = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_task_after_others_starts_when_they_are_done(tmp_path):
+    """How a book runs its synthesis chapter on Dask: after the chapters whose verdicts it reads."""
+    import json
+
+    from robinterp import executors, runner
+
+    arguments = configs(tmp_path)
+    resolved = [runner.resolve_config("robust_models", config_file=Path(f)) for f in arguments[1::2]]
+    tasks = [
+        executors.Task("robust_models", config, label, tmp_path / "build" / f"{label}.ipynb", after=after)
+        for (config, label), after in zip(resolved, [(), (0,)])
+    ]
+    outcomes = executors.run(tasks, executors.Executor(workers=2, threads=1))
+    assert all(isinstance(o, Path) for o in outcomes), outcomes
+    first, second = (json.loads(o.read_text())["metadata"]["papermill"] for o in outcomes)
+    assert second["start_time"] >= first["end_time"]
