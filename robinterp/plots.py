@@ -11,6 +11,22 @@ import torch
 
 from robinterp.reports import attack_title
 
+PAGE_WIDTH = 7.0
+"""Inches at the inline backend's 100 dpi that a book page shows at full size (its text column
+is about 690 pixels wide at a 1280-pixel window): a wider figure is shrunk, fonts with it (a
+12-inch row of panels read at 58%). The multi-panel figures wrap their panels to stay near it."""
+
+
+def panel_columns(panels: int) -> int:
+    """Panels per row: a square for four (2 x 2), else at most three."""
+    return 2 if panels == 4 else min(panels, 3)
+
+
+def legend_above(grid: sns.FacetGrid, title: str) -> None:
+    """A seaborn grid's legend over its panels, in one row, rather than beside them (which widens the figure)."""
+    entries = len(grid.legend.texts) if grid.legend else 0
+    sns.move_legend(grid, "lower center", bbox_to_anchor=(0.5, 1.0), ncol=max(min(entries, 4), 1), title=title)
+
 
 def robust_accuracy_curves(
     table: pd.DataFrame, *, hue: str = "method", labels: Mapping[str, str] | None = None
@@ -28,8 +44,8 @@ def robust_accuracy_curves(
         kind="line",
         marker="o",
         errorbar="sd",
-        height=3.2,
-        aspect=1.0,
+        height=PAGE_WIDTH / 3 + 0.3,
+        aspect=0.9,
         facet_kws={"sharey": True},
     )
     grid.set_axis_labels(r"$\epsilon$ ($L_\infty$, pixels in [0, 1])", "accuracy (%)")
@@ -37,6 +53,7 @@ def robust_accuracy_curves(
     for ax in grid.axes.flat:
         ax.set_ylim(-2, 102)
         ax.grid(alpha=0.3)
+    legend_above(grid, hue)
     return grid.figure
 
 
@@ -134,8 +151,12 @@ def lambda_search(trace: pd.DataFrame) -> plt.Figure:
 
 def metric_panels(table: pd.DataFrame, x: str, columns: Mapping[str, str], *, logx: bool = False) -> plt.Figure:
     """One small panel per column of ``table`` against ``x``; ``columns`` maps column -> title."""
-    fig, axes = plt.subplots(1, len(columns), figsize=(3.0 * len(columns), 2.8), constrained_layout=True, squeeze=False)
-    for ax, (column, title) in zip(axes[0], columns.items()):
+    ncols = panel_columns(len(columns))
+    nrows = -(-len(columns) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.0 * ncols, 2.5 * nrows), constrained_layout=True, squeeze=False)
+    for ax in axes.flat[len(columns) :]:
+        ax.set_visible(False)
+    for ax, (column, title) in zip(axes.flat, columns.items()):
         ax.plot(table[x], table[column], marker="o")
         ax.set_title(title, fontsize=9)
         ax.set_xlabel(x)
@@ -143,6 +164,7 @@ def metric_panels(table: pd.DataFrame, x: str, columns: Mapping[str, str], *, lo
             ax.set_xscale("log")
             ax.minorticks_off()
         ax.set_xticks(table[x], [f"{v:.3g}" for v in table[x]])  # the measured points, readable
+        ax.ticklabel_format(axis="y", useOffset=False)  # values as measured, not "+9.07e-1" above the axis
         ax.grid(alpha=0.3)
     return fig
 
@@ -150,11 +172,9 @@ def metric_panels(table: pd.DataFrame, x: str, columns: Mapping[str, str], *, lo
 def measure_points(per_seed: pd.DataFrame, titles: Mapping[str, str], *, order: Sequence[str]) -> plt.Figure:
     """One panel per measure: each method's mean over seeds (points, one colour per data set) and
     the seeds' spread (bars: +-1 sd). ``per_seed`` has columns dataset, method, seed, metric, score."""
-    columns = min(4, len(titles))
+    columns = panel_columns(len(titles))
     rows = -(-len(titles) // columns)
-    fig, axes = plt.subplots(
-        rows, columns, figsize=(2.6 * columns + 1.2, 2.9 * rows), constrained_layout=True, squeeze=False
-    )
+    fig, axes = plt.subplots(rows, columns, figsize=(2.5 * columns, 2.9 * rows), constrained_layout=True, squeeze=False)
     for ax in axes.flat[len(titles) :]:
         ax.set_visible(False)
     for ax, (metric, title) in zip(axes.flat, titles.items()):
@@ -175,9 +195,11 @@ def measure_points(per_seed: pd.DataFrame, titles: Mapping[str, str], *, order: 
         ax.set_ylabel("")
         ax.tick_params(axis="x", labelrotation=45, labelsize=8)
         ax.grid(alpha=0.3)
-        if ax is not axes[0][-1]:
-            ax.get_legend().remove()
-    axes[0][-1].legend(fontsize=8, title="data set", title_fontsize=8, bbox_to_anchor=(1.02, 1), loc="upper left")
+        ax.get_legend().remove()
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(
+        handles, labels, loc="outside upper center", ncol=len(labels), fontsize=8, title="data set", title_fontsize=8
+    )
     return fig
 
 
@@ -193,7 +215,10 @@ def against_setting(
     ylabels: Mapping[str, str] | None = None,
 ) -> plt.Figure:
     """One panel per value of ``col`` (its own y scale): ``y`` against ``x``, one line per ``hue``,
-    bands +-1 sd over seeds where there are several."""
+    bands +-1 sd over seeds where there are several; ``col_wrap`` panels a row (None: 2 x 2 for
+    four panels, else at most three)."""
+    if col_wrap is None:
+        col_wrap = panel_columns(table[col].nunique())
     grid = sns.relplot(
         data=table,
         x=x,
@@ -213,6 +238,7 @@ def against_setting(
         ax.set_xlabel(xlabel)
         ax.set_ylabel((ylabels or {}).get(name, ""))
         ax.grid(alpha=0.3)
+    grid.tight_layout()  # room for every row's x labels, now that each panel has its own
     return grid.figure
 
 
@@ -255,10 +281,13 @@ def pareto_panels(
     ncols: int = 3,
 ) -> plt.Figure:
     """One panel per measure (a column of ``points``, indexed by method): robustness ``y`` against
-    it, one colour per method (in ``order``), the Pareto front of each panel joined by a line."""
+    it, one colour per method (in ``order``), the Pareto front of each panel joined by a line. The
+    legend takes the first free panel, or sits beside the panels when none is free."""
     names = list(x_titles)
     nrows = -(-len(names) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.7 * nrows), squeeze=False, constrained_layout=True)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(PAGE_WIDTH / 3 * ncols, 2.5 * nrows), squeeze=False, constrained_layout=True
+    )
     colours = dict(zip(order, sns.color_palette("tab20", len(order))))
     for ax, name in zip(axes.flat, names):
         for method in order:
@@ -270,12 +299,16 @@ def pareto_panels(
         ax.plot(members[name], members[y], color="0.3", lw=1, ls="--", zorder=2)
         ax.set_title(x_titles[name], fontsize=9)
         ax.set_ylabel(ylabel if ax in axes[:, 0] else "", fontsize=8)
-        ax.tick_params(labelsize=7)
+        ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
     for ax in axes.flat[len(names) :]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside right upper", fontsize=8, title="method", title_fontsize=8)
+    legend = {"fontsize": 8, "title": "method", "title_fontsize": 8}
+    if len(names) < axes.size:
+        axes.flat[len(names)].legend(handles, labels, loc="upper left", ncol=1 + len(labels) // 9, **legend)
+    else:
+        fig.legend(handles, labels, loc="outside right upper", **legend)
     return fig
 
 
