@@ -291,7 +291,7 @@ def claims(
                 "claim": f"{nsloss_label}'s accuracy declines about as little as {other}'s "
                 f"(at most {cfg.accuracy_margin:g} points lower)",
                 "source": "moshe2022nsloss",
-                "measure": f"clean accuracy on the attacked images, {other} - {nsloss_label} (points)",
+                "measure": f"clean accuracy on the {cfg.eval_size} attacked test images, {other} - {nsloss_label} (points)",
                 **rules.at_most(rules.paired(clean, other, nsloss_label, value="correct"), cfg.accuracy_margin).row(),
             }
         )
