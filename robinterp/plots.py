@@ -35,6 +35,8 @@ def robust_accuracy_curves(
     df = table.assign(accuracy_pct=100 * table["accuracy"], attack=table["attack"].map(attack_title))
     if labels:
         df[hue] = df[hue].map(lambda v: labels.get(v, v))
+    panels = df["attack"].nunique()
+    width, height = min(PAGE_WIDTH / panels, 4.2), 2.6 if panels >= 3 else 3.0  # one attack: not a stamp
     grid = sns.relplot(
         data=df,
         x="eps",
@@ -44,8 +46,8 @@ def robust_accuracy_curves(
         kind="line",
         marker="o",
         errorbar="sd",
-        height=PAGE_WIDTH / 3 + 0.3,
-        aspect=0.9,
+        height=height,
+        aspect=width / height,
         facet_kws={"sharey": True},
     )
     grid.set_axis_labels(r"$\epsilon$ ($L_\infty$, pixels in [0, 1])", "accuracy (%)")

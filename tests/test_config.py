@@ -271,6 +271,16 @@ def test_tables_for_display_round_and_show_missing_values_as_a_dash():
     assert tie == [float(f"{75.45:.1f}"), float(f"{0.125:.1f}")] == [75.5, 0.1]
 
 
+def test_mean_sd_over_seeds_shows_the_mean_alone_for_one_seed():
+    import pandas as pd
+
+    from robinterp.book import mean_sd
+
+    runs = pd.DataFrame({"method": ["A", "A", "B"], "accuracy": [0.90, 0.94, 0.815]})
+    cells = mean_sd(runs, ["method"], "accuracy", scale=100).set_index("method")["mean ± sd"]
+    assert cells.to_dict() == {"A": "92.0 ± 2.8", "B": "81.5"}  # one seed: no sd, not "± 0.0"
+
+
 def _package_copy(tmp_path):
     import shutil
 

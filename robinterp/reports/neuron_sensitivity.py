@@ -103,7 +103,7 @@ def accuracy_course(curve: pd.DataFrame, setting: str = "epoch") -> dict[str, fl
 
 
 def quality_table(scores: pd.DataFrame, records: pd.DataFrame, robust: pd.DataFrame, order: list[str]) -> pd.DataFrame:
-    """The Table 3 analogue: mean +- sd over seeds per method; arrows say which way is better,
+    """The Table 3 analogue: mean ± sd over seeds per method; arrows say which way is better,
     a star marks the best method per column (the random control excluded)."""
     per_seed = scores.groupby(["method", "seed", "metric"])["score"].mean().reset_index()
     columns = {}
