@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
@@ -20,6 +21,19 @@ is about 690 pixels wide at a 1280-pixel window): a wider figure is shrunk, font
 def panel_columns(panels: int) -> int:
     """Panels per row: a square for four (2 x 2), else at most three."""
     return 2 if panels == 4 else min(panels, 3)
+
+
+def panel_grid(panels: int, width: float, height: float, ncols: int | None = None) -> tuple[plt.Figure, np.ndarray]:
+    """A figure of ``panels`` panels of ``width`` x ``height`` inches, ``ncols`` a row (None:
+    ``panel_columns``); its axes as a 2-D array, those past the last panel hidden."""
+    ncols = ncols or panel_columns(panels)
+    nrows = -(-panels // ncols)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(width * ncols, height * nrows), constrained_layout=True, squeeze=False
+    )
+    for ax in axes.flat[panels:]:
+        ax.set_visible(False)
+    return fig, axes
 
 
 def legend_above(grid: sns.FacetGrid, title: str) -> None:
@@ -153,11 +167,7 @@ def lambda_search(trace: pd.DataFrame) -> plt.Figure:
 
 def metric_panels(table: pd.DataFrame, x: str, columns: Mapping[str, str], *, logx: bool = False) -> plt.Figure:
     """One small panel per column of ``table`` against ``x``; ``columns`` maps column -> title."""
-    ncols = panel_columns(len(columns))
-    nrows = -(-len(columns) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.0 * ncols, 2.5 * nrows), constrained_layout=True, squeeze=False)
-    for ax in axes.flat[len(columns) :]:
-        ax.set_visible(False)
+    fig, axes = panel_grid(len(columns), 3.0, 2.5)
     for ax, (column, title) in zip(axes.flat, columns.items()):
         ax.plot(table[x], table[column], marker="o")
         ax.set_title(title, fontsize=9)
@@ -174,11 +184,7 @@ def metric_panels(table: pd.DataFrame, x: str, columns: Mapping[str, str], *, lo
 def measure_points(per_seed: pd.DataFrame, titles: Mapping[str, str], *, order: Sequence[str]) -> plt.Figure:
     """One panel per measure: each method's mean over seeds (points, one colour per data set) and
     the seeds' spread (bars: +-1 sd). ``per_seed`` has columns dataset, method, seed, metric, score."""
-    columns = panel_columns(len(titles))
-    rows = -(-len(titles) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(2.5 * columns, 2.9 * rows), constrained_layout=True, squeeze=False)
-    for ax in axes.flat[len(titles) :]:
-        ax.set_visible(False)
+    fig, axes = panel_grid(len(titles), 2.5, 2.9)
     for ax, (metric, title) in zip(axes.flat, titles.items()):
         sns.pointplot(
             data=per_seed[per_seed.metric == metric],
@@ -286,10 +292,7 @@ def pareto_panels(
     it, one colour per method (in ``order``), the Pareto front of each panel joined by a line. The
     legend takes the first free panel, or sits beside the panels when none is free."""
     names = list(x_titles)
-    nrows = -(-len(names) // ncols)
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(PAGE_WIDTH / 3 * ncols, 2.5 * nrows), squeeze=False, constrained_layout=True
-    )
+    fig, axes = panel_grid(len(names), PAGE_WIDTH / ncols, 2.5, ncols)
     colours = dict(zip(order, sns.color_palette("tab20", len(order))))
     for ax, name in zip(axes.flat, names):
         for method in order:
@@ -303,12 +306,13 @@ def pareto_panels(
         ax.set_ylabel(ylabel if ax in axes[:, 0] else "", fontsize=8)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
-    for ax in axes.flat[len(names) :]:
-        ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     legend = {"fontsize": 8, "title": "method", "title_fontsize": 8}
     if len(names) < axes.size:
-        axes.flat[len(names)].legend(handles, labels, loc="upper left", ncol=1 + len(labels) // 9, **legend)
+        free = axes.flat[len(names)]
+        free.set_visible(True)
+        free.axis("off")
+        free.legend(handles, labels, loc="upper left", ncol=1 + len(labels) // 9, **legend)
     else:
         fig.legend(handles, labels, loc="outside right upper", **legend)
     return fig
