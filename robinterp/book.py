@@ -110,6 +110,15 @@ def _plain_doc(doc: str) -> str:
     return re.sub(r"``(.+?)``", r"\1", doc)
 
 
+def index_in_corner(df: pd.DataFrame) -> pd.DataFrame:
+    """The table with its index's name in the header row's first cell, over the index column:
+    pandas' HTML gives a named index a second header row of its own, empty but for that name.
+    A table indexed by several columns keeps that row, where it names each of them."""
+    if isinstance(df.index, pd.MultiIndex) or df.index.name is None or df.columns.name is not None:
+        return df
+    return df.rename_axis(index=None, columns=df.index.name)
+
+
 def config_table(cfg: Config) -> pd.DataFrame:
     """The config as a two-column table (value, meaning); changed values first, with their default."""
     rows = cfg.describe()
@@ -127,19 +136,20 @@ def config_table(cfg: Config) -> pd.DataFrame:
         }
     )
     df = df.sort_values("changed", ascending=False, kind="stable")
-    return df.drop(columns="changed").set_index("field")
+    return index_in_corner(df.drop(columns="changed").set_index("field"))
 
 
 def methods_table(cfg: Config, field: str = "methods") -> pd.DataFrame:
     """One row per method the chapter trains (listed in ``field``): its label, the registered
     method, what it is, the parameters it changes from the method's defaults, and its own
     schedule if any."""
-    return pd.DataFrame(
+    table = pd.DataFrame(
         [
             {"label": e.label, "method": e.method, "what": get_method(e.method).summary, "settings": e.describe()}
             for e in getattr(cfg, field)
         ]
-    ).set_index("label")
+    )
+    return index_in_corner(table.set_index("label"))
 
 
 def training_table(records: pd.DataFrame, key_chars: int = 8) -> pd.DataFrame:
@@ -171,7 +181,7 @@ def for_display(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
     """A table as a page shows it: numbers rounded as the prose rounds them, missing values as an
     em dash, not NaN."""
     rounded = df.map(lambda value: _round_as_prose(value, digits))
-    return rounded.astype(object).where(rounded.notna(), "\u2014")
+    return index_in_corner(rounded.astype(object).where(rounded.notna(), "\u2014"))
 
 
 def glue_key(*parts: Any) -> str:

@@ -271,6 +271,24 @@ def test_tables_for_display_round_and_show_missing_values_as_a_dash():
     assert tie == [float(f"{75.45:.1f}"), float(f"{0.125:.1f}")] == [75.5, 0.1]
 
 
+def test_a_tables_index_name_heads_its_column_in_the_one_header_row():
+    import pandas as pd
+
+    from robinterp.book import config_table, for_display
+
+    for table in (
+        config_table(RobustModelsConfig()),
+        for_display(pd.DataFrame({"a": [1.0]}, index=pd.Index(["x"], name="claim"))),
+    ):
+        head = table.to_html().split("<tbody>")[0]
+        assert head.count("<tr") == 1, head  # pandas puts a named index on a second header row
+    assert "<th>field</th>" in config_table(RobustModelsConfig()).to_html().split("<tbody>")[0]
+    two_levels = for_display(
+        pd.DataFrame({"a": [1.0]}, index=pd.MultiIndex.from_tuples([("m", 0)], names=["method", "seed"]))
+    )
+    assert list(two_levels.index.names) == ["method", "seed"]  # several names keep their row
+
+
 def test_mean_sd_over_seeds_shows_the_mean_alone_for_one_seed():
     import pandas as pd
 
