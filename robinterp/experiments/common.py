@@ -67,13 +67,14 @@ class ExperimentConfig(Config):
     """Where models train and are evaluated: auto (CUDA when torch sees a GPU, else the CPU), cpu or
     cuda. Resolved where the chapter runs (a Dask worker with a GPU uses it)."""
     precision: str = param("float32", choices=train.PRECISIONS)
-    """Training arithmetic: float32, or bfloat16 autocast (GPUs from Ampere on, and CPUs with
-    bfloat16 instructions: on this project's CPU a training step takes 0.6 to 0.7 of float32's,
-    benchmarks/results/precision.md). The book keeps float32: its numbers would change."""
+    """Training arithmetic: float32, or bfloat16 autocast (GPUs from Ampere on, and CPUs that do
+    bfloat16 natively, with AMX or AVX-512 BF16: there a training step took 0.6 to 0.7 of
+    float32's; on a CPU that emulates it, 7.6 to 7.8 times as long; benchmarks/results/precision.md).
+    The book keeps float32: its numbers would change."""
     torch_compile: bool = False
     """Train through torch.compile: a compilation per model, then faster steps where the kernels it
-    generates beat the eager ones (large models on a GPU). On this project's CPU the book's small
-    CNNs step 1.4x slower compiled (benchmarks/results/precision.md)."""
+    generates beat the eager ones (large models on a GPU). On this project's CPUs the book's small
+    CNNs step 1.4 to 1.9x slower compiled (benchmarks/results/precision.md)."""
     accuracy_size: int | None = param(None, low=1)
     """Test images on which each trained model's clean accuracy (the training table's) is measured,
     a seeded subset shared by all models; None for the whole test set (the book's profiles). The
