@@ -229,9 +229,9 @@ def save_table(df: pd.DataFrame, chapter: str, name: str) -> Path:
 
 
 def mean_sd(df: pd.DataFrame, by: list[str], value: str, scale: float = 1.0, digits: int = 1) -> pd.DataFrame:
-    """ "mean ± sd" over seeds as strings, one row per group (for tables in prose); the mean alone
-    for a group of one seed, whose sd is undefined ("± 0" would claim that seeds agree), as
-    ``reports.mean_sd`` writes it."""
+    """Mean ± sd over seeds as strings ("92.0 ± 2.8"), one row per group (for tables in prose); the
+    mean alone for a group of one seed, whose sd is undefined ("± 0" would claim that seeds agree),
+    as ``reports.mean_sd`` writes it."""
     g = df.groupby(by)[value].agg(["mean", "std", "count"]).reset_index()
     g["mean ± sd"] = [
         f"{scale * m:.{digits}f}" if math.isnan(s) else f"{scale * m:.{digits}f} ± {scale * s:.{digits}f}"
