@@ -25,18 +25,15 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from robinterp import RobinterpError
-from robinterp.device import on_model_device
-from robinterp.models import EVAL_BATCH_SIZE, eval_mode, predict
-from robinterp.progress import progress
+from robinterp.models import eval_mode
 
 
 def _flat_norm(t: torch.Tensor, p: float) -> torch.Tensor:
@@ -423,85 +420,3 @@ class AttackSpec:
         return get_attack(self.name)(
             model, x, y, eps=eps, norm=norm, seed=seed, early_stop=early_stop, **dict(self.options)
         )
-
-
-@on_model_device
-def correct_under_attack(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    attack: AttackSpec,
-    epsilons: Sequence[float],
-    *,
-    norm: str = "linf",
-    seed: int = 0,
-    batch_size: int = EVAL_BATCH_SIZE,
-    early_stop: bool = True,
-) -> dict[float, torch.Tensor]:
-    """Per radius, per image: right both clean and under ``attack`` (as AutoAttack and
-    RobustBench count, so never right under attack when wrong clean).
-
-    With ``early_stop`` a sweep skips settled work: the images still right are attacked,
-    each until its first misclassified iterate, and radii are swept from the smallest up, so an
-    image broken at one radius counts as broken at every larger one without another attack (its
-    adversarial example lies in every larger ball). Robust accuracy is then never higher than
-    without it and never rises with the radius. Without it every radius attacks every image
-    for every step and only the last iterate counts (the former evaluation). Each image's random
-    start has a seed of its own drawn from ``seed`` (so batches and skips change no image's attack);
-    ``batch_size`` images are attacked at once.
-    """
-    right = predict(model, x) == y
-    seeds = image_seeds(seed, len(x))
-    by_radius = {}
-    for eps in sorted(set(epsilons)):
-        attacked = right.nonzero().squeeze(1) if early_stop else torch.arange(len(x), device=x.device)
-        still = torch.zeros_like(right)
-        for start in range(0, len(attacked), batch_size):
-            rows = attacked[start : start + batch_size]
-            adversarial = attack(
-                model, x[rows], y[rows], eps=eps, norm=norm, seed=seeds[rows.cpu()], early_stop=early_stop
-            )
-            still[rows] = predict(model, adversarial) == y[rows]
-        by_radius[eps] = right & still
-        if early_stop:
-            right = by_radius[eps]
-    return {eps: by_radius[eps] for eps in epsilons}
-
-
-def robust_accuracy(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    attacks: Sequence[AttackSpec],
-    epsilons: tuple[float, ...],
-    norm: str = "linf",
-    batch_size: int = EVAL_BATCH_SIZE,
-    seed: int = 0,
-    early_stop: bool = True,
-    desc: str = "attacks",
-) -> pd.DataFrame:
-    """Accuracy under each attack at each epsilon, as a tidy table.
-
-    ``attacks`` are the bound attacks to run, each at every epsilon, counted by
-    ``correct_under_attack``. Columns: attack, norm, eps, accuracy, correct, n; robust
-    accuracy never exceeds clean accuracy, and eps = 0 is clean accuracy.
-    """
-    rows = []
-    for attack in progress(attacks, desc=desc):
-        right = correct_under_attack(
-            model, x, y, attack, epsilons, norm=norm, seed=seed, batch_size=batch_size, early_stop=early_stop
-        )
-        for eps in epsilons:
-            correct = int(right[eps].sum())
-            rows.append(
-                {
-                    "attack": attack.name,
-                    "norm": norm,
-                    "eps": eps,
-                    "accuracy": correct / len(x),
-                    "correct": correct,
-                    "n": len(x),
-                }
-            )
-    return pd.DataFrame(rows)

@@ -146,6 +146,19 @@ class Linear2(nn.Module):
         return self.fc(self.flatten(x))
 
 
+class CountingForwards(torch.nn.Module):
+    """A real model that counts its forward passes and the images they carry."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model, self.calls, self.images = model, 0, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        self.images += len(x)
+        return self.model(x)
+
+
 @pytest.fixture
 def tiny_cnn():
     torch.manual_seed(0)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from robinterp import RobinterpError, attacks
+from robinterp import RobinterpError, attacks, robustness
 from robinterp.attacks import AttackSpec
-from tests.conftest import Linear2
+from tests.conftest import CountingForwards, Linear2
 
 
 def test_fgsm_on_a_hand_checkable_linear_model():
@@ -84,21 +84,6 @@ def test_misspelled_attack_options_are_refused(tiny_cnn):
         attacks.pgd(tiny_cnn, torch.rand(1, 1, 28, 28), torch.tensor([0]), eps=0.1, steps=-1)
 
 
-def test_robust_accuracy_is_clean_at_zero_and_never_above_clean(blobs, tiny_cnn):
-    table = attacks.robust_accuracy(
-        tiny_cnn,
-        blobs.images[:60],
-        blobs.labels[:60],
-        attacks=(AttackSpec.of("fgsm"), AttackSpec.of("pgd", steps=3)),
-        epsilons=(0.0, 0.1, 0.3),
-        batch_size=25,
-    )
-    clean = int((attacks.predict(tiny_cnn, blobs.images[:60]) == blobs.labels[:60]).sum())
-    assert set(table.columns) >= {"attack", "eps", "accuracy", "correct", "n"}
-    assert (table[table.eps == 0]["correct"] == clean).all()
-    assert (table["correct"] <= clean).all()
-
-
 def test_pgd_with_a_seed_is_reproducible(tiny_cnn):
     x, y = torch.rand(4, 1, 28, 28), torch.tensor([0, 1, 2, 3])
     a = attacks.pgd(tiny_cnn, x, y, eps=0.2, steps=3, seed=7)
@@ -139,24 +124,11 @@ def test_autoattack_is_seeded_and_at_least_as_strong_as_fgsm(blobs, fitted_tiny_
     first = attacks.autoattack(tiny_cnn, x, y, eps=0.1, parts=parts, seed=3)
     assert torch.equal(first, attacks.autoattack(tiny_cnn, x, y, eps=0.1, parts=parts, seed=3))
     bound = (AttackSpec.of("fgsm"), AttackSpec.of("autoattack", parts=parts))
-    table = attacks.robust_accuracy(tiny_cnn, x, y, attacks=bound, epsilons=(0.1,))
+    table = robustness.robust_accuracy(tiny_cnn, x, y, attacks=bound, epsilons=(0.1,))
     by_attack = table.set_index("attack")["accuracy"]
     assert by_attack["autoattack"] <= by_attack["fgsm"]
     with pytest.raises(RobinterpError, match="unknown AutoAttack part 'apgd'"):
         attacks.autoattack(tiny_cnn, x, y, eps=0.1, parts=("apgd",))
-
-
-class CountingForwards(torch.nn.Module):
-    """A real model that counts its forward passes and the images they carry."""
-
-    def __init__(self, model: torch.nn.Module):
-        super().__init__()
-        self.model, self.calls, self.images = model, 0, 0
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.calls += 1
-        self.images += len(x)
-        return self.model(x)
 
 
 def test_autoattack_parts_run_with_the_standard_versions_single_restart(blobs, fitted_tiny_cnn):
@@ -186,7 +158,9 @@ def test_early_stop_keeps_the_iterate_that_broke_the_image_where_the_last_one_do
     assert torch.allclose(last, torch.tensor(0.66)) and torch.allclose(first, torch.tensor(0.48))
     bound = (AttackSpec.of("pgd", steps=2, step_size=0.18, random_start=False),)
     counted = {
-        stop: attacks.robust_accuracy(Bump(), x, y, attacks=bound, epsilons=(0.4,), early_stop=stop)["correct"].item()
+        stop: robustness.robust_accuracy(Bump(), x, y, attacks=bound, epsilons=(0.4,), early_stop=stop)[
+            "correct"
+        ].item()
         for stop in (True, False)
     }
     assert counted == {True: 0, False: 1}
@@ -241,26 +215,3 @@ def test_a_bound_attack_passes_early_stop_to_the_attack(tiny_cnn):
         bound(tiny_cnn, x, y, eps=0.2, seed=1, early_stop=True),
         attacks.pgd(tiny_cnn, x, y, eps=0.2, steps=3, seed=1, early_stop=True),
     )
-
-
-def test_a_sweep_attacks_only_images_still_right_and_never_rises_with_the_radius(fitted_tiny_cnn, blobs):
-    x, y = blobs.images[:120], blobs.labels[:120]
-    bound = AttackSpec.of("pgd", steps=5)
-    epsilons = (0.3, 0.0, 0.05, 0.15)  # any order: swept from the smallest up, reported as given
-    counted = CountingForwards(fitted_tiny_cnn)
-    right = attacks.correct_under_attack(counted, x, y, bound, epsilons, seed=2, batch_size=50)
-    assert list(right) == list(epsilons)
-    clean = fitted_tiny_cnn(x).argmax(1) == y
-    assert torch.equal(right[0.0], clean)
-    for small, large in ((0.0, 0.05), (0.05, 0.15), (0.15, 0.3)):
-        assert not (right[large] & ~right[small]).any(), f"right at {large} but broken at {small}"
-    assert 0 < int(right[0.15].sum()) < int(right[0.05].sum()) < int(clean.sum()), "the radii must settle some images"
-    # passes: the clean check, then per radius the survivors of the radius below (at most 1 + steps
-    # passes each, plus one to read the result); each batch's clean check inside the attack
-    survivors = [int(clean.sum()), int(right[0.05].sum()), int(right[0.15].sum())]
-    assert counted.images <= len(x) + sum((1 + 5 + 2) * n for n in survivors)
-    last = attacks.correct_under_attack(fitted_tiny_cnn, x, y, bound, epsilons, seed=2, batch_size=50, early_stop=False)
-    for eps in epsilons:  # same random starts per image: the sweep can only find more
-        assert not (right[eps] & ~last[eps]).any(), f"right at {eps} with early stop, broken at the last iterate"
-    table = attacks.robust_accuracy(fitted_tiny_cnn, x, y, attacks=(bound,), epsilons=epsilons, seed=2, batch_size=50)
-    assert table.correct.tolist() == [int(right[eps].sum()) for eps in epsilons]

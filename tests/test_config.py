@@ -345,7 +345,8 @@ def test_model_keys_follow_the_loop_and_their_own_method_only(tmp_path):
     # shared maths keys the methods that import it, and no other
     assert changed_by(package / "methods" / "_schedules.py") == {"fgsm_at", "pgd_at", "scaat"}
     assert changed_by(package / "attacks.py") == {"fgsm_at", "pgd_at", "sgt", "sga", "asgt", "scaat"}
-    # messages, YAML, the registry, the cache, chapters and verdicts key no model
+    # messages, YAML, the registry, the cache, how robust accuracy is counted, chapters and verdicts
+    # key no model
     assert changed_by(package / "config.py", "must be an integer", "must be a whole number") == set()
     for neutral in (
         "profiles.py",
@@ -353,6 +354,7 @@ def test_model_keys_follow_the_loop_and_their_own_method_only(tmp_path):
         "cache.py",
         "codehash.py",
         "runner.py",
+        "robustness.py",
         "experiments/common.py",
         "experiments/saliency_guided_training.py",
         "reports/neuron_sensitivity.py",

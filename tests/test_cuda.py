@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from robinterp import attacks, explain, train
+from robinterp import explain, robustness, train
 from robinterp import explanation_quality as eq
 from robinterp.attacks import AttackSpec
 from tests.test_explanation_quality import IG_OPTIONS, assert_equal_scores, both_implementations
@@ -89,10 +89,10 @@ def test_robust_accuracy_of_a_gpu_model_agrees_with_the_cpu(fitted_pair, blobs):
     x, y = blobs.images, blobs.labels
     bound = (AttackSpec.of("fgsm"), AttackSpec.of("pgd", steps=5, random_start=False), AttackSpec.of("mifgsm", steps=5))
     for early_stop in (True, False):
-        expected = attacks.robust_accuracy(
+        expected = robustness.robust_accuracy(
             on_cpu, x, y, attacks=bound, epsilons=(0.05, 0.1, 0.2), early_stop=early_stop
         )
-        got = attacks.robust_accuracy(on_gpu, x, y, attacks=bound, epsilons=(0.05, 0.1, 0.2), early_stop=early_stop)
+        got = robustness.robust_accuracy(on_gpu, x, y, attacks=bound, epsilons=(0.05, 0.1, 0.2), early_stop=early_stop)
         assert (got.correct - expected.correct).abs().max() <= 2, (early_stop, got, expected)
 
 
@@ -100,7 +100,7 @@ def test_random_starts_on_the_gpu_repeat_themselves(fitted_pair, blobs):
     _, on_gpu = fitted_pair
     x, y = blobs.images[:64], blobs.labels[:64]
     pgd = AttackSpec.of("pgd", steps=3)
-    first, again = (attacks.correct_under_attack(on_gpu, x, y, pgd, (0.1, 0.2), seed=3) for _ in range(2))
+    first, again = (robustness.correct_under_attack(on_gpu, x, y, pgd, (0.1, 0.2), seed=3) for _ in range(2))
     assert all(first[eps].device.type == "cpu" and torch.equal(first[eps], again[eps]) for eps in first)
 
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from robinterp import attacks, per_image
+from robinterp import robustness
 from robinterp.attacks import AttackSpec
 from robinterp.config import ConfigError
 from robinterp.experiments import common, saliency_guided_training, scaat
@@ -70,8 +70,8 @@ def test_per_image_robust_correctness_counts_as_robust_accuracy_does(early_stop)
     model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3)).eval()
     x, y = torch.rand(20, 1, 4, 4), torch.arange(20) % 3
     bound = (AttackSpec.of("fgsm"), AttackSpec.of("pgd", steps=3))
-    curves = attacks.robust_accuracy(model, x, y, attacks=bound, epsilons=(0.3, 0.1), seed=5, early_stop=early_stop)
-    tidy = per_image.robust_table(model, x, y, bound, (0.1, 0.3), seed=5, early_stop=early_stop, desc="test")
+    curves = robustness.robust_accuracy(model, x, y, attacks=bound, epsilons=(0.3, 0.1), seed=5, early_stop=early_stop)
+    tidy = robustness.robust_table(model, x, y, bound, (0.1, 0.3), seed=5, early_stop=early_stop, desc="test")
     totals = tidy.groupby(["attack", "eps"])["correct"].sum() / 100
     assert totals.to_dict() == curves.set_index(["attack", "eps"])["correct"].to_dict()
 

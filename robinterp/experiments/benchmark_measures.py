@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from robinterp import attacks, cache, explain, explanation_quality, metrics, models, per_image, roar
+from robinterp import cache, explain, explanation_quality, metrics, models, roar, robustness
 from robinterp.attacks import AttackSpec
 from robinterp.experiments import common
 
@@ -47,7 +47,7 @@ def _percent(mask: torch.Tensor) -> torch.Tensor:
 def robustness_rows(cfg: Any, model: torch.nn.Module | None, seed: int, label: str, model_key: str) -> pd.DataFrame:
     """Clean and robust correctness per image (0 or 100) under every attack and radius, and AutoAttack."""
     split = common.eval_subset(cfg.dataset, cfg.eval_size, "attacks")
-    attacked = per_image.robust_table(
+    attacked = robustness.robust_table(
         model,
         split.images,
         split.labels,
@@ -63,7 +63,7 @@ def robustness_rows(cfg: Any, model: torch.nn.Module | None, seed: int, label: s
         attacked.rename(columns={"correct": "score"})[["measure", "image", "score"]],
     ]
     few = common.eval_subset(cfg.dataset, cfg.autoattack_size, "autoattack")
-    correct = attacks.correct_under_attack(
+    correct = robustness.correct_under_attack(
         model,
         few.images,
         few.labels,

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from robinterp import cache, data, device, models, per_image, train
+from robinterp import cache, data, device, models, robustness, train
 from robinterp.attacks import AttackSpec
 from robinterp.config import Config, ConfigError, param
 from robinterp.methods import MethodEntry, get_method, method_table
@@ -82,9 +82,10 @@ class ExperimentConfig(Config):
     training."""
     attack_early_stop: bool = True
     """How robust accuracy counts: True, an image counts as broken at the first iterate of the attack
-    the model misclassifies and leaves the attack there (AutoAttack's and RobustBench's convention;
-    images wrong when clean are not attacked); False, every image takes every step and only the last
-    iterate counts (as PGD and MI-FGSM return it, e.g. in torchattacks). Never higher with True, and
+    the model misclassifies and leaves the attack there (AutoAttack's and RobustBench's convention),
+    and settled work is skipped: images wrong when clean and images broken at a smaller radius are
+    not attacked; False, every image takes every step at every radius and only the last iterate
+    counts (as PGD and MI-FGSM return it, e.g. in torchattacks). Never higher with True, and
     faster: benchmarks/results/early_stop.md."""
 
     def validate(self) -> None:
@@ -215,7 +216,7 @@ def robust_per_image(
         tables = []
         for (label, seed), model in trained.items():
             tables.append(
-                per_image.robust_table(
+                robustness.robust_table(
                     model,
                     split.images,
                     split.labels,
@@ -259,7 +260,7 @@ def attacked_per_image(
 
 def robust_curves(per_image_table: pd.DataFrame) -> pd.DataFrame:
     """Robust accuracy per method, seed, attack and epsilon from a per-image table (the columns of
-    ``attacks.robust_accuracy``: accuracy, correct, n)."""
+    ``robustness.robust_accuracy``: accuracy, correct, n)."""
     grouped = per_image_table.groupby(["method", "seed", "attack", "norm", "eps"], sort=False)["correct"]
     curves = grouped.agg(correct=lambda c: int((c > 0).sum()), n="size").reset_index()
     return curves.assign(accuracy=curves["correct"] / curves["n"])

@@ -19,11 +19,12 @@ import time
 import pandas as pd
 import torch
 
-from robinterp import attacks, cache, data, explain, metrics, models, roar, train
+from robinterp import cache, data, explain, metrics, models, roar, train
 from robinterp.attacks import AttackSpec
 from robinterp.config import ConfigError, param
 from robinterp.experiments import common
 from robinterp.methods import MethodEntry, attribution_alignment, method_table
+from robinterp.robustness import robust_accuracy
 
 CHAPTER = "robust_attribution"
 
@@ -470,7 +471,7 @@ def robustness(cfg: RobustAttributionConfig, trained: dict[Key, torch.nn.Module]
         tables = []
         for (label, seed), model in trained.items():
             for attack, norm, eps in evaluation_attacks(cfg):
-                table = attacks.robust_accuracy(
+                table = robust_accuracy(
                     model,
                     split.images,
                     split.labels,

@@ -17,11 +17,12 @@ from typing import Any
 import pandas as pd
 import torch
 
-from robinterp import attacks, cache, data, explain, explanation_quality, metrics, models, train
+from robinterp import cache, data, explain, explanation_quality, metrics, models, train
 from robinterp.attacks import AttackSpec
 from robinterp.config import ConfigError, param
 from robinterp.experiments import common
 from robinterp.methods import MethodEntry, method_table
+from robinterp.robustness import robust_accuracy
 
 CHAPTER = "scaat"
 # the measures of one saliency map, each one number per image
@@ -270,7 +271,7 @@ def robustness(cfg: SCAATConfig, trained: dict[Key, torch.nn.Module]) -> pd.Data
         tables = []
         for (dataset, label, seed), model in trained.items():
             split = common.eval_subset(dataset, cfg.eval_size, "attacks")
-            table = attacks.robust_accuracy(
+            table = robust_accuracy(
                 model,
                 split.images,
                 split.labels,
