@@ -263,14 +263,14 @@ def test_nsloss_claims_judge_each_method_against_standard_by_the_rule():
     clean = per_image_right({"standard": 240, "NsLoss": 225, "JacobReg": 226, "PGD-AT": 200}, 0.0)
     autoattack = per_image_right({"standard": 0, "NsLoss": 75, "JacobReg": 50, "PGD-AT": 150}, 0.1)
     v = ns_report.claims(cfg, nsloss_scores(values), sweep, curve, clean, autoattack).set_index("claim")
-    assert v.loc["NsLoss beats standard on max_sensitivity", "verdict"] == "partly"
-    assert v.loc["NsLoss beats standard on faithfulness_estimate", "verdict"] == "reproduced"
+    assert v.loc["NsLoss beats standard on max-sensitivity", "verdict"] == "partly"
+    assert v.loc["NsLoss beats standard on faithfulness estimate", "verdict"] == "reproduced"
     assert v.loc["PGD-AT beats standard on complexity", "verdict"] == "reproduced"
     most = v.loc["NsLoss is best of the four on most of the seven metrics"]
     # best of all four on 6 of the 7 metrics in both seeds: max-sensitivity is lost in seed 1
     assert most["verdict"] == "reproduced" and "above all three others: 6 of 7" in most["measure"]
-    assert v.loc["NsLoss beats standard on max_sensitivity", "seeds agreeing"] == "1 of 2"
-    assert v.loc["NsLoss beats standard on max_sensitivity", "effect"] == pytest.approx(0.1)
+    assert v.loc["NsLoss beats standard on max-sensitivity", "seeds agreeing"] == "1 of 2"
+    assert v.loc["NsLoss beats standard on max-sensitivity", "effect"] == pytest.approx(0.1)
     # contribution 2: JacobReg and PGD-AT score alike, well inside half of PGD-AT's improvement
     same = v.loc["JacobReg is about as good as PGD-AT on sparseness"]
     assert same["verdict"] == "reproduced" and "within 0.05" in same["measure"]
@@ -284,12 +284,40 @@ def test_nsloss_claims_judge_each_method_against_standard_by_the_rule():
     assert v.loc["PGD-AT is more robust than NsLoss (AutoAttack, eps 0.1)", "verdict"] == "reproduced"
     assert v.loc["JacobReg is more robust than standard (AutoAttack, eps 0.1)", "effect"] == pytest.approx(20.0)
     # the text's "116%": the ratio of the standard's mean to NsLoss's, per seed (5 and 0.5 / 0.7)
-    ratio = v.loc["standard's max_sensitivity is 116 times NsLoss's"]
+    ratio = v.loc["standard's max-sensitivity is 116 times NsLoss's"]
     assert ratio["paper"] == 116.0 and ratio["effect"] == pytest.approx((5 + 0.5 / 0.7) / 2)
-    assert v.loc["test_accuracy falls with lambda (Table 5)", "verdict"] == "reproduced"
-    assert v.loc["faithfulness_estimate rises with epoch (Figure 4)", "verdict"] == "reproduced"
+    assert v.loc["clean accuracy falls with lambda (Table 5)", "verdict"] == "reproduced"
+    assert v.loc["faithfulness estimate rises with epoch (Figure 4)", "verdict"] == "reproduced"
     assert v.loc["sparseness rises with lambda (Table 5)", "verdict"] == "contradicted"
-    assert v.loc["max_sensitivity falls with epoch (Figure 4)", "effect"] == pytest.approx(0.5)
+    assert v.loc["max-sensitivity falls with epoch (Figure 4)", "effect"] == pytest.approx(0.5)
+
+
+def test_the_nsloss_pages_name_metrics_as_the_paper_does_not_by_registry_key():
+    from robinterp import explanation_quality as eq
+    from robinterp.experiments import neuron_sensitivity as ns_chapter
+    from robinterp.reports import metric_title
+
+    keys = {key for key in (*eq.METRICS, "test_accuracy") if metric_title(key) != key}  # complexity is complexity
+    assert len(keys) == 6
+    values = {(m, 0): {k: 0.5 for k in eq.METRICS} for m in ("standard", "NsLoss", "JacobReg", "PGD-AT")}
+    scores = nsloss_scores(values)
+    records = pd.DataFrame({"method": list(ns_report.PAPER_NAMES) + ["standard"], "seed": 0, "test_accuracy": 0.9})
+    robust = records.rename(columns={"test_accuracy": "accuracy"})
+    agreement = pd.DataFrame(
+        {"metric": list(eq.METRICS), "quantus_mean": 0.5, "largest_difference": 1e-7, "agrees": True}
+    )
+    means = per_setting("lambda", {"test_accuracy": [0.9, 0.8], "max_sensitivity": [0.5, 0.4]})
+    shown = {
+        "quality table": ns_report.quality_table(scores, records, robust, ["standard", "NsLoss"]).columns,
+        "paper comparison": ns_report.comparison_view(ns_report.paper_comparison(scores)).index,
+        "Quantus agreement": ns_report.agreement_view(agreement).index,
+        "sweep table": ns_report.narrow(ns_chapter.setting_means(means, "lambda")).columns,
+        "figure panels": ns_report.trend_panels().values(),
+    }
+    for where, names in shown.items():
+        assert not [name for name in names if any(key in str(name) for key in keys)], where
+    assert ns_report.agreement_view(agreement).loc["max-sensitivity", "largest difference"] == "1.0e-07"
+    assert "max-sensitivity (lower better)" in ns_report.trend_panels().values()
 
 
 def test_the_nsloss_quality_table_marks_the_best_method_per_column_and_skips_the_control():
@@ -304,7 +332,7 @@ def test_the_nsloss_quality_table_marks_the_best_method_per_column_and_skips_the
     table = ns_report.quality_table(
         nsloss_scores(values), records, robust, ["standard", "NsLoss", "random attribution"]
     )
-    assert table.loc["NsLoss", "max_sensitivity ↓"].endswith("★")  # lower is better; control not a candidate
+    assert table.loc["NsLoss", "max-sensitivity ↓"].endswith("★")  # lower is better; control not a candidate
     assert table.loc["standard", "sparseness ↑"].endswith("★")
     assert table.loc["NsLoss", "robust accuracy ↑"].endswith("★")
     assert not any(str(v).endswith("★") for v in table.loc["random attribution"])

@@ -18,6 +18,25 @@ def attack_title(name: str) -> str:
     return ATTACK_TITLES.get(name, name.upper())
 
 
+# how pages name the seven Quantus metrics (robinterp.explanation_quality.METRICS' keys) and clean
+# accuracy: in the words of Moshe et al.'s text
+METRIC_TITLES = {
+    "max_sensitivity": "max-sensitivity",
+    "avg_sensitivity": "avg-sensitivity",
+    "local_lipschitz": "local Lipschitz estimate",
+    "faithfulness_correlation": "faithfulness correlation",
+    "faithfulness_estimate": "faithfulness estimate",
+    "complexity": "complexity",
+    "sparseness": "sparseness",
+    "test_accuracy": "clean accuracy",
+}
+
+
+def metric_title(name: str) -> str:
+    """A metric's name as tables, claims and figures show it: "max_sensitivity" is max-sensitivity."""
+    return METRIC_TITLES.get(name, name.replace("_", " "))
+
+
 def mean_sd(mean: float, sd: float) -> str:
     """A table cell "mean ± sd" over seeds; the mean alone where there is one seed (its sd is
     undefined, and "± 0" would claim that the seeds agree)."""

@@ -14,7 +14,7 @@ from robinterp.experiments.neuron_sensitivity import (
     explainer_options,
     quantus_split,
 )
-from robinterp.reports import mean_sd, rules
+from robinterp.reports import mean_sd, metric_title, rules
 
 CORRELATIONS = ("faithfulness_correlation", "faithfulness_estimate")
 
@@ -29,7 +29,7 @@ def metric_settings(cfg: NeuronSensitivityConfig) -> pd.DataFrame:
     )
     # the class and its direction in one column, so that the table fits the page
     table["quantus class"] = table["quantus class"] + table["better"].map({"higher": " ↑", "lower": " ↓"})
-    return table.drop(columns="better").set_index("metric")
+    return table.drop(columns="better").assign(metric=table["metric"].map(metric_title)).set_index("metric")
 
 
 def quantus_agreement(
@@ -75,12 +75,27 @@ def quantus_agreement(
 
 TITLES = {"test_accuracy": "clean acc. ↑", "lambda": "λ", "factor": "× selected λ", "epoch": "epoch"}
 
+# The paper's Table 5 and Figure 4 trends: +1 where the measure grows with lambda (or epochs), -1
+# where it falls (section 5.6)
+TRENDS = {"test_accuracy": -1, "max_sensitivity": -1, "faithfulness_estimate": 1, "sparseness": 1}
+
+
+def trend_panels() -> dict[str, str]:
+    """The panels of the lambda-sweep and epoch-curve figures: one per ``TRENDS`` measure,
+    titled with the way that is better."""
+    return {
+        name: metric_title(name)
+        if name == "test_accuracy"
+        else f"{metric_title(name)} ({'higher' if explanation_quality.METRICS[name].higher_is_better else 'lower'} better)"
+        for name in TRENDS
+    }
+
 
 def narrow(table: pd.DataFrame) -> pd.DataFrame:
     """A per-setting table (the lambda sweep, the epoch curve) with short headers that carry each
     metric's direction, so it fits the page."""
     titles = {
-        name: f"{name.replace('_', ' ')} {'↑' if spec_.higher_is_better else '↓'}"
+        name: f"{metric_title(name)} {'↑' if spec_.higher_is_better else '↓'}"
         for name, spec_ in explanation_quality.METRICS.items()
     }
     return table.rename(columns={**titles, **TITLES})
@@ -108,7 +123,9 @@ def quality_table(scores: pd.DataFrame, records: pd.DataFrame, robust: pd.DataFr
     per_seed = scores.groupby(["method", "seed", "metric"])["score"].mean().reset_index()
     columns = {}
     for name, spec_ in explanation_quality.METRICS.items():
-        columns[(name, spec_.higher_is_better)] = per_seed[per_seed.metric == name].groupby("method")["score"]
+        columns[(metric_title(name), spec_.higher_is_better)] = per_seed[per_seed.metric == name].groupby("method")[
+            "score"
+        ]
     accuracy = records.groupby("method")["test_accuracy"]
     columns[("clean accuracy", True)] = accuracy
     columns[("robust accuracy", True)] = robust.groupby("method")["accuracy"]
@@ -128,11 +145,6 @@ def quality_table(scores: pd.DataFrame, records: pd.DataFrame, robust: pd.DataFr
     return frame.reindex([m for m in order if m in frame.index]).fillna("—")
 
 
-# The paper's Table 5 and Figure 4 trends: +1 where the measure grows with lambda (or epochs), -1
-# where it falls (section 5.6)
-TRENDS = {"test_accuracy": -1, "max_sensitivity": -1, "faithfulness_estimate": 1, "sparseness": 1}
-
-
 def _trend_rows(table: pd.DataFrame, setting: str, where: str) -> list[dict[str, object]]:
     rows = []
     for metric, sign in TRENDS.items():
@@ -140,9 +152,10 @@ def _trend_rows(table: pd.DataFrame, setting: str, where: str) -> list[dict[str,
         judged = rules.trend(at.assign(x=at[setting], value=sign * at["score"]))
         rows.append(
             {
-                "claim": f"{metric} {'rises' if sign > 0 else 'falls'} with {setting} ({where})",
+                "claim": f"{metric_title(metric)} {'rises' if sign > 0 else 'falls'} with {setting} ({where})",
                 "source": "moshe2022nsloss",
-                "measure": f"Spearman's correlation of {setting} and {metric}, signed so that > 0 is the claim",
+                "measure": f"Spearman's correlation of {setting} and {metric_title(metric)}, signed so that > 0 is "
+                "the claim",
                 **judged.row(),
             }
         )
@@ -167,9 +180,9 @@ def _ratio_rows(cfg: NeuronSensitivityConfig, scores: pd.DataFrame) -> list[dict
     for (metric, numerator, denominator), (value, where) in moshe_ratios(cfg.model).items():
         a, b = label(numerator), label(denominator)
         base = {
-            "claim": f"{numerator}'s {metric} is {value:g} times {denominator}'s",
+            "claim": f"{numerator}'s {metric_title(metric)} is {value:g} times {denominator}'s",
             "source": "moshe2022nsloss",
-            "measure": f"mean {metric} of {a} / of {b}; the paper: {where}",
+            "measure": f"mean {metric_title(metric)} of {a} / of {b}; the paper: {where}",
             "paper": value,
         }
         if a is None or b is None:
@@ -258,9 +271,9 @@ def claims(
             diff = rules.paired(table, label, STANDARD) if higher else rules.paired(table, STANDARD, label)
             rows.append(
                 {
-                    "claim": f"{label} beats standard on {metric}",
+                    "claim": f"{label} beats standard on {metric_title(metric)}",
                     "source": "moshe2022nsloss",
-                    "measure": f"{metric}, {label} - standard ({'higher' if higher else 'lower'} is better; "
+                    "measure": f"{metric_title(metric)}, {label} - standard ({'higher' if higher else 'lower'} is better; "
                     f"> 0: {label} better)",
                     **rules.ordering(diff).row(),
                 }
@@ -273,15 +286,15 @@ def claims(
             table = scores[scores.metric == metric]
             improvement = rules.paired(table, adversarial, STANDARD)["value"].mean()
             margin = cfg.equivalence_share * abs(improvement)
-            claim = f"{jacob} is about as good as {adversarial} on {metric}"
+            claim = f"{jacob} is about as good as {adversarial} on {metric_title(metric)}"
             base = {
                 "claim": claim,
                 "source": "moshe2022nsloss",
-                "measure": f"{metric}, {jacob} - {adversarial}, within {margin:.3g} "
+                "measure": f"{metric_title(metric)}, {jacob} - {adversarial}, within {margin:.3g} "
                 f"({cfg.equivalence_share:g} of {adversarial}'s improvement on standard)",
             }
             if not margin > 0:
-                rows.append({**base, "verdict": f"not judged ({adversarial} does not change {metric})"})
+                rows.append({**base, "verdict": f"not judged ({adversarial} does not change {metric_title(metric)})"})
                 continue
             rows.append({**base, **rules.equivalence(rules.paired(table, jacob, adversarial), margin).row()})
     clean = _correct(robust, 0.0)
@@ -347,3 +360,25 @@ def paper_comparison(scores: pd.DataFrame, model: str = "preresnet10") -> pd.Dat
             }
         )
     return pd.DataFrame(rows)
+
+
+def comparison_view(comparison: pd.DataFrame) -> pd.DataFrame:
+    """``paper_comparison`` as the page shows it: one row per metric by its title, the verdict
+    and both winners first (a table wider than the page hides its last columns)."""
+    shown = comparison.drop(columns=["where", "better"]).assign(metric=comparison["metric"].map(metric_title))
+    shown = shown.set_index("metric")
+    first = ["verdict", "our best", "paper best"]
+    return shown[first + [c for c in shown.columns if c not in first]]
+
+
+def agreement_view(agreement: pd.DataFrame) -> pd.DataFrame:
+    """``quantus_agreement`` as the page shows it: metrics by their titles, the largest difference
+    in scientific notation (most are round-off, 1e-7 to 1e-8)."""
+    return pd.DataFrame(
+        {
+            "Quantus's mean": agreement["quantus_mean"].to_numpy(),
+            "largest difference": agreement["largest_difference"].map("{:.1e}".format).to_numpy(),
+            "agrees": agreement["agrees"].to_numpy(),
+        },
+        index=pd.Index(agreement["metric"].map(metric_title), name="metric"),
+    )
