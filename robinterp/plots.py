@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -91,8 +92,10 @@ def saliency_grid(
     """
     n = images.shape[0]
     rows = [("input", None)] + list(maps.items())
+    margin = 2.0  # the row labels (written across, wrapped) and the colour bar
+    cell = min(1.3, (PAGE_WIDTH - margin) / n)  # more images shrink the cells to fit the page, not the text
     fig, axes = plt.subplots(
-        len(rows), n, figsize=(1.3 * n + 1.2, 1.35 * len(rows)), squeeze=False, constrained_layout=True
+        len(rows), n, figsize=(cell * n + margin, (cell + 0.05) * len(rows)), squeeze=False, constrained_layout=True
     )
     heat = {k: v.abs().sum(1) for k, v in maps.items()}  # channels summed
     if normalise == "per_map":
@@ -115,8 +118,9 @@ def saliency_grid(
                     ax.set_title(titles[c], fontsize=8)
             else:
                 mappable = ax.imshow(heat[name][c], cmap=cmap, vmin=0, vmax=vmax)
-            if c == 0:
-                ax.set_ylabel((row_labels or {}).get(name, name), fontsize=9)
+            if c == 0:  # across, not up the side: a long label would run into the next row's
+                label = textwrap.fill((row_labels or {}).get(name, name), 14)
+                ax.set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
     label = "|saliency| / own 99th pct." if normalise == "per_map" else "|saliency|"
     fig.colorbar(mappable, ax=axes[1:, :].ravel().tolist(), shrink=0.8, label=label)
     return fig
@@ -320,7 +324,8 @@ def pareto_panels(
 
 def rank_heatmap(matrix: pd.DataFrame, *, label: str) -> plt.Figure:
     """A symmetric matrix of correlations in [-1, 1], annotated."""
-    fig, ax = plt.subplots(figsize=(0.55 * len(matrix) + 2.5, 0.45 * len(matrix) + 1.5), constrained_layout=True)
+    cell = min(0.55, (PAGE_WIDTH - 2.5) / len(matrix))  # many measures shrink the cells, not the text
+    fig, ax = plt.subplots(figsize=(cell * len(matrix) + 2.5, 0.8 * cell * len(matrix) + 1.5), constrained_layout=True)
     sns.heatmap(
         matrix,
         vmin=-1,

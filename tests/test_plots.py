@@ -79,7 +79,31 @@ def eleven_pareto_panels() -> object:
     )
 
 
-@pytest.mark.parametrize("figure", [curves, four_panels, seven_measures, four_settings, eleven_pareto_panels])
+def eight_images_nine_models() -> object:
+    import torch
+
+    images = torch.rand(8, 1, 28, 28)
+    return plots.saliency_grid(images, {m: torch.rand(8, 1, 28, 28) for m in METHODS}, titles=["label 7"] * 8)
+
+
+def twelve_measures_agreement() -> object:
+    names = [f"a measure's name {i}" for i in range(12)]
+    matrix = pd.DataFrame(np.corrcoef(RNG.random((12, 20))), index=names, columns=names)
+    return plots.rank_heatmap(matrix, label="Spearman correlation over methods")
+
+
+@pytest.mark.parametrize(
+    "figure",
+    [
+        curves,
+        four_panels,
+        seven_measures,
+        four_settings,
+        eleven_pareto_panels,
+        eight_images_nine_models,
+        twelve_measures_agreement,
+    ],
+)
 def test_a_multi_panel_figure_is_about_as_wide_as_the_page(figure):
     assert inches_on_the_page(figure()) <= 1.1 * plots.PAGE_WIDTH
 
