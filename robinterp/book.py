@@ -113,10 +113,29 @@ def _plain_doc(doc: str) -> str:
 def index_in_corner(df: pd.DataFrame) -> pd.DataFrame:
     """The table with its index's name in the header row's first cell, over the index column:
     pandas' HTML gives a named index a second header row of its own, empty but for that name.
-    A table indexed by several columns keeps that row, where it names each of them."""
-    if isinstance(df.index, pd.MultiIndex) or df.index.name is None or df.columns.name is not None:
+    A table indexed by several columns keeps that row, where it names each of them, and so does
+    one whose columns are named or have several levels (the corner holds their names)."""
+    if (
+        isinstance(df.index, pd.MultiIndex)
+        or isinstance(df.columns, pd.MultiIndex)
+        or df.index.name is None
+        or df.columns.name is not None
+    ):
         return df
     return df.rename_axis(index=None, columns=df.index.name)
+
+
+def page_tables() -> None:
+    """How a chapter's page shows a table (call once, in its set-up cell): whole cells (config
+    docs are sentences), and one header row where pandas would give a named index a row of its
+    own (``index_in_corner``), for every DataFrame a cell shows."""
+    from IPython import get_ipython
+
+    pd.set_option("display.max_colwidth", None)
+    shell = get_ipython()
+    if shell is not None:  # a kernel (papermill's, JupyterLab's); a plain interpreter shows text
+        html = shell.display_formatter.formatters["text/html"]
+        html.for_type(pd.DataFrame, lambda df: index_in_corner(df)._repr_html_())
 
 
 def config_table(cfg: Config) -> pd.DataFrame:
