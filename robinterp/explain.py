@@ -1,18 +1,13 @@
 """Attributions through captum, one function each with one signature.
 
 ``method(model, x, target, **options) -> attribution`` (same shape as ``x``),
-computed in eval mode with the model's modes restored, batched over ``x``. The noisy
-explainers (GradientSHAP, SmoothGrad) take a ``seed``: a map depends on its inputs and seed
-only, not on what drew random numbers before it (a cached step skipped, a chapter run in
-another order), and the global generators are left as they were.
+computed in eval mode with the model's modes restored, batched over ``x``.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import numpy as np
 import torch
 from captum.attr import GradientShap, IntegratedGradients, NoiseTunnel, Saliency
 from torch import nn
@@ -20,21 +15,6 @@ from torch import nn
 from robinterp import RobinterpError
 from robinterp.device import on_model_device
 from robinterp.models import eval_mode
-
-
-@contextlib.contextmanager
-def _seeded(seed: int, device: torch.device) -> Iterator[None]:
-    """captum draws GradientSHAP's baseline choices and interpolation points from numpy's global
-    generator and the noise of both noisy explainers from torch's (on ``device``): seed both for
-    one call, then put their states back."""
-    numpy_state = np.random.get_state()
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        np.random.seed(seed)
-        try:
-            yield
-        finally:
-            np.random.set_state(numpy_state)
 
 
 @on_model_device
@@ -85,10 +65,10 @@ def gradient_shap(
     n_baselines: int = 10,
     seed: int = 0,
 ) -> torch.Tensor:
-    """GradientSHAP with ``n_baselines`` uniform-noise baselines in [0, 1], every draw from ``seed``."""
+    """GradientSHAP with uniform-noise baselines in [0, 1]."""
     generator = torch.Generator().manual_seed(seed)
     baselines = torch.rand((n_baselines,) + tuple(x.shape[1:]), generator=generator)
-    with eval_mode(model), _seeded(seed, x.device):
+    with eval_mode(model):
         return (
             GradientShap(model)
             .attribute(x, baselines=baselines.to(x.device), target=target, n_samples=n_samples, stdevs=stdevs)
@@ -98,17 +78,10 @@ def gradient_shap(
 
 @on_model_device
 def smoothgrad(
-    model: nn.Module,
-    x: torch.Tensor,
-    target: torch.Tensor,
-    *,
-    nt_samples: int = 25,
-    stdevs: float = 0.15,
-    seed: int = 0,
+    model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, nt_samples: int = 25, stdevs: float = 0.15
 ) -> torch.Tensor:
-    """SmoothGrad: the saliency averaged over Gaussian-noised copies (Smilkov et al. 2017), the
-    noise drawn from ``seed``."""
-    with eval_mode(model), _seeded(seed, x.device):
+    """SmoothGrad: the saliency averaged over Gaussian-noised copies (Smilkov et al. 2017)."""
+    with eval_mode(model):
         return (
             NoiseTunnel(Saliency(model))
             .attribute(
