@@ -724,6 +724,8 @@ def scores(
     ``noise``: the perturbation size of the three sensitivity metrics (None: Quantus's).
     ``batch_size``: the images Quantus evaluates at once; robinterp's implementation draws
     its random numbers in the same grouping, so both give the same scores.
+    ``seed``: the global generators' seed, set first (the explainers' draws) and again before
+    each metric (Quantus's perturbations).
     ``implementation``: "robinterp" (batched, see the module docstring) or "quantus".
     ``images_per_call``: robinterp's implementation only: the most images in one explainer
     call or forward pass, a memory bound. 512 is the internal_batch_size of robinterp's
@@ -738,6 +740,11 @@ def scores(
     options = dict(explainer_options or {})
     n_features = int(np.prod(x.shape[2:]))
     settings = {name: spec.settings(samples, n_features, noise) for name, spec in specs.items()}
+    # the random control and captum's noisy explainers (GradientSHAP's baselines and interpolation
+    # points from numpy, their noise from torch) draw from the global generators at every call, as
+    # under Quantus: seeded here, the scores follow ``seed``, not what drew before them
+    torch.manual_seed(seed)
+    np.random.seed(seed)
     with eval_mode(model):  # both score the model in eval mode; Quantus refuses training mode
         if implementation == "quantus":
             values = _quantus_scores(model, x, y, specs, settings, explainer, options, seed, batch_size)

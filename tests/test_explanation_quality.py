@@ -48,6 +48,18 @@ def test_a_metrics_scores_do_not_depend_on_the_metrics_scored_beside_it(model_an
     assert every[every.metric.isin(three)].reset_index(drop=True).equals(alone)
 
 
+@pytest.mark.parametrize("explainer", ["gradient_shap", "smoothgrad", "random"])
+def test_a_noisy_explainers_scores_follow_the_seed_not_what_drew_before(model_and_images, explainer):
+    """captum's GradientSHAP draws from numpy's and torch's global generators, SmoothGrad and the
+    random control from torch's: a cached step skipped before them must not change a table."""
+    model, x, y = model_and_images
+    metrics = ("max_sensitivity", "faithfulness_correlation")
+    first = eq.scores(model, x, y, metrics, explainer=explainer, samples=2, seed=4)
+    torch.rand(5), np.random.rand(5)
+    again = eq.scores(model, x, y, metrics, explainer=explainer, samples=2, seed=4)
+    assert first.equals(again)
+
+
 def test_our_explain_func_is_robinterps_attribution_summed_over_channels(model_and_images):
     from robinterp import explain
 

@@ -79,7 +79,6 @@ def robustness_rows(cfg: Any, model: torch.nn.Module | None, seed: int, label: s
 def quality_rows(cfg: Any, model: torch.nn.Module | None, seed: int, label: str, model_key: str) -> pd.DataFrame:
     """The seven Quantus metrics per image (robinterp's batched implementation, tested equal to Quantus)."""
     split = common.eval_subset(cfg.dataset, cfg.quantus_size, "explanation_quality")
-    torch.manual_seed(seed)  # the random explainer draws from the global generator
     scores = explanation_quality.scores(
         model,
         split.images,
