@@ -294,6 +294,29 @@ def test_a_row_that_names_its_rule_keeps_it_on_the_scoreboard(tmp_path):
     assert moshe["rule"].tolist() == ["interval, per metric", scoreboard.INTERVAL_RULE]
 
 
+def test_a_verdict_table_saved_with_metric_keys_in_its_claims_still_meets_the_new_one(tmp_path):
+    """Verdict tables saved before the pages named metrics by title say "max_sensitivity"."""
+    for profile, claim in (("default", "max-sensitivity"), ("paper", "max_sensitivity")):
+        write_verdicts(
+            tmp_path,
+            profile,
+            "neuron_sensitivity",
+            pd.DataFrame(
+                {
+                    "claim": [f"NsLoss beats standard on {claim}", f"{claim.replace('max', 'avg')} falls with epoch"],
+                    "effect": [0.1, 0.2],
+                    "low": [0.05, -0.1],
+                    "high": [0.2, 0.4],
+                    "verdict": ["reproduced", "partly"],
+                }
+            ),
+        )
+    board = scoreboard.scoreboard(tmp_path)
+    moshe = board[board.paper.str.startswith("Moshe") & (board.verdict != scoreboard.UNTESTABLE)]
+    assert moshe["claim"].tolist() == ["NsLoss beats standard on max-sensitivity", "avg-sensitivity falls with epoch"]
+    assert moshe["verdict (paper)"].tolist() == ["reproduced", "partly"]
+
+
 def test_a_method_whose_seeds_land_apart_is_named_with_each_seeds_accuracy():
     records = pd.DataFrame(
         {

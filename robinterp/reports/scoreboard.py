@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
-from robinterp.reports import rules
+from robinterp.reports import METRIC_TITLES, rules
 
 NOT_RUN = "not run"
 UNTESTABLE = "not testable here"
@@ -122,9 +123,15 @@ def _ours(row: pd.Series) -> str:
     return "—"
 
 
+# a metric's registry key in a claim, as verdict tables saved before the pages named metrics by
+# their titles have it ("NsLoss beats standard on max_sensitivity")
+_METRIC_KEY = re.compile(r"\b(" + "|".join(METRIC_TITLES) + r")\b")
+
+
 def _claim(row: pd.Series, context: tuple[str, ...]) -> str:
     parts = ", ".join(str(row[c]) for c in context if isinstance(row.get(c), str))
-    return f"{row['claim']} ({parts})" if parts else str(row["claim"])
+    claim = _METRIC_KEY.sub(lambda key: METRIC_TITLES[key.group(1)], str(row["claim"]))
+    return f"{claim} ({parts})" if parts else claim
 
 
 def normalise(paper: PaperChapter, frame: pd.DataFrame) -> pd.DataFrame:
