@@ -125,7 +125,7 @@ def index_in_corner(df: pd.DataFrame) -> pd.DataFrame:
     return df.rename_axis(index=None, columns=df.index.name)
 
 
-def page_tables() -> None:
+def set_up_tables() -> None:
     """How a chapter's page shows a table (call once, in its set-up cell): whole cells (config
     docs are sentences), and one header row where pandas would give a named index a row of its
     own (``index_in_corner``), for every DataFrame a cell shows."""

@@ -119,8 +119,8 @@ def saliency_grid(
             else:
                 mappable = ax.imshow(heat[name][c], cmap=cmap, vmin=0, vmax=vmax)
             if c == 0:  # across, not up the side: a long label would run into the next row's
-                label = textwrap.fill((row_labels or {}).get(name, name), 14)
-                ax.set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
+                row_label = textwrap.fill((row_labels or {}).get(name, name), 14)
+                ax.set_ylabel(row_label, fontsize=8, rotation=0, ha="right", va="center")
     label = "|saliency| / own 99th pct." if normalise == "per_map" else "|saliency|"
     fig.colorbar(mappable, ax=axes[1:, :].ravel().tolist(), shrink=0.8, label=label)
     return fig

@@ -26,8 +26,8 @@ def test_a_kernel_shows_a_named_index_in_the_header_corner(monkeypatch):
     formatter = DisplayFormatter()
     monkeypatch.setattr(IPython, "get_ipython", lambda: SimpleNamespace(display_formatter=formatter))
     assert len(header_rows(VERDICTS._repr_html_())) == 2, "pandas' own HTML: a row for the index name"
-    with pd.option_context("display.max_colwidth", 50):  # page_tables sets it for the whole kernel
-        book.page_tables()
+    with pd.option_context("display.max_colwidth", 50):  # set_up_tables sets it for the whole kernel
+        book.set_up_tables()
         assert pd.get_option("display.max_colwidth") is None
     html = formatter.format(VERDICTS)[0]["text/html"]
     assert header_rows(html) == ["claim|verdict|n"]

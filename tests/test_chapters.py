@@ -311,6 +311,7 @@ def test_the_nsloss_pages_name_metrics_as_the_paper_does_not_by_registry_key():
         "quality table": ns_report.quality_table(scores, records, robust, ["standard", "NsLoss"]).columns,
         "paper comparison": ns_report.comparison_view(ns_report.paper_comparison(scores)).index,
         "Quantus agreement": ns_report.agreement_view(agreement).index,
+        "Quantus settings": ns_report.metric_settings(ns_chapter.NeuronSensitivityConfig()).index,
         "sweep table": ns_report.narrow(ns_chapter.setting_means(means, "lambda")).columns,
         "figure panels": ns_report.trend_panels().values(),
     }
