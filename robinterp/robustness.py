@@ -48,13 +48,16 @@ def correct_under_attack(
     without it and never rises with the radius. Without it every radius attacks every image for
     every step and only the last iterate counts (the former evaluation). Each image's random
     start has a seed of its own drawn from ``seed`` (so batches and skips change no image's
-    attack); ``batch_size`` images are attacked at once. (Radius 0 costs no attack either way:
-    every attack returns the clean images there.)
+    attack); ``batch_size`` images are attacked at once. Radius 0 is the clean prediction in
+    either mode: its ball holds only the clean image.
     """
     right = predict(model, x) == y
     seeds = image_seeds(seed, len(x))
     by_radius = {}
     for eps in sorted(set(epsilons)):
+        if eps == 0:
+            by_radius[eps] = right.clone()
+            continue
         attacked = right.nonzero().squeeze(1) if early_stop else torch.arange(len(x), device=x.device)
         still = torch.zeros_like(right)
         for start in range(0, len(attacked), batch_size):

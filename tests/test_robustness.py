@@ -1,6 +1,7 @@
 """How a sweep counts robust accuracy (``robinterp.robustness``): clean first, settled images
 skipped with early stop, the same counts as each attack alone."""
 
+import pytest
 import torch
 
 from robinterp import models, robustness
@@ -49,3 +50,12 @@ def test_a_sweep_attacks_only_images_still_right_and_never_rises_with_the_radius
         fitted_tiny_cnn, x, y, attacks=(bound,), epsilons=epsilons, seed=2, batch_size=50
     )
     assert table.correct.tolist() == [int(right[eps].sum()) for eps in epsilons]
+
+
+@pytest.mark.parametrize("early_stop", [True, False])
+def test_radius_zero_is_the_clean_prediction_without_another_pass(fitted_tiny_cnn, blobs, early_stop):
+    x, y = blobs.images[:60], blobs.labels[:60]
+    counted = CountingForwards(fitted_tiny_cnn)
+    right = robustness.correct_under_attack(counted, x, y, AttackSpec.of("pgd"), (0.0,), early_stop=early_stop)
+    assert torch.equal(right[0.0], fitted_tiny_cnn(x).argmax(1) == y)
+    assert counted.images == len(x), "the radius-0 ball holds only the clean image: one clean pass is all"
