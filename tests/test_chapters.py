@@ -315,6 +315,9 @@ def test_the_nsloss_pages_name_metrics_as_the_paper_does_not_by_registry_key():
         "sweep table": ns_report.narrow(ns_chapter.setting_means(means, "lambda")).columns,
         "figure panels": ns_report.trend_panels().values(),
     }
+    shown["Quantus settings' cells"] = (
+        ns_report.metric_settings(ns_chapter.NeuronSensitivityConfig()).to_numpy().ravel()
+    )
     for where, names in shown.items():
         assert not [name for name in names if any(key in str(name) for key in keys)], where
     assert ns_report.agreement_view(agreement).loc["max-sensitivity", "largest difference"] == "1.0e-07"

@@ -14,7 +14,7 @@ from robinterp.experiments.neuron_sensitivity import (
     explainer_options,
     quantus_split,
 )
-from robinterp.reports import mean_sd, metric_title, rules
+from robinterp.reports import mean_sd, metric_title, rules, with_metric_titles
 
 CORRELATIONS = ("faithfulness_correlation", "faithfulness_estimate")
 
@@ -29,7 +29,11 @@ def metric_settings(cfg: NeuronSensitivityConfig) -> pd.DataFrame:
     )
     # the class and its direction in one column, so that the table fits the page
     table["quantus class"] = table["quantus class"] + table["better"].map({"higher": " ↑", "lower": " ↓"})
-    return table.drop(columns="better").assign(metric=table["metric"].map(metric_title)).set_index("metric")
+    return (
+        table.drop(columns="better")
+        .assign(metric=table["metric"].map(metric_title), why=table["why"].map(with_metric_titles))
+        .set_index("metric")
+    )
 
 
 def quantus_agreement(

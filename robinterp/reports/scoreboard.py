@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
-from robinterp.reports import METRIC_TITLES, rules
+from robinterp.reports import rules, with_metric_titles
 
 NOT_RUN = "not run"
 UNTESTABLE = "not testable here"
@@ -123,14 +122,9 @@ def _ours(row: pd.Series) -> str:
     return "—"
 
 
-# a metric's registry key in a claim, as verdict tables saved before the pages named metrics by
-# their titles have it ("NsLoss beats standard on max_sensitivity")
-_METRIC_KEY = re.compile(r"\b(" + "|".join(METRIC_TITLES) + r")\b")
-
-
 def _claim(row: pd.Series, context: tuple[str, ...]) -> str:
     parts = ", ".join(str(row[c]) for c in context if isinstance(row.get(c), str))
-    claim = _METRIC_KEY.sub(lambda key: METRIC_TITLES[key.group(1)], str(row["claim"]))
+    claim = with_metric_titles(str(row["claim"]))  # tables saved before the pages used titles
     return f"{claim} ({parts})" if parts else claim
 
 
