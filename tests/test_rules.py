@@ -141,6 +141,23 @@ def test_a_flat_trend_is_not_reproduced_by_a_lucky_ordering():
     assert judged.low < 0 < judged.high and judged.verdict != "reproduced"
 
 
+def test_a_trends_interval_is_the_percentiles_of_the_resampled_spearman_means():
+    """The rule's definition, one resample at a time: images drawn with replacement (the same for
+    every seed and setting), each seed's Spearman correlation of its settings' means with the
+    setting, averaged over seeds; the interval is the 2.5th and 97.5th percentiles."""
+    from scipy.stats import spearmanr
+
+    table = trend_table(0.2, seeds=3, images=30, spread=1.0, seed=3)
+    values = table.sort_values(["image", "seed", "x"])["value"].to_numpy().reshape(30, 3, 4)
+    rng = np.random.default_rng(rules.BOOTSTRAP_SEED)
+    draws = []
+    for _ in range(200):
+        means = values[rng.integers(0, 30, 30)].mean(0)
+        draws.append(np.mean([spearmanr(row, [1, 2, 3, 4]).statistic for row in means]))
+    judged = rules.trend(table, n_boot=200)
+    assert (judged.low, judged.high) == pytest.approx(tuple(np.percentile(draws, [2.5, 97.5])), abs=1e-12)
+
+
 def test_a_trend_needs_two_settings_and_counts_what_it_leaves_out():
     table = trend_table(1.0, spread=0.1)
     with pytest.raises(ValueError, match="two settings"):
