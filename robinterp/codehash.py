@@ -99,18 +99,26 @@ def module_closure(package: Path, roots: Iterable[str]) -> list[Path]:
         seen.add(path)
         if path.is_relative_to(package) and _neutral(path.relative_to(package).as_posix()):
             continue
-        for node in ast.walk(ast.parse(path.read_text())):
-            imported: list[str] = []
-            if isinstance(node, ast.Import):
-                imported = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                imported = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
-            for dotted in imported:
-                if dotted == name or dotted.startswith(name + "."):
-                    target = _module_path(package, dotted)
-                    if target and target not in seen:
-                        todo.append(target)
+        for dotted in _absolute_imports(path.read_text()):
+            if dotted == name or dotted.startswith(name + "."):
+                target = _module_path(package, dotted)
+                if target and target not in seen:
+                    todo.append(target)
     return sorted(seen)
+
+
+@functools.lru_cache(maxsize=1024)
+def _absolute_imports(source: str) -> tuple[str, ...]:
+    """Every dotted name a module's source imports absolutely, at top level or inside functions
+    (``from a import b`` gives a and a.b: b may be a module). Parsed once per distinct source: a
+    run keys every cached entry by the closure of its modules, and parsing was most of that."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found += [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+    return tuple(found)
 
 
 def source_digest(package: Path, roots: Iterable[str] | None = None) -> str:
