@@ -5,6 +5,7 @@ scoreboard read from saved verdict tables (and what it does when they are missin
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -178,6 +179,18 @@ def test_the_budget_check_counts_held_flipped_and_unsettled_orderings():
     # separated at first: A>B, A>C, B>C; later A>B holds, C now beats A and B
     assert (check["separated pairs"], check[report.HELD], check[report.FLIPPED]) == (3, 1, 2)
     assert check["rank correlation"] == pytest.approx(-0.5)
+
+
+def test_a_measure_on_which_every_method_ties_has_no_rank_correlation_and_no_warning():
+    rng = np.random.default_rng(3)
+    short = per_image_table({m: {0: noisy(0, rng)} for m in "ABC"})
+    tied = noisy(0, rng)
+    longer = per_image_table({m: {0: tied} for m in "ABC"})  # ROAR in a small run: all at chance
+    measure = chapter.Measure("clean", "clean", chapter.ROBUSTNESS, True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scipy's ConstantInputWarning reached the reader's terminal
+        check = report.budget_check(short, longer, (measure,), ["A", "B", "C"]).iloc[0]
+    assert math.isnan(check["rank correlation"])
 
 
 def test_cost_ratios_are_per_repeat_against_standard_training():

@@ -195,7 +195,10 @@ def budget_check(
         same_seeds = here[here.seed.isin(budget_seeds)].groupby("method")["score"].mean()
         later_means = there.groupby("method")["score"].mean()
         both = same_seeds.index.intersection(later_means.index)
-        rho = stats.spearmanr(same_seeds[both], later_means[both]).statistic if len(both) > 2 else math.nan
+        # undefined for fewer than three methods or a measure on which all methods tie (ROAR in
+        # a small run): said as NaN, not by scipy's warning on the reader's terminal
+        varies = same_seeds[both].nunique() > 1 and later_means[both].nunique() > 1
+        rho = stats.spearmanr(same_seeds[both], later_means[both]).statistic if len(both) > 2 and varies else math.nan
         rows.append(
             {
                 "measure": measure.header,
