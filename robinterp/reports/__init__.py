@@ -47,6 +47,11 @@ def with_metric_titles(text: str) -> str:
     return _METRIC_KEY.sub(lambda key: METRIC_TITLES[key.group(1)], text)
 
 
+def titled(title: str, higher_is_better: bool) -> str:
+    """A measure's column title with the direction that is better: "sparseness ↑"."""
+    return f"{title} {'↑' if higher_is_better else '↓'}"
+
+
 def mean_sd(mean: float, sd: float) -> str:
     """A table cell "mean ± sd" over seeds; the mean alone where there is one seed (its sd is
     undefined, and "± 0" would claim that the seeds agree)."""

@@ -14,7 +14,7 @@ from robinterp.experiments.neuron_sensitivity import (
     explainer_options,
     quantus_split,
 )
-from robinterp.reports import mean_sd, metric_title, rules, with_metric_titles
+from robinterp.reports import mean_sd, metric_title, rules, titled, with_metric_titles
 
 CORRELATIONS = ("faithfulness_correlation", "faithfulness_estimate")
 
@@ -28,7 +28,7 @@ def metric_settings(cfg: NeuronSensitivityConfig) -> pd.DataFrame:
         lambda settings: ", ".join(f"{name}={value}" for name, value in settings.items()) or "none"
     )
     # the class and its direction in one column, so that the table fits the page
-    table["quantus class"] = table["quantus class"] + table["better"].map({"higher": " ↑", "lower": " ↓"})
+    table["quantus class"] = table["quantus class"].combine(table["better"].eq("higher"), titled)
     return (
         table.drop(columns="better")
         .assign(metric=table["metric"].map(metric_title), why=table["why"].map(with_metric_titles))
@@ -99,8 +99,7 @@ def narrow(table: pd.DataFrame) -> pd.DataFrame:
     """A per-setting table (the lambda sweep, the epoch curve) with short headers that carry each
     metric's direction, so it fits the page."""
     titles = {
-        name: f"{metric_title(name)} {'↑' if spec_.higher_is_better else '↓'}"
-        for name, spec_ in explanation_quality.METRICS.items()
+        name: titled(metric_title(name), spec_.higher_is_better) for name, spec_ in explanation_quality.METRICS.items()
     }
     return table.rename(columns={**titles, **TITLES})
 
@@ -139,7 +138,7 @@ def quality_table(scores: pd.DataFrame, records: pd.DataFrame, robust: pd.DataFr
         candidates = mean.drop(labels=["random attribution"], errors="ignore")
         best = candidates.max() if higher else candidates.min()
         # a tie for the best (say every robust accuracy 0) marks every tied method
-        table[f"{name} {'↑' if higher else '↓'}"] = {
+        table[titled(name, higher)] = {
             method: mean_sd(mean[method], sd[method])
             + (" ★" if method in candidates.index and mean[method] == best else "")
             for method in mean.index

@@ -9,7 +9,7 @@ import dataclasses
 import pandas as pd
 
 from robinterp.experiments.scaat import SCAATConfig
-from robinterp.reports import mean_sd, rules
+from robinterp.reports import mean_sd, rules, titled
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,7 +113,7 @@ def ablation(cfg: SCAATConfig, measures: pd.DataFrame, removal: pd.DataFrame) ->
             rows.append(
                 {
                     "variant": f"{entry.label} ({entry.describe()})",
-                    "measure": f"{measure.title} {'↑' if measure.higher_is_better else '↓'}",
+                    "measure": titled(measure.title, measure.higher_is_better),
                     "variant - SCAAT [95% interval]": raw.interval(),
                     "than SCAAT": side,
                 }
@@ -132,7 +132,7 @@ def per_seed(measures: pd.DataFrame, removal: pd.DataFrame, robust: pd.DataFrame
 
 def titles() -> dict[str, str]:
     """Column titles of the measures, with the better direction."""
-    named = {name: f"{m.title} {'↑' if m.higher_is_better else '↓'}" for name, m in MEASURES.items()}
+    named = {name: titled(m.title, m.higher_is_better) for name, m in MEASURES.items()}
     return {**named, "accuracy": "clean accuracy (%) ↑", "pgd_accuracy": "PGD accuracy (%), context"}
 
 
