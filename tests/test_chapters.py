@@ -5,10 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from robinterp import book
 from robinterp.experiments import common
 from robinterp.experiments import neuron_sensitivity as ns
 from robinterp.experiments import saliency_guided_training as sgt_chapter
+from robinterp.experiments.robust_models import RobustModelsConfig
 from robinterp.reports import neuron_sensitivity as ns_report
+from robinterp.reports import robust_models as robust_models_report
 from robinterp.reports import saliency_guided_training as sgt_report
 from tests.conftest import REPO
 
@@ -156,6 +159,17 @@ def test_curves_from_the_per_image_table_are_robust_accuracy():
     curves = common.robust_curves(table).set_index(["seed", "attack"])
     assert curves.loc[(0, "pgd"), "accuracy"] == 0.25 and curves.loc[(1, "fgsm"), "correct"] == 20
     assert curves.loc[(1, "fgsm"), "n"] == 200
+
+
+def test_the_accuracy_by_attack_table_follows_the_configs_models_and_the_sweeps_attacks_by_title():
+    cfg = RobustModelsConfig(methods={"standard": {"method": "standard"}, "PGD-AT": {"method": "pgd_at"}})
+    at_max = pd.DataFrame(
+        [(m, s, a, v) for m in ("PGD-AT", "standard") for s in (0, 1) for a in ("mifgsm", "pgd", "fgsm") for v in [s]],
+        columns=["method", "seed", "attack", "accuracy"],
+    )
+    table = robust_models_report.accuracy_by_attack(cfg, book.mean_sd(at_max, ["attack", "method"], "accuracy"))
+    assert list(table.index) == ["standard", "PGD-AT"] and list(table.columns) == ["FGSM", "PGD", "MI-FGSM"]
+    assert table.loc["PGD-AT", "MI-FGSM"] == "0.5 ± 0.7"
 
 
 def test_paper_numbers_table_puts_ours_beside_each_quoted_number():

@@ -5,13 +5,24 @@ from __future__ import annotations
 
 import pandas as pd
 
+from robinterp.experiments import common
 from robinterp.experiments.robust_models import RobustModelsConfig
-from robinterp.reports import rules
+from robinterp.reports import attack_title, rules
 
 
 def first_trained_by(cfg: RobustModelsConfig, method: str) -> str | None:
     """The label of the first listed model trained by ``method`` (None when none is)."""
     return next((e.label for e in cfg.methods if e.method == method), None)
+
+
+def accuracy_by_attack(cfg: RobustModelsConfig, summary: pd.DataFrame) -> pd.DataFrame:
+    """Mean ± sd accuracy from ``book.mean_sd``'s table of one radius, a row per model in the
+    order the config lists them and a column per attack in the order the sweep runs them, each
+    named as the papers write it (MI-FGSM, not mifgsm)."""
+    table = summary.pivot(index="method", columns="attack", values="mean ± sd")
+    attacks = [a.name for a in common.evaluation_attacks(cfg) if a.name in table.columns]
+    table = table.reindex(index=[e.label for e in cfg.methods], columns=attacks)
+    return table.rename(columns=attack_title)
 
 
 def _correct(robust: pd.DataFrame, label: str, attack: str, eps: float) -> pd.DataFrame:
