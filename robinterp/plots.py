@@ -188,7 +188,7 @@ def metric_panels(table: pd.DataFrame, x: str, columns: Mapping[str, str], *, lo
 def measure_points(per_seed: pd.DataFrame, titles: Mapping[str, str], *, order: Sequence[str]) -> plt.Figure:
     """One panel per measure: each method's mean over seeds (points, one colour per data set) and
     the seeds' spread (bars: +-1 sd). ``per_seed`` has columns dataset, method, seed, metric, score."""
-    fig, axes = panel_grid(len(titles), 2.5, 2.9)
+    fig, axes = panel_grid(len(titles), PAGE_WIDTH / panel_columns(len(titles)), 2.9)
     for ax, (metric, title) in zip(axes.flat, titles.items()):
         sns.pointplot(
             data=per_seed[per_seed.metric == metric],
