@@ -164,12 +164,17 @@ def test_curves_from_the_per_image_table_are_robust_accuracy():
 def test_the_accuracy_by_attack_table_follows_the_configs_models_and_the_sweeps_attacks_by_title():
     cfg = RobustModelsConfig(methods={"standard": {"method": "standard"}, "PGD-AT": {"method": "pgd_at"}})
     at_max = pd.DataFrame(
-        [(m, s, a, v) for m in ("PGD-AT", "standard") for s in (0, 1) for a in ("mifgsm", "pgd", "fgsm") for v in [s]],
+        [(m, s, a, s) for m in ("PGD-AT", "standard") for s in (0, 1) for a in ("mifgsm", "pgd", "fgsm")],
         columns=["method", "seed", "attack", "accuracy"],
     )
     table = robust_models_report.accuracy_by_attack(cfg, book.mean_sd(at_max, ["attack", "method"], "accuracy"))
     assert list(table.index) == ["standard", "PGD-AT"] and list(table.columns) == ["FGSM", "PGD", "MI-FGSM"]
     assert table.loc["PGD-AT", "MI-FGSM"] == "0.5 ± 0.7"
+    extra = pd.DataFrame([("JacobReg", 0, "autoattack", 0.1)], columns=at_max.columns)  # in no config
+    more = robust_models_report.accuracy_by_attack(
+        cfg, book.mean_sd(pd.concat([at_max, extra]), ["attack", "method"], "accuracy")
+    )
+    assert list(more.index) == ["standard", "PGD-AT", "JacobReg"] and list(more.columns)[-1] == "AUTOATTACK"
 
 
 def test_paper_numbers_table_puts_ours_beside_each_quoted_number():

@@ -18,11 +18,13 @@ def first_trained_by(cfg: RobustModelsConfig, method: str) -> str | None:
 def accuracy_by_attack(cfg: RobustModelsConfig, summary: pd.DataFrame) -> pd.DataFrame:
     """Mean ± sd accuracy from ``book.mean_sd``'s table of one radius, a row per model in the
     order the config lists them and a column per attack in the order the sweep runs them, each
-    named as the papers write it (MI-FGSM, not mifgsm)."""
+    named as the papers write it (MI-FGSM, not mifgsm); any other model or attack in ``summary``
+    follows, never dropped."""
     table = summary.pivot(index="method", columns="attack", values="mean ± sd")
-    attacks = [a.name for a in common.evaluation_attacks(cfg) if a.name in table.columns]
-    table = table.reindex(index=[e.label for e in cfg.methods], columns=attacks)
-    return table.rename(columns=attack_title)
+    labels = [e.label for e in cfg.methods] + [m for m in table.index if m not in {e.label for e in cfg.methods}]
+    swept = [a.name for a in common.evaluation_attacks(cfg)]
+    attacks = [a for a in swept if a in table.columns] + [a for a in table.columns if a not in swept]
+    return table.reindex(index=labels, columns=attacks).rename(columns=attack_title)
 
 
 def _correct(robust: pd.DataFrame, label: str, attack: str, eps: float) -> pd.DataFrame:
