@@ -437,7 +437,12 @@ def early_stop(device: torch.device, repeats: int = 3, n: int = 500) -> tuple[di
         for attack in bound:
             tables: dict[bool, pd.DataFrame] = {}  # each mode's table, from its last timed run
 
-            def sweep(stop: bool, model: torch.nn.Module = model, attack: AttackSpec = attack, tables=tables):
+            def sweep(
+                stop: bool,
+                model: torch.nn.Module = model,
+                attack: AttackSpec = attack,
+                tables: dict[bool, pd.DataFrame] = tables,
+            ) -> None:
                 # seeded (robust_accuracy's seed=0): every run of a mode gives the same table
                 tables[stop] = robustness.robust_accuracy(
                     model, images, labels, attacks=(attack,), epsilons=epsilons, early_stop=stop
