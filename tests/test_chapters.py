@@ -170,6 +170,7 @@ def test_the_accuracy_by_attack_table_follows_the_configs_models_and_the_sweeps_
     table = robust_models_report.accuracy_by_attack(cfg, book.mean_sd(at_max, ["attack", "method"], "accuracy"))
     assert list(table.index) == ["standard", "PGD-AT"] and list(table.columns) == ["FGSM", "PGD", "MI-FGSM"]
     assert table.loc["PGD-AT", "MI-FGSM"] == "0.5 ± 0.7"
+    assert book.index_in_corner(table).to_html().count("<tr") == 1 + 2  # one header row, two models
     extra = pd.DataFrame([("JacobReg", 0, "autoattack", 0.1)], columns=at_max.columns)  # in no config
     more = robust_models_report.accuracy_by_attack(
         cfg, book.mean_sd(pd.concat([at_max, extra]), ["attack", "method"], "accuracy")

@@ -24,7 +24,9 @@ def accuracy_by_attack(cfg: RobustModelsConfig, summary: pd.DataFrame) -> pd.Dat
     labels = [e.label for e in cfg.methods] + [m for m in table.index if m not in {e.label for e in cfg.methods}]
     swept = [a.name for a in common.evaluation_attacks(cfg)]
     attacks = [a for a in swept if a in table.columns] + [a for a in table.columns if a not in swept]
-    return table.reindex(index=labels, columns=attacks).rename(columns=attack_title)
+    # no name over the columns: the attacks' titles say what they are, and the table keeps one
+    # header row ("method" in its corner) instead of pandas' second row for the index name
+    return table.reindex(index=labels, columns=attacks).rename(columns=attack_title).rename_axis(columns=None)
 
 
 def _correct(robust: pd.DataFrame, label: str, attack: str, eps: float) -> pd.DataFrame:
