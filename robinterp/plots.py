@@ -202,7 +202,8 @@ def measure_points(per_seed: pd.DataFrame, titles: Mapping[str, str], *, order: 
             markersize=4,
             ax=ax,
         )
-        ax.set_title(title, fontsize=9)
+        # wrapped: at a third of the page, "complexity (Quantus, entropy) ↓" ran into its neighbour
+        ax.set_title(textwrap.fill(title, 28), fontsize=9)
         ax.set_xlabel("")
         ax.set_ylabel("")
         ax.tick_params(axis="x", labelrotation=45, labelsize=8)
