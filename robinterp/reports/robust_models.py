@@ -21,9 +21,10 @@ def accuracy_by_attack(cfg: RobustModelsConfig, summary: pd.DataFrame) -> pd.Dat
     named as the papers write it (MI-FGSM, not mifgsm); any other model or attack in ``summary``
     follows, never dropped."""
     table = summary.pivot(index="method", columns="attack", values="mean ± sd")
-    labels = [e.label for e in cfg.methods] + [m for m in table.index if m not in {e.label for e in cfg.methods}]
-    swept = [a.name for a in common.evaluation_attacks(cfg)]
-    attacks = [a for a in swept if a in table.columns] + [a for a in table.columns if a not in swept]
+    listed = [e.label for e in cfg.methods if e.label in table.index]
+    swept = [a.name for a in common.evaluation_attacks(cfg) if a.name in table.columns]
+    labels = listed + [m for m in table.index if m not in listed]
+    attacks = swept + [a for a in table.columns if a not in swept]
     # no name over the columns: the attacks' titles say what they are, and the table keeps one
     # header row ("method" in its corner) instead of pandas' second row for the index name
     return table.reindex(index=labels, columns=attacks).rename(columns=attack_title).rename_axis(columns=None)
