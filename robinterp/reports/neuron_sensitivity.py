@@ -77,7 +77,7 @@ def quantus_agreement(
     )
 
 
-TITLES = {"test_accuracy": "clean acc. ↑", "lambda": "λ", "factor": "× selected λ", "epoch": "epoch"}
+TITLES = {"test_accuracy": titled("clean acc.", True), "lambda": "λ", "factor": "× selected λ", "epoch": "epoch"}
 
 # The paper's Table 5 and Figure 4 trends: +1 where the measure grows with lambda (or epochs), -1
 # where it falls (section 5.6)

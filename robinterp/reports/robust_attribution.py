@@ -19,7 +19,7 @@ from robinterp.experiments.robust_attribution import (
     PAPER_STEPS,
     RobustAttributionConfig,
 )
-from robinterp.reports import mean_sd, rules
+from robinterp.reports import mean_sd, rules, titled
 
 MAP_SUFFIX = " (map)"
 ROAR_TITLE = "ROAR accuracy, mean over fractions (%)"
@@ -77,7 +77,9 @@ def summary(
     rows = []
     for label in labels + ["random"]:
         if label == "random":  # the control: a ROAR accuracy and nothing else
-            rows.append({"map": "random (control)", f"{ROAR_TITLE} ↓": cell(roar_seed.xs("random", level="method"))})
+            rows.append(
+                {"map": "random (control)", titled(ROAR_TITLE, False): cell(roar_seed.xs("random", level="method"))}
+            )
             continue
         for name in [label] + ([label + MAP_SUFFIX] if label in cfg.map_models() else []):
             pick = lambda s, key: s[s.index.get_level_values(0) == key]  # noqa: E731
@@ -85,9 +87,9 @@ def summary(
                 {
                     "map": name,
                     "clean accuracy (%)": cell(pick(clean, label)),
-                    f"{ROAR_TITLE} ↓": cell(pick(roar_seed, name)),
-                    "ROAD MoRF (%) ↓": cell(pick(road_seed, name).xs("morf", level="order")),
-                    "ROAD LeRF (%) ↑": cell(pick(road_seed, name).xs("lerf", level="order")),
+                    titled(ROAR_TITLE, False): cell(pick(roar_seed, name)),
+                    titled("ROAD MoRF (%)", False): cell(pick(road_seed, name).xs("morf", level="order")),
+                    titled("ROAD LeRF (%)", True): cell(pick(road_seed, name).xs("lerf", level="order")),
                     "Etmann alignment": cell(pick(align, label)),
                     f"PGD-L2 {cfg.robust_l2_eps:g} (%)": cell(pick(pgd, label).xs("l2", level="norm")),
                     f"PGD-Linf {cfg.robust_linf_eps:g} (%)": cell(pick(pgd, label).xs("linf", level="norm")),

@@ -133,7 +133,7 @@ def per_seed(measures: pd.DataFrame, removal: pd.DataFrame, robust: pd.DataFrame
 def titles() -> dict[str, str]:
     """Column titles of the measures, with the better direction."""
     named = {name: titled(m.title, m.higher_is_better) for name, m in MEASURES.items()}
-    return {**named, "accuracy": "clean accuracy (%) ↑", "pgd_accuracy": "PGD accuracy (%), context"}
+    return {**named, "accuracy": titled("clean accuracy (%)", True), "pgd_accuracy": "PGD accuracy (%), context"}
 
 
 def summary(measures: pd.DataFrame, removal: pd.DataFrame, robust: pd.DataFrame, order: list[str]) -> pd.DataFrame:
