@@ -187,3 +187,14 @@ def blobs():
     for c in range(10):
         x[y == c, :, 2 * c : 2 * c + 3, :] += 0.7
     return data.Split(x.clamp(0, 1), y)
+
+
+def need_chromium() -> None:
+    """Skip a browser test where no Chromium is installed, except under CI (``CI=true``), whose
+    ``.ci/run`` installs it: there a missing browser is a failure, not a silent skip."""
+    import shutil
+
+    if shutil.which("chromium") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true and no Chromium: .ci/run installs it (apt-get install chromium)")
+        pytest.skip("no Chromium for the browser check (apt-get install chromium)")

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from robinterp import check_html
+from tests.conftest import need_chromium
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("chromium") is None, reason="no Chromium for the browser check (apt-get install chromium)"
-)
+
+@pytest.fixture(autouse=True)
+def chromium() -> None:
+    need_chromium()
+
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title></head>
 <body><main style="width: 400px">{body}</main></body></html>"""

@@ -174,12 +174,10 @@ def test_the_whole_book_builds_under_smoke_and_every_number_in_its_prose_is_glue
     assert {p: p.stat().st_mtime_ns for p in executed} == executed
     # the same book in a real browser: no console error, broken link or image, figure without alt
     # text, table wider than the page or untypeset formula (robinterp.check_html)
-    import shutil
-
     from robinterp import check_html
+    from tests.conftest import need_chromium
 
-    if shutil.which("chromium") is None:
-        pytest.skip("no Chromium for the browser check (apt-get install chromium); the build itself passed")
+    need_chromium()  # the build itself passed
     reports = check_html.check(build_root() / "html", build_root() / "screenshots")
     assert len(reports) == len(runner.CHAPTERS) + 2  # the chapters, the introduction, the bibliography
     problems = {r.page: r.problems for r in reports if r.problems}
