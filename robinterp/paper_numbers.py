@@ -180,13 +180,26 @@ GUESMI_RADII = {"mnist": {"pgd": 0.2, "fgsm": 0.25}, "cifar10": {"pgd": 0.02, "f
 # data set; roles are the registered methods (the paper's SGT is the chapter's first SGT entry).
 # "at_least": the text says "over X". The abstract's "35% improvement" is read as 35 points of
 # accuracy over ST (ours: the text does not say over which model or whether points or percent).
-# (dataset, model, baseline, attack, radius key) -> (points, at_least, where)
-GUESMI_GAINS = {
-    ("mnist", "asgt", "standard", "pgd", "pgd"): (35.0, False, "abstract: a 35% improvement under PGD at 0.2"),
-    ("mnist", "sgt", "standard", "pgd", "fgsm"): (20.0, False, "§4.2: gains of 20% (PGD) at 0.25"),
-    ("mnist", "sgt", "standard", "mifgsm", "fgsm"): (30.0, False, "§4.2: and 30% (MI-FGSM) at 0.25"),
-    ("mnist", "sgt", "standard", "fgsm", "fgsm"): (51.79 - 27.88, False, "§4.2: 51.79% vs 27.88% under FGSM at 0.25"),
-    ("cifar10", "asgt", "standard", "pgd", "pgd"): (20.0, False, "abstract: a 20% improvement under PGD at 0.02"),
-    ("cifar10", "sgt", "standard", "fgsm", "fgsm"): (20.0, True, "§4.2: a gain of over 20% under FGSM at 0.025"),
-    ("cifar10", "asgt", "standard", "fgsm", "fgsm"): (30.0, True, "§4.3: a gain of over 30% under FGSM at 0.025"),
-}
+# Entries: ((dataset, model, baseline, attack, radius key), points, at_least, where)
+GUESMI_GAINS = (
+    # the abstract's "35%" and what the paper's own Figure 4 numbers give for the same comparison
+    # (ASGT 55.69% - ST 16.36% = 39.33 points): the scoreboard judges both, the page says which is which
+    (("mnist", "asgt", "standard", "pgd", "pgd"), 35.0, False, "abstract: a 35% improvement under PGD at 0.2"),
+    (
+        ("mnist", "asgt", "standard", "pgd", "pgd"),
+        round(55.69 - 16.36, 2),
+        False,
+        "§4.3 text on Figure 4: ASGT 55.69% vs ST 16.36% under PGD at 0.2",
+    ),
+    (("mnist", "sgt", "standard", "pgd", "fgsm"), 20.0, False, "§4.2: gains of 20% (PGD) at 0.25"),
+    (("mnist", "sgt", "standard", "mifgsm", "fgsm"), 30.0, False, "§4.2: and 30% (MI-FGSM) at 0.25"),
+    (
+        ("mnist", "sgt", "standard", "fgsm", "fgsm"),
+        round(51.79 - 27.88, 2),
+        False,
+        "§4.2: 51.79% vs 27.88% under FGSM at 0.25",
+    ),
+    (("cifar10", "asgt", "standard", "pgd", "pgd"), 20.0, False, "abstract: a 20% improvement under PGD at 0.02"),
+    (("cifar10", "sgt", "standard", "fgsm", "fgsm"), 20.0, True, "§4.2: a gain of over 20% under FGSM at 0.025"),
+    (("cifar10", "asgt", "standard", "fgsm", "fgsm"), 30.0, True, "§4.3: a gain of over 30% under FGSM at 0.025"),
+)

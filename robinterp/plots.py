@@ -348,10 +348,11 @@ def stacked_counts(counts: pd.DataFrame, *, xlabel: str) -> plt.Figure:
     """One horizontal bar per row of ``counts``, stacked by its columns (in their order)."""
     fig, ax = plt.subplots(figsize=(7.5, 0.5 * len(counts) + 1.4), constrained_layout=True)
     palette = {
-        "reproduced": "#2a9d8f",
-        "partly": "#e9c46a",
-        "not reproduced": "#f4a261",
-        "contradicted": "#e76f51",
+        "consistent": "#2a9d8f",
+        "no meaningful difference": "#8ecae6",
+        "inconclusive": "#e9c46a",
+        "inconsistent": "#e76f51",
+        "not judged": "#c8c8c8",
         "held": "#2a9d8f",
         "unsettled": "#e9c46a",
         "flipped": "#e76f51",
@@ -362,6 +363,8 @@ def stacked_counts(counts: pd.DataFrame, *, xlabel: str) -> plt.Figure:
         left += counts[column]
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
-    ax.legend(fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=len(counts.columns), frameon=False)
+    ax.legend(
+        fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=min(len(counts.columns), 4), frameon=False
+    )
     ax.grid(axis="x", alpha=0.3)
     return fig

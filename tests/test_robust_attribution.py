@@ -69,14 +69,21 @@ def test_the_alignment_models_teacher_is_its_listed_pgd_l2_entry():
     assert grid_twin.values == next(e for e in cfg.methods if e.label == "PGD-L2").values
 
 
-def _correct(share: int, images: int = 200) -> list[int]:
+def _correct(share: int, images: int = 1000) -> list[int]:
     """Per image 100 or 0: the same images right for every model with the same share."""
     return [100 if (i * 37) % 100 < share else 0 for i in range(images)]
 
 
-def synthetic(cfg):
-    """ROAR, alignment and cost tables whose verdicts are known (seeds 0 and 1)."""
-    shares = {"standard": 80, "distillation": 80, "input-grad reg": 60, "PGD-L2": 40, "alignment": 50, "random": 90}
+def synthetic(cfg, random_share: int = 90):
+    """ROAR, alignment and cost tables whose verdicts are known (every seed of ``cfg`` alike)."""
+    shares = {
+        "standard": 80,
+        "distillation": 80,
+        "input-grad reg": 60,
+        "PGD-L2": 40,
+        "alignment": 50,
+        "random": random_share,
+    }
     grid = report.grid_settings(cfg)
     shares.update({row.label: 50 if row.norm == "l2" else 70 for row in grid.itertuples()})
     shares["PGD-L2"] = 40
@@ -120,10 +127,16 @@ def synthetic(cfg):
     return roar, alignment, cost
 
 
+THREE_SEEDS = {"seeds": [0, 1, 2]}
+
+
 def test_the_verdicts_on_results_whose_answers_are_known():
-    cfg = chapter.RobustAttributionConfig()
+    cfg = chapter.RobustAttributionConfig.from_mapping(THREE_SEEDS)
     verdicts = report.claims(cfg, *synthetic(cfg)).set_index("claim")
-    assert set(verdicts.verdict) == {"reproduced"}, verdicts[["measure", "effect", "verdict"]]
+    grid = verdicts.index.str.contains("radius|PGD-L2 models")
+    assert set(verdicts.verdict[~grid]) == {"consistent"}, verdicts[["measure", "effect", "verdict"]]
+    # the grid trains one seed: its claims are shown, not judged
+    assert set(verdicts.verdict[grid]) == {"not judged"} and verdicts.reason[grid].str.startswith("one seed").all()
     assert verdicts.loc["distillation does not make the maps more faithful than standard training", "effect"] == 0
     # the two distillation claims read one difference, in one direction
     better = synthetic(cfg)[0]
@@ -132,6 +145,11 @@ def test_the_verdicts_on_results_whose_answers_are_known():
     assert distilled["... their ROAR is quite close to standard training's"] == pytest.approx(80)
     assert distilled["distillation does not make the maps more faithful than standard training"] == pytest.approx(80)
     assert verdicts.loc["the alignment model's map is more faithful than its own post-hoc saliency", "effect"] == 10
+    # ROAR that cannot tell the standard model's saliency from random removal judges nothing
+    unjudged = report.claims(cfg, *synthetic(cfg, random_share=80)).set_index("claim")
+    roar_claims = unjudged.measure.str.startswith("ROAR")
+    assert (unjudged.verdict[roar_claims] == "not judged").all()
+    assert unjudged.reason[roar_claims & ~grid].str.startswith("ROAR does not beat its random control").all()
     assert verdicts.loc[
         "input-gradient regularization improves ROAR over standard training", "effect"
     ] == pytest.approx(20)
@@ -146,15 +164,15 @@ def test_the_verdicts_on_results_whose_answers_are_known():
     )
 
 
-def test_a_map_worse_than_the_standard_models_is_contradicted_and_missing_models_drop_their_claims():
-    cfg = chapter.RobustAttributionConfig()
+def test_a_map_worse_than_the_standard_models_is_inconsistent_and_missing_models_drop_their_claims():
+    cfg = chapter.RobustAttributionConfig.from_mapping(THREE_SEEDS)
     roar, alignment, cost = synthetic(cfg)
     worse = roar.copy()
     worse.loc[(worse.source == "alignment") & (worse.ranking == "map"), "correct"] = 100
     verdicts = report.claims(cfg, worse, alignment, cost).set_index("claim")
     assert (
         verdicts.loc["the alignment model's map is more faithful than a standard model's post-hoc saliency", "verdict"]
-        == "contradicted"
+        == "inconsistent"
     )
     fewer = chapter.RobustAttributionConfig.from_mapping({"methods": {"standard": {"method": "standard"}}})
     claims = report.claims(fewer, roar, alignment, cost)["claim"]

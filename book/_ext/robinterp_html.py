@@ -4,6 +4,10 @@ sphinx-thebe and sphinx-togglebutton add their inline scripts twice to every pag
 jupyter-book 1.0.4 (an empty book shows it too); the second ``const THEBE_JS_URL`` is a
 SyntaxError in every reader's console. Each page keeps the first of identical scripts.
 
+The ``robinterp-judging`` directive writes the section "How claims are judged" from
+``robinterp.reports.rules.methods_markdown`` when the book is built: the rule's calibration and
+power are simulated then, never typed.
+
 ``static/robinterp.css`` shows result tables at JupyterLab's DataFrame size, so that they fit the
 text column (``robinterp.check_html`` fails a page whose table does not).
 """
@@ -31,6 +35,25 @@ def _drop_repeated_scripts(app: Any, pagename: str, templatename: str, context: 
     scripts[:] = kept
 
 
+def _judging_directive() -> Any:
+    from docutils import nodes
+    from docutils.statemachine import StringList
+    from sphinx.util.docutils import SphinxDirective
+
+    class Judging(SphinxDirective):
+        has_content = False
+
+        def run(self) -> list[Any]:
+            from robinterp.reports import rules
+
+            container = nodes.container()
+            lines = StringList(rules.methods_markdown().splitlines(), source="robinterp.reports.rules")
+            self.state.nested_parse(lines, self.content_offset, container)
+            return container.children
+
+    return Judging
+
+
 def _add_static(app: Any, config: Any) -> None:
     config.html_static_path.append(str(STATIC))
 
@@ -39,4 +62,5 @@ def setup(app: Any) -> dict[str, Any]:
     app.connect("html-page-context", _drop_repeated_scripts, priority=900)
     app.connect("config-inited", _add_static)
     app.add_css_file("robinterp.css")
+    app.add_directive("robinterp-judging", _judging_directive())
     return {"parallel_read_safe": True, "parallel_write_safe": True}

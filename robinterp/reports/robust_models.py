@@ -7,7 +7,7 @@ import pandas as pd
 
 from robinterp.experiments import common
 from robinterp.experiments.robust_models import RobustModelsConfig
-from robinterp.reports import attack_title, rules
+from robinterp.reports import attack_title, effects, rules
 
 
 def first_trained_by(cfg: RobustModelsConfig, method: str) -> str | None:
@@ -42,8 +42,10 @@ def claims(cfg: RobustModelsConfig, robust: pd.DataFrame, align: pd.DataFrame) -
     alignment table (``alignment_per_image``).
 
     The claims are about the first listed standard and PGD-trained models; without one of them
-    no row is made. Madry et al.'s numbers are levels (magnitude rule, ``null=None``); "near 0%"
-    is ``at_most`` the chapter's ``near_zero`` points; the comparisons are orderings.
+    no row is made. Madry et al.'s numbers are levels (the magnitude rule, a band of the paper's
+    rounding or one point of accuracy); "near 0%" is ``at_most`` the chapter's ``near_zero``
+    points; the comparisons are orderings with the measure's smallest effect of interest. A claim
+    about a model that collapsed (``rules.collapsed``) is not judged.
     """
     from robinterp.paper_numbers import paper_number
 
@@ -51,6 +53,11 @@ def claims(cfg: RobustModelsConfig, robust: pd.DataFrame, align: pd.DataFrame) -
     if robust_label is None or standard is None:
         return pd.DataFrame(columns=["claim", "source", "measure", "paper", "verdict"])
     eps = max(cfg.epsilons)
+    clean = robust[(robust.attack == "pgd") & (robust.eps == 0)]
+    accuracy = rules.clean_accuracy(clean)
+    gate = {label: rules.collapsed(accuracy, [label]) for label in (robust_label, standard)}
+    both = gate[robust_label] or gate[standard]
+    accuracy_effect = effects.smallest("accuracy")
     rows = []
     ref = paper_number("madry_mnist_clean")
     rows.append(
@@ -59,14 +66,19 @@ def claims(cfg: RobustModelsConfig, robust: pd.DataFrame, align: pd.DataFrame) -
             "source": ref["cite"],
             "measure": f"{robust_label}'s clean accuracy on the attacked images (%)",
             "paper": ref["value"],
-            **rules.magnitude(_correct(robust, robust_label, "pgd", 0.0), ref["value"], null=None).row(),
+            **rules.magnitude(
+                _correct(robust, robust_label, "pgd", 0.0), ref["value"], effects.band("accuracy", ref["value"])
+            )
+            .gated(gate[robust_label])
+            .row(),
         }
     )
     ref = paper_number("madry_mnist_pgd40_eps0.3")
     claim = f"the PGD-trained model resists PGD at eps {eps:g}"
     measured = _correct(robust, robust_label, "pgd", eps)
     if round(eps, 6) == 0.3:
-        judged = rules.magnitude(measured, ref["value"], null=None).row()
+        band = effects.band("accuracy", ref["value"])
+        judged = rules.magnitude(measured, ref["value"], band).gated(gate[robust_label]).row()
         rows.append({"claim": claim, "source": ref["cite"], "paper": ref["value"], **judged})
     else:
         rows.append(
@@ -84,8 +96,11 @@ def claims(cfg: RobustModelsConfig, robust: pd.DataFrame, align: pd.DataFrame) -
                     robust_label,
                     standard,
                     value="correct",
-                )
-            ).row(),
+                ),
+                accuracy_effect,
+            )
+            .gated(both)
+            .row(),
         }
     )
     rows.append(
@@ -93,7 +108,7 @@ def claims(cfg: RobustModelsConfig, robust: pd.DataFrame, align: pd.DataFrame) -
             "claim": f"the standard model falls to near 0% under PGD at eps {eps:g} (at most {cfg.near_zero:g}%)",
             "source": "madry2018pgd",
             "measure": f"{standard}'s accuracy under PGD at eps {eps:g} (%)",
-            **rules.at_most(_correct(robust, standard, "pgd", eps), cfg.near_zero).row(),
+            **rules.at_most(_correct(robust, standard, "pgd", eps), cfg.near_zero).gated(gate[standard]).row(),
         }
     )
     rows.append(
@@ -101,7 +116,11 @@ def claims(cfg: RobustModelsConfig, robust: pd.DataFrame, align: pd.DataFrame) -
             "claim": "robust models' saliency aligns better with the image",
             "source": "etmann2019connection",
             "measure": f"alignment, {robust_label} - {standard}",
-            **rules.ordering(rules.paired(align, robust_label, standard, value="alignment")).row(),
+            **rules.ordering(
+                rules.paired(align, robust_label, standard, value="alignment"), effects.smallest("alignment")
+            )
+            .gated(both)
+            .row(),
         }
     )
     return pd.DataFrame(rows)

@@ -1,85 +1,97 @@
 """One rule for judging a claim, stated once, with an interval (keys no cache: presentation).
 
-A claim compares two models measured on the same images and seeds. The input is the
-paired difference d = A - B, signed so that d > 0 is the direction the paper claims
-(for "lower is better" measures the caller passes B - A), one row per seed and image
-(or one per seed for a measure that is one number per model).
+The unit of inference is the trained network. A claim compares models measured on the same
+images under several training seeds; the input is the paired difference d = A - B, signed so that
+d > 0 is the direction the paper claims (for "lower is better" measures the caller passes B - A),
+one row per seed and image (or one per seed for a measure that is one number per model).
 
-- **Effect**: the mean over seeds of each seed's mean difference, and a 95% percentile
-  bootstrap interval. ``over="images"``: test images are resampled, the same draw for every
-  seed (every model of a chapter is measured on the same images, so an image's differences
-  are correlated across seeds; resampling each seed apart would ignore that and give too
-  narrow an interval); seeds measured on different images fall back to resampling within
-  each seed. ``over="seeds"``, for one number per model: seeds are resampled (with 3 seeds
-  this interval is little more than the range, and says so by being wide). Missing values
-  (NaN, e.g. a correlation of a constant map) are left out and counted.
-- **Ordering** ("A is sparser than B"): *reproduced* when every seed points the
-  claimed way and the interval excludes 0; *partly* when the mean points the claimed
-  way but the interval includes 0 or a seed disagrees; *not reproduced* when the mean
-  points the other way; *contradicted* when the interval excludes 0 the other way.
-- **Trend** ("alignment grows with eps"): the effect is Spearman's rank correlation between
-  the setting (eps, lambda, epochs) and each setting's mean over images, per seed, then
-  averaged over seeds; images are resampled as for an ordering, and the verdict is the
-  ordering's with the correlation in place of the difference (> 0 is the claimed direction).
-- **At most** ("distillation does not improve on standard training", within a margin m): the
-  improvement d stays within m: *reproduced* when the interval's upper end and every seed's
-  mean are at most m; *partly* when only the mean is; *not reproduced* when the mean exceeds
-  m; *contradicted* when the whole interval does. Being worse is no improvement.
-- **Magnitude** ("a 35-point gain", "98.8% clean accuracy"): the paper's value v beside our
-  effect and its interval. For an effect (a difference, > 0 the claimed direction):
-  *reproduced* when v lies inside the interval; *partly* when it does not but the interval
-  excludes 0 on the claimed side (the direction holds, not the size); *contradicted* when the
-  interval excludes 0 the other way; *not reproduced* otherwise. For a level (an accuracy, not a
-  difference; ``null=None``) only *reproduced* (v inside) or *not reproduced*.
-- **Ratio** ("116 times lower", "twice as good"): a magnitude whose effect is the ratio of two
-  models' means (no effect: 1), per seed, averaged over seeds; images resampled as above.
-- **Equivalence** ("accuracy unaffected", within a stated margin m): *reproduced* when
-  the interval lies inside [-m, m] and so does every seed's mean; *partly* when the mean
-  does but the interval or a seed leaves it; *not reproduced* when the mean is outside;
-  *contradicted* when the whole interval is outside.
+- **Effect**: the mean over seeds of each seed's mean difference.
+- **Interval** (95%): effect ± t(0.975, seeds - 1) x SE, with SE² = s²/S + SE²(images): s² the
+  variance of the S per-seed means (training noise, and the images' noise that differs between
+  seeds) and SE²(images) the squared standard error of the seed-averaged difference over images
+  (the part of the test set's noise that every seed shares, from a two-way decomposition). The
+  first term alone is the t-interval over per-seed means; the second adds the test set's sampling.
+  The t quantile takes S - 1 degrees of freedom, so the interval is, if anything, a little wide. With one seed there is no training variance to estimate: the claim is *not judged*.
+- **Smallest effect of interest** δ (``robinterp.reports.effects``), per measure, stated with why.
+- **Levels**, one standard of evidence both ways: *consistent* when the interval lies beyond +δ
+  (the claimed direction); *inconsistent* when it lies beyond -δ; *no meaningful difference* when
+  it lies inside (-δ, +δ); *inconclusive* otherwise. *Consistent* and *inconsistent* are the
+  decisive verdicts; under no effect each needs the interval to miss 0 by δ, so the rule gives
+  them in well under 5% of no-effect comparisons (simulated in the tests and on the methods page).
+- **Trend** ("alignment grows with eps"): per image and seed, the least-squares change of the
+  measure from the first to the last setting (settings placed evenly by rank, so a geometric grid of
+  lambdas counts each step alike); judged as an ordering of that change, with the measure's δ.
+  A non-monotone wobble of a fraction of δ is not a trend.
+- **At most** ("distillation does not improve on standard training beyond m"): *consistent* when
+  the interval's upper end is at most m, *inconsistent* when its lower end exceeds m.
+- **At least** ("over 35 points"): *consistent* when the interval's lower end reaches the paper's
+  value less its rounding, *inconsistent* when the upper end falls short of it.
+- **Equivalence** ("about as good as", "accuracy unaffected", within m) and **magnitude** ("a 35-
+  point gain", "98.8% clean", v within a band b that covers the paper's rounding and δ):
+  *consistent* when the interval lies inside the band, *inconsistent* when it lies wholly outside,
+  *inconclusive* otherwise.
+- **Ratio** ("116 times lower"): a magnitude whose effect is the ratio of two models' means per
+  seed, averaged over seeds (no effect: 1); its image term by the delta method.
+- **Validity gates** before any verdict: a claim is *not judged*, with the reason, when it rests on
+  one seed, when more than ``MAX_MISSING`` of its values are undefined, or when a caller's gate
+  (a collapsed model, a measure that does not beat its random control) says so.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-LEVELS = ("reproduced", "partly", "not reproduced", "contradicted")
-RESAMPLING = ("images", "seeds")
-BOOTSTRAP_SEED = 20240601  # fixed so that a page's intervals are reproducible
+CONSISTENT = "consistent"
+INCONSISTENT = "inconsistent"
+NO_DIFFERENCE = "no meaningful difference"
+INCONCLUSIVE = "inconclusive"
+NOT_JUDGED = "not judged"
+LEVELS = (CONSISTENT, NO_DIFFERENCE, INCONCLUSIVE, INCONSISTENT)
+"""The verdicts the rule gives when it judges; ``NOT_JUDGED`` (with a reason) when it does not."""
+DECISIVE = (CONSISTENT, INCONSISTENT)
+CONFIDENCE = 0.95
+MAX_MISSING = 0.2
+"""A claim with more than this share of undefined values (a correlation of a constant map) is not
+judged: what is left is no longer the measure on the test set."""
+COLLAPSE_FLOOR = 50.0
+"""Clean accuracy (%) below which a trained model counts as collapsed on a 10-class data set
+(chance: 10%): its maps and its robustness say nothing about its method."""
+
 ORDERING_RULE = (
-    "An ordering is reproduced when the paired difference points the claimed way in "
-    "every seed and its 95% bootstrap interval excludes 0; partly when its mean points "
-    "that way but the interval includes 0 or a seed disagrees; not reproduced when the "
-    "mean points the other way; contradicted when the interval excludes 0 the other way."
+    "An ordering is *consistent* with the paper when the 95% interval of the difference, over "
+    "training seeds and test images, lies beyond the measure's smallest effect of interest in the "
+    "claimed direction; *inconsistent* when it lies beyond it the other way; *no meaningful "
+    "difference* when it lies within it; *inconclusive* otherwise."
 )
 TREND_RULE = (
-    "A trend is judged like an ordering, with Spearman's rank correlation between the "
-    "setting and the measure (per seed, averaged over seeds) in place of the difference: "
-    "reproduced when it has the claimed sign in every seed and its 95% bootstrap interval "
-    "excludes 0."
+    "A trend is judged as an ordering of the fitted change from the first to the last setting "
+    "(least squares over the settings placed evenly), per image and seed, with the measure's "
+    "smallest effect of interest."
 )
 AT_MOST_RULE = (
-    "A claim of no improvement is reproduced when the 95% interval of the improvement and "
-    "every seed's mean stay at or below the stated margin; partly when only the mean does; "
-    "not reproduced when the mean exceeds it; contradicted when the whole interval does."
+    "A claim of no improvement beyond a margin is *consistent* when the upper end of the 95% interval "
+    "of the improvement is at most the margin, *inconsistent* when its lower end exceeds it."
 )
 MAGNITUDE_RULE = (
-    "A magnitude is reproduced when the paper's value lies inside our 95% bootstrap interval; "
-    "an effect whose interval misses the paper's value is partly reproduced when the interval "
-    "still excludes 0 on the claimed side (the direction holds, not the size), contradicted when "
-    "it excludes 0 the other way and not reproduced otherwise; a level (an accuracy) is either "
-    "reproduced or not."
+    "A magnitude is *consistent* when our 95% interval lies inside a band around the paper's value "
+    "(its rounding or the measure's smallest effect of interest, whichever is wider), *inconsistent* "
+    'when it lies wholly outside, *inconclusive* otherwise; "over X" is *consistent* when the '
+    "interval's lower end reaches X."
 )
 EQUIVALENCE_RULE = (
-    "An equivalence is reproduced when the 95% interval of the difference and every "
-    "seed's mean lie within the stated margin; partly when only the mean does; not "
-    "reproduced when the mean is outside; contradicted when the whole interval is."
+    "An equivalence within a margin is *consistent* when the 95% interval of the difference lies "
+    "inside plus or minus the margin, *inconsistent* when it lies wholly outside, *inconclusive* "
+    "otherwise."
+)
+SEEDS_RULE = (
+    "Every interval includes seed-to-seed variance (a t-interval over per-seed means, widened by the "
+    "test set's sampling); a claim measured on one seed, on a collapsed model, or on a measure that "
+    "does not beat its random control is *not judged*."
 )
 
 
@@ -99,7 +111,7 @@ def effect_text(effect: float, low: float, high: float, digits: int = 3) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Judgement:
-    """A measured effect, its interval and the verdict of the rule."""
+    """A measured effect, its interval over seeds and images, and the verdict of the rule."""
 
     mean: float
     low: float
@@ -109,11 +121,13 @@ class Judgement:
     missing: int
     """Paired observations left out because a value was missing (NaN)."""
     seeds_agreeing: int
+    """Seeds whose own mean points the claimed way (for a band: lies inside it)."""
     seeds: int
     verdict: str
-    directional: bool = True
-    """False for a level (``magnitude`` with ``null=None``): no seed can point a way, and the
-    row shows no seed count."""
+    smallest: float = math.nan
+    """The smallest effect of interest (or the margin, or the band's half-width) it was judged by."""
+    reason: str = ""
+    """Why a claim is not judged."""
 
     def interval(self, digits: int = 3) -> str:
         return effect_text(self.mean, self.low, self.high, digits)
@@ -123,192 +137,202 @@ class Judgement:
             "effect": self.mean,
             "low": self.low,
             "high": self.high,
+            "smallest effect": self.smallest,
             "n": self.n,
             "missing": self.missing,
-            "seeds agreeing": f"{self.seeds_agreeing} of {self.seeds}" if self.directional else "—",
+            "seeds agreeing": f"{self.seeds_agreeing} of {self.seeds}",
             "verdict": self.verdict,
+            "reason": self.reason,
         }
 
-
-@functools.lru_cache(maxsize=64)
-def _draws(seed: int, n_boot: int, sizes: tuple[int, ...]) -> tuple[np.ndarray, ...]:
-    """The bootstrap's resamples as counts, one (n_boot, size) array per size: how often each
-    observation is drawn in each resample (so a resample's mean is ``counts @ values / size``),
-    drawn in turn from one generator seeded by ``seed``. They depend on nothing else, so a page
-    judging hundreds of claims on the same images draws them once (read-only: shared)."""
-    rng = np.random.default_rng(seed)
-    found = []
-    for size in sizes:
-        index = rng.integers(0, size, (n_boot, size)) + size * np.arange(n_boot)[:, None]
-        counts = np.bincount(index.ravel(), minlength=n_boot * size).reshape(n_boot, size).astype(float)
-        counts.flags.writeable = False
-        found.append(counts)
-    return tuple(found)
+    def gated(self, reason: str | None) -> Judgement:
+        """This judgement not judged for ``reason`` (unchanged when there is none): the numbers
+        stay on the page, the verdict does not count."""
+        return self if not reason else dataclasses.replace(self, verdict=NOT_JUDGED, reason=reason)
 
 
-def _resampled_means(counts: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Each resample's mean of ``values`` (along its first axis)."""
-    return counts @ values / counts.shape[1]
+@dataclasses.dataclass(frozen=True)
+class Estimate:
+    """The effect, its standard error over seeds and images, and the per-seed means."""
+
+    mean: float
+    se: float
+    per_seed: np.ndarray
+    n: int
+    missing: int
+
+    @property
+    def seeds(self) -> int:
+        return len(self.per_seed)
+
+    def bounds(self) -> tuple[float, float]:
+        if self.seeds < 2:
+            return math.nan, math.nan
+        from scipy.stats import t
+
+        # seeds - 1 degrees of freedom: Welch-Satterthwaite's, which grow where the test set's noise
+        # dominates, gave 8-9% decisive verdicts under no effect at two seeds (simulated)
+        half = float(t.ppf(0.5 + CONFIDENCE / 2, self.seeds - 1)) * self.se
+        return self.mean - half, self.mean + half
 
 
-def bootstrap(
-    diff: pd.DataFrame, over: str = "images", n_boot: int = 2000, seed: int = BOOTSTRAP_SEED
-) -> tuple[float, float, float, pd.Series]:
-    """(mean, low, high, per-seed means) of the paired differences ``diff`` (columns seed, value
-    and, for ``over="images"``, image); rows with a missing value are left out."""
-    if over not in RESAMPLING:
-        raise ValueError(f"over must be one of {RESAMPLING}, got {over!r}")
-    # rows in a fixed order (seed, then image), so that the resampling never depends on the
-    # order in which the caller's rows came
-    diff = diff.dropna(subset=["value"]).sort_values([c for c in ("seed", "image") if c in diff], kind="stable")
-    if diff.empty:
+def estimate_grid(values: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """(effect, SE, per-seed means) of an images x seeds array with no value missing: the rule's
+    interval arithmetic, on which the calibration simulation runs as the pages do.
+
+    A value is effect + seed term + image term + image-by-seed term. The variance of the per-seed
+    means over seeds estimates the seed term and the image-by-seed term (over S); the image term,
+    shared by every seed, comes from the two-way decomposition (images' mean square less the
+    residual one, over S), so no part of the noise is counted twice."""
+    per_seed = values.mean(axis=0)
+    images, seeds = values.shape
+    between = per_seed.var(ddof=1) / seeds if seeds > 1 else math.nan
+    shared = 0.0
+    if images > 1 and seeds > 1:
+        row = values.mean(axis=1)
+        residual = values - row[:, None] - per_seed[None, :] + values.mean()
+        ms_images = seeds * row.var(ddof=1)
+        ms_residual = (residual**2).sum() / ((images - 1) * (seeds - 1))
+        shared = max(ms_images - ms_residual, 0.0) / seeds / images
+    return float(per_seed.mean()), math.sqrt(between + shared), per_seed
+
+
+def estimate(diff: pd.DataFrame, over: str = "images") -> Estimate:
+    """The effect of the paired differences ``diff`` (columns seed, value and, per image, image);
+    rows with a missing value are left out and counted. ``over="seeds"``: one number per seed
+    (the image column, if any, is averaged first)."""
+    if over not in ("images", "seeds"):
+        raise ValueError(f"over must be 'images' or 'seeds', got {over!r}")
+    valid = diff.dropna(subset=["value"])
+    missing = len(diff) - len(valid)
+    if valid.empty:
         raise ValueError("no paired observations to judge")
-    per_seed = diff.groupby("seed")["value"].mean()
-    if over == "seeds" or diff.groupby("seed").size().max() == 1:
-        values = per_seed.to_numpy()
-        draws = _resampled_means(_draws(seed, n_boot, (len(values),))[0], values)
-    else:
-        grid = diff.pivot(index="image", columns="seed", values="value") if "image" in diff else None
-        if grid is not None and not grid.isna().any().any():
-            # the same images for every seed: resample images once per draw, for all seeds alike
-            values = grid.to_numpy()
-            draws = _resampled_means(_draws(seed, n_boot, (len(values),))[0], values).mean(axis=1)
-        else:
-            groups = [group["value"].to_numpy() for _, group in diff.groupby("seed")]
-            counts_per_seed = _draws(seed, n_boot, tuple(len(values) for values in groups))
-            draws = sum(_resampled_means(counts, values) for values, counts in zip(groups, counts_per_seed)) / len(
-                groups
-            )
-    low, high = np.percentile(draws, [2.5, 97.5])
-    return float(per_seed.mean()), float(low), float(high), per_seed
+    per_seed = valid.groupby("seed")["value"].mean()
+    if over == "seeds" or "image" not in valid or valid.groupby("seed").size().max() == 1:
+        seeds = len(per_seed)
+        se = per_seed.std(ddof=1) / math.sqrt(seeds) if seeds > 1 else math.nan
+        return Estimate(float(per_seed.mean()), float(se), per_seed.to_numpy(), len(valid), missing)
+    grid = valid.pivot(index="image", columns="seed", values="value")
+    if not grid.isna().any().any():
+        mean, se, seed_means = estimate_grid(grid.to_numpy())
+        return Estimate(mean, se, seed_means, len(valid), missing)
+    # seeds measured on different images: each seed's own image term
+    groups = [group["value"].to_numpy() for _, group in valid.groupby("seed")]
+    seeds = len(groups)
+    shared = sum(g.var(ddof=1) / len(g) for g in groups if len(g) > 1) / seeds**2
+    between = per_seed.var(ddof=1) / seeds if seeds > 1 else math.nan
+    return Estimate(float(per_seed.mean()), math.sqrt(between + shared), per_seed.to_numpy(), len(valid), missing)
 
 
-def _counts(diff: pd.DataFrame) -> tuple[int, int]:
-    valid = int(diff["value"].notna().sum())
-    return valid, len(diff) - valid
+def level(low: float, high: float, smallest: float) -> str:
+    """The verdict of a directional claim from its interval (> 0 the claimed direction)."""
+    if low > smallest:
+        return CONSISTENT
+    if high < -smallest:
+        return INCONSISTENT
+    if -smallest < low and high < smallest:
+        return NO_DIFFERENCE
+    return INCONCLUSIVE
 
 
-def _directional(mean: float, low: float, high: float, every_seed_agrees: bool) -> str:
-    """The verdict of an ordering or a trend from its effect (> 0 claimed) and interval."""
-    if high < 0:
-        return "contradicted"
-    if mean <= 0:
-        return "not reproduced"
-    if low > 0 and every_seed_agrees:
-        return "reproduced"
-    return "partly"
+def band_level(low: float, high: float, lower: float, upper: float) -> str:
+    """The verdict of an equivalence or a magnitude: the interval inside [lower, upper], wholly
+    outside it, or neither."""
+    if lower <= low and high <= upper:
+        return CONSISTENT
+    if high < lower or low > upper:
+        return INCONSISTENT
+    return INCONCLUSIVE
 
 
-def ordering(diff: pd.DataFrame, over: str = "images") -> Judgement:
-    """The rule for "A beats B"; ``diff`` holds A - B signed so that > 0 is the claim."""
-    mean, low, high, per_seed = bootstrap(diff, over)
-    agreeing = int((per_seed > 0).sum())
-    verdict = _directional(mean, low, high, agreeing == len(per_seed))
-    return Judgement(mean, low, high, *_counts(diff), agreeing, len(per_seed), verdict)
+def _not_judged_reason(est: Estimate) -> str:
+    if est.seeds < 2:
+        return "one seed: training variance cannot be estimated"
+    share = est.missing / (est.n + est.missing)
+    if share > MAX_MISSING:
+        return f"{100 * share:.0f}% of the values are undefined (limit {100 * MAX_MISSING:.0f}%)"
+    return ""
+
+
+def _judged(est: Estimate, verdict_of, agreeing: int, smallest: float) -> Judgement:
+    low, high = est.bounds()
+    reason = _not_judged_reason(est)
+    verdict = NOT_JUDGED if reason else verdict_of(low, high)
+    return Judgement(est.mean, low, high, est.n, est.missing, agreeing, est.seeds, verdict, smallest, reason)
+
+
+def _check_positive(name: str, value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+
+
+def ordering(diff: pd.DataFrame, smallest: float, over: str = "images") -> Judgement:
+    """The rule for "A beats B"; ``diff`` holds A - B signed so that > 0 is the claim and
+    ``smallest`` is the measure's smallest effect of interest in its units."""
+    _check_positive("the smallest effect of interest", smallest)
+    est = estimate(diff, over)
+    return _judged(est, lambda lo, hi: level(lo, hi, smallest), int((est.per_seed > 0).sum()), smallest)
 
 
 def orderings(
     table: pd.DataFrame,
     pairs: Sequence[tuple[str, str]],
+    smallest: float,
     *,
     by: str = "method",
     value: str = "score",
-    n_boot: int = 2000,
-    seed: int = BOOTSTRAP_SEED,
 ) -> dict[tuple[str, str], Judgement]:
-    """``ordering(paired(table, a, b, ...))`` for every pair (a, b) of one tidy table (columns
-    ``by``, seed, image, ``value``), the same judgements (tested), computed at once: where the
-    two models are measured on the same images in every seed with no value missing, each model's
-    resampled means are computed once for all its pairs (a mean of differences is a difference of
-    means); any other pair is judged one by one."""
-    names = sorted({name for pair in pairs for name in pair})
-    grids: dict[str, pd.DataFrame] = {}
-    for name in names:
-        rows = table[table[by] == name]
-        if rows.duplicated(["seed", "image"]).any():
-            raise ValueError(f"{name!r} has two rows for one seed and image: the pairing would be ambiguous")
-        grids[name] = rows.pivot(index="image", columns="seed", values=value)
-    shapes = {(tuple(g.index), tuple(g.columns)) for g in grids.values() if not g.isna().any().any()}
-    resampled: dict[str, np.ndarray] = {}
-    if len(shapes) == 1:
-        ((images, _),) = shapes
-        if len(images) > 1:
-            counts = _draws(seed, n_boot, (len(images),))[0]
-            resampled = {
-                name: _resampled_means(counts, g.to_numpy()) for name, g in grids.items() if not g.isna().any().any()
-            }
-    judged = {}
-    for a, b in pairs:
-        if a in resampled and b in resampled:
-            draws = (resampled[a] - resampled[b]).mean(axis=1)
-            low, high = (float(v) for v in np.percentile(draws, [2.5, 97.5]))
-            per_seed = grids[a].mean() - grids[b].mean()
-            mean = float(per_seed.mean())
-            agreeing = int((per_seed > 0).sum())
-            verdict = _directional(mean, low, high, agreeing == len(per_seed))
-            judged[a, b] = Judgement(mean, low, high, grids[a].size, 0, agreeing, len(per_seed), verdict)
-        else:
-            judged[a, b] = ordering(paired(table, a, b, by=by, value=value))
-    return judged
+    """``ordering(paired(table, a, b, ...), smallest)`` for every pair (a, b) of one tidy table
+    (columns ``by``, seed, image, ``value``)."""
+    return {(a, b): ordering(paired(table, a, b, by=by, value=value), smallest) for a, b in pairs}
 
 
 def equivalence(diff: pd.DataFrame, margin: float, over: str = "images") -> Judgement:
     """The rule for "A is about as good as B" within ``margin`` (same units as ``diff``)."""
-    if not margin > 0:
-        raise ValueError(f"margin must be > 0, got {margin!r}")
-    mean, low, high, per_seed = bootstrap(diff, over)
-    agreeing = int((per_seed.abs() <= margin).sum())
-    if low > margin or high < -margin:
-        verdict = "contradicted"
-    elif abs(mean) > margin:
-        verdict = "not reproduced"
-    elif -margin <= low and high <= margin and agreeing == len(per_seed):
-        verdict = "reproduced"
-    else:
-        verdict = "partly"
-    return Judgement(mean, low, high, *_counts(diff), agreeing, len(per_seed), verdict)
+    _check_positive("margin", margin)
+    est = estimate(diff, over)
+    agreeing = int((np.abs(est.per_seed) <= margin).sum())
+    return _judged(est, lambda lo, hi: band_level(lo, hi, -margin, margin), agreeing, margin)
 
 
-def _magnitude_verdict(low: float, high: float, paper_value: float, null: float | None) -> str:
-    if low <= paper_value <= high:
-        return "reproduced"
-    if null is None:
-        return "not reproduced"
-    sides = (
-        (low - null) * (1.0 if paper_value >= null else -1.0),
-        (high - null) * (1.0 if paper_value >= null else -1.0),
-    )
-    if min(sides) > 0:
-        return "partly"  # the whole interval on the paper's side of no effect
-    if max(sides) < 0:
-        return "contradicted"
-    return "not reproduced"
+def at_most(diff: pd.DataFrame, margin: float, over: str = "images") -> Judgement:
+    """The rule for "A does not improve on B" beyond ``margin``; ``diff`` holds the improvement of A
+    over B (> 0: A better), in the units of ``margin``."""
+    _check_positive("margin", margin)
+    est = estimate(diff, over)
+
+    def verdict(low: float, high: float) -> str:
+        return CONSISTENT if high <= margin else INCONSISTENT if low > margin else INCONCLUSIVE
+
+    return _judged(est, verdict, int((est.per_seed <= margin).sum()), margin)
 
 
-def _agreeing(per_seed: pd.Series, paper_value: float, null: float | None) -> int:
-    """Seeds whose own value lies on the paper's side of ``null`` (none for a level)."""
-    if null is None:
-        return 0
-    claimed = 1.0 if paper_value >= null else -1.0
-    return int(((per_seed - null) * claimed > 0).sum())
+def at_least(diff: pd.DataFrame, paper_value: float, tolerance: float, over: str = "images") -> Judgement:
+    """The rule for "the effect is over ``paper_value``" (the paper's rounding ``tolerance`` given
+    to it): ``diff`` holds the effect, > 0 the claimed direction."""
+    threshold = paper_value - tolerance
+    est = estimate(diff, over)
+
+    def verdict(low: float, high: float) -> str:
+        return CONSISTENT if low >= threshold else INCONSISTENT if high < threshold else INCONCLUSIVE
+
+    return _judged(est, verdict, int((est.per_seed >= threshold).sum()), tolerance)
 
 
-def magnitude(diff: pd.DataFrame, paper_value: float, null: float | None = 0.0, over: str = "images") -> Judgement:
-    """The rule for "the effect is ``paper_value``": ``diff`` holds our effect per image (or per
-    seed) in the paper's units, signed so that > 0 is the claimed direction; ``null`` is the value
-    of no effect, None for a level (an accuracy), which has no direction. ``seeds agreeing``
-    counts the seeds whose mean lies on the paper's side of ``null`` (for a level: none)."""
-    mean, low, high, per_seed = bootstrap(diff, over)
-    verdict = _magnitude_verdict(low, high, paper_value, null)
-    agreeing = _agreeing(per_seed, paper_value, null)
-    return Judgement(mean, low, high, *_counts(diff), agreeing, len(per_seed), verdict, directional=null is not None)
+def magnitude(diff: pd.DataFrame, paper_value: float, band: float, over: str = "images") -> Judgement:
+    """The rule for "the effect (or level) is ``paper_value``", within ``band`` either side
+    (``effects.band``: the paper's rounding or the measure's smallest effect)."""
+    _check_positive("band", band)
+    est = estimate(diff, over)
+    agreeing = int((np.abs(est.per_seed - paper_value) <= band).sum())
+    return _judged(est, lambda lo, hi: band_level(lo, hi, paper_value - band, paper_value + band), agreeing, band)
 
 
-def ratio(pairs: pd.DataFrame, paper_value: float, n_boot: int = 2000, seed: int = BOOTSTRAP_SEED) -> Judgement:
-    """The magnitude rule for "A's mean is ``paper_value`` times B's" (no effect: 1): ``pairs``
-    has columns seed, image, a and b, every image measured in every seed (``paired_values``).
-    Per seed the ratio of the two means over images, averaged over seeds; the interval resamples
-    images, the same draw for every seed and both models."""
+def ratio(pairs: pd.DataFrame, paper_value: float, band: float) -> Judgement:
+    """The magnitude rule for "A's mean is ``paper_value`` times B's" within ``band``: ``pairs``
+    has columns seed, image, a and b (``paired_values``). Per seed the ratio of the two means over
+    images, averaged over seeds; images measured in every seed for both models only."""
+    _check_positive("band", band)
     pairs = pairs.dropna(subset=["a", "b"])
     numerator = pairs.pivot(index="image", columns="seed", values="a")
     denominator = pairs.pivot(index="image", columns="seed", values="b")
@@ -316,79 +340,46 @@ def ratio(pairs: pd.DataFrame, paper_value: float, n_boot: int = 2000, seed: int
     if not complete.any():
         raise ValueError("no image is measured in every seed for both models")
     a, b = numerator[complete].to_numpy(), denominator[complete].to_numpy()
-    counts = _draws(seed, n_boot, (len(a),))[0]
-    draws = (_resampled_means(counts, a) / _resampled_means(counts, b)).mean(axis=1)
-    low, high = (float(v) for v in np.percentile(draws, [2.5, 97.5]))
-    per_seed = pd.Series(a.mean(0) / b.mean(0), index=numerator.columns)
-    missing = int((~complete).sum()) * a.shape[1]
-    verdict = _magnitude_verdict(low, high, paper_value, 1.0)
-    return Judgement(
-        float(per_seed.mean()), low, high, a.size, missing, _agreeing(per_seed, paper_value, 1.0), a.shape[1], verdict
+    per_seed = a.mean(0) / b.mean(0)
+    seeds, images = a.shape[1], a.shape[0]
+    # the test set's term by the delta method on the seed-averaged images
+    a_bar, b_bar = a.mean(1), b.mean(1)
+    r = a_bar.mean() / b_bar.mean()
+    shared = (a_bar - r * b_bar).var(ddof=1) / images / b_bar.mean() ** 2 if images > 1 else 0.0
+    between = per_seed.var(ddof=1) / seeds if seeds > 1 else math.nan
+    est = Estimate(
+        float(per_seed.mean()), math.sqrt(between + shared), per_seed, a.size, int((~complete).sum()) * seeds
     )
+    agreeing = int((np.abs(per_seed - paper_value) <= band).sum())
+    return _judged(est, lambda lo, hi: band_level(lo, hi, paper_value - band, paper_value + band), agreeing, band)
 
 
-def _spearman(means: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Spearman's correlation of each row of ``means`` (..., settings) with ``x`` (ties averaged;
-    0 where a row is constant)."""
-    from scipy.stats import rankdata
-
-    ranks = rankdata(means, axis=-1)
-    ranks = ranks - ranks.mean(-1, keepdims=True)
-    rx = rankdata(x) - rankdata(x).mean()
-    scale = np.sqrt((ranks**2).sum(-1) * (rx**2).sum())
-    return np.divide((ranks * rx).sum(-1), scale, out=np.zeros(ranks.shape[:-1]), where=scale > 0)
-
-
-def trend(table: pd.DataFrame, n_boot: int = 2000, seed: int = BOOTSTRAP_SEED) -> Judgement:
-    """The rule for "the measure grows with the setting": ``table`` has columns x (the setting),
-    seed, image and value (signed so that growth is the claim), every image measured at every
-    setting and seed. Needs at least two settings."""
+def trend_changes(table: pd.DataFrame) -> pd.DataFrame:
+    """Per image and seed, the least-squares change of ``value`` from the first to the last
+    setting ``x`` (settings placed evenly by rank), as a diff for ``ordering``; ``table`` has
+    columns x, seed, image and value, every image measured at every setting of its seed."""
     if table.duplicated(["seed", "x", "image"]).any():
         raise ValueError("two values for one image, setting and seed: the trend would be ambiguous")
-    # columns seed-major, settings ascending: the reshape below relies on it (pivot keeps the
-    # order in which the rows came)
-    grid = table.pivot(index="image", columns=["seed", "x"], values="value").sort_index(axis=1)
-    seeds = sorted(table["seed"].unique())
     xs = np.array(sorted(table["x"].unique()), dtype=float)
     if len(xs) < 2:
         raise ValueError("a trend needs at least two settings")
-    complete = grid.dropna()  # an image must be measured at every setting and seed
-    if complete.empty:
-        raise ValueError("no image is measured at every setting and seed")
-    missing = (len(grid) - len(complete)) * len(seeds)
-    grid = complete
-    values = grid.to_numpy().reshape(len(grid), len(seeds), len(xs))
-    per_seed = pd.Series(_spearman(values.mean(0), xs), index=seeds)
-    # images resampled once per draw, for every seed and setting alike: all draws' means in one
-    # product and one ranking (a loop over the draws spent 1.6 s per trend in scipy's per-call
-    # overhead); _draws gives the resamples the loop drew from the same generator
-    n = len(values)
-    counts = _draws(seed, n_boot, (n,))[0]
-    samples = _resampled_means(counts, values.reshape(n, -1)).reshape(n_boot, len(seeds), len(xs))
-    draws = _spearman(samples, xs).mean(-1)
-    low, high = np.percentile(draws, [2.5, 97.5])
-    mean = float(per_seed.mean())
-    agreeing = int((per_seed > 0).sum())
-    verdict = _directional(mean, float(low), float(high), agreeing == len(per_seed))
-    return Judgement(mean, float(low), float(high), len(values) * len(seeds), missing, agreeing, len(seeds), verdict)
+    grid = table.pivot(index=["seed", "image"], columns="x", values="value").reindex(columns=xs)
+    place = np.linspace(0.0, 1.0, len(xs))
+    weights = (place - place.mean()) / ((place - place.mean()) ** 2).sum()
+    complete = grid.notna().all(axis=1)
+    change = pd.Series(np.nan, index=grid.index)
+    change[complete] = grid[complete].to_numpy() @ weights
+    return change.rename("value").reset_index()
 
 
-def at_most(diff: pd.DataFrame, margin: float, over: str = "images") -> Judgement:
-    """The rule for "A does not improve on B" beyond ``margin``; ``diff`` holds the improvement of A
-    over B (> 0: A better), in the units of ``margin``."""
-    if not margin > 0:
-        raise ValueError(f"margin must be > 0, got {margin!r}")
-    mean, low, high, per_seed = bootstrap(diff, over)
-    agreeing = int((per_seed <= margin).sum())
-    if low > margin:
-        verdict = "contradicted"
-    elif mean > margin:
-        verdict = "not reproduced"
-    elif high <= margin and agreeing == len(per_seed):
-        verdict = "reproduced"
-    else:
-        verdict = "partly"
-    return Judgement(mean, low, high, *_counts(diff), agreeing, len(per_seed), verdict)
+def trend(table: pd.DataFrame, smallest: float) -> Judgement:
+    """The rule for "the measure grows with the setting": ``table`` has columns x (the setting),
+    seed, image and value (signed so that growth is the claim); the effect is the fitted change
+    from the first setting to the last (``trend_changes``), in the measure's units."""
+    changes = trend_changes(table)
+    if changes["value"].isna().all():
+        raise ValueError("no image is measured at every setting")
+    return ordering(changes, smallest)
 
 
 def paired_values(
@@ -426,15 +417,102 @@ def paired(
     return diff[[k for k in ("seed", "image") if k in diff] + ["value"]]
 
 
+def not_judged(reason: str) -> dict[str, object]:
+    """A verdict row for a claim the gates keep from a verdict."""
+    return {"verdict": NOT_JUDGED, "reason": reason}
+
+
+# ---------------------------------------------------------------- validity gates
+
+
+def collapsed(accuracy: pd.DataFrame, labels: Sequence[str], floor: float = COLLAPSE_FLOOR) -> str:
+    """Why a claim about ``labels`` is not judged because a model collapsed ("" when none did):
+    ``accuracy`` has columns method, seed and accuracy (clean, in %)."""
+    for label in labels:
+        rows = accuracy[accuracy["method"] == label]
+        low = rows[rows["accuracy"] < floor]
+        if len(low):
+            seeds = ", ".join(str(s) for s in sorted(low["seed"]))
+            return f"collapsed: {label} below {floor:g}% clean accuracy (seed {seeds})"
+    return ""
+
+
+def clean_accuracy(correct: pd.DataFrame, value: str = "correct", scale: float = 1.0) -> pd.DataFrame:
+    """Per model and seed, clean accuracy in % from a per-image table of correctness (columns method,
+    seed and ``value`` in points, or 0/1 with ``scale`` 100)."""
+    return correct.groupby(["method", "seed"])[value].mean().mul(scale).rename("accuracy").reset_index()
+
+
+# ---------------------------------------------------------------- calibration
+
+
+def simulate_no_effect(
+    seeds: int,
+    images: int,
+    *,
+    effect: float = 0.0,
+    seed_sd: float = 2.0,
+    accuracy: float = 80.0,
+    smallest: float = 1.0,
+    shared_difficulty: float = 0.8,
+    trials: int = 400,
+    rng_seed: int = 20261207,
+) -> dict[str, float]:
+    """How often the ordering rule gives each verdict on simulated pairs of models compared by
+    per-image correctness in points (0 or 100), as the chapters compare them: every trained network
+    has an accuracy of its own (``accuracy`` plus a seed-to-seed spread of sd ``seed_sd`` points,
+    A's networks ``effect`` points better on average); an image is right for a network with that
+    probability, and images are hard or easy for every network alike (a shared Gaussian
+    difficulty with correlation ``shared_difficulty``). ``effect=0``: no effect, where a decisive
+    verdict is an error. Returns the share of each verdict and of decisive ones."""
+    from scipy.special import ndtr
+
+    rng = np.random.default_rng(rng_seed)
+    keep = math.sqrt(1 - shared_difficulty**2)
+    counts = dict.fromkeys((*LEVELS, NOT_JUDGED), 0)
+    for _ in range(trials):
+        difficulty = shared_difficulty * rng.standard_normal((images, 1))
+        p_a = np.clip(accuracy + effect + seed_sd * rng.standard_normal(seeds), 0, 100) / 100
+        p_b = np.clip(accuracy + seed_sd * rng.standard_normal(seeds), 0, 100) / 100
+        a = ndtr(difficulty + keep * rng.standard_normal((images, seeds))) < p_a
+        b = ndtr(difficulty + keep * rng.standard_normal((images, seeds))) < p_b
+        values = 100.0 * (a.astype(float) - b.astype(float))
+        if seeds < 2:
+            counts[NOT_JUDGED] += 1
+            continue
+        mean, se, _ = estimate_grid(values)
+        low, high = Estimate(mean, se, np.zeros(seeds), values.size, 0).bounds()
+        counts[level(low, high, smallest)] += 1
+    rates = {k: v / trials for k, v in counts.items()}
+    rates["decisive"] = rates[CONSISTENT] + rates[INCONSISTENT]
+    return rates
+
+
+def chance_decisive(claims: int, seeds: int, images: int) -> str:
+    """What a page says beside its verdicts: how many decisive verdicts its rule would give by
+    chance for its number of claims, from ``simulate_no_effect`` at its seeds and images."""
+    if seeds < 2:
+        return f"With one seed the rule judges none of the {claims} claims."
+    rate = simulate_no_effect(seeds, min(images, 2000))["decisive"]
+    return (
+        f"Were every one of the {claims} claims without effect, the rule would give about "
+        f"{claims * rate:.1f} decisive verdicts by chance (a rate of {100 * rate:.1f}% per claim, "
+        f"simulated at {seeds} seeds and {min(images, 2000)} images; at most 5% by construction)."
+    )
+
+
+# ---------------------------------------------------------------- how pages show verdicts
+
+
 def tally(verdicts: Sequence[str] | pd.Series) -> str:
     """How many verdicts there are of each level, as markdown for prose, in the order of
-    ``LEVELS`` and leaving out the levels with none: "**2** reproduced and **10** contradicted".
-    Every verdict is counted (a sentence that names some levels only can add up short)."""
-    counts = pd.Series(list(verdicts), dtype=object).value_counts()
-    unknown = sorted(set(counts.index) - set(LEVELS))
-    if unknown:
-        raise ValueError(f"not a verdict level: {', '.join(map(str, unknown))}")
-    parts = [f"**{counts[level]}** {level}" for level in LEVELS if level in counts]
+    ``LEVELS`` then not judged, leaving out the levels with none: "**2** consistent and **10**
+    inconclusive". Every verdict is counted (a sentence that names some levels only can add up
+    short); any other text (a claim not run) is counted as "not run"."""
+    series = pd.Series(list(verdicts), dtype=object)
+    series = series.where(series.isin([*LEVELS, NOT_JUDGED]), "not run")
+    counts = series.value_counts()
+    parts = [f"**{counts[lv]}** {lv}" for lv in (*LEVELS, NOT_JUDGED, "not run") if lv in counts]
     if len(parts) < 2:
         return parts[0] if parts else "none"
     return ", ".join(parts[:-1]) + " and " + parts[-1]
@@ -442,22 +520,28 @@ def tally(verdicts: Sequence[str] | pd.Series) -> str:
 
 def page_view(verdicts: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     """A verdict table as a page shows it, narrow enough for the page: one row per claim, the
-    verdict first, then the effect with its 95% interval in one cell, the paper's value where a row
-    has one (magnitudes), n and the seeds agreeing (rows judged without an interval show what they
-    counted instead)."""
+    verdict first (with the reason where it is not judged), then the effect with its 95% interval
+    in one cell, the smallest effect it was judged by, the paper's value where a row has one
+    (magnitudes), n and the seeds agreeing."""
 
     def effect(row: pd.Series) -> str:
         if pd.isna(row.get("effect")):
             return str(row.get("measure", "—"))
         return effect_text(row["effect"], row["low"], row["high"], digits)
 
+    def verdict(row: pd.Series) -> str:
+        reason = row.get("reason")
+        return f"{row['verdict']} ({reason})" if isinstance(reason, str) and reason else str(row["verdict"])
+
     paper = {}
     if "paper" in verdicts and verdicts["paper"].notna().any():  # magnitudes: the paper's value beside ours
         paper["paper"] = ["—" if pd.isna(v) else f"{v:.{digits}g}" for v in verdicts["paper"]]
+    smallest = verdicts.get("smallest effect", pd.Series(np.nan, index=verdicts.index))
     return pd.DataFrame(
         {
-            "verdict": verdicts["verdict"].to_list(),
+            "verdict": [verdict(row) for _, row in verdicts.iterrows()],
             "effect [95% interval]": [effect(row) for _, row in verdicts.iterrows()],
+            "δ": ["—" if pd.isna(v) else f"{v:.{digits}g}" for v in smallest],
             **paper,
             "n": [("—" if pd.isna(n) else int(n)) for n in verdicts.get("n", pd.Series(index=verdicts.index))],
             "seeds agreeing": verdicts.get("seeds agreeing", pd.Series("—", index=verdicts.index))
@@ -465,4 +549,104 @@ def page_view(verdicts: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
             .to_list(),
         },
         index=pd.Index(verdicts["claim"].to_list(), name="claim"),
+    )
+
+
+def chance_text(verdicts: pd.DataFrame) -> str:
+    """``chance_decisive`` for a chapter's verdict table: its judged claims, at its largest seed
+    count and its typical number of images per seed (from the ``n`` and ``seeds agreeing``
+    columns)."""
+    judged = verdicts[verdicts["verdict"].isin(LEVELS)]
+    if judged.empty:
+        return "The rule judged none of this page's claims."
+    seeds = judged["seeds agreeing"].astype(str).str.extract(r"of (\d+)")[0].astype(float)
+    most = int(seeds.max())
+    images = int((judged["n"].astype(float) / seeds).median())
+    return chance_decisive(len(judged), most, max(images, 1))
+
+
+CALIBRATION_SEEDS = (2, 3, 5)
+CALIBRATION_IMAGES = (250, 10000)
+POWER_EFFECTS = (3.0, 5.0, 8.0)
+"""True gains (points of accuracy) whose detection the methods page quotes, at seed sd 2 points."""
+
+
+def calibration_table(trials: int = 400) -> pd.DataFrame:
+    """The rule under no effect, at every seed and image count the calibration covers: the share
+    of decisive verdicts (an error here) and of each level, in % (``simulate_no_effect``)."""
+    rows = []
+    for seeds in CALIBRATION_SEEDS:
+        for images in CALIBRATION_IMAGES:
+            rates = simulate_no_effect(seeds, images, trials=trials)
+            rows.append(
+                {
+                    "seeds": seeds,
+                    "images": images,
+                    "decisive (%)": 100 * rates["decisive"],
+                    f"{NO_DIFFERENCE} (%)": 100 * rates[NO_DIFFERENCE],
+                    f"{INCONCLUSIVE} (%)": 100 * rates[INCONCLUSIVE],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def power_table(images: int = 1000, trials: int = 400) -> pd.DataFrame:
+    """How often the rule calls a true gain *consistent* (seed sd 2 points, 1 point smallest
+    effect), per seed count and gain, in %."""
+    return pd.DataFrame(
+        {
+            f"{effect:g} points": [
+                100 * simulate_no_effect(seeds, images, effect=effect, trials=trials)[CONSISTENT]
+                for seeds in CALIBRATION_SEEDS
+            ]
+            for effect in POWER_EFFECTS
+        },
+        index=pd.Index(CALIBRATION_SEEDS, name="seeds"),
+    )
+
+
+def _markdown_table(frame: pd.DataFrame, digits: int = 1) -> str:
+    def cell(value: object) -> str:
+        return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
+
+
+def methods_markdown(trials: int = 400) -> str:
+    """The book's section "How claims are judged", computed when the book is built: the rule as
+    prose, every measure's smallest effect of interest, the rule's calibration under no effect and
+    its power (the introduction's ``robinterp-judging`` directive renders it)."""
+    from robinterp.reports import effects
+
+    sizes = pd.DataFrame(
+        [{"measure": e.title, "smallest effect": e.describe(), "why": e.why} for e in effects.EFFECTS.values()]
+    )
+    power = power_table(trials=trials).reset_index()
+    return "\n\n".join(
+        [
+            SEEDS_RULE,
+            ORDERING_RULE,
+            TREND_RULE,
+            EQUIVALENCE_RULE,
+            AT_MOST_RULE,
+            MAGNITUDE_RULE,
+            f"A model below {COLLAPSE_FLOOR:g}% clean accuracy on a seed has collapsed, and no claim about it "
+            f"is judged; nor is a claim with more than {100 * MAX_MISSING:.0f}% of its values undefined, nor a "
+            "removal claim (ROAR) where the measure cannot separate a standard model's saliency from random "
+            "removal. The counts on every page are descriptive: rows share models, and no correction for "
+            "multiplicity is applied; each page says how many decisive verdicts chance alone would give.",
+            "**Smallest effects of interest** (`robinterp/reports/effects.py`):",
+            _markdown_table(sizes),
+            f"**Calibration.** Simulated pairs of models with no true difference (per-image correctness, each "
+            f"network's accuracy varying from seed to seed with sd 2 points, images hard or easy for all alike; "
+            f"{trials} simulated comparisons per row): the share of each verdict. A decisive verdict here is an "
+            "error; the rule is built to give at most 5%, and the test suite fails if it gives more.",
+            _markdown_table(calibration_table(trials)),
+            "**Power.** The share of simulated comparisons (1000 images) in which the rule calls a true gain "
+            "*consistent*, with seed sd 2 points:",
+            _markdown_table(power),
+        ]
     )

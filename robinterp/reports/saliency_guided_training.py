@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from robinterp.experiments.saliency_guided_training import SaliencyGuidedConfig
-from robinterp.reports import attack_title, rules
+from robinterp.reports import attack_title, effects, rules
 
 
 def _at(curves: pd.DataFrame, attack: str, eps: float, label: str) -> pd.Series:
@@ -120,6 +120,15 @@ RANGE_PAIRS = (
 )
 
 
+def _gate(robust: pd.DataFrame):
+    """A claim's validity gate: why a claim about models A and B is not judged ("" when it is),
+    from their clean accuracy per seed (radius 0 of the first attack)."""
+    clean = robust[robust.eps == 0]
+    clean = clean[clean.attack == clean.attack.iloc[0]] if len(clean) else clean
+    accuracy = rules.clean_accuracy(clean)
+    return lambda *labels: rules.collapsed(accuracy, labels)
+
+
 def _missing(found: dict[str, str], *names: str) -> str | None:
     gone = [name for name in names if name not in found]
     return f"not run (no {gone[0].replace('standard', 'ST')} model among the methods)" if gone else None
@@ -143,12 +152,14 @@ def claims(
     """The paper's orderings (and Karkehabadi et al.'s contrary one) at the radii where the paper
     quotes numbers for the chapter's data set (``paper_radii``), under the book's rule
     (``rules.ordering``): the per-image difference A - B of robust correctness, paired on the same
-    test images and seeds, its mean and 95% bootstrap interval over images. With the removal
+    test images and seeds, its mean and 95% interval over seeds and images. With the removal
     table, Ismail et al.'s claim that SGT's saliency is more faithful than ST's, on the
     random-minus-saliency gap at 50% removed; with the focus table (``map_focus``), Figure 6's
     claims on the share of each map that lies off the object."""
     found = roles(cfg)
     radii, note = paper_radii(cfg.dataset)
+    gate = _gate(robust)
+    accuracy_effect = effects.smallest("accuracy")
     rows = []
     for a, b, attack, radius, source in POINT_CLAIMS:
         eps = radii[radius]
@@ -163,7 +174,8 @@ def claims(
         if missing:
             rows.append({**base, "verdict": missing})
             continue
-        rows.append({**base, **rules.ordering(_robust_diff(robust, la, lb, attack, eps)).row()})
+        judged = rules.ordering(_robust_diff(robust, la, lb, attack, eps), accuracy_effect)
+        rows.append({**base, **judged.gated(gate(la, lb)).row()})
     sgt, standard = found.get("sgt"), found.get("standard")
     if removal is not None and sgt and standard:
         _, at = faithfulness_gap(removal, sgt)
@@ -174,7 +186,9 @@ def claims(
                     f"gap, {100 * at:.0f}% removed)",
                     "source": "ismail2021sgt",
                     "measure": f"gap of {sgt} - gap of {standard} (points)",
-                    **rules.ordering(_gap_diff(removal, sgt, standard, at)).row(),
+                    **rules.ordering(_gap_diff(removal, sgt, standard, at), accuracy_effect)
+                    .gated(gate(sgt, standard))
+                    .row(),
                 }
             )
     if focus is not None:
@@ -190,7 +204,8 @@ def claims(
                 rows.append({**base, "verdict": missing})
                 continue
             diff = rules.paired(focus, lb, la, value="background_share")
-            rows.append({**base, **rules.ordering(diff).row()})
+            judged = rules.ordering(diff, effects.smallest("background_share"))
+            rows.append({**base, **judged.gated(gate(la, lb)).row()})
     return pd.DataFrame(rows)
 
 
@@ -200,6 +215,7 @@ def range_claims(cfg: SaliencyGuidedConfig, robust: pd.DataFrame) -> pd.DataFram
     the radius step), paired on images and seeds, under ``rules.ordering``. One row per pair and
     attack; columns claim, attack, source, measure and the judgement's."""
     found = roles(cfg)
+    gate = _gate(robust)
     attacked = robust[robust.eps > 0]
     radii = sorted(attacked.eps.round(6).unique())
     area = attacked.groupby(["method", "seed", "attack", "image"])["correct"].mean().rename("area").reset_index()
@@ -221,7 +237,8 @@ def range_claims(cfg: SaliencyGuidedConfig, robust: pd.DataFrame) -> pd.DataFram
                 rows.append({**base, "verdict": missing})
                 continue
             diff = rules.paired(here, la, lb, value="area")
-            rows.append({**base, **rules.ordering(diff).row()})
+            judged = rules.ordering(diff, effects.smallest("accuracy"))
+            rows.append({**base, **judged.gated(gate(la, lb)).row()})
     return pd.DataFrame(rows)
 
 
@@ -237,19 +254,21 @@ def range_view(judged: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     shown = judged.assign(cell=[cell(row) for _, row in judged.iterrows()])
     view = shown.pivot(index="claim", columns="attack", values="cell")
     view = view.reindex(list(dict.fromkeys(judged["claim"])))
-    return view.rename(columns=str.upper).rename_axis(columns=None)
+    return view.rename(columns=attack_title).rename_axis(columns=None)
 
 
 def magnitudes(cfg: SaliencyGuidedConfig, robust: pd.DataFrame) -> pd.DataFrame:
     """The gains the paper quotes for the chapter's data set (``paper_numbers.GUESMI_GAINS``)
     beside ours: the per-image difference of robust correctness (points), under the magnitude
-    rule (``rules.magnitude``); a gain of "over X" is an ordering of the gain minus X."""
+    rule (``rules.magnitude``, a band of the paper's rounding or a point); a gain of "over X" is
+    ``rules.at_least``. A claim about a collapsed model is not judged."""
     from robinterp.paper_numbers import GUESMI_GAINS
 
     found = roles(cfg)
+    gate = _gate(robust)
     radii, _ = paper_radii(cfg.dataset)
     rows = []
-    for (dataset, a, b, attack, radius), (points, at_least, where) in GUESMI_GAINS.items():
+    for (dataset, a, b, attack, radius), points, at_least, where in GUESMI_GAINS:
         if dataset != cfg.dataset:
             continue
         eps = radii[radius]
@@ -268,18 +287,10 @@ def magnitudes(cfg: SaliencyGuidedConfig, robust: pd.DataFrame) -> pd.DataFrame:
             continue
         diff = _robust_diff(robust, la, lb, attack, eps)
         if at_least:
-            judged = rules.ordering(diff.assign(value=diff["value"] - points))
-            rows.append(
-                {
-                    **base,
-                    **judged.row(),
-                    "effect": judged.mean + points,
-                    "low": judged.low + points,
-                    "high": judged.high + points,
-                }
-            )
+            judged = rules.at_least(diff, points, effects.rounding(points))
         else:
-            rows.append({**base, **rules.magnitude(diff, points).row()})
+            judged = rules.magnitude(diff, points, effects.band("accuracy", points))
+        rows.append({**base, **judged.gated(gate(la, lb)).row()})
     if not rows:  # the paper quotes no gain on this data set
         return pd.DataFrame(columns=["claim", "source", "where", "measure", "paper", "verdict"])
     return pd.DataFrame(rows)

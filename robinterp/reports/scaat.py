@@ -9,7 +9,7 @@ import dataclasses
 import pandas as pd
 
 from robinterp.experiments.scaat import SCAATConfig
-from robinterp.reports import mean_sd, rules, titled
+from robinterp.reports import effects, mean_sd, rules, titled
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +50,22 @@ def _diff(table: pd.DataFrame, dataset: str, metric: str, a: str, b: str, higher
     return diff if higher else diff.assign(value=-diff["value"])
 
 
+def _smallest(table: pd.DataFrame, dataset: str, metric: str, reference: str) -> float:
+    """The smallest effect of interest of ``metric`` (relative sizes: of the reference model's mean)."""
+    if metric == "accuracy":
+        return effects.smallest("accuracy")
+    rows = table[(table.dataset == dataset) & (table.metric == metric) & (table.method == reference)]
+    return effects.smallest(metric, float(rows["score"].mean()))
+
+
+def _collapse_gate(table: pd.DataFrame, dataset: str):
+    """Why a claim about some models is not judged on ``dataset`` (a model below
+    ``rules.COLLAPSE_FLOOR`` clean accuracy on a seed), "" when it is judged."""
+    clean = table[(table.dataset == dataset) & (table.metric == "accuracy")].rename(columns={"score": "correct"})
+    accuracy = rules.clean_accuracy(clean)
+    return lambda *labels: rules.collapsed(accuracy, labels)
+
+
 def claims(
     cfg: SCAATConfig,
     measures: pd.DataFrame,
@@ -64,10 +80,14 @@ def claims(
     rows = []
     for baseline in [b for b in baselines if b in cfg.labels()]:
         for dataset in cfg.datasets():
+            gate = _collapse_gate(table, dataset)(scaat, baseline)
             for name, measure in MEASURES.items():
                 if not ((table.dataset == dataset) & (table.metric == name)).any():
                     continue  # a measure the config leaves out
-                judged = rules.ordering(_diff(table, dataset, name, scaat, baseline, measure.higher_is_better))
+                judged = rules.ordering(
+                    _diff(table, dataset, name, scaat, baseline, measure.higher_is_better),
+                    _smallest(table, dataset, name, baseline),
+                ).gated(gate)
                 rows.append(
                     {
                         "claim": measure.claim,
@@ -77,7 +97,9 @@ def claims(
                         **judged.row(),
                     }
                 )
-            judged = rules.equivalence(_diff(table, dataset, "accuracy", scaat, baseline, True), cfg.accuracy_margin)
+            judged = rules.equivalence(
+                _diff(table, dataset, "accuracy", scaat, baseline, True), cfg.accuracy_margin
+            ).gated(gate)
             rows.append(
                 {
                     "claim": f"{ACCURACY.claim} (within {cfg.accuracy_margin:g})",
@@ -92,9 +114,9 @@ def claims(
 
 def ablation(cfg: SCAATConfig, measures: pd.DataFrame, removal: pd.DataFrame) -> pd.DataFrame:
     """Each ablation variant against the SCAAT entry on the first data set, per measure: the
-    difference variant - SCAAT with its 95% interval over images (the ablation's seeds), and
-    whether the variant is better, worse or not measurably different (the interval's side of 0,
-    in the measure's better direction)."""
+    difference variant - SCAAT with its 95% interval over seeds and images (the ablation's seeds),
+    and the rule's verdict in the measure's better direction: better or worse (beyond the smallest
+    effect of interest), no meaningful difference, inconclusive, or not judged (one seed)."""
     scaat = cfg.scaat_label()
     table = pd.concat([measures, removal_gap(removal)], ignore_index=True)
     table = table[table.seed.isin(cfg.ablation_seeds)]
@@ -103,13 +125,15 @@ def ablation(cfg: SCAATConfig, measures: pd.DataFrame, removal: pd.DataFrame) ->
         for name, measure in {**MEASURES, "accuracy": ACCURACY}.items():
             if not (table.metric == name).any():
                 continue
-            raw = rules.ordering(_diff(table, cfg.dataset, name, entry.label, scaat, True))
-            oriented = (
-                raw
-                if measure.higher_is_better
-                else rules.ordering(_diff(table, cfg.dataset, name, entry.label, scaat, False))
+            smallest = _smallest(table, cfg.dataset, name, scaat)
+            raw = rules.ordering(_diff(table, cfg.dataset, name, entry.label, scaat, True), smallest)
+            oriented = rules.ordering(
+                _diff(table, cfg.dataset, name, entry.label, scaat, measure.higher_is_better), smallest
             )
-            side = "better" if oriented.low > 0 else "worse" if oriented.high < 0 else "no measurable difference"
+            side = {
+                rules.CONSISTENT: "better",
+                rules.INCONSISTENT: "worse",
+            }.get(oriented.verdict, oriented.verdict + (f" ({oriented.reason})" if oriented.reason else ""))
             rows.append(
                 {
                     "variant": f"{entry.label} ({entry.describe()})",

@@ -16,8 +16,9 @@ from robinterp.reports import rules, with_metric_titles
 
 NOT_RUN = "not run"
 UNTESTABLE = "not testable here"
-INTERVAL_RULE = "interval"  # the book's rule (robinterp.reports.rules)
-SEED_RULE = "seed count"  # the older rule: verdict tables saved before every chapter used the interval
+INTERVAL_RULE = "interval over seeds"  # the book's rule (robinterp.reports.rules)
+SEED_RULE = "older rule"  # verdict tables saved by an older build: their levels are not this rule's
+OLD_LEVELS = ("reproduced", "partly", "not reproduced", "contradicted")
 # what the page shows of each claim, the verdict first; the saved table also has the measure
 SHOWN = ("verdict", "ours", "rule", "paper's value", "where")
 
@@ -71,6 +72,18 @@ NOT_TESTABLE = (
         "abstract",
         "CIFAR-10 is not reachable offline; `book/configs/saliency_guided_training_cifar10_paper.yml` runs it "
         "where it is",
+    ),
+    (
+        "Guesmi et al. (SGT, ASGT)",
+        "SGT gains over 20 points on ST under FGSM on CIFAR-10 (eps 0.025)",
+        "§4.2",
+        "CIFAR-10 is not reachable offline (the same configuration runs it where it is)",
+    ),
+    (
+        "Guesmi et al. (SGT, ASGT)",
+        "ASGT gains over 30 points on ST under FGSM on CIFAR-10 (eps 0.025)",
+        "§4.3",
+        "CIFAR-10 is not reachable offline (the same configuration runs it where it is)",
     ),
     (
         "Moshe et al. (NsLoss)",
@@ -133,11 +146,11 @@ def normalise(paper: PaperChapter, frame: pd.DataFrame) -> pd.DataFrame:
     ours, rule, verdict."""
     frame = paper.headline(frame)
     # per row: a chapter may judge some claims by the interval and count seeds for others
-    low = frame["low"].map(_number) if "low" in frame.columns else pd.Series(math.nan, index=frame.index)
-    rule = low.map(lambda value: SEED_RULE if math.isnan(value) else INTERVAL_RULE)
+    rule = pd.Series(INTERVAL_RULE, index=frame.index)
     if "rule" in frame.columns:  # a row that says how it was judged (NsLoss's best of four)
         rule = frame["rule"].where(frame["rule"].notna(), rule)
     rule = rule.where(frame["verdict"].isin(rules.LEVELS), "—")  # not run, not judged: no rule applied
+    rule = rule.mask(frame["verdict"].isin(OLD_LEVELS), SEED_RULE)
     # where in the paper, when the chapter says; its citation key would repeat the paper's name
     # and widen the table past the page
     where = frame["where"] if "where" in frame.columns else pd.Series("—", index=frame.index)
@@ -147,6 +160,7 @@ def normalise(paper: PaperChapter, frame: pd.DataFrame) -> pd.DataFrame:
         else pd.Series("—", index=frame.index)
     )
     measure = frame["measure"].fillna("") if "measure" in frame.columns else pd.Series("", index=frame.index)
+    verdict, why = zip(*(_verdict_and_why(row) for _, row in frame.iterrows())) if len(frame) else ((), ())
     return pd.DataFrame(
         {
             "paper": paper.paper,
@@ -155,10 +169,26 @@ def normalise(paper: PaperChapter, frame: pd.DataFrame) -> pd.DataFrame:
             "paper's value": papers_value,
             "ours": [_ours(row) for _, row in frame.iterrows()],
             "rule": rule,
-            "verdict": frame["verdict"].astype(str),
+            "verdict": list(verdict),
             "measure": measure.astype(str),
+            "why": list(why),
         }
     )
+
+
+def _verdict_and_why(row: pd.Series) -> tuple[str, str]:
+    """A saved verdict as the scoreboard counts it: the rule's levels as they are; "not judged"
+    with its reason; a claim the chapter could not run ("not run (no SGT model ...)") is not
+    testable here, with the chapter's reason; an older build's levels are kept, marked by their
+    rule."""
+    verdict = str(row["verdict"])
+    reason = row.get("reason")
+    reason = reason if isinstance(reason, str) else ""
+    if verdict.startswith("not run (") and verdict.endswith(")"):
+        return UNTESTABLE, verdict[len("not run (") : -1]
+    if verdict.startswith("not judged (") and verdict.endswith(")"):
+        return rules.NOT_JUDGED, verdict[len("not judged (") : -1]
+    return verdict, reason
 
 
 def chapter_rows(root: Path, profile: str, paper: PaperChapter) -> pd.DataFrame:
@@ -219,12 +249,26 @@ def scoreboard(root: Path, profile: str = "default", other: str = "paper") -> pd
     return board
 
 
+ORDER = (*rules.LEVELS, rules.NOT_JUDGED, NOT_RUN, UNTESTABLE)
+
+
 def tally(board: pd.DataFrame, column: str = "verdict") -> pd.DataFrame:
-    """Papers x verdicts: how many claims got each verdict (the rule's four levels, then the rest)."""
-    order = [*rules.LEVELS, NOT_RUN, UNTESTABLE]
+    """Papers x verdicts: how many claims got each verdict (the rule's four levels, not judged,
+    then the rest). Descriptive counts of dependent rows (one experiment feeds several claims),
+    not corrected for multiplicity: ``chance_column`` says how many decisive ones chance allows."""
     counts = board.groupby(["paper", column]).size().unstack(fill_value=0)
-    columns = [c for c in order if c in counts.columns] + [c for c in counts.columns if c not in order]
+    columns = [c for c in ORDER if c in counts.columns] + [c for c in counts.columns if c not in ORDER]
     return counts[columns].reindex([p.paper for p in PAPERS]).fillna(0).astype(int)
+
+
+CHANCE = "decisive by chance (at most)"
+
+
+def chance_column(counts: pd.DataFrame) -> pd.Series:
+    """Per paper, the most decisive verdicts the rule would give were none of its judged claims
+    true: 5% of them (the rule's calibrated bound; ``rules.simulate_no_effect`` finds less)."""
+    judged = counts[[c for c in rules.LEVELS if c in counts.columns]].sum(axis=1)
+    return (0.05 * judged).round(1).rename(CHANCE)
 
 
 def page_tables(board: pd.DataFrame, other: str = "paper") -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -233,5 +277,8 @@ def page_tables(board: pd.DataFrame, other: str = "paper") -> tuple[pd.DataFrame
     only for the claims not tested."""
     judged = board[board.verdict != UNTESTABLE]
     columns = list(SHOWN) + ([f"verdict ({other})"] if (judged[f"verdict ({other})"] != NOT_RUN).any() else [])
+    judged = judged.assign(
+        verdict=[f"{v} ({w})" if w and v == rules.NOT_JUDGED else v for v, w in zip(judged["verdict"], judged["why"])]
+    )
     untested = board[board.verdict == UNTESTABLE]
     return (judged.set_index(["paper", "claim"])[columns], untested.set_index(["paper", "claim"])[["where", "why"]])

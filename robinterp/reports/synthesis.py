@@ -13,7 +13,7 @@ from scipy import stats
 
 from robinterp import explanation_quality
 from robinterp.experiments.synthesis import INTERPRETABILITY, Measure
-from robinterp.reports import rules
+from robinterp.reports import effects, rules
 
 SEPARATED = "★"  # marks a column's best when the rule separates it from the second best
 HELD, UNSETTLED, FLIPPED = "held", "unsettled", "flipped"
@@ -44,11 +44,20 @@ def best_two(means: pd.Series, measure: Measure) -> tuple[str, str]:
     return order.index[0], order.index[1]
 
 
+def smallest(table: pd.DataFrame, measure: Measure) -> float:
+    """``measure``'s smallest effect of interest (``robinterp.reports.effects``): accuracies,
+    removal and ROAD gaps and ROAR in points; a Quantus metric or the alignment by its own size,
+    relative sizes of the mean over every method (the benchmark has no one reference model)."""
+    if measure.name in effects.EFFECTS or measure.name in effects.MEASURE_KEYS:
+        return effects.smallest(measure.name, float(table["score"].mean()))
+    return effects.smallest("accuracy")  # clean, per attack and radius, AutoAttack, ROAD gap
+
+
 def ordering(per_image: pd.DataFrame, measure: Measure, better: str, worse: str) -> rules.Judgement:
     """The rule's ordering "``better`` beats ``worse``" on ``measure``, paired on images and seeds."""
     table = per_image[per_image.measure == measure.name]
     diff = rules.paired(table, better, worse) if measure.higher_is_better else rules.paired(table, worse, better)
-    return rules.ordering(diff)
+    return rules.ordering(diff, smallest(table, measure))
 
 
 def _orderings(
@@ -56,7 +65,7 @@ def _orderings(
 ) -> dict[tuple[str, str], rules.Judgement]:
     """``ordering`` for many (better, worse) pairs of one measure at once (``rules.orderings``)."""
     oriented_table = table.assign(score=oriented(measure, table["score"]))
-    return rules.orderings(oriented_table, pairs)
+    return rules.orderings(oriented_table, pairs, smallest(table, measure))
 
 
 def benchmark(
@@ -79,7 +88,7 @@ def benchmark(
         stats_ = {label: over_seeds(values.loc[values.method == label, "value"]) for label in labels}
         means = pd.Series({label: m for label, (m, _) in stats_.items()}).dropna()
         best, second = best_two(means, measure) if len(means) > 1 else (None, None)
-        separated = best is not None and ordering(scores, measure, best, second).verdict == "reproduced"
+        separated = best is not None and ordering(scores, measure, best, second).verdict == rules.CONSISTENT
         cells = []
         for label in labels:
             mean, half = stats_[label]
@@ -169,10 +178,11 @@ def budget_check(
     base: pd.DataFrame, larger: pd.DataFrame, measures: Sequence[Measure], labels: Sequence[str]
 ) -> pd.DataFrame:
     """Per measure: the orderings of two methods that the rule separates at the chapter's budget
-    (over all its seeds), and whether each still holds at the larger budget (its seeds, paired
-    on images): *held* when the interval there still excludes 0 the same way, *flipped* when it
-    excludes 0 the other way, *unsettled* otherwise; and Spearman's correlation between the
-    methods' means at the two budgets (same seeds only)."""
+    (*consistent* over all its seeds), and whether each still holds at the larger budget (its
+    seeds, paired on images): *held* when it is *consistent* there too, *flipped* when it is
+    *inconsistent*, *unsettled* otherwise (a larger budget on one seed is never decisive: every
+    ordering it checks is unsettled); and Spearman's correlation between the methods' means at
+    the two budgets (same seeds only)."""
     rows = []
     budget_seeds = sorted(larger["seed"].unique())
     for measure in measures:
@@ -188,10 +198,16 @@ def budget_check(
         ]
         # every pair of a measure at once (rules.orderings): the same judgements as one by one
         separated = [
-            pair for pair, judged in _orderings(here, measure, pairs).items() if judged.verdict == "reproduced"
+            pair for pair, judged in _orderings(here, measure, pairs).items() if judged.verdict == rules.CONSISTENT
         ]
         for later in _orderings(there, measure, separated).values():
-            counts[HELD if later.low > 0 else FLIPPED if later.high < 0 else UNSETTLED] += 1
+            counts[
+                HELD
+                if later.verdict == rules.CONSISTENT
+                else FLIPPED
+                if later.verdict == rules.INCONSISTENT
+                else UNSETTLED
+            ] += 1
         same_seeds = here[here.seed.isin(budget_seeds)].groupby("method")["score"].mean()
         later_means = there.groupby("method")["score"].mean()
         both = same_seeds.index.intersection(later_means.index)
