@@ -204,6 +204,25 @@ def test_the_lambda_search_keeps_the_largest_lambda_whose_training_stays_below_a
     )
     assert list(never["lambda"]) == pytest.approx([1e-3, 1e-2, 1e-1]) and not never.bracketed.any()
     assert chosen == pytest.approx(1e-1) and set(never.phase) == {"bracket"}
+    # the same search with the accuracy test (ours): a lambda that costs the training accuracy
+    # more than the drop allowed is too high although the cross-entropy test never fires
+    chosen, dropped = sensitivity.select_lambda(
+        lambda: copy.deepcopy(standard),
+        lambda m: torch.optim.Adam(m.parameters(), lr=1e-2),
+        lambda: blobs.batches(20, shuffle=True, seed=1),
+        lam0=1e-3,
+        num_classes=10,
+        eps_ns=0.5,
+        n=2,
+        iterations=1,
+        spread=1e5,
+        max_steps=2,
+        window=2,
+        random_guess_ce="log2",
+        accuracy_drop=10.0,
+    )
+    assert dropped.too_high.any() and (dropped[dropped.too_high].accuracy_drop > 10).all()
+    assert (dropped[dropped.too_high].training_ce < dropped.threshold.iloc[0]).all()  # the CE test did not fire
     with pytest.raises(RobinterpError, match="random_guess_ce must be one of"):
         sensitivity.select_lambda(lambda: standard, lambda m: None, lambda: [], 1.0, 10, random_guess_ce="log10")
 

@@ -83,9 +83,14 @@ class NeuronSensitivityConfig(common.ExperimentConfig):
     lambda_spread: float = param(10.0, low=1, low_open=True)
     """Factor by which the search grows (or shrinks) lambda from lambda_0 until one candidate is
     too high and one is not (the paper: "the same order of magnitude"; ours: 10)."""
-    lambda_max_steps: int = param(3, low=1)
+    lambda_max_steps: int = param(1, low=1)
     """At most this many growing (or shrinking) steps: the search's cap is lambda_0 * spread**steps
-    (ours); without a bracket by then it stops, and the page says so."""
+    (ours: one step, the paper's "same order of magnitude"); without a bracket by then it stops,
+    and the page says so."""
+    lambda_accuracy_drop: float = param(10.0, low=0, low_open=True, high=100)
+    """A candidate is also too high when its training accuracy over the last 10 batches falls more
+    than this many points below that over its first 10 (ours: the paper's test, the cross-entropy
+    of a random guess, does not fire in a one-epoch continuation at a low learning rate)."""
     random_guess_ce: str = param("ln", choices=tuple(nsloss.RANDOM_GUESS_CE))
     """A random guess's cross-entropy in nats, ln C (ours), or log2 C read literally."""
     eval_size: int = param(250, low=1, high=10000)
@@ -251,6 +256,7 @@ def lambda_protocol(
             spread=cfg.lambda_spread,
             max_steps=cfg.lambda_max_steps,
             random_guess_ce=cfg.random_guess_ce,
+            accuracy_drop=cfg.lambda_accuracy_drop,
         )
         # if every candidate was too high, one step below the smallest one tried
         return trace.assign(
@@ -265,6 +271,7 @@ def lambda_protocol(
         "lambda_search_iterations",
         "lambda_spread",
         "lambda_max_steps",
+        "lambda_accuracy_drop",
         "random_guess_ce",
         "finetune_lr",
         "optimizer",

@@ -245,6 +245,7 @@ def select_lambda(
     random_guess_ce: str = "ln",
     tolerance: float = 0.05,
     window: int = 10,
+    accuracy_drop: float | None = None,
 ) -> tuple[float | None, pd.DataFrame]:
     """Step 3 of the lambda protocol (section 4.4): bracket, then bisect, around lambda_0.
 
@@ -256,6 +257,11 @@ def select_lambda(
     The paper writes the random guess as log2(C), its value in bits; PyTorch's
     cross-entropy is in nats, where it is ln(C) (the default). ``"log2"`` compares
     nats with log2(C) = 1.44 ln(C) literally, which a collapsed model never reaches.
+    With ``accuracy_drop`` (points; ours) a candidate is also too high when its training accuracy,
+    averaged over the last ``window`` batches, falls more than that below its average over the
+    first ``window`` (where it is still the standard model): a continuation of one epoch at a low
+    learning rate from a trained model rarely reaches the random guess's cross-entropy, so the
+    paper's test alone cannot fire there, and the search would run to its cap.
 
     The search starts at lambda_0. It first brackets: lambda is multiplied by ``spread``
     (divided, when lambda_0 is already too high) until one candidate is too high and one
@@ -282,6 +288,8 @@ def select_lambda(
         optimizer = make_optimizer(model)
         model.train()
         recent: deque[float] = deque(maxlen=window)
+        right: deque[float] = deque(maxlen=window)
+        first: list[float] = []
         high, steps = False, 0
         for xb, yb in epoch():
             xb, yb = xb.to(device.of(model)), yb.to(device.of(model))  # batches stay on the CPU
@@ -291,8 +299,19 @@ def select_lambda(
             (ce + lam * penalty).backward()
             optimizer.step()
             recent.append(ce.item())
+            accuracy = 100.0 * (logits.argmax(1) == yb).float().mean().item()
+            right.append(accuracy)
+            if len(first) < window:
+                first.append(accuracy)
             steps += 1
             if len(recent) == window and sum(recent) / window >= threshold:
+                high = True
+                break
+            if (
+                accuracy_drop is not None
+                and steps >= 2 * window
+                and sum(right) / window < sum(first) / window - accuracy_drop
+            ):
                 high = True
                 break
         rows.append(
@@ -303,6 +322,7 @@ def select_lambda(
                 "phase": phase,
                 "training_ce": sum(recent) / max(1, len(recent)),
                 "threshold": threshold,
+                "accuracy_drop": (sum(first) / max(1, len(first)) - sum(right) / max(1, len(right))),
             }
         )
         return high
