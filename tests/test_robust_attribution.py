@@ -145,8 +145,9 @@ def test_the_verdicts_on_results_whose_answers_are_known():
     assert distilled["... their ROAR is quite close to standard training's"] == pytest.approx(80)
     assert distilled["distillation does not make the maps more faithful than standard training"] == pytest.approx(80)
     assert verdicts.loc["the alignment model's map is more faithful than its own post-hoc saliency", "effect"] == 10
-    # ROAR that cannot tell the standard model's saliency from random removal judges nothing
-    unjudged = report.claims(cfg, *synthetic(cfg, random_share=80)).set_index("claim")
+    # ROAR that cannot tell any listed model's saliency from random removal judges nothing
+    # (random removal leaves 30%: every map's removal leaves more, none beats the control)
+    unjudged = report.claims(cfg, *synthetic(cfg, random_share=30)).set_index("claim")
     roar_claims = unjudged.measure.str.startswith("ROAR")
     assert (unjudged.verdict[roar_claims] == "not judged").all()
     assert unjudged.reason[roar_claims & ~grid].str.startswith("ROAR does not beat its random control").all()

@@ -335,3 +335,30 @@ def test_a_tally_counts_every_verdict_in_the_order_of_the_levels():
     verdicts = [rules.INCONSISTENT, rules.CONSISTENT, rules.NOT_JUDGED, rules.CONSISTENT, "not run (no X)"]
     assert rules.tally(verdicts) == ("**2** consistent, **1** inconsistent, **1** not judged and **1** not run")
     assert rules.tally([rules.INCONCLUSIVE]) == "**1** inconclusive" and rules.tally([]) == "none"
+
+
+def test_one_missing_value_leaves_its_image_out_in_every_seed_not_the_shared_term():
+    """The same images in every seed share their term: a value missing in one seed must not turn
+    the interval into one that treats the seeds' images as independent (S times too small a term)."""
+    rng = np.random.default_rng(4)
+    image_effect = rng.normal(0.0, 1.0, 500)
+    d = pd.DataFrame(
+        [
+            {"seed": s, "image": i, "value": v + 0.1 * rng.standard_normal()}
+            for s in range(3)
+            for i, v in enumerate(image_effect)
+        ]
+    )
+    full = rules.estimate(d)
+    holed = rules.estimate(d.assign(value=d["value"].where(d.index != 7)))
+    assert holed.se == pytest.approx(full.se, rel=0.05) and holed.missing == 3 and holed.n == 1497
+
+
+def test_an_over_ratio_is_an_at_least_claim():
+    rng = np.random.default_rng(6)
+    a = pd.DataFrame([{"seed": s, "image": i, "a": 1 + rng.random()} for s in range(3) for i in range(100)])
+    seven_times = a.assign(b=a["a"] / 7)
+    assert rules.ratio(seven_times, 5.0, band=0.5).verdict == rules.INCONSISTENT  # "5 times" is not 7
+    assert rules.ratio(seven_times, 5.0, band=0.5, at_least=True).verdict == rules.CONSISTENT  # "over 5"
+    zero = a.assign(b=0.0)
+    assert rules.ratio(zero, 5.0, band=0.5).verdict == rules.NOT_JUDGED

@@ -89,8 +89,9 @@ class NeuronSensitivityConfig(common.ExperimentConfig):
     and the page says so."""
     lambda_accuracy_drop: float = param(10.0, low=0, low_open=True, high=100)
     """A candidate is also too high when its training accuracy over the last 10 batches falls more
-    than this many points below that over its first 10 (ours: the paper's test, the cross-entropy
-    of a random guess, does not fire in a one-epoch continuation at a low learning rate)."""
+    than this many points below the standard model's on the epoch's first 10 (ours: the paper's
+    test, the cross-entropy of a random guess, does not fire in a one-epoch continuation at a low
+    learning rate)."""
     random_guess_ce: str = param("ln", choices=tuple(nsloss.RANDOM_GUESS_CE))
     """A random guess's cross-entropy in nats, ln C (ours), or log2 C read literally."""
     eval_size: int = param(250, low=1, high=10000)

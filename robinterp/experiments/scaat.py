@@ -74,8 +74,8 @@ class SCAATConfig(common.ExperimentConfig):
     chapters train Fashion-MNIST at 0.1; at 0.3 its objects' textures are erased). None: the
     methods' own radius on every data set."""
     ablation_seeds: tuple[int, ...] = param((0,), low=0)
-    """Seeds of the ablation models, among ``seeds`` (one, for the CPU budget: its intervals
-    cover image noise, not training noise)."""
+    """Seeds of the ablation models, among ``seeds`` (one, for the CPU budget: with one seed the
+    rule cannot estimate training variance, so the ablation's rows are shown, not judged)."""
     epochs: float = param(1.0, low=0, low_open=True)
     """Epochs of every method that does not set its own."""
     lr: float = param(1e-3, low=0, low_open=True)

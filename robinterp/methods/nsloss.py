@@ -228,6 +228,18 @@ def lambda_zero(
 RANDOM_GUESS_CE = {"log2": math.log2, "ln": math.log}
 
 
+def _starting_accuracy(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], count: int) -> float:
+    """Accuracy (%) of ``model`` as it is, in training mode as the candidates train, on the first
+    ``count`` of ``batches``: the reference a candidate's training accuracy is compared with."""
+    model.train()
+    right = []
+    with torch.no_grad():
+        for (xb, yb), _ in zip(batches, range(count)):
+            xb, yb = xb.to(device.of(model)), yb.to(device.of(model))
+            right.append(100.0 * (model(xb).argmax(1) == yb).float().mean().item())
+    return sum(right) / max(1, len(right))
+
+
 def select_lambda(
     make_model: Callable[[], nn.Module],
     make_optimizer: Callable[[nn.Module], torch.optim.Optimizer],
@@ -258,8 +270,8 @@ def select_lambda(
     cross-entropy is in nats, where it is ln(C) (the default). ``"log2"`` compares
     nats with log2(C) = 1.44 ln(C) literally, which a collapsed model never reaches.
     With ``accuracy_drop`` (points; ours) a candidate is also too high when its training accuracy,
-    averaged over the last ``window`` batches, falls more than that below its average over the
-    first ``window`` (where it is still the standard model): a continuation of one epoch at a low
+    averaged over the last ``window`` batches, falls more than that below the standard model's own
+    on the epoch's first ``window`` batches, before any step: a continuation of one epoch at a low
     learning rate from a trained model rarely reaches the random guess's cross-entropy, so the
     paper's test alone cannot fire there, and the search would run to its cap.
 
@@ -282,6 +294,7 @@ def select_lambda(
         raise RobinterpError(f"tolerance must be in [0, 1), got {tolerance!r}")
     threshold = (1 - tolerance) * RANDOM_GUESS_CE[random_guess_ce](num_classes)
     rows = []
+    reference = _starting_accuracy(make_model(), epoch(), window) if accuracy_drop is not None else math.nan
 
     def too_high(lam: float, phase: str) -> bool:
         model = make_model()
@@ -289,7 +302,6 @@ def select_lambda(
         model.train()
         recent: deque[float] = deque(maxlen=window)
         right: deque[float] = deque(maxlen=window)
-        first: list[float] = []
         high, steps = False, 0
         for xb, yb in epoch():
             xb, yb = xb.to(device.of(model)), yb.to(device.of(model))  # batches stay on the CPU
@@ -299,19 +311,12 @@ def select_lambda(
             (ce + lam * penalty).backward()
             optimizer.step()
             recent.append(ce.item())
-            accuracy = 100.0 * (logits.argmax(1) == yb).float().mean().item()
-            right.append(accuracy)
-            if len(first) < window:
-                first.append(accuracy)
+            right.append(100.0 * (logits.argmax(1) == yb).float().mean().item())
             steps += 1
             if len(recent) == window and sum(recent) / window >= threshold:
                 high = True
                 break
-            if (
-                accuracy_drop is not None
-                and steps >= 2 * window
-                and sum(right) / window < sum(first) / window - accuracy_drop
-            ):
+            if accuracy_drop is not None and len(right) == window and sum(right) / window < reference - accuracy_drop:
                 high = True
                 break
         rows.append(
@@ -322,7 +327,7 @@ def select_lambda(
                 "phase": phase,
                 "training_ce": sum(recent) / max(1, len(recent)),
                 "threshold": threshold,
-                "accuracy_drop": (sum(first) / max(1, len(first)) - sum(right) / max(1, len(right))),
+                "accuracy_drop": reference - sum(right) / max(1, len(right)),
             }
         )
         return high

@@ -203,7 +203,9 @@ def _ratio_rows(cfg: NeuronSensitivityConfig, scores: pd.DataFrame, gate) -> lis
             )
             continue
         pairs = rules.paired_values(scores[scores.metric == metric], a, b)
-        judged = rules.ratio(pairs, value, effects.band("ratio", value, value))
+        # "a reduction of over 116%": at least, less the band (the quoted ratio comes from rounded
+        # table values)
+        judged = rules.ratio(pairs, value, effects.band("ratio", value, value), at_least=" over " in where)
         rows.append({**base, **judged.gated(gate(a, b)).row()})
     return rows
 

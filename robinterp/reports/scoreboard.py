@@ -44,10 +44,13 @@ SGT_OTHER_SOURCES = ("karkehabadi2024sgt",)
 
 def _guesmi_headline(frame: pd.DataFrame) -> pd.DataFrame:
     """The SGT chapter's claims at one radius (its judgements of Figures 2 and 4 across the whole
-    eps range, per attack, stay on its page), without other papers' claims."""
+    eps range, per attack, stay on its page), without other papers' claims or gains derived from
+    the paper's figures."""
     across = frame["claim"].str.contains(" across eps ", regex=False)
     other = frame["source"].isin(SGT_OTHER_SOURCES) if "source" in frame.columns else False
-    return frame[~across & ~other]
+    # a gain the page derives from the paper's figures beside the one its text states
+    derived = frame["where"].fillna("").str.startswith("derived") if "where" in frame.columns else False
+    return frame[~across & ~other & ~derived]
 
 
 PAPERS = (
