@@ -191,8 +191,10 @@ def _ratio_rows(cfg: NeuronSensitivityConfig, scores: pd.DataFrame, gate) -> lis
     rows = []
     for (metric, numerator, denominator), (value, where) in moshe_ratios(cfg.model).items():
         a, b = label(numerator), label(denominator)
+        over = " over " in where  # "a reduction of over 116%": an at-least claim
         base = {
-            "claim": f"{numerator}'s {metric_title(metric)} is {value:g} times {denominator}'s",
+            "claim": f"{numerator}'s {metric_title(metric)} is {'over ' if over else ''}{value:g} times "
+            f"{denominator}'s",
             "source": "moshe2022nsloss",
             "measure": f"mean {metric_title(metric)} of {a} / of {b}; the paper: {where}",
             "paper": value,
@@ -205,7 +207,7 @@ def _ratio_rows(cfg: NeuronSensitivityConfig, scores: pd.DataFrame, gate) -> lis
         pairs = rules.paired_values(scores[scores.metric == metric], a, b)
         # "a reduction of over 116%": at least, less the band (the quoted ratio comes from rounded
         # table values)
-        judged = rules.ratio(pairs, value, effects.band("ratio", value, value), at_least=" over " in where)
+        judged = rules.ratio(pairs, value, effects.band("ratio", value, value), at_least=over)
         rows.append({**base, **judged.gated(gate(a, b)).row()})
     return rows
 
