@@ -349,3 +349,7 @@ def test_a_method_whose_seeds_land_apart_is_named_with_each_seeds_accuracy():
     )
     assert report.spread_seeds(records) == "**NsLoss** (seeds 93.0, 11.0, 92.0%)"
     assert report.spread_seeds(records, points=90) == "none"
+
+
+def test_the_budget_check_says_when_one_seed_leaves_it_silent():
+    assert "one seed" in report.budget_note(1) and report.budget_note(2) == ""

@@ -227,6 +227,18 @@ def budget_check(
     return pd.DataFrame(rows).set_index("measure")
 
 
+def budget_note(seeds: int) -> str:
+    """What the page says of the budget check's seeds: with one, the rule judges nothing there, so
+    every ordering it checks is unsettled by construction and the check is silent either way."""
+    if seeds >= 2:
+        return ""
+    return (
+        "**The larger budget trains one seed**, so the rule, which judges nothing on one seed, leaves "
+        "every ordering it checks unsettled: the check says nothing either way until `budget_seeds` "
+        "lists two seeds or more (a budget this CPU book does not pay yet)."
+    )
+
+
 def pair_counts(check: pd.DataFrame) -> dict[str, int]:
     """Totals of the budget check over every measure."""
     return {key: int(check[key].sum()) for key in ("separated pairs", HELD, UNSETTLED, FLIPPED)}
