@@ -290,7 +290,8 @@ def test_smallest_effects_absolute_relative_and_the_papers_rounding():
         effects.smallest("a toy metric")
     assert effects.rounding(98.8) == pytest.approx(0.05) and effects.rounding(35.0) == 0.5
     assert effects.rounding(0.0002) == pytest.approx(0.00005)
-    assert effects.band("accuracy", 98.8) == 1.0 and effects.band("alignment", 0.0002) == 0.01
+    assert effects.band("accuracy", 98.8) == 1.0 and effects.band("sparseness", 0.0002) == 0.01
+    assert effects.smallest("alignment", 4.0) == pytest.approx(0.2)  # Etmann's alignment has the images' scale
 
 
 @pytest.mark.parametrize(

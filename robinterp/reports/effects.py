@@ -55,7 +55,11 @@ _SHARE_WHY = "a share or a Gini index ranges over [0, 1]; 0.01 is 1% of that ran
 EFFECTS = {
     "accuracy": SmallestEffect("accuracy (clean, robust, or after removal)", 1.0, "points", False, _ACCURACY_WHY),
     "alignment": SmallestEffect(
-        "alignment (cosine of image and saliency)", 0.01, "", False, "a cosine in [0, 1]; 0.01 is 1% of that range"
+        "alignment (Etmann et al.: |<x, saliency>| / |saliency|)",
+        0.05,
+        "",
+        True,
+        "its scale is the images' norm (about 4 to 8 on MNIST and Fashion-MNIST), not a fixed range",
     ),
     "background_share": SmallestEffect("share of the absolute saliency off the object", 0.01, "", False, _SHARE_WHY),
     "sparseness": SmallestEffect("sparseness (Gini)", 0.01, "", False, _SHARE_WHY),

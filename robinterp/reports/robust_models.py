@@ -117,7 +117,8 @@ def claims(cfg: RobustModelsConfig, robust: pd.DataFrame, align: pd.DataFrame) -
             "source": "etmann2019connection",
             "measure": f"alignment, {robust_label} - {standard}",
             **rules.ordering(
-                rules.paired(align, robust_label, standard, value="alignment"), effects.smallest("alignment")
+                rules.paired(align, robust_label, standard, value="alignment"),
+                effects.smallest("alignment", float(align.loc[align.method == standard, "alignment"].mean())),
             )
             .gated(both)
             .row(),
