@@ -436,11 +436,6 @@ def paired(
     return diff[[k for k in ("seed", "image") if k in diff] + ["value"]]
 
 
-def not_judged(reason: str) -> dict[str, object]:
-    """A verdict row for a claim the gates keep from a verdict."""
-    return {"verdict": NOT_JUDGED, "reason": reason}
-
-
 # ---------------------------------------------------------------- validity gates
 
 
