@@ -11,7 +11,8 @@ one row per seed and image (or one per seed for a measure that is one number per
   seeds) and SE²(images) the squared standard error of the seed-averaged difference over images
   (the part of the test set's noise that every seed shares, from a two-way decomposition). The
   first term alone is the t-interval over per-seed means; the second adds the test set's sampling.
-  The t quantile takes S - 1 degrees of freedom, so the interval is, if anything, a little wide. With one seed there is no training variance to estimate: the claim is *not judged*.
+  The t quantile takes S - 1 degrees of freedom, so the interval is, if anything, a little wide.
+  With one seed there is no training variance to estimate: the claim is *not judged*.
 - **Smallest effect of interest** δ (``robinterp.reports.effects``), per measure, stated with why.
 - **Levels**, one standard of evidence both ways: *consistent* when the interval lies beyond +δ
   (the claimed direction); *inconsistent* when it lies beyond -δ; *no meaningful difference* when
@@ -238,6 +239,12 @@ def level(low: float, high: float, smallest: float) -> str:
     return INCONCLUSIVE
 
 
+def at_least_level(low: float, high: float, threshold: float) -> str:
+    """The verdict of "at least ``threshold``": the interval at or above it, wholly below it, or
+    neither."""
+    return CONSISTENT if low >= threshold else INCONSISTENT if high < threshold else INCONCLUSIVE
+
+
 def band_level(low: float, high: float, lower: float, upper: float) -> str:
     """The verdict of an equivalence or a magnitude: the interval inside [lower, upper], wholly
     outside it, or neither."""
@@ -317,11 +324,8 @@ def at_least(diff: pd.DataFrame, paper_value: float, tolerance: float, over: str
     to it): ``diff`` holds the effect, > 0 the claimed direction."""
     threshold = paper_value - tolerance
     est = estimate(diff, over)
-
-    def verdict(low: float, high: float) -> str:
-        return CONSISTENT if low >= threshold else INCONSISTENT if high < threshold else INCONCLUSIVE
-
-    return _judged(est, verdict, int((est.per_seed >= threshold).sum()), tolerance)
+    agreeing = int((est.per_seed >= threshold).sum())
+    return _judged(est, lambda lo, hi: at_least_level(lo, hi, threshold), agreeing, tolerance)
 
 
 def magnitude(diff: pd.DataFrame, paper_value: float, band: float, over: str = "images") -> Judgement:
@@ -364,11 +368,8 @@ def ratio(pairs: pd.DataFrame, paper_value: float, band: float, at_least: bool =
     )
     if at_least:
         threshold = paper_value - band
-
-        def verdict(low: float, high: float) -> str:
-            return CONSISTENT if low >= threshold else INCONSISTENT if high < threshold else INCONCLUSIVE
-
-        return _judged(est, verdict, int((per_seed >= threshold).sum()), band)
+        agreeing = int((per_seed >= threshold).sum())
+        return _judged(est, lambda lo, hi: at_least_level(lo, hi, threshold), agreeing, band)
     agreeing = int((np.abs(per_seed - paper_value) <= band).sum())
     return _judged(est, lambda lo, hi: band_level(lo, hi, paper_value - band, paper_value + band), agreeing, band)
 
@@ -451,10 +452,10 @@ def collapsed(accuracy: pd.DataFrame, labels: Sequence[str], floor: float = COLL
     return ""
 
 
-def clean_accuracy(correct: pd.DataFrame, value: str = "correct", scale: float = 1.0) -> pd.DataFrame:
+def clean_accuracy(correct: pd.DataFrame) -> pd.DataFrame:
     """Per model and seed, clean accuracy in % from a per-image table of correctness (columns method,
-    seed and ``value`` in points, or 0/1 with ``scale`` 100)."""
-    return correct.groupby(["method", "seed"])[value].mean().mul(scale).rename("accuracy").reset_index()
+    seed and correct, in points: 0 or 100)."""
+    return correct.groupby(["method", "seed"])["correct"].mean().rename("accuracy").reset_index()
 
 
 # ---------------------------------------------------------------- calibration
