@@ -520,3 +520,24 @@ def test_the_sweep_and_the_curve_score_only_the_models_the_quality_table_lacks(m
         ours = rows[rows["metric"] != "test_accuracy"]
         assert ours[["metric", "image", "score"]].reset_index(drop=True).equals(again)
     assert set(quality["metric"]) > set(ns.SWEEP_METRICS)
+
+
+def test_robust_models_claims_about_a_collapsed_model_are_not_judged():
+    cfg = RobustModelsConfig(methods={"standard": {"method": "standard"}, "PGD-AT": {"method": "pgd_at"}})
+    eps = max(cfg.epsilons)
+    clean = {"standard": 240, "PGD-AT": 20}  # PGD-AT at 8%: collapsed
+    rows = [
+        {"method": m, "seed": s, "attack": "pgd", "norm": "linf", "eps": e, "image": i, "correct": 100 * c}
+        for m, right in clean.items()
+        for s in (0, 1, 2)
+        for e in (0.0, eps)
+        for i, c in enumerate(images(right if e == 0 else 0))
+    ]
+    align = pd.DataFrame(
+        [{"method": m, "seed": s, "image": i, "alignment": 4.0} for m in clean for s in (0, 1, 2) for i in range(5)]
+    )
+    v = robust_models_report.claims(cfg, pd.DataFrame(rows), align).set_index("claim")
+    about_pgd = v.loc[[c for c in v.index if not c.startswith("the standard model")]]
+    assert (about_pgd.verdict == "not judged").all() and about_pgd.reason.str.startswith("collapsed: PGD-AT").all()
+    standard = v.loc[f"the standard model falls to near 0% under PGD at eps {eps:g} (at most {cfg.near_zero:g}%)"]
+    assert standard["verdict"] == "consistent"  # the standard model did not collapse

@@ -53,9 +53,8 @@ def claims(cfg: RobustModelsConfig, robust: pd.DataFrame, align: pd.DataFrame) -
     if robust_label is None or standard is None:
         return pd.DataFrame(columns=["claim", "source", "measure", "paper", "verdict"])
     eps = max(cfg.epsilons)
-    clean = robust[(robust.attack == "pgd") & (robust.eps == 0)]
-    accuracy = rules.clean_accuracy(clean)
-    gate = {label: rules.collapsed(accuracy, [label]) for label in (robust_label, standard)}
+    collapsed = rules.collapse_gate(robust[(robust.attack == "pgd") & (robust.eps == 0)])
+    gate = {label: collapsed(label) for label in (robust_label, standard)}
     both = gate[robust_label] or gate[standard]
     accuracy_effect = effects.smallest("accuracy")
     rows = []

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -456,6 +456,13 @@ def clean_accuracy(correct: pd.DataFrame) -> pd.DataFrame:
     """Per model and seed, clean accuracy in % from a per-image table of correctness (columns method,
     seed and correct, in points: 0 or 100)."""
     return correct.groupby(["method", "seed"])["correct"].mean().rename("accuracy").reset_index()
+
+
+def collapse_gate(clean: pd.DataFrame) -> Callable[..., str]:
+    """From a per-image table of clean correctness (``clean_accuracy``'s input), the gate of a claim
+    about some models: ``gate(*labels)`` says why it is not judged (``collapsed``), "" when it is."""
+    accuracy = clean_accuracy(clean)
+    return lambda *labels: collapsed(accuracy, labels)
 
 
 # ---------------------------------------------------------------- calibration

@@ -124,9 +124,7 @@ def _gate(robust: pd.DataFrame):
     """A claim's validity gate: why a claim about models A and B is not judged ("" when it is),
     from their clean accuracy per seed (radius 0 of the first attack)."""
     clean = robust[robust.eps == 0]
-    clean = clean[clean.attack == clean.attack.iloc[0]] if len(clean) else clean
-    accuracy = rules.clean_accuracy(clean)
-    return lambda *labels: rules.collapsed(accuracy, labels)
+    return rules.collapse_gate(clean[clean.attack == clean.attack.iloc[0]] if len(clean) else clean)
 
 
 def _missing(found: dict[str, str], *names: str) -> str | None:

@@ -62,8 +62,7 @@ def _collapse_gate(table: pd.DataFrame, dataset: str):
     """Why a claim about some models is not judged on ``dataset`` (a model below
     ``rules.COLLAPSE_FLOOR`` clean accuracy on a seed), "" when it is judged."""
     clean = table[(table.dataset == dataset) & (table.metric == "accuracy")].rename(columns={"score": "correct"})
-    accuracy = rules.clean_accuracy(clean)
-    return lambda *labels: rules.collapsed(accuracy, labels)
+    return rules.collapse_gate(clean)
 
 
 def claims(
