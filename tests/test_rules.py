@@ -363,3 +363,77 @@ def test_an_over_ratio_is_an_at_least_claim():
     assert rules.ratio(seven_times, 5.0, band=0.5, at_least=True).verdict == rules.CONSISTENT  # "over 5"
     zero = a.assign(b=0.0)
     assert rules.ratio(zero, 5.0, band=0.5).verdict == rules.NOT_JUDGED
+
+
+def test_a_decisive_verdicts_p_is_where_its_interval_reaches_the_boundary():
+    """For an ordering the p the bisection finds is the t-test's against the smallest effect:
+    2 x (1 - T(S-1)((mean - δ) / SE))."""
+    d = diffs((3.0, 3.4, 2.8, 3.1), images=50, spread=0.0)
+    judged = rules.ordering(d, smallest=1.0)
+    per_seed = np.array([3.0, 3.4, 2.8, 3.1])
+    expected = 2 * stats.t.sf((per_seed.mean() - 1.0) / stats.sem(per_seed), 3)
+    assert judged.verdict == rules.CONSISTENT and judged.p == pytest.approx(expected, rel=1e-6)
+    assert math.isnan(rules.ordering(diffs((3.0, -1.0, 4.0)), smallest=1.0).p)  # inconclusive: no p
+    assert math.isnan(judged.gated("collapsed").p)
+
+
+def test_holm_keeps_the_decisive_rows_that_pass_its_steps_and_says_why_the_others_fail():
+    rows = pd.DataFrame(
+        {
+            "verdict": [rules.CONSISTENT, rules.CONSISTENT, rules.INCONSISTENT, rules.INCONCLUSIVE, rules.NOT_JUDGED],
+            "p": [0.001, 0.03, 0.012, math.nan, math.nan],
+            "reason": ["", "", "", "", "one seed"],
+        }
+    )
+    fixed = rules.holm(rows)  # 4 judged rows: 0.001 <= 0.05/4, 0.012 <= 0.05/3, 0.03 > 0.05/2
+    assert fixed["verdict"].tolist() == [
+        rules.CONSISTENT,
+        rules.INCONCLUSIVE,
+        rules.INCONSISTENT,
+        rules.INCONCLUSIVE,
+        rules.NOT_JUDGED,
+    ]
+    assert "Holm" in fixed.loc[1, "reason"] and "4 judged sub-rows" in fixed.loc[1, "reason"]
+    one = rules.holm(rows.iloc[[1]])  # a claim with one row needs no correction
+    assert one["verdict"].tolist() == [rules.CONSISTENT]
+    # a decisive row saved without its p counts as p = 0.05: it survives alone, not beside others
+    assert rules.holm(pd.DataFrame({"verdict": [rules.CONSISTENT] * 2}))["verdict"].tolist() == [rules.INCONCLUSIVE] * 2
+
+
+@pytest.mark.parametrize(
+    "verdicts,expected",
+    [
+        ((rules.CONSISTENT, rules.CONSISTENT), rules.CONSISTENT),
+        ((rules.CONSISTENT, rules.INCONCLUSIVE), rules.INCONCLUSIVE),
+        ((rules.CONSISTENT, rules.INCONSISTENT), rules.INCONSISTENT),
+        ((rules.NO_DIFFERENCE, rules.NO_DIFFERENCE, rules.NOT_JUDGED), rules.NO_DIFFERENCE),
+        ((rules.NO_DIFFERENCE, rules.CONSISTENT), rules.INCONCLUSIVE),
+        ((rules.NOT_JUDGED, rules.NOT_JUDGED), rules.NOT_JUDGED),
+    ],
+)
+def test_a_claims_verdict_from_its_sub_rows(verdicts, expected):
+    rows = pd.DataFrame({"verdict": verdicts, "p": [1e-6] * len(verdicts), "reason": ["one seed"] * len(verdicts)})
+    verdict, reason, evidence = rules.claim_verdict(rows)
+    assert verdict == expected
+    assert (reason == "one seed") == (expected == rules.NOT_JUDGED)
+    assert evidence.endswith(f"of {len(verdicts)}")
+
+
+@pytest.mark.parametrize("sub_rows,seeds,images", [(4, 2, 250), (4, 3, 10000), (7, 5, 250), (7, 3, 2000)])
+def test_under_no_effect_a_claim_of_several_sub_rows_is_decisive_at_most_5_percent(sub_rows, seeds, images):
+    rates = rules.simulate_claims(sub_rows, seeds, images, trials=300)
+    assert rates["decisive"] <= 0.05, rates
+
+
+def test_the_seeds_a_comparison_needs_to_detect_twice_its_smallest_effect():
+    """Seed means spread with sd 2 points and no image noise: the resolution at S seeds is
+    (t(0.975) + t(0.8)) x 2 / sqrt(S); it reaches δ = 2 points first at 10 seeds."""
+    per_seed = 5.0 + 2.0 * np.array([-1.0, 1.0, 0.0]) / np.std([-1.0, 1.0, 0.0], ddof=1)
+    judged = rules.ordering(diffs(per_seed, images=20, spread=0.0), smallest=2.0)
+    expected = next(
+        s for s in range(2, 60) if (stats.t.ppf(0.975, s - 1) + stats.t.ppf(0.8, s - 1)) * 2.0 / math.sqrt(s) <= 2.0
+    )
+    assert judged.seeds_needed == expected == 10
+    noisy = rules.ordering(diffs((0.0, 0.1, -0.1), images=20, spread=100.0), smallest=0.5)
+    assert math.isinf(noisy.seeds_needed)  # the images' term alone is wider than δ: no number of seeds does it
+    assert math.isnan(rules.equivalence(diffs(per_seed, images=20, spread=0.0), margin=2.0).seeds_needed)

@@ -128,7 +128,18 @@ class Judgement:
     smallest: float = math.nan
     """The smallest effect of interest (or the margin, or the band's half-width) it was judged by."""
     reason: str = ""
-    """Why a claim is not judged."""
+    """Why a claim is not judged (or, after ``holm``, why a decisive verdict did not stand)."""
+    p: float = math.nan
+    """For a decisive verdict, the smallest 1 - confidence at which the interval still gives it (its
+    p-value: 0.05 or less, since the rule uses 95%); NaN otherwise. ``holm`` corrects on it."""
+    resolution: float = math.nan
+    """(t(0.975) + t(0.8)) x SE at this design: how far beyond a verdict's boundary a true effect must
+    lie for the rule to reach that verdict 4 times in 5."""
+    seeds_needed: float = math.nan
+    """For an ordering, the seeds at which a true effect of twice the smallest effect would be called
+    consistent 4 times in 5 (the seed term scaled, the images' term kept); infinite when no number
+    of seeds up to ``MAX_SEEDS_NEEDED`` would (the test set's own noise is too large); NaN for other
+    kinds of claim."""
 
     def interval(self, digits: int = 3) -> str:
         return effect_text(self.mean, self.low, self.high, digits)
@@ -144,12 +155,15 @@ class Judgement:
             "seeds agreeing": f"{self.seeds_agreeing} of {self.seeds}",
             "verdict": self.verdict,
             "reason": self.reason,
+            "p": self.p,
+            "resolution": self.resolution,
+            "seeds needed": self.seeds_needed,
         }
 
     def gated(self, reason: str | None) -> Judgement:
         """This judgement not judged for ``reason`` (unchanged when there is none): the numbers
         stay on the page, the verdict does not count."""
-        return self if not reason else dataclasses.replace(self, verdict=NOT_JUDGED, reason=reason)
+        return self if not reason else dataclasses.replace(self, verdict=NOT_JUDGED, reason=reason, p=math.nan)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,20 +175,40 @@ class Estimate:
     per_seed: np.ndarray
     n: int
     missing: int
+    shared: float = 0.0
+    """The part of SE² that every seed shares (the test set's term), which more seeds do not shrink."""
 
     @property
     def seeds(self) -> int:
         return len(self.per_seed)
 
-    def bounds(self) -> tuple[float, float]:
+    def bounds(self, confidence: float = CONFIDENCE) -> tuple[float, float]:
         if self.seeds < 2:
             return math.nan, math.nan
-        from scipy.stats import t
-
         # seeds - 1 degrees of freedom: Welch-Satterthwaite's, which grow where the test set's noise
         # dominates, gave 8-9% decisive verdicts under no effect at two seeds (simulated)
-        half = float(t.ppf(0.5 + CONFIDENCE / 2, self.seeds - 1)) * self.se
+        half = _t(0.5 + confidence / 2, self.seeds - 1) * self.se
         return self.mean - half, self.mean + half
+
+    def resolution(self, seeds: int | None = None) -> float:
+        """(t(0.975) + t(0.8)) x SE, at ``seeds`` seeds (default: as measured) with the seed term
+        scaled from the measured spread of the per-seed means and the shared term kept."""
+        if self.seeds < 2:
+            return math.nan
+        seeds = seeds or self.seeds
+        se2 = (self.se**2 - self.shared) * self.seeds / seeds + self.shared
+        return (_t(0.5 + CONFIDENCE / 2, seeds - 1) + _t(POWER, seeds - 1)) * math.sqrt(max(se2, 0.0))
+
+
+POWER = 0.8
+"""The power at which a page says what the design can detect."""
+MAX_SEEDS_NEEDED = 50
+
+
+def _t(q: float, df: int) -> float:
+    from scipy.stats import t
+
+    return float(t.ppf(q, df))
 
 
 def estimate_grid(values: np.ndarray) -> tuple[float, float, np.ndarray]:
@@ -198,6 +232,13 @@ def estimate_grid(values: np.ndarray) -> tuple[float, float, np.ndarray]:
     return float(per_seed.mean()), math.sqrt(between + shared), per_seed
 
 
+def _shared_term(values: np.ndarray) -> float:
+    """``estimate_grid``'s shared (image) term of SE² alone."""
+    mean, se, per_seed = estimate_grid(values)
+    seeds = values.shape[1]
+    return max(se**2 - per_seed.var(ddof=1) / seeds, 0.0) if seeds > 1 else 0.0
+
+
 def estimate(diff: pd.DataFrame, over: str = "images") -> Estimate:
     """The effect of the paired differences ``diff`` (columns seed, value and, per image, image);
     rows with a missing value are left out and counted. ``over="seeds"``: one number per seed
@@ -218,14 +259,17 @@ def estimate(diff: pd.DataFrame, over: str = "images") -> Estimate:
     if len(complete) > 1:
         # the images measured in every seed (the same test images are shared by the seeds, so their
         # term is shared too); an image missing in one seed is left out in all, and counted
-        mean, se, seed_means = estimate_grid(complete.to_numpy())
-        return Estimate(mean, se, seed_means, complete.size, len(diff) - complete.size)
+        values = complete.to_numpy()
+        mean, se, seed_means = estimate_grid(values)
+        return Estimate(mean, se, seed_means, complete.size, len(diff) - complete.size, _shared_term(values))
     # seeds measured on different images: each seed's own image term
     groups = [group["value"].to_numpy() for _, group in valid.groupby("seed")]
     seeds = len(groups)
     shared = sum(g.var(ddof=1) / len(g) for g in groups if len(g) > 1) / seeds**2
     between = per_seed.var(ddof=1) / seeds if seeds > 1 else math.nan
-    return Estimate(float(per_seed.mean()), math.sqrt(between + shared), per_seed.to_numpy(), len(valid), missing)
+    return Estimate(
+        float(per_seed.mean()), math.sqrt(between + shared), per_seed.to_numpy(), len(valid), missing, shared
+    )
 
 
 def level(low: float, high: float, smallest: float) -> str:
@@ -266,11 +310,45 @@ def _not_judged_reason(est: Estimate) -> str:
     return ""
 
 
-def _judged(est: Estimate, verdict_of, agreeing: int, smallest: float) -> Judgement:
+def decisive_p(est: Estimate, verdict_of: Callable[[float, float], str], verdict: str) -> float:
+    """The smallest 1 - confidence at which ``verdict_of`` still gives the decisive ``verdict``
+    (bisection: a decisive verdict needs the interval inside a region, so a wider interval can
+    only lose it); NaN for a verdict that is not decisive. Floored at 1e-15."""
+    if verdict not in DECISIVE:
+        return math.nan
+    floor = 1e-15
+    if verdict_of(*est.bounds(1 - floor)) == verdict:
+        return floor
+    # on log(1 - confidence): the rule's own level holds, the floor does not
+    holds_at, fails_at = math.log(1 - CONFIDENCE), math.log(floor)
+    for _ in range(50):
+        middle = (holds_at + fails_at) / 2
+        if verdict_of(*est.bounds(1 - math.exp(middle))) == verdict:
+            holds_at = middle
+        else:
+            fails_at = middle
+    return math.exp(holds_at)
+
+
+def _seeds_needed(est: Estimate, smallest: float) -> float:
+    """The fewest seeds at which the rule calls a true effect of 2 x ``smallest`` consistent with
+    probability ``POWER`` (``Estimate.resolution`` at most ``smallest``)."""
+    for seeds in range(2, MAX_SEEDS_NEEDED + 1):
+        if est.resolution(seeds) <= smallest:
+            return float(seeds)
+    return math.inf
+
+
+def _judged(est: Estimate, verdict_of, agreeing: int, smallest: float, directional: bool = False) -> Judgement:
     low, high = est.bounds()
     reason = _not_judged_reason(est)
     verdict = NOT_JUDGED if reason else verdict_of(low, high)
-    return Judgement(est.mean, low, high, est.n, est.missing, agreeing, est.seeds, verdict, smallest, reason)
+    p = math.nan if reason else decisive_p(est, verdict_of, verdict)
+    needed = _seeds_needed(est, smallest) if directional and est.seeds > 1 and math.isfinite(est.se) else math.nan
+    resolution = est.resolution() if math.isfinite(est.se) else math.nan
+    return Judgement(
+        est.mean, low, high, est.n, est.missing, agreeing, est.seeds, verdict, smallest, reason, p, resolution, needed
+    )
 
 
 def _check_positive(name: str, value: float) -> None:
@@ -283,7 +361,7 @@ def ordering(diff: pd.DataFrame, smallest: float, over: str = "images") -> Judge
     ``smallest`` is the measure's smallest effect of interest in its units."""
     _check_positive("the smallest effect of interest", smallest)
     est = estimate(diff, over)
-    return _judged(est, lambda lo, hi: level(lo, hi, smallest), int((est.per_seed > 0).sum()), smallest)
+    return _judged(est, lambda lo, hi: level(lo, hi, smallest), int((est.per_seed > 0).sum()), smallest, True)
 
 
 def orderings(
@@ -364,7 +442,7 @@ def ratio(pairs: pd.DataFrame, paper_value: float, band: float, at_least: bool =
         return Judgement(math.nan, math.nan, math.nan, a.size, 0, 0, seeds, NOT_JUDGED, band, reason)
     between = per_seed.var(ddof=1) / seeds if seeds > 1 else math.nan
     est = Estimate(
-        float(per_seed.mean()), math.sqrt(between + shared), per_seed, a.size, int((~complete).sum()) * seeds
+        float(per_seed.mean()), math.sqrt(between + shared), per_seed, a.size, int((~complete).sum()) * seeds, shared
     )
     if at_least:
         threshold = paper_value - band
@@ -465,6 +543,66 @@ def collapse_gate(clean: pd.DataFrame) -> Callable[..., str]:
     return lambda *labels: collapsed(accuracy, labels)
 
 
+# ---------------------------------------------------------------- claims and their sub-rows
+
+HOLM_ALPHA = 1 - CONFIDENCE
+CLAIM_RULE = (
+    "A paper's claim is often judged on several rows (attacks, radii, metrics, data sets): its "
+    "*sub-rows*. Within a claim, a sub-row's decisive verdict stands only if it survives Holm's "
+    "correction over the claim's judged sub-rows (5% family-wise); the claim is *inconsistent* when a "
+    "sub-row is, *consistent* when every judged sub-row is (no correction is needed for that), *no "
+    "meaningful difference* when every one is, and *inconclusive* otherwise."
+)
+
+
+def holm(verdicts: pd.DataFrame, alpha: float = HOLM_ALPHA) -> pd.DataFrame:
+    """A claim's sub-rows (columns verdict and p, as ``Judgement.row`` writes them) after Holm's
+    step-down correction over its judged sub-rows: a decisive verdict whose p does not pass becomes
+    *inconclusive*, with the reason. A decisive row without a p (a table saved before p was
+    written) counts as p = 0.05, the most its 95% verdict allows."""
+    frame = verdicts.copy()
+    judged = frame["verdict"].isin(LEVELS)
+    decisive = frame["verdict"].isin(DECISIVE)
+    size = int(judged.sum())
+    if size < 2 or not decisive.any():
+        return frame
+    p = pd.to_numeric(frame.get("p", pd.Series(math.nan, index=frame.index)), errors="coerce")
+    p = p.where(~(decisive & p.isna()), alpha)
+    order = p[decisive].sort_values(kind="stable").index
+    passed = True
+    for rank, index in enumerate(order):
+        passed = passed and p[index] <= alpha / (size - rank)
+        if not passed:
+            frame.loc[index, "reason"] = (
+                f"{frame.loc[index, 'verdict']} alone; not after Holm's correction over the claim's {size} "
+                "judged sub-rows"
+            )
+            frame.loc[index, "verdict"] = INCONCLUSIVE
+    return frame
+
+
+def claim_verdict(sub_rows: pd.DataFrame) -> tuple[str, str, str]:
+    """(verdict, reason, evidence) of a claim from its sub-rows (``holm`` applied here): see
+    ``CLAIM_RULE``. The evidence counts the sub-rows' corrected verdicts ("2 consistent, 1
+    inconclusive of 3"); the reason is given when no sub-row is judged."""
+    rows = holm(sub_rows)
+    verdicts = rows["verdict"]
+    judged = verdicts[verdicts.isin(LEVELS)]
+    counts = verdicts.value_counts()
+    evidence = ", ".join(f"{counts[lv]} {lv}" for lv in (*LEVELS, NOT_JUDGED) if lv in counts)
+    evidence = f"{evidence} of {len(rows)}" if len(rows) > 1 else evidence
+    if judged.empty:
+        reasons = rows.get("reason", pd.Series(dtype=object)).dropna().astype(str)
+        reasons = [r for r in dict.fromkeys(reasons) if r]
+        return NOT_JUDGED, "; ".join(reasons[:2]) or "no sub-row is judged", evidence
+    if (judged == INCONSISTENT).any():
+        return INCONSISTENT, "", evidence
+    for verdict in (CONSISTENT, NO_DIFFERENCE):
+        if (judged == verdict).all():
+            return verdict, "", evidence
+    return INCONCLUSIVE, "", evidence
+
+
 # ---------------------------------------------------------------- calibration
 
 
@@ -490,20 +628,11 @@ def simulate_no_effect(
     difficulty of the model's own, weight ``own_difficulty``, the same in every seed: the test
     set's term the interval must carry). ``effect=0``: no effect, where a decisive verdict is an
     error. Returns the share of each verdict and of decisive ones."""
-    from scipy.special import ndtr
-
     rng = np.random.default_rng(rng_seed)
-    keep = math.sqrt(max(1 - shared_difficulty**2 - own_difficulty**2, 0.0))
     counts = dict.fromkeys((*LEVELS, NOT_JUDGED), 0)
+    draw = _comparisons(seeds, images, effect, seed_sd, accuracy, shared_difficulty, own_difficulty)
     for _ in range(trials):
-        difficulty = shared_difficulty * rng.standard_normal((images, 1))
-        p_a = np.clip(accuracy + effect + seed_sd * rng.standard_normal(seeds), 0, 100) / 100
-        p_b = np.clip(accuracy + seed_sd * rng.standard_normal(seeds), 0, 100) / 100
-        own_a = own_difficulty * rng.standard_normal((images, 1))
-        own_b = own_difficulty * rng.standard_normal((images, 1))
-        a = ndtr(difficulty + own_a + keep * rng.standard_normal((images, seeds))) < p_a
-        b = ndtr(difficulty + own_b + keep * rng.standard_normal((images, seeds))) < p_b
-        values = 100.0 * (a.astype(float) - b.astype(float))
+        values = draw(rng)
         if seeds < 2:
             counts[NOT_JUDGED] += 1
             continue
@@ -512,6 +641,59 @@ def simulate_no_effect(
         counts[level(low, high, smallest)] += 1
     rates = {k: v / trials for k, v in counts.items()}
     rates["decisive"] = rates[CONSISTENT] + rates[INCONSISTENT]
+    return rates
+
+
+def _comparisons(
+    seeds: int,
+    images: int,
+    effect: float = 0.0,
+    seed_sd: float = 2.0,
+    accuracy: float = 80.0,
+    shared_difficulty: float = 0.8,
+    own_difficulty: float = 0.3,
+) -> Callable[[np.random.Generator], np.ndarray]:
+    """A draw of one simulated comparison, images x seeds of per-image differences in points
+    (``simulate_no_effect`` says what is simulated)."""
+    from scipy.special import ndtr
+
+    keep = math.sqrt(max(1 - shared_difficulty**2 - own_difficulty**2, 0.0))
+
+    def draw(rng: np.random.Generator) -> np.ndarray:
+        difficulty = shared_difficulty * rng.standard_normal((images, 1))
+        p_a = np.clip(accuracy + effect + seed_sd * rng.standard_normal(seeds), 0, 100) / 100
+        p_b = np.clip(accuracy + seed_sd * rng.standard_normal(seeds), 0, 100) / 100
+        own_a = own_difficulty * rng.standard_normal((images, 1))
+        own_b = own_difficulty * rng.standard_normal((images, 1))
+        a = ndtr(difficulty + own_a + keep * rng.standard_normal((images, seeds))) < p_a
+        b = ndtr(difficulty + own_b + keep * rng.standard_normal((images, seeds))) < p_b
+        return 100.0 * (a.astype(float) - b.astype(float))
+
+    return draw
+
+
+def simulate_claims(
+    sub_rows: int, seeds: int, images: int, *, smallest: float = 1.0, trials: int = 400, rng_seed: int = 20261207
+) -> dict[str, float]:
+    """How often ``claim_verdict`` gives each verdict to a claim whose ``sub_rows`` comparisons
+    (``simulate_no_effect``'s, drawn independently) all have no effect: the share of claims per
+    verdict, and of decisive ones (an error here)."""
+    rng = np.random.default_rng(rng_seed)
+    draw = _comparisons(seeds, images)
+    counts: dict[str, int] = {}
+    for _ in range(trials):
+        verdicts, ps = [], []
+        for _ in range(sub_rows):
+            values = draw(rng)
+            mean, se, per_seed = estimate_grid(values)
+            est = Estimate(mean, se, per_seed, values.size, 0)
+            verdict = level(*est.bounds(), smallest)
+            verdicts.append(verdict)
+            ps.append(decisive_p(est, lambda lo, hi: level(lo, hi, smallest), verdict))
+        verdict = claim_verdict(pd.DataFrame({"verdict": verdicts, "p": ps}))[0]
+        counts[verdict] = counts.get(verdict, 0) + 1
+    rates = {k: v / trials for k, v in counts.items()}
+    rates["decisive"] = rates.get(CONSISTENT, 0.0) + rates.get(INCONSISTENT, 0.0)
     return rates
 
 
@@ -634,6 +816,22 @@ def power_table(images: int = 1000, trials: int = 400) -> pd.DataFrame:
     )
 
 
+CLAIM_SUB_ROWS = (1, 4, 7)
+
+
+def claim_calibration_table(trials: int = 400, seeds: int = 3, images: int = 1000) -> pd.DataFrame:
+    """Claims whose sub-rows all have no effect (``simulate_claims``): the share given a decisive
+    verdict, in %, per number of sub-rows."""
+    return pd.DataFrame(
+        {
+            "sub-rows of the claim": list(CLAIM_SUB_ROWS),
+            f"decisive claims at {seeds} seeds, {images} images (%)": [
+                100 * simulate_claims(rows, seeds, images, trials=trials)["decisive"] for rows in CLAIM_SUB_ROWS
+            ],
+        }
+    )
+
+
 def _markdown_table(frame: pd.DataFrame, digits: int = 1) -> str:
     def cell(value: object) -> str:
         return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
@@ -665,8 +863,14 @@ def methods_markdown(trials: int = 400) -> str:
             f"A model below {COLLAPSE_FLOOR:g}% clean accuracy on a seed has collapsed, and no claim about it "
             f"is judged; nor is a claim with more than {100 * MAX_MISSING:.0f}% of its values undefined, nor a "
             "removal claim (ROAR) where the measure cannot separate a standard model's saliency from random "
-            "removal. The counts on every page are descriptive: rows share models, and no correction for "
-            "multiplicity is applied; each page says how many decisive verdicts chance alone would give.",
+            "removal.",
+            f"**Claims and their sub-rows.** {CLAIM_RULE} A chapter's page shows its rows as judged one by one; "
+            "the scoreboard counts claims. Across claims the counts are descriptive (claims share trained "
+            "models); each page says how many decisive verdicts chance alone would give. Where a claim is "
+            "underpowered, the scoreboard says by how much: the seeds at which its least powered ordering "
+            f"would call a true effect of twice its smallest effect *consistent* {POWER:.0%} of the time "
+            "(the measured spread of the per-seed means scaled, the test set's term kept).",
+            _markdown_table(claim_calibration_table(trials)),
             "**Smallest effects of interest** (`robinterp/reports/effects.py`):",
             _markdown_table(sizes),
             f"**Calibration.** Simulated pairs of models with no true difference (per-image correctness, each "
