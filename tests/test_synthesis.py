@@ -19,7 +19,7 @@ from robinterp.attacks import AttackSpec
 from robinterp.config import ConfigError
 from robinterp.experiments import common, saliency_guided_training, scaat
 from robinterp.experiments import synthesis as chapter
-from robinterp.reports import scoreboard
+from robinterp.reports import rules, scoreboard
 from robinterp.reports import synthesis as report
 
 
@@ -118,6 +118,18 @@ def test_a_columns_best_is_marked_only_when_the_rule_separates_it_from_the_secon
     assert shown.loc["C", "sparseness ↑"] == "—"  # a method without the measure is a dash
     best = numbers[numbers.best].set_index("measure")
     assert best.loc["clean", "method"] == "A" and best.loc["clean", "versus"] == "B"
+    # a collapsed A keeps its row and numbers but is neither best nor second: B is, over C
+    shown, numbers = report.benchmark(pd.concat([clear, tied]), measures, ["B", "A", "C"], collapsed=["A"])
+    assert not shown.loc["A", "clean ↑"].endswith(report.SEPARATED) and shown.loc["A", "clean ↑"] != "—"
+    best = numbers[numbers.best].set_index("measure")
+    assert (best.loc["clean", "method"], best.loc["clean", "versus"]) == ("B", "C")
+
+
+def test_a_method_with_a_seed_below_the_floor_has_collapsed():
+    records = pd.DataFrame(
+        {"method": ["A", "A", "B", "B", "C"], "seed": [0, 1, 0, 1, 0], "test_accuracy": [0.9, 0.097, 0.8, 0.6, 0.49]}
+    )
+    assert report.collapsed_methods(records) == ["A", "C"]
 
 
 def test_lower_is_better_columns_pick_the_smallest_mean():
@@ -187,6 +199,8 @@ def test_the_budget_check_counts_held_flipped_and_unsettled_orderings():
     one_seed = report.budget_check(short, longer[longer.seed == 0], (measure,), ["A", "B", "C"]).iloc[0]
     assert (one_seed[report.HELD], one_seed[report.FLIPPED], one_seed[report.UNSETTLED]) == (0, 0, 3)
     assert check["rank correlation"] == pytest.approx(-0.5)
+    without_c = report.budget_check(short, longer, (measure,), ["A", "B", "C"], collapsed=["C"]).iloc[0]
+    assert (without_c["separated pairs"], without_c[report.HELD]) == (1, 1)  # only A > B is checked
 
 
 def test_a_measure_on_which_every_method_ties_has_no_rank_correlation_and_no_warning():
@@ -353,3 +367,49 @@ def test_a_method_whose_seeds_land_apart_is_named_with_each_seeds_accuracy():
 
 def test_the_budget_check_says_when_one_seed_leaves_it_silent():
     assert "one seed" in report.budget_note(1) and report.budget_note(2) == ""
+
+
+def test_the_scoreboard_counts_claims_judged_from_their_sub_rows(tmp_path):
+    """NsLoss's claim 1 on three metrics is one claim of three sub-rows: the one decisive row whose p
+    does not survive Holm's correction over the three becomes inconclusive, with the reason, and the
+    claim is inconclusive; a claim of one row keeps its verdict; the seeds an underpowered ordering
+    needs are the most any of its sub-rows needs."""
+    write_verdicts(
+        tmp_path,
+        "default",
+        "neuron_sensitivity",
+        pd.DataFrame(
+            {
+                "claim": [
+                    "NsLoss beats standard on max-sensitivity",
+                    "NsLoss beats standard on complexity",
+                    "NsLoss beats standard on sparseness",
+                    "clean accuracy falls with lambda (Table 5)",
+                ],
+                "effect": [0.3, 0.1, 0.02, 2.0],
+                "low": [0.1, -0.1, 0.01, 1.0],
+                "high": [0.5, 0.3, 0.03, 3.0],
+                "seeds agreeing": ["3 of 3"] * 4,
+                "verdict": [rules.CONSISTENT, rules.INCONCLUSIVE, rules.NO_DIFFERENCE, rules.CONSISTENT],
+                "p": [0.03, float("nan"), float("nan"), 0.03],
+                "seeds needed": [4.0, 12.0, float("inf"), 2.0],
+            }
+        ),
+    )
+    board = scoreboard.scoreboard(tmp_path)
+    claims = scoreboard.claims(board)
+    by_claim = claims.set_index("claim")
+    one = by_claim.loc["NsLoss beats standard"]
+    assert (one["verdict"], one["sub-rows"]) == (rules.INCONCLUSIVE, "1 no meaningful difference, 2 inconclusive of 3")
+    assert one["seeds for 2δ"] == f">{rules.MAX_SEEDS_NEEDED}"
+    row = board.set_index("claim").loc["NsLoss beats standard on max-sensitivity"]
+    assert row["verdict"] == rules.INCONCLUSIVE and "Holm" in row["why"]
+    trend = by_claim.loc["clean accuracy falls with lambda"]
+    assert (trend["verdict"], trend["seeds for 2δ"]) == (rules.CONSISTENT, "2")
+    assert by_claim.loc["Table 1's ROAR levels on CIFAR-10", "verdict"] == scoreboard.UNTESTABLE
+    assert "not run" in set(claims["verdict"])  # the chapters with no results here
+    assert scoreboard.tally(claims).loc["Moshe et al. (NsLoss)", rules.CONSISTENT] == 1
+    text = scoreboard.underpowered_text(claims)
+    assert text.startswith("**1** of the 2 judged claims are underpowered") and "NsLoss beats standard" in text
+    shown = scoreboard.claim_table(claims)
+    assert list(shown.columns) == list(scoreboard.CLAIM_SHOWN) and scoreboard.UNTESTABLE not in set(shown["verdict"])

@@ -1,18 +1,23 @@
 """The reproduction scoreboard: every paper chapter's verdicts in one table, read from the
 verdict tables the chapters saved (``_build/results/<profile>/<chapter>/verdicts.csv``),
 never retyped. A chapter whose results are missing gives one row saying so; the claims no
-profile here can test are listed with the reason."""
+profile here can test are listed with the reason.
+
+Rows are the evidence; what the scoreboard counts are the papers' claims: the rows of one claim
+(its attacks, radii, metrics, data sets) are its sub-rows, corrected within the claim by Holm's
+method and summed up by ``rules.claim_verdict``."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
-from robinterp.reports import rules, with_metric_titles
+from robinterp.reports import METRIC_TITLES, rules, with_metric_titles
 
 NOT_RUN = "not run"
 UNTESTABLE = "not testable here"
@@ -21,19 +26,33 @@ SEED_RULE = "older rule"  # verdict tables saved by an older build: their levels
 OLD_LEVELS = ("reproduced", "partly", "not reproduced", "contradicted")
 # what the page shows of each claim, the verdict first; the saved table also has the measure
 SHOWN = ("verdict", "ours", "rule", "paper's value", "where")
+# what the page shows of each claim
+CLAIM_SHOWN = ("verdict", "sub-rows", "where", "seeds for 2δ")
+
+# a claim's sub-rows differ in a trailing "(attack, eps)" or "(measure, data set)", or in the metric
+_SUB_ROW = re.compile(r"( on (" + "|".join(map(re.escape, METRIC_TITLES.values())) + r"))?( \([^()]*\))?$")
+
+
+def headline(claim: str) -> str:
+    """The claim a scoreboard row is evidence for: its text without the attack and radius, the
+    measure and data set, or the metric that tell its sub-rows apart ("SGT k=0.3 is more robust
+    than ST (PGD, eps 0.2)" is a sub-row of "SGT k=0.3 is more robust than ST")."""
+    return _SUB_ROW.sub("", claim) or claim
 
 
 @dataclasses.dataclass(frozen=True)
 class PaperChapter:
     """A chapter that reproduces one paper: how the scoreboard names it and which of its
-    verdict rows are headline claims."""
+    verdict rows are the paper's claims (``paper_rows``)."""
 
     chapter: str
     paper: str
-    headline: Callable[[pd.DataFrame], pd.DataFrame] = lambda frame: frame
+    paper_rows: Callable[[pd.DataFrame], pd.DataFrame] = lambda frame: frame
     context: tuple[str, ...] = ()
     """Columns of the chapter's verdicts that complete its claim's text (SCAAT's "sparser maps"
-    needs the measure and the data set)."""
+    needs the measure and the data set); they tell the claim's sub-rows apart."""
+    subject: str = ""
+    """What the claims are about, where their text does not say it ("SCAAT's maps against ST's: ")."""
 
 
 # claims the SGT chapter judges for another paper: Karkehabadi et al.'s, that standard training
@@ -42,7 +61,7 @@ class PaperChapter:
 SGT_OTHER_SOURCES = ("karkehabadi2024sgt",)
 
 
-def _guesmi_headline(frame: pd.DataFrame) -> pd.DataFrame:
+def _guesmi_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """The SGT chapter's claims at one radius (its judgements of Figures 2 and 4 across the whole
     eps range, per attack, stay on its page), without other papers' claims or gains derived from
     the paper's figures."""
@@ -54,7 +73,7 @@ def _guesmi_headline(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 PAPERS = (
-    PaperChapter("saliency_guided_training", "Guesmi et al. (SGT, ASGT)", _guesmi_headline),
+    PaperChapter("saliency_guided_training", "Guesmi et al. (SGT, ASGT)", _guesmi_rows),
     PaperChapter("neuron_sensitivity", "Moshe et al. (NsLoss)"),
     PaperChapter("robust_attribution", "Zeng et al. (supplement)"),
     # SCAAT's abstract compares with ordinary training: its rows against PGD-AT and SGT are the
@@ -64,6 +83,7 @@ PAPERS = (
         "Xu et al. (SCAAT, reconstruction)",
         lambda frame: frame[frame["versus"] == "ST"],
         ("measure", "dataset"),
+        "SCAAT against ST: ",
     ),
 )
 
@@ -147,7 +167,7 @@ def _claim(row: pd.Series, context: tuple[str, ...]) -> str:
 def normalise(paper: PaperChapter, frame: pd.DataFrame) -> pd.DataFrame:
     """A chapter's verdict table as the scoreboard's columns: paper, claim, where, paper's value,
     ours, rule, verdict."""
-    frame = paper.headline(frame)
+    frame = paper.paper_rows(frame)
     # per row: a chapter may judge some claims by the interval and count seeds for others
     rule = pd.Series(INTERVAL_RULE, index=frame.index)
     if "rule" in frame.columns:  # a row that says how it was judged (NsLoss's best of four)
@@ -164,10 +184,17 @@ def normalise(paper: PaperChapter, frame: pd.DataFrame) -> pd.DataFrame:
     )
     measure = frame["measure"].fillna("") if "measure" in frame.columns else pd.Series("", index=frame.index)
     verdict, why = zip(*(_verdict_and_why(row) for _, row in frame.iterrows())) if len(frame) else ((), ())
+    claims = [_claim(row, paper.context) for _, row in frame.iterrows()]
+
+    def column(name: str) -> list[float]:
+        values = frame[name] if name in frame.columns else pd.Series(math.nan, index=frame.index)
+        return [_number(v) for v in values]
+
     return pd.DataFrame(
         {
             "paper": paper.paper,
-            "claim": [_claim(row, paper.context) for _, row in frame.iterrows()],
+            "claim": claims,
+            "headline": [paper.subject + headline(with_metric_titles(str(c))) for c in frame["claim"]],
             "where": where.fillna("—").astype(str),
             "paper's value": papers_value,
             "ours": [_ours(row) for _, row in frame.iterrows()],
@@ -175,8 +202,68 @@ def normalise(paper: PaperChapter, frame: pd.DataFrame) -> pd.DataFrame:
             "verdict": list(verdict),
             "measure": measure.astype(str),
             "why": list(why),
+            "p": column("p"),
+            "seeds needed": column("seeds needed"),
+            "seeds": [_seeds(row) for _, row in frame.iterrows()],
         }
     )
+
+
+def _seeds(row: pd.Series) -> float:
+    """The seeds a row was judged on, from its "k of S" column."""
+    for column in ("seeds agreeing", "seeds where it holds"):
+        found = re.search(r"of (\d+)", str(row.get(column, "")))
+        if found:
+            return float(found.group(1))
+    return math.nan
+
+
+def corrected(board: pd.DataFrame) -> pd.DataFrame:
+    """The board with each claim's sub-rows corrected by Holm's method (``rules.holm``): a decisive
+    verdict that does not survive is *inconclusive*, with the reason in ``why``."""
+    frames = []
+    for _, rows in board.groupby(["paper", "headline"], sort=False, dropna=False):
+        fixed = rules.holm(rows.rename(columns={"why": "reason"})).rename(columns={"reason": "why"})
+        frames.append(fixed)
+    return pd.concat(frames).loc[board.index] if frames else board
+
+
+def claims(board: pd.DataFrame) -> pd.DataFrame:
+    """One row per paper and claim: its verdict from its sub-rows (``rules.claim_verdict``), the
+    sub-rows' verdicts after Holm's correction, where in the paper, why it is not judged, and the
+    seeds its least powered ordering would need to call a true effect of twice its smallest effect
+    *consistent* 4 times in 5 (">50" where more seeds would not do it; "—" for other kinds of
+    claim)."""
+    rows = []
+    for (paper, claim), sub in board.groupby(["paper", "headline"], sort=False):
+        if not sub["verdict"].isin([*rules.LEVELS, rules.NOT_JUDGED]).any():
+            # not testable, not run, or an older build's levels: the row's own verdict
+            verdict, why, evidence = sub["verdict"].iloc[0], str(sub["why"].iloc[0]), "—"
+        else:
+            verdict, why, evidence = rules.claim_verdict(sub.rename(columns={"why": "reason"}))
+        wheres = [w for w in dict.fromkeys(sub["where"].astype(str)) if w not in ("—", "nan", "")]
+        rows.append(
+            {
+                "paper": paper,
+                "claim": claim,
+                "verdict": verdict,
+                "sub-rows": evidence,
+                "where": "; ".join(wheres) or "—",
+                "why": why,
+                "seeds": sub["seeds"].max(),
+                "seeds for 2δ": _seeds_needed_text(sub),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _seeds_needed_text(sub: pd.DataFrame) -> str:
+    """The most seeds any judged ordering of a claim needs (``rules.Judgement.seeds_needed``)."""
+    judged = sub[sub["verdict"].isin(rules.LEVELS) & sub["rule"].eq(INTERVAL_RULE)]
+    needed = judged["seeds needed"].dropna()  # NaN: not an ordering
+    if needed.empty:
+        return "—"
+    return f">{rules.MAX_SEEDS_NEEDED}" if math.isinf(needed.max()) else f"{int(needed.max())}"
 
 
 def _verdict_and_why(row: pd.Series) -> tuple[str, str]:
@@ -249,16 +336,18 @@ def scoreboard(root: Path, profile: str = "default", other: str = "paper") -> pd
     )
     board = pd.concat(frames, ignore_index=True)
     board["why"] = board["why"].fillna("") if "why" in board else ""
-    return board
+    board["headline"] = board["headline"].fillna(board["claim"])
+    return corrected(board)
 
 
 ORDER = (*rules.LEVELS, rules.NOT_JUDGED, NOT_RUN, UNTESTABLE)
 
 
 def tally(board: pd.DataFrame, column: str = "verdict") -> pd.DataFrame:
-    """Papers x verdicts: how many claims got each verdict (the rule's four levels, not judged,
-    then the rest). Descriptive counts of dependent rows (one experiment feeds several claims),
-    not corrected for multiplicity: ``chance_column`` says how many decisive ones chance allows."""
+    """Papers x verdicts: how many claims (``claims``' rows) or rows got each verdict (the rule's
+    four levels, not judged, then the rest). Each claim's verdict is calibrated (its sub-rows
+    corrected within it); across claims the counts are descriptive (claims share models):
+    ``chance_column`` says how many decisive ones chance allows."""
     counts = board.groupby(["paper", column]).size().unstack(fill_value=0)
     columns = [c for c in ORDER if c in counts.columns] + [c for c in counts.columns if c not in ORDER]
     return counts[columns].reindex([p.paper for p in PAPERS]).fillna(0).astype(int)
@@ -280,8 +369,35 @@ def page_tables(board: pd.DataFrame, other: str = "paper") -> tuple[pd.DataFrame
     only for the claims not tested."""
     judged = board[board.verdict != UNTESTABLE]
     columns = list(SHOWN) + ([f"verdict ({other})"] if (judged[f"verdict ({other})"] != NOT_RUN).any() else [])
-    judged = judged.assign(
-        verdict=[f"{v} ({w})" if w and v == rules.NOT_JUDGED else v for v, w in zip(judged["verdict"], judged["why"])]
-    )
+    # the reason of a row not judged, or of a decisive verdict that did not survive the correction
+    judged = judged.assign(verdict=[f"{v} ({w})" if w else v for v, w in zip(judged["verdict"], judged["why"])])
     untested = board[board.verdict == UNTESTABLE]
     return (judged.set_index(["paper", "claim"])[columns], untested.set_index(["paper", "claim"])[["where", "why"]])
+
+
+def underpowered_text(claims_: pd.DataFrame) -> str:
+    """Which judged claims are underpowered in this build, and by how much: those whose orderings
+    need more seeds than they had to call a true effect of twice their smallest effect
+    *consistent* 4 times in 5 (``claims``' "seeds for 2δ")."""
+    judged = claims_[claims_["verdict"].isin(rules.LEVELS)]
+    needed = pd.to_numeric(judged["seeds for 2δ"].str.lstrip(">"), errors="coerce")
+    short = judged[needed > judged["seeds"]]
+    if short.empty:
+        return "No judged claim needs more seeds than it had to detect twice its smallest effect."
+    beyond = int(short["seeds for 2δ"].str.startswith(">").sum())
+    parts = "; ".join(f"{row.claim} ({row['seeds for 2δ']} instead of {int(row.seeds)})" for _, row in short.iterrows())
+    noise = f", {beyond} of them more than {rules.MAX_SEEDS_NEEDED} (the test set's own noise is too large)"
+    return (
+        f"**{len(short)}** of the {len(judged)} judged claims are underpowered here: they would need more seeds "
+        f"to detect twice their smallest effect 4 times in 5{noise if beyond else ''}: {parts}."
+    )
+
+
+def claim_table(claims_: pd.DataFrame) -> pd.DataFrame:
+    """The claims judged or not judged here (``claims``) as a page shows them: indexed by paper and
+    claim, the reason beside a claim that is not judged."""
+    shown = claims_[~claims_["verdict"].isin([UNTESTABLE, NOT_RUN])]
+    shown = shown.assign(
+        verdict=[f"{v} ({w})" if w and v == rules.NOT_JUDGED else v for v, w in zip(shown["verdict"], shown["why"])]
+    )
+    return shown.set_index(["paper", "claim"])[list(CLAIM_SHOWN)]

@@ -68,25 +68,35 @@ def _orderings(
     return rules.orderings(oriented_table, pairs, smallest(table, measure))
 
 
+def collapsed_methods(records: pd.DataFrame, floor: float = rules.COLLAPSE_FLOOR) -> list[str]:
+    """The methods with a seed below ``floor`` % clean accuracy (``test_accuracy`` of the training
+    records, a fraction): collapsed models, which the benchmark neither crowns nor compares."""
+    low = records[100 * records["test_accuracy"] < floor]
+    return list(dict.fromkeys(low["method"]))
+
+
 def benchmark(
     per_image: pd.DataFrame,
     measures: Sequence[Measure],
     labels: Sequence[str],
     cost: pd.Series | None = None,
     cost_measure: Measure | None = None,
+    collapsed: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(the table a page shows, the numbers behind it). One row per method in ``labels``' order;
     one column per measure (its header carries its direction), "mean ± half-width of the 95%
     t-interval over seeds", the column's best marked only when the rule separates it from the
-    second best. ``cost``: each method's median cost ratio (one number, no interval). The numbers:
-    method, measure, mean, half_width, best (bool), separated (bool), versus (the second best)."""
+    second best; a ``collapsed`` method (``collapsed_methods``) is shown but is never a column's
+    best or second. ``cost``: each method's median cost ratio (one number, no interval). The
+    numbers: method, measure, mean, half_width, best (bool), separated (bool), versus (the second
+    best)."""
     seeds = per_seed(per_image)
     rows, shown = [], pd.DataFrame(index=pd.Index(list(labels), name="method"))
     for measure in measures:
         values = seeds[seeds.measure == measure.name]
         scores = per_image[per_image.measure == measure.name]
         stats_ = {label: over_seeds(values.loc[values.method == label, "value"]) for label in labels}
-        means = pd.Series({label: m for label, (m, _) in stats_.items()}).dropna()
+        means = pd.Series({label: m for label, (m, _) in stats_.items() if label not in collapsed}).dropna()
         best, second = best_two(means, measure) if len(means) > 1 else (None, None)
         separated = best is not None and ordering(scores, measure, best, second).verdict == rules.CONSISTENT
         cells = []
@@ -175,14 +185,19 @@ def rank_agreement(means: pd.DataFrame, measures: Sequence[Measure]) -> pd.DataF
 
 
 def budget_check(
-    base: pd.DataFrame, larger: pd.DataFrame, measures: Sequence[Measure], labels: Sequence[str]
+    base: pd.DataFrame,
+    larger: pd.DataFrame,
+    measures: Sequence[Measure],
+    labels: Sequence[str],
+    collapsed: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Per measure: the orderings of two methods that the rule separates at the chapter's budget
     (*consistent* over all its seeds), and whether each still holds at the larger budget (its
     seeds, paired on images): *held* when it is *consistent* there too, *flipped* when it is
     *inconsistent*, *unsettled* otherwise (a larger budget on one seed is never decisive: every
     ordering it checks is unsettled); and Spearman's correlation between the methods' means at
-    the two budgets (same seeds only)."""
+    the two budgets (same seeds only). A ``collapsed`` method (at either budget) is in no
+    ordering."""
     rows = []
     budget_seeds = sorted(larger["seed"].unique())
     for measure in measures:
@@ -194,7 +209,9 @@ def budget_check(
         counts = {HELD: 0, UNSETTLED: 0, FLIPPED: 0}
         pairs = [
             (a, b) if oriented(measure, means[a]) >= oriented(measure, means[b]) else (b, a)
-            for a, b in itertools.combinations([label for label in labels if label in means], 2)
+            for a, b in itertools.combinations(
+                [label for label in labels if label in means and label not in collapsed], 2
+            )
         ]
         # every pair of a measure at once (rules.orderings): the same judgements as one by one
         separated = [
