@@ -75,7 +75,8 @@ def _correct(share: int, images: int = 1000) -> list[int]:
 
 
 def synthetic(cfg, random_share: int = 90):
-    """ROAR, alignment and cost tables whose verdicts are known (every seed of ``cfg`` alike)."""
+    """ROAR, alignment, cost and training tables whose verdicts are known (every seed of ``cfg``
+    alike, every model at 90% clean accuracy)."""
     shares = {
         "standard": 80,
         "distillation": 80,
@@ -124,7 +125,9 @@ def synthetic(cfg, random_share: int = 90):
             for name, s in (("own map (alignment model)", 1e-4), ("vanilla saliency (its PGD-L2 teacher)", 3e-4))
         ]
     )
-    return roar, alignment, cost
+    labels = cfg.labels() + list(report.grid_settings(cfg)["label"])
+    records = pd.DataFrame([{"method": m, "seed": s, "test_accuracy": 0.9} for m in labels for s in cfg.seeds])
+    return roar, alignment, cost, records
 
 
 THREE_SEEDS = {"seeds": [0, 1, 2]}
@@ -165,24 +168,35 @@ def test_the_verdicts_on_results_whose_answers_are_known():
     )
 
 
+def test_no_claim_is_judged_on_a_model_that_collapsed():
+    cfg = chapter.RobustAttributionConfig.from_mapping(THREE_SEEDS)
+    roar, alignment, cost, records = synthetic(cfg)
+    records.loc[(records.method == "distillation") & (records.seed == 1), "test_accuracy"] = 0.11
+    verdicts = report.claims(cfg, roar, alignment, cost, records).set_index("claim")
+    about = verdicts.measure.str.contains("distillation")  # the claims that compare the distilled model
+    assert (verdicts.verdict[about] == "not judged").all()
+    assert verdicts.reason[about].str.startswith("collapsed: distillation below 50% clean accuracy (seed 1)").all()
+    assert (verdicts.verdict[~about & ~verdicts.index.str.contains("radius|PGD-L2 models")] == "consistent").all()
+
+
 def test_a_map_worse_than_the_standard_models_is_inconsistent_and_missing_models_drop_their_claims():
     cfg = chapter.RobustAttributionConfig.from_mapping(THREE_SEEDS)
-    roar, alignment, cost = synthetic(cfg)
+    roar, alignment, cost, records = synthetic(cfg)
     worse = roar.copy()
     worse.loc[(worse.source == "alignment") & (worse.ranking == "map"), "correct"] = 100
-    verdicts = report.claims(cfg, worse, alignment, cost).set_index("claim")
+    verdicts = report.claims(cfg, worse, alignment, cost, records).set_index("claim")
     assert (
         verdicts.loc["the alignment model's map is more faithful than a standard model's post-hoc saliency", "verdict"]
         == "inconsistent"
     )
     fewer = chapter.RobustAttributionConfig.from_mapping({"methods": {"standard": {"method": "standard"}}})
-    claims = report.claims(fewer, roar, alignment, cost)["claim"]
+    claims = report.claims(fewer, roar, alignment, cost, records)["claim"]
     assert not claims.str.contains("distillation|alignment model").any() and claims.str.contains("radius").any()
 
 
 def test_table_1_puts_the_papers_accuracy_beside_ours_for_the_setting_each_stands_for():
     cfg = chapter.RobustAttributionConfig()
-    roar, _, _ = synthetic(cfg)
+    roar = synthetic(cfg)[0]
     table = report.table1(cfg, roar)
     row = table.xs(("l2", 2.42, 5), level=["norm", "eps", "t"])
     assert row["20% paper"].iloc[0] == 88.4 and row["80% paper"].iloc[0] == 63.74  # L2 1.5, t 20
@@ -215,7 +229,7 @@ def test_the_saliency_ranking_explains_the_predicted_or_the_true_class(fitted_ti
 
 def test_a_grid_model_equal_to_a_listed_one_counts_its_retrainings_once():
     cfg = chapter.RobustAttributionConfig()
-    roar_results, _, _ = synthetic(cfg)
+    roar_results = synthetic(cfg)[0]
     keyed = [
         (label, seed)
         for label, seed in roar_results[["source", "seed"]].drop_duplicates().itertuples(index=False)

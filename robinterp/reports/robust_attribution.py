@@ -9,6 +9,8 @@ vanilla saliency.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -225,13 +227,20 @@ def _roar_uninformative(scores: pd.DataFrame, references: list[str], delta: floa
 
 
 def claims(
-    cfg: RobustAttributionConfig, roar: pd.DataFrame, alignment: pd.DataFrame, cost: pd.DataFrame
+    cfg: RobustAttributionConfig,
+    roar: pd.DataFrame,
+    alignment: pd.DataFrame,
+    cost: pd.DataFrame,
+    records: pd.DataFrame,
 ) -> pd.DataFrame:
     """One row per claim of the supplement (and of the abstract on the alignment model): the
     effect (signed so that > 0 is the claimed direction; ROAR in points of accuracy), its 95%
     interval, n and the verdict, with the paper's number where it gives one. Claims whose models
     the config does not list are left out. ROAR claims are not judged where ROAR cannot separate
-    the standard model's saliency from random removal (``_roar_uninformative``)."""
+    the standard model's saliency from random removal (``_roar_uninformative``); no claim is judged
+    on a model that collapsed (``records``: the training records, clean ``test_accuracy`` per
+    method and seed; ``rules.collapsed``)."""
+    accuracy = records.assign(accuracy=100 * records["test_accuracy"])[["method", "seed", "accuracy"]]
     scores = roar_scores(roar)
     standard, distilled = cfg.role("standard"), cfg.role("distillation")
     igr, aligned = cfg.role("input_grad_reg"), cfg.role("attribution_alignment")
@@ -242,9 +251,16 @@ def claims(
     roar_gate = _roar_uninformative(scores, list(cfg.labels()), delta)
 
     def add(
-        claim: str, where: str, measure: str, judged: rules.Judgement, paper: float = np.nan, gate: str = ""
+        claim: str,
+        where: str,
+        measure: str,
+        judged: rules.Judgement,
+        paper: float = np.nan,
+        gate: str = "",
+        models: Sequence[str] = (),
     ) -> None:
-        judged = judged.gated(gate)
+        """One claim's row; ``models``: the trained models it compares (not judged if one collapsed)."""
+        judged = judged.gated(gate or rules.collapsed(accuracy, models))
         rows.append({"claim": claim, "where": where, "measure": measure, "paper": paper, **judged.row()})
 
     if standard and pgd:
@@ -254,6 +270,7 @@ def claims(
             f"ROAR of {standard} - {pgd} (points)",
             rules.ordering(_pair(scores, pgd, standard), delta),
             gate=roar_gate,
+            models=(standard, pgd),
         )
     if standard and distilled:
         add(
@@ -262,6 +279,7 @@ def claims(
             f"ROAR of {standard} - {distilled} (points; > 0: {distilled} more faithful; at most {cfg.roar_margin:g})",
             rules.at_most(_pair(scores, distilled, standard), cfg.roar_margin),
             gate=roar_gate,
+            models=(standard, distilled),
         )
         add(
             "... their ROAR is quite close to standard training's",
@@ -270,6 +288,7 @@ def claims(
             f"ROAR of {standard} - {distilled} (points; within ±{cfg.roar_margin:g})",
             rules.equivalence(_pair(scores, distilled, standard), cfg.roar_margin),
             gate=roar_gate,
+            models=(standard, distilled),
         )
         etmann_all = alignment[alignment.measure == ETMANN]
         if {standard, distilled} <= set(etmann_all.method):
@@ -280,6 +299,7 @@ def claims(
                 "A3, Figure 2",
                 f"Etmann alignment, {distilled} - {standard} (at most {margin:.3g})",
                 rules.at_most(rules.paired(etmann_all, distilled, standard), margin),
+                models=(standard, distilled),
             )
     if standard and igr:
         add(
@@ -288,6 +308,7 @@ def claims(
             f"ROAR of {standard} - {igr} (points)",
             rules.ordering(_pair(scores, igr, standard), delta),
             gate=roar_gate,
+            models=(standard, igr),
         )
     if igr and pgd:
         add(
@@ -296,6 +317,7 @@ def claims(
             f"ROAR of {igr} - {pgd} (points)",
             rules.ordering(_pair(scores, pgd, igr), delta),
             gate=roar_gate,
+            models=(igr, pgd),
         )
     settings = grid_settings(cfg)
     grid_scores = scores[scores.seed.isin(cfg.grid_seeds)]
@@ -312,6 +334,7 @@ def claims(
             rules.equivalence(rules.paired(grid_scores, large, small), cfg.roar_margin),
             paper,
             roar_gate,
+            models=tuple(group["label"]),
         )
     norms = {norm: set(group["label"]) for norm, group in settings.groupby("norm")}
     if {"l2", "linf"} <= set(norms):
@@ -326,6 +349,7 @@ def claims(
             rules.ordering(rules.paired(per_norm, "linf", "l2", by="norm"), delta),
             _paper_norm_gap(),
             roar_gate,
+            models=tuple(norms["l2"] | norms["linf"]),
         )
     etmann = alignment[alignment.measure == ETMANN]
     for (norm, steps), group in settings.groupby(["norm", "steps"]):
@@ -343,6 +367,7 @@ def claims(
                     "alignment", float(rows_.loc[rows_["method"].map(eps) == min(eps.values()), "score"].mean())
                 ),
             ),
+            models=tuple(group["label"]),
         )
     if aligned and pgd:
         add(
@@ -351,6 +376,7 @@ def claims(
             f"ROAR of {aligned}{MAP_SUFFIX} - {pgd} (points; within ±{cfg.roar_margin:g}; < 0: the map more faithful)",
             rules.equivalence(rules.paired(scores, aligned + MAP_SUFFIX, pgd), cfg.roar_margin),
             gate=roar_gate,
+            models=(aligned, pgd),
         )
         add(
             "the alignment model's map is more faithful than its own post-hoc saliency",
@@ -358,6 +384,7 @@ def claims(
             f"ROAR of {aligned} - {aligned}{MAP_SUFFIX} (points)",
             rules.ordering(_pair(scores, aligned + MAP_SUFFIX, aligned), delta),
             gate=roar_gate,
+            models=(aligned,),
         )
         if standard:
             add(
@@ -366,6 +393,7 @@ def claims(
                 f"ROAR of {standard} - {aligned}{MAP_SUFFIX} (points)",
                 rules.ordering(_pair(scores, aligned + MAP_SUFFIX, standard), delta),
                 gate=roar_gate,
+                models=(aligned, standard),
             )
         timed = cost[cost.model == aligned].pivot(index="repeat", columns="map", values="seconds_per_image")
         if not timed.empty:
