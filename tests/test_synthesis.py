@@ -413,3 +413,47 @@ def test_the_scoreboard_counts_claims_judged_from_their_sub_rows(tmp_path):
     assert text.startswith("**1** of the 2 judged claims are underpowered") and "NsLoss beats standard" in text
     shown = scoreboard.claim_table(claims)
     assert list(shown.columns) == list(scoreboard.CLAIM_SHOWN) and scoreboard.UNTESTABLE not in set(shown["verdict"])
+
+
+class RecordingConfig:
+    """A chapter config that records the fields read from it."""
+
+    def __init__(self, cfg) -> None:
+        self._cfg, self.read = cfg, set()
+
+    def __getattr__(self, name: str):
+        self.read.add(name)
+        return getattr(self._cfg, name)
+
+
+@pytest.mark.parametrize("explainer", ["saliency", "integrated_gradients"])
+@pytest.mark.parametrize("group", list(chapter.benchmark_measures.GROUPS))
+def test_a_measure_groups_cache_key_holds_exactly_the_config_fields_it_reads(group, explainer, tiny_cnn):
+    """Every group of the benchmark is cached per model under the config fields it declares; run
+    on a tiny model, it must read no other field (or a changed value would be served stale, as
+    ``attack_early_stop`` was) and every field its key holds (or a field it ignores recomputes it:
+    Integrated Gradients' steps under saliency)."""
+    cfg = chapter.SynthesisConfig(
+        train_size=64,
+        explainer=explainer,
+        ig_steps=2,
+        eval_size=4,
+        autoattack_size=2,
+        quantus_size=2,
+        quantus_samples=2,
+        faithfulness_size=4,
+        alignment_size=4,
+        roar_train_size=32,
+        roar_test_size=4,
+        roar_epochs=0.1,
+        pgd_steps=2,
+        mifgsm_steps=2,
+    )
+    rows = chapter.benchmark_measures.GROUPS[group][0]
+    recording = RecordingConfig(cfg)
+    rows(recording, tiny_cnn.eval(), 0, "tiny", "tiny-key")
+    keyed = set(chapter.benchmark_measures.key_settings(cfg, group))
+    if "explainer_options" in keyed:  # the steps of Integrated Gradients, where it is the explainer
+        keyed.remove("explainer_options")
+        keyed |= {"ig_steps"} if chapter.benchmark_measures.explainer_options(cfg) else set()
+    assert recording.read == keyed

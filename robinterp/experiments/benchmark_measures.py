@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from robinterp import cache, explain, explanation_quality, metrics, models, roar, robustness
+from robinterp import cache, device, explain, explanation_quality, metrics, models, roar, robustness
 from robinterp.attacks import AttackSpec
 from robinterp.experiments import common
 
@@ -156,10 +156,20 @@ def roar_rows(cfg: Any, model: torch.nn.Module | None, seed: int, label: str, mo
 
 Rows = Callable[[Any, "torch.nn.Module | None", int, str, str], pd.DataFrame]
 GROUPS: dict[str, tuple[Rows, tuple[str, ...]]] = {
-    # group -> (its rows, the config fields they read besides the data set)
+    # group -> (its rows, the config fields they read besides the data set; ``key_settings`` says
+    # how a field is keyed where the raw value is not what the rows read)
     "robustness": (
         robustness_rows,
-        ("eval_size", "epsilons", "pgd_steps", "mifgsm_steps", "autoattack_size", "autoattack_eps", "autoattack_parts"),
+        (
+            "eval_size",
+            "epsilons",
+            "pgd_steps",
+            "mifgsm_steps",
+            "autoattack_size",
+            "autoattack_eps",
+            "autoattack_parts",
+            "attack_early_stop",
+        ),
     ),
     "quality": (quality_rows, ("explainer", "ig_steps", "quantus_size", "quantus_samples", "quantus_noise")),
     "faithfulness": (
@@ -175,15 +185,37 @@ GROUPS: dict[str, tuple[Rows, tuple[str, ...]]] = {
             "roar_target",
             "roar_test_size",
             "roar_train_size",
+            # the retraining's spec (common.roar_retraining)
             "train_size",
             "lr",
             "batch_size",
             "optimizer",
             "model",
             "width",
+            "device",
+            "precision",
+            "torch_compile",
+            "accuracy_size",
         ),
     ),
 }
+
+
+def key_settings(cfg: Any, group: str) -> dict[str, Any]:
+    """What a group's cache entry is keyed by besides the model: the data set and the fields the
+    group reads (``GROUPS``), as they act: Integrated Gradients' steps only when it is the
+    explainer (saliency reads none), the device resolved (``auto`` is the CPU on one machine and
+    CUDA on another)."""
+    fields = GROUPS[group][1]
+    settings: dict[str, Any] = {"dataset": cfg.dataset}
+    for field in fields:
+        if field == "ig_steps":
+            settings["explainer_options"] = explainer_options(cfg)
+        elif field == "device":
+            settings[field] = device.resolve(cfg.device)
+        else:
+            settings[field] = getattr(cfg, field)
+    return settings
 
 
 def measured(
@@ -191,10 +223,9 @@ def measured(
 ) -> pd.DataFrame:
     """One group of measures of one model (``model`` None with key ``roar.RANDOM``: ROAR's random
     control), from the cache or computed. Tidy: measure, image, score, method, seed."""
-    rows, fields = GROUPS[group]
-    settings = {"dataset": cfg.dataset, **{field: getattr(cfg, field) for field in fields}}
+    rows = GROUPS[group][0]
     return cache.cached_table(
-        {"chapter": CHAPTER, "group": group, "model": model_key, "seed": seed, "settings": settings},
+        {"chapter": CHAPTER, "group": group, "model": model_key, "seed": seed, "settings": key_settings(cfg, group)},
         lambda: rows(cfg, model, seed, label, model_key),
         code=(__name__,),
     ).assign(method=label, seed=seed)
