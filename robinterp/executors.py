@@ -72,28 +72,31 @@ class Executor:
 IN_PROCESS = Executor()
 
 
-def run(tasks: Sequence[Task], executor: Executor, echo: bool = False) -> list[Path | RobinterpError]:
-    """Run ``tasks``; per task, its executed notebook's path or the error that stopped it (one
-    failed chapter does not stop the others). ``echo``: the notebooks' progress lines on this
-    terminal (in process; on Dask a line per finished task)."""
-    from robinterp import runner
+Execute = Callable[..., Path]
+"""How one task runs: ``execute(chapter, config, label, output, echo=..., threads=...)`` returns
+the executed notebook's path (``robinterp.runner.execute``, passed in: the runner drives the
+executors, not the other way round). On Dask it is sent to the workers by reference, so it must be
+a module-level function."""
 
+
+def run(tasks: Sequence[Task], executor: Executor, execute: Execute, echo: bool = False) -> list[Path | RobinterpError]:
+    """Run ``tasks`` through ``execute``; per task, its executed notebook's path or the error that
+    stopped it (one failed chapter does not stop the others). ``echo``: the notebooks' progress
+    lines on this terminal (in process; on Dask a line per finished task)."""
     if not executor.distributed:
         outcomes: list[Path | RobinterpError] = []
         for task in tasks:  # in order, so every task's ``after`` is done before it starts
             try:
                 outcomes.append(
-                    runner.execute(
-                        task.chapter, task.config, task.label, task.output, echo=echo, threads=executor.threads
-                    )
+                    execute(task.chapter, task.config, task.label, task.output, echo=echo, threads=executor.threads)
                 )
             except RobinterpError as err:
                 outcomes.append(err)
         return outcomes
-    return _run_on_dask(tasks, executor)
+    return _run_on_dask(tasks, executor, execute)
 
 
-def _run_on_dask(tasks: Sequence[Task], executor: Executor) -> list[Path | RobinterpError]:
+def _run_on_dask(tasks: Sequence[Task], executor: Executor, execute: Execute) -> list[Path | RobinterpError]:
     try:
         import dask
         from distributed import Client, LocalCluster, as_completed, wait
@@ -136,6 +139,7 @@ def _run_on_dask(tasks: Sequence[Task], executor: Executor) -> list[Path | Robin
                 futures.append(
                     client.submit(
                         _execute_on_worker,
+                        execute,
                         task,
                         roots,
                         executor.threads,
@@ -172,14 +176,12 @@ def _outcome(future: Any) -> Path | RobinterpError:
 
 
 def _execute_on_worker(
-    task: Task, roots: dict[str, str], threads: int | None, per_host: dict[str, int]
+    execute: Execute, task: Task, roots: dict[str, str], threads: int | None, per_host: dict[str, int]
 ) -> tuple[str, float]:
     """One task on a Dask worker, which runs one at a time (so setting its environment is safe):
     the client's cache, build and data folders (a cluster shares them), and the kernel's threads.
     Returns the executed notebook's path and the seconds the task took on the worker."""
     from distributed import get_worker
-
-    from robinterp import runner
 
     os.environ.update(roots)
     if threads is None:
@@ -187,5 +189,5 @@ def _execute_on_worker(
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         threads = max(1, cores // per_host.get(host, 1))
     start = time.perf_counter()
-    output = runner.execute(task.chapter, task.config, task.label, task.output, echo=False, threads=threads)
+    output = execute(task.chapter, task.config, task.label, task.output, echo=False, threads=threads)
     return str(output), time.perf_counter() - start

@@ -365,7 +365,7 @@ def sweep(
         Task(chapter, config, label, build_root() / "sweeps" / chapter / f"{label}.ipynb") for config, label in resolved
     ]
     with build_lock():
-        outcomes = executors.run(tasks, executor, echo)
+        outcomes = executors.run(tasks, executor, execute, echo)
     failures = [outcome for outcome in outcomes if isinstance(outcome, RobinterpError)]
     if len(failures) == 1:
         raise failures[0]
@@ -474,7 +474,9 @@ def _book(configs: dict[str, tuple[Config, str]], echo: bool, executor: Executor
             continue
         after = tuple(range(len(tasks))) if CHAPTERS[name].reads_others else ()
         tasks.append(Task(name, config, label, output, after))
-    outcomes.update({task.chapter: outcome for task, outcome in zip(tasks, executors.run(tasks, executor, echo))})
+    outcomes.update(
+        {task.chapter: outcome for task, outcome in zip(tasks, executors.run(tasks, executor, execute, echo))}
+    )
     failures = []
     for name in configs:
         outcome = outcomes[name]

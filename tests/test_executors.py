@@ -180,7 +180,7 @@ def test_a_task_after_others_starts_when_they_are_done(tmp_path):
         executors.Task("robust_models", config, label, tmp_path / "build" / f"{label}.ipynb", after=after)
         for (config, label), after in zip(resolved, [(), (0,)])
     ]
-    outcomes = executors.run(tasks, executors.Executor(workers=2, threads=1))
+    outcomes = executors.run(tasks, executors.Executor(workers=2, threads=1), runner.execute)
     assert all(isinstance(o, Path) for o in outcomes), outcomes
     first, second = (json.loads(o.read_text())["metadata"]["papermill"] for o in outcomes)
     assert second["start_time"] >= first["end_time"]
