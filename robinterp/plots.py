@@ -11,7 +11,7 @@ import pandas as pd
 import seaborn as sns
 import torch
 
-from robinterp.reports import attack_title
+from robinterp.titles import attack_title
 
 PAGE_WIDTH = 7.0
 """Inches at the inline backend's 100 dpi that a book page shows at full size (its text column

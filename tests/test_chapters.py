@@ -358,7 +358,7 @@ def test_nsloss_claims_are_not_judged_on_a_collapsed_or_far_less_accurate_nsloss
 def test_the_nsloss_pages_name_metrics_as_the_paper_does_not_by_registry_key():
     from robinterp import explanation_quality as eq
     from robinterp.experiments import neuron_sensitivity as ns_chapter
-    from robinterp.reports import metric_title
+    from robinterp.titles import metric_title
 
     keys = {key for key in (*eq.METRICS, "test_accuracy") if metric_title(key) != key}  # complexity is complexity
     assert len(keys) == 6

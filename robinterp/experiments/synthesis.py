@@ -26,7 +26,7 @@ from robinterp.config import ConfigError, param
 from robinterp.experiments import benchmark_measures, common
 from robinterp.experiments.benchmark_measures import robust_name
 from robinterp.methods import MethodEntry, method_table
-from robinterp.reports import attack_title, metric_title
+from robinterp.titles import attack_title, metric_title
 
 CHAPTER = benchmark_measures.CHAPTER
 ROBUSTNESS, INTERPRETABILITY, COST = "robustness", "interpretability", "cost"

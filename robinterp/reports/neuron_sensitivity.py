@@ -14,7 +14,8 @@ from robinterp.experiments.neuron_sensitivity import (
     explainer_options,
     quantus_split,
 )
-from robinterp.reports import effects, mean_sd, metric_title, rules, titled, with_metric_titles
+from robinterp.reports import effects, mean_sd, rules, titled
+from robinterp.titles import metric_title, with_metric_titles
 
 CORRELATIONS = ("faithfulness_correlation", "faithfulness_estimate")
 

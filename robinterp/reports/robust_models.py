@@ -7,7 +7,8 @@ import pandas as pd
 
 from robinterp.experiments import common
 from robinterp.experiments.robust_models import RobustModelsConfig
-from robinterp.reports import attack_title, effects, rules
+from robinterp.reports import effects, rules
+from robinterp.titles import attack_title
 
 
 def first_trained_by(cfg: RobustModelsConfig, method: str) -> str | None:

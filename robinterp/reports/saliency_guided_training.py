@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from robinterp.experiments.saliency_guided_training import SaliencyGuidedConfig
-from robinterp.reports import attack_title, effects, rules
+from robinterp.reports import effects, rules
+from robinterp.titles import attack_title
 
 
 def _at(curves: pd.DataFrame, attack: str, eps: float, label: str) -> pd.Series:

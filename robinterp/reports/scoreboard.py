@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from robinterp.reports import METRIC_TITLES, rules, with_metric_titles
+from robinterp.reports import rules
+from robinterp.titles import METRIC_TITLES, with_metric_titles
 
 NOT_RUN = "not run"
 UNTESTABLE = "not testable here"
