@@ -50,7 +50,7 @@ def correct_after_removal(
     uniform noise in each image's own range, as SGT's masking does. A faithful
     attribution makes accuracy fall faster than the ``random_ranking`` control.
     """
-    from robinterp.methods.saliency_guided import mask_lowest
+    from robinterp.masking import mask_lowest
     from robinterp.models import predict
 
     generator = torch.Generator().manual_seed(seed)
@@ -62,22 +62,6 @@ def correct_after_removal(
         masked = x if d == 0 else mask_lowest(x, score, d, generator=generator)[0]
         rows.append(predict(model, masked) == y)
     return torch.stack(rows)
-
-
-@on_model_device
-def accuracy_after_removal(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    attribution: torch.Tensor,
-    fractions: tuple[float, ...],
-    *,
-    random_ranking: bool = False,
-    seed: int = 0,
-) -> list[float]:
-    """Accuracy after each removal of ``correct_after_removal``, one number per fraction."""
-    correct = correct_after_removal(model, x, y, attribution, fractions, random_ranking=random_ranking, seed=seed)
-    return [float(row.float().mean()) for row in correct]
 
 
 def background_mass(attribution: torch.Tensor, x: torch.Tensor, threshold: float = 0.1) -> torch.Tensor:

@@ -19,12 +19,11 @@ from torch import nn
 
 from robinterp import RobinterpError, attacks
 from robinterp.config import Config, param
+from robinterp.masking import RANKINGS, UNITS, mask_lowest
 from robinterp.methods import LossOutput, Method
 from robinterp.methods._modes import EXAMPLE_MODES, examples_model
 from robinterp.models import eval_mode
 
-RANKINGS = ("signed", "magnitude")
-UNITS = ("elements", "positions")
 KL_DIRECTIONS = ("reference_to_masked", "masked_to_reference")
 
 
@@ -32,39 +31,6 @@ def logit_saliency(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> t
     """Signed gradient of the target logit w.r.t. the input (captum Saliency, abs=False), eval mode."""
     with eval_mode(model):
         return Saliency(model).attribute(x.detach().clone().requires_grad_(True), target=target, abs=False).detach()
-
-
-def mask_lowest(
-    x: torch.Tensor,
-    saliency: torch.Tensor,
-    k: float,
-    *,
-    ranking: str = "signed",
-    unit: str = "elements",
-    generator: torch.Generator | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Replace the ``k`` fraction of lowest-ranked features by noise; return (masked, mask).
-
-    ``unit="elements"`` ranks every C*H*W value; ``"positions"`` ranks H*W pixel
-    positions by the channel-mean saliency and masks all channels of a position.
-    Noise is uniform within each image's own [min, max], per channel. Ties are
-    broken by position (stable sort), so the result is deterministic.
-    """
-    if not 0 < k < 1:
-        raise RobinterpError(f"mask fraction k must be in (0, 1), got {k!r}")
-    if ranking not in RANKINGS or unit not in UNITS:
-        raise RobinterpError(f"ranking must be one of {RANKINGS} and unit one of {UNITS}, got {ranking!r}, {unit!r}")
-    n, c, h, w = x.shape
-    score = saliency.abs() if ranking == "magnitude" else saliency
-    score = score.mean(1).flatten(1) if unit == "positions" else score.flatten(1)
-    n_masked = int(k * score.shape[1])
-    lowest = torch.argsort(score, dim=1, stable=True)[:, :n_masked]
-    mask = torch.zeros_like(score, dtype=torch.bool).scatter_(1, lowest, True)
-    mask = mask.view(n, 1, h, w).expand(n, c, h, w) if unit == "positions" else mask.view(n, c, h, w)
-    low = x.amin(dim=(2, 3), keepdim=True)
-    high = x.amax(dim=(2, 3), keepdim=True)
-    noise = low + (high - low) * torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    return torch.where(mask, noise, x).detach(), mask
 
 
 def kl_term(logits_reference: torch.Tensor, logits_masked: torch.Tensor, direction: str) -> torch.Tensor:
