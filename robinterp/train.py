@@ -142,7 +142,7 @@ def fit(
     method = get_method(spec.method)
     model.to(spec.device)
     # what a method needs besides the batch, made once per run (a teacher model, say)
-    context = method.prepare(spec) if method.prepare is not None else {}
+    context = method.prepare(spec, _cached_model) if method.prepare is not None else {}
     loss_fn, params = method.loss, spec.params
     torch.manual_seed(spec.seed)  # dropout and attack random starts draw from the global RNG
     optimizer = make_optimizer(spec, model)
@@ -233,3 +233,9 @@ def continued(
     key = {"init": init_key, "finetune": dataclasses.asdict(finetune)}
     model, meta = cache.cached_model(key, lambda: copy.deepcopy(init_model), train_it, code=model_code(finetune))
     return model.to(finetune.device), meta
+
+
+def _cached_model(spec: TrainSpec) -> nn.Module:
+    """The model of ``spec`` from the cache (trained there first if needed): what a method's
+    ``prepare`` gets to build a teacher with."""
+    return trained_model(spec)[0]

@@ -10,8 +10,9 @@
   loss was computed on (for the running accuracy);
 - ``METHOD = Method("name", Params, loss, "one line")`` (a family module may
   define several). A method that needs more than the batch (a teacher model) gives
-  ``prepare=``: a function of the run's ``TrainSpec`` made once per run, whose
-  keyword arguments every loss call receives after ``progress``.
+  ``prepare=``: a function of the run's ``TrainSpec`` and of ``trained`` (the loop's cached
+  models by their spec) made once per run, whose keyword arguments every loss call receives
+  after ``progress``.
 
 The registry imports every module here (those whose name starts with an
 underscore hold maths that several methods share and define none), so nothing
@@ -57,9 +58,10 @@ class Method:
     params: type[Config]
     loss: Callable[..., LossOutput]
     summary: str
-    prepare: Callable[[Any], dict[str, Any]] | None = None
-    """Made once per training run from its ``TrainSpec`` and passed to every loss call as keyword
-    arguments after ``progress`` (e.g. a teacher model, itself trained through the cache)."""
+    prepare: Callable[[Any, Callable[[Any], Any]], dict[str, Any]] | None = None
+    """Made once per training run from its ``TrainSpec`` and ``trained`` (a function giving the model
+    of a ``TrainSpec`` from the cache, trained there first if needed) and passed to every loss call
+    as keyword arguments after ``progress`` (e.g. a teacher model, itself trained through the cache)."""
 
     @property
     def modules(self) -> tuple[str, ...]:

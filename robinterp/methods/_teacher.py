@@ -3,17 +3,17 @@ alignment): trained through the model cache like any model, then frozen."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from torch import nn
 
 
-def frozen_teacher(spec: Any) -> nn.Module:
-    """The model trained by ``spec`` (from the cache, trained there first if needed), in eval
-    mode and with its weights frozen."""
-    from robinterp import train  # the loop imports the registry's modules only by name
-
-    teacher, _ = train.trained_model(spec)
+def frozen_teacher(spec: Any, trained: Callable[[Any], nn.Module]) -> nn.Module:
+    """The model ``trained`` gives for ``spec`` (the training loop's cached models: loaded, or
+    trained there first), in eval mode and with its weights frozen. The loop passes ``trained``
+    in, so that methods know nothing of training."""
+    teacher = trained(spec)
     for weight in teacher.parameters():
         weight.requires_grad_(False)
     return teacher.eval()

@@ -23,6 +23,7 @@ Every other choice here is ours, and a parameter:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -133,9 +134,9 @@ def teacher_spec(spec: Any) -> Any:
     )
 
 
-def prepare(spec: Any) -> dict[str, Any]:
+def prepare(spec: Any, trained: Callable[[Any], nn.Module]) -> dict[str, Any]:
     """The trained PGD-L2 teacher, from the cache (trained there first if needed), frozen."""
-    return {"teacher": frozen_teacher(teacher_spec(spec))}
+    return {"teacher": frozen_teacher(teacher_spec(spec), trained)}
 
 
 def loss(

@@ -13,6 +13,7 @@ loss is not part of defensive distillation and is left out.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -61,9 +62,9 @@ def teacher_spec(spec: Any) -> Any:
     )
 
 
-def prepare(spec: Any) -> dict[str, Any]:
+def prepare(spec: Any, trained: Callable[[Any], nn.Module]) -> dict[str, Any]:
     """The trained teacher, from the cache (trained there first if needed), frozen."""
-    return {"teacher": frozen_teacher(teacher_spec(spec))}
+    return {"teacher": frozen_teacher(teacher_spec(spec), trained)}
 
 
 def distillation(
