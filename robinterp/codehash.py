@@ -1,8 +1,8 @@
 """Cache identity: which source code a cached entry depends on, and the hash of it.
 
-An entry's key hashes its config, the package version and the source of the
-modules that compute it, followed through their imports (at top level or inside
-functions). Modules that cannot change a computed result are left out, and their
+An entry's key hashes its config, the package version, the versions of the libraries
+that compute its numbers (``NUMERIC_LIBRARIES``) and the source of the modules that
+compute it, followed through their imports (at top level or inside functions). Modules that cannot change a computed result are left out, and their
 own imports are not followed: they validate or present (config validation, YAML
 and profiles, the cache's bookkeeping, progress lines, pages, plots, the CLI, the
 method registry's discovery). So rewording an error message or a plot retrains
@@ -20,6 +20,7 @@ import ast
 import dataclasses
 import functools
 import hashlib
+import importlib.metadata
 import importlib.util
 import json
 from collections.abc import Iterable
@@ -45,6 +46,7 @@ NEUTRAL_MODULES = frozenset(
         "executors.py",
         "stamps.py",
         "reports/__init__.py",
+        "titles.py",
         # bookkeeping: validation and field docs, YAML and profiles, hashing, the cache's files,
         # folders, and the registry that discovers training methods (each method keys its own)
         "config.py",
@@ -55,6 +57,23 @@ NEUTRAL_MODULES = frozenset(
         "methods/__init__.py",
     }
 )
+
+
+NUMERIC_LIBRARIES = ("torch", "torchvision", "captum", "quantus", "numpy", "scipy")
+"""The libraries whose version can change a cached number (kernels, attributions, metrics, the
+statistics): an entry computed under other versions is computed again, never served."""
+
+
+@functools.cache
+def numeric_versions() -> dict[str, str]:
+    """The installed version of every ``NUMERIC_LIBRARIES`` entry ("absent" if not installed)."""
+    versions = {}
+    for name in NUMERIC_LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
 
 
 def _neutral(relative: str) -> bool:
@@ -151,16 +170,18 @@ def code_version(roots: tuple[str, ...] | None = None) -> str:
 
 
 def stable_hash(obj: Any, length: int = 16, code: tuple[str, ...] | None = None) -> str:
-    """A short sha256 of a config (or any JSON-able value), the version and the code.
+    """A short sha256 of a config (or any JSON-able value), the version, the code and the
+    numeric libraries' versions.
 
     Version and code (``code_version(code)``) are part of the key so that a change
-    to what a method computes never reads results cached by the code before it.
+    to what a method computes never reads results cached by the code before it; the
+    libraries' versions (``numeric_versions``) so that an upgrade of torch or scipy
+    never serves numbers computed by the old release.
     """
     if dataclasses.is_dataclass(obj):
         payload = {"type": type(obj).__name__, "fields": dataclasses.asdict(obj)}
     else:
         payload = obj
-    text = json.dumps(
-        {"robinterp": __version__, "code": code_version(code), "value": payload}, sort_keys=True, default=str
-    )
+    key = {"robinterp": __version__, "code": code_version(code), "libraries": numeric_versions(), "value": payload}
+    text = json.dumps(key, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:length]

@@ -15,7 +15,7 @@ import torch
 from robinterp import __version__
 from robinterp.paths import project_root
 
-LIBRARIES = ("torch", "torchvision", "captum", "quantus", "numpy", "pandas", "papermill")
+LIBRARIES = ("torch", "torchvision", "captum", "quantus", "numpy", "scipy", "pandas", "papermill")
 
 
 COMMIT_ENV = "ROBINTERP_COMMIT"
@@ -80,5 +80,5 @@ def provenance() -> dict[str, object]:
         "commit": git_commit(),
         "versions": library_versions(),
         "hardware": hardware(),
-        "utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }

@@ -81,6 +81,21 @@ def test_tables_round_trip():
     pd.testing.assert_frame_equal(out, again)
 
 
+def test_a_table_computed_under_other_library_versions_is_computed_again(monkeypatch):
+    """After an upgrade of torch (or captum, quantus, numpy, scipy, torchvision) the cache must not
+    serve what the old release computed: the versions are part of every key."""
+    from robinterp import codehash
+
+    df = pd.DataFrame({"accuracy": [0.5]})
+    cache.cached_table({"k": 1}, lambda: df)
+    upgraded = {**codehash.numeric_versions(), "torch": "99.0"}
+    monkeypatch.setattr(codehash, "numeric_versions", lambda: upgraded)
+    calls = []
+    cache.cached_table({"k": 1}, lambda: calls.append(1) or df)
+    assert calls == [1]
+    assert set(codehash.NUMERIC_LIBRARIES) == {"torch", "torchvision", "captum", "quantus", "numpy", "scipy"}
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders")
 def test_an_unwritable_cache_is_a_clear_error(tmp_path, monkeypatch):
     ro = tmp_path / "ro"

@@ -402,6 +402,27 @@ def test_verdicts_and_tables_key_no_cached_result(tmp_path):
     )
 
 
+def test_a_saliency_guided_method_keys_only_the_tables_of_chapters_that_train_one(tmp_path):
+    """The removal test's masking lives in ``robinterp.masking``: an edit to the SGT family's module
+    recomputes the tables of the chapters that list an SGT method (SCAAT compares with SGT), not
+    every chapter's that removes pixels; the page titles key no table at all."""
+    from robinterp.codehash import source_digest
+    from robinterp.experiments import common
+    from robinterp.runner import CHAPTERS
+
+    package = _package_copy(tmp_path)
+    tables = {
+        name: common.table_code(f"robinterp.experiments.{name}", runner.resolve_config(name, profile="default")[0])
+        for name in CHAPTERS
+    }
+    before = {name: source_digest(package, roots) for name, roots in tables.items()}
+    _edit(package / "titles.py")
+    assert {name: source_digest(package, roots) for name, roots in tables.items()} == before
+    _edit(package / "methods" / "saliency_guided.py")
+    changed = {name for name, roots in tables.items() if source_digest(package, roots) != before[name]}
+    assert changed == {"saliency_guided_training", "scaat", "synthesis"}  # the three that train SGT
+
+
 def test_papermill_text_parameters_for_lists_and_tables_are_read_as_yaml():
     """``papermill -p seeds "[0, 1]"`` injects the text "[0, 1]": read it as YAML, as -y would."""
     namespace = RobustModelsConfig().to_parameters()
