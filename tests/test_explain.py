@@ -70,8 +70,10 @@ def test_removal_by_attribution_hurts_more_than_random_removal():
     attribution = torch.zeros_like(x)
     attribution[:, :, :2, :2] = 1.0
     fractions = (0.0, 0.25)
-    by_attr = metrics.accuracy_after_removal(model, x, y, attribution, fractions)
-    by_random = metrics.accuracy_after_removal(model, x, y, attribution, fractions, random_ranking=True)
+    by_attr = metrics.correct_after_removal(model, x, y, attribution, fractions).float().mean(1).tolist()
+    by_random = (
+        metrics.correct_after_removal(model, x, y, attribution, fractions, random_ranking=True).float().mean(1).tolist()
+    )
     assert by_attr[0] == by_random[0] == 1.0  # nothing removed: clean accuracy
     assert by_attr[1] < by_random[1]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from robinterp.methods import input_gradient_reg as igr
+from robinterp.methods import input_grad_reg as igr
 
 
 def tiny() -> nn.Module:

@@ -147,15 +147,16 @@ def test_background_mass_on_a_hand_case():
     assert metrics.background_mass(torch.zeros_like(x), x).tolist() == [0.0, 0.0]
 
 
-def test_per_image_removal_agrees_with_the_accuracy_curve(blobs, tiny_cnn):
+def test_per_image_removal_starts_at_the_clean_predictions_and_is_seeded(blobs, tiny_cnn):
+    from robinterp import models
+
     x, y = blobs.images[:40], blobs.labels[:40]
     attribution = torch.rand_like(x)
     fractions = (0.0, 0.3, 0.6)
     correct = metrics.correct_after_removal(tiny_cnn, x, y, attribution, fractions, seed=3)
     assert correct.shape == (3, 40) and correct.dtype == torch.bool
-    assert correct.float().mean(1).tolist() == metrics.accuracy_after_removal(
-        tiny_cnn, x, y, attribution, fractions, seed=3
-    )
+    assert correct[0].tolist() == (models.predict(tiny_cnn, x) == y).tolist()  # nothing removed
+    assert torch.equal(correct, metrics.correct_after_removal(tiny_cnn, x, y, attribution, fractions, seed=3))
 
 
 def _chapter_tables(effect: float, seeds=(0, 1, 2), images: int = 60, noise: float = 0.01):
