@@ -594,7 +594,8 @@ def claim_verdict(sub_rows: pd.DataFrame) -> tuple[str, str, str]:
     if judged.empty:
         reasons = rows.get("reason", pd.Series(dtype=object)).dropna().astype(str)
         reasons = [r for r in dict.fromkeys(reasons) if r]
-        return NOT_JUDGED, "; ".join(reasons[:2]) or "no sub-row is judged", evidence
+        more = f" (and {len(reasons) - 1} other reason{'s' * (len(reasons) > 2)})" if len(reasons) > 1 else ""
+        return NOT_JUDGED, (reasons[0] + more) if reasons else "no sub-row is judged", evidence
     if (judged == INCONSISTENT).any():
         return INCONSISTENT, "", evidence
     for verdict in (CONSISTENT, NO_DIFFERENCE):

@@ -377,20 +377,23 @@ def page_tables(board: pd.DataFrame, other: str = "paper") -> tuple[pd.DataFrame
 
 
 def underpowered_text(claims_: pd.DataFrame) -> str:
-    """Which judged claims are underpowered in this build, and by how much: those whose orderings
-    need more seeds than they had to call a true effect of twice their smallest effect
-    *consistent* 4 times in 5 (``claims``' "seeds for 2δ")."""
-    judged = claims_[claims_["verdict"].isin(rules.LEVELS)]
-    needed = pd.to_numeric(judged["seeds for 2δ"].str.lstrip(">"), errors="coerce")
-    short = judged[needed > judged["seeds"]]
+    """Which inconclusive claims are underpowered in this build, and by how much: those whose
+    orderings need more seeds than they had to call a true effect of twice their smallest effect
+    *consistent* 4 times in 5 (``claims``' "seeds for 2δ"). A decisive claim or one of no
+    meaningful difference was settled; power matters where the interval left it open."""
+    open_ = claims_[claims_["verdict"] == rules.INCONCLUSIVE]
+    needed = pd.to_numeric(open_["seeds for 2δ"].str.lstrip(">"), errors="coerce")
+    short = open_[needed > open_["seeds"]]
     if short.empty:
-        return "No judged claim needs more seeds than it had to detect twice its smallest effect."
+        return "No inconclusive claim needs more seeds than it had to detect twice its smallest effect."
     beyond = int(short["seeds for 2δ"].str.startswith(">").sum())
-    parts = "; ".join(f"{row.claim} ({row['seeds for 2δ']} instead of {int(row.seeds)})" for _, row in short.iterrows())
-    noise = f", {beyond} of them more than {rules.MAX_SEEDS_NEEDED} (the test set's own noise is too large)"
+    noise = (
+        f"; for {beyond} of them no number of seeds up to {rules.MAX_SEEDS_NEEDED} would do, as the test set's "
+        "own noise is wider than the smallest effect (more test images, or a larger effect, would settle them)"
+    )
     return (
-        f"**{len(short)}** of the {len(judged)} judged claims are underpowered here: they would need more seeds "
-        f"to detect twice their smallest effect 4 times in 5{noise if beyond else ''}: {parts}."
+        f"**{len(short)}** of the {len(open_)} inconclusive claims are underpowered here: their last column "
+        f"exceeds the seeds they had{noise if beyond else ''}."
     )
 
 
