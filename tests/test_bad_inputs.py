@@ -39,6 +39,12 @@ BAD_TEXTS = {
     "a megabyte string": ("robust_models:\n  dataset: '" + "x" * 200_000 + "'\n", "dataset"),
     "a long unknown key": ("robust_models:\n  " + "k" * 1000 + ": 1\n", "unknown key"),
     "no section for the chapter": ("saliency_guided_training:\n  epochs: 1\n", "has no section 'robust_models'"),
+    "a label with a newline": ('robust_models:\n  methods:\n    "a\\nb": {method: standard}\n', "plain name"),
+    "a label with markup": ("robust_models:\n  methods:\n    '`x` **y**': {method: standard}\n", "plain name"),
+    "a label of 1000 characters": (
+        "robust_models:\n  methods:\n    " + "L" * 1000 + ": {method: standard}\n",
+        "plain name",
+    ),
 }
 
 
@@ -131,6 +137,13 @@ def test_an_error_keeps_what_failed_and_how_to_fix_it_when_cut():
     assert len(line) <= config.MAX_MESSAGE and line.startswith("field x = ") and line.endswith("<= 3")
     assert config.one_line("first\nsecond") == "first"
     assert config.shown("y" * 10_000).count("y") < 100 and len(config.shown(list(range(10**5)))) < 100
+
+
+def test_labels_are_plain_names_in_any_alphabet():
+    cfg = RobustModelsConfig.from_mapping(
+        {"methods": {"Linf eps 4/255 t 20": {"method": "pgd_at"}, "λ 0.1 (ours)": {"method": "standard"}}}
+    )
+    assert cfg.labels() == ["Linf eps 4/255 t 20", "λ 0.1 (ours)"]
 
 
 def test_an_empty_section_runs_the_defaults_and_says_so_in_the_label(tmp_path):
