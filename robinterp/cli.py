@@ -75,6 +75,12 @@ def main(argv: list[str] | None = None) -> int:
         if argv[1] in runner.CHAPTERS:  # the chapter's own settings, not only the command's flags
             print(catalog.chapter_help(argv[1]), end="")
             return 0
+        if not argv[1].startswith("-"):  # a mistyped chapter: say so, not the command's help with exit 0
+            try:
+                runner.get_chapter(argv[1])
+            except RobinterpError as err:
+                print(f"robinterp: error: {one_line(str(err))}", file=sys.stderr)
+                return 2
     args = _parser().parse_args(argv)
     import logging
 

@@ -48,8 +48,13 @@ def test_a_chapters_help_lists_each_setting_with_its_default_and_meaning(chapter
     assert "seeds = [0, 1, 2]" in text or chapter not in ("scaat", "synthesis")
 
 
-def test_help_for_an_unknown_chapter_is_the_commands_own():
+def test_help_for_a_mistyped_chapter_says_the_chapter_is_unknown():
+    """``robinterp run robust_model --help`` printed the command's help with exit 0, as if the
+    chapter existed."""
+    with contextlib.redirect_stderr(io.StringIO()) as err:
+        code = cli.main(["run", "robust_model", "--help"])
+    assert code == 2 and err.getvalue().startswith("robinterp: error: unknown chapter 'robust_model'")
     with pytest.raises(SystemExit) as exit_, contextlib.redirect_stdout(io.StringIO()) as out:
-        cli.main(["run", "nope", "--help"])
+        cli.main(["run", "--help"])  # the command's own help, with no chapter named
     assert exit_.value.code == 0 and "--profile" in out.getvalue()
     assert catalog.profile_summary("smoke").startswith("every chapter end to end")
