@@ -72,11 +72,27 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+META_LIMIT = 1 << 20
+"""The most bytes a ``meta.json`` may hold (a real one holds a few kB)."""
+
+
+def _read_small(path: Path) -> str:
+    """A metadata file's text, from a regular file only (not a link, a FIFO or a device, which
+    could block or never end) and at most ``META_LIMIT`` bytes."""
+    if path.is_symlink() or not path.is_file():
+        raise ValueError(f"{path.name} is a link or not a regular file")
+    with open(path, "rb") as fh:
+        text = fh.read(META_LIMIT + 1)
+    if len(text) > META_LIMIT:
+        raise ValueError(f"{path.name} holds more than {META_LIMIT} bytes")
+    return text.decode()
+
+
 def _check_entry(folder: Path, key: str) -> dict[str, Any]:
     """The entry's metadata, or ValueError saying why the folder is not the entry for ``key``."""
     if folder.is_symlink() or not folder.is_dir():
         raise ValueError("it is a link or not a folder")
-    meta = json.loads((folder / META).read_text())
+    meta = json.loads(_read_small(folder / META))
     if meta["key"] != key:
         raise ValueError(f"it holds the entry {str(meta['key'])[:16]}, not {key[:16]}")
     if not meta["files"]:

@@ -181,3 +181,24 @@ def test_a_stray_file_in_an_entry_is_damage():
     with pytest.warns(UserWarning, match="not the ones it lists"):
         assert cache.cached_table({"k": 2}, lambda: df).equals(df)
     assert not (folder / "extra.csv").exists()
+
+
+@pytest.mark.parametrize("how", ["link to /dev/zero", "fifo", "two megabytes"])
+def test_a_tampered_meta_json_is_read_with_a_bound_and_recomputed(how):
+    """A meta.json made a link to /dev/zero was read without bound (a memory error), a FIFO
+    blocked the run forever: metadata is read from regular files only, at most 1 MiB."""
+    df = pd.DataFrame({"accuracy": [0.5]})
+    cache.cached_table({"k": how}, lambda: df)
+    (folder,) = [p for p in (cache_root() / "results").iterdir() if p.is_dir()]
+    meta = folder / cache.META
+    meta.unlink()
+    if how == "link to /dev/zero":
+        meta.symlink_to("/dev/zero")
+    elif how == "fifo":
+        os.mkfifo(meta)
+    else:
+        meta.write_text(" " * (2 << 20))
+    calls = []
+    with pytest.warns(UserWarning, match="damaged"):
+        cache.cached_table({"k": how}, lambda: calls.append(1) or df)
+    assert calls == [1]
