@@ -452,7 +452,8 @@ def book(
 
 def _book(configs: dict[str, tuple[Config, str]], echo: bool, executor: Executor, rerun: bool = False) -> Path:
     root, build = project_root(), build_root()
-    shutil.rmtree(build / "html", ignore_errors=True)  # never leave an older book standing
+    # the published book is replaced only by a finished build (below): a build that cannot start
+    # (an unreachable scheduler, say) or fails before jupyter-book leaves the last one standing
     stage = build / "source"
     shutil.rmtree(stage, ignore_errors=True)
     # the book's pages and data, but not the notebook sources: their executed copies go in

@@ -167,6 +167,19 @@ def test_an_unreachable_scheduler_is_one_line(tmp_path):
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in result.stderr
 
 
+def test_a_book_that_cannot_reach_its_scheduler_leaves_the_published_book_standing(tmp_path):
+    """It deleted the built HTML before it failed, even with every chapter current."""
+    published = tmp_path / "build" / "html" / "index.html"
+    published.parent.mkdir(parents=True)
+    published.write_text("the last book")
+    args = [sys.executable, "-m", "robinterp", "book", "--profile", "smoke", "--scheduler", "tcp://127.0.0.1:9"]
+    env = {**os.environ, "ROBINTERP_CACHE": str(tmp_path / "cache"), "ROBINTERP_BUILD": str(tmp_path / "build")}
+    env["DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT"] = "2s"
+    result = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "cannot reach the Dask scheduler" in result.stderr, result.stderr
+    assert published.read_text() == "the last book"
+
+
 @pytest.mark.slow
 def test_a_task_after_others_starts_when_they_are_done(tmp_path):
     """How a book runs its synthesis chapter on Dask: after the chapters whose verdicts it reads."""
