@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,9 @@ def _run_on_dask(tasks: Sequence[Task], executor: Executor, execute: Execute) ->
             for info in workers:
                 per_host[info["host"]] = per_host.get(info["host"], 0) + 1
             futures: list[Any] = []
+            # unique per run: two users' sweeps on one shared scheduler must never share a key (the
+            # second would be handed the first's result)
+            run_id = uuid.uuid4().hex[:12]
             for task in tasks:
                 if task.after:
                     wait([futures[i] for i in task.after])
@@ -144,7 +148,7 @@ def _run_on_dask(tasks: Sequence[Task], executor: Executor, execute: Execute) ->
                         roots,
                         executor.threads,
                         per_host,
-                        key=f"{task.chapter}-{task.label}-{len(futures)}",
+                        key=f"robinterp-{run_id}-{task.chapter}-{task.label}-{len(futures)}",
                         pure=False,
                     )
                 )
