@@ -40,6 +40,10 @@ MAX_INT = 2**31 - 1
 MAX_ALIASES = 100
 MAX_VALUES = 100_000
 """Values a YAML document may expand to, counting every use of an alias."""
+# nesting and digits a config value may have: no setting nests deeper than a few levels or needs more
+# than a few digits (PyYAML recurses per level, and Python refuses to read over 4300 digits)
+MAX_DEPTH = 20
+MAX_DIGITS = 30
 
 
 def one_line(message: str, limit: int = MAX_MESSAGE) -> str:
@@ -131,6 +135,7 @@ class _BoundedLoader(yaml.SafeLoader):
     def __init__(self, stream: str):
         super().__init__(stream)
         self.aliases = 0
+        self.depth = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
@@ -140,7 +145,22 @@ class _BoundedLoader(yaml.SafeLoader):
                 raise ConfigError(
                     f"line {mark.line + 1}: more than {MAX_ALIASES} aliases (*name); write the values out"
                 )
-        return super().compose_node(parent, index)
+        self.depth += 1
+        if self.depth > MAX_DEPTH:  # PyYAML recurses per level: Python's own limit would end it
+            mark = self.peek_event().start_mark
+            raise ConfigError(f"line {mark.line + 1}: values nested more than {MAX_DEPTH} levels deep")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def construct_yaml_int(self, node: Any) -> Any:
+        digits = sum(c.isdigit() for c in str(node.value))
+        if digits > MAX_DIGITS:  # Python refuses more than 4300 with a message about sys.set_int_max_str_digits
+            raise ConfigError(
+                f"line {node.start_mark.line + 1}: a whole number of {digits} digits; at most {MAX_DIGITS}"
+            )
+        return super().construct_yaml_int(node)
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
         seen = set()
@@ -151,6 +171,9 @@ class _BoundedLoader(yaml.SafeLoader):
             if isinstance(key, typing.Hashable):
                 seen.add(key)
         return super().construct_mapping(node, deep)
+
+
+_BoundedLoader.add_constructor("tag:yaml.org,2002:int", _BoundedLoader.construct_yaml_int)
 
 
 def _count_values(value: Any, budget: list[int]) -> None:

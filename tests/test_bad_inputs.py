@@ -39,6 +39,8 @@ BAD_TEXTS = {
     "a megabyte string": ("robust_models:\n  dataset: '" + "x" * 200_000 + "'\n", "dataset"),
     "a long unknown key": ("robust_models:\n  " + "k" * 1000 + ": 1\n", "unknown key"),
     "no section for the chapter": ("saliency_guided_training:\n  epochs: 1\n", "has no section 'robust_models'"),
+    "values nested 5000 deep": ("robust_models:\n  eval_size: " + "[" * 5000 + "]" * 5000 + "\n", "levels deep"),
+    "a number of 19000 digits": ("robust_models:\n  eval_size: " + "9" * 19000 + "\n", "19000 digits"),
     "a label with a newline": ('robust_models:\n  methods:\n    "a\\nb": {method: standard}\n', "plain name"),
     "a label with markup": ("robust_models:\n  methods:\n    '`x` **y**': {method: standard}\n", "plain name"),
     "a label of 1000 characters": (
