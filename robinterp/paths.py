@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from robinterp import RobinterpError
 from robinterp.config import ConfigError
 
 # Set by ``robinterp.runner`` for the kernel it starts: the label it runs under and the staging
@@ -41,3 +42,21 @@ def plain_name(value: Any, what: str) -> str:
     if not isinstance(value, str) or not PLAIN_NAME.fullmatch(value):
         raise ConfigError(f"{what} must be a plain name (letters, digits, _ . -; at most 100), got {str(value)[:60]!r}")
     return value
+
+
+def no_link_below(root: Path, *paths: Path) -> None:
+    """Refuse, with one line, a path under ``root`` that passes through a symbolic link below it:
+    the build folder is shared on a cluster, and a link planted in it (results/<label> pointing
+    elsewhere, say) would have a run delete and overwrite files outside it. ``root`` itself may
+    be a link (the user's choice); a path not under ``root`` is not checked."""
+    root = Path(root)
+    for path in map(Path, paths):
+        if not path.is_relative_to(root):
+            continue
+        current = root
+        for part in path.relative_to(root).parts:
+            current = current / part
+            if current.is_symlink():
+                raise RobinterpError(
+                    f"{current} is a symbolic link: the build folder never follows one out of itself; remove it"
+                )

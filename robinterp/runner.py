@@ -34,7 +34,7 @@ from robinterp.experiments import (
     synthesis,
 )
 from robinterp.experiments.common import Plan
-from robinterp.paths import LABEL_ENV, RESULTS_ENV, build_root, plain_name, project_root
+from robinterp.paths import LABEL_ENV, RESULTS_ENV, build_root, no_link_below, plain_name, project_root
 from robinterp.profiles import load_yaml, profile_overrides, section
 
 
@@ -186,6 +186,10 @@ def execute(
     if missing:
         raise ConfigError(f"{source}: the parameters cell does not set {', '.join(missing)}")
     output = Path(output)
+    build = build_root()
+    results = build / "results"
+    logs = build / "logs"
+    no_link_below(build, output, results / label / chapter, logs / f"{label}.{chapter}.kernel.log")
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         tmp = output.with_name(f".{output.stem}.{os.getpid()}.running.ipynb")
@@ -200,7 +204,6 @@ def execute(
     _remove_orphans(output.parent, f".{output.stem}", ".running.ipynb")
     # The chapter writes its tables into a staging folder, published under results/<label>/ only
     # when it succeeds: a killed or failed run leaves neither its tables nor an earlier run's.
-    results = build_root() / "results"
     published = results / label / chapter
     shutil.rmtree(published, ignore_errors=True)
     _remove_orphans(results, f".{label}.{chapter}", ".running")
@@ -208,7 +211,6 @@ def execute(
     shutil.rmtree(staging, ignore_errors=True)
     parameters: dict[str, Any] = {**config.to_parameters(), "profile": label}
     stamp = chapter_stamp(chapter, config, label)
-    logs = build_root() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     kernel_log = open(logs / f"{label}.{chapter}.kernel.log", "w")
     try:
@@ -452,6 +454,7 @@ def book(
 
 def _book(configs: dict[str, tuple[Config, str]], echo: bool, executor: Executor, rerun: bool = False) -> Path:
     root, build = project_root(), build_root()
+    no_link_below(build, build / "source" / "book", build / "html" / "index.html", build / "jupyter-book.log")
     # the published book is replaced only by a finished build (below): a build that cannot start
     # (an unreachable scheduler, say) or fails before jupyter-book leaves the last one standing
     stage = build / "source"

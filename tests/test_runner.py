@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from robinterp import runner
+from robinterp import RobinterpError, runner
 from robinterp.config import Config, ConfigError, param
 from robinterp.paths import build_root
 from tests.conftest import REPO, run_cli
@@ -446,3 +446,23 @@ def test_ctrl_c_stays_one_line_when_an_unretrieved_task_failure_is_logged_at_exi
     assert result.stderr.strip().splitlines()[-1].startswith("robinterp: interrupted"), result.stderr[-1000:]
     assert "Traceback" not in result.stderr
     assert "Kernel died" not in result.stderr and "never retrieved" not in result.stderr, result.stderr[-1000:]
+
+
+@pytest.mark.parametrize("planted", ["results/good", "executed/good", "logs/good.toy.kernel.log"])
+def test_a_link_planted_in_the_build_folder_is_never_followed(toy_chapter, tmp_path, planted):
+    """With results/<label>, executed/<label> or a kernel log made a link to a place outside the
+    build folder, a run deleted a file there, overwrote a notebook and wrote its log there."""
+    from robinterp.paths import build_root
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "toy").mkdir()
+    (outside / "toy.ipynb").write_text("someone's notebook")
+    (outside / "toy" / "table.csv").write_text("someone's table")
+    link = build_root() / planted
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(outside / "toy.ipynb" if planted.endswith(".log") else outside)
+    with pytest.raises(RobinterpError, match="is a symbolic link"):
+        runner.execute("toy", ToyConfig(divisor=2), "good", build_root() / "executed" / "good" / "toy.ipynb")
+    assert (outside / "toy.ipynb").read_text() == "someone's notebook"
+    assert (outside / "toy" / "table.csv").read_text() == "someone's table"
