@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import textwrap
+from typing import Any
 
 from robinterp.paths import project_root
 
@@ -41,9 +42,18 @@ def _section(title: str, rows: list[tuple[str, str]]) -> list[str]:
     return [f"{title}:"] + [f"  {name.ljust(width)}  {text}" for name, text in rows] + [""]
 
 
+def _dataset_line(spec: Any) -> str:
+    """A data set's title, its images and classes, and whether it can be had offline here."""
+    from robinterp.titles import dataset_title
+
+    channels, height, width = spec.shape
+    source = "offline source here" if spec.offline_source is not None else "needs internet once"
+    return f"{dataset_title(spec.name)}: {height}x{width}x{channels}, {spec.num_classes} classes ({source})"
+
+
 def listing() -> str:
     """Every chapter, profile, training method, attack, explainer and explanation metric, one line each."""
-    from robinterp import attacks, explain, explanation_quality
+    from robinterp import attacks, data, explain, explanation_quality
     from robinterp.methods import registry
     from robinterp.profiles import PROFILES
     from robinterp.runner import CHAPTERS
@@ -53,6 +63,10 @@ def listing() -> str:
         [(name, chapter_title(c.notebook)) for name, c in CHAPTERS.items()],
     )
     lines += _section("profiles (--profile)", [(name, profile_summary(name)) for name in PROFILES])
+    lines += _section(
+        "data sets (a chapter's dataset; robinterp data fetch NAME)",
+        [(name, _dataset_line(spec)) for name, spec in data.DATASETS.items()],
+    )
     lines += _section(
         "training methods (a chapter's methods: {label: {method: NAME, ...}})",
         [(name, m.summary) for name, m in sorted(registry().items())],

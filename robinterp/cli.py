@@ -11,12 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from robinterp import RobinterpError
-from robinterp.config import one_line
+from robinterp import RobinterpError, __version__
+from robinterp.config import one_line, parse_settings
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="robinterp", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"robinterp {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="execute one chapter headless (papermill)")
@@ -29,20 +30,25 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     run.add_argument("--threads", type=int, help="torch threads in the chapter's kernel (default: as this process)")
+    _set_argument(run)
 
     sweep = sub.add_parser("sweep", help="execute one chapter under several config files")
     sweep.add_argument("chapter")
     sweep.add_argument("--config", type=Path, action="append", required=True, help="repeat for each config")
     _executor_arguments(sweep)
+    _set_argument(sweep)
 
     book = sub.add_parser("book", help="execute every chapter and build the HTML book")
     book.add_argument("--profile", default="default")
     book.add_argument(
         "--rerun",
-        action="store_true",
-        help="run every chapter, also those unchanged since they last ran (by default they are kept)",
+        nargs="*",
+        metavar="CHAPTER",
+        help="run these chapters (none named: every chapter) even if unchanged since they last ran (by default "
+        "they are kept)",
     )
     _executor_arguments(book)
+    _set_argument(book)
 
     sub.add_parser("list", help="the chapters, profiles, training methods, attacks, explainers and metrics")
 
@@ -51,6 +57,15 @@ def _parser() -> argparse.ArgumentParser:
     fetch = data_sub.add_parser("fetch", help="obtain and verify data sets")
     fetch.add_argument("names", nargs="+")
     return parser
+
+
+def _set_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="replace one setting (a YAML value: seeds=[0,1], epochs=2); repeat for more; the run's label says so",
+    )
 
 
 def _executor_arguments(parser: argparse.ArgumentParser) -> None:
@@ -102,15 +117,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from robinterp import runner
 
+        settings = parse_settings(getattr(args, "set", None))
         if args.command == "run" and args.check:
-            print(runner.check(args.chapter, args.profile, args.config))
+            print(runner.check(args.chapter, args.profile, args.config, settings))
         elif args.command == "run":
-            print(runner.run(args.chapter, args.profile, args.config, echo=True, threads=_executor(args).threads))
+            threads = _executor(args).threads
+            print(runner.run(args.chapter, args.profile, args.config, echo=True, threads=threads, settings=settings))
         elif args.command == "sweep":
-            for path in runner.sweep(args.chapter, args.config, echo=True, executor=_executor(args)):
+            for path in runner.sweep(args.chapter, args.config, echo=True, executor=_executor(args), settings=settings):
                 print(path)
         elif args.command == "book":
-            print(runner.book(args.profile, echo=True, executor=_executor(args), rerun=args.rerun))
+            print(runner.book(args.profile, echo=True, executor=_executor(args), rerun=args.rerun, settings=settings))
         elif args.command == "list":
             from robinterp import catalog
 

@@ -352,3 +352,35 @@ class Config:
             {"field": f.name, "value": getattr(self, f.name), "default": f.default, "doc": docs.get(f.name, "")}
             for f in dataclasses.fields(self)
         ]
+
+
+def parse_settings(items: list[str] | None) -> dict[str, Any]:
+    """``--set KEY=VALUE`` options as a mapping, each value read as YAML (``seeds=[0, 1]``,
+    ``epochs=2``, ``explainer=integrated_gradients``) within the bounds of a config file."""
+    settings: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set takes KEY=VALUE (a setting and a YAML value), got {shown(item)}")
+        if key in settings:
+            raise ConfigError(f"--set {key} is given twice; keep one")
+        try:
+            settings[key] = load_bounded_yaml(text) if text.strip() else None
+        except yaml.YAMLError as err:
+            raise ConfigError(
+                f"--set {key}: {shown(text)} is not valid YAML ({getattr(err, 'problem', err)})"
+            ) from None
+    return settings
+
+
+def settings_label(label: str, settings: Mapping[str, Any]) -> str:
+    """The label of a run with ``--set`` settings: its profile's or file's, and a digest of the
+    settings, so that its outputs never overwrite the plain profile's."""
+    if not settings:
+        return label
+    import hashlib
+    import json
+
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return f"{label}-set-{digest}"

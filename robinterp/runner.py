@@ -18,12 +18,12 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from robinterp import RobinterpError, cache, executors, stamps
-from robinterp.config import Config, ConfigError, shown
+from robinterp.config import Config, ConfigError, settings_label, shown
 from robinterp.executors import Executor, Task
 from robinterp.experiments import (
     neuron_sensitivity,
@@ -121,8 +121,22 @@ def get_chapter(name: str) -> Chapter:
     return CHAPTERS[name]
 
 
-def resolve_config(chapter: str, profile: str | None = None, config_file: Path | None = None) -> tuple[Config, str]:
-    """The chapter's validated config and a label for it (profile name or file stem)."""
+def resolve_config(
+    chapter: str,
+    profile: str | None = None,
+    config_file: Path | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> tuple[Config, str]:
+    """The chapter's validated config and a label for it (profile name or file stem); ``settings``
+    (``--set``) replace the profile's or the file's values, and the label says so."""
+    config, label = _resolve_config(chapter, profile, config_file)
+    if not settings:
+        return config, label
+    values = {**config.to_parameters(), **settings}
+    return get_chapter(chapter).config.from_mapping(values, source=f"--set on {label}"), settings_label(label, settings)
+
+
+def _resolve_config(chapter: str, profile: str | None = None, config_file: Path | None = None) -> tuple[Config, str]:
     spec = get_chapter(chapter)
     if config_file is not None:
         path = Path(config_file)
@@ -314,10 +328,15 @@ def _fold_parameter_cells(notebook: Path) -> None:
     notebook.write_text(json.dumps(nb, indent=1))
 
 
-def check(chapter: str, profile: str | None = None, config_file: Path | None = None) -> str:
+def check(
+    chapter: str,
+    profile: str | None = None,
+    config_file: Path | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> str:
     """A dry run: the config validated and every training spec, attack and metric a run would
     use built, without data or training; returns a summary of them."""
-    config, label = resolve_config(chapter, profile, config_file)
+    config, label = resolve_config(chapter, profile, config_file, settings)
     try:
         plan = get_chapter(chapter).plan(config)
     except RobinterpError as err:
@@ -348,18 +367,24 @@ def run(
     config_file: Path | None = None,
     echo: bool = False,
     threads: int | None = None,
+    settings: Mapping[str, Any] | None = None,
 ) -> Path:
-    config, label = resolve_config(chapter, profile, config_file)
+    config, label = resolve_config(chapter, profile, config_file, settings)
     with build_lock():
         return execute(chapter, config, label, build_root() / "executed" / label / f"{chapter}.ipynb", echo, threads)
 
 
 def sweep(
-    chapter: str, config_files: list[Path], echo: bool = False, executor: Executor = executors.IN_PROCESS
+    chapter: str,
+    config_files: list[Path],
+    echo: bool = False,
+    executor: Executor = executors.IN_PROCESS,
+    settings: Mapping[str, Any] | None = None,
 ) -> list[Path]:
     """Execute one chapter under several config files, on ``executor``; all are validated before
-    any runs, and a config that fails does not stop the others (the command fails at the end)."""
-    resolved = [resolve_config(chapter, config_file=f) for f in config_files]
+    any runs, and a config that fails does not stop the others (the command fails at the end).
+    ``settings`` (``--set``) apply to every config."""
+    resolved = [resolve_config(chapter, config_file=f, settings=settings) for f in config_files]
     labels = [label for _, label in resolved]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"config files must have distinct names, got {', '.join(labels)}")
@@ -437,22 +462,44 @@ def failure_page(chapter: str, error: str) -> str:
 
 
 def book(
-    profile: str = "default", echo: bool = False, executor: Executor = executors.IN_PROCESS, rerun: bool = False
+    profile: str = "default",
+    echo: bool = False,
+    executor: Executor = executors.IN_PROCESS,
+    rerun: Sequence[str] | None = None,
+    settings: Mapping[str, Any] | None = None,
 ) -> Path:
     """Execute every chapter under ``profile`` on ``executor`` and build the HTML book into
     ``_build/html``.
 
     Configs are all validated first. A chapter whose executed copy is current (``is_current``:
-    the same notebook, settings, code and inputs as when it last ran) is kept, unless ``rerun``.
-    A chapter that fails is published as a page saying so (never its stale output) and makes the
-    command fail at the end.
+    the same notebook, settings, code and inputs as when it last ran) is kept, unless ``rerun``
+    names it (an empty list: every chapter). ``settings`` (``--set``) apply to every chapter that
+    has them, and the whole book runs under the profile's label with their digest. A chapter that
+    fails is published as a page saying so (never its stale output) and makes the command fail at
+    the end.
     """
-    configs = {name: resolve_config(name, profile) for name in CHAPTERS}
+    settings = dict(settings or {})
+    fields = {name: {f.name for f in dataclasses.fields(spec.config)} for name, spec in CHAPTERS.items()}
+    for key in settings:
+        if not any(key in names for names in fields.values()):
+            raise ConfigError(f"--set {key}: no chapter has this setting (robinterp run CHAPTER --help lists them)")
+    for name in rerun or ():
+        get_chapter(name)
+    label = settings_label(profile, settings)
+    configs = {
+        name: (
+            resolve_config(name, profile, settings={k: v for k, v in settings.items() if k in fields[name]})[0],
+            label,
+        )
+        for name in CHAPTERS
+    }
     with build_lock():
         return _book(configs, echo, executor, rerun)
 
 
-def _book(configs: dict[str, tuple[Config, str]], echo: bool, executor: Executor, rerun: bool = False) -> Path:
+def _book(
+    configs: dict[str, tuple[Config, str]], echo: bool, executor: Executor, rerun: Sequence[str] | None = None
+) -> Path:
     root, build = project_root(), build_root()
     no_link_below(build, build / "source" / "book", build / "html" / "index.html", build / "jupyter-book.log")
     # the published book is replaced only by a finished build (below): a build that cannot start
@@ -472,7 +519,8 @@ def _book(configs: dict[str, tuple[Config, str]], echo: bool, executor: Executor
     outcomes: dict[str, Path | RobinterpError] = {}
     for name, (config, label) in configs.items():
         output = build / "executed" / label / f"{name}.ipynb"
-        if not rerun and is_current(name, label, output, will_have[f"{label}/{name}"]):
+        forced = rerun is not None and (not rerun or name in rerun)
+        if not forced and is_current(name, label, output, will_have[f"{label}/{name}"]):
             print(f"{name} under {label}: unchanged since it last ran (notebook, settings, code, inputs): kept")
             outcomes[name] = output
             continue

@@ -41,3 +41,18 @@ def with_metric_titles(text: str) -> str:
     """``text`` with every metric's registry key written as its title: for sentences written
     with keys (a metric's documented settings, verdict tables saved before the pages used titles)."""
     return _METRIC_KEY.sub(lambda key: METRIC_TITLES[key.group(1)], text)
+
+
+# how pages name the data sets (robinterp.data.DATASETS' keys)
+DATASET_TITLES = {
+    "mnist": "MNIST",
+    "fashion_mnist": "Fashion-MNIST",
+    "cifar10": "CIFAR-10",
+    "imagenette": "ImageNette",
+    "pathmnist": "PathMNIST",
+}
+
+
+def dataset_title(name: str) -> str:
+    """A data set's name as pages and figures show it: "fashion_mnist" is Fashion-MNIST."""
+    return DATASET_TITLES.get(name, name)

@@ -8,7 +8,7 @@ import io
 
 import pytest
 
-from robinterp import attacks, catalog, cli, explain, explanation_quality, runner
+from robinterp import __version__, attacks, catalog, cli, data, explain, explanation_quality, runner
 from robinterp.methods import registry
 from robinterp.profiles import PROFILES
 
@@ -31,6 +31,7 @@ def test_the_listing_names_every_registered_item_on_its_own_line():
         *attacks.ATTACKS,
         *explain.EXPLAINERS,
         *explanation_quality.METRICS,
+        *data.DATASETS,
     ]
     for name in names:
         rows = [line for line in lines if line.strip().split(" ")[0] == name]
@@ -58,3 +59,15 @@ def test_help_for_a_mistyped_chapter_says_the_chapter_is_unknown():
         cli.main(["run", "--help"])  # the command's own help, with no chapter named
     assert exit_.value.code == 0 and "--profile" in out.getvalue()
     assert catalog.profile_summary("smoke").startswith("every chapter end to end")
+
+
+def test_the_listing_names_data_sets_by_title_and_says_which_are_offline():
+    text = cli_output("list")[1]
+    assert "fashion_mnist  Fashion-MNIST: 28x28x1, 10 classes (offline source here)" in text
+    assert "cifar10        CIFAR-10: 32x32x3, 10 classes (needs internet once)" in text
+
+
+def test_version():
+    with pytest.raises(SystemExit) as exit_, contextlib.redirect_stdout(io.StringIO()) as out:
+        cli.main(["--version"])
+    assert exit_.value.code == 0 and out.getvalue().strip() == f"robinterp {__version__}"

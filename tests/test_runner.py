@@ -466,3 +466,31 @@ def test_a_link_planted_in_the_build_folder_is_never_followed(toy_chapter, tmp_p
         runner.execute("toy", ToyConfig(divisor=2), "good", build_root() / "executed" / "good" / "toy.ipynb")
     assert (outside / "toy.ipynb").read_text() == "someone's notebook"
     assert (outside / "toy" / "table.csv").read_text() == "someone's table"
+
+
+def test_set_replaces_one_setting_and_the_label_says_so():
+    from robinterp.config import parse_settings
+
+    settings = parse_settings(["eval_size=20", "seeds=[0]", "methods={standard: {method: standard}}"])
+    config, label = runner.resolve_config("robust_models", "smoke", settings=settings)
+    plain, _ = runner.resolve_config("robust_models", "smoke")
+    assert (config.eval_size, config.seeds, config.labels()) == (20, (0,), ["standard"])
+    assert config.epochs == plain.epochs  # everything else is the profile's
+    assert label.startswith("smoke-set-") and label != "smoke"
+    assert runner.resolve_config("robust_models", "smoke", settings=settings)[1] == label  # stable
+    for bad, needle in (
+        (["eval_size"], "--set takes KEY=VALUE"),
+        (["eval_size=1", "eval_size=2"], "given twice"),
+        (["seeds=[0"], "not valid YAML"),
+    ):
+        with pytest.raises(ConfigError, match=needle):
+            parse_settings(bad)
+    with pytest.raises(ConfigError, match="did you mean 'eval_size'"):
+        runner.resolve_config("robust_models", "smoke", settings={"evalsize": 20})
+
+
+def test_a_book_refuses_a_setting_no_chapter_has_and_a_chapter_that_does_not_exist():
+    with pytest.raises(ConfigError, match="--set nothing: no chapter has this setting"):
+        runner.book("smoke", settings={"nothing": 1})
+    with pytest.raises(ConfigError, match="unknown chapter 'scat'"):
+        runner.book("smoke", rerun=["scat"])
