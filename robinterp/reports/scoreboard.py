@@ -401,7 +401,11 @@ def claim_table(claims_: pd.DataFrame) -> pd.DataFrame:
     """The claims judged or not judged here (``claims``) as a page shows them: indexed by paper and
     claim, the reason beside a claim that is not judged."""
     shown = claims_[~claims_["verdict"].isin([UNTESTABLE, NOT_RUN])]
+    # the reason's first clause: its numbers are on the chapter's page and in the rows below
     shown = shown.assign(
-        verdict=[f"{v} ({w})" if w and v == rules.NOT_JUDGED else v for v, w in zip(shown["verdict"], shown["why"])]
+        verdict=[
+            f"{v} ({w.split(' (')[0]})" if w and v == rules.NOT_JUDGED else v
+            for v, w in zip(shown["verdict"], shown["why"])
+        ]
     )
     return shown.set_index(["paper", "claim"])[list(CLAIM_SHOWN)]
