@@ -1,4 +1,4 @@
-"""Every command README.md and the book's introduction show, run as written, under the smoke
+"""Every command README.md, docs/guide.md and the book's introduction show, run as written, under the smoke
 profile's sizes: a reader copies them, so each must work exactly as printed.
 
 Sizing: ``--profile X`` runs as ``--profile smoke`` (``--check`` runs as written: it trains
@@ -22,7 +22,7 @@ from robinterp.paths import build_root
 from robinterp.profiles import load_yaml, profile_path
 from tests.conftest import REPO, run_cli
 
-DOCUMENTS = ("README.md", "book/intro.md")
+DOCUMENTS = ("README.md", "docs/guide.md", "book/intro.md")
 
 
 def blocks(document: str, language: str) -> list[str]:
