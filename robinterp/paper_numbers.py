@@ -204,3 +204,58 @@ GUESMI_GAINS = (
     (("cifar10", "sgt", "standard", "fgsm", "fgsm"), 20.0, True, "§4.2: a gain of over 20% under FGSM at 0.025"),
     (("cifar10", "asgt", "standard", "fgsm", "fgsm"), 30.0, True, "§4.3: a gain of over 30% under FGSM at 0.025"),
 )
+
+
+# Each paper's own set-up for its main experiments, as its text states it (and where), beside
+# which every chapter's reproduction summary puts ours (robinterp.reports.summary). "not stated":
+# the text is silent. Read from ../shared/papers/*.txt.
+PAPER_SETUPS: dict[str, dict[str, str]] = {
+    "saliency_guided_training": {
+        "data": "MNIST and CIFAR-10 (§4.1)",
+        "network": "AlexNet on MNIST, ResNet-18 on CIFAR-10 (§4.1, Table 1)",
+        "training": "SGD; MNIST 20 epochs, batch 128, lr 1e-2; CIFAR-10 100 epochs, batch 256, lr 1e-4 "
+        "(Table 1); k 0.3 and 0.5 in the MNIST figures (Figs. 2, 4), 0.1 on CIFAR-10",
+        "attacks": "FGSM, PGD and MI-FGSM, Linf (§4.1); MNIST eps 0.05 to 0.4 (§4.2); steps and the "
+        "training attack's eps not stated",
+        "explanation": "the input gradient of the output (Algs. 1, 2); which output, not stated",
+        "seeds": "'the average of five independent tests' (§4.1): seeds or repeats, not stated",
+        "test images": "not stated",
+        "metrics": "robust accuracy; interpretability only by looking at maps (Fig. 6)",
+    },
+    "neuron_sensitivity": {
+        "data": "ImageNette (§5.1)",
+        "network": "PreResNet10 and VGG19, pretrained on ImageNet, fine-tuned (§5.1)",
+        "training": "standard fine-tuning 5 epochs (lr 1e-2), then NsLoss 80 (PreResNet10) or 120 (VGG19) "
+        "epochs at lr 1e-4, JacobReg 80 or 70, PGD-AT 40 or 50 (Tables 1, 2); optimizer and batch not stated",
+        "attacks": "PGD-AT: 7 steps, Linf eps 8/255 (Table 1) or 4/255 (Table 2, §5.1); robust accuracy by "
+        "AutoAttack (§5.4), its eps not stated",
+        "explanation": "Integrated Gradients for every metric (§5.4); its steps not stated",
+        "seeds": "not stated (one value per model)",
+        "test images": "'the entire test set' of ImageNette (§5.4)",
+        "metrics": "seven Quantus metrics: max- and avg-sensitivity, local Lipschitz, faithfulness "
+        "correlation and estimate, complexity, sparseness (§5.2, Tables 3, 4)",
+    },
+    "robust_attribution": {
+        "data": "CIFAR-10 (supplement A3, B)",
+        "network": "ResNet18 (A3)",
+        "training": "deferred to the main paper, which is not public (A3, B); distillation T 100, Jacobian "
+        "regularization lambda 0.5 (A3)",
+        "attacks": "PGD, 20 and 40 steps; L2 eps 1.0 to 2.5, Linf 4/255 to 16/255 (B, Table 1); no robust "
+        "accuracy reported",
+        "explanation": "vanilla saliency maps (A3)",
+        "seeds": "not stated",
+        "test images": "not stated",
+        "metrics": "ROAR at 20 to 80% removed (Table 1, Fig. 1); Etmann et al.'s alignment (B, Fig. 4)",
+    },
+    "scaat": {
+        "data": "'various natural and pathological image datasets' (abstract); which, not stated",
+        "network": "'multiple DNNs' (abstract); which, not stated",
+        "training": "not stated",
+        "attacks": "adversarial samples 'under the guidance of saliency map' (abstract); attack, eps and "
+        "steps not stated",
+        "explanation": "'saliency map' (abstract); which method, not stated",
+        "seeds": "not stated",
+        "test images": "not stated",
+        "metrics": "'different metrics' (abstract): maps 'sparser and more faithful', 'most noise' removed",
+    },
+}
