@@ -121,6 +121,18 @@ def _read_entry(folder: Path) -> dict[str, Any] | None:
         return None
 
 
+def verified_entry(kind: str, key: str, root: Path | None = None) -> tuple[Path, dict[str, Any]]:
+    """The folder and metadata of the entry ``key`` of ``kind``, every file checked against its
+    recorded sha256, without computing anything: a CacheError if it is missing or damaged."""
+    folder = Path(root or cache_root()) / kind / key
+    if not (folder.exists() or folder.is_symlink()):
+        raise CacheError(f"no {kind} entry {key} in {folder.parent}: the run that makes it has not run here")
+    try:
+        return folder, _check_entry(folder, key)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise CacheError(f"cache entry {folder} is damaged ({err}); rerun the chapter that makes it") from None
+
+
 def _write_entry(folder: Path, write_payload: Callable[[Path], None], meta: dict[str, Any]) -> None:
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))

@@ -50,7 +50,17 @@ def _parser() -> argparse.ArgumentParser:
     _executor_arguments(book)
     _set_argument(book)
 
-    sub.add_parser("list", help="the chapters, profiles, training methods, attacks, explainers and metrics")
+    sub.add_parser("list", help="the chapters, profiles, data sets, training methods, attacks, explainers and metrics")
+
+    trained = sub.add_parser("models", help="the models the chapters trained; export one with its card")
+    trained.add_argument("--profile", default="default")
+    models_sub = trained.add_subparsers(dest="models_command")
+    export = models_sub.add_parser("export", help="write a model's weights (safetensors) and model card to a folder")
+    export.add_argument("chapter")
+    export.add_argument("label")
+    export.add_argument("--seed", type=int, default=0)
+    export.add_argument("--dataset", help="the data set, where the chapter trained the label on several")
+    export.add_argument("--to", type=Path, required=True, help="the folder to write into")
 
     data = sub.add_parser("data", help="data sets")
     data_sub = data.add_subparsers(dest="data_command", required=True)
@@ -113,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         "book": "the book",
         "data": "the data fetch",
         "list": "the listing",
+        "models": "the models",
     }[args.command]
     try:
         from robinterp import runner
@@ -132,6 +143,18 @@ def main(argv: list[str] | None = None) -> int:
             from robinterp import catalog
 
             print(catalog.listing(), end="")
+        elif args.command == "models":
+            from robinterp import trained
+
+            if args.models_command == "export":
+                where = trained.export(args.chapter, args.label, args.to, args.seed, args.profile, args.dataset)
+                print(f"{where}: weights.safetensors, MODEL_CARD.md, card.json")
+            else:
+                table = trained.listing(args.profile)
+                if table.empty:
+                    print(f"no chapter has run under {args.profile} here: `robinterp book --profile {args.profile}`")
+                else:
+                    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
         elif args.command == "data":
             from robinterp import data
 
