@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import re
@@ -18,7 +19,7 @@ from robinterp import RobinterpError
 from robinterp.codehash import stable_hash
 from robinterp.config import Config
 from robinterp.methods import MethodEntry, get_method
-from robinterp.paths import LABEL_ENV, RESULTS_ENV, build_root, plain_name
+from robinterp.paths import LABEL_ENV, RESULTS_ENV, RUN_FILE, build_root, plain_name
 from robinterp.provenance import provenance
 
 
@@ -51,6 +52,10 @@ class ResultsPlace:
     label: str
     """The profile or config file the runner ran, or ``adhoc-<config hash>`` outside it."""
     by_runner: bool
+    config: str = ""
+    """The config's hash (``stable_hash``)."""
+    provenance: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """The commit and time of the run (``robinterp.provenance``), for its ``run.json``."""
 
 
 _place: ResultsPlace | None = None
@@ -74,8 +79,12 @@ def show_provenance(cfg: Config, profile: str) -> dict[str, Any]:
     """Print what this page was executed with, as an admonition at the top of the page, and
     decide where its result tables go (``results_place``)."""
     global _place
-    _place = results_place(cfg, profile)
     info = provenance()
+    _place = dataclasses.replace(
+        results_place(cfg, profile),
+        config=stable_hash(cfg),
+        provenance={"commit": info["commit"], "utc": info["utc"]},
+    )
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
     seeds = getattr(cfg, "seeds", getattr(cfg, "seed", "n/a"))
     ran = (
@@ -244,7 +253,28 @@ def save_table(df: pd.DataFrame, chapter: str, name: str) -> Path:
     partial = path.with_name(f".{path.name}.{os.getpid()}")
     df.to_csv(partial, index=False)
     os.replace(partial, path)
+    run = folder / RUN_FILE
+    if not run.exists():  # which run made the tables: robinterp results puts it beside their rows
+        partial = run.with_name(f".{run.name}.{os.getpid()}")
+        partial.write_text(json.dumps({"label": _place.label, "config": _place.config, **_place.provenance}))
+        os.replace(partial, run)
+    _saved.setdefault(chapter, []).append(path.name)
     return path
+
+
+_saved: dict[str, list[str]] = {}
+
+
+def results_links(chapter: str) -> Markdown:
+    """The tables this page saved, each a link to download its CSV from the built book, and the
+    page that says what their columns mean (as markdown for the page's last cell)."""
+    names = sorted(set(_saved.get(chapter, [])))
+    links = ", ".join(f"{{download}}`{name} <../results/{chapter}/{name}>`" for name in names)
+    return Markdown(
+        f"Every table on this page, as tidy CSV (one row per observation): {links or 'none'}. "
+        "{doc}`../results` says what each column means; `robinterp results TABLE --chapter "
+        f"{chapter}` stacks a table of several runs."
+    )
 
 
 def mean_sd(df: pd.DataFrame, by: list[str], value: str, scale: float = 1.0, digits: int = 1) -> pd.DataFrame:

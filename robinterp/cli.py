@@ -52,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="the chapters, profiles, data sets, training methods, attacks, explainers and metrics")
 
+    stacked = sub.add_parser("results", help="one table of a chapter from several runs, stacked, as CSV")
+    stacked.add_argument("table", help="the table's name (its file name without .csv: verdicts, training, ...)")
+    stacked.add_argument("--chapter", required=True)
+    stacked.add_argument("--run", action="append", help="a run's label (profile, config-<file>); repeat; none: all")
+    stacked.add_argument("--to", type=Path, help="write the CSV here (default: print it)")
+
     trained = sub.add_parser("models", help="the models the chapters trained; export one with its card")
     trained.add_argument("--profile", default="default")
     models_sub = trained.add_subparsers(dest="models_command")
@@ -124,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         "data": "the data fetch",
         "list": "the listing",
         "models": "the models",
+        "results": "the results",
     }[args.command]
     try:
         from robinterp import runner
@@ -143,6 +150,15 @@ def main(argv: list[str] | None = None) -> int:
             from robinterp import catalog
 
             print(catalog.listing(), end="")
+        elif args.command == "results":
+            from robinterp import results
+
+            table = results.combine(args.table, args.chapter, args.run or ())
+            if args.to:
+                table.to_csv(args.to, index=False)
+                print(f"{args.to}: {len(table)} rows from {table['run'].nunique()} run(s)")
+            else:
+                print(table.to_csv(index=False), end="")
         elif args.command == "models":
             from robinterp import trained
 

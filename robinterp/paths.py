@@ -13,6 +13,8 @@ from robinterp.config import ConfigError
 # Set by ``robinterp.runner`` for the kernel it starts: the label it runs under and the staging
 # folder this run's tables go to (published under results/<label>/ only when the run succeeds).
 LABEL_ENV, RESULTS_ENV = "ROBINTERP_LABEL", "ROBINTERP_RESULTS"
+RUN_FILE = "run.json"
+"""Beside a run's published tables: which run made them (label, config hash, commit)."""
 PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 

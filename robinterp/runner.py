@@ -272,6 +272,17 @@ def execute(
     return output
 
 
+def _stage_results(build: Path, stage: Path, labels: set[str]) -> None:
+    """The book's published tables (and their run.json) into its source, so that pages link them for
+    download and the Results page documents them."""
+    target = stage / "book" / "results"
+    shutil.rmtree(target, ignore_errors=True)
+    for label in labels:  # a book runs under one label
+        source = build / "results" / label
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns(".*"), dirs_exist_ok=True)
+
+
 def readers() -> list[str]:
     return [name for name, spec in CHAPTERS.items() if spec.reads_others]
 
@@ -541,6 +552,7 @@ def _book(
             raise outcome
         else:
             shutil.copy2(outcome, staged)
+    _stage_results(build, stage, {label for _, label in configs.values()})
     print("building the HTML book ...", flush=True)
     result = subprocess.run(
         [

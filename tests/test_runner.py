@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 
 from robinterp import RobinterpError, runner
@@ -165,6 +166,12 @@ def test_the_whole_book_builds_under_smoke_and_every_number_in_its_prose_is_glue
         assert {"training.csv", "robust_accuracy.csv", "verdicts.csv"} <= {p.name for p in results.iterdir()}
         page = (build_root() / "html" / "book" / "chapters" / f"{chapter}.html").read_text()
         assert "not executed" not in page and "np.float64" not in page
+        # every table it saved is documented on the Results page and linked from its own for download
+        from robinterp import results as results_data
+
+        for table in results.glob("*.csv"):
+            assert not results_data.undocumented(table.stem, list(pd.read_csv(table, nrows=0).columns)), table
+        assert "verdicts.csv" in page and "_downloads" in page
     # built again with nothing changed: every chapter is kept, none runs, the book is rebuilt
     executed = {p: p.stat().st_mtime_ns for p in (build_root() / "executed" / "smoke").glob("*.ipynb")}
     capsys.readouterr()
@@ -179,7 +186,7 @@ def test_the_whole_book_builds_under_smoke_and_every_number_in_its_prose_is_glue
 
     need_chromium()  # the build itself passed
     reports = check_html.check(build_root() / "html", build_root() / "screenshots")
-    assert len(reports) == len(runner.CHAPTERS) + 2  # the chapters, the introduction, the bibliography
+    assert len(reports) == len(runner.CHAPTERS) + 3  # the chapters, introduction, results, bibliography
     problems = {r.page: r.problems for r in reports if r.problems}
     assert not problems, problems
     assert all(r.screenshot.stat().st_size > 10_000 for r in reports)

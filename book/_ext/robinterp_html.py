@@ -6,7 +6,8 @@ SyntaxError in every reader's console. Each page keeps the first of identical sc
 
 The ``robinterp-judging`` directive writes the section "How claims are judged" from
 ``robinterp.reports.rules.methods_markdown`` when the book is built: the rule's calibration and
-power are simulated then, never typed.
+power are simulated then, never typed. The ``robinterp-results`` directive writes the Results page
+from the tables the build's chapters published (``robinterp.results.reference_markdown``).
 
 ``static/robinterp.css`` shows result tables at JupyterLab's DataFrame size, so that they fit the
 text column (``robinterp.check_html`` fails a page whose table does not).
@@ -54,6 +55,30 @@ def _judging_directive() -> Any:
     return Judging
 
 
+def _results_directive() -> Any:
+    from docutils import nodes
+    from docutils.statemachine import StringList
+    from sphinx.util.docutils import SphinxDirective
+
+    class Results(SphinxDirective):
+        has_content = False
+
+        def run(self) -> list[Any]:
+            from robinterp import results
+
+            folder = Path(self.env.srcdir) / "book" / "results"
+            text = (
+                results.reference_markdown(folder) if folder.is_dir() else "No chapter published tables in this build."
+            )
+            container = nodes.container()
+            self.state.nested_parse(
+                StringList(text.splitlines(), source="robinterp.results"), self.content_offset, container
+            )
+            return container.children
+
+    return Results
+
+
 def _add_static(app: Any, config: Any) -> None:
     config.html_static_path.append(str(STATIC))
 
@@ -63,4 +88,5 @@ def setup(app: Any) -> dict[str, Any]:
     app.connect("config-inited", _add_static)
     app.add_css_file("robinterp.css")
     app.add_directive("robinterp-judging", _judging_directive())
+    app.add_directive("robinterp-results", _results_directive())
     return {"parallel_read_safe": True, "parallel_write_safe": True}
