@@ -16,4 +16,3 @@ __version__ = "0.1.0"
 
 class RobinterpError(Exception):
     """An error the user can fix; its message is one line saying what and how."""
-
