@@ -541,3 +541,15 @@ def test_robust_models_claims_about_a_collapsed_model_are_not_judged():
     assert (about_pgd.verdict == "not judged").all() and about_pgd.reason.str.startswith("collapsed: PGD-AT").all()
     standard = v.loc[f"the standard model falls to near 0% under PGD at eps {eps:g} (at most {cfg.near_zero:g}%)"]
     assert standard["verdict"] == "consistent"  # the standard model did not collapse
+
+
+def test_a_metric_registered_besides_the_papers_seven_has_no_paper_row(monkeypatch):
+    """A toy metric in the registry crashed the NsLoss page with a KeyError: the comparison goes
+    over the paper's metrics that were scored."""
+    from robinterp import explanation_quality as eq
+
+    toy = next(iter(eq.METRICS.values()))
+    monkeypatch.setitem(eq.METRICS, "toy_metric", toy)
+    values = {(m, 0): {k: 0.5 for k in eq.METRICS} for m in ("standard", "NsLoss", "JacobReg", "PGD-AT")}
+    comparison = ns_report.paper_comparison(nsloss_scores(values))
+    assert "toy_metric" not in set(comparison.metric) and len(comparison) == 7

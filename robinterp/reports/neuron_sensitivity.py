@@ -442,7 +442,11 @@ def paper_comparison(scores: pd.DataFrame, model: str = "preresnet10") -> pd.Dat
     scored = scores[scores.method != "random attribution"]
     ours = scored.groupby(["metric", "method"])["score"].mean()
     rows = []
+    # the paper's metrics that this run scored: a metric registered besides the paper's seven has no
+    # paper column, and one the run left out has no scores
     for metric, spec_ in explanation_quality.METRICS.items():
+        if metric not in paper.columns or metric not in ours.index.get_level_values("metric"):
+            continue
         column = paper[metric]
         pick = (lambda s: s.idxmax()) if spec_.higher_is_better else (lambda s: s.idxmin())
         # ties in the paper's rounded numbers (e.g. 0.0002 twice) count for every tied method
