@@ -11,7 +11,7 @@ import pandas as pd
 import seaborn as sns
 import torch
 
-from robinterp.titles import attack_title
+from robinterp.titles import attack_title, dataset_title
 
 PAGE_WIDTH = 7.0
 """Inches at the inline backend's 100 dpi that a book page shows at full size (its text column
@@ -189,6 +189,7 @@ def measure_points(per_seed: pd.DataFrame, titles: Mapping[str, str], *, order: 
     """One panel per measure: each method's mean over seeds (points, one colour per data set) and
     the seeds' spread (bars: +-1 sd). ``per_seed`` has columns dataset, method, seed, metric, score."""
     fig, axes = panel_grid(len(titles), PAGE_WIDTH / panel_columns(len(titles)), 2.9)
+    per_seed = per_seed.assign(dataset=per_seed["dataset"].map(dataset_title))  # "Fashion-MNIST", not its key
     for ax, (metric, title) in zip(axes.flat, titles.items()):
         sns.pointplot(
             data=per_seed[per_seed.metric == metric],

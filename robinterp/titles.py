@@ -56,3 +56,12 @@ DATASET_TITLES = {
 def dataset_title(name: str) -> str:
     """A data set's name as pages and figures show it: "fashion_mnist" is Fashion-MNIST."""
     return DATASET_TITLES.get(name, name)
+
+
+# how pages name the attacks' norms (robinterp.attacks' "linf" and "l2")
+NORM_TITLES = {"linf": "L∞", "l2": "L2"}
+
+
+def norm_title(name: str) -> str:
+    """A norm's name as pages and figures show it: "linf" is L∞."""
+    return NORM_TITLES.get(name, name)

@@ -163,7 +163,7 @@ def test_the_verdicts_on_results_whose_answers_are_known():
     )
     # the paper's effects, from Table 1: L2 beats Linf there too, and its Linf gap exceeds our margin
     assert verdicts.loc["PGD-L2 models give slightly more faithful maps than PGD-Linf ones", "paper"] > 0
-    assert verdicts.loc["ROAR barely depends on the PGD radius (LINF, t 5)", "paper"] == pytest.approx(
+    assert verdicts.loc["ROAR barely depends on the PGD radius (L∞, 5 steps)", "paper"] == pytest.approx(
         (90.75 + 86.15 + 81.15 + 71.66 - 88.13 - 84.68 - 78.39 - 67.54) / 4
     )
 

@@ -22,6 +22,7 @@ from robinterp.experiments.robust_attribution import (
     RobustAttributionConfig,
 )
 from robinterp.reports import effects, mean_sd, rules, titled
+from robinterp.titles import norm_title
 
 MAP_SUFFIX = " (map)"
 ROAR_TITLE = "ROAR accuracy, mean over fractions (%)"
@@ -145,10 +146,14 @@ def radius_panel(cfg: RobustAttributionConfig, alignment: pd.DataFrame, robust: 
     rows = []
     for row in grid_settings(cfg).itertuples():
         for seed in cfg.grid_seeds:
-            where = {"norm": row.norm.upper(), "eps": row.eps, "t": f"t {row.steps}", "seed": seed}
+            where = {"norm": norm_title(row.norm), "eps": row.eps, "t": f"{row.steps} steps", "seed": seed}
             rows += [{**where, "measure": m, "value": per_model[row.label, seed, m]} for m in ALIGNMENT_MEASURES]
             rows.append(
-                {**where, "measure": f"PGD-{row.norm.upper()} accuracy (%)", "value": pgd[row.label, seed, row.norm]}
+                {
+                    **where,
+                    "measure": f"PGD-{norm_title(row.norm)} accuracy (%)",
+                    "value": pgd[row.label, seed, row.norm],
+                }
             )
     return pd.DataFrame(rows)
 
@@ -328,7 +333,7 @@ def claims(
         paper_steps = group["paper_steps"].iloc[0]
         paper = _paper_radius_gap(norm, int(paper_steps)) if not pd.isna(paper_steps) else np.nan
         add(
-            f"ROAR barely depends on the PGD radius ({norm.upper()}, t {steps})",
+            f"ROAR barely depends on the PGD radius ({norm_title(norm)}, {steps} steps)",
             "B, Table 1",
             f"ROAR of {large} - {small} (points; within ±{cfg.roar_margin:g})",
             rules.equivalence(rules.paired(grid_scores, large, small), cfg.roar_margin),
@@ -358,7 +363,7 @@ def claims(
         eps = dict(zip(group["label"], group["eps"]))
         rows_ = etmann[etmann.method.isin(eps) & etmann.seed.isin(cfg.grid_seeds)]
         add(
-            f"alignment grows with the PGD radius ({norm.upper()}, t {steps})",
+            f"alignment grows with the PGD radius ({norm_title(norm)}, {steps} steps)",
             "B, Figure 4",
             "fitted change of Etmann alignment from the smallest to the largest radius",
             rules.trend(

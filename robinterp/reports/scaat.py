@@ -10,6 +10,7 @@ import pandas as pd
 
 from robinterp.experiments.scaat import SCAATConfig
 from robinterp.reports import effects, mean_sd, rules, titled
+from robinterp.titles import dataset_title
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +90,7 @@ def claims(
                 ).gated(gate)
                 rows.append(
                     {
-                        "claim": measure.claim,
+                        "claim": f"{measure.claim} than {baseline} ({dataset_title(dataset)})",
                         "measure": measure.title,
                         "dataset": dataset,
                         "versus": baseline,
@@ -101,7 +102,8 @@ def claims(
             ).gated(gate)
             rows.append(
                 {
-                    "claim": f"{ACCURACY.claim} (within {cfg.accuracy_margin:g})",
+                    "claim": f"{ACCURACY.claim} against {baseline} (within {cfg.accuracy_margin:g}, "
+                    f"{dataset_title(dataset)})",
                     "measure": ACCURACY.title,
                     "dataset": dataset,
                     "versus": baseline,
@@ -180,7 +182,7 @@ def verdict_table(verdicts: pd.DataFrame, versus: str) -> pd.DataFrame:
     rows = verdicts[verdicts.versus == versus]
     return pd.DataFrame(
         {
-            "data set": rows["dataset"],
+            "data set": rows["dataset"].map(dataset_title),
             "claim": rows["claim"],
             "measure": rows["measure"],
             "verdict": rows["verdict"],
@@ -196,7 +198,8 @@ def verdict_table(verdicts: pd.DataFrame, versus: str) -> pd.DataFrame:
 
 def verdict_matrix(verdicts: pd.DataFrame) -> pd.DataFrame:
     """The verdict of every measure against every model (columns), per data set (rows)."""
-    table = verdicts.pivot_table(
+    titled_ = verdicts.assign(dataset=verdicts["dataset"].map(dataset_title))
+    table = titled_.pivot_table(
         index=["dataset", "measure"], columns="versus", values="verdict", aggfunc="first", sort=False
     )
     return table.rename_axis(index=["data set", "measure"], columns="SCAAT versus")

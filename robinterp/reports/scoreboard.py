@@ -83,8 +83,8 @@ PAPERS = (
         "scaat",
         "Xu et al. (SCAAT, reconstruction)",
         lambda frame: frame[frame["versus"] == "ST"],
-        ("measure", "dataset"),
-        "SCAAT against ST: ",
+        ("measure",),
+        "SCAAT: ",
     ),
 )
 
