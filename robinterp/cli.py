@@ -90,6 +90,19 @@ def _executor_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument(
         "--scheduler", help="run them on a running Dask scheduler (tcp://HOST:PORT), e.g. one dask-jobqueue started"
     )
+    where.add_argument(
+        "--scheduler-file",
+        help="the same, found through the JSON file the scheduler wrote (dask scheduler --scheduler-file)",
+    )
+    parser.add_argument(
+        "--min-workers",
+        type=int,
+        default=1,
+        help="on a running scheduler: workers to wait for before submitting (default 1)",
+    )
+    parser.add_argument(
+        "--wait", type=float, default=600.0, help="seconds to wait for them (default 600; queued SLURM jobs take time)"
+    )
     parser.add_argument(
         "--threads",
         type=int,
@@ -201,7 +214,12 @@ def _executor(args: argparse.Namespace) -> Any:
 
     # the one place --workers, --scheduler and --threads are checked (``run`` takes only --threads)
     return Executor(
-        workers=getattr(args, "workers", None), scheduler=getattr(args, "scheduler", None), threads=args.threads
+        workers=getattr(args, "workers", None),
+        scheduler=getattr(args, "scheduler", None),
+        threads=args.threads,
+        scheduler_file=getattr(args, "scheduler_file", None),
+        min_workers=getattr(args, "min_workers", 1),
+        wait=getattr(args, "wait", 600.0),
     )
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -56,18 +57,39 @@ class Executor:
     workers: int | None = None
     scheduler: str | None = None
     threads: int | None = None
+    scheduler_file: str | None = None
+    """The JSON file a running scheduler wrote (``dask scheduler --scheduler-file``): the usual HPC
+    hand-off, in place of its address."""
+    connect_timeout: float = 60.0
+    """Seconds to reach a running scheduler and hear it answer."""
+    min_workers: int = 1
+    """On a running scheduler, the workers to wait for before submitting (SLURM jobs may still be
+    queued): up to ``wait`` seconds."""
+    wait: float = 600.0
 
     def __post_init__(self) -> None:
-        if self.workers is not None and self.scheduler is not None:
-            raise RobinterpError("give --workers (a local Dask cluster) or --scheduler (a running one), not both")
+        chosen = [self.workers is not None, self.scheduler is not None, self.scheduler_file is not None]
+        if sum(chosen) > 1:
+            raise RobinterpError(
+                "give one of --workers (a local Dask cluster), --scheduler or --scheduler-file (a running one)"
+            )
         if self.workers is not None and not 1 <= self.workers <= 256:
             raise RobinterpError(f"--workers must be between 1 and 256, got {self.workers}")
         if self.threads is not None and not 1 <= self.threads <= 1024:
             raise RobinterpError(f"--threads must be between 1 and 1024, got {self.threads}")
 
+        if not 1 <= self.min_workers <= 4096:
+            raise RobinterpError(f"--min-workers must be between 1 and 4096, got {self.min_workers}")
+        if not 0 < self.wait <= 7 * 24 * 3600:
+            raise RobinterpError(f"--wait must be between 0 and a week in seconds, got {self.wait:g}")
+
+    @property
+    def remote(self) -> bool:
+        return self.scheduler is not None or self.scheduler_file is not None
+
     @property
     def distributed(self) -> bool:
-        return self.workers is not None or self.scheduler is not None
+        return self.workers is not None or self.remote
 
 
 IN_PROCESS = Executor()
@@ -107,13 +129,28 @@ def _run_on_dask(tasks: Sequence[Task], executor: Executor, execute: Execute) ->
         ) from None
     roots = {name: str(root().resolve()) for name, root in _roots().items()}
     with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
-        if executor.scheduler is not None:
+        if executor.remote:
+            where = executor.scheduler or f"the scheduler file {executor.scheduler_file}"
             try:
-                # Dask's own connect timeout (distributed.comm.timeouts.connect, 30 s unless configured)
-                client = Client(executor.scheduler)
+                client = _connect(
+                    lambda: Client(executor.scheduler, scheduler_file=executor.scheduler_file),
+                    executor.connect_timeout,
+                )
             except (OSError, TimeoutError, ValueError) as err:
-                raise RobinterpError(f"cannot reach the Dask scheduler at {executor.scheduler}: {err}") from None
+                raise RobinterpError(f"cannot reach the Dask scheduler at {where}: {err}") from None
+            except (MemoryError, EOFError, TypeError, KeyError) as err:
+                # a service that is not a Dask scheduler answers with bytes Dask reads as a huge frame
+                raise RobinterpError(f"{where} does not answer as a Dask scheduler ({type(err).__name__})") from None
             cluster = None
+            try:
+                client.wait_for_workers(executor.min_workers, timeout=executor.wait)
+            except TimeoutError:
+                joined = len(client.scheduler_info(n_workers=-1)["workers"])
+                client.close()
+                raise RobinterpError(
+                    f"{joined} of the {executor.min_workers} Dask worker(s) asked for joined {where} in "
+                    f"{executor.wait:g} s; start more, or wait longer (--wait)"
+                ) from None
         else:
             # one task per worker process: a chapter run is a kernel of its own, and a second
             # thread in the worker would only share its environment
@@ -122,9 +159,9 @@ def _run_on_dask(tasks: Sequence[Task], executor: Executor, execute: Execute) ->
             )
             client = Client(cluster)
         try:
-            workers = client.scheduler_info()["workers"].values()
+            workers = client.scheduler_info(n_workers=-1)["workers"].values()  # all, not the first few
             if not workers:
-                raise RobinterpError(f"the Dask scheduler at {executor.scheduler} has no workers")
+                raise RobinterpError("the Dask scheduler has no workers left")
             if any(info["nthreads"] != 1 for info in workers):
                 raise RobinterpError(
                     "every Dask worker must run one task at a time: start them with --nthreads 1 "
@@ -150,6 +187,8 @@ def _run_on_dask(tasks: Sequence[Task], executor: Executor, execute: Execute) ->
                         per_host,
                         key=f"robinterp-{run_id}-{task.chapter}-{task.label}-{len(futures)}",
                         pure=False,
+                        # a remote scheduler keeps its own allowed-failures; retries are the client's
+                        retries=ALLOWED_FAILURES - 1 if executor.remote else 0,
                     )
                 )
             names = {future.key: f"{task.chapter} under {task.label}" for future, task in zip(futures, tasks)}
@@ -161,6 +200,28 @@ def _run_on_dask(tasks: Sequence[Task], executor: Executor, execute: Execute) ->
             client.close()
             if cluster is not None:
                 cluster.close()
+
+
+def _connect(make: Callable[[], Any], seconds: float) -> Any:
+    """``make()`` (a Dask client) within ``seconds``: a server that accepts the connection and then
+    says nothing holds Dask's handshake forever, whatever its connect timeout. The waiting thread
+    is a daemon, so a process that gives up here still exits."""
+    made: dict[str, Any] = {}
+
+    def attempt() -> None:
+        try:
+            made["client"] = make()
+        except BaseException as err:  # handed to the caller's thread
+            made["error"] = err
+
+    thread = threading.Thread(target=attempt, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise TimeoutError(f"no answer within {seconds:g} s")
+    if "error" in made:
+        raise made["error"]
+    return made["client"]
 
 
 def _roots() -> dict[str, Callable[[], Path]]:

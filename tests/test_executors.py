@@ -197,3 +197,77 @@ def test_a_task_after_others_starts_when_they_are_done(tmp_path):
     assert all(isinstance(o, Path) for o in outcomes), outcomes
     first, second = (json.loads(o.read_text())["metadata"]["papermill"] for o in outcomes)
     assert second["start_time"] >= first["end_time"]
+
+
+def record_task(chapter, config, label, output, echo=False, threads=None):
+    """A stand-in for ``runner.execute`` (the executor's own behaviour is under test): it writes
+    its output file and returns its path."""
+    Path(output).write_text(f"{chapter} {label} threads {threads}")
+    return Path(output)
+
+
+def test_a_sweep_waits_for_workers_that_join_after_it_was_submitted(tmp_path):
+    """With SLURM jobs still queued the scheduler has no workers: the sweep waits for them (up to
+    --wait), found through the scheduler's file, then runs; too few in time is one line."""
+    import json
+    import threading
+
+    from distributed import LocalCluster
+
+    from robinterp import RobinterpError, executors
+    from robinterp.experiments.robust_models import RobustModelsConfig
+
+    with LocalCluster(n_workers=0, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        scheduler_file = tmp_path / "scheduler.json"
+        scheduler_file.write_text(json.dumps({"address": cluster.scheduler_address}))
+        tasks = [
+            executors.Task("robust_models", RobustModelsConfig(), f"run{i}", tmp_path / f"out{i}.txt") for i in range(2)
+        ]
+        too_soon = executors.Executor(scheduler=cluster.scheduler_address, threads=1, wait=1.0)
+        with pytest.raises(RobinterpError, match="0 of the 1 Dask worker"):
+            executors.run(tasks, too_soon, record_task)
+        threading.Timer(2.0, lambda: cluster.scale(1)).start()  # a worker arrives after the submission
+        started = time.monotonic()
+        outcomes = executors.run(
+            tasks, executors.Executor(scheduler_file=str(scheduler_file), threads=1, wait=60.0), record_task
+        )
+        assert time.monotonic() - started >= 1.5
+        assert [o.read_text() for o in outcomes] == ["robust_models run0 threads 1", "robust_models run1 threads 1"]
+
+
+@pytest.mark.parametrize("answer", [b"", b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"])
+def test_a_service_that_is_not_a_dask_scheduler_is_one_line(tmp_path, answer):
+    """A web server at the scheduler address ended in 'unexpected MemoryError: Unable to allocate
+    3.07 EiB'; a server that accepts and says nothing held the sweep forever."""
+    import socket
+    import threading
+
+    from robinterp import RobinterpError, executors
+    from robinterp.experiments.robust_models import RobustModelsConfig
+
+    server = socket.create_server(("127.0.0.1", 0))
+    held = []
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            held.append(connection)
+            if answer:
+                connection.sendall(answer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    task = executors.Task("robust_models", RobustModelsConfig(), "x", tmp_path / "out.txt")
+    address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    try:
+        started = time.monotonic()
+        with pytest.raises(RobinterpError, match="Dask scheduler") as err:
+            executors.run([task], executors.Executor(scheduler=address, threads=1, connect_timeout=5.0), record_task)
+        assert time.monotonic() - started < 30
+        assert len(str(err.value)) < 300 and "\n" not in str(err.value)
+    finally:
+        server.close()
+        for connection in held:
+            connection.close()
