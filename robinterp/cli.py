@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
 
     run.add_argument("--threads", type=int, help="torch threads in the chapter's kernel (default: as this process)")
     _set_argument(run)
+    _cell_timeout_argument(run)
 
     sweep = sub.add_parser("sweep", help="execute one chapter under several config files")
     sweep.add_argument("chapter")
@@ -75,6 +76,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _cell_timeout_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cell-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="fail a chapter whose cell runs longer (default: no limit)",
+    )
+
+
 def _set_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--set",
@@ -109,6 +119,7 @@ def _executor_arguments(parser: argparse.ArgumentParser) -> None:
         help="torch threads per chapter run (default: this machine's cores; on Dask, a worker machine's cores "
         "shared by its workers)",
     )
+    _cell_timeout_argument(parser)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,8 +163,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run" and args.check:
             print(runner.check(args.chapter, args.profile, args.config, settings))
         elif args.command == "run":
-            threads = _executor(args).threads
-            print(runner.run(args.chapter, args.profile, args.config, echo=True, threads=threads, settings=settings))
+            executor = _executor(args)
+            print(
+                runner.run(
+                    args.chapter,
+                    args.profile,
+                    args.config,
+                    echo=True,
+                    threads=executor.threads,
+                    settings=settings,
+                    cell_timeout=executor.cell_timeout,
+                )
+            )
         elif args.command == "sweep":
             for path in runner.sweep(args.chapter, args.config, echo=True, executor=_executor(args), settings=settings):
                 print(path)
@@ -220,6 +241,7 @@ def _executor(args: argparse.Namespace) -> Any:
         scheduler_file=getattr(args, "scheduler_file", None),
         min_workers=getattr(args, "min_workers", 1),
         wait=getattr(args, "wait", 600.0),
+        cell_timeout=getattr(args, "cell_timeout", None),
     )
 
 

@@ -66,6 +66,8 @@ class Executor:
     """On a running scheduler, the workers to wait for before submitting (SLURM jobs may still be
     queued): up to ``wait`` seconds."""
     wait: float = 600.0
+    cell_timeout: float | None = None
+    """Seconds one notebook cell may run before its chapter fails (None: no limit)."""
 
     def __post_init__(self) -> None:
         chosen = [self.workers is not None, self.scheduler is not None, self.scheduler_file is not None]
@@ -80,6 +82,8 @@ class Executor:
 
         if not 1 <= self.min_workers <= 4096:
             raise RobinterpError(f"--min-workers must be between 1 and 4096, got {self.min_workers}")
+        if self.cell_timeout is not None and not 0 < self.cell_timeout <= 7 * 24 * 3600:
+            raise RobinterpError(f"--cell-timeout must be between 0 and a week in seconds, got {self.cell_timeout:g}")
         if not 0 < self.wait <= 7 * 24 * 3600:
             raise RobinterpError(f"--wait must be between 0 and a week in seconds, got {self.wait:g}")
 
@@ -96,7 +100,7 @@ IN_PROCESS = Executor()
 
 
 Execute = Callable[..., Path]
-"""How one task runs: ``execute(chapter, config, label, output, echo=..., threads=...)`` returns
+"""How one task runs: ``execute(chapter, config, label, output, echo=..., threads=..., cell_timeout=...)`` returns
 the executed notebook's path (``robinterp.runner.execute``, passed in: the runner drives the
 executors, not the other way round). On Dask it is sent to the workers by reference, so it must be
 a module-level function."""
@@ -111,7 +115,15 @@ def run(tasks: Sequence[Task], executor: Executor, execute: Execute, echo: bool 
         for task in tasks:  # in order, so every task's ``after`` is done before it starts
             try:
                 outcomes.append(
-                    execute(task.chapter, task.config, task.label, task.output, echo=echo, threads=executor.threads)
+                    execute(
+                        task.chapter,
+                        task.config,
+                        task.label,
+                        task.output,
+                        echo=echo,
+                        threads=executor.threads,
+                        cell_timeout=executor.cell_timeout,
+                    )
                 )
             except RobinterpError as err:
                 outcomes.append(err)
@@ -185,6 +197,7 @@ def _run_on_dask(tasks: Sequence[Task], executor: Executor, execute: Execute) ->
                         roots,
                         executor.threads,
                         per_host,
+                        executor.cell_timeout,
                         key=f"robinterp-{run_id}-{task.chapter}-{task.label}-{len(futures)}",
                         pure=False,
                         # a remote scheduler keeps its own allowed-failures; retries are the client's
@@ -241,7 +254,12 @@ def _outcome(future: Any) -> Path | RobinterpError:
 
 
 def _execute_on_worker(
-    execute: Execute, task: Task, roots: dict[str, str], threads: int | None, per_host: dict[str, int]
+    execute: Execute,
+    task: Task,
+    roots: dict[str, str],
+    threads: int | None,
+    per_host: dict[str, int],
+    cell_timeout: float | None = None,
 ) -> tuple[str, float]:
     """One task on a Dask worker, which runs one at a time (so setting its environment is safe):
     the client's cache, build and data folders (a cluster shares them), and the kernel's threads.
@@ -254,5 +272,7 @@ def _execute_on_worker(
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         threads = max(1, cores // per_host.get(host, 1))
     start = time.perf_counter()
-    output = execute(task.chapter, task.config, task.label, task.output, echo=False, threads=threads)
+    output = execute(
+        task.chapter, task.config, task.label, task.output, echo=False, threads=threads, cell_timeout=cell_timeout
+    )
     return str(output), time.perf_counter() - start

@@ -182,13 +182,20 @@ def parameter_names(notebook: Path) -> list[str]:
 
 
 def execute(
-    chapter: str, config: Config, label: str, output: Path, echo: bool = False, threads: int | None = None
+    chapter: str,
+    config: Config,
+    label: str,
+    output: Path,
+    echo: bool = False,
+    threads: int | None = None,
+    cell_timeout: float | None = None,
 ) -> Path:
     """Execute one chapter under ``config`` into ``output``; raise ChapterFailed naming the cell.
 
     ``echo`` copies what the notebook prints (its progress lines) to this process's
     stdout and stderr as it runs; papermill's per-cell bookkeeping stays out. ``threads``:
-    torch's threads in the kernel (None: as this process has them).
+    torch's threads in the kernel (None: as this process has them). ``cell_timeout``: seconds
+    one cell may run before the chapter fails (None: no limit).
     """
     import papermill
 
@@ -237,6 +244,7 @@ def execute(
             cwd=str(source.parent),
             progress_bar=False,
             log_output=False,
+            execution_timeout=cell_timeout,
             stdout_file=sys.stdout if echo else None,
             stderr_file=sys.stderr if echo else None,
             kernel_manager_class=_kernels(kernel_log, kernel_environment(label, staging, threads)),
@@ -379,10 +387,12 @@ def run(
     echo: bool = False,
     threads: int | None = None,
     settings: Mapping[str, Any] | None = None,
+    cell_timeout: float | None = None,
 ) -> Path:
     config, label = resolve_config(chapter, profile, config_file, settings)
+    output = build_root() / "executed" / label / f"{chapter}.ipynb"
     with build_lock():
-        return execute(chapter, config, label, build_root() / "executed" / label / f"{chapter}.ipynb", echo, threads)
+        return execute(chapter, config, label, output, echo, threads, cell_timeout)
 
 
 def sweep(

@@ -199,7 +199,7 @@ def test_a_task_after_others_starts_when_they_are_done(tmp_path):
     assert second["start_time"] >= first["end_time"]
 
 
-def record_task(chapter, config, label, output, echo=False, threads=None):
+def record_task(chapter, config, label, output, echo=False, threads=None, cell_timeout=None):
     """A stand-in for ``runner.execute`` (the executor's own behaviour is under test): it writes
     its output file and returns its path."""
     Path(output).write_text(f"{chapter} {label} threads {threads}")

@@ -501,3 +501,21 @@ def test_a_book_refuses_a_setting_no_chapter_has_and_a_chapter_that_does_not_exi
         runner.book("smoke", settings={"nothing": 1})
     with pytest.raises(ConfigError, match="unknown chapter 'scat'"):
         runner.book("smoke", rerun=["scat"])
+
+
+@pytest.mark.slow
+def test_a_cell_that_runs_past_the_cell_timeout_fails_its_chapter(tmp_path, monkeypatch):
+    params = nbformat.v4.new_code_cell('divisor = 1\nprofile = "default"')
+    params.metadata["tags"] = ["parameters"]
+    nb = nbformat.v4.new_notebook(cells=[params, nbformat.v4.new_code_cell("import time\ntime.sleep(divisor)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "sleepy.ipynb")
+    monkeypatch.setitem(
+        runner.CHAPTERS, "toy", runner.Chapter("toy", str(tmp_path / "sleepy.ipynb"), ToyConfig, toy_plan)
+    )
+    out = tmp_path / "out" / "toy.ipynb"
+    runner.execute("toy", ToyConfig(divisor=1), "good", out, cell_timeout=30)
+    assert out.exists()
+    with pytest.raises(runner.ChapterFailed, match="(?i)timeout|timed out"):
+        runner.execute("toy", ToyConfig(divisor=20), "good", out, cell_timeout=2)
+    assert not out.exists()
