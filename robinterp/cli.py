@@ -161,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
 
         settings = parse_settings(getattr(args, "set", None))
         if args.command == "run" and args.check:
+            _executor(args)  # --threads and --cell-timeout are checked as a run would
             print(runner.check(args.chapter, args.profile, args.config, settings))
         elif args.command == "run":
             executor = _executor(args)
