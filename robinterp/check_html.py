@@ -44,7 +44,8 @@ PAGE_FACTS = r"""
   // prose and table text (not code, not typeset math) that shows markup a reader should not see
   const LEAKS = [
     [/\$[^$\n]*\\[A-Za-z]+[^$\n]*\$/, "TeX outside math"],
-    [/\{(glue|cite|ref|numref|eq|doc)(:[a-z]+)?\}`/, "a myst role not rendered"],
+    [/\{(glue|cite|ref|numref|eq|doc|download)(:[a-z]+)?\}(`|\s|$)/, "a myst role not rendered"],
+    [/\|\s*[-\u2013\u2014]{1,3}\s*\|/, "a markdown table not rendered"],
     [/``[^`\s][^`]*``/, "RST double backquotes"],
   ];
   const leaks = (column) => {

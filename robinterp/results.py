@@ -227,8 +227,11 @@ def reference_markdown(results: Path) -> str:
         "table of several runs (profiles, config files, `--set` runs) with the run and its config hash as "
         "columns.",
     ]
-    for chapter in sorted(p.name for p in Path(results).iterdir() if p.is_dir()):
-        lines += ["", f"## {chapter}", ""]
+    from robinterp.catalog import chapter_title
+    from robinterp.runner import CHAPTERS
+
+    for chapter in [name for name in CHAPTERS if Path(results, name).is_dir()]:
+        lines += ["", f"## {chapter_title(CHAPTERS[chapter].notebook)}", "", f"`results/<run>/{chapter}/`:", ""]
         for path in sorted(Path(results, chapter).glob("*.csv")):
             columns = list(pd.read_csv(path, nrows=0).columns)
             lines.append(
