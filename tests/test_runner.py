@@ -91,7 +91,9 @@ def test_the_book_publishes_a_failure_page_not_stale_output(tmp_path, monkeypatc
     stale.parent.mkdir(parents=True)
     stale.write_text("STALE OUTPUT")
     monkeypatch.setattr(
-        runner, "resolve_config", lambda chapter, profile=None, config_file=None: (ToyConfig(divisor=0), profile)
+        runner,
+        "resolve_config",
+        lambda chapter, profile=None, config_file=None, settings=None: (ToyConfig(divisor=0), profile),
     )
     with pytest.raises(runner.ChapterFailed, match=f"{len(runner.CHAPTERS)} chapter"):
         runner.book("smoke")
@@ -256,7 +258,13 @@ def test_a_runs_tables_are_published_whole_on_success_and_not_at_all_on_failure(
     monkeypatch.setitem(runner.CHAPTERS, "toy", runner.Chapter("toy", str(path), ToyConfig, toy_plan))
     results = build_root() / "results"
     runner.execute("toy", ToyConfig(divisor=2), "good", tmp_path / "out" / "toy.ipynb")
-    assert folders(results) == ["good", "good/toy", "good/toy/first.csv", "good/toy/second.csv"]
+    assert folders(results) == ["good", "good/toy", "good/toy/first.csv", "good/toy/run.json", "good/toy/second.csv"]
+    # which run made them: the label and config hash robinterp results puts beside their rows
+    run = json.loads((results / "good" / "toy" / "run.json").read_text())
+    from robinterp.codehash import stable_hash
+    from robinterp.experiments.robust_models import RobustModelsConfig
+
+    assert run["label"] == "good" and run["config"] == stable_hash(RobustModelsConfig(eval_size=2))  # what it showed
     # an orphan of a killed run (no such process) is cleared by the next run
     orphan = results / ".good.toy.999999999.running" / "toy"
     orphan.mkdir(parents=True)
@@ -282,7 +290,8 @@ def test_papermill_by_hand_never_writes_into_a_profile_folder_or_outside_the_bui
             str(path), str(out), parameters=parameters, kernel_name="python3", cwd=str(tmp_path), progress_bar=False
         )
         written = folders(results)
-        assert len(written) == 4 and written[0].startswith("adhoc-") and written[-1].endswith("toy/second.csv")
+        assert len(written) == 5 and written[0].startswith("adhoc-") and written[-1].endswith("toy/second.csv")
+        assert written[-2].endswith("toy/run.json")
         assert "outside `robinterp run`" in out.read_text()
     else:
         with pytest.raises(papermill.PapermillExecutionError, match="parameter profile must be a plain name"):
