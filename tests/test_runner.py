@@ -174,6 +174,26 @@ def test_the_whole_book_builds_under_smoke_and_every_number_in_its_prose_is_glue
         for table in results.glob("*.csv"):
             assert not results_data.undocumented(table.stem, list(pd.read_csv(table, nrows=0).columns)), table
         assert "verdicts.csv" in page and "_downloads" in page
+    # a new user's path from the built book: a page links its CSV, the Results page says what its columns
+    # mean, the page's PGD-AT model loads by its label and gives the page's clean accuracy again, and
+    # it exports with its card
+    from robinterp import data, train, trained
+
+    html = build_root() / "html" / "book"
+    page = (html / "chapters" / "robust_models.html").read_text()
+    link = re.search(r'href="(\.\./\.\./_downloads/[^"]+/training\.csv)"', page).group(1)
+    table = pd.read_csv((html / "chapters" / link).resolve())
+    assert "clean accuracy on the test set, a fraction" in (html / "results.html").read_text()
+    recorded = float(table[(table.method == "PGD-AT") & (table.seed == 0)]["test_accuracy"].iloc[0])
+    model = trained.load_model("robust_models", "PGD-AT", seed=0, profile="smoke")
+    card = json.loads(
+        (
+            trained.export("robust_models", "PGD-AT", build_root() / "exported", profile="smoke") / "card.json"
+        ).read_text()
+    )
+    spec = card["config"]
+    test = data.load(spec["dataset"], "test").subset(spec["accuracy_size"], train.ACCURACY_SUBSET_SEED)
+    assert train.accuracy(model, test) == pytest.approx(recorded, abs=1e-6)
     # built again with nothing changed: every chapter is kept, none runs, the book is rebuilt
     executed = {p: p.stat().st_mtime_ns for p in (build_root() / "executed" / "smoke").glob("*.ipynb")}
     capsys.readouterr()
