@@ -64,16 +64,18 @@ NUMERIC_LIBRARIES = ("torch", "torchvision", "captum", "quantus", "numpy", "scip
 statistics): an entry computed under other versions is computed again, never served."""
 
 
+def installed_version(name: str, missing: str = "absent") -> str:
+    """The installed version of the distribution ``name``, or ``missing``."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return missing
+
+
 @functools.cache
 def numeric_versions() -> dict[str, str]:
     """The installed version of every ``NUMERIC_LIBRARIES`` entry ("absent" if not installed)."""
-    versions = {}
-    for name in NUMERIC_LIBRARIES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "absent"
-    return versions
+    return {name: installed_version(name) for name in NUMERIC_LIBRARIES}
 
 
 def _neutral(relative: str) -> bool:

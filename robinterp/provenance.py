@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import functools
-import importlib.metadata
 import os
 import platform
 import subprocess
@@ -13,6 +12,7 @@ from pathlib import Path
 import torch
 
 from robinterp import __version__
+from robinterp.codehash import installed_version
 from robinterp.paths import project_root
 
 LIBRARIES = ("torch", "torchvision", "captum", "quantus", "numpy", "scipy", "pandas", "papermill")
@@ -42,12 +42,7 @@ def git_commit() -> str:
 
 def library_versions() -> dict[str, str]:
     versions = {"python": platform.python_version(), "robinterp": __version__}
-    for name in LIBRARIES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
+    return versions | {name: installed_version(name, "not installed") for name in LIBRARIES}
 
 
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")

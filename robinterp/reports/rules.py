@@ -631,9 +631,9 @@ def simulate_no_effect(
     error. Returns the share of each verdict and of decisive ones."""
     rng = np.random.default_rng(rng_seed)
     counts = dict.fromkeys((*LEVELS, NOT_JUDGED), 0)
-    draw = _comparisons(seeds, images, effect, seed_sd, accuracy, shared_difficulty, own_difficulty)
+    models = SimulatedModels(effect, seed_sd, accuracy, shared_difficulty, own_difficulty)
     for _ in range(trials):
-        values = draw(rng)
+        values = models.draw(rng, seeds, images)
         if seeds < 2:
             counts[NOT_JUDGED] += 1
             continue
@@ -645,32 +645,34 @@ def simulate_no_effect(
     return rates
 
 
-def _comparisons(
-    seeds: int,
-    images: int,
-    effect: float = 0.0,
-    seed_sd: float = 2.0,
-    accuracy: float = 80.0,
-    shared_difficulty: float = 0.8,
-    own_difficulty: float = 0.3,
-) -> Callable[[np.random.Generator], np.ndarray]:
-    """A draw of one simulated comparison, images x seeds of per-image differences in points
-    (``simulate_no_effect`` says what is simulated)."""
-    from scipy.special import ndtr
+@dataclasses.dataclass(frozen=True)
+class SimulatedModels:
+    """Two models compared by per-image correctness, as ``simulate_no_effect`` describes them."""
 
-    keep = math.sqrt(max(1 - shared_difficulty**2 - own_difficulty**2, 0.0))
+    effect: float = 0.0
+    """Points of accuracy by which A's networks beat B's on average (0: no effect)."""
+    seed_sd: float = 2.0
+    """Seed-to-seed spread of a network's accuracy, in points."""
+    accuracy: float = 80.0
+    """B's mean accuracy, in points."""
+    shared_difficulty: float = 0.8
+    """Weight of a difficulty every network shares (images hard or easy for all alike)."""
+    own_difficulty: float = 0.3
+    """Weight of a difficulty of each model's own, the same in every seed."""
 
-    def draw(rng: np.random.Generator) -> np.ndarray:
-        difficulty = shared_difficulty * rng.standard_normal((images, 1))
-        p_a = np.clip(accuracy + effect + seed_sd * rng.standard_normal(seeds), 0, 100) / 100
-        p_b = np.clip(accuracy + seed_sd * rng.standard_normal(seeds), 0, 100) / 100
-        own_a = own_difficulty * rng.standard_normal((images, 1))
-        own_b = own_difficulty * rng.standard_normal((images, 1))
+    def draw(self, rng: np.random.Generator, seeds: int, images: int) -> np.ndarray:
+        """One comparison: images x seeds of per-image differences A - B, in points."""
+        from scipy.special import ndtr
+
+        keep = math.sqrt(max(1 - self.shared_difficulty**2 - self.own_difficulty**2, 0.0))
+        difficulty = self.shared_difficulty * rng.standard_normal((images, 1))
+        p_a = np.clip(self.accuracy + self.effect + self.seed_sd * rng.standard_normal(seeds), 0, 100) / 100
+        p_b = np.clip(self.accuracy + self.seed_sd * rng.standard_normal(seeds), 0, 100) / 100
+        own_a = self.own_difficulty * rng.standard_normal((images, 1))
+        own_b = self.own_difficulty * rng.standard_normal((images, 1))
         a = ndtr(difficulty + own_a + keep * rng.standard_normal((images, seeds))) < p_a
         b = ndtr(difficulty + own_b + keep * rng.standard_normal((images, seeds))) < p_b
         return 100.0 * (a.astype(float) - b.astype(float))
-
-    return draw
 
 
 def simulate_claims(
@@ -680,12 +682,12 @@ def simulate_claims(
     (``simulate_no_effect``'s, drawn independently) all have no effect: the share of claims per
     verdict, and of decisive ones (an error here)."""
     rng = np.random.default_rng(rng_seed)
-    draw = _comparisons(seeds, images)
+    models = SimulatedModels()
     counts: dict[str, int] = {}
     for _ in range(trials):
         verdicts, ps = [], []
         for _ in range(sub_rows):
-            values = draw(rng)
+            values = models.draw(rng, seeds, images)
             mean, se, per_seed = estimate_grid(values)
             est = Estimate(mean, se, per_seed, values.size, 0)
             verdict = level(*est.bounds(), smallest)
