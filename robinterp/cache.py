@@ -177,6 +177,11 @@ def entry(
         probe.touch()
         probe.unlink()
     except OSError as err:
+        # a complete cache on a read-only mount (a shared, published one) serves what it holds: an
+        # intact entry needs no lock and no write; only a missing one is an error
+        found = _read_only_entry(folder, key, load)
+        if found is not None:
+            return found
         raise CacheError(
             f"cannot write to the cache folder {root / kind} ({err.strerror}); "
             f"make it writable or set ROBINTERP_CACHE to another folder"
@@ -204,6 +209,16 @@ def entry(
         }
         _write_entry(folder, lambda tmp: save(value, tmp), meta)
         return value, {**meta, "from_cache": False}
+
+
+def _read_only_entry(folder: Path, key: str, load: Callable[[Path], Any]) -> tuple[Any, dict[str, Any]] | None:
+    """The intact entry in ``folder`` of a cache that cannot be written, or None (missing or damaged:
+    nothing can be removed or recomputed there)."""
+    try:
+        meta = _check_entry(folder, key)
+        return load(folder), {**meta, "from_cache": True}
+    except Exception:  # missing, damaged or not loadable: the caller's error says why it cannot write
+        return None
 
 
 def cached_model(

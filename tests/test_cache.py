@@ -96,6 +96,28 @@ def test_a_table_computed_under_other_library_versions_is_computed_again(monkeyp
     assert set(codehash.NUMERIC_LIBRARIES) == {"torch", "torchvision", "captum", "quantus", "numpy", "scipy"}
 
 
+def test_a_complete_cache_on_a_read_only_mount_serves_what_it_holds(monkeypatch):
+    """It was refused though nothing needed writing: an intact entry is read without a lock; a missing
+    one is still the one-line error."""
+    import errno
+    import pathlib
+
+    df = pd.DataFrame({"accuracy": [0.5]})
+    cache.cached_table({"k": "held"}, lambda: df)
+    touch = pathlib.Path.touch
+
+    def read_only(self, *args, **kwargs):  # what a read-only mount answers the write probe
+        if self.name.startswith(".write-test-"):
+            raise OSError(errno.EROFS, "Read-only file system")
+        return touch(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "touch", read_only)
+    served = cache.cached_table({"k": "held"}, lambda: pytest.fail("recomputed on a read-only cache"))
+    pd.testing.assert_frame_equal(served, df)
+    with pytest.raises(cache.CacheError, match="cannot write to the cache folder .*Read-only file system"):
+        cache.cached_table({"k": "missing"}, lambda: df)
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders")
 def test_an_unwritable_cache_is_a_clear_error(tmp_path, monkeypatch):
     ro = tmp_path / "ro"
