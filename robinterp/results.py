@@ -91,6 +91,7 @@ COLUMNS: dict[str, str] = {
     "resolution": "(t(0.975) + t(0.8)) x SE: how far beyond a verdict's boundary the truth must lie to be found 4 times in 5",
     "seeds needed": "seeds at which twice the smallest effect would be found 4 times in 5 (inf: no number of seeds)",
     "versus": "the model it is compared with (the benchmark: the second best)",
+    "versus method": "the registered method that trains the model it is compared with",
     "metric": "the metric's registry key",
     "score": "the measure's value for this image",
     "epoch": "epochs of continued training",

@@ -217,6 +217,29 @@ def test_the_chapters_claims_follow_the_shared_rule():
     assert set(report.claims(cfg, collapsed, removal)["verdict"]) == {"not judged"}
 
 
+def test_renaming_the_baselines_changes_no_verdict():
+    """Renaming ST to 'standard' in a config left the headline claims 'not measured': the baselines
+    are found by the method that trains them."""
+    from robinterp.experiments.scaat import SCAATConfig
+    from robinterp.reports import scaat as report
+    from robinterp.reports import scoreboard
+
+    measures, removal = _chapter_tables(effect=0.05)
+    renamed = measures.assign(method=measures["method"].replace({"ST": "plain"}))
+    renamed_removal = removal.assign(method=removal["method"].replace({"ST": "plain"}))
+    methods = {"SCAAT": {"method": "scaat"}}
+    ours = report.claims(
+        SCAATConfig(extra_datasets=(), methods={"ST": {"method": "standard"}, **methods}), measures, removal
+    )
+    theirs = report.claims(
+        SCAATConfig(extra_datasets=(), methods={"plain": {"method": "standard"}, **methods}), renamed, renamed_removal
+    )
+    assert theirs["versus"].unique().tolist() == ["plain"] and theirs["versus method"].unique().tolist() == ["standard"]
+    assert theirs["verdict"].tolist() == ours["verdict"].tolist()
+    paper = next(p for p in scoreboard.PAPERS if p.chapter == "scaat")
+    assert len(paper.paper_rows(theirs)) == len(theirs)  # still the abstract's comparison on the scoreboard
+
+
 def test_the_ablation_says_which_way_each_variant_moves_each_measure():
     from robinterp.experiments.scaat import SCAATConfig
     from robinterp.reports import scaat as report
