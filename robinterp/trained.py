@@ -20,17 +20,9 @@ from safetensors.torch import load_file, save_file
 
 from robinterp import RobinterpError, cache
 from robinterp.paths import build_root, cache_root, no_link_below
+from robinterp.runner import CHAPTERS, get_chapter
 from robinterp.titles import attack_title, dataset_title
 
-CHAPTERS = (
-    "robust_models",
-    "saliency_guided_training",
-    "neuron_sensitivity",
-    "robust_attribution",
-    "scaat",
-    "synthesis",
-)
-"""The chapters whose runs publish a ``training.csv`` (every chapter of the book)."""
 COLUMNS = ("chapter", "label", "seed", "dataset", "method", "epochs", "clean accuracy (%)", "key")
 
 
@@ -80,8 +72,7 @@ def _epochs(key: str) -> float:
 
 
 def _row(chapter: str, label: str, seed: int, profile: str, dataset: str | None) -> pd.Series:
-    if chapter not in CHAPTERS:
-        raise RobinterpError(f"unknown chapter {chapter!r}; choose one of {', '.join(CHAPTERS)}")
+    get_chapter(chapter)  # an unknown chapter: the runner's one-line error
     table = listing(profile)
     mine = table[table.chapter == chapter]
     if mine.empty:

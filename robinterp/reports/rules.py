@@ -582,10 +582,15 @@ def holm(verdicts: pd.DataFrame, alpha: float = HOLM_ALPHA) -> pd.DataFrame:
 
 
 def claim_verdict(sub_rows: pd.DataFrame) -> tuple[str, str, str]:
-    """(verdict, reason, evidence) of a claim from its sub-rows (``holm`` applied here): see
-    ``CLAIM_RULE``. The evidence counts the sub-rows' corrected verdicts ("2 consistent, 1
-    inconclusive of 3"); the reason is given when no sub-row is judged."""
-    rows = holm(sub_rows)
+    """(verdict, reason, evidence) of a claim from its sub-rows as judged one by one: ``holm``,
+    then ``summarise_claim``."""
+    return summarise_claim(holm(sub_rows))
+
+
+def summarise_claim(rows: pd.DataFrame) -> tuple[str, str, str]:
+    """(verdict, reason, evidence) of a claim from sub-rows already corrected by ``holm``: see
+    ``CLAIM_RULE``. The evidence counts their verdicts ("2 consistent, 1 inconclusive of 3"); the
+    reason is given when no sub-row is judged."""
     verdicts = rows["verdict"]
     judged = verdicts[verdicts.isin(LEVELS)]
     counts = verdicts.value_counts()

@@ -244,7 +244,8 @@ def claims(board: pd.DataFrame) -> pd.DataFrame:
             # not testable, not run, or an older build's levels: the row's own verdict
             verdict, why, evidence = sub["verdict"].iloc[0], str(sub["why"].iloc[0]), "—"
         else:
-            verdict, why, evidence = rules.claim_verdict(sub.rename(columns={"why": "reason"}))
+            # ``corrected`` has applied Holm to the board's rows
+            verdict, why, evidence = rules.summarise_claim(sub.rename(columns={"why": "reason"}))
         wheres = [w for w in dict.fromkeys(sub["where"].astype(str)) if w not in ("—", "nan", "")]
         rows.append(
             {
@@ -379,17 +380,29 @@ def page_tables(board: pd.DataFrame, other: str = "paper") -> tuple[pd.DataFrame
     return (judged.set_index(["paper", "claim"])[columns], untested.set_index(["paper", "claim"])[["where", "why"]])
 
 
+def short_of_seeds(claims_: pd.DataFrame) -> pd.DataFrame:
+    """The inconclusive claims (``claims``' rows) whose orderings need more seeds than they had to
+    call a true effect of twice their smallest effect *consistent* 4 times in 5."""
+    open_ = claims_[claims_["verdict"] == rules.INCONCLUSIVE]
+    needed = pd.to_numeric(open_["seeds for 2δ"].str.lstrip(">"), errors="coerce")
+    return open_[needed > open_["seeds"]]
+
+
+def beyond_any_seeds(short: pd.DataFrame) -> int:
+    """How many of ``short_of_seeds``' claims no number of seeds up to the limit would settle."""
+    return int(short["seeds for 2δ"].str.startswith(">").sum())
+
+
 def underpowered_text(claims_: pd.DataFrame) -> str:
     """Which inconclusive claims are underpowered in this build, and by how much: those whose
     orderings need more seeds than they had to call a true effect of twice their smallest effect
     *consistent* 4 times in 5 (``claims``' "seeds for 2δ"). A decisive claim or one of no
     meaningful difference was settled; power matters where the interval left it open."""
     open_ = claims_[claims_["verdict"] == rules.INCONCLUSIVE]
-    needed = pd.to_numeric(open_["seeds for 2δ"].str.lstrip(">"), errors="coerce")
-    short = open_[needed > open_["seeds"]]
+    short = short_of_seeds(claims_)
     if short.empty:
         return "No inconclusive claim needs more seeds than it had to detect twice its smallest effect."
-    beyond = int(short["seeds for 2δ"].str.startswith(">").sum())
+    beyond = beyond_any_seeds(short)
     noise = (
         f"; for {beyond} of them no number of seeds up to {rules.MAX_SEEDS_NEEDED} would do, as the test set's "
         "own noise is wider than the smallest effect (more test images, or a larger effect, would settle them)"

@@ -111,11 +111,10 @@ def reproduction_summary(
 
 def _short_of_seeds(open_: pd.DataFrame) -> str:
     """How the open claims' seeds fall short (``scoreboard.claims``' "seeds for 2δ")."""
-    needed = pd.to_numeric(open_["seeds for 2δ"].str.lstrip(">"), errors="coerce")
-    short = open_[needed > open_["seeds"]]
+    short = scoreboard.short_of_seeds(open_)
     if short.empty:
         return ""
-    beyond = int(short["seeds for 2δ"].str.startswith(">").sum())
+    beyond = scoreboard.beyond_any_seeds(short)
     more = f", {beyond} of them more than {rules.MAX_SEEDS_NEEDED} (the test set's noise is wider than δ)"
     return (
         f", {len(short)} of them for want of seeds (to detect twice their smallest effect 4 times in 5: "
