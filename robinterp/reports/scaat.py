@@ -185,7 +185,8 @@ def summary(measures: pd.DataFrame, removal: pd.DataFrame, robust: pd.DataFrame,
     named = titles()
     rows = [(d, m) for d in seeds.dataset.unique() for m in named if (d, m) in wide.index]
     wide = wide.loc[rows, [m for m in order if m in wide.columns]]
-    return wide.rename(index=named, level="metric").rename_axis(["data set", "measure"])
+    wide = wide.rename(index=named, level="metric").rename(index=dataset_title, level="dataset")
+    return wide.rename_axis(["data set", "measure"])
 
 
 def verdict_table(verdicts: pd.DataFrame, versus: str) -> pd.DataFrame:
