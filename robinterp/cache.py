@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import fcntl
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -254,18 +255,24 @@ def cached_model(
     return model.eval(), meta
 
 
+def as_stored(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` as a CSV round trip gives it back (float64 survives it exactly)."""
+    return pd.read_csv(io.StringIO(table.to_csv(index=False)))
+
+
 def cached_table(
     key_obj: Any, compute: Callable[[], pd.DataFrame], root: Path | None = None, code: tuple[str, ...] | None = None
 ) -> pd.DataFrame:
     """A results table for ``key_obj``: from the cache, or computed and stored as CSV.
 
-    ``code``: the modules that compute it (the caller's ``__name__``); None for the
-    whole package.
+    A computed table is returned as the cache will read it back (the CSV's types), so a cold
+    and a warm run give the same frame. ``code``: the modules that compute it (the caller's
+    ``__name__``); None for the whole package.
     """
     table, _meta = entry(
         "results",
         key_obj,
-        lambda: (compute(), {}),
+        lambda: (as_stored(compute()), {}),
         lambda df, folder: df.to_csv(folder / "table.csv", index=False),
         lambda folder: pd.read_csv(folder / "table.csv"),
         root,

@@ -5,7 +5,7 @@ that compute its numbers (``NUMERIC_LIBRARIES``) and the source of the modules t
 compute it, followed through their imports (at top level or inside functions). Modules that cannot change a computed result are left out, and their
 own imports are not followed: they validate or present (config validation, YAML
 and profiles, the cache's bookkeeping, progress lines, pages, plots, the CLI, the
-method registry's discovery). So rewording an error message or a plot retrains
+method and measure registries' discovery). So rewording an error message or a plot retrains
 nothing, while a fix to a loss, an attack, a model or the data retrains exactly
 the models that run it.
 
@@ -55,6 +55,7 @@ NEUTRAL_MODULES = frozenset(
         "cache.py",
         "paths.py",
         "methods/__init__.py",
+        "measures/__init__.py",
     }
 )
 

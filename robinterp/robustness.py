@@ -6,7 +6,8 @@ modules an entry imports, ``robinterp.codehash``).
 
 The count follows AutoAttack and RobustBench: an image is right under attack only if it is
 right clean, and with ``early_stop`` (the evaluation default) it is broken if any iterate of
-the attack breaks it. Per test image (``robust_table``) so that two models measured on the
+the attack breaks it. Per test image (``correct_under_attack``, tabled by
+``robinterp.measures.attack``) so that two models measured on the
 same images can be paired by the book's verdict rule (``robinterp.reports.rules``) instead of
 compared as two averages.
 """
@@ -109,36 +110,3 @@ def robust_accuracy(
                 }
             )
     return pd.DataFrame(rows)
-
-
-def robust_table(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    bound: Sequence[AttackSpec],
-    epsilons: Sequence[float],
-    *,
-    seed: int,
-    early_stop: bool,
-    desc: str,
-    batch_size: int = EVAL_BATCH_SIZE,
-) -> pd.DataFrame:
-    """``correct_under_attack`` for every attack over the Linf radii, with a progress line per attack
-    (``batch_size`` images attacked at once, a memory bound). Tidy: attack, eps, image, correct (0 or 100)."""
-    tables = []
-    for attack in progress(bound, desc=desc):
-        right = correct_under_attack(
-            model, x, y, attack, epsilons, seed=seed, batch_size=batch_size, early_stop=early_stop
-        )
-        tables += [
-            pd.DataFrame(
-                {
-                    "attack": attack.name,
-                    "eps": eps,
-                    "image": range(len(x)),
-                    "correct": (100 * right[eps].int()).tolist(),
-                }
-            )
-            for eps in epsilons
-        ]
-    return pd.concat(tables, ignore_index=True)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 import pytest
 
-from robinterp import book
+from robinterp import book, measures
 from robinterp.experiments import common
 from robinterp.experiments import neuron_sensitivity as ns
 from robinterp.experiments import saliency_guided_training as sgt_chapter
@@ -503,12 +505,13 @@ def test_the_sweep_and_the_curve_score_only_the_models_the_quality_table_lacks(m
     )
     trained = ns.train_all(cfg)
     quality = ns.quality_scores(cfg, trained)
-    scored, real_scores = [], ns._scores
-    monkeypatch.setattr(
-        ns,
-        "_scores",
-        lambda cfg, model, seed, *a, **kw: scored.append(model) or real_scores(cfg, model, seed, *a, **kw),
-    )
+    scored, unit = [], measures.MEASURES["quality"]
+
+    def counted(model, settings, **kw):
+        scored.append(model)
+        return unit.rows(model, settings, **kw)
+
+    monkeypatch.setitem(measures.MEASURES, "quality", dataclasses.replace(unit, rows=counted))
     sweep, curve = ns.lambda_sweep(cfg, trained), ns.epoch_curve(cfg, trained)
     assert len(scored) == 1 and scored[0] is not trained.models["NsLoss", 0]  # the 0.5x model only
     for model, rows in (
@@ -516,7 +519,7 @@ def test_the_sweep_and_the_curve_score_only_the_models_the_quality_table_lacks(m
         (trained.models["NsLoss", 0], curve[curve["epoch"] == 1]),
         (trained.models["NsLoss", 0], sweep[sweep["factor"] == 1.0]),
     ):
-        again = real_scores(cfg, model, 0, ns.SWEEP_METRICS)
+        again = unit.rows(model, ns.quality_settings(cfg, ns.SWEEP_METRICS), seed=0, model_key="", name="")
         ours = rows[rows["metric"] != "test_accuracy"]
         assert ours[["metric", "image", "score"]].reset_index(drop=True).equals(again)
     assert set(quality["metric"]) > set(ns.SWEEP_METRICS)

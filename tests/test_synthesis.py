@@ -4,6 +4,7 @@ scoreboard read from saved verdict tables (and what it does when they are missin
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 
@@ -14,11 +15,13 @@ import torch
 from scipy import stats
 from torch import nn
 
-from robinterp import robustness
+from robinterp import data, measures, robustness
 from robinterp.attacks import AttackSpec
 from robinterp.config import ConfigError
 from robinterp.experiments import common, saliency_guided_training, scaat
 from robinterp.experiments import synthesis as chapter
+from robinterp.measures import attack, images
+from robinterp.measures.attack import AttackSettings
 from robinterp.reports import rules, scoreboard
 from robinterp.reports import synthesis as report
 
@@ -67,13 +70,16 @@ def test_every_measure_has_a_direction_and_the_columns_follow_the_attacks_and_ra
 
 
 @pytest.mark.parametrize("early_stop", [True, False])
-def test_per_image_robust_correctness_counts_as_robust_accuracy_does(early_stop):
+def test_per_image_robust_correctness_counts_as_robust_accuracy_does(early_stop, monkeypatch):
+    """The attack measure's rows (``robinterp.measures.attack``) on given images."""
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3)).eval()
     x, y = torch.rand(20, 1, 4, 4), torch.arange(20) % 3
+    monkeypatch.setattr(images, "eval_subset", lambda dataset, size, purpose: data.Split(x, y))
     bound = (AttackSpec.of("fgsm"), AttackSpec.of("pgd", steps=3))
     curves = robustness.robust_accuracy(model, x, y, attacks=bound, epsilons=(0.3, 0.1), seed=5, early_stop=early_stop)
-    tidy = robustness.robust_table(model, x, y, bound, (0.1, 0.3), seed=5, early_stop=early_stop, desc="test")
+    settings = AttackSettings("mnist", 20, bound, (0.1, 0.3), early_stop=early_stop)
+    tidy = attack.rows(model, settings, seed=5, model_key="", name="test")
     totals = tidy.groupby(["attack", "eps"])["correct"].sum() / 100
     assert totals.to_dict() == curves.set_index(["attack", "eps"])["correct"].to_dict()
 
@@ -417,24 +423,24 @@ def test_the_scoreboard_counts_claims_judged_from_their_sub_rows(tmp_path):
     assert list(shown.columns) == list(scoreboard.CLAIM_SHOWN) and scoreboard.UNTESTABLE not in set(shown["verdict"])
 
 
-class RecordingConfig:
-    """A chapter config that records the fields read from it."""
+class RecordingSettings:
+    """A measure's settings that record the fields read from them."""
 
-    def __init__(self, cfg) -> None:
-        self._cfg, self.read = cfg, set()
+    def __init__(self, settings) -> None:
+        self._settings, self.read = settings, set()
 
     def __getattr__(self, name: str):
         self.read.add(name)
-        return getattr(self._cfg, name)
+        return getattr(self._settings, name)
 
 
 @pytest.mark.parametrize("explainer", ["saliency", "integrated_gradients"])
 @pytest.mark.parametrize("group", list(chapter.benchmark_measures.GROUPS))
-def test_a_measure_groups_cache_key_holds_exactly_the_config_fields_it_reads(group, explainer, tiny_cnn):
-    """Every group of the benchmark is cached per model under the config fields it declares; run
-    on a tiny model, it must read no other field (or a changed value would be served stale, as
-    ``attack_early_stop`` was) and every field its key holds (or a field it ignores recomputes it:
-    Integrated Gradients' steps under saliency)."""
+def test_every_measure_reads_exactly_the_settings_that_key_it(group, explainer, tiny_cnn):
+    """Every measure of the benchmark is cached per model under its keyed settings; run on a tiny
+    model, it must read no field it is not keyed by (or a changed value would be served stale, as
+    ``attack_early_stop`` was under the former hand-kept field lists) and every keyed field (or a
+    field it ignores would recompute it)."""
     cfg = chapter.SynthesisConfig(
         train_size=64,
         explainer=explainer,
@@ -451,11 +457,10 @@ def test_a_measure_groups_cache_key_holds_exactly_the_config_fields_it_reads(gro
         pgd_steps=2,
         mifgsm_steps=2,
     )
-    rows = chapter.benchmark_measures.GROUPS[group][0]
-    recording = RecordingConfig(cfg)
-    rows(recording, tiny_cnn.eval(), 0, "tiny", "tiny-key")
-    keyed = set(chapter.benchmark_measures.key_settings(cfg, group))
-    if "explainer_options" in keyed:  # the steps of Integrated Gradients, where it is the explainer
-        keyed.remove("explainer_options")
-        keyed |= {"ig_steps"} if chapter.benchmark_measures.explainer_options(cfg) else set()
-    assert recording.read == keyed
+    for settings in chapter.benchmark_measures.GROUPS[group](cfg, 0):
+        unit = measures.measure_of(settings)
+        recording = RecordingSettings(settings)
+        unit.rows(tiny_cnn.eval(), recording, seed=0, model_key="tiny-key", name="tiny")
+        keyed = set(measures.keyed(settings))
+        unkeyed = {f.name for f in dataclasses.fields(settings)} - keyed  # may be read: they change no number
+        assert recording.read - unkeyed == keyed, unit.name

@@ -1,10 +1,11 @@
-"""The synthesis chapter's measures of one model, per test image, each group one cache entry.
+"""The synthesis chapter's measures of one model, per test image, by group.
 
-Kept apart from the chapter's module on purpose: an entry is keyed by this module's code, the
-model's own cache key and the config fields its group reads (``GROUPS``), so editing the
-chapter's config, tables or prose recomputes no measurement, and listing one more method
-computes only that method's rows. The functions read the fields named in ``GROUPS`` from the
-chapter's config (``robinterp.experiments.synthesis.SynthesisConfig``).
+Each group lists the measures (``robinterp.measures``) it takes from the chapter's config
+(``robinterp.experiments.synthesis.SynthesisConfig``); each measure of each model is its own
+cache entry, keyed by the model's key, its settings and its code, so editing the chapter's
+config, tables or prose recomputes no measurement, and listing one more method computes only
+that method's rows. Here the measures' rows become the benchmark's columns (measure, image,
+score).
 """
 
 from __future__ import annotations
@@ -15,9 +16,17 @@ from typing import Any
 import pandas as pd
 import torch
 
-from robinterp import cache, device, explain, explanation_quality, metrics, models, roar, robustness
+from robinterp import explanation_quality
 from robinterp.attacks import AttackSpec
 from robinterp.experiments import common
+from robinterp.measures import measure
+from robinterp.measures.alignment import AlignmentSettings
+from robinterp.measures.attack import AttackSettings
+from robinterp.measures.clean import CleanSettings
+from robinterp.measures.quality import QualitySettings
+from robinterp.measures.removal import RemovalSettings
+from robinterp.measures.road import RoadSettings
+from robinterp.measures.roar import RoarSettings
 
 CHAPTER = "synthesis"
 
@@ -36,196 +45,103 @@ def explainer_options(cfg: Any) -> dict[str, Any]:
     return {"n_steps": cfg.ig_steps} if cfg.explainer == "integrated_gradients" else {}
 
 
-def _rows(measure: str, values: torch.Tensor) -> pd.DataFrame:
-    return pd.DataFrame({"measure": measure, "image": range(len(values)), "score": values.tolist()})
-
-
-def _percent(mask: torch.Tensor) -> torch.Tensor:
-    return 100 * mask.float()
-
-
-def robustness_rows(cfg: Any, model: torch.nn.Module | None, seed: int, label: str, model_key: str) -> pd.DataFrame:
-    """Clean and robust correctness per image (0 or 100) under every attack and radius, and AutoAttack."""
-    split = common.eval_subset(cfg.dataset, cfg.eval_size, "attacks")
-    attacked = robustness.robust_table(
-        model,
-        split.images,
-        split.labels,
-        common.evaluation_attacks(cfg),
-        cfg.epsilons,
-        seed=seed,
-        early_stop=cfg.attack_early_stop,
-        desc=f"attacks on {label} seed {seed}",
+def robustness(cfg: Any, seed: int) -> tuple[Any, ...]:
+    """Clean and robust correctness under every attack and radius, and AutoAttack."""
+    return (
+        CleanSettings(cfg.dataset, cfg.eval_size),
+        common.attack_settings(cfg),
+        AttackSettings(
+            cfg.dataset,
+            cfg.autoattack_size,
+            (autoattack_spec(cfg),),
+            (cfg.autoattack_eps,),
+            early_stop=cfg.attack_early_stop,
+            purpose="autoattack",
+        ),
     )
-    attacked = attacked.assign(measure=[robust_name(a, e) for a, e in zip(attacked.attack, attacked.eps)])
-    tables = [
-        _rows("clean", _percent(models.predict(model, split.images) == split.labels)),
-        attacked.rename(columns={"correct": "score"})[["measure", "image", "score"]],
-    ]
-    few = common.eval_subset(cfg.dataset, cfg.autoattack_size, "autoattack")
-    correct = robustness.correct_under_attack(
-        model,
-        few.images,
-        few.labels,
-        autoattack_spec(cfg),
-        (cfg.autoattack_eps,),
-        seed=seed,
-        early_stop=cfg.attack_early_stop,
+
+
+def quality(cfg: Any, seed: int) -> tuple[Any, ...]:
+    """The seven Quantus metrics (robinterp's batched implementation, tested equal to Quantus)."""
+    options = tuple(explainer_options(cfg).items())
+    metrics = tuple(explanation_quality.METRICS)
+    return (
+        QualitySettings(
+            cfg.dataset, cfg.quantus_size, metrics, cfg.explainer, options, cfg.quantus_samples, cfg.quantus_noise
+        ),
     )
-    tables.append(_rows("autoattack", _percent(correct[cfg.autoattack_eps])))
-    return pd.concat(tables, ignore_index=True)
 
 
-def quality_rows(cfg: Any, model: torch.nn.Module | None, seed: int, label: str, model_key: str) -> pd.DataFrame:
-    """The seven Quantus metrics per image (robinterp's batched implementation, tested equal to Quantus)."""
-    split = common.eval_subset(cfg.dataset, cfg.quantus_size, "explanation_quality")
-    scores = explanation_quality.scores(
-        model,
-        split.images,
-        split.labels,
-        tuple(explanation_quality.METRICS),
-        explainer=cfg.explainer,
-        explainer_options=explainer_options(cfg),
-        samples=cfg.quantus_samples,
-        noise=cfg.quantus_noise,
-        seed=seed,
-    )
-    return scores.rename(columns={"metric": "measure"})
-
-
-def faithfulness_rows(cfg: Any, model: torch.nn.Module | None, seed: int, label: str, model_key: str) -> pd.DataFrame:
-    """Per image: the removal gap (right after removing a random ``removal_fraction`` minus after
-    removing the top one by |attribution|, noise-filled, no retraining) and the ROAD gap (right
-    after imputing the least relevant fraction minus the most relevant one); points."""
-    split = common.eval_subset(cfg.dataset, cfg.faithfulness_size, "removal")
-    attribution = explain.explain(model, split.images, split.labels, cfg.explainer, **explainer_options(cfg))
+def faithfulness(cfg: Any, seed: int) -> tuple[Any, ...]:
+    """The removal gap (right after removing a random ``removal_fraction`` minus after removing
+    the top one by |attribution|, noise-filled, no retraining) and the ROAD gap (right after
+    imputing the least relevant fraction minus the most relevant one); points."""
+    options = tuple(explainer_options(cfg).items())
     fraction = (cfg.removal_fraction,)
-    by_saliency = metrics.correct_after_removal(model, split.images, split.labels, attribution, fraction, seed=seed)[0]
-    by_chance = metrics.correct_after_removal(
-        model, split.images, split.labels, attribution, fraction, random_ranking=True, seed=seed
-    )[0]
-    road = {
-        order: metrics.road(
-            model,
-            split.images,
-            split.labels,
-            attribution,
-            (100 * cfg.removal_fraction,),
-            order=order,
-            noise=cfg.road_noise,
-            seed=seed,
-        )[0]
-        for order in metrics.ROAD_ORDERS
-    }
-    return pd.concat(
-        [
-            _rows("removal_gap", _percent(by_chance) - _percent(by_saliency)),
-            _rows("road_gap", _percent(road["lerf"]) - _percent(road["morf"])),
-        ],
-        ignore_index=True,
+    return (
+        RemovalSettings(cfg.dataset, cfg.faithfulness_size, fraction, cfg.explainer, options),
+        RoadSettings(cfg.dataset, cfg.faithfulness_size, fraction, cfg.road_noise, cfg.explainer, options),
     )
 
 
-def alignment_rows(cfg: Any, model: torch.nn.Module | None, seed: int, label: str, model_key: str) -> pd.DataFrame:
-    """Etmann et al.'s alignment |<x, g>| / ||g|| of the predicted class, per image."""
-    split = common.eval_subset(cfg.dataset, cfg.alignment_size, "alignment")
-    return _rows("alignment", metrics.alignment(model, split.images))
+def alignment(cfg: Any, seed: int) -> tuple[Any, ...]:
+    """Etmann et al.'s alignment |<x, g>| / ||g|| of the predicted class."""
+    return (AlignmentSettings(cfg.dataset, cfg.alignment_size),)
 
 
-def roar_rows(cfg: Any, model: torch.nn.Module | None, seed: int, label: str, model_key: str) -> pd.DataFrame:
-    """Per test image: right (0 or 100) by a network retrained without the top ``removal_fraction``
-    of pixels by the model's saliency (``roar_target``'s class), tested with the same pixels
-    removed; ``model`` None is the random control."""
-    retrain, train_split = common.roar_retraining(cfg, seed)
-    test = common.eval_subset(cfg.dataset, cfg.roar_test_size, "removal")
-    fill = roar.channel_mean(train_split)
-    ranking = None if model is None else roar.saliency_ranking(model, cfg.roar_target)
-    retrained, _ = roar.retrained(
-        model_key,
-        ranking,
-        cfg.removal_fraction,
-        retrain,
-        train_split,
-        lambda: roar.ranked(train_split, ranking, seed, "train"),
-        fill,
-        name=f"{label} seed {seed}",
-    )
-    removed = roar.remove(test.images, roar.ranked(test, ranking, seed, "test"), cfg.removal_fraction, fill)
-    return _rows("roar", _percent(models.predict(retrained, removed) == test.labels))
+def roar_settings(cfg: Any, seed: int) -> tuple[Any, ...]:
+    """Right by a network retrained without the top ``removal_fraction`` of pixels by the model's
+    saliency (``roar_target``'s class), tested with the same pixels removed."""
+    retrain, _ = common.roar_retraining(cfg, seed)
+    return (RoarSettings(retrain, (cfg.removal_fraction,), cfg.roar_test_size, cfg.roar_target),)
 
 
-Rows = Callable[[Any, "torch.nn.Module | None", int, str, str], pd.DataFrame]
-GROUPS: dict[str, tuple[Rows, tuple[str, ...]]] = {
-    # group -> (its rows, the config fields they read besides the data set; ``key_settings`` says
-    # how a field is keyed where the raw value is not what the rows read)
-    "robustness": (
-        robustness_rows,
-        (
-            "eval_size",
-            "epsilons",
-            "pgd_steps",
-            "mifgsm_steps",
-            "autoattack_size",
-            "autoattack_eps",
-            "autoattack_parts",
-            "attack_early_stop",
-        ),
-    ),
-    "quality": (quality_rows, ("explainer", "ig_steps", "quantus_size", "quantus_samples", "quantus_noise")),
-    "faithfulness": (
-        faithfulness_rows,
-        ("explainer", "ig_steps", "faithfulness_size", "removal_fraction", "road_noise"),
-    ),
-    "alignment": (alignment_rows, ("alignment_size",)),
-    "roar": (
-        roar_rows,
-        (
-            "removal_fraction",
-            "roar_epochs",
-            "roar_target",
-            "roar_test_size",
-            "roar_train_size",
-            # the retraining's spec (common.roar_retraining)
-            "train_size",
-            "lr",
-            "batch_size",
-            "optimizer",
-            "model",
-            "width",
-            "device",
-            "precision",
-            "torch_compile",
-            "accuracy_size",
-        ),
-    ),
+GROUPS: dict[str, Callable[[Any, int], tuple[Any, ...]]] = {
+    "robustness": robustness,
+    "quality": quality,
+    "faithfulness": faithfulness,
+    "alignment": alignment,
+    "roar": roar_settings,
 }
 
 
-def key_settings(cfg: Any, group: str) -> dict[str, Any]:
-    """What a group's cache entry is keyed by besides the model: the data set and the fields the
-    group reads (``GROUPS``), as they act: Integrated Gradients' steps only when it is the
-    explainer (saliency reads none), the device resolved (``auto`` is the CPU on one machine and
-    CUDA on another)."""
-    fields = GROUPS[group][1]
-    settings: dict[str, Any] = {"dataset": cfg.dataset}
-    for field in fields:
-        if field == "ig_steps":
-            settings["explainer_options"] = explainer_options(cfg)
-        elif field == "device":
-            settings[field] = device.resolve(cfg.device)
-        else:
-            settings[field] = getattr(cfg, field)
-    return settings
+def _gap(rows: pd.DataFrame, column: str, minuend: str, subtrahend: str, name: str) -> pd.DataFrame:
+    wide = rows.pivot(index="image", columns=column, values="correct")
+    return pd.DataFrame({"measure": name, "image": wide.index, "score": (wide[minuend] - wide[subtrahend]).values})
+
+
+def benchmark_rows(settings: Any, rows: pd.DataFrame) -> pd.DataFrame:
+    """A measure's rows as the benchmark's columns: measure, image, score."""
+    if isinstance(settings, CleanSettings):
+        return pd.DataFrame({"measure": "clean", "image": rows["image"], "score": rows["correct"]})
+    if isinstance(settings, AttackSettings):
+        names = (
+            ["autoattack"] * len(rows)
+            if settings.purpose == "autoattack"
+            else [robust_name(a, e) for a, e in zip(rows["attack"], rows["eps"])]
+        )
+        return pd.DataFrame({"measure": names, "image": rows["image"], "score": rows["correct"]})
+    if isinstance(settings, QualitySettings):
+        return rows.rename(columns={"metric": "measure"})[["measure", "image", "score"]]
+    if isinstance(settings, RemovalSettings):
+        return _gap(rows, "ranking", "random", "saliency", "removal_gap")
+    if isinstance(settings, RoadSettings):
+        return _gap(rows, "order", "lerf", "morf", "road_gap")
+    if isinstance(settings, AlignmentSettings):
+        return pd.DataFrame({"measure": "alignment", "image": rows["image"], "score": rows["score"]})
+    if isinstance(settings, RoarSettings):
+        return pd.DataFrame({"measure": "roar", "image": rows["image"], "score": rows["correct"]})
+    raise TypeError(f"the benchmark has no column for {type(settings).__name__}")
 
 
 def measured(
     cfg: Any, group: str, model: torch.nn.Module | None, model_key: str, seed: int, label: str
 ) -> pd.DataFrame:
     """One group of measures of one model (``model`` None with key ``roar.RANDOM``: ROAR's random
-    control), from the cache or computed. Tidy: measure, image, score, method, seed."""
-    rows = GROUPS[group][0]
-    return cache.cached_table(
-        {"chapter": CHAPTER, "group": group, "model": model_key, "seed": seed, "settings": key_settings(cfg, group)},
-        lambda: rows(cfg, model, seed, label, model_key),
-        code=(__name__,),
-    ).assign(method=label, seed=seed)
+    control), each measure from its cache entry or computed. Tidy: measure, image, score, method,
+    seed."""
+    tables = [
+        benchmark_rows(settings, measure(settings, model, model_key=model_key, seed=seed, name=f"{label} seed {seed}"))
+        for settings in GROUPS[group](cfg, seed)
+    ]
+    return pd.concat(tables, ignore_index=True).assign(method=label, seed=seed)

@@ -17,29 +17,14 @@ from typing import Any
 import pandas as pd
 import torch
 
-from robinterp import cache, data, device, models, robustness, train
+from robinterp import data, device, measures, models, train
 from robinterp.attacks import AttackSpec
 from robinterp.config import Config, ConfigError, param
+from robinterp.measures.attack import AttackSettings
+from robinterp.measures.images import eval_subset
 from robinterp.methods import MethodEntry, get_method, method_table
 
-# The seed of each evaluation subset of the test set: every model of a chapter is
-# evaluated on the same images, and each purpose draws its own (fixed long ago; changing
-# one changes every table that uses it).
-SUBSET_SEEDS = {
-    "attacks": 12345,
-    "alignment": 54321,
-    "maps": 2024,
-    "removal": 777,
-    "autoattack": 4242,
-    "explanation_quality": 31337,
-}
-
-
-def eval_subset(dataset: str, size: int | None, purpose: str) -> data.Split:
-    """The seeded subset of ``size`` test images that every model is evaluated on for ``purpose``."""
-    if purpose not in SUBSET_SEEDS:
-        raise ConfigError(f"no evaluation subset for {purpose!r}; one of {', '.join(SUBSET_SEEDS)}")
-    return data.load(dataset, "test").subset(size, seed=SUBSET_SEEDS[purpose])
+__all__ = ["eval_subset"]  # the chapters' subsets, from the measures
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,16 +146,25 @@ def record(label: str, seed: int, method: str, model: torch.nn.Module, meta: dic
     }
 
 
-def train_grid(specs: Mapping[Hashable, train.TrainSpec]) -> tuple[dict[Hashable, torch.nn.Module], pd.DataFrame]:
+class TrainedModels(dict):
+    """A chapter's trained models by (label, seed), and each one's cache key in ``cache_keys``:
+    what its measures are cached under (``robinterp.measures``)."""
+
+    def __init__(self, models: Mapping[Hashable, torch.nn.Module], cache_keys: Mapping[Hashable, str]) -> None:
+        super().__init__(models)
+        self.cache_keys = dict(cache_keys)
+
+
+def train_grid(specs: Mapping[Hashable, train.TrainSpec]) -> tuple[TrainedModels, pd.DataFrame]:
     """Every model of a chapter (keyed by (label, seed)) and a table of their records."""
     first = next(iter(specs.values()))
     train_split, test_split = data.load(first.dataset, "train"), data.load(first.dataset, "test")
-    trained, rows = {}, []
+    trained, keys, rows = {}, {}, []
     for key, spec in specs.items():
         model, meta = train.trained_model(spec, train_split, test_split)
-        trained[key] = model
+        trained[key], keys[key] = model, meta["key"]
         rows.append(record(*key, spec.method, model, meta))
-    return trained, pd.DataFrame(rows)
+    return TrainedModels(trained, keys), pd.DataFrame(rows)
 
 
 def table_code(module: str, cfg: Any, *extra: MethodEntry) -> tuple[str, ...]:
@@ -197,71 +191,39 @@ def evaluation_attacks(cfg: Any, names: tuple[str, ...] = ("fgsm", "pgd", "mifgs
     return tuple(AttackSpec.of(name, **{k: v for k, v in options[name].items() if v is not None}) for name in names)
 
 
-def robust_per_image(
-    chapter: str,
-    cfg: Any,
-    trained: Mapping[tuple[str, int], torch.nn.Module],
-    split: data.Split,
-    bound: tuple[AttackSpec, ...],
-    epsilons: tuple[float, ...],
-    table: str = "robust_per_image",
-    batch_size: int = models.EVAL_BATCH_SIZE,
-) -> pd.DataFrame:
-    """Per test image: right (0 or 100) clean and under each attack at each Linf radius, for every
-    model, so that the verdicts pair models image by image (``robinterp.reports.rules``). Tidy:
-    method, seed, attack, norm, eps, image, correct; cached by the chapter config under ``table``;
-    ``batch_size`` images are attacked at once (a memory bound)."""
-
-    def compute() -> pd.DataFrame:
-        tables = []
-        for (label, seed), model in trained.items():
-            tables.append(
-                robustness.robust_table(
-                    model,
-                    split.images,
-                    split.labels,
-                    bound,
-                    epsilons,
-                    seed=seed,
-                    early_stop=cfg.attack_early_stop,
-                    desc=f"attacks on {label} seed {seed}",
-                    batch_size=batch_size,
-                ).assign(method=label, seed=seed, norm="linf")
-            )
-        return pd.concat(tables, ignore_index=True)
-
-    return cache.cached_table(
-        {"chapter": chapter, "table": table, "config": dataclasses.asdict(cfg)},
-        compute,
-        code=table_code(f"robinterp.experiments.{chapter}", cfg),
-    )
-
-
-def attacked_per_image(
-    chapter: str,
-    cfg: Any,
-    trained: Mapping[tuple[str, int], torch.nn.Module],
-    attack_names: tuple[str, ...] = ("fgsm", "pgd", "mifgsm"),
-    batch_size: int = models.EVAL_BATCH_SIZE,
-) -> pd.DataFrame:
-    """``robust_per_image`` as the chapters run it: the config's ``eval_size`` test images (the
+def attack_settings(
+    cfg: Any, attack_names: tuple[str, ...] = ("fgsm", "pgd", "mifgsm"), batch_size: int = models.EVAL_BATCH_SIZE
+) -> AttackSettings:
+    """The chapters' robust-accuracy measure: the config's ``eval_size`` test images (the
     "attacks" subset, the same in every chapter), the named evaluation attacks bound from the
-    config, at each of its ``epsilons``."""
-    return robust_per_image(
-        chapter,
-        cfg,
-        trained,
-        eval_subset(cfg.dataset, cfg.eval_size, "attacks"),
-        evaluation_attacks(cfg, attack_names),
-        cfg.epsilons,
+    config, at each of its Linf ``epsilons``; ``batch_size`` images attacked at once."""
+    return AttackSettings(
+        dataset=cfg.dataset,
+        size=cfg.eval_size,
+        attacks=evaluation_attacks(cfg, attack_names),
+        epsilons=cfg.epsilons,
+        early_stop=cfg.attack_early_stop,
         batch_size=batch_size,
     )
 
 
-def robust_curves(per_image_table: pd.DataFrame) -> pd.DataFrame:
-    """Robust accuracy per method, seed, attack and epsilon from a per-image table (the columns of
-    ``robustness.robust_accuracy``: accuracy, correct, n)."""
-    grouped = per_image_table.groupby(["method", "seed", "attack", "norm", "eps"], sort=False)["correct"]
+def attacked_per_image(
+    cfg: Any,
+    trained: TrainedModels,
+    attack_names: tuple[str, ...] = ("fgsm", "pgd", "mifgsm"),
+    batch_size: int = models.EVAL_BATCH_SIZE,
+) -> pd.DataFrame:
+    """Per test image: right (0 or 100) clean and under each attack at each radius, for every
+    model, so that the verdicts pair models image by image (``robinterp.reports.rules``); each
+    model's rows cached on their own (``attack_settings``). Tidy: attack, norm, eps, image,
+    correct, method, seed."""
+    return measures.over_models(attack_settings(cfg, attack_names, batch_size), trained, trained.cache_keys)
+
+
+def robust_curves(per_image_table: pd.DataFrame, by: tuple[str, ...] = ("method", "seed")) -> pd.DataFrame:
+    """Robust accuracy per model (``by``), attack, norm and radius from a per-image table (the
+    columns of ``robustness.robust_accuracy``: accuracy, correct, n)."""
+    grouped = per_image_table.groupby([*by, "attack", "norm", "eps"], sort=False)["correct"]
     curves = grouped.agg(correct=lambda c: int((c > 0).sum()), n="size").reset_index()
     return curves.assign(accuracy=curves["correct"] / curves["n"])
 

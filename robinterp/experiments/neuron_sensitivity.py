@@ -21,12 +21,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from robinterp import attacks, cache, data, explain, explanation_quality, train
+from robinterp import attacks, cache, data, explain, explanation_quality, measures, train
 from robinterp.attacks import AttackSpec
 from robinterp.config import ConfigError, param
 from robinterp.experiments import common
+from robinterp.measures import measure
+from robinterp.measures.attack import AttackSettings
+from robinterp.measures.clean import CleanSettings
+from robinterp.measures.quality import QualitySettings
 from robinterp.methods import MethodEntry, method_table, nsloss
-from robinterp.models import predict
 
 CHAPTER = "neuron_sensitivity"
 SWEEP_METRICS = ("max_sensitivity", "faithfulness_estimate", "sparseness")  # the paper's Table 5
@@ -194,7 +197,7 @@ def plan(cfg: NeuronSensitivityConfig) -> common.Plan:
 class Trained:
     """The chapter's models and how they came about."""
 
-    models: dict[tuple[str, int], torch.nn.Module]
+    models: common.TrainedModels
     records: pd.DataFrame
     lambda_trace: pd.DataFrame
     lam: float
@@ -296,10 +299,11 @@ def lambda_protocol(
 def train_all(cfg: NeuronSensitivityConfig) -> Trained:
     """Standard models, the lambda protocol, then every method continued from each standard model."""
     train_split, test_split = data.load(cfg.dataset, "train"), data.load(cfg.dataset, "test")
-    models, rows, keys = {}, [], {}
+    models, rows, keys, model_keys = {}, [], {}, {}
     for seed in cfg.seeds:
         model, meta = train.trained_model(pretrain_spec(cfg, seed), train_split, test_split)
         models[STANDARD, seed], keys[seed] = model, meta["key"]
+        model_keys[STANDARD, seed] = meta["key"]
         rows.append(common.record(STANDARD, seed, "standard", model, meta))
     # the page shows the protocol even when the config fixes the weight
     trace = lambda_protocol(cfg, models[STANDARD, cfg.seeds[0]], keys[cfg.seeds[0]], train_split, test_split)
@@ -310,33 +314,34 @@ def train_all(cfg: NeuronSensitivityConfig) -> Trained:
             model, meta = train.continued(
                 keys[seed], models[STANDARD, seed], finetune_spec(cfg, entry, seed), train_split, test_split
             )
-            models[entry.label, seed] = model
+            models[entry.label, seed], model_keys[entry.label, seed] = model, meta["key"]
             rows.append(common.record(entry.label, seed, entry.method, model, meta))
-    return Trained(models, pd.DataFrame(rows), trace, lam, keys)
+    return Trained(common.TrainedModels(models, model_keys), pd.DataFrame(rows), trace, lam, keys)
 
 
 def robust_per_image(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
     """Per test image: right (0 or 100) clean and under PGD at each epsilon, for every model
-    (``common.robust_per_image``), cached by the chapter config."""
-    return common.attacked_per_image(CHAPTER, cfg, trained.models, ("pgd",), batch_size=cfg.eval_batch_size)
+    (``common.attacked_per_image``), each model's rows cached on their own."""
+    return common.attacked_per_image(cfg, trained.models, ("pgd",), batch_size=cfg.eval_batch_size)
 
 
 def autoattack_per_image(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
     """Per test image: right (0 or 100) under AutoAttack at ``autoattack_eps``, for every model;
     the same columns as ``robust_per_image``."""
-    return common.robust_per_image(
-        CHAPTER,
-        cfg,
-        trained.models,
-        common.eval_subset(cfg.dataset, cfg.autoattack_size, "autoattack"),
+    settings = AttackSettings(
+        cfg.dataset,
+        cfg.autoattack_size,
         (AttackSpec.of("autoattack", parts=cfg.autoattack_parts),),
         (cfg.autoattack_eps,),
-        table="autoattack_per_image",
+        early_stop=cfg.attack_early_stop,
+        purpose="autoattack",
         batch_size=cfg.eval_batch_size,
     )
+    return measures.over_models(settings, trained.models, trained.models.cache_keys)
 
 
 def quantus_split(cfg: NeuronSensitivityConfig) -> data.Split:
+    """The test images the Quantus metrics score."""
     return common.eval_subset(cfg.dataset, cfg.quantus_size, "explanation_quality")
 
 
@@ -347,68 +352,53 @@ def explainer_options(cfg: NeuronSensitivityConfig, explainer: str) -> dict[str,
     return {}
 
 
-def _scores(
-    cfg: NeuronSensitivityConfig,
-    model: torch.nn.Module,
-    seed: int,
-    metrics: tuple[str, ...],
-    explainer: str = "integrated_gradients",
-) -> pd.DataFrame:
-    split = quantus_split(cfg)
-    options = explainer_options(cfg, explainer)
-    return explanation_quality.scores(
-        model,
-        split.images,
-        split.labels,
+def quality_settings(
+    cfg: NeuronSensitivityConfig, metrics: tuple[str, ...], explainer: str = "integrated_gradients"
+) -> QualitySettings:
+    """The Quantus metrics ``metrics`` of ``explainer``'s maps on the chapter's quantus images."""
+    return QualitySettings(
+        cfg.dataset,
+        cfg.quantus_size,
         metrics,
         explainer=explainer,
-        explainer_options=options,
+        explainer_options=tuple(explainer_options(cfg, explainer).items()),
         samples=cfg.quantus_samples,
         noise=cfg.quantus_noise,
-        seed=seed,
-        images_per_call=cfg.eval_batch_size,
         implementation=cfg.metric_implementation,
+        images_per_call=cfg.eval_batch_size,
     )
 
 
 def quality_scores(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
-    """Every Quantus metric per method and seed (IG), plus random attributions of the standard model."""
-
-    def compute() -> pd.DataFrame:
-        tables = [
-            _scores(cfg, model, seed, tuple(explanation_quality.METRICS)).assign(method=label, seed=seed)
-            for (label, seed), model in trained.models.items()
-        ]
-        tables += [
-            _scores(
-                cfg, trained.models[STANDARD, seed], seed, tuple(explanation_quality.METRICS), explainer="random"
-            ).assign(method="random attribution", seed=seed)
-            for seed in cfg.seeds
-        ]
-        return pd.concat(tables, ignore_index=True)
-
-    return cache.cached_table(
-        {"chapter": CHAPTER, "table": "quality", "config": dataclasses.asdict(cfg)},
-        compute,
-        code=common.table_code(__name__, cfg, STANDARD_ENTRY),
-    )
+    """Every Quantus metric per method and seed (IG), plus random attributions of the standard
+    model; each model's rows cached on their own. Tidy: metric, image, score, method, seed."""
+    keys = trained.models.cache_keys
+    scores = measures.over_models(quality_settings(cfg, tuple(explanation_quality.METRICS)), trained.models, keys)
+    control = quality_settings(cfg, tuple(explanation_quality.METRICS), explainer="random")
+    random_rows = [
+        measure(control, trained.models[STANDARD, seed], model_key=keys[STANDARD, seed], seed=seed).assign(
+            method="random attribution", seed=seed
+        )
+        for seed in cfg.seeds
+    ]
+    return pd.concat([scores, *random_rows], ignore_index=True)
 
 
 def _per_image_measures(
     cfg: NeuronSensitivityConfig,
     model: torch.nn.Module,
+    key: str,
     seed: int,
-    test_split: data.Split,
     scored: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """The measures of the paper's Table 5 and Figure 4 per image: the three metrics on the
-    scored images (``scored`` when the quality table already holds them), and right or wrong
-    (1 or 0) on every test image as ``test_accuracy`` (its mean is the model's test accuracy).
-    Tidy: metric, image, score."""
-    right = (predict(model, test_split.images) == test_split.labels).double()
-    accuracy = pd.DataFrame({"metric": "test_accuracy", "image": range(len(right)), "score": right.tolist()})
+    """The measures of the paper's Table 5 and Figure 4 per image, cached per model: the three
+    metrics on the scored images (``scored`` when the quality table already holds them), and
+    right or wrong (1 or 0) on every test image as ``test_accuracy`` (its mean is the model's
+    test accuracy). Tidy: metric, image, score."""
+    right = measure(CleanSettings(cfg.dataset), model, model_key=key, seed=seed)
+    accuracy = pd.DataFrame({"metric": "test_accuracy", "image": right["image"], "score": right["correct"] / 100})
     if scored is None:
-        scored = _scores(cfg, model, seed, SWEEP_METRICS)
+        scored = measure(quality_settings(cfg, SWEEP_METRICS), model, model_key=key, seed=seed)
     return pd.concat([scored, accuracy], ignore_index=True)
 
 
@@ -443,64 +433,40 @@ def sweep_spec(cfg: NeuronSensitivityConfig, lam: float, seed: int) -> train.Tra
 
 def lambda_sweep(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
     """Table 5 analogue, per image: every seed's NsLoss model at each multiple of the selected
-    lambda (``_per_image_measures``). Tidy: factor, lambda, seed, metric, image, score."""
+    lambda (``_per_image_measures``, cached per model like the models themselves). Tidy: metric,
+    image, score, factor, lambda, seed."""
     train_split, test_split = data.load(cfg.dataset, "train"), data.load(cfg.dataset, "test")
-
-    def compute() -> pd.DataFrame:
-        known, tables = scored_models(cfg, trained), []
-        for seed, factor in itertools.product(cfg.seeds, cfg.sweep_factors):
-            model, meta = train.continued(
-                trained.standard_keys[seed],
-                trained.models[STANDARD, seed],
-                sweep_spec(cfg, factor * trained.lam, seed),
-                train_split,
-                test_split,
-            )
-            measures = _per_image_measures(cfg, model, seed, test_split, known.get(meta["key"]))
-            tables.append(measures.assign(factor=factor, **{"lambda": factor * trained.lam}, seed=seed))
-        return pd.concat(tables, ignore_index=True)
-
-    return cache.cached_table(
-        {
-            "chapter": CHAPTER,
-            "table": "lambda_sweep_per_image",
-            "lambda": trained.lam,
-            "config": dataclasses.asdict(cfg),
-        },
-        compute,
-        code=common.table_code(__name__, cfg, STANDARD_ENTRY),
-    )
+    known, tables = scored_models(cfg, trained), []
+    for seed, factor in itertools.product(cfg.seeds, cfg.sweep_factors):
+        model, meta = train.continued(
+            trained.standard_keys[seed],
+            trained.models[STANDARD, seed],
+            sweep_spec(cfg, factor * trained.lam, seed),
+            train_split,
+            test_split,
+        )
+        measures_ = _per_image_measures(cfg, model, meta["key"], seed, known.get(meta["key"]))
+        tables.append(measures_.assign(factor=factor, **{"lambda": factor * trained.lam}, seed=seed))
+    return pd.concat(tables, ignore_index=True)
 
 
 def epoch_curve(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
     """Figure 4 analogue, per image: every seed's NsLoss model after each fine-tuning epoch
-    (epoch 0: the standard model it starts from). Tidy: epoch, seed, metric, image, score."""
+    (epoch 0: the standard model it starts from), cached per model. Tidy: metric, image, score,
+    epoch, seed."""
     train_split, test_split = data.load(cfg.dataset, "train"), data.load(cfg.dataset, "test")
-
-    def compute() -> pd.DataFrame:
-        entry = dataclasses.replace(cfg.nsloss_entry().with_params(lam=trained.lam), epochs=1.0)
-        known, tables = scored_models(cfg, trained), []
-        for seed in cfg.seeds:
-            one_epoch = finetune_spec(cfg, entry, seed)
-            model, key = trained.models[STANDARD, seed], trained.standard_keys[seed]
-            for epoch in range(cfg.curve_epochs + 1):
-                if epoch:
-                    model, meta = train.continued(key, model, one_epoch, train_split, test_split)
-                    key = meta["key"]
-                measures = _per_image_measures(cfg, model, seed, test_split, known.get(key))
-                tables.append(measures.assign(epoch=epoch, seed=seed))
-        return pd.concat(tables, ignore_index=True)
-
-    return cache.cached_table(
-        {
-            "chapter": CHAPTER,
-            "table": "epoch_curve_per_image",
-            "lambda": trained.lam,
-            "config": dataclasses.asdict(cfg),
-        },
-        compute,
-        code=common.table_code(__name__, cfg, STANDARD_ENTRY),
-    )
+    entry = dataclasses.replace(cfg.nsloss_entry().with_params(lam=trained.lam), epochs=1.0)
+    known, tables = scored_models(cfg, trained), []
+    for seed in cfg.seeds:
+        one_epoch = finetune_spec(cfg, entry, seed)
+        model, key = trained.models[STANDARD, seed], trained.standard_keys[seed]
+        for epoch in range(cfg.curve_epochs + 1):
+            if epoch:
+                model, meta = train.continued(key, model, one_epoch, train_split, test_split)
+                key = meta["key"]
+            measures_ = _per_image_measures(cfg, model, key, seed, known.get(key))
+            tables.append(measures_.assign(epoch=epoch, seed=seed))
+    return pd.concat(tables, ignore_index=True)
 
 
 def setting_means(per_image_table: pd.DataFrame, setting: str) -> pd.DataFrame:

@@ -19,12 +19,16 @@ import time
 import pandas as pd
 import torch
 
-from robinterp import cache, data, explain, metrics, models, roar, train
+from robinterp import cache, data, explain, measures, models, roar, train
 from robinterp.attacks import AttackSpec
 from robinterp.config import ConfigError, param
 from robinterp.experiments import common
+from robinterp.measures import _rankings, measure
+from robinterp.measures.alignment import AlignmentSettings
+from robinterp.measures.attack import AttackSettings
+from robinterp.measures.road import RoadSettings
+from robinterp.measures.roar import RoarSettings
 from robinterp.methods import MethodEntry, attribution_alignment, method_table
-from robinterp.robustness import robust_accuracy
 
 CHAPTER = "robust_attribution"
 
@@ -233,7 +237,7 @@ def plan(cfg: RobustAttributionConfig) -> common.Plan:
     )
 
 
-def train_all(cfg: RobustAttributionConfig) -> tuple[dict[Key, torch.nn.Module], pd.DataFrame]:
+def train_all(cfg: RobustAttributionConfig) -> tuple[common.TrainedModels, pd.DataFrame]:
     """Every model (from the cache where it was trained before) and its record; a grid entry
     with a listed method's spec is the same model."""
     trained, records = common.train_grid(specs(cfg))
@@ -241,121 +245,66 @@ def train_all(cfg: RobustAttributionConfig) -> tuple[dict[Key, torch.nn.Module],
     return trained, records.assign(group=["grid" if m in grid_labels else "methods" for m in records.method])
 
 
+def own_map_layer(cfg: RobustAttributionConfig, label: str) -> str | None:
+    """The layer an attribution-alignment model's own map explains (None for any other model):
+    that map is ranked beside the model's vanilla saliency."""
+    entry = next((e for e in cfg.methods if e.label == label), None)
+    return entry.values["layer"] if entry is not None and entry.method == "attribution_alignment" else None
+
+
 def rankings(cfg: RobustAttributionConfig, model: torch.nn.Module, label: str) -> list[roar.Ranking]:
     """How a model's pixels are ranked: its vanilla saliency of ``roar_target``'s class, and for
     an attribution-alignment model also its own map."""
-    found = [roar.saliency_ranking(model, cfg.roar_target)]
-    entry = next((e for e in cfg.methods if e.label == label), None)
-    if entry is not None and entry.method == "attribution_alignment":
-        layer = entry.values["layer"]
-        found.append(
-            roar.Ranking(
-                "map",
-                lambda x, y: attribution_alignment.explanation(model, x, y, layer=layer),
-                (attribution_alignment.__name__,),
-            )
-        )
-    return found
+    return _rankings.rankings(model, "saliency", (), cfg.roar_target, own_map_layer(cfg, label))
 
 
-def _roar_rows(
-    label: str,
-    seed: int,
-    ranking: roar.Ranking | None,
-    source_key: str,
-    cfg: RobustAttributionConfig,
-    retrain: train.TrainSpec,
-    train_split: data.Split,
-    test: data.Split,
-    fill: torch.Tensor,
-) -> list[pd.DataFrame]:
-    train_order: dict[str, torch.Tensor] = {}
-
-    def order_train() -> torch.Tensor:  # computed once, and only when a retraining is not cached
-        if "order" not in train_order:
-            train_order["order"] = roar.ranked(train_split, ranking, seed, "train")
-        return train_order["order"]
-
-    start = time.perf_counter()
-    test_order = roar.ranked(test, ranking, seed, "test")
-    rank_seconds = time.perf_counter() - start
-    tables = []
-    for fraction in cfg.roar_fractions:
-        model_, meta = roar.retrained(
-            source_key,
-            ranking,
-            fraction,
-            retrain,
-            train_split,
-            order_train,
-            fill,
-            name=f"{label} seed {seed}",
-        )
-        correct = models.predict(model_, roar.remove(test.images, test_order, fraction, fill)) == test.labels
-        tables.append(
-            pd.DataFrame({"image": range(len(test)), "correct": (100 * correct.int()).tolist()}).assign(
-                source=label,
-                seed=seed,
-                ranking=ranking.name if ranking else roar.RANDOM,
-                fraction=fraction,
-                retrain_minutes=meta["wall_seconds"] / 60,
-                rank_seconds=rank_seconds,
-            )
-        )
-    return tables
+def roar_settings(cfg: RobustAttributionConfig, seed: int, label: str | None) -> RoarSettings:
+    """ROAR of one model (``label`` None: the random control) of one seed."""
+    retrain, _ = common.roar_retraining(cfg, seed)
+    layer = None if label is None else own_map_layer(cfg, label)
+    return RoarSettings(retrain, cfg.roar_fractions, cfg.roar_test_size, cfg.roar_target, layer)
 
 
-def roar_table(
-    cfg: RobustAttributionConfig, trained: dict[Key, torch.nn.Module], records: pd.DataFrame
-) -> pd.DataFrame:
+def roar_table(cfg: RobustAttributionConfig, trained: common.TrainedModels, records: pd.DataFrame) -> pd.DataFrame:
     """Per image: is it classified right by the model retrained without the top ``fraction`` of
-    pixels by each source model's ranking (and by a random one)? Tidy: source, seed, ranking,
-    fraction, image, correct (0 or 100), with the retraining's minutes; cached by the config."""
-
-    def compute() -> pd.DataFrame:
-        tables = []
-        keys = records.set_index(["method", "seed"])["cache_key"]
-        for seed in cfg.seeds:
-            retrain, train_split = common.roar_retraining(cfg, seed)
-            fill = roar.channel_mean(train_split)
-            test = common.eval_subset(cfg.dataset, cfg.roar_test_size, "removal")
-            tables += _roar_rows("random", seed, None, roar.RANDOM, cfg, retrain, train_split, test, fill)
-            for (label, model_seed), model in trained.items():
-                if model_seed != seed:
-                    continue
-                for ranking in rankings(cfg, model, label):
-                    tables += _roar_rows(label, seed, ranking, keys[label, seed], cfg, retrain, train_split, test, fill)
-        return pd.concat(tables, ignore_index=True)
-
-    return cache.cached_table(
-        {"chapter": CHAPTER, "table": "roar", "config": dataclasses.asdict(cfg)},
-        compute,
-        code=common.table_code(__name__, cfg),
-    )
+    pixels by each source model's ranking (and by a random one)? Tidy: ranking, fraction, image,
+    correct (0 or 100), the retraining's minutes, source, seed; each model's rows cached on their
+    own (``robinterp.measures.roar``)."""
+    tables = []
+    for seed in cfg.seeds:
+        control = measure(roar_settings(cfg, seed, None), None, model_key=roar.RANDOM, seed=seed, name=f"seed {seed}")
+        tables.append(control.assign(source="random", seed=seed))
+        for (label, model_seed), model in trained.items():
+            if model_seed == seed:
+                rows = measure(
+                    roar_settings(cfg, seed, label),
+                    model,
+                    model_key=trained.cache_keys[label, seed],
+                    seed=seed,
+                    name=f"{label} seed {seed}",
+                )
+                tables.append(rows.assign(source=label, seed=seed))
+    return pd.concat(tables, ignore_index=True)
 
 
-def leak_table(
-    cfg: RobustAttributionConfig, trained: dict[Key, torch.nn.Module], records: pd.DataFrame
-) -> pd.DataFrame:
+def leak_table(cfg: RobustAttributionConfig, trained: common.TrainedModels, records: pd.DataFrame) -> pd.DataFrame:
     """Per test image: is it classified right by a fresh model trained on nothing but the masks of
     where ``leak_fraction`` of the pixels were removed, by each listed model's map (first seed;
     saliency of the predicted and of the true class) and by the random control? Far above
     chance, the removal's shape gives the label away, and ROAR then measures that, not the map.
-    Tidy: map, target, image, correct (0 or 100); cached by the config."""
+    Tidy: map, target, image, correct (0 or 100); cached by what it reads."""
+    seed = cfg.seeds[0]
+    retrain, train_split = common.roar_retraining(cfg, seed)
+    sources = {label: trained.cache_keys[label, seed] for label in cfg.labels()}
 
     def compute() -> pd.DataFrame:
-        seed = cfg.seeds[0]
-        keys = records.set_index(["method", "seed"])["cache_key"]
-        retrain, train_split = common.roar_retraining(cfg, seed)
         test = common.eval_subset(cfg.dataset, cfg.roar_test_size, "removal")
         fill = roar.channel_mean(train_split)
         jobs: list[tuple[str, str, roar.Ranking | None]] = [(roar.RANDOM, roar.RANDOM, None)]
         for label in cfg.labels():
             model = trained[label, seed]
-            jobs += [
-                (keys[label, seed], label, roar.saliency_ranking(model, target)) for target in ("predicted", "true")
-            ]
-            jobs += [(keys[label, seed], label, r) for r in rankings(cfg, model, label)[1:]]
+            jobs += [(sources[label], label, roar.saliency_ranking(model, target)) for target in ("predicted", "true")]
+            jobs += [(sources[label], label, r) for r in rankings(cfg, model, label)[1:]]
         tables = []
         for source, label, ranking in jobs:
             test_order = roar.ranked(test, ranking, seed, "test")
@@ -381,115 +330,75 @@ def leak_table(
             )
         return pd.concat(tables, ignore_index=True)
 
-    return cache.cached_table(
-        {"chapter": CHAPTER, "table": "leak", "config": dataclasses.asdict(cfg)},
-        compute,
-        code=common.table_code(__name__, cfg),
-    )
+    key = {
+        "chapter": CHAPTER,
+        "table": "leak",
+        "sources": sources,
+        "own_maps": {label: own_map_layer(cfg, label) for label in cfg.labels()},
+        "retrain": dataclasses.asdict(retrain),
+        "test_size": cfg.roar_test_size,
+        "leak_fraction": cfg.leak_fraction,
+    }
+    return cache.cached_table(key, compute, code=(__name__,))
 
 
-def road_table(cfg: RobustAttributionConfig, trained: dict[Key, torch.nn.Module]) -> pd.DataFrame:
+def road_table(cfg: RobustAttributionConfig, trained: common.TrainedModels) -> pd.DataFrame:
     """Per image: is it still classified right by the same model after the top (MoRF) or bottom
-    (LeRF) ``fraction`` of pixels by each ranking are imputed (ROAD, no retraining)? Tidy: source,
-    seed, ranking, order, fraction, image, correct (0 or 100), seconds; cached by the config."""
-
-    def compute() -> pd.DataFrame:
-        split = common.eval_subset(cfg.dataset, cfg.road_size, "removal")
-        percentages = tuple(100 * f for f in cfg.roar_fractions)
-        tables = []
-        for (label, seed), model in trained.items():
-            for ranking in rankings(cfg, model, label):
-                start, frames = time.perf_counter(), []
-                attribution = ranking.attribute(split.images, split.labels)
-                for order in metrics.ROAD_ORDERS:
-                    correct = metrics.road(
-                        model,
-                        split.images,
-                        split.labels,
-                        attribution,
-                        percentages,
-                        order=order,
-                        noise=cfg.road_noise,
-                        seed=seed,
-                    )
-                    frame = pd.DataFrame((100 * correct.int()).numpy(), index=list(cfg.roar_fractions)).stack()
-                    frames.append(
-                        frame.rename_axis(["fraction", "image"]).rename("correct").reset_index().assign(order=order)
-                    )
-                # both orders and the attribution: what ROAD costs for this map
-                tables.append(
-                    pd.concat(frames).assign(
-                        source=label, seed=seed, ranking=ranking.name, seconds=time.perf_counter() - start
-                    )
-                )
-        return pd.concat(tables, ignore_index=True)
-
-    return cache.cached_table(
-        {"chapter": CHAPTER, "table": "road", "config": dataclasses.asdict(cfg)},
-        compute,
-        code=common.table_code(__name__, cfg),
-    )
+    (LeRF) ``fraction`` of pixels by each ranking are imputed (ROAD, no retraining)? Tidy:
+    ranking, order, fraction, image, correct (0 or 100), seconds, source, seed; each model's rows
+    cached on their own (``robinterp.measures.road``)."""
+    tables = []
+    for (label, seed), model in trained.items():
+        settings = RoadSettings(
+            cfg.dataset,
+            cfg.road_size,
+            cfg.roar_fractions,
+            cfg.road_noise,
+            target=cfg.roar_target,
+            own_map_layer=own_map_layer(cfg, label),
+        )
+        rows = measure(
+            settings, model, model_key=trained.cache_keys[label, seed], seed=seed, name=f"{label} seed {seed}"
+        )
+        tables.append(rows.assign(source=label, seed=seed))
+    return pd.concat(tables, ignore_index=True)
 
 
 ALIGNMENT_MEASURES = ("alignment (predicted class)", "alignment (true class)", "cosine (true class)")
 
 
-def alignment_table(cfg: RobustAttributionConfig, trained: dict[Key, torch.nn.Module]) -> pd.DataFrame:
+def alignment_table(cfg: RobustAttributionConfig, trained: common.TrainedModels) -> pd.DataFrame:
     """Per image and model: Etmann et al.'s alignment |<x, g>| / ||g|| with g the input gradient of
     the predicted class's logit (their paper) and of the true class's (their code), and the cosine
-    of the latter. Tidy: method, seed, measure, image, score; cached by the config."""
-
-    def compute() -> pd.DataFrame:
-        split = common.eval_subset(cfg.dataset, cfg.alignment_size, "alignment")
-        tables = []
-        for (label, seed), model in trained.items():
-            values = (
-                metrics.alignment(model, split.images),
-                metrics.alignment(model, split.images, split.labels),
-                metrics.cosine_alignment(model, split.images, split.labels),
-            )
-            for measure, value in zip(ALIGNMENT_MEASURES, values):
-                tables.append(
-                    pd.DataFrame({"image": range(len(split)), "score": value.tolist()}).assign(
-                        method=label, seed=seed, measure=measure
-                    )
-                )
-        return pd.concat(tables, ignore_index=True)
-
-    return cache.cached_table(
-        {"chapter": CHAPTER, "table": "alignment", "config": dataclasses.asdict(cfg)},
-        compute,
-        code=common.table_code(__name__, cfg),
-    )
+    of the latter. Tidy: measure, image, score, method, seed; each model's rows cached on their own."""
+    settings = AlignmentSettings(cfg.dataset, cfg.alignment_size, ALIGNMENT_MEASURES)
+    rows = measures.over_models(settings, trained, trained.cache_keys)
+    return rows.rename(columns={"variant": "measure"})
 
 
-def robustness(cfg: RobustAttributionConfig, trained: dict[Key, torch.nn.Module]) -> pd.DataFrame:
-    """PGD accuracy of every model in L2 and Linf at the chapter's radii (cached by the config)."""
-
-    def compute() -> pd.DataFrame:
-        split = common.eval_subset(cfg.dataset, cfg.alignment_size, "alignment")
-        tables = []
-        for (label, seed), model in trained.items():
-            for attack, norm, eps in evaluation_attacks(cfg):
-                table = robust_accuracy(
-                    model,
-                    split.images,
-                    split.labels,
-                    attacks=(attack,),
-                    epsilons=(eps,),
+def robustness(cfg: RobustAttributionConfig, trained: common.TrainedModels) -> pd.DataFrame:
+    """PGD accuracy of every model in L2 and Linf at the chapter's radii (from per-image rows
+    cached per model)."""
+    per_image = pd.concat(
+        [
+            measures.over_models(
+                AttackSettings(
+                    cfg.dataset,
+                    cfg.alignment_size,
+                    (attack,),
+                    (eps,),
                     norm=norm,
-                    seed=seed,
                     early_stop=cfg.attack_early_stop,
-                    desc=f"PGD-{norm} on {label} seed {seed}",
-                )
-                tables.append(table.assign(method=label, seed=seed, norm=norm))
-        return pd.concat(tables, ignore_index=True)
-
-    return cache.cached_table(
-        {"chapter": CHAPTER, "table": "robustness", "config": dataclasses.asdict(cfg)},
-        compute,
-        code=common.table_code(__name__, cfg),
+                    purpose="alignment",
+                ),
+                trained,
+                trained.cache_keys,
+            )
+            for attack, norm, eps in evaluation_attacks(cfg)
+        ],
+        ignore_index=True,
     )
+    return common.robust_curves(per_image)
 
 
 def map_cost(cfg: RobustAttributionConfig, trained: dict[Key, torch.nn.Module]) -> pd.DataFrame:

@@ -13,9 +13,10 @@ import dataclasses
 import pandas as pd
 import torch
 
-from robinterp import explain, metrics, models
+from robinterp import explain, measures, models
 from robinterp.config import ConfigError, param
 from robinterp.experiments import common
+from robinterp.measures.alignment import AlignmentSettings
 from robinterp.methods import MethodEntry, method_table
 
 
@@ -62,7 +63,7 @@ class RobustModelsConfig(common.ExperimentConfig):
             raise ConfigError("epsilons must list at least one radius")
 
 
-def train_all(cfg: RobustModelsConfig) -> tuple[dict[tuple[str, int], torch.nn.Module], pd.DataFrame]:
+def train_all(cfg: RobustModelsConfig) -> tuple[common.TrainedModels, pd.DataFrame]:
     """Every (label, seed) model, and a table of their training records."""
     return common.train_grid(common.method_grid(cfg))
 
@@ -71,32 +72,27 @@ def plan(cfg: RobustModelsConfig) -> common.Plan:
     return common.Plan(common.method_grid(cfg), common.evaluation_attacks(cfg), ("alignment",))
 
 
-def robust_per_image(cfg: RobustModelsConfig, trained: dict[tuple[str, int], torch.nn.Module]) -> pd.DataFrame:
+def robust_per_image(cfg: RobustModelsConfig, trained: common.TrainedModels) -> pd.DataFrame:
     """Per test image: right (0 or 100) clean and under each attack at each epsilon, for every
-    model (``common.robust_per_image``), cached by the chapter config."""
-    return common.attacked_per_image("robust_models", cfg, trained)
+    model (``common.attacked_per_image``), each model's rows cached on their own."""
+    return common.attacked_per_image(cfg, trained)
 
 
-def alignment_per_image(cfg: RobustModelsConfig, trained: dict[tuple[str, int], torch.nn.Module]) -> pd.DataFrame:
-    """Per test image: the image/saliency alignment of Etmann et al. and its cosine form, for every
-    model. Tidy: method, seed, image, alignment, cosine_alignment."""
-    split = common.eval_subset(cfg.dataset, cfg.alignment_size, "alignment")
-    tables = []
-    for (method, seed), model in trained.items():
-        a = torch.cat([metrics.alignment(model, xb) for xb, _ in split.batches(models.EVAL_BATCH_SIZE)])
-        c = torch.cat([metrics.cosine_alignment(model, xb) for xb, _ in split.batches(models.EVAL_BATCH_SIZE)])
-        tables.append(
-            pd.DataFrame(
-                {
-                    "method": method,
-                    "seed": seed,
-                    "image": range(len(a)),
-                    "alignment": a.tolist(),
-                    "cosine_alignment": c.tolist(),
-                }
-            )
-        )
-    return pd.concat(tables, ignore_index=True)
+ALIGNMENT_VARIANTS = {"alignment (predicted class)": "alignment", "cosine (predicted class)": "cosine_alignment"}
+
+
+def alignment_per_image(cfg: RobustModelsConfig, trained: common.TrainedModels) -> pd.DataFrame:
+    """Per test image: the image/saliency alignment of Etmann et al. and its cosine form (the
+    predicted class's gradient), for every model, each model's rows cached on their own. Tidy:
+    method, seed, image, alignment, cosine_alignment."""
+    settings = AlignmentSettings(
+        cfg.dataset, cfg.alignment_size, tuple(ALIGNMENT_VARIANTS), batch_size=models.EVAL_BATCH_SIZE
+    )
+    rows = measures.over_models(settings, trained, trained.cache_keys)
+    wide = rows.pivot(index=["method", "seed", "image"], columns="variant", values="score")
+    order = rows.drop_duplicates(["method", "seed", "image"])[["method", "seed", "image"]]
+    wide = order.merge(wide.rename(columns=ALIGNMENT_VARIANTS).reset_index(), on=["method", "seed", "image"])
+    return wide[["method", "seed", "image", *ALIGNMENT_VARIANTS.values()]]
 
 
 def alignment_table(per_image_table: pd.DataFrame) -> pd.DataFrame:

@@ -13,9 +13,11 @@ import dataclasses
 import pandas as pd
 import torch
 
-from robinterp import cache, explain, metrics, train
+from robinterp import explain, measures, train
 from robinterp.config import ConfigError, param
 from robinterp.experiments import common
+from robinterp.measures.background import BackgroundSettings
+from robinterp.measures.removal import RemovalSettings
 from robinterp.methods import MethodEntry, method_table
 
 
@@ -81,36 +83,20 @@ def plan(cfg: SaliencyGuidedConfig) -> common.Plan:
     return common.Plan(common.method_grid(cfg), common.evaluation_attacks(cfg), ("removal",))
 
 
-def robust_per_image(cfg: SaliencyGuidedConfig, trained: dict[tuple[str, int], torch.nn.Module]) -> pd.DataFrame:
+def robust_per_image(cfg: SaliencyGuidedConfig, trained: common.TrainedModels) -> pd.DataFrame:
     """Per test image: right (0 or 100) clean and under each attack at each epsilon, for every
-    model (``common.robust_per_image``), cached by the chapter config."""
-    return common.attacked_per_image("saliency_guided_training", cfg, trained)
+    model (``common.attacked_per_image``), each model's rows cached on their own."""
+    return common.attacked_per_image(cfg, trained)
 
 
-def map_focus(cfg: SaliencyGuidedConfig, trained: dict[tuple[str, int], torch.nn.Module]) -> pd.DataFrame:
+def map_focus(cfg: SaliencyGuidedConfig, trained: common.TrainedModels) -> pd.DataFrame:
     """Per test image (the faithfulness test's): the share of each model's |saliency| that lies off
-    the object (``metrics.background_mass``), the number by which this chapter judges the
+    the object (``robinterp.measures.background``), the number by which this chapter judges the
     paper's Figure 6 ("focusing predominantly on the target object with fewer irrelevant
-    features"). Tidy: method, seed, image, background_share; cached by the chapter config."""
-
-    def compute() -> pd.DataFrame:
-        split = common.eval_subset(cfg.dataset, cfg.faithfulness_size, "removal")
-        tables = []
-        for (label, seed), model in trained.items():
-            attribution = explain.explain(model, split.images, split.labels, "saliency")
-            share = metrics.background_mass(attribution, split.images)
-            tables.append(
-                pd.DataFrame(
-                    {"method": label, "seed": seed, "image": range(len(share)), "background_share": share.tolist()}
-                )
-            )
-        return pd.concat(tables, ignore_index=True)
-
-    return cache.cached_table(
-        {"chapter": "saliency_guided_training", "table": "map_focus", "config": dataclasses.asdict(cfg)},
-        compute,
-        code=common.table_code(__name__, cfg),
-    )
+    features"). Tidy: image, background_share, method, seed."""
+    settings = BackgroundSettings(cfg.dataset, cfg.faithfulness_size)
+    rows = measures.over_models(settings, trained, trained.cache_keys)
+    return rows.rename(columns={"score": "background_share"})
 
 
 def saliency_maps(
@@ -127,40 +113,12 @@ def saliency_maps(
     )
 
 
-def faithfulness(cfg: SaliencyGuidedConfig, trained: dict[tuple[str, int], torch.nn.Module]) -> pd.DataFrame:
+def faithfulness(cfg: SaliencyGuidedConfig, trained: common.TrainedModels) -> pd.DataFrame:
     """Per test image: right (0 or 100) after removing the top d% features by |saliency|, and
-    after a random ranking (the control). Tidy: method, seed, ranking, removed, image, correct;
-    cached by the chapter config, like the robustness table."""
-
-    def compute() -> pd.DataFrame:
-        split = common.eval_subset(cfg.dataset, cfg.faithfulness_size, "removal")
-        tables = []
-        for (label, seed), model in trained.items():
-            attribution = explain.explain(model, split.images, split.labels, "saliency")
-            for ranking in ("saliency", "random"):
-                correct = metrics.correct_after_removal(
-                    model,
-                    split.images,
-                    split.labels,
-                    attribution,
-                    cfg.removal_fractions,
-                    random_ranking=ranking == "random",
-                    seed=seed,
-                )
-                frame = pd.DataFrame((100 * correct.int()).numpy(), index=list(cfg.removal_fractions)).stack()
-                tables.append(
-                    frame.rename_axis(["removed", "image"])
-                    .rename("correct")
-                    .reset_index()
-                    .assign(method=label, seed=seed, ranking=ranking)
-                )
-        return pd.concat(tables, ignore_index=True)
-
-    return cache.cached_table(
-        {"chapter": "saliency_guided_training", "table": "faithfulness_per_image", "config": dataclasses.asdict(cfg)},
-        compute,
-        code=common.table_code(__name__, cfg),
-    )
+    after a random ranking (the control; ``robinterp.measures.removal``). Tidy: ranking, removed,
+    image, correct, method, seed; each model's rows cached on their own."""
+    settings = RemovalSettings(cfg.dataset, cfg.faithfulness_size, cfg.removal_fractions)
+    return measures.over_models(settings, trained, trained.cache_keys)
 
 
 def removal_curves(per_image_table: pd.DataFrame) -> pd.DataFrame:

@@ -17,12 +17,18 @@ from typing import Any
 import pandas as pd
 import torch
 
-from robinterp import cache, data, explain, explanation_quality, metrics, models, train
+from robinterp import data, explain, train
+from robinterp import measures as measures_
 from robinterp.attacks import AttackSpec
 from robinterp.config import ConfigError, param
 from robinterp.experiments import common
+from robinterp.measures import measure
+from robinterp.measures.attack import AttackSettings
+from robinterp.measures.background import BackgroundSettings
+from robinterp.measures.clean import CleanSettings
+from robinterp.measures.quality import QualitySettings
+from robinterp.measures.removal import RemovalSettings
 from robinterp.methods import MethodEntry, method_table
-from robinterp.robustness import robust_accuracy
 
 CHAPTER = "scaat"
 # the measures of one saliency map, each one number per image
@@ -168,143 +174,121 @@ def robust_attack(cfg: SCAATConfig) -> AttackSpec:
     return AttackSpec.of("pgd", steps=cfg.pgd_steps)
 
 
-def train_all(cfg: SCAATConfig) -> tuple[dict[Key, torch.nn.Module], pd.DataFrame]:
-    """Every model (from the cache where another chapter trained the same spec) and their records."""
-    trained: dict[Key, torch.nn.Module] = {}
-    tables = []
+def train_all(cfg: SCAATConfig) -> tuple[common.TrainedModels, pd.DataFrame]:
+    """Every (dataset, label, seed) model (from the cache where another chapter trained the same
+    spec) and their records."""
+    trained, keys, tables = {}, {}, []
     grid = specs(cfg)
     for dataset in cfg.datasets():
         models_, records = common.train_grid(
             {(label, seed): spec for (ds, label, seed), spec in grid.items() if ds == dataset}
         )
-        trained.update({(dataset, label, seed): model for (label, seed), model in models_.items()})
+        for (label, seed), model in models_.items():
+            trained[dataset, label, seed] = model
+            keys[dataset, label, seed] = models_.cache_keys[label, seed]
         tables.append(records.assign(dataset=dataset))
-    return trained, pd.concat(tables, ignore_index=True)
+    return common.TrainedModels(trained, keys), pd.concat(tables, ignore_index=True)
 
 
-def _map_scores(cfg: SCAATConfig, model: torch.nn.Module, dataset: str, seed: int) -> pd.DataFrame:
-    """Per image: sparseness, complexity, background mass and correctness on the eval subset, and
-    FaithfulnessCorrelation on a seeded subset of ``faithfulness_size`` of those images (the same
-    images for every model)."""
-    split = common.eval_subset(dataset, cfg.eval_size, "explanation_quality")
-    quality = explanation_quality.scores(
-        model, split.images, split.labels, MAP_METRICS, explainer="saliency", seed=seed
-    )
-    correct = (models.predict(model, split.images) == split.labels).float()
-    images = range(len(split))
-    few = split.subset(min(cfg.faithfulness_size, len(split)), seed=0)
-    faithful = explanation_quality.scores(
-        model,
-        few.images,
-        few.labels,
-        ("faithfulness_correlation",),
-        explainer="saliency",
-        samples=cfg.quantus_samples,
-        seed=seed,
-    )
-    tables = [
-        quality,
-        faithful,
-        pd.DataFrame({"metric": "accuracy", "image": images, "score": (100 * correct).tolist()}),
+def map_settings(cfg: SCAATConfig, dataset: str) -> tuple[Any, ...]:
+    """The measures of one model's maps on ``dataset`` (``robinterp.measures``): sparseness and
+    complexity, clean correctness and (with a threshold) the background share on the eval
+    subset; FaithfulnessCorrelation on a seeded subset of ``faithfulness_size`` of those images
+    (the same images for every model)."""
+    found: list[Any] = [
+        QualitySettings(dataset, cfg.eval_size, MAP_METRICS, explainer="saliency"),
+        QualitySettings(
+            dataset,
+            cfg.eval_size,
+            ("faithfulness_correlation",),
+            explainer="saliency",
+            samples=cfg.quantus_samples,
+            within=cfg.faithfulness_size,
+        ),
+        CleanSettings(dataset, cfg.eval_size, purpose="explanation_quality"),
     ]
     if cfg.background_threshold is not None:
-        saliency = explain.explain(model, split.images, split.labels, "saliency")
-        background = metrics.background_mass(saliency, split.images, cfg.background_threshold)
-        tables.append(pd.DataFrame({"metric": "background_mass", "image": images, "score": background.tolist()}))
+        found.append(BackgroundSettings(dataset, cfg.eval_size, cfg.background_threshold, "explanation_quality"))
+    return tuple(found)
+
+
+def _as_metric(rows: pd.DataFrame, settings: Any) -> pd.DataFrame:
+    """A measure's rows as the chapter's tidy metric, image, score."""
+    if isinstance(settings, CleanSettings):
+        return rows.rename(columns={"correct": "score"}).assign(metric="accuracy")[["metric", "image", "score"]]
+    if isinstance(settings, BackgroundSettings):
+        return rows.assign(metric="background_mass")[["metric", "image", "score"]]
+    return rows
+
+
+def measures(cfg: SCAATConfig, trained: common.TrainedModels) -> pd.DataFrame:
+    """Every per-image measure of every model (``map_settings``; tidy: metric, image, score,
+    dataset, method, seed), each model's rows cached on their own."""
+    tables = []
+    for (dataset, label, seed), model in trained.items():
+        key = trained.cache_keys[dataset, label, seed]
+        parts = [
+            _as_metric(measure(settings, model, model_key=key, seed=seed, name=f"{label} seed {seed}"), settings)
+            for settings in map_settings(cfg, dataset)
+        ]
+        tables.append(pd.concat(parts, ignore_index=True).assign(dataset=dataset, method=label, seed=seed))
     return pd.concat(tables, ignore_index=True)
 
 
-def measures(cfg: SCAATConfig, trained: dict[Key, torch.nn.Module]) -> pd.DataFrame:
-    """Every per-image measure of every model (tidy: dataset, method, seed, metric, image, score),
-    cached by the chapter config."""
-
-    def compute() -> pd.DataFrame:
-        return pd.concat(
-            [
-                _map_scores(cfg, model, dataset, seed).assign(dataset=dataset, method=label, seed=seed)
-                for (dataset, label, seed), model in trained.items()
-            ],
-            ignore_index=True,
-        )
-
-    return cache.cached_table(
-        {"chapter": CHAPTER, "table": "measures", "config": dataclasses.asdict(cfg)},
-        compute,
-        code=common.table_code(__name__, cfg),
+def removal(cfg: SCAATConfig, trained: common.TrainedModels) -> pd.DataFrame:
+    """Per image: right (0 or 100) after replacing the top d% features by |saliency| with noise,
+    and after a random ranking (the SGT paper's test, no retraining; ``robinterp.measures.removal``).
+    Tidy: ranking, removed, image, correct, dataset, method, seed."""
+    return pd.concat(
+        [
+            measures_.over_models(
+                RemovalSettings(dataset, cfg.faithfulness_size, cfg.removal_fractions),
+                _on(trained, dataset),
+                trained.cache_keys,
+                ("dataset", "method", "seed"),
+            )
+            for dataset in cfg.datasets()
+        ],
+        ignore_index=True,
     )
 
 
-def removal(cfg: SCAATConfig, trained: dict[Key, torch.nn.Module]) -> pd.DataFrame:
-    """Per image: is it still classified right after replacing the top d% features by |saliency|
-    with noise, and after a random ranking (the SGT paper's test, no retraining)? Tidy: dataset,
-    method, seed, ranking, removed, image, correct; cached by the chapter config."""
-
-    def compute() -> pd.DataFrame:
-        tables = []
-        for (dataset, label, seed), model in trained.items():
-            split = common.eval_subset(dataset, cfg.faithfulness_size, "removal")
-            saliency = explain.explain(model, split.images, split.labels, "saliency")
-            for ranking in ("saliency", "random"):
-                correct = metrics.correct_after_removal(
-                    model,
-                    split.images,
-                    split.labels,
-                    saliency,
-                    cfg.removal_fractions,
-                    random_ranking=ranking == "random",
-                    seed=seed,
-                )
-                frame = pd.DataFrame(correct.numpy(), index=list(cfg.removal_fractions)).stack()
-                frame = frame.rename_axis(["removed", "image"]).rename("correct").reset_index()
-                tables.append(
-                    frame.assign(
-                        dataset=dataset, method=label, seed=seed, ranking=ranking, correct=frame["correct"].astype(int)
-                    )
-                )
-        return pd.concat(tables, ignore_index=True)
-
-    return cache.cached_table(
-        {"chapter": CHAPTER, "table": "removal", "config": dataclasses.asdict(cfg)},
-        compute,
-        code=common.table_code(__name__, cfg),
-    )
+def _on(trained: common.TrainedModels, dataset: str) -> dict[Key, torch.nn.Module]:
+    return {key: model for key, model in trained.items() if key[0] == dataset}
 
 
 def removal_curves(removal_table: pd.DataFrame) -> pd.DataFrame:
-    """Accuracy per data set, method, seed, ranking and removed fraction, from the per-image table."""
+    """Accuracy (0 to 1) per data set, method, seed, ranking and removed fraction, from the per-image table."""
     return (
         removal_table.groupby(["dataset", "method", "seed", "ranking", "removed"])["correct"]
         .mean()
+        .div(100)
         .rename("accuracy")
         .reset_index()
     )
 
 
-def robustness(cfg: SCAATConfig, trained: dict[Key, torch.nn.Module]) -> pd.DataFrame:
-    """PGD accuracy at ``robust_eps`` per model, for context (cached by the chapter config)."""
-
-    def compute() -> pd.DataFrame:
-        tables = []
-        for (dataset, label, seed), model in trained.items():
-            split = common.eval_subset(dataset, cfg.eval_size, "attacks")
-            table = robust_accuracy(
-                model,
-                split.images,
-                split.labels,
-                attacks=(robust_attack(cfg),),
-                epsilons=(cfg.robust_eps,),
-                seed=seed,
-                early_stop=cfg.attack_early_stop,
-                desc=f"PGD on {label} ({dataset}) seed {seed}",
+def robustness(cfg: SCAATConfig, trained: common.TrainedModels) -> pd.DataFrame:
+    """PGD accuracy at ``robust_eps`` per model, for context (from per-image rows cached per model)."""
+    per_image = pd.concat(
+        [
+            measures_.over_models(
+                AttackSettings(
+                    dataset,
+                    cfg.eval_size,
+                    (robust_attack(cfg),),
+                    (cfg.robust_eps,),
+                    early_stop=cfg.attack_early_stop,
+                ),
+                _on(trained, dataset),
+                trained.cache_keys,
+                ("dataset", "method", "seed"),
             )
-            tables.append(table.assign(dataset=dataset, method=label, seed=seed))
-        return pd.concat(tables, ignore_index=True)
-
-    return cache.cached_table(
-        {"chapter": CHAPTER, "table": "robustness", "config": dataclasses.asdict(cfg)},
-        compute,
-        code=common.table_code(__name__, cfg),
+            for dataset in cfg.datasets()
+        ],
+        ignore_index=True,
     )
+    return common.robust_curves(per_image, by=("dataset", "method", "seed"))
 
 
 def saliency_maps(

@@ -41,7 +41,7 @@ def removal_gap(removal: pd.DataFrame) -> pd.DataFrame:
     at = min(fractions, key=lambda f: abs(f - 0.5))
     rows = removal[removal.removed.round(6) == at]
     wide = rows.pivot_table(index=["dataset", "method", "seed", "image"], columns="ranking", values="correct")
-    gap = (100 * (wide["random"] - wide["saliency"])).rename("score").reset_index()
+    gap = (wide["random"] - wide["saliency"]).rename("score").reset_index()
     return gap.assign(metric="removal_gap")
 
 
