@@ -16,6 +16,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from robinterp import RobinterpError
+from robinterp.attacks import AttackEntry
 from robinterp.codehash import stable_hash
 from robinterp.config import Config
 from robinterp.methods import MethodEntry, get_method
@@ -108,6 +109,8 @@ def _shown(value: Any) -> str:
     items (not Python's repr: ``(0,)`` reads as 0)."""
     if isinstance(value, tuple) and value and isinstance(value[0], MethodEntry):
         return ", ".join(entry.label for entry in value) + " (the methods table below)"
+    if isinstance(value, tuple) and value and isinstance(value[0], AttackEntry):
+        return ", ".join(f"{entry.label}: {entry.describe()}" for entry in value)
     if isinstance(value, tuple):
         return ", ".join(map(str, value)) if value else "none"
     return str(value)

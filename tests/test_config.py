@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from robinterp import RobinterpError, runner
+from robinterp import RobinterpError, data_sources, runner
 from robinterp.codehash import stable_hash
 from robinterp.config import ConfigError, field_docs
 from robinterp.experiments.robust_models import RobustModelsConfig
@@ -26,7 +26,10 @@ CHAPTER_CONFIGS = [(name, ch.config) for name, ch in runner.CHAPTERS.items()]
         ({"epsilons": [0.1, -0.2]}, r"epsilons = -0.2 is out of range: it must be >= 0"),
         ({"epsilons": [0.1, 2.0]}, r"epsilons = 2.0 is out of range: it must be <= 1"),
         ({"seeds": 3}, "seeds must be a list, got int"),
-        ({"seeds": [1, 1]}, "seeds must be a non-empty list of distinct integers"),
+        ({"seeds": [1, 1]}, "seeds lists 1 twice"),
+        ({"seeds": []}, "seeds must list at least 1 value"),
+        ({"epsilons": []}, "epsilons must list at least 1 value"),
+        ({"epsilons": [0.1, 0.3, 0.1]}, "epsilons lists 0.1 twice"),
         ({"model": "resnet50"}, "model = 'resnet50' is not one of"),
         ({"dataset": "mnits"}, "did you mean 'mnist'"),
         ({"methods": {"PGD-AT": {"method": "pgd_at", "eps": float("nan")}}}, r"methods\['PGD-AT'\]: .*must be finite"),
@@ -59,7 +62,7 @@ def test_lists_become_tuples_and_ints_become_floats():
 def test_hash_changes_with_any_field_and_not_otherwise():
     a, b = RobustModelsConfig(), RobustModelsConfig()
     assert stable_hash(a) == stable_hash(b)
-    assert stable_hash(a) != stable_hash(dataclasses.replace(a, pgd_steps=21))
+    assert stable_hash(a) != stable_hash(dataclasses.replace(a, eval_size=21))
 
 
 @pytest.mark.parametrize("chapter,config", CHAPTER_CONFIGS)
@@ -153,7 +156,9 @@ def test_the_cifar_config_stops_with_the_data_layers_message_when_cifar_is_absen
     from robinterp.experiments import saliency_guided_training as chapter
 
     monkeypatch.setenv("ROBINTERP_DATA", str(tmp_path))
-    monkeypatch.setattr(data, "_torchvision_download", lambda spec, root: (_ for _ in ()).throw(OSError("offline")))
+    monkeypatch.setattr(
+        data_sources, "torchvision_download", lambda spec, root: (_ for _ in ()).throw(OSError("offline"))
+    )
     cfg, _ = runner.resolve_config(
         "saliency_guided_training", config_file=REPO / "book" / "configs" / "saliency_guided_training_cifar10_paper.yml"
     )
@@ -170,7 +175,9 @@ def test_the_scaat_paper_settings_stop_with_the_data_layers_message_for_each_abs
     from robinterp.experiments import scaat as chapter
 
     monkeypatch.setenv("ROBINTERP_DATA", str(tmp_path))
-    monkeypatch.setattr(data, "_torchvision_download", lambda spec, root: (_ for _ in ()).throw(OSError("offline")))
+    monkeypatch.setattr(
+        data_sources, "torchvision_download", lambda spec, root: (_ for _ in ()).throw(OSError("offline"))
+    )
     offline = dataclasses.replace(data.DATASETS["pathmnist"], downloader=lambda spec, root: 1 / 0)
     monkeypatch.setitem(data.DATASETS, "pathmnist", offline)
     cfg, _ = runner.resolve_config("scaat", profile="paper")
@@ -240,7 +247,7 @@ def test_the_code_version_follows_computing_modules_only(tmp_path):
     before = source_digest(package)
     (package / "plots.py").write_text((package / "plots.py").read_text() + "\n# a caption fix\n")
     assert source_digest(package) == before, "a plotting edit would retrain every model"
-    (package / "attacks.py").write_text((package / "attacks.py").read_text() + "\n# a step fix\n")
+    (package / "attacks" / "pgd.py").write_text((package / "attacks" / "pgd.py").read_text() + "\n# a step fix\n")
     assert source_digest(package) != before
     (package / "experiments" / "common.py").write_text("# changed\n")
     assert source_digest(package) != before
@@ -338,19 +345,28 @@ def test_model_keys_follow_the_loop_and_their_own_method_only(tmp_path):
 
     closure = {p.relative_to(package).as_posix() for p in module_closure(package, roots["standard"])}
     assert {"train.py", "models.py", "data.py", "methods/standard.py"} <= closure
-    assert "attacks.py" not in closure and not any(n.startswith("experiments/") for n in closure)
+    assert not any(n.startswith(("attacks/", "experiments/", "measures/")) for n in closure)
     assert changed_by(package / "methods" / "pgd_at.py") == {"pgd_at"}
     assert changed_by(package / "methods" / "saliency_guided.py") == {"sgt", "sga", "asgt"}
     assert changed_by(package / "methods" / "nsloss.py") == {"nsloss"}
     # shared maths keys the methods that import it, and no other
     assert changed_by(package / "methods" / "_schedules.py") == {"fgsm_at", "pgd_at", "scaat"}
-    assert changed_by(package / "attacks.py") == {"fgsm_at", "pgd_at", "sgt", "sga", "asgt", "scaat"}
+    assert changed_by(package / "attacks" / "_steps.py") == {"fgsm_at", "pgd_at", "sgt", "sga", "asgt", "scaat"}
+    # an attack keys the methods that train with it; an evaluation-only one keys none
+    assert changed_by(package / "attacks" / "pgd.py") == {"pgd_at", "sgt", "sga", "asgt", "scaat"}
+    assert changed_by(package / "attacks" / "fgsm.py") == {"fgsm_at", "sgt", "sga", "asgt"}
+    assert changed_by(package / "attacks" / "autoattack.py") == set()
     # messages, YAML, the registry, the cache, how robust accuracy is counted, chapters and verdicts
     # key no model
     assert changed_by(package / "config.py", "must be an integer", "must be a whole number") == set()
     for neutral in (
         "profiles.py",
         "methods/__init__.py",
+        "attacks/__init__.py",
+        "attacks/autoattack.py",
+        "measures/__init__.py",
+        "measures/attack.py",
+        "data_sources.py",
         "cache.py",
         "codehash.py",
         "runner.py",
@@ -370,12 +386,12 @@ def test_model_keys_follow_the_loop_and_their_own_method_only(tmp_path):
 def test_a_method_module_outside_the_package_keys_its_models_by_its_own_source(tmp_path, monkeypatch):
     from robinterp.codehash import module_closure, source_digest
 
-    (tmp_path / "outside_method.py").write_text("from robinterp import attacks\n")
+    (tmp_path / "outside_method.py").write_text("from robinterp.attacks import pgd\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     package = _package_copy(tmp_path / "copy")
     roots = ("robinterp.train", "outside_method")
     files = {p.name for p in module_closure(package, roots)}
-    assert {"outside_method.py", "attacks.py", "train.py"} <= files
+    assert {"outside_method.py", "pgd.py", "_steps.py", "train.py"} <= files
     before = source_digest(package, roots)
     _edit(tmp_path / "outside_method.py")
     assert source_digest(package, roots) != before

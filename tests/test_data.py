@@ -8,7 +8,7 @@ import os
 import pytest
 import torch
 
-from robinterp import data
+from robinterp import data, data_sources
 
 
 def test_idx_files_load_as_float_images_in_unit_range(tiny_mnist):
@@ -67,7 +67,7 @@ def test_a_failing_offline_source_ends_in_a_clear_error_not_a_traceback(tiny_mni
     def broken(spec, root):
         raise OSError("registry unreachable")
 
-    monkeypatch.setattr(data, "_torchvision_download", broken)
+    monkeypatch.setattr(data_sources, "torchvision_download", broken)
     spec = dataclasses.replace(spec, offline_source=broken)
     with pytest.raises(data.DataError, match="missing"):
         data.ensure("mnist", root, spec=spec)
@@ -83,7 +83,7 @@ def test_a_file_failing_its_checksum_is_kept_and_named_when_nothing_replaces_it(
     def broken(spec, root):
         raise OSError("registry unreachable")
 
-    monkeypatch.setattr(data, "_torchvision_download", broken)
+    monkeypatch.setattr(data_sources, "torchvision_download", broken)
     with pytest.raises(data.DataError) as err:
         data.ensure("mnist", root, spec=dataclasses.replace(spec, offline_source=broken))
     assert "wrong sha256" in str(err.value) and "no source could replace it" in str(err.value)
@@ -128,7 +128,7 @@ def test_offline_source_is_used_and_verified(tiny_mnist, monkeypatch):
         calls.append(1)
         target.write_bytes(good)
 
-    monkeypatch.setattr(data, "_torchvision_download", lambda spec, root: None)
+    monkeypatch.setattr(data_sources, "torchvision_download", lambda spec, root: None)
     data.ensure("mnist", root, spec=dataclasses.replace(spec, offline_source=source))
     assert calls == [1] and target.read_bytes() == good
 

@@ -142,8 +142,10 @@ SWEEP_CONFIG = """robust_models:
     PGD-AT: {{method: pgd_at, eps: {eps}, steps: 2, eps_warmup: 0.25, epochs: 0.5}}
   eval_size: 32
   epsilons: [0.0, 0.3]
-  pgd_steps: 2
-  mifgsm_steps: 2
+  attacks:
+    fgsm: {{attack: fgsm}}
+    pgd: {{attack: pgd, steps: 2}}
+    mifgsm: {{attack: mifgsm, steps: 2}}
   saliency_images: 2
   alignment_size: 32
 """

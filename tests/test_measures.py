@@ -70,8 +70,10 @@ def test_a_newly_listed_method_computes_only_its_own_rows_and_the_same_rows_alon
     computed = counting(monkeypatch)
     second = sgt_tables(both)
     toy_key = second["records"].set_index("method").loc["noise", "cache_key"]
-    assert set(computed) == {("attack", toy_key), ("background", toy_key), ("removal", toy_key)}
-    assert set(computed.values()) == {1}
+    # one entry per listed attack, one per other measure: the toy model's only
+    assert computed == Counter(
+        {("attack", toy_key): len(both.attacks), ("background", toy_key): 1, ("removal", toy_key): 1}
+    )
     for table in ("robust", "focus", "removal"):
         assert rows_of(second[table], "standard").equals(rows_of(first[table], "standard")), table
         assert rows_of(second[table], "noise").equals(rows_of(by_itself[table], "noise")), table
@@ -101,13 +103,14 @@ def test_every_chapter_config_field_keys_the_measures_that_read_it_and_no_other(
     (a verdict threshold, a figure size, the training schedule: the model's own key holds that)
     changes none."""
     cfg = robust_chapter.RobustModelsConfig()
-    reads = {"dataset", "eval_size", "epsilons", "pgd_steps", "mifgsm_steps", "attack_early_stop"}
+    reads = {"dataset", "eval_size", "epsilons", "attacks", "attack_early_stop"}
     changed_values = {
         "dataset": "fashion_mnist",
         "eval_size": 7,
         "epsilons": (0.0, 0.11),
-        "pgd_steps": 3,
-        "mifgsm_steps": 3,
+        "attacks": robust_chapter.RobustModelsConfig.from_mapping(
+            {"attacks": {"fgsm": {"attack": "fgsm"}, "pgd": {"attack": "pgd", "steps": 3}}}
+        ).attacks,
         "attack_early_stop": False,
         "near_zero": 5.0,
         "saliency_images": 3,
@@ -118,15 +121,17 @@ def test_every_chapter_config_field_keys_the_measures_that_read_it_and_no_other(
         "train_size": 100,
         "batch_size": 64,
     }
-    key = measures.cache_key(common.attack_settings(cfg), "model", 0)
+
+    def keys(config) -> list:
+        return [measures.cache_key(common.attack_settings(config, entry), "model", 0) for entry in config.attacks]
+
     for field, value in changed_values.items():
-        other = dataclasses.replace(cfg, **{field: value})
-        moved = measures.cache_key(common.attack_settings(other), "model", 0) != key
+        moved = keys(dataclasses.replace(cfg, **{field: value})) != keys(cfg)
         assert moved == (field in reads), field
 
 
 def test_unkeyed_settings_change_no_key_and_keyed_ones_do():
-    settings = AttackSettings("mnist", 10, common.evaluation_attacks(robust_chapter.RobustModelsConfig()), (0.1,))
+    settings = AttackSettings("mnist", 10, robust_chapter.RobustModelsConfig().attacks[1].spec, (0.1,))
     key = measures.cache_key(settings, "m", 0)
     assert measures.cache_key(dataclasses.replace(settings, batch_size=3), "m", 0) == key
     for field, value in (("size", 11), ("epsilons", (0.2,)), ("norm", "l2"), ("early_stop", False)):

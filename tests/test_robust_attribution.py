@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from robinterp import data, paper_numbers, roar
+from robinterp import data, data_sources, paper_numbers, roar
 from robinterp.config import ConfigError
 from robinterp.experiments import common
 from robinterp.experiments import robust_attribution as chapter
@@ -209,7 +209,9 @@ def test_the_paper_settings_stop_with_the_data_layers_message_before_training(tm
     from robinterp.paths import cache_root
 
     monkeypatch.setenv("ROBINTERP_DATA", str(tmp_path))
-    monkeypatch.setattr(data, "_torchvision_download", lambda spec, root: (_ for _ in ()).throw(OSError("offline")))
+    monkeypatch.setattr(
+        data_sources, "torchvision_download", lambda spec, root: (_ for _ in ()).throw(OSError("offline"))
+    )
     cfg, _ = runner.resolve_config("robust_attribution", profile="paper")
     assert (cfg.dataset, cfg.model, len(cfg.grid)) == ("cifar10", "resnet18", 14)
     with pytest.raises(data.DataError, match="cifar10: missing .*no offline source exists"):

@@ -134,7 +134,14 @@ def test_cli_errors_are_one_line_and_exit_2(args, needle):
         ),
         ("scaat", "scaat:\n  methods:\n    ST: {method: standard}\n", "methods must list a SCAAT entry"),
         ("robust_models", "robust_models:\n  eval_size: lots\n", "eval_size must be an integer"),
-        ("robust_models", "robust_models:\n  pgd_step: 3\n", "did you mean 'pgd_steps'"),
+        ("robust_models", "robust_models:\n  attack: 3\n", "did you mean 'attacks'"),
+        (
+            "robust_models",
+            "robust_models:\n  attacks:\n    PGD: {attack: pgd, stepz: 3}\n",
+            "attack 'pgd' has no option 'stepz'",
+        ),
+        ("robust_models", "robust_models:\n  attacks:\n    PGD: {attack: pgd, steps: -1}\n", "steps"),
+        ("robust_models", "robust_models:\n  attacks:\n    PGD: {attack: cw}\n", "unknown attack 'cw'"),
     ],
 )
 def test_cli_bad_config_file_is_one_line_exit_2_and_writes_nothing(tmp_path, chapter, text, needle):

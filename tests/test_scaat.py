@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 import torch
 
-from robinterp import attacks, metrics, models, train
+from robinterp import metrics, models, train
+from robinterp.attacks import _steps
+from robinterp.attacks import pgd as pgd_module
 from robinterp.methods import get_method, scaat
 
 
@@ -27,15 +29,15 @@ def test_the_per_pixel_budget_holds_elementwise_after_every_step_and_after_clipp
     budget = 0.3 * torch.rand(6, 1, 28, 28)
     budget[:, :, 10:12] = 0.0  # pixels that must not move at all
     iterates = []
-    real_step = attacks.Linf.project
+    real_step = _steps.Linf.project
 
     def recording(delta, eps):
         projected = real_step(delta, eps)
         iterates.append(projected)
         return projected
 
-    monkeypatch.setattr(attacks.Linf, "project", staticmethod(recording))
-    x_adv = attacks.budget_pgd(model, x, y, budget=budget, steps=5, step_size=0.05)
+    monkeypatch.setattr(_steps.Linf, "project", staticmethod(recording))
+    x_adv = pgd_module.budget_pgd(model, x, y, budget=budget, steps=5, step_size=0.05)
     assert len(iterates) == 5
     for delta in iterates:
         assert ((delta.abs() - budget) <= 1e-7).all()
@@ -84,14 +86,14 @@ def test_the_scaat_loss_attacks_inside_the_saliency_shaped_budget(monkeypatch):
     x, y = torch.rand(4, 1, 28, 28), torch.tensor([0, 1, 2, 3])
     params = get_method("scaat").make_params({"gamma": 2.0, "eps": 0.2, "steps": 3, "eps_warmup": 0.0}, "test")
     seen = {}
-    real = attacks.budget_pgd
+    real = pgd_module.budget_pgd
 
     def recording(model_, x_, y_, **kw):
         seen.update(kw)
         seen["x_adv"] = real(model_, x_, y_, **kw)
         return seen["x_adv"]
 
-    monkeypatch.setattr(scaat.attacks, "budget_pgd", recording)
+    monkeypatch.setattr(scaat, "budget_pgd", recording)
     scaat.loss(model, x, y, params, progress=0.5)
     expected = 0.2 * (1 - scaat.normalised_saliency(model, x, y)) ** 2.0
     assert torch.allclose(seen["budget"], expected.expand_as(x))

@@ -52,7 +52,9 @@ def test_the_larger_budget_multiplies_every_methods_epochs_on_its_seeds_only():
     [
         ({"methods": {"PGD": {"method": "pgd_at"}}}, "standard-training entry"),
         ({"budget_seeds": [7]}, "among seeds"),
-        ({"epsilons": [0.1, 0.1]}, "distinct"),
+        ({"epsilons": [0.1, 0.1]}, "lists 0.1 twice"),
+        ({"budget_groups": []}, "at least 1 value"),
+        ({"autoattack_parts": []}, "at least 1 value"),
     ],
 )
 def test_the_config_refuses_what_the_chapter_cannot_compare(changes, needle):
@@ -78,8 +80,18 @@ def test_per_image_robust_correctness_counts_as_robust_accuracy_does(early_stop,
     monkeypatch.setattr(images, "eval_subset", lambda dataset, size, purpose: data.Split(x, y))
     bound = (AttackSpec.of("fgsm"), AttackSpec.of("pgd", steps=3))
     curves = robustness.robust_accuracy(model, x, y, attacks=bound, epsilons=(0.3, 0.1), seed=5, early_stop=early_stop)
-    settings = AttackSettings("mnist", 20, bound, (0.1, 0.3), early_stop=early_stop)
-    tidy = attack.rows(model, settings, seed=5, model_key="", name="test")
+    tidy = pd.concat(
+        [
+            attack.rows(
+                model,
+                AttackSettings("mnist", 20, spec, (0.1, 0.3), early_stop=early_stop),
+                seed=5,
+                model_key="",
+                name="",
+            ).assign(attack=spec.name)
+            for spec in bound
+        ]
+    )
     totals = tidy.groupby(["attack", "eps"])["correct"].sum() / 100
     assert totals.to_dict() == curves.set_index(["attack", "eps"])["correct"].to_dict()
 
@@ -454,10 +466,9 @@ def test_every_measure_reads_exactly_the_settings_that_key_it(group, explainer, 
         roar_train_size=32,
         roar_test_size=4,
         roar_epochs=0.1,
-        pgd_steps=2,
-        mifgsm_steps=2,
+        attacks={"fgsm": {"attack": "fgsm"}, "pgd": {"attack": "pgd", "steps": 2}},
     )
-    for settings in chapter.benchmark_measures.GROUPS[group](cfg, 0):
+    for settings, _ in chapter.benchmark_measures.GROUPS[group](cfg, 0):
         unit = measures.measure_of(settings)
         recording = RecordingSettings(settings)
         unit.rows(tiny_cnn.eval(), recording, seed=0, model_key="tiny-key", name="tiny")

@@ -45,58 +45,66 @@ def explainer_options(cfg: Any) -> dict[str, Any]:
     return {"n_steps": cfg.ig_steps} if cfg.explainer == "integrated_gradients" else {}
 
 
-def robustness(cfg: Any, seed: int) -> tuple[Any, ...]:
-    """Clean and robust correctness under every attack and radius, and AutoAttack."""
+Named = tuple[tuple[Any, str], ...]  # (a measure's settings, the name its columns take)
+
+
+def robustness(cfg: Any, seed: int) -> Named:
+    """Clean and robust correctness under every listed attack and radius, and AutoAttack."""
     return (
-        CleanSettings(cfg.dataset, cfg.eval_size),
-        common.attack_settings(cfg),
-        AttackSettings(
-            cfg.dataset,
-            cfg.autoattack_size,
-            (autoattack_spec(cfg),),
-            (cfg.autoattack_eps,),
-            early_stop=cfg.attack_early_stop,
-            purpose="autoattack",
+        (CleanSettings(cfg.dataset, cfg.eval_size), "clean"),
+        *((common.attack_settings(cfg, entry), entry.label) for entry in cfg.attacks),
+        (
+            AttackSettings(
+                cfg.dataset,
+                cfg.autoattack_size,
+                autoattack_spec(cfg),
+                (cfg.autoattack_eps,),
+                early_stop=cfg.attack_early_stop,
+                purpose="autoattack",
+            ),
+            "autoattack",
         ),
     )
 
 
-def quality(cfg: Any, seed: int) -> tuple[Any, ...]:
+def quality(cfg: Any, seed: int) -> Named:
     """The seven Quantus metrics (robinterp's batched implementation, tested equal to Quantus)."""
     options = tuple(explainer_options(cfg).items())
     metrics = tuple(explanation_quality.METRICS)
-    return (
-        QualitySettings(
-            cfg.dataset, cfg.quantus_size, metrics, cfg.explainer, options, cfg.quantus_samples, cfg.quantus_noise
-        ),
+    settings = QualitySettings(
+        cfg.dataset, cfg.quantus_size, metrics, cfg.explainer, options, cfg.quantus_samples, cfg.quantus_noise
     )
+    return ((settings, "quality"),)
 
 
-def faithfulness(cfg: Any, seed: int) -> tuple[Any, ...]:
+def faithfulness(cfg: Any, seed: int) -> Named:
     """The removal gap (right after removing a random ``removal_fraction`` minus after removing
     the top one by |attribution|, noise-filled, no retraining) and the ROAD gap (right after
     imputing the least relevant fraction minus the most relevant one); points."""
     options = tuple(explainer_options(cfg).items())
     fraction = (cfg.removal_fraction,)
     return (
-        RemovalSettings(cfg.dataset, cfg.faithfulness_size, fraction, cfg.explainer, options),
-        RoadSettings(cfg.dataset, cfg.faithfulness_size, fraction, cfg.road_noise, cfg.explainer, options),
+        (RemovalSettings(cfg.dataset, cfg.faithfulness_size, fraction, cfg.explainer, options), "removal_gap"),
+        (
+            RoadSettings(cfg.dataset, cfg.faithfulness_size, fraction, cfg.road_noise, cfg.explainer, options),
+            "road_gap",
+        ),
     )
 
 
-def alignment(cfg: Any, seed: int) -> tuple[Any, ...]:
+def alignment(cfg: Any, seed: int) -> Named:
     """Etmann et al.'s alignment |<x, g>| / ||g|| of the predicted class."""
-    return (AlignmentSettings(cfg.dataset, cfg.alignment_size),)
+    return ((AlignmentSettings(cfg.dataset, cfg.alignment_size), "alignment"),)
 
 
-def roar_settings(cfg: Any, seed: int) -> tuple[Any, ...]:
+def roar_settings(cfg: Any, seed: int) -> Named:
     """Right by a network retrained without the top ``removal_fraction`` of pixels by the model's
     saliency (``roar_target``'s class), tested with the same pixels removed."""
     retrain, _ = common.roar_retraining(cfg, seed)
-    return (RoarSettings(retrain, (cfg.removal_fraction,), cfg.roar_test_size, cfg.roar_target),)
+    return ((RoarSettings(retrain, (cfg.removal_fraction,), cfg.roar_test_size, cfg.roar_target), "roar"),)
 
 
-GROUPS: dict[str, Callable[[Any, int], tuple[Any, ...]]] = {
+GROUPS: dict[str, Callable[[Any, int], Named]] = {
     "robustness": robustness,
     "quality": quality,
     "faithfulness": faithfulness,
@@ -110,16 +118,13 @@ def _gap(rows: pd.DataFrame, column: str, minuend: str, subtrahend: str, name: s
     return pd.DataFrame({"measure": name, "image": wide.index, "score": (wide[minuend] - wide[subtrahend]).values})
 
 
-def benchmark_rows(settings: Any, rows: pd.DataFrame) -> pd.DataFrame:
-    """A measure's rows as the benchmark's columns: measure, image, score."""
+def benchmark_rows(settings: Any, name: str, rows: pd.DataFrame) -> pd.DataFrame:
+    """A measure's rows as the benchmark's columns (measure, image, score); ``name`` is the
+    column's, or a listed attack's label (one column per radius)."""
     if isinstance(settings, CleanSettings):
-        return pd.DataFrame({"measure": "clean", "image": rows["image"], "score": rows["correct"]})
+        return pd.DataFrame({"measure": name, "image": rows["image"], "score": rows["correct"]})
     if isinstance(settings, AttackSettings):
-        names = (
-            ["autoattack"] * len(rows)
-            if settings.purpose == "autoattack"
-            else [robust_name(a, e) for a, e in zip(rows["attack"], rows["eps"])]
-        )
+        names = [name] * len(rows) if settings.purpose == "autoattack" else [robust_name(name, e) for e in rows["eps"]]
         return pd.DataFrame({"measure": names, "image": rows["image"], "score": rows["correct"]})
     if isinstance(settings, QualitySettings):
         return rows.rename(columns={"metric": "measure"})[["measure", "image", "score"]]
@@ -141,7 +146,9 @@ def measured(
     control), each measure from its cache entry or computed. Tidy: measure, image, score, method,
     seed."""
     tables = [
-        benchmark_rows(settings, measure(settings, model, model_key=model_key, seed=seed, name=f"{label} seed {seed}"))
-        for settings in GROUPS[group](cfg, seed)
+        benchmark_rows(
+            settings, name, measure(settings, model, model_key=model_key, seed=seed, name=f"{label} seed {seed}")
+        )
+        for settings, name in GROUPS[group](cfg, seed)
     ]
     return pd.concat(tables, ignore_index=True).assign(method=label, seed=seed)

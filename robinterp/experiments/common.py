@@ -18,8 +18,8 @@ import pandas as pd
 import torch
 
 from robinterp import data, device, measures, models, train
-from robinterp.attacks import AttackSpec
-from robinterp.config import Config, ConfigError, param
+from robinterp.attacks import AttackEntry, AttackSpec, attack_table
+from robinterp.config import Config, param
 from robinterp.measures.attack import AttackSettings
 from robinterp.measures.images import eval_subset
 from robinterp.methods import MethodEntry, get_method, method_table
@@ -39,7 +39,7 @@ class ExperimentConfig(Config):
     """First-layer width (None: the architecture's own; 16 halves small_cnn to fit the CPU)."""
     train_size: int | None = param(None, low=1)
     """Training images, a seeded subset; None for all of them."""
-    seeds: tuple[int, ...] = param((0, 1, 2), low=0)
+    seeds: tuple[int, ...] = param((0, 1, 2), low=0, min_items=1)
     """One model per method per seed; spreads in the chapter are over these."""
     methods: tuple[MethodEntry, ...] = param(method_table({"standard": {"method": "standard"}}))
     """The models the chapter trains: label -> {method: NAME (robinterp.methods), its parameters,
@@ -72,10 +72,6 @@ class ExperimentConfig(Config):
     not attacked; False, every image takes every step at every radius and only the last iterate
     counts (as PGD and MI-FGSM return it, e.g. in torchattacks). Never higher with True, and
     faster: benchmarks/results/early_stop.md."""
-
-    def validate(self) -> None:
-        if len(set(self.seeds)) != len(self.seeds) or not self.seeds:
-            raise ConfigError(f"seeds must be a non-empty list of distinct integers, got {list(self.seeds)}")
 
     def labels(self) -> list[str]:
         """The labels of the chapter's methods, in the order its tables show them."""
@@ -180,44 +176,44 @@ def table_code(module: str, cfg: Any, *extra: MethodEntry) -> tuple[str, ...]:
     return (module, *methods)
 
 
-def evaluation_attacks(cfg: Any, names: tuple[str, ...] = ("fgsm", "pgd", "mifgsm")) -> tuple[AttackSpec, ...]:
-    """The chapter's evaluation attacks, bound once from its config: PGD with ``pgd_steps``
-    (step 2.5 eps / steps, random start), MI-FGSM with ``mifgsm_steps`` (decay 1)."""
-    options = {
-        "fgsm": {},
-        "pgd": {"steps": getattr(cfg, "pgd_steps", None)},
-        "mifgsm": {"steps": getattr(cfg, "mifgsm_steps", None)},
-    }
-    return tuple(AttackSpec.of(name, **{k: v for k, v in options[name].items() if v is not None}) for name in names)
+def attack_field(defaults: dict[str, dict[str, Any]]) -> Any:
+    """A chapter's ``attacks`` field with its default list (label -> attack and options)."""
+    return param(attack_table(defaults))
 
 
-def attack_settings(
-    cfg: Any, attack_names: tuple[str, ...] = ("fgsm", "pgd", "mifgsm"), batch_size: int = models.EVAL_BATCH_SIZE
-) -> AttackSettings:
-    """The chapters' robust-accuracy measure: the config's ``eval_size`` test images (the
-    "attacks" subset, the same in every chapter), the named evaluation attacks bound from the
-    config, at each of its Linf ``epsilons``; ``batch_size`` images attacked at once."""
+def attack_label(cfg: Any, name: str) -> str | None:
+    """The label of the first listed attack that runs the registered attack ``name`` (the one a
+    paper's claim about, e.g., PGD is judged under), or None when none does."""
+    return next((entry.label for entry in cfg.attacks if entry.spec.name == name), None)
+
+
+def attack_settings(cfg: Any, entry: AttackEntry, batch_size: int = models.EVAL_BATCH_SIZE) -> AttackSettings:
+    """The robust-accuracy measure of one listed attack: the config's ``eval_size`` test images
+    (the "attacks" subset, the same in every chapter) at each of its Linf ``epsilons``;
+    ``batch_size`` images attacked at once."""
     return AttackSettings(
         dataset=cfg.dataset,
         size=cfg.eval_size,
-        attacks=evaluation_attacks(cfg, attack_names),
+        attack=entry.spec,
         epsilons=cfg.epsilons,
         early_stop=cfg.attack_early_stop,
         batch_size=batch_size,
     )
 
 
-def attacked_per_image(
-    cfg: Any,
-    trained: TrainedModels,
-    attack_names: tuple[str, ...] = ("fgsm", "pgd", "mifgsm"),
-    batch_size: int = models.EVAL_BATCH_SIZE,
-) -> pd.DataFrame:
-    """Per test image: right (0 or 100) clean and under each attack at each radius, for every
-    model, so that the verdicts pair models image by image (``robinterp.reports.rules``); each
-    model's rows cached on their own (``attack_settings``). Tidy: attack, norm, eps, image,
-    correct, method, seed."""
-    return measures.over_models(attack_settings(cfg, attack_names, batch_size), trained, trained.cache_keys)
+def attacked_per_image(cfg: Any, trained: TrainedModels, batch_size: int = models.EVAL_BATCH_SIZE) -> pd.DataFrame:
+    """Per test image: right (0 or 100) clean and under each listed attack (``cfg.attacks``) at
+    each radius, for every model, so that the verdicts pair models image by image
+    (``robinterp.reports.rules``); each model's rows under each attack one cache entry. Tidy:
+    attack (its label), norm, eps, image, correct, method, seed."""
+    tables = [
+        measures.over_models(attack_settings(cfg, entry, batch_size), trained, trained.cache_keys).assign(
+            attack=entry.label
+        )
+        for entry in cfg.attacks
+    ]
+    table = pd.concat(tables, ignore_index=True)
+    return table[["attack", *[c for c in table.columns if c != "attack"]]]
 
 
 def robust_curves(per_image_table: pd.DataFrame, by: tuple[str, ...] = ("method", "seed")) -> pd.DataFrame:

@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from robinterp import attacks, cache, data, explain, explanation_quality, measures, train
-from robinterp.attacks import AttackSpec
+from robinterp import cache, data, explain, explanation_quality, measures, train
+from robinterp.attacks import AttackEntry, AttackSpec
+from robinterp.attacks.autoattack import AUTOATTACK_PARTS
 from robinterp.config import ConfigError, param
 from robinterp.experiments import common
 from robinterp.measures import measure
@@ -99,15 +100,17 @@ class NeuronSensitivityConfig(common.ExperimentConfig):
     """A random guess's cross-entropy in nats, ln C (ours), or log2 C read literally."""
     eval_size: int = param(250, low=1, high=10000)
     """Test images attacked with PGD."""
-    epsilons: tuple[float, ...] = param((0.0, 0.05, 0.1, 0.2), low=0, high=1)
+    epsilons: tuple[float, ...] = param((0.0, 0.05, 0.1, 0.2), low=0, high=1, min_items=1)
     """Linf radii of the PGD robust-accuracy curves."""
-    pgd_steps: int = param(20, low=1)
-    """PGD steps at evaluation."""
+    attacks: tuple[AttackEntry, ...] = common.attack_field({"pgd": {"attack": "pgd", "steps": 20}})
+    """The evaluation attacks besides AutoAttack: label -> {attack: NAME (robinterp.attacks), its
+    options}; the robust-accuracy table and figure follow this list (the paper: PGD; step 2.5 eps /
+    steps, random start)."""
     autoattack_size: int = param(50, low=1, high=10000)
     """Test images attacked with AutoAttack."""
     autoattack_eps: float = param(0.1, low=0, low_open=True, high=1)
     """Linf radius of the AutoAttack evaluation."""
-    autoattack_parts: tuple[str, ...] = param(("apgd-ce",), choices=attacks.AUTOATTACK_PARTS)
+    autoattack_parts: tuple[str, ...] = param(("apgd-ce",), choices=AUTOATTACK_PARTS, min_items=1)
     """AutoAttack's attacks to run (its standard version: apgd-ce, apgd-t, fab-t, square)."""
     quantus_size: int = param(50, low=1, high=10000)
     """Test images scored by the Quantus metrics."""
@@ -125,7 +128,7 @@ class NeuronSensitivityConfig(common.ExperimentConfig):
     """Images per attack batch, explainer call and Integrated Gradients pass: a memory bound,
     to lower for large networks on 224-pixel images (256: ``models.EVAL_BATCH_SIZE``, the fastest
     measured on this project's CPU)."""
-    sweep_factors: tuple[float, ...] = param((0.3, 1.0, 3.0), low=0, low_open=True)
+    sweep_factors: tuple[float, ...] = param((0.3, 1.0, 3.0), low=0, low_open=True, min_items=1)
     """Lambda sweep: multiples of the selected lambda (the paper's Table 5), every seed."""
     sweep_epochs: float | None = param(None, low=0, low_open=True)
     """Epochs of continued training of the sweep's models; None: the methods' (``finetune_epochs``,
@@ -145,8 +148,6 @@ class NeuronSensitivityConfig(common.ExperimentConfig):
 
     def validate(self) -> None:
         super().validate()
-        if not self.epsilons or not self.sweep_factors or not self.autoattack_parts:
-            raise ConfigError("epsilons, sweep_factors and autoattack_parts must each list one value or more")
         if STANDARD in self.labels():
             raise ConfigError(
                 f"methods: the label {STANDARD!r} names the pretrained model every method "
@@ -187,7 +188,7 @@ def plan(cfg: NeuronSensitivityConfig) -> common.Plan:
         specs[STANDARD, seed] = pretrain_spec(cfg, seed)
         for entry in resolved_methods(cfg, 1.0):
             specs[entry.label, seed] = finetune_spec(cfg, entry, seed)
-    attacks_ = common.evaluation_attacks(cfg, ("pgd",)) + (AttackSpec.of("autoattack", parts=cfg.autoattack_parts),)
+    attacks_ = tuple(e.spec for e in cfg.attacks) + (AttackSpec.of("autoattack", parts=cfg.autoattack_parts),)
     unset = [e.label for e in cfg.methods if e.method == "nsloss" and e.values["lam"] is None]
     notes = (f"lambda of {', '.join(unset)}: chosen by the paper's protocol",) if unset else ()
     return common.Plan(specs, attacks_, tuple(explanation_quality.METRICS), notes)
@@ -322,7 +323,7 @@ def train_all(cfg: NeuronSensitivityConfig) -> Trained:
 def robust_per_image(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
     """Per test image: right (0 or 100) clean and under PGD at each epsilon, for every model
     (``common.attacked_per_image``), each model's rows cached on their own."""
-    return common.attacked_per_image(cfg, trained.models, ("pgd",), batch_size=cfg.eval_batch_size)
+    return common.attacked_per_image(cfg, trained.models, batch_size=cfg.eval_batch_size)
 
 
 def autoattack_per_image(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
@@ -331,13 +332,13 @@ def autoattack_per_image(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.D
     settings = AttackSettings(
         cfg.dataset,
         cfg.autoattack_size,
-        (AttackSpec.of("autoattack", parts=cfg.autoattack_parts),),
+        AttackSpec.of("autoattack", parts=cfg.autoattack_parts),
         (cfg.autoattack_eps,),
         early_stop=cfg.attack_early_stop,
         purpose="autoattack",
         batch_size=cfg.eval_batch_size,
     )
-    return measures.over_models(settings, trained.models, trained.models.cache_keys)
+    return measures.over_models(settings, trained.models, trained.models.cache_keys).assign(attack="autoattack")
 
 
 def quantus_split(cfg: NeuronSensitivityConfig) -> data.Split:

@@ -90,7 +90,7 @@ class RobustAttributionConfig(common.ExperimentConfig):
     saliency map can rank more than MNIST's stroke-or-background pixels)."""
     train_size: int | None = param(10000, low=1)
     """Training images, a seeded subset; None for all of them. ROAR retrains on the same images."""
-    seeds: tuple[int, ...] = param((0, 1), low=0)
+    seeds: tuple[int, ...] = param((0, 1), low=0, min_items=1)
     """Seeds of the compared methods (Figure 1 analogue)."""
     methods: tuple[MethodEntry, ...] = param(
         method_table(
@@ -114,13 +114,15 @@ class RobustAttributionConfig(common.ExperimentConfig):
     grid: tuple[MethodEntry, ...] = param(DEFAULT_GRID)
     """PGD training radii and steps (Table 1 analogue): every ``pgd_at`` entry, labelled by norm,
     radius and steps; the supplement's radii mapped to the data set (the chapter's mapping table)."""
-    grid_seeds: tuple[int, ...] = param((0,), low=0)
+    grid_seeds: tuple[int, ...] = param((0,), low=0, min_items=1)
     """Seeds of the grid models, among ``seeds`` (one, for the CPU budget)."""
     epochs: float = param(1.0, low=0, low_open=True)
     """Epochs of every model that does not set its own."""
     lr: float = param(1e-3, low=0, low_open=True)
     """Learning rate of every model that does not set its own (Adam)."""
-    roar_fractions: tuple[float, ...] = param((0.2, 0.4, 0.6, 0.8), low=0, low_open=True, high=1, high_open=True)
+    roar_fractions: tuple[float, ...] = param(
+        (0.2, 0.4, 0.6, 0.8), low=0, low_open=True, high=1, high_open=True, min_items=1
+    )
     """Fractions of pixels removed before retraining (the supplement's 20, 40, 60, 80%)."""
     roar_epochs: float = param(1.0, low=0, low_open=True)
     """Epochs of each ROAR retraining (standard training of a fresh model of the same architecture)."""
@@ -385,7 +387,7 @@ def robustness(cfg: RobustAttributionConfig, trained: common.TrainedModels) -> p
                 AttackSettings(
                     cfg.dataset,
                     cfg.alignment_size,
-                    (attack,),
+                    attack,
                     (eps,),
                     norm=norm,
                     early_stop=cfg.attack_early_stop,
@@ -393,7 +395,7 @@ def robustness(cfg: RobustAttributionConfig, trained: common.TrainedModels) -> p
                 ),
                 trained,
                 trained.cache_keys,
-            )
+            ).assign(attack=attack.name)
             for attack, norm, eps in evaluation_attacks(cfg)
         ],
         ignore_index=True,

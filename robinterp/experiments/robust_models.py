@@ -14,7 +14,8 @@ import pandas as pd
 import torch
 
 from robinterp import explain, measures, models
-from robinterp.config import ConfigError, param
+from robinterp.attacks import AttackEntry
+from robinterp.config import param
 from robinterp.experiments import common
 from robinterp.measures.alignment import AlignmentSettings
 from robinterp.methods import MethodEntry, method_table
@@ -43,12 +44,15 @@ class RobustModelsConfig(common.ExperimentConfig):
     """Learning rate of every method that does not set its own (Adam)."""
     eval_size: int = param(500, low=1, high=10000)
     """Test images attacked (a seeded subset of the test set)."""
-    epsilons: tuple[float, ...] = param((0.0, 0.05, 0.1, 0.2, 0.3), low=0, high=1)
+    epsilons: tuple[float, ...] = param((0.0, 0.05, 0.1, 0.2, 0.3), low=0, high=1, min_items=1)
     """Linf radii of the robust-accuracy curves (0 = clean accuracy)."""
-    pgd_steps: int = param(20, low=1)
-    """PGD steps at evaluation (step size 2.5 eps / steps, random start)."""
-    mifgsm_steps: int = param(10, low=1)
-    """MI-FGSM steps at evaluation (decay 1.0, step size eps / steps, as Dong et al.)."""
+    attacks: tuple[AttackEntry, ...] = common.attack_field(
+        {"fgsm": {"attack": "fgsm"}, "pgd": {"attack": "pgd", "steps": 20}, "mifgsm": {"attack": "mifgsm", "steps": 10}}
+    )
+    """The evaluation attacks: label -> {attack: NAME (robinterp.attacks), its options}; every
+    robust-accuracy table and figure follows this list. PGD's step is 2.5 eps / steps with a random
+    start, MI-FGSM's eps / steps with decay 1 (Dong et al.). A paper's claim about an attack is
+    judged under the first listed entry that runs it."""
     saliency_images: int = param(8, low=1, high=32)
     """Test images shown in the saliency-map grid."""
     alignment_size: int = param(1000, low=1, high=10000)
@@ -57,11 +61,6 @@ class RobustModelsConfig(common.ExperimentConfig):
     """Accuracy (%) at or below which "the standard model falls to near 0%" holds (ours: Madry
     et al. give no number)."""
 
-    def validate(self) -> None:
-        super().validate()
-        if not self.epsilons:
-            raise ConfigError("epsilons must list at least one radius")
-
 
 def train_all(cfg: RobustModelsConfig) -> tuple[common.TrainedModels, pd.DataFrame]:
     """Every (label, seed) model, and a table of their training records."""
@@ -69,7 +68,7 @@ def train_all(cfg: RobustModelsConfig) -> tuple[common.TrainedModels, pd.DataFra
 
 
 def plan(cfg: RobustModelsConfig) -> common.Plan:
-    return common.Plan(common.method_grid(cfg), common.evaluation_attacks(cfg), ("alignment",))
+    return common.Plan(common.method_grid(cfg), tuple(e.spec for e in cfg.attacks), ("alignment",))
 
 
 def robust_per_image(cfg: RobustModelsConfig, trained: common.TrainedModels) -> pd.DataFrame:

@@ -79,7 +79,7 @@ class SCAATConfig(common.ExperimentConfig):
     Fashion-MNIST radius, 0.1, where MNIST's is 0.3 (the robust_models and robust_attribution
     chapters train Fashion-MNIST at 0.1; at 0.3 its objects' textures are erased). None: the
     methods' own radius on every data set."""
-    ablation_seeds: tuple[int, ...] = param((0, 1, 2), low=0)
+    ablation_seeds: tuple[int, ...] = param((0, 1, 2), low=0, min_items=1)
     """Seeds of the ablation models, among ``seeds``: the comparisons' own, so that each variant is
     judged against SCAAT over training variance (with one seed its rows are shown, not judged)."""
     epochs: float = param(1.0, low=0, low_open=True)
@@ -93,7 +93,7 @@ class SCAATConfig(common.ExperimentConfig):
     quantus_samples: int = param(20, low=1)
     """Random feature subsets per image in FaithfulnessCorrelation (Quantus: 100)."""
     removal_fractions: tuple[float, ...] = param(
-        (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9), low=0, high=1, high_open=True
+        (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9), low=0, high=1, high_open=True, min_items=1
     )
     """Fractions of top-|saliency| features replaced by noise in the removal test."""
     background_threshold: float | None = param(0.1, low=0, high=1)
@@ -276,14 +276,14 @@ def robustness(cfg: SCAATConfig, trained: common.TrainedModels) -> pd.DataFrame:
                 AttackSettings(
                     dataset,
                     cfg.eval_size,
-                    (robust_attack(cfg),),
+                    robust_attack(cfg),
                     (cfg.robust_eps,),
                     early_stop=cfg.attack_early_stop,
                 ),
                 _on(trained, dataset),
                 trained.cache_keys,
                 ("dataset", "method", "seed"),
-            )
+            ).assign(attack=robust_attack(cfg).name)
             for dataset in cfg.datasets()
         ],
         ignore_index=True,

@@ -50,6 +50,9 @@ class Measure:
     """The value column: ``correct`` (0 or 100 per image) or ``score``."""
     better: str = "higher"
     """Which way is better: higher, lower, or per metric (the metric says)."""
+    code: Callable[[Any], tuple[str, ...]] | None = None
+    """Further modules that key the rows for given settings (those of the attack it runs, of the
+    retraining's method), when the measure's module reaches them only through a registry."""
 
     def __post_init__(self) -> None:
         if self.value not in VALUES or self.better not in DIRECTIONS:
@@ -109,7 +112,7 @@ def measure(settings: Any, model: nn.Module | None, *, model_key: str, seed: int
     return cache.cached_table(
         cache_key(settings, model_key, seed),
         lambda: unit.rows(model, settings, seed=seed, model_key=model_key, name=name or model_key[:8]),
-        code=(unit.module,),
+        code=(unit.module, *(unit.code(settings) if unit.code else ())),
     )
 
 

@@ -11,7 +11,6 @@ from torch import nn
 from robinterp.attacks import AttackSpec
 from robinterp.measures import Measure, images, register, unkeyed
 from robinterp.models import EVAL_BATCH_SIZE
-from robinterp.progress import progress
 from robinterp.robustness import correct_under_attack
 
 
@@ -23,8 +22,8 @@ class AttackSettings:
     """Data set whose test images are attacked."""
     size: int | None
     """Test images attacked (a seeded subset; None for all)."""
-    attacks: tuple[AttackSpec, ...]
-    """The attacks with their options (steps, step size...), each run at every radius."""
+    attack: AttackSpec
+    """The attack with its options (steps, step size...), run at every radius."""
     epsilons: tuple[float, ...]
     """Radii (0: the clean prediction)."""
     norm: str = "linf"
@@ -39,34 +38,37 @@ class AttackSettings:
 
 
 def rows(model: nn.Module, settings: AttackSettings, *, seed: int, model_key: str, name: str) -> pd.DataFrame:
-    """Tidy: attack, norm, eps, image, correct (0 or 100)."""
+    """Tidy: norm, eps, image, correct (0 or 100)."""
     split = images.eval_subset(settings.dataset, settings.size, settings.purpose)
-    tables = []
-    for attack in progress(settings.attacks, desc=f"attacks on {name}"):
-        right = correct_under_attack(
-            model,
-            split.images,
-            split.labels,
-            attack,
-            settings.epsilons,
-            norm=settings.norm,
-            seed=seed,
-            batch_size=settings.batch_size,
-            early_stop=settings.early_stop,
+    right = correct_under_attack(
+        model,
+        split.images,
+        split.labels,
+        settings.attack,
+        settings.epsilons,
+        norm=settings.norm,
+        seed=seed,
+        batch_size=settings.batch_size,
+        early_stop=settings.early_stop,
+        desc=f"{settings.attack.name} on {name}",
+    )
+    tables = [
+        pd.DataFrame(
+            {
+                "norm": settings.norm,
+                "eps": eps,
+                "image": range(len(split)),
+                "correct": (100 * right[eps].int()).tolist(),
+            }
         )
-        tables += [
-            pd.DataFrame(
-                {
-                    "attack": attack.name,
-                    "norm": settings.norm,
-                    "eps": eps,
-                    "image": range(len(split)),
-                    "correct": (100 * right[eps].int()).tolist(),
-                }
-            )
-            for eps in settings.epsilons
-        ]
+        for eps in settings.epsilons
+    ]
     return pd.concat(tables, ignore_index=True)
 
 
-MEASURE = register(Measure("attack", "Robust accuracy", AttackSettings, rows, __name__))
+def code(settings: AttackSettings) -> tuple[str, ...]:
+    """The attack's own module keys the rows besides this one (the registry imports it unseen)."""
+    return settings.attack.modules
+
+
+MEASURE = register(Measure("attack", "Robust accuracy", AttackSettings, rows, __name__, code=code))

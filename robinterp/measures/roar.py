@@ -72,4 +72,9 @@ def rows(model: nn.Module | None, settings: RoarSettings, *, seed: int, model_ke
     return pd.concat(tables, ignore_index=True)
 
 
-MEASURE = register(Measure("roar", "ROAR", RoarSettings, rows, __name__))
+def code(settings: RoarSettings) -> tuple[str, ...]:
+    """The retraining's method (standard training) keys the retrained models, so the rows too."""
+    return train.model_code(settings.retrain)
+
+
+MEASURE = register(Measure("roar", "ROAR", RoarSettings, rows, __name__, code=code))

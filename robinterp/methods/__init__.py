@@ -37,13 +37,12 @@ import importlib
 import math
 import os
 import pkgutil
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 
-from robinterp.config import Config, ConfigError
+from robinterp.config import Config, ConfigError, check_label
 
 LossOutput = tuple[torch.Tensor, torch.Tensor]
 ENVIRONMENT = "ROBINTERP_METHOD_MODULES"
@@ -155,13 +154,6 @@ def _optional_positive(source: str, key: str, value: Any) -> float | None:
     return float(value)
 
 
-LABEL_LENGTH = 40
-PLAIN_LABEL = re.compile(r"[^\W_][\w ._=()+,'/-]*")
-"""A method's label names table rows and figure legends and is written into HTML and markdown, so it
-is a plain name: a letter or digit, then letters, digits, spaces and . _ = ( ) + , ' / - (no
-newline, backquote, asterisk, bracket or other markup)."""
-
-
 @dataclasses.dataclass(frozen=True)
 class MethodEntry:
     """One method a chapter trains: its label on the page, the method and its parameters.
@@ -190,14 +182,7 @@ class MethodEntry:
         entries = []
         for label, item in value.items():
             where = f"{name}[{label!r}]"
-            if not isinstance(label, str) or not label.strip():
-                raise ConfigError(f"{name}: every label must be a non-empty string, got {label!r}")
-            if len(label) > LABEL_LENGTH or not PLAIN_LABEL.fullmatch(label):
-                shown = label if len(label) <= 20 else label[:20] + "..."
-                raise ConfigError(
-                    f"{name}: label {shown!r} is not a plain name (at most {LABEL_LENGTH} letters, digits, "
-                    "spaces and . _ = ( ) + , ' / -)"
-                )
+            check_label(name, label)
             if not isinstance(item, Mapping) or not isinstance(item.get("method"), str):
                 raise ConfigError(f"{where} must be a mapping with a 'method' name, got {item!r}")
             rest = {k: v for k, v in item.items() if k not in ENTRY_KEYS}

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robinterp import attacks
+from robinterp.attacks.fgsm import fgsm
 from robinterp.config import Config, param
 from robinterp.methods import LossOutput, Method
 from robinterp.methods._modes import EXAMPLE_MODES, examples_model
@@ -32,9 +32,7 @@ class FGSMATParams(Config):
 
 def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: FGSMATParams, *, progress: float) -> LossOutput:
     """w CE(x) + (1 - w) CE(FGSM(x)); the logits returned are the adversarial ones."""
-    x_adv = attacks.fgsm(
-        examples_model(model, params.example_mode), x, y, eps=ramped(params.eps, progress, params.eps_warmup)
-    )
+    x_adv = fgsm(examples_model(model, params.example_mode), x, y, eps=ramped(params.eps, progress, params.eps_warmup))
     logits_adv = model(x_adv)
     total = (1 - params.clean_weight) * F.cross_entropy(logits_adv, y)
     if params.clean_weight > 0:

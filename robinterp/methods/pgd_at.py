@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robinterp import attacks
+from robinterp.attacks._steps import NORMS
+from robinterp.attacks.pgd import pgd
 from robinterp.config import Config, param
 from robinterp.methods import LossOutput, Method
 from robinterp.methods._modes import EXAMPLE_MODES, examples_model
@@ -24,7 +25,7 @@ class PGDATParams(Config):
     step_size: float | None = param(None, low=0, low_open=True)
     """Step size; None: 2.5 eps / steps (the rule of Madry's group's robustness library;
     the paper: 0.01 on MNIST)."""
-    norm: str = param("linf", choices=tuple(attacks.NORMS))
+    norm: str = param("linf", choices=tuple(NORMS))
     """Norm of the threat model (Madry et al.: Linf)."""
     eps_warmup: float = param(0.0, low=0, high=1)
     """Fraction of training over which eps (and the step) grow from 0 (ours; 0: none, as the paper)."""
@@ -40,7 +41,7 @@ def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: PGDATParams
     # the step shrinks with the ramped radius; at radius 0 there is nothing to step
     alpha = None if params.step_size is None or eps_now == 0 else params.step_size * eps_now / params.eps
     attacked = examples_model(model, params.example_mode)
-    x_adv = attacks.pgd(attacked, x, y, eps=eps_now, norm=params.norm, steps=params.steps, step_size=alpha)
+    x_adv = pgd(attacked, x, y, eps=eps_now, norm=params.norm, steps=params.steps, step_size=alpha)
     logits = model(x_adv)
     return F.cross_entropy(logits, y), logits
 

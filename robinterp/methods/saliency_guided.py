@@ -17,7 +17,9 @@ import torch.nn.functional as F
 from captum.attr import Saliency
 from torch import nn
 
-from robinterp import RobinterpError, attacks
+from robinterp import RobinterpError
+from robinterp.attacks.fgsm import fgsm
+from robinterp.attacks.pgd import pgd
 from robinterp.config import Config, param
 from robinterp.masking import RANKINGS, UNITS, mask_lowest
 from robinterp.methods import LossOutput, Method
@@ -46,7 +48,7 @@ def kl_term(logits_reference: torch.Tensor, logits_masked: torch.Tensor, directi
 
 def _attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int) -> torch.Tensor:
     """FGSM for one step, else PGD (Linf, random start) with ``steps`` steps."""
-    return attacks.fgsm(model, x, y, eps=eps) if steps == 1 else attacks.pgd(model, x, y, eps=eps, steps=steps)
+    return fgsm(model, x, y, eps=eps) if steps == 1 else pgd(model, x, y, eps=eps, steps=steps)
 
 
 @dataclasses.dataclass(frozen=True)

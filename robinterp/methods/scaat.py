@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from captum.attr import Saliency
 from torch import nn
 
-from robinterp import attacks
+from robinterp.attacks.pgd import budget_pgd
 from robinterp.config import Config, param
 from robinterp.methods import LossOutput, Method
 from robinterp.methods._modes import EXAMPLE_MODES, examples_model
@@ -103,9 +103,7 @@ def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: SCAATParams
     x_adv = (
         x.detach().clone()
         if eps_now == 0
-        else attacks.budget_pgd(
-            attacked, x, y, budget=budget(attacked, x, y, params, eps_now), steps=steps, step_size=alpha
-        )
+        else budget_pgd(attacked, x, y, budget=budget(attacked, x, y, params, eps_now), steps=steps, step_size=alpha)
     )
     logits_adv = model(x_adv)
     total = (1 - params.clean_weight) * F.cross_entropy(logits_adv, y)

@@ -23,7 +23,7 @@ def accuracy_by_attack(cfg: RobustModelsConfig, summary: pd.DataFrame) -> pd.Dat
     follows, never dropped."""
     table = summary.pivot(index="method", columns="attack", values="mean ± sd")
     listed = [e.label for e in cfg.methods if e.label in table.index]
-    swept = [a.name for a in common.evaluation_attacks(cfg) if a.name in table.columns]
+    swept = [e.label for e in cfg.attacks if e.label in table.columns]
     labels = listed + [m for m in table.index if m not in listed]
     attacks = swept + [a for a in table.columns if a not in swept]
     # no name over the columns: the attacks' titles say what they are, and the table keeps one
@@ -51,10 +51,11 @@ def claims(cfg: RobustModelsConfig, robust: pd.DataFrame, align: pd.DataFrame) -
     from robinterp.paper_numbers import paper_number
 
     robust_label, standard = first_trained_by(cfg, "pgd_at"), first_trained_by(cfg, "standard")
-    if robust_label is None or standard is None:
+    pgd = common.attack_label(cfg, "pgd")  # the listed attack the claims about PGD are judged under
+    if robust_label is None or standard is None or pgd is None:
         return pd.DataFrame(columns=["claim", "source", "measure", "paper", "verdict"])
     eps = max(cfg.epsilons)
-    collapsed = rules.collapse_gate(robust[(robust.attack == "pgd") & (robust.eps == 0)])
+    collapsed = rules.collapse_gate(robust[(robust.attack == pgd) & (robust.eps == 0)])
     gate = {label: collapsed(label) for label in (robust_label, standard)}
     both = gate[robust_label] or gate[standard]
     accuracy_effect = effects.smallest("accuracy")
@@ -67,7 +68,7 @@ def claims(cfg: RobustModelsConfig, robust: pd.DataFrame, align: pd.DataFrame) -
             "measure": f"{robust_label}'s clean accuracy on the attacked images (%)",
             "paper": ref["value"],
             **rules.magnitude(
-                _correct(robust, robust_label, "pgd", 0.0), ref["value"], effects.band("accuracy", ref["value"])
+                _correct(robust, robust_label, pgd, 0.0), ref["value"], effects.band("accuracy", ref["value"])
             )
             .gated(gate[robust_label])
             .row(),
@@ -75,7 +76,7 @@ def claims(cfg: RobustModelsConfig, robust: pd.DataFrame, align: pd.DataFrame) -
     )
     ref = paper_number("madry_mnist_pgd40_eps0.3")
     claim = f"the PGD-trained model resists PGD at eps {eps:g}"
-    measured = _correct(robust, robust_label, "pgd", eps)
+    measured = _correct(robust, robust_label, pgd, eps)
     if round(eps, 6) == 0.3:
         band = effects.band("accuracy", ref["value"])
         judged = rules.magnitude(measured, ref["value"], band).gated(gate[robust_label]).row()
@@ -92,7 +93,7 @@ def claims(cfg: RobustModelsConfig, robust: pd.DataFrame, align: pd.DataFrame) -
             "measure": f"PGD accuracy at {eps:g}, {robust_label} - {standard} (points)",
             **rules.ordering(
                 rules.paired(
-                    robust[(robust.attack == "pgd") & (robust.eps.round(6) == round(eps, 6))],
+                    robust[(robust.attack == pgd) & (robust.eps.round(6) == round(eps, 6))],
                     robust_label,
                     standard,
                     value="correct",
@@ -108,7 +109,7 @@ def claims(cfg: RobustModelsConfig, robust: pd.DataFrame, align: pd.DataFrame) -
             "claim": f"the standard model falls to near 0% under PGD at eps {eps:g} (at most {cfg.near_zero:g}%)",
             "source": "madry2018pgd",
             "measure": f"{standard}'s accuracy under PGD at eps {eps:g} (%)",
-            **rules.at_most(_correct(robust, standard, "pgd", eps), cfg.near_zero).gated(gate[standard]).row(),
+            **rules.at_most(_correct(robust, standard, pgd, eps), cfg.near_zero).gated(gate[standard]).row(),
         }
     )
     rows.append(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from robinterp.experiments import common
 from robinterp.experiments.saliency_guided_training import SaliencyGuidedConfig
 from robinterp.reports import effects, rules
 from robinterp.titles import attack_title
@@ -169,11 +170,12 @@ def claims(
             "source": source,
             "measure": f"{attack_title(attack)} accuracy at {eps:g}, {la} - {lb} (points)",
         }
-        missing = _missing(found, a, b) or _unmeasured(robust, la, lb, attack, eps)
+        listed = common.attack_label(cfg, attack) or attack  # the listed attack of that kind
+        missing = _missing(found, a, b) or _unmeasured(robust, la, lb, listed, eps)
         if missing:
             rows.append({**base, "verdict": missing})
             continue
-        judged = rules.ordering(_robust_diff(robust, la, lb, attack, eps), accuracy_effect)
+        judged = rules.ordering(_robust_diff(robust, la, lb, listed, eps), accuracy_effect)
         rows.append({**base, **judged.gated(gate(la, lb)).row()})
     sgt, standard = found.get("sgt"), found.get("standard")
     if removal is not None and sgt and standard:
@@ -280,11 +282,12 @@ def magnitudes(cfg: SaliencyGuidedConfig, robust: pd.DataFrame) -> pd.DataFrame:
             "measure": f"{attack_title(attack)} accuracy at {eps:g}, {la} - {lb} (points)",
             "paper": points,
         }
-        missing = _missing(found, a, b) or _unmeasured(robust, la, lb, attack, eps)
+        listed = common.attack_label(cfg, attack) or attack  # the listed attack of that kind
+        missing = _missing(found, a, b) or _unmeasured(robust, la, lb, listed, eps)
         if missing:
             rows.append({**base, "verdict": missing})
             continue
-        diff = _robust_diff(robust, la, lb, attack, eps)
+        diff = _robust_diff(robust, la, lb, listed, eps)
         if at_least:
             judged = rules.at_least(diff, points, effects.rounding(points))
         else:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from robinterp import data, paper_numbers
 from robinterp.reports import rules, scoreboard
-from robinterp.titles import dataset_title
+from robinterp.titles import attack_title, dataset_title
 
 SETTLED = (*rules.DECISIVE, rules.NO_DIFFERENCE)
 """Verdicts that settle a claim here (either way, or as no meaningful difference)."""
@@ -144,6 +144,17 @@ def _seeds(cfg: Any) -> str:
     return f"{len(cfg.seeds)} training seeds per model, every interval over them"
 
 
+def _attacks(cfg: Any) -> str:
+    """The listed evaluation attacks as the page names them, with their numeric options (the steps
+    whether or not they are the attack's default; a step size left to its rule is not shown)."""
+    named = []
+    for entry in cfg.attacks:
+        numbers = [(k, v) for k, v in entry.spec.options if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        shown = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in numbers)
+        named.append(f"{attack_title(entry.label)} ({shown})" if shown else attack_title(entry.label))
+    return ", ".join(named)
+
+
 def setup_rows(chapter: str, cfg: Any) -> list[tuple[str, str]]:
     """The chapter's set-up under ``cfg``, in the aspects of ``PAPER_SETUPS``."""
     changed = {e.label: e.describe() for e in cfg.methods}
@@ -157,8 +168,7 @@ def setup_rows(chapter: str, cfg: Any) -> list[tuple[str, str]]:
             ("training", _training(cfg, f"{cfg.epochs:g} epoch(s)") + f"; {methods}"),
             (
                 "attacks",
-                f"FGSM, PGD ({cfg.pgd_steps} steps) and MI-FGSM ({cfg.mifgsm_steps} steps), Linf, "
-                f"eps {', '.join(f'{e:g}' for e in cfg.epsilons)}",
+                f"{_attacks(cfg)}, Linf, eps {', '.join(f'{e:g}' for e in cfg.epsilons)}",
             ),
             ("explanation", "gradient of the true class's logit (captum Saliency), as the official SGT code"),
             ("seeds", _seeds(cfg)),
@@ -177,7 +187,7 @@ def setup_rows(chapter: str, cfg: Any) -> list[tuple[str, str]]:
             ),
             (
                 "attacks",
-                f"PGD ({cfg.pgd_steps} steps) at eps {', '.join(f'{e:g}' for e in cfg.epsilons)}; AutoAttack "
+                f"{_attacks(cfg)} at eps {', '.join(f'{e:g}' for e in cfg.epsilons)}; AutoAttack "
                 f"({', '.join(cfg.autoattack_parts) or 'standard'}) at {cfg.autoattack_eps:g}",
             ),
             ("explanation", f"Integrated Gradients ({cfg.ig_steps} steps)"),
