@@ -203,10 +203,22 @@ class AttackEntry:
         defaults = get_attack(self.spec.name).options_class().to_dict()
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self.spec.options if defaults.get(k) != v}
 
+    def settings_text(self) -> str:
+        """The options that set a number or a list, as a page says them (``steps 20, decay 1``):
+        shown whether or not they are the attack's default, since a reader needs them; a switch
+        or an option left to its rule (None) is not."""
+        shown = []
+        for key, value in self.spec.options:
+            if isinstance(value, bool) or value is None:
+                continue
+            text = f"{value:g}" if isinstance(value, float) else ", ".join(value) if isinstance(value, tuple) else value
+            shown.append(f"{key.replace('_', ' ')} {text}")
+        return "; ".join(shown)
+
     def describe(self) -> str:
-        """The attack and its options that differ from the defaults, e.g. ``pgd (steps=20)``."""
-        changed = ", ".join(f"{k}={v}" for k, v in self.changed().items())
-        return f"{self.spec.name} ({changed})" if changed else self.spec.name
+        """The attack and its settings, e.g. ``pgd (steps 20)``."""
+        settings = self.settings_text()
+        return f"{self.spec.name} ({settings})" if settings else self.spec.name
 
 
 def attack_table(value: Mapping[str, Mapping[str, Any]]) -> tuple[AttackEntry, ...]:

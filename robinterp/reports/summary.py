@@ -145,13 +145,11 @@ def _seeds(cfg: Any) -> str:
 
 
 def _attacks(cfg: Any) -> str:
-    """The listed evaluation attacks as the page names them, with their numeric options (the steps
-    whether or not they are the attack's default; a step size left to its rule is not shown)."""
+    """The listed evaluation attacks as the page names them, with their settings."""
     named = []
     for entry in cfg.attacks:
-        numbers = [(k, v) for k, v in entry.spec.options if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        shown = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in numbers)
-        named.append(f"{attack_title(entry.label)} ({shown})" if shown else attack_title(entry.label))
+        settings = entry.settings_text()
+        named.append(f"{attack_title(entry.label)} ({settings})" if settings else attack_title(entry.label))
     return ", ".join(named)
 
 
