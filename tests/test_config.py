@@ -418,25 +418,28 @@ def test_verdicts_and_tables_key_no_cached_result(tmp_path):
     )
 
 
-def test_a_saliency_guided_method_keys_only_the_tables_of_chapters_that_train_one(tmp_path):
-    """The removal test's masking lives in ``robinterp.masking``: an edit to the SGT family's module
-    recomputes the tables of the chapters that list an SGT method (SCAAT compares with SGT), not
-    every chapter's that removes pixels; the page titles key no table at all."""
+def test_no_measure_is_keyed_by_a_training_method_a_page_title_or_a_verdict(tmp_path):
+    """A measure's rows are keyed by the model's key (which holds its method's code), its settings
+    and the measure's own code: an edit to the SGT family's module (the masking it shares with the
+    removal test lives in ``robinterp.masking``), to the page titles or to a chapter's verdicts
+    recomputes no measure of any other model, while an edit to the masking recomputes the removal
+    test's (and those of the other measures built on ``robinterp.metrics``, which imports it: a
+    cache key follows files, not functions), never the attacks' or the Quantus metrics'."""
+    from robinterp import measures
     from robinterp.codehash import source_digest
-    from robinterp.experiments import common
-    from robinterp.runner import CHAPTERS
+    from robinterp.measures.attack import AttackSettings
 
     package = _package_copy(tmp_path)
-    tables = {
-        name: common.table_code(f"robinterp.experiments.{name}", runner.resolve_config(name, profile="default")[0])
-        for name in CHAPTERS
-    }
-    before = {name: source_digest(package, roots) for name, roots in tables.items()}
-    _edit(package / "titles.py")
-    assert {name: source_digest(package, roots) for name, roots in tables.items()} == before
-    _edit(package / "methods" / "saliency_guided.py")
-    changed = {name for name, roots in tables.items() if source_digest(package, roots) != before[name]}
-    assert changed == {"saliency_guided_training", "scaat", "synthesis"}  # the three that train SGT
+    units = {name: (unit.module,) for name, unit in measures.MEASURES.items()}
+    attack = AttackSettings("mnist", 4, RobustModelsConfig().attacks[1].spec, (0.1,))
+    units["attack"] += measures.MEASURES["attack"].code(attack)
+    before = {name: source_digest(package, roots) for name, roots in units.items()}
+    for neutral in ("titles.py", "methods/saliency_guided.py", "methods/nsloss.py", "reports/rules.py"):
+        _edit(package / neutral)
+        assert {name: source_digest(package, roots) for name, roots in units.items()} == before, neutral
+    _edit(package / "masking.py")
+    changed = {name for name, roots in units.items() if source_digest(package, roots) != before[name]}
+    assert "removal" in changed and not changed & {"attack", "clean", "quality"}, changed
 
 
 def test_papermill_text_parameters_for_lists_and_tables_are_read_as_yaml():

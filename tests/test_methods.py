@@ -153,23 +153,6 @@ def test_a_method_reusing_another_modules_loss_is_registered_and_keyed_by_both(t
     assert get_method("standard") is registry()["standard"], "the imported loss is no second method"
 
 
-def test_chapter_tables_are_keyed_by_the_methods_they_list():
-    from robinterp.experiments import common, neuron_sensitivity, saliency_guided_training, scaat
-
-    sgt = saliency_guided_training.SaliencyGuidedConfig()
-    assert common.table_code("robinterp.experiments.saliency_guided_training", sgt) == (
-        "robinterp.experiments.saliency_guided_training",
-        "robinterp.methods.fgsm_at",
-        "robinterp.methods.saliency_guided",
-        "robinterp.methods.standard",
-    )
-    ns = neuron_sensitivity.NeuronSensitivityConfig()
-    assert "robinterp.methods.standard" in common.table_code("x", ns, neuron_sensitivity.STANDARD_ENTRY)
-    assert "robinterp.methods.scaat" in common.table_code(
-        "x", scaat.SCAATConfig(methods={"S": {"method": "scaat"}}, ablation={"A": {"method": "scaat", "gamma": 0.0}})
-    )
-
-
 def test_a_missing_method_module_in_the_environment_is_a_one_line_error(monkeypatch):
     monkeypatch.setenv(ENVIRONMENT, "no_such_module_here")
     with pytest.raises(ConfigError, match=f"module 'no_such_module_here' does not import \\({ENVIRONMENT} names it"):

@@ -22,7 +22,7 @@ from robinterp.attacks import AttackEntry, AttackSpec, attack_table
 from robinterp.config import Config, param
 from robinterp.measures.attack import AttackSettings
 from robinterp.measures.images import eval_subset
-from robinterp.methods import MethodEntry, get_method, method_table
+from robinterp.methods import MethodEntry, method_table
 
 __all__ = ["eval_subset"]  # the chapters' subsets, from the measures
 
@@ -161,19 +161,6 @@ def train_grid(specs: Mapping[Hashable, train.TrainSpec]) -> tuple[TrainedModels
         trained[key], keys[key] = model, meta["key"]
         rows.append(record(*key, spec.method, model, meta))
     return TrainedModels(trained, keys), pd.DataFrame(rows)
-
-
-def table_code(module: str, cfg: Any, *extra: MethodEntry) -> tuple[str, ...]:
-    """The modules whose source keys a chapter's result table: the chapter's module (with what
-    it imports: the loop, models, data, attacks...) and the modules of every training method the
-    config lists (in any field of method entries) or ``extra`` names, since the table is computed
-    from models they trained."""
-    entries = [*extra]
-    for value in vars(cfg).values():
-        if isinstance(value, tuple) and value and isinstance(value[0], MethodEntry):
-            entries += value
-    methods = sorted({name for entry in entries for name in get_method(entry.method).modules})
-    return (module, *methods)
 
 
 def attack_field(defaults: dict[str, dict[str, Any]]) -> Any:

@@ -30,7 +30,7 @@ from robinterp.measures import measure
 from robinterp.measures.attack import AttackSettings
 from robinterp.measures.clean import CleanSettings
 from robinterp.measures.quality import QualitySettings
-from robinterp.methods import MethodEntry, method_table, nsloss
+from robinterp.methods import MethodEntry, get_method, method_table, nsloss
 
 CHAPTER = "neuron_sensitivity"
 SWEEP_METRICS = ("max_sensitivity", "faithfulness_estimate", "sparseness")  # the paper's Table 5
@@ -293,7 +293,8 @@ def lambda_protocol(
             **{f: getattr(cfg, f) for f in fields},
         },
         compute,
-        code=common.table_code(__name__, cfg, STANDARD_ENTRY),
+        # the standard model's key holds its training; the protocol runs the NsLoss module's maths
+        code=(__name__, *get_method(entry.method).modules),
     )
 
 

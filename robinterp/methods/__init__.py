@@ -22,9 +22,8 @@ same way when ``ROBINTERP_METHOD_MODULES`` names it (comma-separated dotted name
 importable on ``sys.path``).
 
 A method's module, with the package modules it imports, keys the cache of the
-models trained with it, and of no other model (``robinterp.train.model_code``),
-and of the result tables of the chapters that list it
-(``robinterp.experiments.common.table_code``).
+models trained with it, and of no other model (``robinterp.train.model_code``);
+a measure of such a model is keyed by the model's key (``robinterp.measures``).
 This registry only discovers: it keys nothing.
 """
 
