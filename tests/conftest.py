@@ -198,3 +198,15 @@ def need_chromium() -> None:
         if os.environ.get("CI") == "true":
             pytest.fail("CI=true and no Chromium: .ci/run installs it (apt-get install chromium)")
         pytest.skip("no Chromium for the browser check (apt-get install chromium)")
+
+
+def user_module(folder: Path, monkeypatch, name: str, source: str, environment: str) -> Path:
+    """A user's module outside the package (a training method, an attack): written into
+    ``folder``, put on sys.path and PYTHONPATH (for kernels) and named in the registry's
+    ``environment`` variable."""
+    folder.mkdir()
+    (folder / f"{name}.py").write_text(source)
+    monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv(environment, name)
+    return folder

@@ -12,7 +12,7 @@ from robinterp.attacks.autoattack import autoattack
 from robinterp.attacks.fgsm import fgsm
 from robinterp.attacks.mifgsm import mifgsm
 from robinterp.attacks.pgd import pgd
-from tests.conftest import CountingForwards, Linear2
+from tests.conftest import CountingForwards, Linear2, user_module
 
 
 def test_fgsm_on_a_hand_checkable_linear_model():
@@ -252,12 +252,8 @@ ATTACK = Attack("random_sign", noise, __name__, NoiseOptions, evaluation_only=Tr
 
 @pytest.fixture
 def toy_attack(tmp_path, monkeypatch):
-    folder = tmp_path / "user_attacks"
-    folder.mkdir()
-    (folder / "toy_sign_attack.py").write_text(TOY_ATTACK)
-    monkeypatch.syspath_prepend(str(folder))
-    monkeypatch.setenv(attacks.ENVIRONMENT, "toy_sign_attack")
-    return folder
+    """The toy attack module on sys.path and named for the registry."""
+    return user_module(tmp_path / "user_attacks", monkeypatch, "toy_sign_attack", TOY_ATTACK, attacks.ENVIRONMENT)
 
 
 def test_every_attack_documents_its_options_as_its_function_takes_them():

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import os
 import subprocess
 import sys
 import textwrap
@@ -17,7 +16,7 @@ import torch
 from robinterp import runner
 from robinterp.config import ConfigError, field_docs
 from robinterp.methods import ENVIRONMENT, MethodEntry, get_method, method_table, registry
-from tests.conftest import REPO
+from tests.conftest import REPO, user_module
 
 # A whole training method written by a user, outside the package: ~30 lines with docstrings.
 TOY_METHOD = textwrap.dedent('''
@@ -52,13 +51,7 @@ TOY_METHOD = textwrap.dedent('''
 @pytest.fixture
 def toy_method(tmp_path, monkeypatch):
     """The toy module on sys.path (and PYTHONPATH, for kernels) and named for the registry."""
-    folder = tmp_path / "user_methods"
-    folder.mkdir()
-    (folder / "toy_noise_method.py").write_text(TOY_METHOD)
-    monkeypatch.syspath_prepend(str(folder))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")])))
-    monkeypatch.setenv(ENVIRONMENT, "toy_noise_method")
-    return folder
+    return user_module(tmp_path / "user_methods", monkeypatch, "toy_noise_method", TOY_METHOD, ENVIRONMENT)
 
 
 def test_the_registry_is_built_from_the_modules():
