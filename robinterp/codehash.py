@@ -55,6 +55,7 @@ NEUTRAL_MODULES = frozenset(
         "cache.py",
         "paths.py",
         "data_sources.py",
+        "units.py",
         "methods/__init__.py",
         "measures/__init__.py",
         "attacks/__init__.py",

@@ -36,17 +36,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib
 import inspect
-import os
-import pkgutil
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
-from robinterp import RobinterpError
+from robinterp import RobinterpError, units
 from robinterp.config import Config, ConfigError, check_label, shown
 
 SHARED = ("model", "x", "y", "eps", "norm", "seed", "early_stop")
@@ -83,20 +80,10 @@ ENVIRONMENT = "ROBINTERP_ATTACK_MODULES"
 """Comma-separated dotted names of modules outside the package that define attacks the same way."""
 
 
-def _module_names() -> list[str]:
-    inside = [f"{__name__}.{info.name}" for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_")]
-    outside = [name.strip() for name in os.environ.get(ENVIRONMENT, "").split(",") if name.strip()]
-    return inside + outside
-
-
 @functools.cache
 def _discover(names: tuple[str, ...]) -> dict[str, Attack]:
     found: dict[str, Attack] = {}
-    for name in names:
-        try:
-            module = importlib.import_module(name)
-        except ImportError as err:
-            raise RobinterpError(f"{ENVIRONMENT} names {name!r}, which cannot be imported ({err})") from None
+    for name, module in units.imported(names, __name__, ENVIRONMENT, "attack"):
         attack = getattr(module, "ATTACK", None)
         if not isinstance(attack, Attack):
             raise RobinterpError(f"{name} defines no ATTACK = Attack(...)")
@@ -108,7 +95,7 @@ def _discover(names: tuple[str, ...]) -> dict[str, Attack]:
 
 def registry() -> dict[str, Attack]:
     """Every attack, by name: this package's modules and those the environment names."""
-    return dict(_discover(tuple(_module_names())))
+    return dict(_discover(units.module_names(__name__, __path__, ENVIRONMENT)))
 
 
 def get_attack(name: str) -> Attack:

@@ -32,15 +32,13 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
-import importlib
 import math
-import os
-import pkgutil
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 
+from robinterp import units
 from robinterp.config import Config, ConfigError, check_label
 
 LossOutput = tuple[torch.Tensor, torch.Tensor]
@@ -82,24 +80,10 @@ class Method:
         return self.loss(model, x, y, self.make_params(params, f"method {self.name!r}"), progress=progress)
 
 
-def _module_names() -> list[str]:
-    local = [f"{__name__}.{info.name}" for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_")]
-    extra = [name.strip() for name in os.environ.get(ENVIRONMENT, "").split(",") if name.strip()]
-    return local + extra
-
-
 @functools.cache
 def _discover(names: tuple[str, ...]) -> dict[str, Method]:
     found: dict[str, Method] = {}
-    for dotted in names:
-        try:
-            module = importlib.import_module(dotted)
-        except Exception as err:  # any failure: the registry names the module and the cause
-            where = "" if dotted.startswith(f"{__name__}.") else f"{ENVIRONMENT} names it; "
-            raise ConfigError(
-                f"training-method module {dotted!r} does not import ({where}"
-                f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
-            ) from None
+    for dotted, module in units.imported(names, __name__, ENVIRONMENT, "training-method"):
         for value in vars(module).values():
             if not isinstance(value, Method) or found.get(value.name) is value:
                 continue  # the same method imported into another module counts once
@@ -120,7 +104,7 @@ def _discover(names: tuple[str, ...]) -> dict[str, Method]:
 
 def registry() -> dict[str, Method]:
     """Every training method, by name: this package's modules and those the environment names."""
-    return _discover(tuple(_module_names()))
+    return _discover(units.module_names(__name__, __path__, ENVIRONMENT))
 
 
 def get_method(name: str) -> Method:
