@@ -19,6 +19,7 @@ from robinterp import RobinterpError
 from robinterp.attacks import AttackEntry
 from robinterp.codehash import stable_hash
 from robinterp.config import Config
+from robinterp.explanation_quality import MetricEntry
 from robinterp.methods import MethodEntry, get_method
 from robinterp.paths import LABEL_ENV, RESULTS_ENV, RUN_FILE, build_root, plain_name
 from robinterp.provenance import provenance
@@ -111,6 +112,10 @@ def _shown(value: Any) -> str:
         return ", ".join(entry.label for entry in value) + " (the methods table below)"
     if isinstance(value, tuple) and value and isinstance(value[0], AttackEntry):
         return ", ".join(f"{entry.label}: {entry.describe()}" for entry in value)
+    if isinstance(value, tuple) and value and isinstance(value[0], MetricEntry):
+        return ", ".join(
+            entry.label if entry.label == entry.describe() else f"{entry.label}: {entry.describe()}" for entry in value
+        )
     if isinstance(value, tuple):
         return ", ".join(map(str, value)) if value else "none"
     return str(value)

@@ -79,8 +79,12 @@ def listing() -> str:
     lines += _section(
         "explanation metrics (Quantus; robinterp's batched implementation is tested equal)",
         [
-            (name, f"quantus.{spec.quantus_name}, {'higher' if spec.higher_is_better else 'lower'} is better")
-            for name, spec in explanation_quality.METRICS.items()
+            (
+                name,
+                f"{'quantus.' + spec.quantus_name if spec.quantus_name else 'no Quantus class'}, "
+                f"{'higher' if spec.higher_is_better else 'lower'} is better",
+            )
+            for name, spec in explanation_quality.registry().items()
         ],
     )
     return "\n".join(lines).rstrip() + "\n"
@@ -103,8 +107,10 @@ def chapter_help(chapter: str) -> str:
     ]
     for field in dataclasses.fields(spec.config):
         default = field.default
-        if isinstance(default, tuple) and default and isinstance(default[0], MethodEntry):
+        if isinstance(default, tuple) and default and isinstance(default[0], MethodEntry | MetricEntry):
             shown = ", ".join(entry.label for entry in default)
+        elif isinstance(default, tuple) and default and isinstance(default[0], AttackEntry):
+            shown = ", ".join(f"{entry.label}: {entry.describe()}" for entry in default)
         else:
             shown = repr(list(default) if isinstance(default, tuple) else default)
         lines.append(f"  {field.name} = {shown}")

@@ -28,7 +28,7 @@ TABLES: dict[str, str] = {
     "alignment": "image/saliency alignment per model and seed (per image where the chapter pairs images)",
     "autoattack": "accuracy under AutoAttack per model and seed",
     "epoch_curve": "the NsLoss model's metrics after each epoch of continued training (the paper's Figure 4)",
-    "explanation_quality": "the seven Quantus metrics per image, model and seed",
+    "explanation_quality": "the listed explanation metrics (the chapter's metrics) per image, model and seed",
     "lambda_protocol": "every step of the NsLoss weight search (section 4.4): the weights tried and why",
     "lambda_sweep": "the NsLoss model's metrics at each weight (the paper's Table 5)",
     "paper_comparison": "per metric, the paper's values (Tables 3, 4) beside which model is best here",

@@ -3,14 +3,13 @@ Quantus's (the reference), settings are stated."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
 
 from robinterp import RobinterpError
 from robinterp import explanation_quality as eq
+from tests.test_attacks import toy_attack  # noqa: F401 (the toy attack module's fixture)
 
 
 @pytest.fixture
@@ -31,7 +30,7 @@ def test_every_metric_scores_every_image_reproducibly_and_leaves_the_model_mode(
     first = eq.scores(model, x, y, explainer_options=options, samples=3, seed=1)
     again = eq.scores(model, x, y, explainer_options=options, samples=3, seed=1)
     assert model.training
-    assert set(first.metric) == set(eq.METRICS) and (first.groupby("metric").size() == 6).all()
+    assert set(first.metric) == set(eq.SEVEN) and (first.groupby("metric").size() == 6).all()
     assert np.isfinite(first.score).all()
     assert first.score.tolist() == again.score.tolist()
     other_seed = eq.scores(model, x, y, ("max_sensitivity",), explainer_options=options, samples=3, seed=2)
@@ -92,7 +91,7 @@ def test_settings_table_and_bad_names():
     assert len(table) == 7 and set(table.better) == {"higher", "lower"}
     row = table.set_index("metric").loc["faithfulness_estimate", "changed settings"]
     assert row["features_in_step"] == 28 and 784 % row["features_in_step"] == 0
-    assert eq.divisor_at_most(1024, 36) == 32
+    assert eq._evaluation.divisor_at_most(1024, 36) == 32
     with pytest.raises(RobinterpError, match="unknown explanation metric 'sparsity'"):
         eq.get_metric("sparsity")
 
@@ -147,7 +146,7 @@ def assert_equal_scores(quantus_table, robinterp_table):
 
 
 @pytest.mark.parametrize("explainer,options", [("integrated_gradients", IG_OPTIONS), ("random", {})])
-@pytest.mark.parametrize("metric", list(eq.METRICS))
+@pytest.mark.parametrize("metric", list(eq.SEVEN))
 def test_each_metric_equals_quantus_with_the_same_seed(model_and_images, metric, explainer, options):
     model, x, y = model_and_images
     quantus_table, robinterp_table = both_implementations(
@@ -157,7 +156,7 @@ def test_each_metric_equals_quantus_with_the_same_seed(model_and_images, metric,
     assert_equal_scores(quantus_table, robinterp_table)
 
 
-@pytest.mark.parametrize("metric", list(eq.METRICS))
+@pytest.mark.parametrize("metric", list(eq.SEVEN))
 def test_each_metric_equals_quantus_on_colour_images(metric):
     """Three channels: attributions summed over them, broadcast back by the faithfulness
     metrics, the black baseline per image, features counted over all channels."""
@@ -172,18 +171,12 @@ def test_each_metric_equals_quantus_on_colour_images(metric):
 
 
 @pytest.mark.parametrize("metric", ["max_sensitivity", "avg_sensitivity", "local_lipschitz"])
-def test_a_changed_prediction_gives_nan_as_in_quantus(model_and_images, monkeypatch, metric):
+def test_a_changed_prediction_gives_nan_as_in_quantus(model_and_images, metric):
+    """A setting an entry lists reaches both implementations (Quantus's constructor, robinterp's)."""
     model, x, y = model_and_images
-    spec = eq.METRICS[metric]
-    monkeypatch.setitem(
-        eq.METRICS,
-        metric,
-        dataclasses.replace(
-            spec, settings=lambda s, d, r: {**spec.settings(s, d, r), "return_nan_when_prediction_changes": True}
-        ),
-    )
+    entry = eq.MetricEntry.of(metric, return_nan_when_prediction_changes=True)
     quantus_table, robinterp_table = both_implementations(
-        model, x, y, (metric,), explainer_options=IG_OPTIONS, noise=0.3
+        model, x, y, (entry,), explainer_options=IG_OPTIONS, noise=0.3
     )
     nan = quantus_table.score.isna()
     assert 0 < nan.sum() < len(nan), "the noise should change some predictions, not all"
@@ -194,13 +187,13 @@ def test_a_changed_prediction_gives_nan_as_in_quantus(model_and_images, monkeypa
 def test_max_and_avg_sensitivity_explain_the_noisy_copies_once(model_and_images, monkeypatch):
     model, x, y = model_and_images
     calls = []
-    explain_and_count = eq.summed_attribution
+    explain_and_count = eq._evaluation.summed_attribution
 
     def counted(model, x, *args):
         calls.append(len(x))
         return explain_and_count(model, x, *args)
 
-    monkeypatch.setattr(eq, "summed_attribution", counted)
+    monkeypatch.setattr(eq._evaluation, "summed_attribution", counted)
     kwargs = dict(explainer_options=IG_OPTIONS, samples=3, seed=1)
     apart = [eq.scores(model, x, y, (name,), **kwargs) for name in ("max_sensitivity", "avg_sensitivity")]
     images_explained_apart = sum(calls)
@@ -213,9 +206,11 @@ def test_max_and_avg_sensitivity_explain_the_noisy_copies_once(model_and_images,
 def test_noisy_copies_are_explained_in_bounded_calls(model_and_images, monkeypatch):
     model, x, y = model_and_images
     calls = []
-    explain_and_count = eq.summed_attribution
+    explain_and_count = eq._evaluation.summed_attribution
     monkeypatch.setattr(
-        eq, "summed_attribution", lambda model, x, *args: calls.append(len(x)) or explain_and_count(model, x, *args)
+        eq._evaluation,
+        "summed_attribution",
+        lambda model, x, *args: calls.append(len(x)) or explain_and_count(model, x, *args),
     )
     eq.scores(
         model,
@@ -234,7 +229,7 @@ def test_noisy_copies_are_explained_in_bounded_calls(model_and_images, monkeypat
 
 def test_implementation_choices_and_unsupported_settings(model_and_images):
     model, x, y = model_and_images
-    assert set(eq.VECTORIZED) == set(eq.METRICS)
+    assert set(eq.registry()) == set(eq.SEVEN)
     with pytest.raises(RobinterpError, match="unknown implementation 'numpy'; choose from robinterp, quantus"):
         eq.scores(model, x, y, ("complexity",), implementation="numpy")
     with eq.eval_mode(model):
@@ -243,3 +238,145 @@ def test_implementation_choices_and_unsupported_settings(model_and_images):
         eq.vectorized_scores(evaluation, "max_sensitivity", {"perturb_func": None})
     with pytest.raises(RobinterpError, match="normalise_axes"):
         eq.vectorized_scores(evaluation, "complexity", {"normalise_func_kwargs": {"normalise_axes": (2, 3)}})
+
+
+# A whole metric written by a user, outside the package: the share of the attribution's mass in
+# its top tenth of pixels (Quantus has no such class).
+TOY_METRIC = '''
+"""A toy explanation metric: the share of |attribution| in the top tenth of the pixels."""
+
+import torch
+
+from robinterp.explanation_quality import Evaluation, Metric
+
+
+def top_mass(evaluation: Evaluation, *, share: float = 0.1) -> torch.Tensor:
+    """The share of |attribution| in the ``share`` of pixels with the most of it."""
+    a = evaluation.attributions.flatten(1).abs().double()
+    k = max(1, int(share * a.shape[1]))
+    return a.topk(k, dim=1).values.sum(1) / a.sum(1).clamp_min(1e-12)
+
+
+def settings(samples, pixels, noise):
+    return {}
+
+
+METRIC = Metric(
+    "top_mass", top_mass, __name__, quantus_name=None, higher_is_better=True, settings=settings, why="a toy"
+)
+'''
+
+
+@pytest.fixture
+def toy_metric(tmp_path, monkeypatch):
+    """The toy metric module on sys.path and named for the registry."""
+    from tests.conftest import user_module
+
+    return user_module(tmp_path / "user_metrics", monkeypatch, "toy_top_mass", TOY_METRIC, eq.ENVIRONMENT)
+
+
+def test_a_listed_entry_is_scored_under_its_label_with_its_settings(model_and_images, toy_metric):
+    model, x, y = model_and_images
+    listed = eq.metric_table(
+        {
+            "sparseness": {"metric": "sparseness"},
+            "top tenth": {"metric": "top_mass"},
+            "top half": {"metric": "top_mass", "share": 0.5},
+        }
+    )
+    table = eq.scores(model, x, y, listed, explainer="saliency", seed=1)
+    assert list(table.metric.unique()) == ["sparseness", "top tenth", "top half"]
+    by_label = table.set_index(["metric", "image"]).score
+    assert (by_label["top tenth"] < by_label["top half"]).all() and (by_label["top half"] <= 1).all()
+    # an entry's label and settings change nothing of another entry's scores
+    alone = eq.scores(model, x, y, ("sparseness",), explainer="saliency", seed=1)
+    assert alone.score.tolist() == by_label["sparseness"].tolist()
+    with pytest.raises(RobinterpError, match="has no Quantus class; use implementation='robinterp'"):
+        eq.scores(model, x, y, listed, explainer="saliency", implementation="quantus")
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"metric": "sparsity"}, "unknown explanation metric 'sparsity'"),
+        ({"metric": "max_sensitivity", "lowerbound": 0.1}, "has no setting 'lowerbound'; it takes nr_samples"),
+        ({"metric": "max_sensitivity", "abs": "yes"}, "abs must be like its default False, got 'yes'"),
+        ({"metric": "max_sensitivity", "lower_bound": [0.1]}, "lower_bound must be like its default 0.2"),
+        ("sparseness", "must be a mapping with a 'metric' name"),
+    ],
+)
+def test_a_bad_metric_entry_is_one_line_naming_it(entry, message):
+    from robinterp.config import ConfigError
+
+    with pytest.raises(ConfigError, match=message) as error:
+        eq.metric_table({"m": entry})
+    assert "metrics['m']" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_metric_module_keys_only_the_rows_of_entries_that_list_it():
+    """Editing one metric's module recomputes only its rows: the quality measure is keyed by the
+    listed metrics' modules (and what they import), never by a metric it does not score."""
+    from robinterp import measures
+    from robinterp.codehash import PACKAGE, module_closure
+    from robinterp.measures.quality import QualitySettings
+
+    def files(*metrics) -> set[str]:
+        settings = QualitySettings("mnist", 4, metrics)
+        unit = measures.measure_of(settings)
+        roots = (unit.module, *unit.code(settings))
+        return {p.relative_to(PACKAGE).as_posix() for p in module_closure(PACKAGE, roots)}
+
+    sparse = files("sparseness")
+    assert "explanation_quality/sparseness.py" in sparse and "explanation_quality/_evaluation.py" in sparse
+    assert not {f"explanation_quality/{name}.py" for name in eq.SEVEN if name != "sparseness"} & sparse
+    assert "explanation_quality/max_sensitivity.py" in files("sparseness", "max_sensitivity")
+
+
+@pytest.mark.slow
+def test_a_toy_metric_and_a_toy_attack_listed_in_a_config_reach_the_tables_the_page_and_the_synthesis(
+    toy_metric,
+    toy_attack,  # noqa: F811
+    tmp_path,
+    shared_smoke_cache,
+):
+    """The units promise for metrics and attacks: two new modules and two config entries, nothing
+    else; the NsLoss page runs under the smoke profile with both and its tables follow the lists."""
+    import json
+    import subprocess
+    import sys
+
+    import pandas as pd
+    import yaml
+
+    from robinterp.experiments import synthesis
+    from robinterp.paths import build_root
+    from robinterp.profiles import profile_overrides
+    from tests.conftest import REPO
+
+    metrics = {**eq.MetricEntry.to_config(eq.metric_table()), "top tenth": {"metric": "top_mass"}}
+    attacks = {"pgd": {"attack": "pgd", "steps": 2}, "random sign": {"attack": "random_sign"}}
+    settings = {**profile_overrides("smoke", "neuron_sensitivity"), "metrics": metrics, "attacks": attacks}
+    config = tmp_path / "toys.yml"
+    config.write_text(yaml.safe_dump({"neuron_sensitivity": settings}))
+    result = subprocess.run(
+        [sys.executable, "-m", "robinterp", "run", "neuron_sensitivity", "--config", str(config)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = build_root() / "results" / "config-toys" / "neuron_sensitivity"
+    quality = pd.read_csv(results / "explanation_quality.csv")
+    assert set(quality.metric) == {*eq.SEVEN, "top tenth"}
+    per_model = quality.groupby(["method", "seed", "metric"]).size().unstack()
+    assert (per_model["top tenth"] == per_model["sparseness"]).all()  # every model, every image
+    robust = pd.read_csv(results / "robust_accuracy.csv")
+    assert {"pgd", "random sign"} <= set(robust.attack)
+    page = json.loads((build_root() / "executed" / "config-toys" / "neuron_sensitivity.ipynb").read_text())
+    shown = json.dumps([c.get("outputs", []) for c in page["cells"] if c["cell_type"] == "code"])
+    assert "top tenth" in shown and "random sign" in shown  # in the quality and robustness tables
+
+    columns = {m.name: m for m in synthesis.measures(synthesis.SynthesisConfig(metrics=metrics, attacks=attacks))}
+    assert columns["top tenth"].metric == "top_mass" and columns["top tenth"].higher_is_better
+    assert "random sign@0.1" in columns

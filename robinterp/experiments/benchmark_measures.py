@@ -16,7 +16,6 @@ from typing import Any
 import pandas as pd
 import torch
 
-from robinterp import explanation_quality
 from robinterp.attacks import AttackSpec
 from robinterp.experiments import common
 from robinterp.measures import measure
@@ -68,11 +67,10 @@ def robustness(cfg: Any, seed: int) -> Named:
 
 
 def quality(cfg: Any, seed: int) -> Named:
-    """The seven Quantus metrics (robinterp's batched implementation, tested equal to Quantus)."""
+    """The listed Quantus metrics (robinterp's batched implementation, tested equal to Quantus)."""
     options = tuple(explainer_options(cfg).items())
-    metrics = tuple(explanation_quality.METRICS)
     settings = QualitySettings(
-        cfg.dataset, cfg.quantus_size, metrics, cfg.explainer, options, cfg.quantus_samples, cfg.quantus_noise
+        cfg.dataset, cfg.quantus_size, cfg.metrics, cfg.explainer, options, cfg.quantus_samples, cfg.quantus_noise
     )
     return ((settings, "quality"),)
 

@@ -14,10 +14,11 @@ import dataclasses
 from collections.abc import Hashable, Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
-from robinterp import data, device, measures, models, train
+from robinterp import data, device, explain, measures, models, train
 from robinterp.attacks import AttackEntry, AttackSpec, attack_table
 from robinterp.config import Config, param
 from robinterp.measures.attack import AttackSettings
@@ -161,6 +162,32 @@ def train_grid(specs: Mapping[Hashable, train.TrainSpec]) -> tuple[TrainedModels
         trained[key], keys[key] = model, meta["key"]
         rows.append(record(*key, spec.method, model, meta))
     return TrainedModels(trained, keys), pd.DataFrame(rows)
+
+
+def maps(
+    models: Mapping[str, torch.nn.Module],
+    dataset: str,
+    size: int,
+    explainer: str = "saliency",
+    options: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """A figure's images (the seeded "maps" subset of ``size`` test images, the same in every
+    chapter), their labels and each model's ``explainer`` map of them, by label. ``seed``: the
+    global generators are seeded first, so that an explainer that draws from them (GradientSHAP)
+    gives the same figure whatever ran before it (which a warm cache changes)."""
+    split = eval_subset(dataset, size, "maps")
+    if seed is not None:
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+    return (
+        split.images,
+        split.labels,
+        {
+            label: explain.explain(model, split.images, split.labels, explainer, **dict(options or {}))
+            for label, model in models.items()
+        },
+    )
 
 
 def attack_field(defaults: dict[str, dict[str, Any]]) -> Any:

@@ -17,15 +17,15 @@ import itertools
 import math
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 
-from robinterp import cache, data, explain, explanation_quality, measures, train
+from robinterp import cache, data, explanation_quality, measures, train
 from robinterp.attacks import AttackEntry, AttackSpec
 from robinterp.attacks.autoattack import AUTOATTACK_PARTS
 from robinterp.config import ConfigError, param
 from robinterp.experiments import common
+from robinterp.explanation_quality import MetricEntry
 from robinterp.measures import measure
 from robinterp.measures.attack import AttackSettings
 from robinterp.measures.clean import CleanSettings
@@ -112,6 +112,11 @@ class NeuronSensitivityConfig(common.ExperimentConfig):
     """Linf radius of the AutoAttack evaluation."""
     autoattack_parts: tuple[str, ...] = param(("apgd-ce",), choices=AUTOATTACK_PARTS, min_items=1)
     """AutoAttack's attacks to run (its standard version: apgd-ce, apgd-t, fab-t, square)."""
+    metrics: tuple[MetricEntry, ...] = param(explanation_quality.metric_table())
+    """The explanation metrics scored: label -> {metric: NAME (robinterp.explanation_quality), and
+    any Quantus setting the entry changes}; the quality table, the comparison with Quantus and the
+    paper's follow this list (the paper: the seven of its Table 3). A claim about one of the
+    paper's metrics is judged under the first entry of that metric."""
     quantus_size: int = param(50, low=1, high=10000)
     """Test images scored by the Quantus metrics."""
     quantus_samples: int = param(5, low=1)
@@ -191,7 +196,7 @@ def plan(cfg: NeuronSensitivityConfig) -> common.Plan:
     attacks_ = tuple(e.spec for e in cfg.attacks) + (AttackSpec.of("autoattack", parts=cfg.autoattack_parts),)
     unset = [e.label for e in cfg.methods if e.method == "nsloss" and e.values["lam"] is None]
     notes = (f"lambda of {', '.join(unset)}: chosen by the paper's protocol",) if unset else ()
-    return common.Plan(specs, attacks_, tuple(explanation_quality.METRICS), notes)
+    return common.Plan(specs, attacks_, tuple(e.label for e in cfg.metrics), notes)
 
 
 @dataclasses.dataclass
@@ -355,7 +360,7 @@ def explainer_options(cfg: NeuronSensitivityConfig, explainer: str) -> dict[str,
 
 
 def quality_settings(
-    cfg: NeuronSensitivityConfig, metrics: tuple[str, ...], explainer: str = "integrated_gradients"
+    cfg: NeuronSensitivityConfig, metrics: tuple[str | MetricEntry, ...], explainer: str = "integrated_gradients"
 ) -> QualitySettings:
     """The Quantus metrics ``metrics`` of ``explainer``'s maps on the chapter's quantus images."""
     return QualitySettings(
@@ -372,11 +377,12 @@ def quality_settings(
 
 
 def quality_scores(cfg: NeuronSensitivityConfig, trained: Trained) -> pd.DataFrame:
-    """Every Quantus metric per method and seed (IG), plus random attributions of the standard
-    model; each model's rows cached on their own. Tidy: metric, image, score, method, seed."""
+    """Every listed metric per method and seed (IG), plus random attributions of the standard
+    model; each model's rows cached on their own. Tidy: metric (the entry's label), image, score,
+    method, seed."""
     keys = trained.models.cache_keys
-    scores = measures.over_models(quality_settings(cfg, tuple(explanation_quality.METRICS)), trained.models, keys)
-    control = quality_settings(cfg, tuple(explanation_quality.METRICS), explainer="random")
+    scores = measures.over_models(quality_settings(cfg, cfg.metrics), trained.models, keys)
+    control = quality_settings(cfg, cfg.metrics, explainer="random")
     random_rows = [
         measure(control, trained.models[STANDARD, seed], model_key=keys[STANDARD, seed], seed=seed).assign(
             method="random attribution", seed=seed
@@ -411,7 +417,10 @@ def scored_models(cfg: NeuronSensitivityConfig, trained: Trained) -> dict[str, p
     standard model, and the sweep's 1x model and the curve's first epoch are the chapter's NsLoss
     model whenever they train the same way (the same spec, so the same key). A metric's scores do
     not depend on the other metrics scored beside it (numpy is seeded before each metric; tested),
-    so this only saves the work."""
+    so this only saves the work; only when the chapter lists each of them under its own name and
+    with no setting changed (else the sweep scores its models itself)."""
+    if not set(map(MetricEntry.of, SWEEP_METRICS)) <= set(cfg.metrics):
+        return {}
     quality = quality_scores(cfg, trained)
     quality = quality[quality["metric"].isin(SWEEP_METRICS)]
     known = {}
@@ -484,18 +493,6 @@ def attribution_maps(
     """The first seed's maps of ``explainer`` for every model, on the chapter's map images. Seeded
     (GradientSHAP draws from numpy's and torch's global generators): the figure is the same
     whatever the notebook computed before it, which a warm cache changes."""
-    split = common.eval_subset(cfg.dataset, cfg.attribution_images, "maps")
+    models = {label: trained.models[label, cfg.seeds[0]] for label in (STANDARD, *cfg.labels())}
     options = explainer_options(cfg, explainer)
-    labels = [STANDARD, *cfg.labels()]
-    torch.manual_seed(cfg.seeds[0])
-    np.random.seed(cfg.seeds[0])
-    return (
-        split.images,
-        split.labels,
-        {
-            label: explain.explain(
-                trained.models[label, cfg.seeds[0]], split.images, split.labels, explainer, **options
-            )
-            for label in labels
-        },
-    )
+    return common.maps(models, cfg.dataset, cfg.attribution_images, explainer, options, seed=cfg.seeds[0])

@@ -13,7 +13,7 @@ import dataclasses
 import pandas as pd
 import torch
 
-from robinterp import explain, measures, models
+from robinterp import measures, models
 from robinterp.attacks import AttackEntry
 from robinterp.config import param
 from robinterp.experiments import common
@@ -105,8 +105,4 @@ def saliency_maps(
     cfg: RobustModelsConfig, trained: dict[tuple[str, int], torch.nn.Module], seed: int
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """Images, labels and each method's saliency map (|gradient| of the true-label logit)."""
-    split = common.eval_subset(cfg.dataset, cfg.saliency_images, "maps")
-    maps = {
-        label: explain.explain(trained[label, seed], split.images, split.labels, "saliency") for label in cfg.labels()
-    }
-    return split.images, split.labels, maps
+    return common.maps({label: trained[label, seed] for label in cfg.labels()}, cfg.dataset, cfg.saliency_images)

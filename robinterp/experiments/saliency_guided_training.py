@@ -13,7 +13,7 @@ import dataclasses
 import pandas as pd
 import torch
 
-from robinterp import explain, measures, train
+from robinterp import measures, train
 from robinterp.attacks import AttackEntry
 from robinterp.config import ConfigError, param
 from robinterp.experiments import common
@@ -106,15 +106,8 @@ def map_focus(cfg: SaliencyGuidedConfig, trained: common.TrainedModels) -> pd.Da
 def saliency_maps(
     cfg: SaliencyGuidedConfig, trained: dict[tuple[str, int], torch.nn.Module], seed: int
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-    split = common.eval_subset(cfg.dataset, cfg.saliency_images, "maps")
-    return (
-        split.images,
-        split.labels,
-        {
-            label: explain.explain(trained[label, seed], split.images, split.labels, "saliency")
-            for label in cfg.labels()
-        },
-    )
+    """Images, labels and each method's saliency map (|gradient| of the true-label logit)."""
+    return common.maps({label: trained[label, seed] for label in cfg.labels()}, cfg.dataset, cfg.saliency_images)
 
 
 def faithfulness(cfg: SaliencyGuidedConfig, trained: common.TrainedModels) -> pd.DataFrame:

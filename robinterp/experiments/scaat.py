@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from robinterp import data, explain, train
+from robinterp import data, train
 from robinterp import measures as measures_
 from robinterp.attacks import AttackSpec
 from robinterp.config import ConfigError, param
@@ -298,15 +298,6 @@ def saliency_maps(
     explainer: str,
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """Images, labels and each listed model's map (first seed) on the same test images."""
-    split = common.eval_subset(dataset, cfg.saliency_images, "maps")
     options: dict[str, Any] = {"n_steps": cfg.ig_steps} if explainer == "integrated_gradients" else {}
-    return (
-        split.images,
-        split.labels,
-        {
-            label: explain.explain(
-                trained[dataset, label, cfg.seeds[0]], split.images, split.labels, explainer, **options
-            )
-            for label in cfg.labels()
-        },
-    )
+    models = {label: trained[dataset, label, cfg.seeds[0]] for label in cfg.labels()}
+    return common.maps(models, dataset, cfg.saliency_images, explainer, options)

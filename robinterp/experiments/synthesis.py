@@ -27,6 +27,7 @@ from robinterp.attacks.autoattack import AUTOATTACK_PARTS
 from robinterp.config import ConfigError, param
 from robinterp.experiments import benchmark_measures, common
 from robinterp.experiments.benchmark_measures import robust_name
+from robinterp.explanation_quality import MetricEntry
 from robinterp.methods import MethodEntry, method_table
 from robinterp.titles import attack_title, metric_title
 
@@ -96,8 +97,11 @@ class SynthesisConfig(common.ExperimentConfig):
     explainer: str = param("saliency", choices=tuple(explain.EXPLAINERS))
     """The attribution every interpretability measure scores: vanilla gradient (the SGT, Zeng and
     SCAAT papers' map; Moshe et al. use Integrated Gradients, a parameter here)."""
+    metrics: tuple[MetricEntry, ...] = param(explanation_quality.metric_table())
+    """The explanation metrics of the benchmark: label -> {metric: NAME (robinterp.explanation_quality),
+    and any Quantus setting the entry changes}; a column each, in this order."""
     quantus_size: int = param(50, low=1, high=10000)
-    """Test images scored by the seven Quantus metrics."""
+    """Test images scored by the listed Quantus metrics."""
     quantus_samples: int = param(5, low=1)
     """Perturbation samples per image of the sensitivity and faithfulness metrics."""
     quantus_noise: float | None = param(0.05, low=0, low_open=True)
@@ -167,6 +171,8 @@ class Measure:
     higher_is_better: bool
     digits: int = 1
     """Decimals the benchmark table shows (accuracies and gaps in points: 1)."""
+    metric: str | None = None
+    """The explanation metric behind the column (``robinterp.explanation_quality``), if one is."""
 
     @property
     def header(self) -> str:
@@ -191,8 +197,15 @@ def measures(cfg: SynthesisConfig) -> tuple[Measure, ...]:
         ]
     found.append(Measure("autoattack", f"AutoAttack {cfg.autoattack_eps:g}", ROBUSTNESS, True))
     found += [
-        Measure(name, SHORT_METRIC_TITLES.get(name, metric_title(name)), INTERPRETABILITY, spec.higher_is_better, 2)
-        for name, spec in explanation_quality.METRICS.items()
+        Measure(
+            entry.label,
+            SHORT_METRIC_TITLES.get(entry.label, metric_title(entry.label)),
+            INTERPRETABILITY,
+            explanation_quality.get_metric(entry.spec.name).higher_is_better,
+            2,
+            entry.spec.name,
+        )
+        for entry in cfg.metrics
     ]
     share = f"{cfg.removal_fraction:.0%}"
     found += [
@@ -234,7 +247,7 @@ def plan(cfg: SynthesisConfig) -> common.Plan:
     return common.Plan(
         grid,
         (*(e.spec for e in cfg.attacks), benchmark_measures.autoattack_spec(cfg)),
-        (*explanation_quality.METRICS, "removal_gap", "road", "roar", "alignment"),
+        (*(e.label for e in cfg.metrics), "removal_gap", "road", "roar", "alignment"),
         (
             f"{retrains} ROAR retrainings ({cfg.roar_epochs:g} epochs each, cached), one per model "
             f"and a random control per seed",
@@ -310,18 +323,6 @@ def saliency_maps(
     cfg: SynthesisConfig, trained: dict[Key, torch.nn.Module]
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """Images, labels and every listed model's attribution (first seed) on the same test images."""
-    split = common.eval_subset(cfg.dataset, cfg.saliency_images, "maps")
-    return (
-        split.images,
-        split.labels,
-        {
-            label: explain.explain(
-                trained[label, cfg.seeds[0]],
-                split.images,
-                split.labels,
-                cfg.explainer,
-                **benchmark_measures.explainer_options(cfg),
-            )
-            for label in cfg.labels()
-        },
-    )
+    models = {label: trained[label, cfg.seeds[0]] for label in cfg.labels()}
+    options = benchmark_measures.explainer_options(cfg)
+    return common.maps(models, cfg.dataset, cfg.saliency_images, cfg.explainer, options)

@@ -1,4 +1,4 @@
-"""Explanation quality: per test image, each listed metric of ``robinterp.explanation_quality``
+"""Explanation quality: per test image, each listed metric (``robinterp.explanation_quality``, a module each)
 (robinterp's batched implementation of Quantus's metrics, tested equal to Quantus, or Quantus's)."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import pandas as pd
 from torch import nn
 
 from robinterp import explanation_quality
+from robinterp.explanation_quality import MetricEntry
 from robinterp.measures import Measure, images, register
 
 
@@ -21,8 +22,9 @@ class QualitySettings:
     """Data set whose test images are explained."""
     size: int | None
     """Test images (a seeded subset; None for all)."""
-    metrics: tuple[str, ...]
-    """Metrics from ``robinterp.explanation_quality.METRICS``."""
+    metrics: tuple[MetricEntry, ...]
+    """The metrics scored (label, metric and the settings the entry changes; a name given here is
+    its own label)."""
     explainer: str = "integrated_gradients"
     """The explanation scored (``robinterp.explain``; ``random`` is the control)."""
     explainer_options: tuple[tuple[str, Any], ...] = ()
@@ -40,12 +42,15 @@ class QualitySettings:
     purpose: str = "explanation_quality"
     """Which seeded subset of the test set (``robinterp.measures.images.SUBSET_SEEDS``)."""
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "metrics", explanation_quality.entries(self.metrics))
+
 
 WITHIN_SEED = 0  # the seed of the ``within`` subset (SCAAT's faithfulness images)
 
 
 def rows(model: nn.Module, settings: QualitySettings, *, seed: int, model_key: str, name: str) -> pd.DataFrame:
-    """Tidy: metric, image, score (the metric's unit)."""
+    """Tidy: metric (the entry's label), image, score (the metric's unit)."""
     split = images.eval_subset(settings.dataset, settings.size, settings.purpose)
     if settings.within is not None:
         split = split.subset(settings.within, seed=WITHIN_SEED)
@@ -65,5 +70,14 @@ def rows(model: nn.Module, settings: QualitySettings, *, seed: int, model_key: s
 
 
 MEASURE = register(
-    Measure("quality", "Explanation quality", QualitySettings, rows, __name__, value="score", better="per metric")
+    Measure(
+        "quality",
+        "Explanation quality",
+        QualitySettings,
+        rows,
+        __name__,
+        value="score",
+        better="per metric",
+        code=lambda settings: tuple(sorted({m for entry in settings.metrics for m in entry.spec.modules})),
+    )
 )

@@ -14,6 +14,7 @@ from robinterp.experiments.neuron_sensitivity import (
     explainer_options,
     quantus_split,
 )
+from robinterp.explanation_quality import MetricEntry
 from robinterp.reports import effects, mean_sd, rules, titled
 from robinterp.titles import metric_title, with_metric_titles
 
@@ -24,7 +25,7 @@ def metric_settings(cfg: NeuronSensitivityConfig) -> pd.DataFrame:
     """Every Quantus setting the chapter changes, for this data set's image size, one row
     per metric with the settings as ``name=value`` text."""
     pixels = math.prod(data.get_spec(cfg.dataset).shape[1:])
-    table = explanation_quality.metric_settings(cfg.quantus_samples, pixels, cfg.quantus_noise)
+    table = explanation_quality.metric_settings(cfg.quantus_samples, pixels, cfg.quantus_noise, cfg.metrics)
     table["changed settings"] = table["changed settings"].map(
         lambda settings: ", ".join(f"{name}={value}" for name, value in settings.items()) or "none"
     )
@@ -40,8 +41,8 @@ def metric_settings(cfg: NeuronSensitivityConfig) -> pd.DataFrame:
 def quantus_agreement(
     cfg: NeuronSensitivityConfig, trained: Trained, images: int = 8, quantus_batch: int = 4
 ) -> pd.DataFrame:
-    """Quantus's own classes beside robinterp's implementation, per metric, on the first seed's
-    standard model and ``images`` of the scored images (not cached: a check).
+    """Quantus's own classes beside robinterp's implementation, per listed metric that has one,
+    on the first seed's standard model and ``images`` of the scored images (not cached: a check).
 
     Quantus batches of ``quantus_batch`` images put the random draws across batches to the
     test too. Allowed: 1e-4 of the score (float32 round-off differs with batch shapes), and
@@ -49,11 +50,14 @@ def quantus_agreement(
     """
     split = quantus_split(cfg).subset(images, seed=0)
     model, seed = trained.models[STANDARD, cfg.seeds[0]], cfg.seeds[0]
+    checked = tuple(e for e in cfg.metrics if explanation_quality.get_metric(e.spec.name).quantus_name)
+    correlations = {e.label for e in checked if e.spec.name in CORRELATIONS}
     tables = {
         implementation: explanation_quality.scores(
             model,
             split.images,
             split.labels,
+            checked,
             explainer_options=explainer_options(cfg, "integrated_gradients"),
             samples=cfg.quantus_samples,
             noise=cfg.quantus_noise,
@@ -66,7 +70,7 @@ def quantus_agreement(
     }
     reference = tables["quantus"]
     difference = (tables["robinterp"].score - reference.score).abs()
-    allowed = reference.score.abs().mul(1e-4).where(~reference.metric.isin(CORRELATIONS), 1e-4)
+    allowed = reference.score.abs().mul(1e-4).where(~reference.metric.isin(correlations), 1e-4)
     both_nan = reference.score.isna() & tables["robinterp"].score.isna()
     return (
         reference.assign(
@@ -76,6 +80,26 @@ def quantus_agreement(
         .agg(quantus_mean=("score", "mean"), largest_difference=("difference", "max"), agrees=("agrees", "all"))
         .reset_index()
     )
+
+
+def higher_is_better(metric: str) -> bool:
+    """Which way the registered metric ``metric`` is better."""
+    return explanation_quality.get_metric(metric).higher_is_better
+
+
+def _first_entries(entries: tuple[MetricEntry, ...]) -> dict[str, str]:
+    """The label of the first entry of each of the paper's seven metrics listed, in the paper's order."""
+    return {
+        name: next(e.label for e in entries if e.spec.name == name)
+        for name in explanation_quality.SEVEN
+        if any(e.spec.name == name for e in entries)
+    }
+
+
+def paper_metrics(cfg: NeuronSensitivityConfig) -> dict[str, str]:
+    """The paper's metrics the chapter lists, by name, each with the label of its first entry
+    (the column a claim about it is judged on)."""
+    return _first_entries(cfg.metrics)
 
 
 TITLES = {"test_accuracy": titled("clean acc.", True), "lambda": "λ", "factor": "× selected λ", "epoch": "epoch"}
@@ -91,7 +115,7 @@ def trend_panels() -> dict[str, str]:
     return {
         name: metric_title(name)
         if name == "test_accuracy"
-        else f"{metric_title(name)} ({'higher' if explanation_quality.METRICS[name].higher_is_better else 'lower'} better)"
+        else f"{metric_title(name)} ({'higher' if higher_is_better(name) else 'lower'} better)"
         for name in TRENDS
     }
 
@@ -99,9 +123,7 @@ def trend_panels() -> dict[str, str]:
 def narrow(table: pd.DataFrame) -> pd.DataFrame:
     """A per-setting table (the lambda sweep, the epoch curve) with short headers that carry each
     metric's direction, so it fits the page."""
-    titles = {
-        name: titled(metric_title(name), spec_.higher_is_better) for name, spec_ in explanation_quality.METRICS.items()
-    }
+    titles = {name: titled(metric_title(name), higher_is_better(name)) for name in TRENDS if name != "test_accuracy"}
     return table.rename(columns={**titles, **TITLES})
 
 
@@ -121,13 +143,21 @@ def accuracy_course(curve: pd.DataFrame, setting: str = "epoch") -> dict[str, fl
     }
 
 
-def quality_table(scores: pd.DataFrame, records: pd.DataFrame, robust: pd.DataFrame, order: list[str]) -> pd.DataFrame:
-    """The Table 3 analogue: mean ± sd over seeds per method; arrows say which way is better,
-    a star marks the best method per column (the random control excluded)."""
+def quality_table(
+    scores: pd.DataFrame,
+    records: pd.DataFrame,
+    robust: pd.DataFrame,
+    order: list[str],
+    metrics: tuple[MetricEntry, ...] | None = None,
+) -> pd.DataFrame:
+    """The Table 3 analogue: mean ± sd over seeds per method, a column per listed metric (None:
+    the seven); arrows say which way is better, a star marks the best method per column (the
+    random control excluded)."""
     per_seed = scores.groupby(["method", "seed", "metric"])["score"].mean().reset_index()
     columns = {}
-    for name, spec_ in explanation_quality.METRICS.items():
-        columns[(metric_title(name), spec_.higher_is_better)] = per_seed[per_seed.metric == name].groupby("method")[
+    for entry in explanation_quality.entries(metrics):
+        higher = higher_is_better(entry.spec.name)
+        columns[(metric_title(entry.label), higher)] = per_seed[per_seed.metric == entry.label].groupby("method")[
             "score"
         ]
     accuracy = records.groupby("method")["test_accuracy"]
@@ -190,6 +220,7 @@ def _ratio_rows(cfg: NeuronSensitivityConfig, scores: pd.DataFrame, gate) -> lis
         return next((e.label for e in cfg.methods if e.method == PAPER_NAMES[name]), None)
 
     rows = []
+    listed = paper_metrics(cfg)
     for (metric, numerator, denominator), (value, where) in moshe_ratios(cfg.model).items():
         a, b = label(numerator), label(denominator)
         over = " over " in where  # "a reduction of over 116%": an at-least claim
@@ -205,7 +236,10 @@ def _ratio_rows(cfg: NeuronSensitivityConfig, scores: pd.DataFrame, gate) -> lis
                 {**base, "verdict": f"not run ({numerator if a is None else denominator} is not among the methods)"}
             )
             continue
-        pairs = rules.paired_values(scores[scores.metric == metric], a, b)
+        if metric not in listed:
+            rows.append({**base, "verdict": f"not run ({metric_title(metric)} is not among the listed metrics)"})
+            continue
+        pairs = rules.paired_values(scores[scores.metric == listed[metric]], a, b)
         # "a reduction of over 116%": at least, less the band (the quoted ratio comes from rounded
         # table values)
         judged = rules.ratio(pairs, value, effects.band("ratio", value, value), at_least=over)
@@ -214,7 +248,8 @@ def _ratio_rows(cfg: NeuronSensitivityConfig, scores: pd.DataFrame, gate) -> lis
 
 
 def best_of_four(cfg: NeuronSensitivityConfig, scores: pd.DataFrame, gate: str = "") -> dict[str, object]:
-    """ "NsLoss is the best of the four on most metrics": on each of the seven metrics, NsLoss
+    """ "NsLoss is the best of the four on most metrics": on each of the paper's seven metrics the
+    chapter lists (``paper_metrics``), NsLoss
     against each other model by the ordering rule (paired on images and seeds, the metric's
     smallest effect of interest). A metric counts for the claim when NsLoss is *consistent*ly
     above all three there, against it when another model is *consistent*ly above NsLoss.
@@ -223,25 +258,29 @@ def best_of_four(cfg: NeuronSensitivityConfig, scores: pd.DataFrame, gate: str =
     nsloss_label = cfg.nsloss_entry().label
     others = [label for label in (STANDARD, *cfg.labels()) if label != nsloss_label]
     separated = by_mean = beaten = 0
-    for metric, spec_ in explanation_quality.METRICS.items():
-        table = scores[scores.metric == metric]
+    listed = paper_metrics(cfg)
+    for metric, label in listed.items():
+        table = scores[scores.metric == label]
         smallest = _smallest(metric, table[table.method == STANDARD]["score"])
-        table = table.assign(score=table["score"] if spec_.higher_is_better else -table["score"])
+        table = table.assign(score=table["score"] if higher_is_better(metric) else -table["score"])
         judged = rules.orderings(table, [(nsloss_label, other) for other in others], smallest).values()
         separated += all(j.verdict == rules.CONSISTENT for j in judged)
         by_mean += all(j.mean > 0 for j in judged)
         beaten += any(j.verdict == rules.INCONSISTENT for j in judged)
-    most = len(explanation_quality.METRICS) / 2
+    total = len(listed)
+    most = total / 2
     verdict = rules.CONSISTENT if separated > most else rules.INCONSISTENT if beaten > most else rules.INCONCLUSIVE
-    total = len(explanation_quality.METRICS)
+    of = (
+        "the seven metrics" if total == len(explanation_quality.SEVEN) else f"the {total} of the paper's metrics listed"
+    )
     return {
-        "claim": f"{nsloss_label} is best of the four on most of the seven metrics",
+        "claim": f"{nsloss_label} is best of the four on most of {of}",
         "source": "moshe2022nsloss",
         "measure": f"metrics where the rule separates {nsloss_label} above all three others: {separated} of {total} "
         f"(best by mean: {by_mean}; another separated above it: {beaten})",
         "rule": "interval, per metric",
-        "verdict": rules.NOT_JUDGED if gate else verdict,
-        "reason": gate,
+        "verdict": rules.NOT_JUDGED if gate or not total else verdict,
+        "reason": gate or ("" if total else "none of the paper's metrics is listed"),
     }
 
 
@@ -285,7 +324,8 @@ def claims(
     """
     rows = []
     labels = cfg.labels()
-    clean = _correct(robust, 0.0)
+    # at eps 0 every listed attack gives the clean prediction of the same images: one attack's rows
+    clean = _correct(robust[robust.attack == cfg.attacks[0].label], 0.0)
     accuracy = rules.clean_accuracy(clean)
     nsloss_label = cfg.nsloss_entry().label
     nsloss_reason = _nsloss_far(accuracy, nsloss_label)
@@ -293,14 +333,15 @@ def claims(
     def gate(*models: str) -> str:
         return rules.collapsed(accuracy, models) or (nsloss_reason if nsloss_label in models else "")
 
+    listed = paper_metrics(cfg)
     reference = {
-        metric: scores[(scores.metric == metric) & (scores.method == STANDARD)]["score"]
-        for metric in explanation_quality.METRICS
+        metric: scores[(scores.metric == column) & (scores.method == STANDARD)]["score"]
+        for metric, column in listed.items()
     }
     for label in labels:
-        for metric in explanation_quality.METRICS:
-            higher = explanation_quality.METRICS[metric].higher_is_better
-            table = scores[scores.metric == metric]
+        for metric, column in listed.items():
+            higher = higher_is_better(metric)
+            table = scores[scores.metric == column]
             diff = rules.paired(table, label, STANDARD) if higher else rules.paired(table, STANDARD, label)
             judged = rules.ordering(diff, _smallest(metric, reference[metric]))
             rows.append(
@@ -315,9 +356,9 @@ def claims(
     jacob = next((e.label for e in cfg.methods if e.method == "jacobian_reg"), None)
     adversarial = next((e.label for e in cfg.methods if e.method == "pgd_at"), None)
     if jacob and adversarial:
-        for metric in explanation_quality.METRICS:
-            higher = explanation_quality.METRICS[metric].higher_is_better
-            table = scores[scores.metric == metric]
+        for metric, column in listed.items():
+            higher = higher_is_better(metric)
+            table = scores[scores.metric == column]
             smallest = _smallest(metric, reference[metric])
             oriented = rules.paired(table, adversarial, STANDARD)
             oriented = oriented if higher else oriented.assign(value=-oriented["value"])
@@ -426,8 +467,10 @@ def _nsloss_far(accuracy: pd.DataFrame, nsloss_label: str) -> str:
     )
 
 
-def paper_comparison(scores: pd.DataFrame, model: str = "preresnet10") -> pd.DataFrame:
-    """Per metric: the best method in the paper's table for ``model`` (Table 4 for VGG19, Table
+def paper_comparison(
+    scores: pd.DataFrame, model: str = "preresnet10", metrics: tuple[MetricEntry, ...] | None = None
+) -> pd.DataFrame:
+    """Per metric of the paper's that ``metrics`` lists (None: the seven): the best method in the paper's table for ``model`` (Table 4 for VGG19, Table
     3 otherwise) and ours, under the book's rule: our best by mean is *our best* only when the
     ordering rule puts it *consistent*ly above every other method (the metric's smallest effect
     of interest); the row is then *consistent* or *inconsistent* with the paper's winner, and
@@ -442,20 +485,21 @@ def paper_comparison(scores: pd.DataFrame, model: str = "preresnet10") -> pd.Dat
     scored = scores[scores.method != "random attribution"]
     ours = scored.groupby(["metric", "method"])["score"].mean()
     rows = []
-    # the paper's metrics that this run scored: a metric registered besides the paper's seven has no
+    # the paper's metrics that this run scored: a metric listed besides the paper's seven has no
     # paper column, and one the run left out has no scores
-    for metric, spec_ in explanation_quality.METRICS.items():
-        if metric not in paper.columns or metric not in ours.index.get_level_values("metric"):
+    for metric, label in _first_entries(explanation_quality.entries(metrics)).items():
+        if metric not in paper.columns or label not in ours.index.get_level_values("metric"):
             continue
+        higher = higher_is_better(metric)
         column = paper[metric]
-        pick = (lambda s: s.idxmax()) if spec_.higher_is_better else (lambda s: s.idxmin())
+        pick = (lambda s: s.idxmax()) if higher else (lambda s: s.idxmin())
         # ties in the paper's rounded numbers (e.g. 0.0002 twice) count for every tied method
-        paper_best = sorted(column.index[column == (column.max() if spec_.higher_is_better else column.min())])
-        leader = pick(ours[metric])
-        table = scored[scored.metric == metric]
+        paper_best = sorted(column.index[column == (column.max() if higher else column.min())])
+        leader = pick(ours[label])
+        table = scored[scored.metric == label]
         smallest = _smallest(metric, table[table.method == STANDARD]["score"])
-        oriented = table.assign(score=table["score"] if spec_.higher_is_better else -table["score"])
-        others = [m for m in ours[metric].index if m != leader]
+        oriented = table.assign(score=table["score"] if higher else -table["score"])
+        others = [m for m in ours[label].index if m != leader]
         judged = rules.orderings(oriented, [(leader, other) for other in others], smallest).values()
         separated = all(j.verdict == rules.CONSISTENT for j in judged)
         verdict = (
@@ -464,7 +508,7 @@ def paper_comparison(scores: pd.DataFrame, model: str = "preresnet10") -> pd.Dat
         rows.append(
             {
                 "metric": metric,
-                "better": "higher" if spec_.higher_is_better else "lower",
+                "better": "higher" if higher else "lower",
                 **{f"paper {m}": column[m] for m in paper.index},
                 "paper best": " = ".join(paper_best),
                 "our best": leader if separated else f"none separated (by mean: {leader})",

@@ -144,6 +144,19 @@ def _seeds(cfg: Any) -> str:
     return f"{len(cfg.seeds)} training seeds per model, every interval over them"
 
 
+def _metrics(cfg: Any) -> str:
+    """The listed explanation metrics as the setup says them: the paper's seven by that name, any
+    other entry by its label and what it changes."""
+    from robinterp import explanation_quality
+    from robinterp.titles import metric_title
+
+    if cfg.metrics == explanation_quality.metric_table():
+        return "the seven Quantus metrics (robinterp's batched version, tested equal to Quantus)"
+    return ", ".join(
+        metric_title(e.label) + ("" if e.describe() == e.label else f" ({e.describe()})") for e in cfg.metrics
+    )
+
+
 def _attacks(cfg: Any) -> str:
     """The listed evaluation attacks as the page names them, with their settings."""
     named = []
@@ -194,7 +207,7 @@ def setup_rows(chapter: str, cfg: Any) -> list[tuple[str, str]]:
                 "test images",
                 f"{cfg.quantus_size} (metrics), {cfg.eval_size} (attacks), {cfg.autoattack_size} (AutoAttack)",
             ),
-            ("metrics", "the seven Quantus metrics (robinterp's batched version, tested equal to Quantus)"),
+            ("metrics", _metrics(cfg)),
         ]
     if chapter == "robust_attribution":
         return [

@@ -281,10 +281,11 @@ def distinct_pairs(matrix: pd.DataFrame) -> pd.Series:
 
 def table_parts(measures: Sequence[Measure]) -> dict[str, list[Measure]]:
     """The benchmark's columns in tables narrow enough for a page: robustness (with cost), the
-    three Quantus sensitivity metrics, the other four Quantus metrics, removal and alignment."""
-    quantus = [m for m in measures if m.name in explanation_quality.METRICS]
+    Quantus sensitivity metrics (the lower-is-better ones but complexity), the other Quantus
+    metrics, removal and alignment."""
+    quantus = [m for m in measures if m.metric]
     sensitivity = [
-        m for m in quantus if not explanation_quality.METRICS[m.name].higher_is_better and m.name != "complexity"
+        m for m in quantus if not explanation_quality.get_metric(m.metric).higher_is_better and m.metric != "complexity"
     ]
     return {
         "robustness and cost": [m for m in measures if m.kind != INTERPRETABILITY],
