@@ -56,7 +56,7 @@ def listing() -> str:
     from robinterp import attacks, data, explain, explanation_quality
     from robinterp.methods import registry
     from robinterp.profiles import PROFILES
-    from robinterp.runner import CHAPTERS
+    from robinterp.chapters import CHAPTERS
 
     lines = _section(
         "chapters (robinterp run CHAPTER --help: its settings)",
@@ -92,9 +92,11 @@ def listing() -> str:
 
 def chapter_help(chapter: str) -> str:
     """A chapter's config fields with their defaults and docstrings."""
+    from robinterp.attacks import AttackEntry
     from robinterp.config import field_docs
+    from robinterp.explanation_quality import MetricEntry
     from robinterp.methods import MethodEntry
-    from robinterp.runner import get_chapter
+    from robinterp.chapters import get_chapter
 
     spec = get_chapter(chapter)
     docs = field_docs(spec.config)

@@ -125,14 +125,14 @@ def _executor_arguments(parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if len(argv) >= 3 and argv[0] == "run" and ({"-h", "--help"} & set(argv[2:])):
-        from robinterp import catalog, runner
+        from robinterp import catalog, chapters
 
-        if argv[1] in runner.CHAPTERS:  # the chapter's own settings, not only the command's flags
+        if argv[1] in chapters.CHAPTERS:  # the chapter's own settings, not only the command's flags
             print(catalog.chapter_help(argv[1]), end="")
             return 0
         if not argv[1].startswith("-"):  # a mistyped chapter: say so, not the command's help with exit 0
             try:
-                runner.get_chapter(argv[1])
+                chapters.get_chapter(argv[1])
             except RobinterpError as err:
                 print(f"robinterp: error: {one_line(str(err))}", file=sys.stderr)
                 return 2

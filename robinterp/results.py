@@ -229,7 +229,7 @@ def reference_markdown(results: Path) -> str:
         "columns.",
     ]
     from robinterp.catalog import chapter_title
-    from robinterp.runner import CHAPTERS
+    from robinterp.chapters import CHAPTERS
 
     for chapter in [name for name in CHAPTERS if Path(results, name).is_dir()]:
         lines += ["", f"## {chapter_title(CHAPTERS[chapter].notebook)}", "", f"`results/<run>/{chapter}/`:", ""]

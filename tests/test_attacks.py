@@ -303,8 +303,8 @@ def test_a_toy_attack_listed_in_a_config_appears_in_the_tables_and_the_synthesis
     """The attacks-as-units promise: a new module and one config entry, nothing else."""
     import dataclasses
 
+    from robinterp.chapters import resolve_config
     from robinterp.experiments import robust_models, synthesis
-    from robinterp.runner import resolve_config
 
     assert attacks.get_attack("random_sign").module == "toy_sign_attack"
     smoke, _ = resolve_config("robust_models", profile="smoke", settings=None)

@@ -149,9 +149,9 @@ def test_labels_are_plain_names_in_any_alphabet():
 
 
 def test_an_empty_section_runs_the_defaults_and_says_so_in_the_label(tmp_path):
-    from robinterp import runner
+    from robinterp import chapters
 
     path = tmp_path / "empty.yml"
     path.write_text("robust_models: {}\n")
-    cfg, label = runner.resolve_config("robust_models", config_file=path)
+    cfg, label = chapters.resolve_config("robust_models", config_file=path)
     assert cfg == RobustModelsConfig() and label == "config-empty"

@@ -8,7 +8,16 @@ import io
 
 import pytest
 
-from robinterp import __version__, attacks, catalog, cli, data, explain, explanation_quality, runner
+from robinterp import (
+    __version__,
+    attacks,
+    catalog,
+    chapters,
+    cli,
+    data,
+    explain,
+    explanation_quality,
+)
 from robinterp.methods import registry
 from robinterp.profiles import PROFILES
 
@@ -25,12 +34,12 @@ def test_the_listing_names_every_registered_item_on_its_own_line():
     assert code == 0
     lines = text.splitlines()
     names = [
-        *runner.CHAPTERS,
+        *chapters.CHAPTERS,
         *PROFILES,
         *registry(),
         *attacks.registry(),
         *explain.EXPLAINERS,
-        *explanation_quality.METRICS,
+        *explanation_quality.registry(),
         *data.DATASETS,
     ]
     for name in names:
@@ -40,11 +49,11 @@ def test_the_listing_names_every_registered_item_on_its_own_line():
     assert "Robust models see differently" in text and "the papers' own settings, for a GPU." in text
 
 
-@pytest.mark.parametrize("chapter", list(runner.CHAPTERS))
+@pytest.mark.parametrize("chapter", list(chapters.CHAPTERS))
 def test_a_chapters_help_lists_each_setting_with_its_default_and_meaning(chapter):
     code, text = cli_output("run", chapter, "--help")
     assert code == 0
-    for field in dataclasses.fields(runner.CHAPTERS[chapter].config):
+    for field in dataclasses.fields(chapters.CHAPTERS[chapter].config):
         assert f"\n  {field.name} = " in text, field.name
     assert "seeds = [0, 1, 2]" in text or chapter not in ("scaat", "synthesis")
 

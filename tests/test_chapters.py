@@ -70,9 +70,9 @@ def test_a_claim_whose_radius_was_not_run_says_so():
 def test_claims_are_judged_at_the_radii_the_paper_quotes_for_the_data_set():
     """CIFAR-10's are 0.02 (PGD) and 0.025 (FGSM), its SGT the first listed (k 0.1); a data set the
     paper never used takes MNIST's radii and says so."""
-    from robinterp import runner
+    from robinterp import chapters
 
-    cifar, _ = runner.resolve_config(
+    cifar, _ = chapters.resolve_config(
         "saliency_guided_training", config_file=REPO / "book" / "configs" / "saliency_guided_training_cifar10_paper.yml"
     )
     claims = sgt_report.claims(cifar, robust_table({("ST", 0): images(10)}))["claim"].tolist()
@@ -449,7 +449,7 @@ def test_a_tie_for_the_best_marks_every_tied_method():
 
 
 def test_each_nsloss_method_continues_for_its_own_epochs_and_rate_where_the_config_gives_them():
-    from robinterp import runner
+    from robinterp import chapters
 
     def schedules(cfg):
         return {
@@ -463,22 +463,22 @@ def test_each_nsloss_method_continues_for_its_own_epochs_and_rate_where_the_conf
         "JacobReg": (1.0, 1e-4),
         "PGD-AT": (1.0, 1e-4),
     }
-    paper, _ = runner.resolve_config("neuron_sensitivity", profile="paper")  # Table 1
+    paper, _ = chapters.resolve_config("neuron_sensitivity", profile="paper")  # Table 1
     assert schedules(paper) == {"NsLoss": (80, 1e-4), "JacobReg": (80, 1e-4), "PGD-AT": (40, 5e-4)}
-    vgg19, _ = runner.resolve_config(
+    vgg19, _ = chapters.resolve_config(
         "neuron_sensitivity", config_file=REPO / "book" / "configs" / "neuron_sensitivity_vgg19_paper.yml"
     )  # Table 2
     assert schedules(vgg19) == {"NsLoss": (120, 1e-4), "JacobReg": (70, 1e-4), "PGD-AT": (50, 1e-4)}
 
 
 def test_the_sweep_trains_the_paper_profiles_table_5_epochs_and_otherwise_the_methods():
-    from robinterp import runner
+    from robinterp import chapters
 
     default = ns.NeuronSensitivityConfig()
     # unset: the 1x model of the sweep is the chapter's own NsLoss model (the same spec, cached once)
     nsloss = next(e for e in ns.resolved_methods(default, 2.0) if e.method == "nsloss")
     assert ns.sweep_spec(default, 2.0, 0) == ns.finetune_spec(default, nsloss, 0)
-    paper, _ = runner.resolve_config("neuron_sensitivity", profile="paper")
+    paper, _ = chapters.resolve_config("neuron_sensitivity", profile="paper")
     assert paper.sweep_epochs == 10 and ns.sweep_spec(paper, 2.0, 0).epochs == 10  # Table 5, not Table 1's 80
 
 

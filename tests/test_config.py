@@ -8,13 +8,13 @@ import json
 
 import pytest
 
-from robinterp import RobinterpError, data_sources, runner
+from robinterp import RobinterpError, chapters, data_sources
 from robinterp.codehash import stable_hash
 from robinterp.config import ConfigError, field_docs
 from robinterp.experiments.robust_models import RobustModelsConfig
 from tests.conftest import REPO
 
-CHAPTER_CONFIGS = [(name, ch.config) for name, ch in runner.CHAPTERS.items()]
+CHAPTER_CONFIGS = [(name, ch.config) for name, ch in chapters.CHAPTERS.items()]
 
 
 @pytest.mark.parametrize(
@@ -74,15 +74,15 @@ def test_every_field_has_a_docstring(chapter, config):
 @pytest.mark.parametrize("profile", ["smoke", "default", "paper"])
 @pytest.mark.parametrize("chapter,config", CHAPTER_CONFIGS)
 def test_every_profile_validates_for_every_chapter(profile, chapter, config):
-    cfg, label = runner.resolve_config(chapter, profile)
+    cfg, label = chapters.resolve_config(chapter, profile)
     assert isinstance(cfg, config) and label == profile
 
 
 def test_unknown_profile_and_chapter(tmp_path):
     with pytest.raises(ConfigError, match="unknown profile 'smok'.*did you mean 'smoke'"):
-        runner.resolve_config("robust_models", "smok")
+        chapters.resolve_config("robust_models", "smok")
     with pytest.raises(ConfigError, match="unknown chapter 'robust'"):
-        runner.resolve_config("robust", "smoke")
+        chapters.resolve_config("robust", "smoke")
 
 
 @pytest.mark.parametrize(
@@ -99,12 +99,12 @@ def test_bad_config_files(tmp_path, text, match):
     path = tmp_path / "bad.yml"
     path.write_text(text)
     with pytest.raises(ConfigError, match=match):
-        runner.resolve_config("robust_models", config_file=path)
+        chapters.resolve_config("robust_models", config_file=path)
 
 
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
-        runner.resolve_config("robust_models", config_file=tmp_path / "nope.yml")
+        chapters.resolve_config("robust_models", config_file=tmp_path / "nope.yml")
 
 
 def _parameters_cell(path):
@@ -116,9 +116,9 @@ def _parameters_cell(path):
     }
 
 
-@pytest.mark.parametrize("chapter", list(runner.CHAPTERS))
+@pytest.mark.parametrize("chapter", list(chapters.CHAPTERS))
 def test_parameters_cell_equals_the_config_defaults(chapter):
-    spec = runner.CHAPTERS[chapter]
+    spec = chapters.CHAPTERS[chapter]
     values = _parameters_cell(REPO / spec.notebook)
     assert values.pop("profile") == "default"
     assert spec.config.from_mapping(values) == spec.config()
@@ -137,7 +137,7 @@ def test_notebook_sources_in_git_carry_no_outputs():
 
 def test_every_chapter_is_in_the_toc_where_the_book_stages_it():
     toc = (REPO / "_toc.yml").read_text()
-    for name, chapter in runner.CHAPTERS.items():
+    for name, chapter in chapters.CHAPTERS.items():
         assert chapter.notebook == f"book/chapters/{name}.ipynb"
         assert f"file: book/chapters/{name}\n" in toc
 
@@ -147,7 +147,7 @@ def test_every_shipped_config_file_validates(path):
     from robinterp.profiles import load_yaml
 
     for chapter in load_yaml(path):
-        cfg, label = runner.resolve_config(chapter, config_file=path)
+        cfg, label = chapters.resolve_config(chapter, config_file=path)
         assert label == f"config-{path.stem}"
 
 
@@ -159,7 +159,7 @@ def test_the_cifar_config_stops_with_the_data_layers_message_when_cifar_is_absen
     monkeypatch.setattr(
         data_sources, "torchvision_download", lambda spec, root: (_ for _ in ()).throw(OSError("offline"))
     )
-    cfg, _ = runner.resolve_config(
+    cfg, _ = chapters.resolve_config(
         "saliency_guided_training", config_file=REPO / "book" / "configs" / "saliency_guided_training_cifar10_paper.yml"
     )
     with pytest.raises(data.DataError, match="cifar10: missing .*no offline source exists"):
@@ -180,7 +180,7 @@ def test_the_scaat_paper_settings_stop_with_the_data_layers_message_for_each_abs
     )
     offline = dataclasses.replace(data.DATASETS["pathmnist"], downloader=lambda spec, root: 1 / 0)
     monkeypatch.setitem(data.DATASETS, "pathmnist", offline)
-    cfg, _ = runner.resolve_config("scaat", profile="paper")
+    cfg, _ = chapters.resolve_config("scaat", profile="paper")
     assert (cfg.dataset, cfg.extra_datasets) == ("cifar10", ("pathmnist",))
     if present:  # the first data set's models come from elsewhere; only the second one is missing
         import pandas as pd
@@ -209,9 +209,9 @@ def test_the_nsloss_paper_settings_stop_with_the_data_layers_message_when_imagen
     offline = dataclasses.replace(data.DATASETS["imagenette"], downloader=lambda spec, root: 1 / 0)
     monkeypatch.setitem(data.DATASETS, "imagenette", offline)
     cfg, _ = (
-        runner.resolve_config("neuron_sensitivity", profile="paper")
+        chapters.resolve_config("neuron_sensitivity", profile="paper")
         if config_file is None
-        else runner.resolve_config("neuron_sensitivity", config_file=REPO / "book" / "configs" / config_file)
+        else chapters.resolve_config("neuron_sensitivity", config_file=REPO / "book" / "configs" / config_file)
     )
     assert (cfg.dataset, cfg.model) == ("imagenette", "preresnet10" if config_file is None else "vgg19")
     with pytest.raises(data.DataError, match="imagenette: missing .*imagenette2-320.tgz.*no offline source"):
@@ -399,8 +399,8 @@ def test_a_method_module_outside_the_package_keys_its_models_by_its_own_source(t
 
 def test_verdicts_and_tables_key_no_cached_result(tmp_path):
     """Rewording a verdict must not retrain a chapter's models or recompute its results."""
+    from robinterp.chapters import CHAPTERS
     from robinterp.codehash import source_digest
-    from robinterp.runner import CHAPTERS
 
     package = _package_copy(tmp_path)
     keyed = [*_model_roots().values(), *((f"robinterp.experiments.{name}",) for name in CHAPTERS)]

@@ -185,22 +185,22 @@ def test_a_task_after_others_starts_when_they_are_done(tmp_path):
     """How a book runs its synthesis chapter on Dask: after the chapters whose verdicts it reads."""
     import json
 
-    from robinterp import executors, runner
+    from robinterp import chapters, executors, notebooks
 
     arguments = configs(tmp_path)
-    resolved = [runner.resolve_config("robust_models", config_file=Path(f)) for f in arguments[1::2]]
+    resolved = [chapters.resolve_config("robust_models", config_file=Path(f)) for f in arguments[1::2]]
     tasks = [
         executors.Task("robust_models", config, label, tmp_path / "build" / f"{label}.ipynb", after=after)
         for (config, label), after in zip(resolved, [(), (0,)])
     ]
-    outcomes = executors.run(tasks, executors.Executor(workers=2, threads=1), runner.execute)
+    outcomes = executors.run(tasks, executors.Executor(workers=2, threads=1), notebooks.execute)
     assert all(isinstance(o, Path) for o in outcomes), outcomes
     first, second = (json.loads(o.read_text())["metadata"]["papermill"] for o in outcomes)
     assert second["start_time"] >= first["end_time"]
 
 
 def record_task(chapter, config, label, output, echo=False, threads=None, cell_timeout=None):
-    """A stand-in for ``runner.execute`` (the executor's own behaviour is under test): it writes
+    """A stand-in for ``notebooks.execute`` (the executor's own behaviour is under test): it writes
     its output file and returns its path."""
     Path(output).write_text(f"{chapter} {label} threads {threads}")
     return Path(output)

@@ -15,7 +15,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from robinterp import runner
+from robinterp import chapters, runner
 from robinterp.paths import build_root
 from tests.conftest import REPO
 
@@ -194,9 +194,9 @@ def test_a_chapter_runs_cell_by_cell_in_lab_with_papermills_numbers(tmp_path, mo
     the cache and saves equal tables."""
     import os
 
-    config, label = runner.resolve_config("robust_models", "smoke")
+    config, label = chapters.resolve_config("robust_models", "smoke")
 
-    notebook = nbformat.read(REPO / runner.CHAPTERS["robust_models"].notebook, as_version=4)
+    notebook = nbformat.read(REPO / chapters.CHAPTERS["robust_models"].notebook, as_version=4)
     sources = []
     for cell in notebook.cells:
         if cell.cell_type != "code":

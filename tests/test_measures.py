@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 
 from robinterp import measures
+from robinterp.chapters import resolve_config
 from robinterp.experiments import common
 from robinterp.experiments import robust_models as robust_chapter
 from robinterp.experiments import saliency_guided_training as sgt_chapter
 from robinterp.measures.attack import AttackSettings
 from robinterp.methods import method_table
-from robinterp.runner import resolve_config
 from tests.test_methods import toy_method  # noqa: F401 (the toy training method's fixture)
 
 

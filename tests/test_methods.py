@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
-from robinterp import runner
+from robinterp import chapters, runner
 from robinterp.config import ConfigError, field_docs
 from robinterp.methods import ENVIRONMENT, MethodEntry, get_method, method_table, registry
 from tests.conftest import REPO, user_module
@@ -157,7 +157,7 @@ def _shipped_configs():
     it has a section for (a file is refused for the others)."""
     import yaml
 
-    found = [("profile", p, chapter) for p in ("smoke", "default", "paper") for chapter in runner.CHAPTERS]
+    found = [("profile", p, chapter) for p in ("smoke", "default", "paper") for chapter in chapters.CHAPTERS]
     for path in sorted((REPO / "book" / "configs").glob("*.yml")):
         found += [("config", path, chapter) for chapter in yaml.safe_load(path.read_text())]
     return found
@@ -168,11 +168,11 @@ def test_every_shipped_config_builds_every_spec_attack_and_metric_of_its_run(cha
     summary = runner.check(chapter, profile=source) if kind == "profile" else runner.check(chapter, config_file=source)
     assert summary.startswith(f"{chapter} under ") and ": ok;" in summary
     config, _ = (
-        runner.resolve_config(chapter, profile=source)
+        chapters.resolve_config(chapter, profile=source)
         if kind == "profile"
-        else runner.resolve_config(chapter, config_file=source)
+        else chapters.resolve_config(chapter, config_file=source)
     )
-    plan = runner.CHAPTERS[chapter].plan(config)
+    plan = chapters.CHAPTERS[chapter].plan(config)
     labels = {key[-2] for key in plan.specs}  # keys end (label, seed)
     assert {e.label for e in config.methods} <= labels and len(plan.specs) >= len(config.seeds)
 

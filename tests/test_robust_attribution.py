@@ -205,14 +205,14 @@ def test_table_1_puts_the_papers_accuracy_beside_ours_for_the_setting_each_stand
 
 
 def test_the_paper_settings_stop_with_the_data_layers_message_before_training(tmp_path, monkeypatch):
-    from robinterp import data, runner
+    from robinterp import chapters, data
     from robinterp.paths import cache_root
 
     monkeypatch.setenv("ROBINTERP_DATA", str(tmp_path))
     monkeypatch.setattr(
         data_sources, "torchvision_download", lambda spec, root: (_ for _ in ()).throw(OSError("offline"))
     )
-    cfg, _ = runner.resolve_config("robust_attribution", profile="paper")
+    cfg, _ = chapters.resolve_config("robust_attribution", profile="paper")
     assert (cfg.dataset, cfg.model, len(cfg.grid)) == ("cifar10", "resnet18", 14)
     with pytest.raises(data.DataError, match="cifar10: missing .*no offline source exists"):
         chapter.train_all(cfg)

@@ -14,7 +14,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from robinterp import RobinterpError, runner
+from robinterp import RobinterpError, chapters, notebooks, runner
 from robinterp.config import Config, ConfigError, param
 from robinterp.paths import build_root
 from tests.conftest import REPO, run_cli
@@ -51,28 +51,28 @@ def toy_notebook(path, tagged=True):
 @pytest.fixture
 def toy_chapter(tmp_path, monkeypatch):
     path = toy_notebook(tmp_path / "toy.ipynb")
-    monkeypatch.setitem(runner.CHAPTERS, "toy", runner.Chapter("toy", str(path), ToyConfig, toy_plan))
+    monkeypatch.setitem(chapters.CHAPTERS, "toy", chapters.Chapter("toy", str(path), ToyConfig, toy_plan))
     return path
 
 
 def test_a_notebook_without_parameters_cell_is_refused_before_running(tmp_path, monkeypatch):
     path = toy_notebook(tmp_path / "untagged.ipynb", tagged=False)
-    monkeypatch.setitem(runner.CHAPTERS, "toy", runner.Chapter("toy", str(path), ToyConfig, toy_plan))
+    monkeypatch.setitem(chapters.CHAPTERS, "toy", chapters.Chapter("toy", str(path), ToyConfig, toy_plan))
     with pytest.raises(ConfigError, match="no cell tagged 'parameters'"):
-        runner.execute("toy", ToyConfig(), "smoke", tmp_path / "out.ipynb")
+        notebooks.execute("toy", ToyConfig(), "smoke", tmp_path / "out.ipynb")
     assert not (tmp_path / "out.ipynb").exists()
 
 
 @pytest.mark.slow
 def test_a_failing_chapter_names_chapter_config_and_cell_and_leaves_no_output(toy_chapter, tmp_path, capsys):
     out = tmp_path / "out" / "toy.ipynb"
-    runner.execute("toy", ToyConfig(divisor=2), "good", out, echo=True)
+    notebooks.execute("toy", ToyConfig(divisor=2), "good", out, echo=True)
     executed = json.loads(out.read_text())
     assert "5.0" in "".join(executed["cells"][-1]["outputs"][0]["text"])
     echoed = capsys.readouterr().out  # what the notebook printed, without papermill's cell log
     assert "5.0" in echoed and "Executing Cell" not in echoed
-    with pytest.raises(runner.ChapterFailed) as err:
-        runner.execute("toy", ToyConfig(divisor=0), "bad", out)
+    with pytest.raises(notebooks.ChapterFailed) as err:
+        notebooks.execute("toy", ToyConfig(divisor=0), "bad", out)
     message = str(err.value)
     assert "chapter toy" in message and "'bad'" in message and "cell" in message
     assert "ZeroDivisionError" in message
@@ -85,7 +85,9 @@ def test_the_book_publishes_a_failure_page_not_stale_output(tmp_path, monkeypatc
     failing = toy_notebook(tmp_path / "toy.ipynb")
     # every chapter in _toc.yml fails, so the real book's table of contents still resolves
     monkeypatch.setattr(
-        runner, "CHAPTERS", {name: runner.Chapter(name, str(failing), ToyConfig, toy_plan) for name in runner.CHAPTERS}
+        runner,
+        "CHAPTERS",
+        {name: chapters.Chapter(name, str(failing), ToyConfig, toy_plan) for name in chapters.CHAPTERS},
     )
     stale = build_root() / "executed" / "smoke" / "robust_models.ipynb"
     stale.parent.mkdir(parents=True)
@@ -95,9 +97,9 @@ def test_the_book_publishes_a_failure_page_not_stale_output(tmp_path, monkeypatc
         "resolve_config",
         lambda chapter, profile=None, config_file=None, settings=None: (ToyConfig(divisor=0), profile),
     )
-    with pytest.raises(runner.ChapterFailed, match=f"{len(runner.CHAPTERS)} chapter"):
+    with pytest.raises(notebooks.ChapterFailed, match=f"{len(chapters.CHAPTERS)} chapter"):
         runner.book("smoke")
-    for name in runner.CHAPTERS:
+    for name in chapters.CHAPTERS:
         page = (build_root() / "html" / "book" / "chapters" / f"{name}.html").read_text()
         assert "not executed" in page and "ZeroDivisionError" in page and "STALE" not in page
     assert not stale.exists()
@@ -162,7 +164,7 @@ def test_the_whole_book_builds_under_smoke_and_every_number_in_its_prose_is_glue
 
     index = runner.book("smoke")
     assert index.exists()
-    for chapter in runner.CHAPTERS:
+    for chapter in chapters.CHAPTERS:
         nb = json.loads((build_root() / "executed" / "smoke" / f"{chapter}.ipynb").read_text())
         outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
         glued = {o["metadata"]["scrapbook"]["name"] for o in outputs if "scrapbook" in o.get("metadata", {})}
@@ -206,7 +208,7 @@ def test_the_whole_book_builds_under_smoke_and_every_number_in_its_prose_is_glue
     capsys.readouterr()
     assert runner.book("smoke").exists()
     kept = [line for line in capsys.readouterr().out.splitlines() if "unchanged since it last ran" in line]
-    assert len(kept) == len(runner.CHAPTERS), kept
+    assert len(kept) == len(chapters.CHAPTERS), kept
     assert {p: p.stat().st_mtime_ns for p in executed} == executed
     # the same book in a real browser: no console error, broken link or image, figure without alt
     # text, table wider than the page or untypeset formula (robinterp.check_html)
@@ -215,7 +217,7 @@ def test_the_whole_book_builds_under_smoke_and_every_number_in_its_prose_is_glue
 
     need_chromium()  # the build itself passed
     reports = check_html.check(build_root() / "html", build_root() / "screenshots")
-    assert len(reports) == len(runner.CHAPTERS) + 3  # the chapters, introduction, results, bibliography
+    assert len(reports) == len(chapters.CHAPTERS) + 3  # the chapters, introduction, results, bibliography
     problems = {r.page: r.problems for r in reports if r.problems}
     assert not problems, problems
     assert all(r.screenshot.stat().st_size > 10_000 for r in reports)
@@ -241,13 +243,13 @@ def test_cli_unwritable_build_folder_is_one_line_and_writes_nothing(tmp_path):
     assert not cache_root().exists(), "the cache was written before the build folder was checked"
 
 
-@pytest.mark.parametrize("chapter", list(runner.CHAPTERS))
+@pytest.mark.parametrize("chapter", list(chapters.CHAPTERS))
 def test_chapter_notebooks_are_valid_and_committed_without_outputs(chapter):
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # e.g. a cell without an id, which nbformat will refuse
-        notebook = nbformat.read(REPO / runner.CHAPTERS[chapter].notebook, as_version=4)
+        notebook = nbformat.read(REPO / chapters.CHAPTERS[chapter].notebook, as_version=4)
         nbformat.validate(notebook)
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert not any(cell.outputs or cell.execution_count for cell in code)
@@ -282,9 +284,9 @@ def folders(root):
 @pytest.mark.slow
 def test_a_runs_tables_are_published_whole_on_success_and_not_at_all_on_failure(tmp_path, monkeypatch):
     path = saving_notebook(tmp_path / "toy.ipynb")
-    monkeypatch.setitem(runner.CHAPTERS, "toy", runner.Chapter("toy", str(path), ToyConfig, toy_plan))
+    monkeypatch.setitem(chapters.CHAPTERS, "toy", chapters.Chapter("toy", str(path), ToyConfig, toy_plan))
     results = build_root() / "results"
-    runner.execute("toy", ToyConfig(divisor=2), "good", tmp_path / "out" / "toy.ipynb")
+    notebooks.execute("toy", ToyConfig(divisor=2), "good", tmp_path / "out" / "toy.ipynb")
     assert folders(results) == ["good", "good/toy", "good/toy/first.csv", "good/toy/run.json", "good/toy/second.csv"]
     # which run made them: the label and config hash robinterp results puts beside their rows
     run = json.loads((results / "good" / "toy" / "run.json").read_text())
@@ -295,8 +297,8 @@ def test_a_runs_tables_are_published_whole_on_success_and_not_at_all_on_failure(
     # an orphan of a killed run (no such process) is cleared by the next run
     orphan = results / ".good.toy.999999999.running" / "toy"
     orphan.mkdir(parents=True)
-    with pytest.raises(runner.ChapterFailed):
-        runner.execute("toy", ToyConfig(divisor=0), "good", tmp_path / "out" / "toy.ipynb")
+    with pytest.raises(notebooks.ChapterFailed):
+        notebooks.execute("toy", ToyConfig(divisor=0), "good", tmp_path / "out" / "toy.ipynb")
     # the failed run wrote 'first' before failing: neither it nor the earlier run's tables remain
     assert folders(results) == ["good"]
 
@@ -379,7 +381,7 @@ def test_a_second_command_on_the_same_build_folder_waits_for_the_first(capsys):
 
 @pytest.mark.slow
 def test_the_kernels_own_log_lines_go_to_a_log_file_not_the_terminal(toy_chapter, tmp_path, capfd):
-    runner.execute("toy", ToyConfig(divisor=2), "good", tmp_path / "out" / "toy.ipynb", echo=True)
+    notebooks.execute("toy", ToyConfig(divisor=2), "good", tmp_path / "out" / "toy.ipynb", echo=True)
     captured = capfd.readouterr()
     assert "5.0" in captured.out  # what the notebook prints still reaches the terminal
     assert "IPKernelApp" not in captured.err + captured.out
@@ -432,35 +434,35 @@ def test_a_chapter_is_current_until_its_notebook_settings_code_or_inputs_change(
     from robinterp import stamps
 
     path = saving_notebook(tmp_path / "toy.ipynb")
-    monkeypatch.setitem(runner.CHAPTERS, "toy", runner.Chapter("toy", str(path), ToyConfig, toy_plan))
+    monkeypatch.setitem(chapters.CHAPTERS, "toy", chapters.Chapter("toy", str(path), ToyConfig, toy_plan))
     out = build_root() / "executed" / "good" / "toy.ipynb"
     config = ToyConfig(divisor=2)
-    runner.execute("toy", config, "good", out)
-    stamp = runner.chapter_stamp("toy", config, "good")
-    assert stamps.recorded(out) == stamp and runner.is_current("toy", "good", out, stamp)
-    assert runner.chapter_stamp("toy", ToyConfig(divisor=4), "good") != stamp  # settings
-    assert runner.chapter_stamp("toy", config, "other") != stamp  # the label the page shows
+    notebooks.execute("toy", config, "good", out)
+    stamp = notebooks.chapter_stamp("toy", config, "good")
+    assert stamps.recorded(out) == stamp and notebooks.is_current("toy", "good", out, stamp)
+    assert notebooks.chapter_stamp("toy", ToyConfig(divisor=4), "good") != stamp  # settings
+    assert notebooks.chapter_stamp("toy", config, "other") != stamp  # the label the page shows
     # a chapter reading the others' results changes with their stamps
     monkeypatch.setitem(
-        runner.CHAPTERS, "reader", runner.Chapter("reader", str(path), ToyConfig, toy_plan, reads_others=True)
+        chapters.CHAPTERS, "reader", chapters.Chapter("reader", str(path), ToyConfig, toy_plan, reads_others=True)
     )
-    before = runner.chapter_stamp("reader", config, "good")
-    assert runner.chapter_stamp("reader", config, "good", {"good/toy": stamp}) == before
+    before = notebooks.chapter_stamp("reader", config, "good")
+    assert notebooks.chapter_stamp("reader", config, "good", {"good/toy": stamp}) == before
     stamps.record(out, "0" * 16)
-    assert runner.chapter_stamp("reader", config, "good") != before
+    assert notebooks.chapter_stamp("reader", config, "good") != before
     path.write_text(path.read_text().replace("10 / divisor", "20 / divisor"))  # the notebook
-    assert runner.chapter_stamp("toy", config, "good") != stamp
+    assert notebooks.chapter_stamp("toy", config, "good") != stamp
     # a failed run leaves no stamp, and so nothing a later book could keep
-    with pytest.raises(runner.ChapterFailed):
-        runner.execute("toy", ToyConfig(divisor=0), "good", out)
-    assert stamps.recorded(out) is None and not runner.is_current("toy", "good", out, stamp)
+    with pytest.raises(notebooks.ChapterFailed):
+        notebooks.execute("toy", ToyConfig(divisor=0), "good", out)
+    assert stamps.recorded(out) is None and not notebooks.is_current("toy", "good", out, stamp)
 
 
 # a CLI run whose chapter is interrupted after an asyncio task failed with nothing to retrieve it
 INTERRUPTED_AFTER_A_FAILED_TASK = textwrap.dedent(
     """
     import asyncio, sys
-    from robinterp import cli, runner
+    from robinterp import chapters, cli, notebooks, runner
     failed = []
     def interrupted(*args, **kwargs):
         loop = asyncio.new_event_loop()
@@ -506,7 +508,7 @@ def test_a_link_planted_in_the_build_folder_is_never_followed(toy_chapter, tmp_p
     link.parent.mkdir(parents=True, exist_ok=True)
     link.symlink_to(outside / "toy.ipynb" if planted.endswith(".log") else outside)
     with pytest.raises(RobinterpError, match="is a symbolic link"):
-        runner.execute("toy", ToyConfig(divisor=2), "good", build_root() / "executed" / "good" / "toy.ipynb")
+        notebooks.execute("toy", ToyConfig(divisor=2), "good", build_root() / "executed" / "good" / "toy.ipynb")
     assert (outside / "toy.ipynb").read_text() == "someone's notebook"
     assert (outside / "toy" / "table.csv").read_text() == "someone's table"
 
@@ -515,12 +517,12 @@ def test_set_replaces_one_setting_and_the_label_says_so():
     from robinterp.config import parse_settings
 
     settings = parse_settings(["eval_size=20", "seeds=[0]", "methods={standard: {method: standard}}"])
-    config, label = runner.resolve_config("robust_models", "smoke", settings=settings)
-    plain, _ = runner.resolve_config("robust_models", "smoke")
+    config, label = chapters.resolve_config("robust_models", "smoke", settings=settings)
+    plain, _ = chapters.resolve_config("robust_models", "smoke")
     assert (config.eval_size, config.seeds, config.labels()) == (20, (0,), ["standard"])
     assert config.epochs == plain.epochs  # everything else is the profile's
     assert label.startswith("smoke-set-") and label != "smoke"
-    assert runner.resolve_config("robust_models", "smoke", settings=settings)[1] == label  # stable
+    assert chapters.resolve_config("robust_models", "smoke", settings=settings)[1] == label  # stable
     for bad, needle in (
         (["eval_size"], "--set takes KEY=VALUE"),
         (["eval_size=1", "eval_size=2"], "given twice"),
@@ -529,7 +531,7 @@ def test_set_replaces_one_setting_and_the_label_says_so():
         with pytest.raises(ConfigError, match=needle):
             parse_settings(bad)
     with pytest.raises(ConfigError, match="did you mean 'eval_size'"):
-        runner.resolve_config("robust_models", "smoke", settings={"evalsize": 20})
+        chapters.resolve_config("robust_models", "smoke", settings={"evalsize": 20})
 
 
 def test_a_book_refuses_a_setting_no_chapter_has_and_a_chapter_that_does_not_exist():
@@ -547,11 +549,11 @@ def test_a_cell_that_runs_past_the_cell_timeout_fails_its_chapter(tmp_path, monk
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, tmp_path / "sleepy.ipynb")
     monkeypatch.setitem(
-        runner.CHAPTERS, "toy", runner.Chapter("toy", str(tmp_path / "sleepy.ipynb"), ToyConfig, toy_plan)
+        chapters.CHAPTERS, "toy", chapters.Chapter("toy", str(tmp_path / "sleepy.ipynb"), ToyConfig, toy_plan)
     )
     out = tmp_path / "out" / "toy.ipynb"
-    runner.execute("toy", ToyConfig(divisor=1), "good", out, cell_timeout=30)
+    notebooks.execute("toy", ToyConfig(divisor=1), "good", out, cell_timeout=30)
     assert out.exists()
-    with pytest.raises(runner.ChapterFailed, match="(?i)timeout|timed out"):
-        runner.execute("toy", ToyConfig(divisor=20), "good", out, cell_timeout=2)
+    with pytest.raises(notebooks.ChapterFailed, match="(?i)timeout|timed out"):
+        notebooks.execute("toy", ToyConfig(divisor=20), "good", out, cell_timeout=2)
     assert not out.exists()

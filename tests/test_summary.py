@@ -9,7 +9,7 @@ import re
 import pandas as pd
 import pytest
 
-from robinterp import paper_numbers, runner
+from robinterp import chapters, paper_numbers
 from robinterp.reports import rules, scoreboard, summary
 
 VERDICTS = pd.DataFrame(
@@ -33,7 +33,7 @@ VERDICTS = pd.DataFrame(
 
 
 def test_the_summary_counts_claims_as_the_scoreboard_does_and_lists_the_untestable_with_reasons():
-    cfg = runner.resolve_config("neuron_sensitivity", "default")[0]
+    cfg = chapters.resolve_config("neuron_sensitivity", "default")[0]
     text = summary.reproduction_summary(
         "neuron_sensitivity", VERDICTS, summary.setup_rows("neuron_sensitivity", cfg), "rows"
     )
@@ -53,7 +53,7 @@ def test_the_summary_counts_claims_as_the_scoreboard_does_and_lists_the_untestab
 
 @pytest.mark.parametrize("chapter", list(paper_numbers.PAPER_SETUPS))
 def test_the_set_up_puts_ours_beside_the_papers_for_every_aspect(chapter):
-    cfg = runner.resolve_config(chapter, "default")[0]
+    cfg = chapters.resolve_config(chapter, "default")[0]
     ours = summary.setup_rows(chapter, cfg)
     assert [aspect for aspect, _ in ours] == list(paper_numbers.PAPER_SETUPS[chapter])
     table = summary.setup_table(ours, chapter)
