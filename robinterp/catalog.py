@@ -54,9 +54,9 @@ def _dataset_line(spec: Any) -> str:
 def listing() -> str:
     """Every chapter, profile, training method, attack, explainer and explanation metric, one line each."""
     from robinterp import attacks, data, explain, explanation_quality
+    from robinterp.chapters import CHAPTERS
     from robinterp.methods import registry
     from robinterp.profiles import PROFILES
-    from robinterp.chapters import CHAPTERS
 
     lines = _section(
         "chapters (robinterp run CHAPTER --help: its settings)",
@@ -93,10 +93,10 @@ def listing() -> str:
 def chapter_help(chapter: str) -> str:
     """A chapter's config fields with their defaults and docstrings."""
     from robinterp.attacks import AttackEntry
+    from robinterp.chapters import get_chapter
     from robinterp.config import field_docs
     from robinterp.explanation_quality import MetricEntry
     from robinterp.methods import MethodEntry
-    from robinterp.chapters import get_chapter
 
     spec = get_chapter(chapter)
     docs = field_docs(spec.config)

@@ -19,8 +19,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from robinterp import RobinterpError, cache
-from robinterp.paths import build_root, cache_root, no_link_below
 from robinterp.chapters import CHAPTERS, get_chapter
+from robinterp.paths import build_root, cache_root, no_link_below
 from robinterp.titles import attack_title, dataset_title
 
 COLUMNS = ("chapter", "label", "seed", "dataset", "method", "epochs", "clean accuracy (%)", "key")
