@@ -228,11 +228,13 @@ def cached_model(
     train: Callable[[nn.Module], dict[str, Any]],
     root: Path | None = None,
     code: tuple[str, ...] | None = None,
+    save_more: Callable[[Path], None] | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """A trained model for ``spec``: from the cache, or built, trained and stored.
 
     ``train`` trains the model in place and returns its metrics (history...);
-    ``code`` names the modules the model depends on (``robinterp.train.model_code``).
+    ``code`` names the modules the model depends on (``robinterp.train.model_code``);
+    ``save_more`` writes further files into a new entry's folder (where its training stopped).
     """
 
     def compute() -> tuple[nn.Module, dict[str, Any]]:
@@ -245,6 +247,8 @@ def cached_model(
             {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
             str(folder / "weights.safetensors"),
         )
+        if save_more is not None:
+            save_more(folder)
 
     def load(folder: Path) -> nn.Module:
         model = build()
@@ -253,6 +257,48 @@ def cached_model(
 
     model, meta = entry("models", spec, compute, save, load, root, code=code)
     return model.eval(), meta
+
+
+def intact_entry(kind: str, key: str, root: Path | None = None) -> tuple[Path, dict[str, Any]] | None:
+    """The folder and metadata of the complete, intact entry ``key`` of ``kind``, or None (missing
+    or damaged: nothing is removed here, the entry's own reader does that)."""
+    folder = Path(root or cache_root()) / kind / key
+    try:
+        return folder, _check_entry(folder, key)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+TRAJECTORIES = "trajectories"
+"""Where the cache notes, per training trajectory (``robinterp.train.trajectory_key``), which model
+entry stopped after how many steps: a longer run of it continues from the longest one."""
+
+
+def note_stop(trajectory: str, step: int, key: str, root: Path | None = None) -> None:
+    """Note that the model entry ``key`` is ``trajectory`` stopped after ``step`` steps."""
+    folder = Path(root or cache_root()) / TRAJECTORIES / trajectory
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".{step}.{os.getpid()}"
+    partial.write_text(key)
+    os.replace(partial, folder / str(step))  # complete or absent
+
+
+def stops(trajectory: str, root: Path | None = None) -> dict[int, str]:
+    """The noted stops of ``trajectory``: model entry keys by step."""
+    folder = Path(root or cache_root()) / TRAJECTORIES / trajectory
+    if not folder.is_dir():
+        return {}
+    found = {}
+    for note in folder.iterdir():
+        if not note.name.isdigit():
+            continue
+        try:
+            key = _read_small(note).strip()
+        except (OSError, ValueError):  # a link, a FIFO, unreadable: not a note this cache wrote
+            continue
+        if key.isalnum():
+            found[int(note.name)] = key
+    return found
 
 
 def as_stored(table: pd.DataFrame) -> pd.DataFrame:

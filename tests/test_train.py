@@ -140,3 +140,49 @@ def test_the_recorded_accuracy_is_measured_on_accuracy_size_test_images_shared_b
     assert other_meta["key"] != meta["key"]
     assert torch.equal(next(other.parameters()), next(model.parameters()))  # the same training
     assert other_meta["metrics"]["test_accuracy"] == train.accuracy(other, test)
+
+
+def _train_twice(monkeypatch, tmp_path, blobs, shorter: float, longer: float, **changes):
+    """The longer run after the shorter one in one cache, and the longer run alone in a fresh
+    one: (its model and metadata after the shorter, alone)."""
+    runs = {}
+    for name, budgets in (("continued", (shorter, longer)), ("direct", (longer,))):
+        monkeypatch.setenv("ROBINTERP_CACHE", str(tmp_path / name))
+        for epochs in budgets:
+            model, meta = train.trained_model(spec(epochs=epochs, **changes), blobs, blobs)
+        runs[name] = (model, meta)
+    return runs["continued"], runs["direct"]
+
+
+@pytest.mark.parametrize(("shorter", "longer"), [(1.0, 2.0), (0.5, 1.5)])
+def test_a_longer_run_continues_the_cached_shorter_one_bit_for_bit(monkeypatch, tmp_path, blobs, shorter, longer):
+    """1 + 1 resumed epochs are 2 direct epochs, to the bit (and half an epoch + one: the resumed
+    run finishes an unfinished epoch): PGD training draws random starts, so the generator's state
+    is restored too, with Adam's moments and the data order."""
+    changes = {"method": "pgd_at", "method_params": (("eps", 0.1), ("steps", 2), ("eps_warmup", 0.0))}
+    (continued, meta), (direct, direct_meta) = _train_twice(monkeypatch, tmp_path, blobs, shorter, longer, **changes)
+    assert meta["metrics"]["continued_from"] is not None and direct_meta["metrics"]["continued_from"] is None
+    first, second = continued.state_dict(), direct.state_dict()
+    assert all(torch.equal(first[name], second[name]) for name in second)
+    strip = [{k: v for k, v in row.items() if k != "seconds"} for row in meta["metrics"]["history"]]
+    assert strip == [{k: v for k, v in row.items() if k != "seconds"} for row in direct_meta["metrics"]["history"]]
+    assert len(strip) == 2 and meta["metrics"]["test_accuracy"] == direct_meta["metrics"]["test_accuracy"]
+
+
+def test_a_schedule_over_the_whole_budget_is_never_continued_and_says_why(monkeypatch, tmp_path, blobs):
+    changes = {"method": "pgd_at", "method_params": (("eps", 0.1), ("steps", 2), ("eps_warmup", 0.5))}
+    (_, meta), _ = _train_twice(monkeypatch, tmp_path, blobs, 1.0, 2.0, **changes)
+    assert meta["metrics"]["continued_from"] is None
+    assert meta["metrics"]["budget_dependence"].startswith("its eps warm-up lasts 0.5 of the whole training")
+
+
+def test_a_method_that_does_not_state_its_budget_dependence_trains_from_scratch(monkeypatch):
+    import dataclasses
+
+    from robinterp import methods
+
+    standard = get_method("standard")
+    monkeypatch.setattr(
+        methods, "_discover", lambda names: {"standard": dataclasses.replace(standard, budget_dependence=None)}
+    )
+    assert "does not state whether its steps depend" in train.budget_dependence(spec())

@@ -59,6 +59,12 @@ class Method:
     """Made once per training run from its ``TrainSpec`` and ``trained`` (a function giving the model
     of a ``TrainSpec`` from the cache, trained there first if needed) and passed to every loss call
     as keyword arguments after ``progress`` (e.g. a teacher model, itself trained through the cache)."""
+    budget_dependence: Callable[[Any], str] | None = None
+    """Whether a longer run of this method is a shorter one continued: given a run's ``TrainSpec``,
+    why its steps depend on the whole training budget (a warm-up stated as a fraction of it, a
+    teacher trained for as many epochs), or "" when every step is the same whatever the epochs.
+    The loop then continues a longer run from the cached shorter one (``robinterp.train``). None:
+    not stated, and a longer run trains from scratch."""
 
     @property
     def modules(self) -> tuple[str, ...]:
@@ -78,6 +84,11 @@ class Method:
     ) -> LossOutput:
         """The loss with parameters by name, the defaults for the rest (tests, one-off use)."""
         return self.loss(model, x, y, self.make_params(params, f"method {self.name!r}"), progress=progress)
+
+
+def budget_free(spec: Any) -> str:
+    """A method's ``budget_dependence`` when none of its steps depends on the number of epochs."""
+    return ""
 
 
 @functools.cache

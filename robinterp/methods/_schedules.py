@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 def ramped(eps: float, progress: float, warmup: float) -> float:
     """eps grown linearly from 0 over the first ``warmup`` fraction of training.
@@ -10,3 +12,14 @@ def ramped(eps: float, progress: float, warmup: float) -> float:
     here); a ramp over the first half epoch avoids it.
     """
     return eps if warmup <= 0 else eps * min(1.0, progress / warmup)
+
+
+def warmup_dependence(spec: Any) -> str:
+    """The ``budget_dependence`` of a method with ``eps_warmup``, a fraction of the whole training:
+    a longer run ramps more slowly, so it is not the shorter one continued."""
+    warmup = spec.params.eps_warmup
+    return (
+        ""
+        if warmup <= 0
+        else f"its eps warm-up lasts {warmup:g} of the whole training, so each budget ramps its own way"
+    )

@@ -3,6 +3,7 @@ alignment): trained through the model cache like any model, then frozen."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -17,3 +18,14 @@ def frozen_teacher(spec: Any, trained: Callable[[Any], nn.Module]) -> nn.Module:
     for weight in teacher.parameters():
         weight.requires_grad_(False)
     return teacher.eval()
+
+
+def teacher_dependence(teacher_spec: Callable[[Any], Any]) -> Callable[[Any], str]:
+    """The ``budget_dependence`` of a method that learns from the teacher ``teacher_spec(spec)``:
+    a longer run continues a shorter one only when both learn from the same teacher."""
+
+    def dependence(spec: Any) -> str:
+        longer = dataclasses.replace(spec, epochs=2 * spec.epochs)
+        return "" if teacher_spec(spec) == teacher_spec(longer) else "its teacher trains for the student's epochs"
+
+    return dependence

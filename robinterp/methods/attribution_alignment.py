@@ -35,7 +35,7 @@ from robinterp import RobinterpError
 from robinterp.config import Config, param
 from robinterp.device import on_model_device
 from robinterp.methods import LossOutput, Method
-from robinterp.methods._teacher import frozen_teacher
+from robinterp.methods._teacher import frozen_teacher, teacher_dependence
 from robinterp.models import eval_mode
 
 ALIGNMENT_LOSSES = ("cosine", "mse")
@@ -160,4 +160,5 @@ METHOD = Method(
     loss,
     "a map output aligned with a frozen PGD-L2 model's saliency (Zeng et al. 2021, reconstructed)",
     prepare=prepare,
+    budget_dependence=teacher_dependence(teacher_spec),
 )

@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from robinterp.config import Config, param
-from robinterp.methods import LossOutput, Method
-from robinterp.methods._teacher import frozen_teacher
+from robinterp.methods import LossOutput, Method, budget_free
+from robinterp.methods._teacher import frozen_teacher, teacher_dependence
 from robinterp.models import eval_mode
 
 
@@ -88,6 +88,7 @@ TEMPERATURE_CE = Method(
     TemperatureParams,
     temperature_ce,
     "cross-entropy at softmax temperature T (a distillation teacher)",
+    budget_dependence=budget_free,
 )
 DISTILLATION = Method(
     "distillation",
@@ -95,4 +96,5 @@ DISTILLATION = Method(
     distillation,
     "defensive distillation from a teacher trained at temperature T (Papernot et al. 2016)",
     prepare=prepare,
+    budget_dependence=teacher_dependence(teacher_spec),
 )

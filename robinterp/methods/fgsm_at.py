@@ -12,7 +12,7 @@ from robinterp.attacks.fgsm import fgsm
 from robinterp.config import Config, param
 from robinterp.methods import LossOutput, Method
 from robinterp.methods._modes import EXAMPLE_MODES, examples_model
-from robinterp.methods._schedules import ramped
+from robinterp.methods._schedules import ramped, warmup_dependence
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,4 +40,10 @@ def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: FGSMATParam
     return total, logits_adv
 
 
-METHOD = Method("fgsm_at", FGSMATParams, loss, "FGSM adversarial training (Goodfellow et al. 2015)")
+METHOD = Method(
+    "fgsm_at",
+    FGSMATParams,
+    loss,
+    "FGSM adversarial training (Goodfellow et al. 2015)",
+    budget_dependence=warmup_dependence,
+)

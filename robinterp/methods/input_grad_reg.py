@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from robinterp.config import Config, param
-from robinterp.methods import LossOutput, Method
+from robinterp.methods import LossOutput, Method, budget_free
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,4 +53,5 @@ METHOD = Method(
     InputGradientRegParams,
     loss,
     "input-gradient regularization by double backprop (Ross and Doshi-Velez 2018)",
+    budget_dependence=budget_free,
 )

@@ -16,7 +16,7 @@ from torch import nn
 
 from robinterp import RobinterpError
 from robinterp.config import Config, param
-from robinterp.methods import LossOutput, Method
+from robinterp.methods import LossOutput, Method, budget_free
 
 
 def jacobian_frobenius_sq(
@@ -64,5 +64,9 @@ def jacobian_reg(
 
 
 METHOD = Method(
-    "jacobian_reg", JacobianRegParams, jacobian_reg, "Jacobian regularization of the logits (Hoffman et al. 2019)"
+    "jacobian_reg",
+    JacobianRegParams,
+    jacobian_reg,
+    "Jacobian regularization of the logits (Hoffman et al. 2019)",
+    budget_dependence=budget_free,
 )

@@ -27,7 +27,7 @@ from torch import nn
 
 from robinterp import RobinterpError, device
 from robinterp.config import Config, param
-from robinterp.methods import LossOutput, Method
+from robinterp.methods import LossOutput, Method, budget_free
 
 # Which activations count as the "neurons" of equation 7: the paper speaks of "output
 # neurons (logits) and internal neurons"; the default takes both.
@@ -353,4 +353,6 @@ def select_lambda(
     return (max(fine) if fine else None), pd.DataFrame(rows).assign(bracketed=bracketed)
 
 
-METHOD = Method("nsloss", NsLossParams, nsloss, "neuron sensitivity regularization (Moshe et al.)")
+METHOD = Method(
+    "nsloss", NsLossParams, nsloss, "neuron sensitivity regularization (Moshe et al.)", budget_dependence=budget_free
+)

@@ -13,7 +13,7 @@ from robinterp.attacks.pgd import pgd
 from robinterp.config import Config, param
 from robinterp.methods import LossOutput, Method
 from robinterp.methods._modes import EXAMPLE_MODES, examples_model
-from robinterp.methods._schedules import ramped
+from robinterp.methods._schedules import ramped, warmup_dependence
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,4 +46,6 @@ def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: PGDATParams
     return F.cross_entropy(logits, y), logits
 
 
-METHOD = Method("pgd_at", PGDATParams, loss, "PGD adversarial training (Madry et al. 2018)")
+METHOD = Method(
+    "pgd_at", PGDATParams, loss, "PGD adversarial training (Madry et al. 2018)", budget_dependence=warmup_dependence
+)

@@ -22,7 +22,7 @@ from robinterp.attacks.fgsm import fgsm
 from robinterp.attacks.pgd import pgd
 from robinterp.config import Config, param
 from robinterp.masking import RANKINGS, UNITS, mask_lowest
-from robinterp.methods import LossOutput, Method
+from robinterp.methods import LossOutput, Method, budget_free
 from robinterp.methods._modes import EXAMPLE_MODES, examples_model
 from robinterp.models import eval_mode
 
@@ -161,6 +161,18 @@ def asgt(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: ASGTParams,
     return total, logits
 
 
-SGT = Method("sgt", SGTParams, sgt, "saliency-guided training (Ismail et al. 2021)")
-SGA = Method("sga", SGAParams, sga, "saliency-guided adversarial training, mask then attack (Li et al. 2022)")
-ASGT = Method("asgt", ASGTParams, asgt, "adversarial saliency-guided training, attack then mask (Guesmi et al. 2024)")
+SGT = Method("sgt", SGTParams, sgt, "saliency-guided training (Ismail et al. 2021)", budget_dependence=budget_free)
+SGA = Method(
+    "sga",
+    SGAParams,
+    sga,
+    "saliency-guided adversarial training, mask then attack (Li et al. 2022)",
+    budget_dependence=budget_free,
+)
+ASGT = Method(
+    "asgt",
+    ASGTParams,
+    asgt,
+    "adversarial saliency-guided training, attack then mask (Guesmi et al. 2024)",
+    budget_dependence=budget_free,
+)

@@ -32,7 +32,7 @@ from robinterp.attacks.pgd import budget_pgd
 from robinterp.config import Config, param
 from robinterp.methods import LossOutput, Method
 from robinterp.methods._modes import EXAMPLE_MODES, examples_model
-from robinterp.methods._schedules import ramped
+from robinterp.methods._schedules import ramped, warmup_dependence
 from robinterp.models import eval_mode
 
 
@@ -117,4 +117,5 @@ METHOD = Method(
     SCAATParams,
     loss,
     "saliency-constrained adaptive adversarial training (Xu et al. 2023; reconstructed from the abstract)",
+    budget_dependence=warmup_dependence,
 )

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from robinterp.config import Config
-from robinterp.methods import LossOutput, Method
+from robinterp.methods import LossOutput, Method, budget_free
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,4 +23,4 @@ def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: StandardPar
     return F.cross_entropy(logits, y), logits
 
 
-METHOD = Method("standard", StandardParams, loss, "cross-entropy on clean inputs")
+METHOD = Method("standard", StandardParams, loss, "cross-entropy on clean inputs", budget_dependence=budget_free)
