@@ -4,11 +4,11 @@ The package holds everything a chapter computes (data, models, attacks, training
 methods, attributions, metrics, the cache and the papermill runner); the notebooks
 under ``book/`` only narrate, set parameters and plot.
 
-Where a new piece goes: a training method in ``robinterp/methods/`` (one module, found
-by the registry), an attack in ``robinterp.attacks.ATTACKS``, an explanation metric in
-``robinterp.explanation_quality.METRICS``, a chapter in ``robinterp/experiments/`` and
-``robinterp/reports/`` with an entry in ``robinterp.runner.CHAPTERS``; each module's
-docstring says how.
+Where a new piece goes: a training method in ``robinterp/methods/``, an attack in
+``robinterp/attacks/``, an explanation metric in ``robinterp/explanation_quality/``, a measure of
+one model in ``robinterp/measures/`` (one module each, found by its folder's registry), a
+chapter in ``robinterp/experiments/`` and ``robinterp/reports/`` with an entry in
+``robinterp.chapters.CHAPTERS``; each folder's ``__init__`` docstring says how.
 """
 
 __version__ = "0.1.0"
