@@ -51,6 +51,16 @@ def _parser() -> argparse.ArgumentParser:
     _executor_arguments(book)
     _set_argument(book)
 
+    ladder = sub.add_parser(
+        "ladder", help="one chapter at 1x, 2x, 4x... of its training budget, and how each verdict fares"
+    )
+    ladder.add_argument("chapter")
+    ladder.add_argument("--profile", default=None, help="smoke, default (the default) or paper")
+    ladder.add_argument(
+        "--rungs", type=float, nargs="+", default=None, help="budget factors, from 1 up (default: 1 2 4)"
+    )
+    ladder.add_argument("--threads", type=int, help="torch threads in the chapter's kernel (default: as this process)")
+
     sub.add_parser("list", help="the chapters, profiles, data sets, training methods, attacks, explainers and metrics")
 
     stacked = sub.add_parser("results", help="one table of a chapter from several runs, stacked, as CSV")
@@ -151,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         "run": f"chapter {getattr(args, 'chapter', '')}",
         "sweep": f"the sweep of {getattr(args, 'chapter', '')}",
         "book": "the book",
+        "ladder": f"the ladder of {getattr(args, 'chapter', '')}",
         "data": "the data fetch",
         "list": "the listing",
         "models": "the models",
@@ -181,6 +192,17 @@ def main(argv: list[str] | None = None) -> int:
                 print(path)
         elif args.command == "book":
             print(runner.book(args.profile, echo=True, executor=_executor(args), rerun=args.rerun, settings=settings))
+        elif args.command == "ladder":
+            import pandas as pd
+
+            from robinterp import ladder
+
+            executor = _executor(args)
+            rungs = args.rungs or ladder.RUNGS
+            target = ladder.climb(args.chapter, args.profile, rungs, echo=True, threads=executor.threads)
+            table = pd.read_csv(target)
+            print(table["course"].value_counts().rename_axis("course").to_string())
+            print(target)
         elif args.command == "list":
             from robinterp import catalog
 

@@ -46,6 +46,7 @@ NEUTRAL_MODULES = frozenset(
         "chapters.py",
         "notebooks.py",
         "site.py",
+        "ladder.py",
         "executors.py",
         "stamps.py",
         "reports/__init__.py",

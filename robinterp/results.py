@@ -52,6 +52,7 @@ TABLES: dict[str, str] = {
     "rank_agreement": "Spearman's correlation between two interpretability measures over the methods",
     "roar_random": "ROAR's random control per image and seed",
     "training_larger_budget": "the models of the larger budget",
+    "ladder": "a budget ladder (robinterp ladder): every claim's verdict at each rung and its course as the budget grows",
 }
 """What each table holds, by its file name (the same name means the same layout in every chapter)."""
 

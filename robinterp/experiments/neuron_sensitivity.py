@@ -15,7 +15,7 @@ import copy
 import dataclasses
 import itertools
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 import torch
@@ -44,6 +44,9 @@ PROTOCOL_SEED, LAMBDA0_BATCHES_SEED, CANDIDATE_BATCHES_SEED = 0, 99, 7
 @dataclasses.dataclass(frozen=True)
 class NeuronSensitivityConfig(common.ExperimentConfig):
     """Settings of the chapter; the defaults are the `default` profile (CPU, minutes)."""
+
+    BUDGET_FIELDS: ClassVar[tuple[str, ...]] = ("pretrain_epochs", "finetune_epochs")
+    """How long the chapter's models train (what a budget ladder multiplies, ``robinterp.ladder``)."""
 
     train_size: int | None = param(10000, low=1)
     """Training images, a seeded subset; None for all of them."""
