@@ -51,9 +51,9 @@ def test_a_student_learns_from_a_teacher_the_cache_trains_once(monkeypatch):
         seed=1,
     )
     trained = []
-    real_fit = train.fit
+    real_run = train.run  # the training loop a cached model is trained by
     monkeypatch.setattr(
-        train, "fit", lambda model, split, s, **kw: trained.append(s.method) or real_fit(model, split, s, **kw)
+        train, "run", lambda model, split, s, **kw: trained.append(s.method) or real_run(model, split, s, **kw)
     )
     student, meta = train.trained_model(spec)
     # the student's run prepares its teacher first, which the cache trains inside it
