@@ -324,8 +324,7 @@ def claims(
     """
     rows = []
     labels = cfg.labels()
-    # at eps 0 every listed attack gives the clean prediction of the same images: one attack's rows
-    clean = _correct(robust[robust.attack == cfg.attacks[0].label], 0.0)
+    clean = rules.clean_rows(robust)
     accuracy = rules.clean_accuracy(clean)
     nsloss_label = cfg.nsloss_entry().label
     nsloss_reason = _nsloss_far(accuracy, nsloss_label)

@@ -530,6 +530,14 @@ def collapsed(accuracy: pd.DataFrame, labels: Sequence[str], floor: float = COLL
     return ""
 
 
+def clean_rows(robust: pd.DataFrame) -> pd.DataFrame:
+    """Each image's clean correctness once, from a robust-accuracy table with several attacks:
+    radius 0 of its first attack (every attack starts from the same clean prediction of the same
+    images, so the others would repeat each row and make a pairing ambiguous)."""
+    clean = robust[robust["eps"] == 0]
+    return clean[clean["attack"] == clean["attack"].iloc[0]] if len(clean) else clean
+
+
 def clean_accuracy(correct: pd.DataFrame) -> pd.DataFrame:
     """Per model and seed, clean accuracy in % from a per-image table of correctness (columns method,
     seed and correct, in points: 0 or 100)."""

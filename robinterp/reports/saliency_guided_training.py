@@ -125,8 +125,7 @@ RANGE_PAIRS = (
 def _gate(robust: pd.DataFrame):
     """A claim's validity gate: why a claim about models A and B is not judged ("" when it is),
     from their clean accuracy per seed (radius 0 of the first attack)."""
-    clean = robust[robust.eps == 0]
-    return rules.collapse_gate(clean[clean.attack == clean.attack.iloc[0]] if len(clean) else clean)
+    return rules.collapse_gate(rules.clean_rows(robust))
 
 
 def _missing(found: dict[str, str], *names: str) -> str | None:
