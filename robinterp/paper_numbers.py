@@ -54,8 +54,8 @@ def paper_number(key: str) -> dict[str, object]:
     return PAPER_NUMBERS[key]
 
 
-# Moshe et al., Table 3: PreResNet10 on ImageNette, Integrated Gradients, Quantus; metric
-# order of robinterp.explanation_quality.SEVEN, then clean and robust accuracy (fractions).
+# Moshe et al., Table 3: PreResNet10 on ImageNette, Integrated Gradients, Quantus; its seven
+# metrics in its order (robinterp.explanation_quality.SEVEN), then clean and robust accuracy (fractions).
 MOSHE_TABLE3_WHERE = "Table 3 (ImageNette, PreResNet10, IG; Quantus)"
 MOSHE_TABLE3_COLUMNS = (
     "max_sensitivity",

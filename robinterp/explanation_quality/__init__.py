@@ -70,24 +70,17 @@ import torch
 from torch import nn
 
 from robinterp import RobinterpError, device, units
-from robinterp.config import ConfigError, check_label, shown
+from robinterp.config import ConfigError, entry_table, shown
 from robinterp.explanation_quality._evaluation import Evaluation, prepare_evaluation, quantus_explain_func
 from robinterp.models import eval_mode
+from robinterp.paper_numbers import MOSHE_TABLE3_COLUMNS
 
 IMPLEMENTATIONS = ("robinterp", "quantus")
 
 ENVIRONMENT = "ROBINTERP_METRIC_MODULES"
 """Comma-separated dotted names of modules outside the package that define metrics the same way."""
 
-SEVEN = (
-    "max_sensitivity",
-    "avg_sensitivity",
-    "local_lipschitz",
-    "faithfulness_correlation",
-    "faithfulness_estimate",
-    "complexity",
-    "sparseness",
-)
+SEVEN = tuple(c for c in MOSHE_TABLE3_COLUMNS if c not in ("clean_accuracy", "robust_accuracy"))
 """The seven metrics Moshe et al. report, in their Table 3's order: what a chapter lists unless
 its config says otherwise."""
 
