@@ -24,7 +24,7 @@ import reprlib
 import textwrap
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import yaml
@@ -92,6 +92,31 @@ def check_label(name: str, label: Any) -> None:
             f"{name}: label {cut!r} is not a plain name (at most {LABEL_LENGTH} letters, digits, "
             "spaces and . _ = ( ) + , ' / -)"
         )
+
+
+def entry_table(
+    name: str, value: Any, kind: str, example: str, make: Callable[[str, str, Mapping[str, Any]], Any]
+) -> tuple[Any, ...]:
+    """The entries of a chapter's table setting ``{label: {<kind>: NAME, ...}}`` (its methods,
+    attacks or metrics): a non-empty mapping, every label a plain name, every item a mapping that
+    names its unit. ``make(where, label, item)`` builds one entry; an error it raises is prefixed by
+    where the entry is (a ConfigError says so itself)."""
+    if not isinstance(value, Mapping) or not value:
+        got = "an empty mapping" if isinstance(value, Mapping) else type(value).__name__
+        raise ConfigError(f"{name} must map labels to {kind}s, e.g. {example}; got {got}")
+    entries = []
+    for label, item in value.items():
+        where = f"{name}[{label!r}]"
+        check_label(name, label)
+        if not isinstance(item, Mapping) or not isinstance(item.get(kind), str):
+            raise ConfigError(f"{where} must be a mapping with a {kind!r} name, got {shown(item)}")
+        try:
+            entries.append(make(where, label, item))
+        except ConfigError:
+            raise
+        except RobinterpError as err:
+            raise ConfigError(f"{where}: {err}") from None
+    return tuple(entries)
 
 
 def param(

@@ -44,7 +44,7 @@ import torch
 from torch import nn
 
 from robinterp import RobinterpError, units
-from robinterp.config import Config, ConfigError, check_label, shown
+from robinterp.config import Config, entry_table
 
 SHARED = ("model", "x", "y", "eps", "norm", "seed", "early_stop")
 """What every attack takes; its options are the rest of its keyword arguments."""
@@ -163,21 +163,15 @@ class AttackEntry:
         """Entries from ``{label: {attack: NAME, OPTION: VALUE, ...}}``."""
         if isinstance(value, tuple) and all(isinstance(v, cls) for v in value):
             value = cls.to_config(value)
-        if not isinstance(value, Mapping) or not value:
-            got = "an empty mapping" if isinstance(value, Mapping) else type(value).__name__
-            raise ConfigError(f"{name} must map labels to attacks, e.g. {{pgd: {{attack: pgd, steps: 20}}}}; got {got}")
-        entries = []
-        for label, item in value.items():
-            where = f"{name}[{label!r}]"
-            check_label(name, label)
-            if not isinstance(item, Mapping) or not isinstance(item.get("attack"), str):
-                raise ConfigError(f"{where} must be a mapping with an 'attack' name, got {shown(item)}")
-            options = {k: v for k, v in item.items() if k != "attack"}
-            try:
-                entries.append(cls(label, AttackSpec(item["attack"], tuple(options.items()))))
-            except RobinterpError as err:
-                raise ConfigError(f"{where}: {err}") from None
-        return tuple(entries)
+        return entry_table(
+            name,
+            value,
+            "attack",
+            "{pgd: {attack: pgd, steps: 20}}",
+            lambda where, label, item: cls(
+                label, AttackSpec(item["attack"], tuple((k, v) for k, v in item.items() if k != "attack"))
+            ),
+        )
 
     @classmethod
     def to_config(cls, entries: tuple[AttackEntry, ...]) -> dict[str, dict[str, Any]]:

@@ -188,23 +188,15 @@ class MetricEntry:
         """Entries from ``{label: {metric: NAME, SETTING: VALUE, ...}}``."""
         if isinstance(value, tuple) and all(isinstance(v, cls) for v in value):
             value = cls.to_config(value)
-        if not isinstance(value, Mapping) or not value:
-            got = "an empty mapping" if isinstance(value, Mapping) else type(value).__name__
-            raise ConfigError(
-                f"{name} must map labels to metrics, e.g. {{sparseness: {{metric: sparseness}}}}; got {got}"
-            )
-        entries = []
-        for label, item in value.items():
-            where = f"{name}[{label!r}]"
-            check_label(name, label)
-            if not isinstance(item, Mapping) or not isinstance(item.get("metric"), str):
-                raise ConfigError(f"{where} must be a mapping with a 'metric' name, got {shown(item)}")
-            options = {k: v for k, v in item.items() if k != "metric"}
-            try:
-                entries.append(cls(label, MetricSpec(item["metric"], tuple(options.items()))))
-            except RobinterpError as err:
-                raise ConfigError(f"{where}: {err}") from None
-        return tuple(entries)
+        return entry_table(
+            name,
+            value,
+            "metric",
+            "{sparseness: {metric: sparseness}}",
+            lambda where, label, item: cls(
+                label, MetricSpec(item["metric"], tuple((k, v) for k, v in item.items() if k != "metric"))
+            ),
+        )
 
     @classmethod
     def to_config(cls, entries: tuple[MetricEntry, ...]) -> dict[str, dict[str, Any]]:

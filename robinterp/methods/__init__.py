@@ -39,7 +39,7 @@ from typing import Any
 import torch
 
 from robinterp import units
-from robinterp.config import Config, ConfigError, check_label
+from robinterp.config import Config, ConfigError, entry_table
 
 LossOutput = tuple[torch.Tensor, torch.Tensor]
 ENVIRONMENT = "ROBINTERP_METHOD_MODULES"
@@ -167,29 +167,19 @@ class MethodEntry:
         """Entries from ``{label: {method: NAME, epochs: .., lr: .., PARAM: VALUE, ...}}``."""
         if isinstance(value, tuple) and all(isinstance(v, cls) for v in value):
             value = cls.to_config(value)
-        if not isinstance(value, Mapping) or not value:
-            got = "an empty mapping" if isinstance(value, Mapping) else type(value).__name__
-            raise ConfigError(
-                f"{name} must map labels to methods, e.g. {{standard: {{method: standard}}, "
-                f"PGD-AT: {{method: pgd_at, eps: 0.3}}}}; got {got}"
-            )
-        entries = []
-        for label, item in value.items():
-            where = f"{name}[{label!r}]"
-            check_label(name, label)
-            if not isinstance(item, Mapping) or not isinstance(item.get("method"), str):
-                raise ConfigError(f"{where} must be a mapping with a 'method' name, got {item!r}")
-            rest = {k: v for k, v in item.items() if k not in ENTRY_KEYS}
-            entries.append(
-                cls(
-                    label,
-                    item["method"],
-                    normalise_params(item["method"], rest, where),
-                    _optional_positive(where, "epochs", item.get("epochs")),
-                    _optional_positive(where, "lr", item.get("lr")),
-                )
-            )
-        return tuple(entries)
+        return entry_table(
+            name,
+            value,
+            "method",
+            "{standard: {method: standard}, PGD-AT: {method: pgd_at, eps: 0.3}}",
+            lambda where, label, item: cls(
+                label,
+                item["method"],
+                normalise_params(item["method"], {k: v for k, v in item.items() if k not in ENTRY_KEYS}, where),
+                _optional_positive(where, "epochs", item.get("epochs")),
+                _optional_positive(where, "lr", item.get("lr")),
+            ),
+        )
 
     @classmethod
     def to_config(cls, entries: tuple[MethodEntry, ...]) -> dict[str, dict[str, Any]]:
