@@ -14,6 +14,7 @@ import os
 import pkgutil
 from collections.abc import Iterable, Iterator
 from types import ModuleType
+from typing import Any
 
 from robinterp.config import ConfigError
 
@@ -37,3 +38,19 @@ def imported(names: Iterable[str], package: str, environment: str, kind: str) ->
                 f"{kind} module {dotted!r} does not import ({where}{type(err).__name__}: {cause})"
             ) from None
         yield dotted, module
+
+
+def registered(
+    names: Iterable[str], package: str, environment: str, kind: str, attribute: str, unit: type
+) -> dict[str, Any]:
+    """Every module's ``<attribute> = <unit>(...)``, by the unit's name (attacks' ``ATTACK``,
+    metrics' ``METRIC``); a module without one, or two units of one name, is a one-line error."""
+    found: dict[str, Any] = {}
+    for dotted, module in imported(names, package, environment, kind):
+        value = getattr(module, attribute, None)
+        if not isinstance(value, unit):
+            raise ConfigError(f"{dotted} defines no {attribute} = {unit.__name__}(...)")
+        if value.name in found:
+            raise ConfigError(f"two {kind}s are called {value.name!r} ({dotted} and another module); rename one")
+        found[value.name] = value
+    return found

@@ -82,15 +82,7 @@ ENVIRONMENT = "ROBINTERP_ATTACK_MODULES"
 
 @functools.cache
 def _discover(names: tuple[str, ...]) -> dict[str, Attack]:
-    found: dict[str, Attack] = {}
-    for name, module in units.imported(names, __name__, ENVIRONMENT, "attack"):
-        attack = getattr(module, "ATTACK", None)
-        if not isinstance(attack, Attack):
-            raise RobinterpError(f"{name} defines no ATTACK = Attack(...)")
-        if attack.name in found:
-            raise RobinterpError(f"attack {attack.name!r} is defined twice")
-        found[attack.name] = attack
-    return found
+    return units.registered(names, __name__, ENVIRONMENT, "attack", "ATTACK", Attack)
 
 
 def registry() -> dict[str, Attack]:

@@ -70,7 +70,7 @@ import torch
 from torch import nn
 
 from robinterp import RobinterpError, device, units
-from robinterp.config import ConfigError, entry_table, shown
+from robinterp.config import entry_table, shown
 from robinterp.explanation_quality._evaluation import Evaluation, prepare_evaluation, quantus_explain_func
 from robinterp.models import eval_mode
 from robinterp.paper_numbers import MOSHE_TABLE3_COLUMNS
@@ -113,15 +113,7 @@ class Metric:
 
 @functools.cache
 def _discover(names: tuple[str, ...]) -> dict[str, Metric]:
-    found: dict[str, Metric] = {}
-    for dotted, module in units.imported(names, __name__, ENVIRONMENT, "explanation-metric"):
-        metric = getattr(module, "METRIC", None)
-        if not isinstance(metric, Metric):
-            raise ConfigError(f"{dotted} defines no METRIC = Metric(...)")
-        if metric.name in found:
-            raise ConfigError(f"two explanation metrics are called {metric.name!r}; rename one")
-        found[metric.name] = metric
-    return found
+    return units.registered(names, __name__, ENVIRONMENT, "explanation-metric", "METRIC", Metric)
 
 
 def registry() -> dict[str, Metric]:
