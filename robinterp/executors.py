@@ -19,6 +19,7 @@ the worker machine's cores shared by the workers on it) and the page's provenanc
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import threading
 import time
@@ -134,7 +135,7 @@ def run(tasks: Sequence[Task], executor: Executor, execute: Execute, echo: bool 
 def _run_on_dask(tasks: Sequence[Task], executor: Executor, execute: Execute) -> list[Path | RobinterpError]:
     try:
         import dask
-        from distributed import Client, LocalCluster, as_completed, wait
+        from distributed import Client, LocalCluster
     except ImportError:
         raise RobinterpError(
             "--workers and --scheduler need Dask: pip install 'dask[distributed]' (it is in requirements.txt)"
@@ -144,7 +145,7 @@ def _run_on_dask(tasks: Sequence[Task], executor: Executor, execute: Execute) ->
         if executor.remote:
             where = executor.scheduler or f"the scheduler file {executor.scheduler_file}"
             try:
-                client = _connect(
+                client = _within(
                     lambda: Client(executor.scheduler, scheduler_file=executor.scheduler_file),
                     executor.connect_timeout,
                 )
@@ -170,7 +171,11 @@ def _run_on_dask(tasks: Sequence[Task], executor: Executor, execute: Execute) ->
                 n_workers=executor.workers, threads_per_worker=1, processes=True, dashboard_address=None
             )
             client = Client(cluster)
+        # its reconnection attempts end in a logged traceback; what happened is the one line below
+        client_log = logging.getLogger("distributed.client")
+        level, client_log.level = client_log.level, logging.CRITICAL
         try:
+            futures: list[Any] = []
             workers = client.scheduler_info(n_workers=-1)["workers"].values()  # all, not the first few
             if not workers:
                 raise RobinterpError("the Dask scheduler has no workers left")
@@ -182,13 +187,14 @@ def _run_on_dask(tasks: Sequence[Task], executor: Executor, execute: Execute) ->
             per_host: dict[str, int] = {}
             for info in workers:
                 per_host[info["host"]] = per_host.get(info["host"], 0) + 1
-            futures: list[Any] = []
+            scheduler = f"the Dask scheduler at {where}" if executor.remote else "the local Dask cluster's scheduler"
+            watch = _Watch(client, scheduler, len(tasks), executor.connect_timeout)
             # unique per run: two users' sweeps on one shared scheduler must never share a key (the
             # second would be handed the first's result)
             run_id = uuid.uuid4().hex[:12]
             for task in tasks:
                 if task.after:
-                    wait([futures[i] for i in task.after])
+                    watch.until_done([futures[i] for i in task.after])
                 futures.append(
                     client.submit(
                         _execute_on_worker,
@@ -204,21 +210,20 @@ def _run_on_dask(tasks: Sequence[Task], executor: Executor, execute: Execute) ->
                         retries=ALLOWED_FAILURES - 1 if executor.remote else 0,
                     )
                 )
-            names = {future.key: f"{task.chapter} under {task.label}" for future, task in zip(futures, tasks)}
-            for done, future in enumerate(as_completed(futures), start=1):
-                took = f" in {future.result()[1] / 60:.1f} min" if future.status == "finished" else ""
-                print(f"[{done}/{len(futures)}] {names[future.key]}: {future.status}{took}", flush=True)
-            return [_outcome(future) for future in futures]
+                watch.names[futures[-1].key] = f"{task.chapter} under {task.label}"
+            watch.until_done(futures)
+            return [watch.outcomes[future.key] for future in futures]
         finally:
             client.close()
+            client_log.setLevel(level)
             if cluster is not None:
                 cluster.close()
 
 
-def _connect(make: Callable[[], Any], seconds: float) -> Any:
-    """``make()`` (a Dask client) within ``seconds``: a server that accepts the connection and then
-    says nothing holds Dask's handshake forever, whatever its connect timeout. The waiting thread
-    is a daemon, so a process that gives up here still exits."""
+def _within(make: Callable[[], Any], seconds: float) -> Any:
+    """``make()`` (a Dask client, or a question to its scheduler) within ``seconds``: a server that
+    accepts the connection and then says nothing holds Dask's handshake forever, whatever its
+    connect timeout. The waiting thread is a daemon, so a process that gives up here still exits."""
     made: dict[str, Any] = {}
 
     def attempt() -> None:
@@ -241,6 +246,62 @@ def _roots() -> dict[str, Callable[[], Path]]:
     from robinterp import paths
 
     return {"ROBINTERP_CACHE": paths.cache_root, "ROBINTERP_BUILD": paths.build_root, "ROBINTERP_DATA": paths.data_root}
+
+
+HEARTBEAT = 60.0
+"""Seconds without a finished task after which the scheduler is asked whether it still answers: a
+scheduler that stopped (SIGSTOP, a hung node) keeps its connections open and would hold the sweep
+forever."""
+
+
+class _Watch:
+    """Waits for submitted tasks and records each one's outcome the moment it is known, so that a
+    scheduler lost later costs only the runs still pending (finished ones are published already);
+    prints a line per finished task. Ends with one line when the scheduler vanishes or stops
+    answering."""
+
+    def __init__(self, client: Any, scheduler: str, total: int, answer_within: float) -> None:
+        self.client, self.scheduler, self.total, self.answer_within = client, scheduler, total, answer_within
+        self.names: dict[str, str] = {}
+        self.outcomes: dict[str, Path | RobinterpError] = {}
+
+    def until_done(self, futures: Sequence[Any]) -> None:
+        from distributed import wait
+        from distributed.client import FuturesCancelledError
+
+        pending = [future for future in futures if future.key not in self.outcomes]
+        while pending:
+            try:
+                done, _ = wait(pending, timeout=HEARTBEAT, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                self._still_answering()
+                continue
+            except FuturesCancelledError:  # the client lost its scheduler and cancelled what it waited for
+                raise self._lost("went away") from None
+            for future in done:
+                self._record(future)
+            pending = [future for future in pending if future.key not in self.outcomes]
+
+    def _still_answering(self) -> None:
+        try:
+            _within(lambda: self.client.scheduler_info(n_workers=-1), self.answer_within)
+        except Exception as err:
+            raise self._lost(f"stopped answering ({err})" if isinstance(err, TimeoutError) else "went away") from None
+
+    def _record(self, future: Any) -> None:
+        if future.status == "cancelled" and self.client.status != "running":
+            raise self._lost("went away")
+        self.outcomes[future.key] = _outcome(future)
+        took = f" in {future.result()[1] / 60:.1f} min" if future.status == "finished" else ""
+        print(f"[{len(self.outcomes)}/{self.total}] {self.names[future.key]}: {future.status}{took}", flush=True)
+
+    def _lost(self, what: str) -> RobinterpError:
+        finished = [self.names[key] for key, outcome in self.outcomes.items() if isinstance(outcome, Path)]
+        named = f" ({'; '.join(finished)})" if 0 < len(finished) <= 2 else ""
+        return RobinterpError(
+            f"{self.scheduler} {what} with {self.total - len(self.outcomes)} of {self.total} runs unfinished; "
+            f"{len(finished)} finished and are published{named}: the same command runs only the rest"
+        )
 
 
 def _outcome(future: Any) -> Path | RobinterpError:
@@ -266,9 +327,15 @@ def _execute_on_worker(
     Returns the executed notebook's path and the seconds the task took on the worker."""
     from distributed import get_worker
 
+    worker = get_worker()
+    if worker.state.nthreads != 1:  # checked here too: a worker may join after the sweep started
+        raise RobinterpError(
+            f"the Dask worker {worker.address} runs {worker.state.nthreads} tasks at a time; start workers "
+            "with --nthreads 1 (every chapter run is a kernel of its own)"
+        )
     os.environ.update(roots)
     if threads is None:
-        host = get_worker().address.split("://")[-1].rsplit(":", 1)[0]
+        host = worker.address.split("://")[-1].rsplit(":", 1)[0]
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         threads = max(1, cores // per_host.get(host, 1))
     start = time.perf_counter()

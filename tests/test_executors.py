@@ -271,3 +271,84 @@ def test_a_service_that_is_not_a_dask_scheduler_is_one_line(tmp_path, answer):
         server.close()
         for connection in held:
             connection.close()
+
+
+@pytest.mark.parametrize("how", ["killed", "stopped"])
+def test_a_scheduler_lost_mid_sweep_is_one_line_and_keeps_the_finished_runs(tmp_path, monkeypatch, how):
+    """A scheduler killed in the middle of a sweep (its connections close) or stopped (SIGSTOP, a
+    hung node: its connections stay open and it says nothing) held the sweep forever. Now the
+    sweep ends in one line within seconds of the loss, and the run that had finished is kept."""
+    from robinterp import RobinterpError, executors
+    from robinterp.experiments.robust_models import RobustModelsConfig
+
+    monkeypatch.setattr(executors, "HEARTBEAT", 1.0)
+    scheduler_file = tmp_path / "scheduler.json"
+    dask = [sys.executable, "-m"]
+    scheduler = subprocess.Popen(
+        [*dask, "distributed.cli.dask_scheduler", "--scheduler-file", str(scheduler_file), "--no-dashboard"],
+        stderr=subprocess.DEVNULL,
+    )
+    worker = None
+    try:
+        for _ in range(300):
+            if scheduler_file.exists() and scheduler_file.stat().st_size:
+                break
+            time.sleep(0.1)
+        worker = subprocess.Popen(
+            [*dask, "distributed.cli.dask_worker", "--scheduler-file", str(scheduler_file), "--nthreads", "1"],
+            stderr=subprocess.DEVNULL,
+        )
+
+        def first_quick_then_slow(chapter, config, label, output, echo=False, threads=None, cell_timeout=None):
+            if label != "quick":
+                time.sleep(600)
+            Path(output).write_text(label)
+            return Path(output)
+
+        tasks = [
+            executors.Task("robust_models", RobustModelsConfig(), label, tmp_path / f"{label}.txt")
+            for label in ("quick", "slow")
+        ]
+        executor = executors.Executor(scheduler_file=str(scheduler_file), threads=1, connect_timeout=3.0, wait=60.0)
+
+        def lose_the_scheduler() -> None:
+            while not (tmp_path / "quick.txt").exists():
+                time.sleep(0.1)
+            time.sleep(0.5)
+            scheduler.send_signal(signal.SIGKILL if how == "killed" else signal.SIGSTOP)
+
+        import threading
+
+        threading.Thread(target=lose_the_scheduler, daemon=True).start()
+        with pytest.raises(RobinterpError) as err:
+            executors.run(tasks, executor, first_quick_then_slow)
+        message = str(err.value)
+        assert "\n" not in message and len(message) < 300
+        assert ("went away" if how == "killed" else "stopped answering") in message, message
+        assert (
+            "1 of 2 runs unfinished" in message
+            and "1 finished and are published (robust_models under quick)" in message
+        )
+        assert (tmp_path / "quick.txt").read_text() == "quick"
+    finally:
+        scheduler.send_signal(signal.SIGCONT)
+        scheduler.kill()
+        if worker is not None:
+            worker.kill()
+
+
+def test_a_worker_that_runs_several_tasks_at_once_is_refused_when_it_takes_a_task(tmp_path):
+    """Workers are checked as they take a task, not only those present when the sweep started: one
+    that joins later with --nthreads 2 would run two kernels sharing one environment."""
+    from distributed import Client, LocalCluster
+
+    from robinterp import RobinterpError, executors
+    from robinterp.experiments.robust_models import RobustModelsConfig
+
+    task = executors.Task("robust_models", RobustModelsConfig(), "x", tmp_path / "out.txt")
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            future = client.submit(executors._execute_on_worker, record_task, task, {}, 1, {})
+            with pytest.raises(RobinterpError, match="runs 2 tasks at a time; start workers with --nthreads 1"):
+                future.result()
+    assert not (tmp_path / "out.txt").exists()
