@@ -3,7 +3,8 @@
 A stamp hashes everything an executed chapter depends on: its notebook, its parameters (the
 resolved config and the label), every source file of the package (pages, plots and verdicts
 included, which the model and table cache ignores), the training-method modules the
-environment adds, the pinned requirements, Python's version and how many GPUs torch sees; and,
+environment adds, the locked environment (requirements.lock: every package's version, a
+renderer's included), Python's version and how many GPUs torch sees; and,
 for a chapter that reads the others' results (the synthesis), the stamps of the chapters it
 reads. ``robinterp book`` keeps a chapter whose recorded stamp equals the one it would run
 under, so a second build with nothing changed runs no notebook; any edit runs the chapters it
@@ -31,7 +32,7 @@ SUFFIX = ".stamp"
 
 @functools.cache
 def _environment_digest() -> str:
-    """The package's source (every file), the extra method modules, the requirements, Python."""
+    """The package's source (every file), the extra method modules, the lock, Python."""
     digest = hashlib.sha256()
     for path in sorted(codehash.PACKAGE.rglob("*.py")):
         digest.update(path.relative_to(codehash.PACKAGE).as_posix().encode())
@@ -40,8 +41,8 @@ def _environment_digest() -> str:
         digest.update(dotted.encode())
         outside = codehash._outside_path(dotted)
         digest.update(outside.read_bytes() if outside is not None and outside.is_file() else b"absent")
-    requirements = project_root() / "requirements.txt"
-    digest.update(requirements.read_bytes() if requirements.is_file() else b"no requirements.txt")
+    lock = project_root() / "requirements.lock"
+    digest.update(lock.read_bytes() if lock.is_file() else b"no requirements.lock")
     digest.update(sys.version.encode())
     import torch  # device: "auto" means CUDA where torch sees a GPU: a page made without one differs
 
