@@ -7,6 +7,7 @@ import json
 import math
 import os
 import re
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,13 +16,13 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from robinterp import RobinterpError
+from robinterp import RobinterpError, cache
 from robinterp.attacks import AttackEntry
 from robinterp.codehash import stable_hash
 from robinterp.config import Config
 from robinterp.explanation_quality import MetricEntry
 from robinterp.methods import MethodEntry, get_method
-from robinterp.paths import LABEL_ENV, RESULTS_ENV, RUN_FILE, build_root, plain_name
+from robinterp.paths import COSTS_FILE, LABEL_ENV, RESULTS_ENV, RUN_FILE, build_root, plain_name
 from robinterp.provenance import provenance
 
 
@@ -58,6 +59,11 @@ class ResultsPlace:
     """The config's hash (``stable_hash``)."""
     provenance: dict[str, Any] = dataclasses.field(default_factory=dict)
     """The commit and time of the run (``robinterp.provenance``), for its ``run.json``."""
+    parameters: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """The config's settings, for its ``costs.json``."""
+    hardware: str = ""
+    started: float = 0.0
+    """``time.perf_counter()`` when the page started its work."""
 
 
 _place: ResultsPlace | None = None
@@ -82,10 +88,14 @@ def show_provenance(cfg: Config, profile: str) -> dict[str, Any]:
     decide where its result tables go (``results_place``)."""
     global _place
     info = provenance()
+    cache.LEDGER.clear()  # what this page computes or reads from here on: its costs.json
     _place = dataclasses.replace(
         results_place(cfg, profile),
         config=stable_hash(cfg),
         provenance={"commit": info["commit"], "utc": info["utc"]},
+        parameters=cfg.to_parameters(),
+        hardware=str(info["hardware"]),
+        started=time.perf_counter(),
     )
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
     seeds = getattr(cfg, "seeds", getattr(cfg, "seed", "n/a"))
@@ -273,9 +283,37 @@ def save_table(df: pd.DataFrame, chapter: str, name: str) -> Path:
 _saved: dict[str, list[str]] = {}
 
 
+def save_costs(chapter: str) -> Path:
+    """Write what this run cost, beside its tables: its wall time since ``show_provenance``, the
+    hardware, its settings and every cache entry it computed or read with the seconds computing
+    it took (``robinterp.cache.LEDGER``). ``robinterp run --check`` estimates other runs of the
+    chapter on this machine from it (``robinterp.estimate``)."""
+    if _place is None:
+        raise RuntimeError("call book.show_provenance(cfg, profile) before book.save_costs")
+    folder = _place.root / plain_name(chapter, "chapter")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / COSTS_FILE
+    record = {
+        "chapter": chapter,
+        "label": _place.label,
+        "config": _place.config,
+        "utc": _place.provenance.get("utc"),
+        "hardware": _place.hardware,
+        "wall_seconds": round(time.perf_counter() - _place.started, 3),
+        "parameters": _place.parameters,
+        "entries": cache.LEDGER,
+    }
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(json.dumps(record, default=str))
+    os.replace(partial, path)
+    return path
+
+
 def results_links(chapter: str) -> Markdown:
     """The tables this page saved, each a link to download its CSV from the built book, and the
-    page that says what their columns mean (as markdown for the page's last cell)."""
+    page that says what their columns mean (as markdown for the page's last cell). The page's last
+    cell: so this is also where the run's costs are saved (``save_costs``)."""
+    save_costs(chapter)
     names = sorted(set(_saved.get(chapter, [])))
     links = ", ".join(f"{{download}}`{name} <../results/{chapter}/{name}>`" for name in names)
     return Markdown(

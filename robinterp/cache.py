@@ -39,6 +39,15 @@ from robinterp.provenance import provenance
 
 META = "meta.json"
 
+LEDGER: list[dict[str, Any]] = []
+"""Every entry this process asked for, in order: its kind and key, what computing it cost (the wall
+time its metadata recorded, on the hardware it names, whether computed now or read), the model a
+measure's entry is of, and how deeply it was nested in another entry's computation (a ROAR
+retraining inside its measure, a teacher inside its student's training). A chapter run saves it
+(``robinterp.book``) so that ``--check`` can estimate other runs from what this one cost."""
+
+_depth = 0
+
 
 class CacheError(RobinterpError):
     """The cache folder cannot be used."""
@@ -169,6 +178,7 @@ def entry(
     ``code`` names the modules whose source (with what they import) keys the
     entry besides ``key_obj``; None keys it by the whole package.
     """
+    global _depth
     root = Path(root or cache_root())
     key = stable_hash(key_obj, code=code)
     folder = root / kind / key
@@ -182,6 +192,7 @@ def entry(
         # intact entry needs no lock and no write; only a missing one is an error
         found = _read_only_entry(folder, key, load)
         if found is not None:
+            _note(found[1], computed=False)
             return found
         raise CacheError(
             f"cannot write to the cache folder {root / kind} ({err.strerror}); "
@@ -193,12 +204,18 @@ def entry(
         meta = _read_entry(folder)
         if meta is not None:
             try:
-                return load(folder), {**meta, "from_cache": True}
+                value = load(folder)
+                _note(meta, computed=False)
+                return value, {**meta, "from_cache": True}
             except Exception as err:  # intact files that no longer load: recompute
                 warnings.warn(f"cache entry {folder} does not load ({type(err).__name__}); recomputing", stacklevel=2)
                 _remove(folder)
         start = time.perf_counter()
-        value, metrics = compute()
+        _depth += 1
+        try:
+            value, metrics = compute()
+        finally:
+            _depth -= 1
         config = dataclasses.asdict(key_obj) if dataclasses.is_dataclass(key_obj) else key_obj
         meta = {
             "kind": kind,
@@ -209,7 +226,28 @@ def entry(
             **provenance(),
         }
         _write_entry(folder, lambda tmp: save(value, tmp), meta)
+        _note(meta, computed=True)
         return value, {**meta, "from_cache": False}
+
+
+def _note(meta: dict[str, Any], computed: bool) -> None:
+    """Add an entry to ``LEDGER``: a model's training spec (its cost per epoch estimates others), a
+    measure's model (its evaluation is per model)."""
+    config = meta.get("config")
+    config = config if isinstance(config, dict) else {}
+    LEDGER.append(
+        {
+            "kind": meta.get("kind"),
+            "key": meta.get("key"),
+            "seconds": meta.get("wall_seconds"),
+            "hardware": meta.get("hardware"),
+            "computed": computed,
+            "depth": _depth,
+            "spec": config if meta.get("kind") == "models" and "method" in config else None,
+            "continued_from": (meta.get("metrics") or {}).get("continued_from"),
+            "of_model": config.get("model") if meta.get("kind") != "models" else None,
+        }
+    )
 
 
 def _read_only_entry(folder: Path, key: str, load: Callable[[Path], Any]) -> tuple[Any, dict[str, Any]] | None:

@@ -23,7 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="execute one chapter headless (papermill)")
     run.add_argument("chapter")
     group = run.add_mutually_exclusive_group()
-    group.add_argument("--profile", default=None, help="smoke, default (the default) or paper")
+    group.add_argument("--profile", default=None, help="smoke, default (the default), long or paper")
     group.add_argument("--config", type=Path, help="a YAML file with a section per chapter")
     run.add_argument(
         "--check", action="store_true", help="validate and build every training spec, attack and metric; run nothing"
@@ -48,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
         help="run these chapters (none named: every chapter) even if unchanged since they last ran (by default "
         "they are kept)",
     )
+    book.add_argument(
+        "--check",
+        action="store_true",
+        help="validate every chapter and estimate the time on this machine from earlier runs here; run nothing",
+    )
     _executor_arguments(book)
     _set_argument(book)
 
@@ -55,9 +60,16 @@ def _parser() -> argparse.ArgumentParser:
         "ladder", help="one chapter at 1x, 2x, 4x... of its training budget, and how each verdict fares"
     )
     ladder.add_argument("chapter")
-    ladder.add_argument("--profile", default=None, help="smoke, default (the default) or paper")
+    ladder.add_argument("--profile", default=None, help="smoke, default (the default), long or paper")
     ladder.add_argument(
-        "--rungs", type=float, nargs="+", default=None, help="budget factors, from 1 up (default: 1 2 4)"
+        "--rungs",
+        type=float,
+        nargs="+",
+        default=None,
+        help="budget factors, from 1 up (default: the profile's ladder setting, else 1 2 4)",
+    )
+    ladder.add_argument(
+        "--check", action="store_true", help="validate every rung and estimate the time on this machine; run nothing"
     )
     ladder.add_argument("--threads", type=int, help="torch threads in the chapter's kernel (default: as this process)")
 
@@ -172,8 +184,11 @@ def main(argv: list[str] | None = None) -> int:
 
         settings = parse_settings(getattr(args, "set", None))
         if args.command == "run" and args.check:
+            from robinterp import estimate
+
             _executor(args)  # --threads and --cell-timeout are checked as a run would
             print(runner.check(args.chapter, args.profile, args.config, settings))
+            print(estimate.run_estimate(args.chapter, args.profile, args.config, settings).describe())
         elif args.command == "run":
             executor = _executor(args)
             print(
@@ -190,15 +205,31 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "sweep":
             for path in runner.sweep(args.chapter, args.config, echo=True, executor=_executor(args), settings=settings):
                 print(path)
+        elif args.command == "book" and args.check:
+            from robinterp import chapters, estimate
+
+            _executor(args)
+            for chapter in chapters.CHAPTERS:
+                print(runner.check(chapter, args.profile, None, settings))
+            total, per_chapter = estimate.book_estimate(args.profile, settings)
+            for chapter, part in per_chapter.items():
+                print(f"{chapter}: {part.minutes:.1f} min")
+            print(f"the book under {args.profile}: {total.describe()}")
         elif args.command == "book":
             print(runner.book(args.profile, echo=True, executor=_executor(args), rerun=args.rerun, settings=settings))
         elif args.command == "ladder":
             import pandas as pd
 
-            from robinterp import ladder
+            from robinterp import estimate, ladder, profiles
 
             executor = _executor(args)
-            rungs = args.rungs or ladder.RUNGS
+            rungs = args.rungs or profiles.ladder_rungs(args.profile) or ladder.RUNGS
+            if args.check:
+                ladder.check_rungs(rungs)
+                print(runner.check(args.chapter, args.profile, None, settings))
+                ladder_estimate = estimate.run_estimate(args.chapter, args.profile, None, settings, rungs)
+                print(f"the ladder {' '.join(f'{r:g}x' for r in rungs)}: {ladder_estimate.describe()}")
+                return 0
             target = ladder.climb(args.chapter, args.profile, rungs, echo=True, threads=executor.threads)
             table = pd.read_csv(target)
             print(table["course"].value_counts().rename_axis("course").to_string())

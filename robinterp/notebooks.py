@@ -12,13 +12,14 @@ import json
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from robinterp import RobinterpError, stamps
 from robinterp.chapters import get_chapter, parameter_names, readers
 from robinterp.config import Config, ConfigError
-from robinterp.paths import LABEL_ENV, RESULTS_ENV, build_root, no_link_below, project_root
+from robinterp.paths import COSTS_FILE, LABEL_ENV, RESULTS_ENV, build_root, no_link_below, project_root
 
 
 class ChapterFailed(RobinterpError):
@@ -111,6 +112,7 @@ def execute(
     kernel_log = open(logs / f"{label}.{chapter}.kernel.log", "w")
     try:
         print(f"executing {chapter} under {label} ...", flush=True)
+        started = time.perf_counter()
         papermill.execute_notebook(
             str(source),
             str(tmp),
@@ -146,6 +148,7 @@ def execute(
     finally:
         kernel_log.close()
     _fold_parameter_cells(tmp)
+    _add_run_seconds(staging / chapter / COSTS_FILE, time.perf_counter() - started)
     if (staging / chapter).is_dir():
         published.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staging / chapter, published)
@@ -153,6 +156,18 @@ def execute(
     os.replace(tmp, output)
     stamps.record(output, stamp)
     return output
+
+
+def _add_run_seconds(costs: Path, seconds: float) -> None:
+    """Add to a run's costs the whole time its kernel took, start-up included (the page measures
+    only from its first cell on): what ``--check`` estimates."""
+    if costs.is_symlink() or not costs.is_file():
+        return
+    record = json.loads(costs.read_text())
+    record["run_seconds"] = round(seconds, 3)
+    partial = costs.with_name(f".{costs.name}.{os.getpid()}")
+    partial.write_text(json.dumps(record))
+    os.replace(partial, costs)
 
 
 def chapter_stamp(chapter: str, config: Config, label: str, upstream: dict[str, str] | None = None) -> str:

@@ -15,6 +15,8 @@ from robinterp.config import ConfigError
 LABEL_ENV, RESULTS_ENV = "ROBINTERP_LABEL", "ROBINTERP_RESULTS"
 RUN_FILE = "run.json"
 """Beside a run's published tables: which run made them (label, config hash, commit)."""
+COSTS_FILE = "costs.json"
+"""Beside a run's tables: what the run cost (``robinterp.book.save_costs``)."""
 PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 

@@ -17,7 +17,7 @@ import yaml
 from robinterp.config import ConfigError, load_bounded_yaml
 from robinterp.paths import project_root
 
-PROFILES = ("smoke", "default", "paper")
+PROFILES = ("smoke", "default", "long", "paper")
 
 
 def profile_path(profile: str) -> Path:
@@ -69,11 +69,35 @@ def load_yaml(path: Path) -> dict[str, Any]:
 
 def profile_overrides(profile: str, chapter: str) -> dict[str, Any]:
     """The overrides a profile sets for one chapter."""
+    known(profile)
+    return section(load_yaml(profile_path(profile)), chapter, profile_path(profile))
+
+
+def known(profile: str) -> str:
+    """``profile``, or a one-line error naming the closest of the profiles."""
     if profile not in PROFILES:
         hint = difflib.get_close_matches(profile, PROFILES, n=1)
         also = f" (did you mean {hint[0]!r}?)" if hint else ""
         raise ConfigError(f"unknown profile {profile!r}{also}; choose one of {', '.join(PROFILES)}")
-    return section(load_yaml(profile_path(profile)), chapter, profile_path(profile))
+    return profile
+
+
+LADDER_KEY = "ladder"
+"""A profile's top-level setting (not a chapter's section): the budget factors ``robinterp ladder``
+climbs under it."""
+
+
+def ladder_rungs(profile: str | None) -> tuple[float, ...] | None:
+    """The rungs a profile sets for ``robinterp ladder`` (None: it sets none)."""
+    if profile is None:
+        return None
+    path = profile_path(known(profile))
+    rungs = load_yaml(path).get(LADDER_KEY)
+    if rungs is None:
+        return None
+    if not isinstance(rungs, list) or not all(isinstance(r, int | float) and not isinstance(r, bool) for r in rungs):
+        raise ConfigError(f"{path}: {LADDER_KEY} must be a list of budget factors (e.g. [1, 2, 4]), got {rungs!r}")
+    return tuple(float(r) for r in rungs)
 
 
 def section(data: Mapping[str, Any], chapter: str, path: Path) -> dict[str, Any]:

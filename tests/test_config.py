@@ -12,6 +12,7 @@ from robinterp import RobinterpError, chapters, data_sources
 from robinterp.codehash import stable_hash
 from robinterp.config import ConfigError, field_docs
 from robinterp.experiments.robust_models import RobustModelsConfig
+from robinterp.profiles import PROFILES
 from tests.conftest import REPO
 
 CHAPTER_CONFIGS = [(name, ch.config) for name, ch in chapters.CHAPTERS.items()]
@@ -71,7 +72,7 @@ def test_every_field_has_a_docstring(chapter, config):
     assert all(docs.get(f.name) for f in dataclasses.fields(config)), chapter
 
 
-@pytest.mark.parametrize("profile", ["smoke", "default", "paper"])
+@pytest.mark.parametrize("profile", PROFILES)
 @pytest.mark.parametrize("chapter,config", CHAPTER_CONFIGS)
 def test_every_profile_validates_for_every_chapter(profile, chapter, config):
     cfg, label = chapters.resolve_config(chapter, profile)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 
 import pandas as pd
 import pytest
@@ -80,3 +81,32 @@ def test_the_ladder_climbs_a_chapter_under_smoke_and_continues_its_models(shared
     metas = [json.loads((cache_root() / "models" / key / "meta.json").read_text())["metrics"] for key in keys]
     assert all(bool(m["continued_from"]) == (not m["budget_dependence"]) for m in metas)
     assert any(m["continued_from"] for m in metas)
+
+    # every rung recorded what it cost; --check estimates from it: the ladder again trains nothing,
+    # one more seed trains and evaluates that seed's two models at the measured rates
+    from robinterp import estimate
+
+    costs = [json.loads(p.read_text()) for p in sorted(build_root().glob("results/smoke*/robust_models/costs.json"))]
+    assert len(costs) == 2 and all(c["run_seconds"] >= c["wall_seconds"] > 0 and c["entries"] for c in costs)
+    again = estimate.run_estimate("robust_models", "smoke", rungs=(1, 2))
+    assert again.models == 8 and again.cached == 8 and again.training == 0 and not again.unmeasured
+    more = estimate.run_estimate("robust_models", "smoke", settings={"seeds": [0, 1, 2]})
+    assert (more.models, more.cached, more.continued) == (6, 4, 0) and not more.unmeasured
+    runs = estimate.measured_runs()
+    per_image_epoch = estimate.epoch_seconds(runs, runs[0].hardware)
+    new = ladder_specs(smoke, seeds=[2]).values()
+    expected = sum(
+        s.epochs * s.train_size * statistics.median(per_image_epoch[estimate._speed_class(estimate._plain(s))])
+        for s in new
+    )
+    assert more.training == pytest.approx(expected)
+    assert more.evaluation == pytest.approx(2 * runs[-1].evaluation_per_model())
+    assert more.overhead == pytest.approx(runs[-1].overhead())
+
+
+def ladder_specs(config, seeds):
+    import dataclasses
+
+    from robinterp.experiments import common
+
+    return common.method_grid(dataclasses.replace(config, seeds=tuple(seeds)))

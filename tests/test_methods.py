@@ -16,6 +16,7 @@ import torch
 from robinterp import chapters, runner
 from robinterp.config import ConfigError, field_docs
 from robinterp.methods import ENVIRONMENT, MethodEntry, get_method, method_table, registry
+from robinterp.profiles import PROFILES
 from tests.conftest import REPO, user_module
 
 # A whole training method written by a user, outside the package: ~30 lines with docstrings.
@@ -157,7 +158,7 @@ def _shipped_configs():
     it has a section for (a file is refused for the others)."""
     import yaml
 
-    found = [("profile", p, chapter) for p in ("smoke", "default", "paper") for chapter in chapters.CHAPTERS]
+    found = [("profile", p, chapter) for p in PROFILES for chapter in chapters.CHAPTERS]
     for path in sorted((REPO / "book" / "configs").glob("*.yml")):
         found += [("config", path, chapter) for chapter in yaml.safe_load(path.read_text())]
     return found

@@ -1,0 +1,123 @@
+"""``--check``'s estimate: what a run records of its costs, and how other runs are estimated from it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from robinterp import estimate, profiles
+from robinterp.config import ConfigError
+
+MACHINE = "CPU, 2 threads of 2 cores (test)"
+
+
+def entry(kind, seconds, *, computed=True, depth=0, spec=None, of_model=None, continued_from=None, key="k"):
+    return {
+        "kind": kind,
+        "key": key,
+        "seconds": seconds,
+        "hardware": MACHINE,
+        "computed": computed,
+        "depth": depth,
+        "spec": spec,
+        "continued_from": continued_from,
+        "of_model": of_model,
+    }
+
+
+def spec(method="standard", train_size=1000, epochs=2.0, **more):
+    return {
+        "dataset": "mnist",
+        "train_size": train_size,
+        "model": "small_cnn",
+        "method": method,
+        "epochs": epochs,
+        **more,
+    }
+
+
+def measured(entries, wall=100.0):
+    return estimate.Measured("robust_models", "default", "2026-12-07T00:00:00", MACHINE, wall, {}, tuple(entries))
+
+
+def test_evaluation_is_everything_but_the_runs_own_training_per_model_and_overhead_the_rest_of_its_time():
+    run = measured(
+        [
+            entry("models", 30.0, spec=spec(), key="a"),
+            entry("models", 10.0, spec=spec(), key="b", computed=False),  # read from the cache: cost counts
+            entry("models", 5.0, spec=spec(method="distillation"), depth=1),  # a teacher: its student's cost
+            entry("results", 8.0, of_model="a"),
+            entry("results", 4.0, of_model="b", computed=False),
+            entry("results", 2.0, depth=1),  # inside the measure above
+            entry("models", 6.0, spec=None),  # a fine-tune from a listed model: evaluation work
+        ],
+        wall=70.0,
+    )
+    assert [e["key"] for e in run.trained()] == ["a", "b"]
+    assert run.evaluation_per_model() == pytest.approx((8.0 + 4.0 + 6.0) / 2)
+    assert run.overhead() == pytest.approx(70.0 - (30.0 + 8.0 + 6.0))  # what it computed itself
+
+
+def test_an_epoch_costs_per_training_image_measured_from_scratch_on_this_machine_only():
+    runs = [
+        measured(
+            [
+                entry("models", 20.0, spec=spec(train_size=1000, epochs=2.0)),
+                entry("models", 60.0, spec=spec(train_size=3000, epochs=2.0)),
+                entry("models", 99.0, spec=spec(), continued_from="x"),  # took only its last steps
+                {**entry("models", 99.0, spec=spec()), "hardware": "a GPU"},
+            ]
+        )
+    ]
+    costs = estimate.epoch_seconds(runs, MACHINE)
+    exact = estimate._speed_class(spec())
+    assert costs[exact] == pytest.approx([0.01, 0.01])  # seconds per image-epoch, the same at both sizes
+    assert costs["method:" + estimate._speed_class(spec(), with_params=False)] == pytest.approx([0.01, 0.01])
+
+
+def test_an_estimate_says_what_it_could_not_count():
+    nothing = estimate.Estimate(models=2, unmeasured={"scaat"}, unrun={"scaat"})
+    assert nothing.describe().startswith("no estimate: nothing it runs has run on this machine yet (scaat)")
+    partial = estimate.Estimate(training=120.0, evaluation=60.0, overhead=30.0, models=4, cached=1)
+    partial.add(estimate.Estimate(models=2, unmeasured={"sgt"}, approximate={"pgd_at"}))
+    text = partial.describe()
+    assert text.startswith("estimated 3.5 min on this machine: training 2.0 (5 of 6 models to train")
+    assert "pgd_at measured only under other parameters" in text and "not counted: sgt" in text
+
+
+def test_the_long_profile_climbs_its_own_ladder_and_a_bad_one_is_one_line(tmp_path, monkeypatch):
+    assert profiles.ladder_rungs("long") == (1.0, 2.0, 4.0)
+    assert profiles.ladder_rungs("default") is None and profiles.ladder_rungs(None) is None
+    bad = tmp_path / "long.yml"
+    bad.write_text("ladder: two\nrobust_models: {}\n")
+    monkeypatch.setattr(profiles, "profile_path", lambda name: bad)
+    with pytest.raises(ConfigError, match="ladder must be a list of budget factors"):
+        profiles.ladder_rungs("long")
+
+
+def test_a_costs_file_that_is_not_one_is_skipped(tmp_path):
+    folder = tmp_path / "results" / "default" / "robust_models"
+    folder.mkdir(parents=True)
+    (folder / "costs.json").write_text("{not json")
+    other = tmp_path / "results" / "smoke" / "robust_models"
+    other.mkdir(parents=True)
+    (other / "costs.json").symlink_to("/dev/zero")
+    assert estimate.measured_runs(tmp_path, MACHINE) == []
+    (folder / "costs.json").write_text(
+        json.dumps(
+            {
+                "chapter": "robust_models",
+                "label": "default",
+                "utc": "2026",
+                "hardware": MACHINE,
+                "wall_seconds": 3.0,
+                "run_seconds": 9.0,
+                "parameters": {},
+                "entries": [],
+            }
+        )
+    )
+    [run] = estimate.measured_runs(tmp_path, MACHINE)
+    assert run.wall_seconds == 9.0  # the kernel's start-up included
+    assert estimate.measured_runs(tmp_path, "another machine") == []
