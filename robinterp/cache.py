@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import fcntl
 import hashlib
 import io
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 import warnings
@@ -68,10 +70,37 @@ def file_lock(path: Path, waiting: str) -> Iterator[None]:
         except BlockingIOError:
             print(waiting, flush=True)
             fcntl.flock(fh, fcntl.LOCK_EX)
+        except OSError as err:
+            if err.errno not in NO_LOCKS:
+                raise
+            _warn_unlocked(path.parent, err)
+            yield
+            return
         try:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+NO_LOCKS = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS)
+"""What ``flock`` answers on a file system without file locks (an NFS mount without its lock
+manager, some FUSE and object-store mounts)."""
+
+_warned: set[Path] = set()
+
+
+def _warn_unlocked(folder: Path, err: OSError) -> None:
+    """Say once per folder that its entries go unlocked: two runs may then compute one entry twice,
+    each written whole and renamed into place and read only after its sha256 is checked, so the
+    cost is time, never a wrong entry."""
+    if folder not in _warned:
+        _warned.add(folder)
+        print(
+            f"robinterp: warning: {folder} does not support file locks ({err.strerror}); two runs may compute "
+            "one entry twice (never a wrong one): a local disk, NFS with locking or Lustre with -o flock avoids it",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _remove(path: Path) -> None:

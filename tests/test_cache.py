@@ -224,3 +224,28 @@ def test_a_tampered_meta_json_is_read_with_a_bound_and_recomputed(how):
     with pytest.warns(UserWarning, match="damaged"):
         cache.cached_table({"k": how}, lambda: calls.append(1) or df)
     assert calls == [1]
+
+
+def test_a_file_system_without_locks_warns_once_and_still_writes_whole_entries(tmp_path, monkeypatch, capsys):
+    """flock fails with ENOLCK on an NFS mount without its lock manager (and on some FUSE mounts):
+    that was an 'unexpected OSError'. Entries stay safe without the lock (written whole, renamed
+    into place, checked on reading), so the cache says once what it costs and goes on."""
+    import errno
+    import fcntl
+
+    real = fcntl.flock
+
+    def no_locks(fh, operation):
+        if operation & fcntl.LOCK_EX:
+            raise OSError(errno.ENOLCK, "No locks available")
+        return real(fh, operation)
+
+    monkeypatch.setattr(cache.fcntl, "flock", no_locks)
+    root = tmp_path / "cache"
+    first = cache.cached_table({"table": 1}, lambda: pd.DataFrame({"x": [1, 2]}), root=root)
+    again = cache.cached_table({"table": 1}, lambda: pd.DataFrame({"x": [9]}), root=root)  # read, not computed
+    cache.cached_table({"table": 2}, lambda: pd.DataFrame({"x": [3]}), root=root)
+    pd.testing.assert_frame_equal(first, again)
+    warning = capsys.readouterr().err.strip().splitlines()
+    assert len(warning) == 1 and "does not support file locks (No locks available)" in warning[0]
+    assert len(warning[0]) < 300
