@@ -353,3 +353,36 @@ def test_a_worker_that_runs_several_tasks_at_once_is_refused_when_it_takes_a_tas
             with pytest.raises(RobinterpError, match="runs 2 tasks at a time; start workers with --nthreads 1"):
                 future.result()
     assert not (tmp_path / "out.txt").exists()
+
+
+def slow_record_task(chapter, config, label, output, echo=False, threads=None, cell_timeout=None):
+    """``record_task`` that takes a second, so that two sweeps' tasks overlap on the scheduler."""
+    time.sleep(1.0)
+    return record_task(chapter, config, label, output, echo, threads, cell_timeout)
+
+
+def test_two_sweeps_on_one_shared_scheduler_never_share_a_task(tmp_path):
+    """Task keys were chapter-label-index: a second user's sweep of the same chapter under the same
+    label, submitted while the first's ran, was handed the first's result. Keys are unique per sweep."""
+    import threading
+
+    from distributed import LocalCluster
+
+    from robinterp import executors
+    from robinterp.experiments.robust_models import RobustModelsConfig
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        outcomes: dict[int, list] = {}
+
+        def sweep(user: int) -> None:
+            task = executors.Task("robust_models", RobustModelsConfig(), "default", tmp_path / f"user{user}.txt")
+            executor = executors.Executor(scheduler=cluster.scheduler_address, threads=1)
+            outcomes[user] = executors.run([task], executor, slow_record_task)
+
+        users = [threading.Thread(target=sweep, args=(user,)) for user in (1, 2)]
+        for thread in users:
+            thread.start()
+        for thread in users:
+            thread.join(120)
+    assert outcomes == {user: [tmp_path / f"user{user}.txt"] for user in (1, 2)}
+    assert all((tmp_path / f"user{user}.txt").exists() for user in (1, 2))
