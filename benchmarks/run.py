@@ -4,6 +4,7 @@
     python benchmarks/run.py early_stop           # one of them
     python benchmarks/run.py --device cuda        # on the GPU (default auto: CUDA when torch sees one)
     python benchmarks/run.py book                 # make book twice: cold (as found) and warm
+    python benchmarks/run.py estimate             # --check's estimate of long-profile runs against the runs
 
 Timings on a shared 2-core machine are noisy, so every comparison is a ratio of
 cases timed in one run, interleaved (so a drift in machine load hits every case
@@ -606,6 +607,69 @@ def book(device: torch.device) -> tuple[dict, str]:
     return {"runs": runs}, header + "\n\n" + table
 
 
+ESTIMATED = ("robust_models", "saliency_guided_training", "scaat")
+"""The chapters whose run under the long profile ``estimate`` times: the cheapest three."""
+LADDERS = ("robust_models",)
+"""The chapters whose ladder under the long profile ``estimate`` times (after their runs: the
+ladder's first rung is the run)."""
+
+
+def estimate(device: torch.device) -> tuple[dict, str]:
+    """Each of ``ESTIMATED`` under the long profile, then each of ``LADDERS``' ladder: what
+    ``robinterp run CHAPTER --profile long --check`` (``ladder ... --check``) estimates from the
+    build's earlier runs (after ``make book``, the default profile's), then the command itself,
+    timed, as the build and cache are found. ``device`` names the results' folder only."""
+    from robinterp import estimate as estimates
+    from robinterp import profiles
+
+    rungs = profiles.ladder_rungs("long")
+    commands = [("run", chapter, ()) for chapter in ESTIMATED] + [("ladder", chapter, rungs) for chapter in LADDERS]
+    rows = []
+    for command, chapter, factors in commands:
+        predicted = estimates.run_estimate(chapter, "long", rungs=factors or (1.0,))
+        start = time.perf_counter()
+        result = subprocess.run(
+            [sys.executable, "-m", "robinterp", command, chapter, "--profile", "long"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        )
+        seconds = time.perf_counter() - start
+        if result.returncode != 0:
+            raise SystemExit(f"robinterp {command} {chapter} --profile long failed:\n{result.stderr[-2000:]}")
+        rows.append(
+            {
+                "command": f"robinterp {command} {chapter} --profile long",
+                "estimated_minutes": predicted.minutes,
+                "measured_minutes": seconds / 60,
+                "models": predicted.models,
+                "to_train": predicted.models - predicted.cached,
+                "continued": predicted.continued,
+                "unmeasured": sorted(predicted.unmeasured),
+                "approximate": sorted(predicted.approximate),
+            }
+        )
+    table = markdown_table(
+        ["command", "models to train (of; continued)", "estimated (min)", "measured (min)", "estimated / measured"],
+        [
+            [
+                f"`{r['command']}`",
+                f"{r['to_train']} ({r['models']}; {r['continued']})",
+                f"{r['estimated_minutes']:.1f}",
+                f"{r['measured_minutes']:.1f}",
+                f"{r['estimated_minutes'] / r['measured_minutes']:.2f}",
+            ]
+            for r in rows
+        ],
+    )
+    header = (
+        "What `--check` estimates for a command under the long profile (from the costs the build's "
+        "earlier runs recorded on this machine: after `make book`, the default profile's), against the "
+        "command's whole wall time, timed right after the estimate, in the order shown. Goal: within 30%."
+    )
+    return {"rows": rows}, header + "\n\n" + table
+
+
 BENCHMARKS: dict[str, Callable[[torch.device], tuple[dict, str]]] = {
     "training": training,
     "attacks": attacks_vs_torchattacks,
@@ -614,6 +678,7 @@ BENCHMARKS: dict[str, Callable[[torch.device], tuple[dict, str]]] = {
     "early_stop": early_stop,
     "precision": precision,
     "book": book,
+    "estimate": estimate,
 }
 DEFAULT = ("training", "attacks", "quantus", "attributions", "early_stop", "precision")
 

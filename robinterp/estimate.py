@@ -13,10 +13,13 @@ of every run in the build folder on this machine's hardware:
   and training images, architecture, batch, optimiser, device, precision); where no model of the
   same parameters was measured, the method's under other parameters (said so), else not counted
   (said so);
-- **evaluation**, per model: what the most recent measured run of the chapter spent on everything
-  but its models' training (attacks, maps, metrics, ROAR, fine-tuning), divided by its models;
-  nothing for a model that run evaluated under the same settings (the cache holds its rows);
-- **start-up and pages**: that run's wall time less what it computed.
+- **evaluation**, per model: what the latest run of the chapter under the same settings but
+  seeds and budgets (else its latest run, said so) spent on everything but its models' training
+  (attacks, maps, metrics, ROAR, fine-tuning), divided by the models its plan lists;
+- nothing at all for a seed a run under the very same settings ran (its models and rows are
+  cached);
+- **start-up and pages**: that run's wall time, its kernel's start included, less what it
+  computed.
 
 So the estimate of a setting that was never run here (more seeds, a longer budget, the ``long``
 profile) is measured cost times planned work; a setting whose evaluation differs from the
@@ -78,12 +81,11 @@ class Measured:
         retraining, which count in what needs them)."""
         return [e for e in self.entries if e["kind"] == "models" and e["spec"] and e["depth"] == 0]
 
-    def evaluation_per_model(self) -> float:
-        """Seconds of everything but its models' training, per model."""
+    def evaluation(self) -> float:
+        """Seconds of everything but its models' training: attacks, maps, metrics, ROAR's
+        retraining, a fine-tuning from a listed model."""
         top = [e for e in self.entries if e["depth"] == 0]
-        models = self.trained()
-        other = sum(e["seconds"] or 0 for e in top) - sum(e["seconds"] or 0 for e in models)
-        return other / len(models) if models else 0.0
+        return sum(e["seconds"] or 0 for e in top) - sum(e["seconds"] or 0 for e in self.trained())
 
     def overhead(self) -> float:
         """Its wall time less what it computed: kernel start, data loading, verdicts, figures."""
@@ -190,8 +192,11 @@ class Estimate:
             "chapter runs in a minute)"
         )
         if self.unmeasured and not (self.training or self.evaluation or self.overhead):
-            text = f"no estimate: nothing it runs has run on this machine yet ({', '.join(sorted(self.unmeasured))})"
-            return "\n".join([text, *(f"note: {note}" for note in self.notes)])
+            text = (
+                f"no estimate: {self.models - self.cached} of {self.models} models to train, and no model of "
+                f"their methods ({', '.join(sorted(self.unmeasured))}) has trained on this machine yet"
+            )
+            return "\n".join([text, *(f"note: {note}" for note in [unrun] * bool(self.unrun) + self.notes)])
         text = (
             f"estimated {self.minutes:.1f} min on this machine: training {self.training / 60:.1f} "
             f"({self.models - self.cached} of {self.models} models to train, {self.continued} of them "
@@ -209,13 +214,37 @@ class Estimate:
 def _comparable(config: Config) -> dict[str, Any]:
     """A config's settings but its seeds and training budgets: what its evaluation depends on."""
     values = dict(config.to_parameters())
-    for name in ("seeds", *budget_fields(config)):
+    for name in [*_seed_fields(config), *budget_fields(config)]:
         values.pop(name, None)
     if isinstance(values.get("methods"), dict):
         values["methods"] = {
             label: {k: v for k, v in item.items() if k != "epochs"} for label, item in values["methods"].items()
         }
     return values
+
+
+def _budgets(config: Config) -> dict[str, Any]:
+    """How long a config's models train: its budget fields and its methods' own epochs."""
+    own = {entry.label: entry.epochs for entry in getattr(config, "methods", ())}
+    return {**{name: getattr(config, name) for name in budget_fields(config)}, "methods": own}
+
+
+def _seed_fields(config: Config) -> list[str]:
+    """Its fields that list seeds (``seeds``, and a chapter's ``grid_seeds``, ``ablation_seeds``...)."""
+    return [f.name for f in dataclasses.fields(config) if f.name.endswith("seeds")]
+
+
+def _seeds(config: Config) -> set[int]:
+    return {seed for name in _seed_fields(config) for seed in (getattr(config, name) or ())}
+
+
+def _config_of(run: Measured, like: Config) -> Config | None:
+    """A measured run's settings, as a config of ``like``'s class (None: a run under an older
+    config class, nothing in common to rely on)."""
+    try:
+        return type(like).from_mapping(run.parameters, source=f"the costs of {run.label}")
+    except Exception:
+        return None
 
 
 class _Trainer:
@@ -281,32 +310,31 @@ def estimate_configs(
     for config in configs:
         part = Estimate()
         plan = get_chapter(chapter).plan(config)
-        # the latest run under the same settings but seeds and budgets, else the latest run
-        alike = [run for run in mine if _without_budgets(run, config) == _comparable(config)]
-        reference = (alike or mine or [None])[-1]
-        # a model a run under these settings evaluated has its rows in the cache
-        evaluated = {e["key"] for run in alike for e in run.trained()}
-        for spec in sorted(plan.specs.values(), key=lambda s: s.epochs):
-            key = trainer.cost(spec, part)
-            if reference is not None and key not in evaluated:
-                part.evaluation += reference.evaluation_per_model()
+        measured = [(run, settings) for run in mine if (settings := _config_of(run, config)) is not None]
+        # runs under the same settings but seeds and budgets; the latest is the reference, else the latest run
+        alike = [(run, settings) for run, settings in measured if _comparable(settings) == _comparable(config)]
+        reference = (alike or measured or [None])[-1]
+        # a seed a run under these very settings (budgets included) ran: its models and rows are cached
+        done = {seed for run, settings in alike if _budgets(settings) == _budgets(config) for seed in _seeds(settings)}
+        per_model = 0.0
         if reference is not None:
-            part.overhead += reference.overhead()
+            run, settings = reference
+            per_model = run.evaluation() / max(1, len(get_chapter(chapter).plan(settings).specs))
+            part.overhead += run.overhead()
             if not alike:
                 part.notes.append(
                     f"{chapter}: settings other than seeds and budgets differ from its measured run (under "
-                    f"{reference.label}): its evaluation per model is taken as measured there"
+                    f"{run.label}): its evaluation per model is taken as measured there"
                 )
+        for spec in sorted(plan.specs.values(), key=lambda s: s.epochs):
+            if spec.seed in done:
+                part.models += 1
+                part.cached += 1
+                continue
+            trainer.cost(spec, part)
+            part.evaluation += per_model
         total.add(part)
     return total
-
-
-def _without_budgets(run: Measured, like: Config) -> dict[str, Any]:
-    """A measured run's settings but its seeds and budgets (read as a config of ``like``'s class)."""
-    try:
-        return _comparable(type(like).from_mapping(run.parameters, source=f"the costs of {run.label}"))
-    except Exception:  # a run under an older config class: nothing in common to rely on
-        return {}
 
 
 def run_estimate(

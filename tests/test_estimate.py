@@ -55,7 +55,7 @@ def test_evaluation_is_everything_but_the_runs_own_training_per_model_and_overhe
         wall=70.0,
     )
     assert [e["key"] for e in run.trained()] == ["a", "b"]
-    assert run.evaluation_per_model() == pytest.approx((8.0 + 4.0 + 6.0) / 2)
+    assert run.evaluation() == pytest.approx(8.0 + 4.0 + 6.0)
     assert run.overhead() == pytest.approx(70.0 - (30.0 + 8.0 + 6.0))  # what it computed itself
 
 
@@ -78,7 +78,10 @@ def test_an_epoch_costs_per_training_image_measured_from_scratch_on_this_machine
 
 def test_an_estimate_says_what_it_could_not_count():
     nothing = estimate.Estimate(models=2, unmeasured={"scaat"}, unrun={"scaat"})
-    assert nothing.describe().startswith("no estimate: nothing it runs has run on this machine yet (scaat)")
+    assert nothing.describe().startswith(
+        "no estimate: 2 of 2 models to train, and no model of their methods (scaat) has trained on this machine yet"
+    )
+    assert "not run on this machine yet, so their evaluation and start-up are not counted: scaat" in nothing.describe()
     partial = estimate.Estimate(training=120.0, evaluation=60.0, overhead=30.0, models=4, cached=1)
     partial.add(estimate.Estimate(models=2, unmeasured={"sgt"}, approximate={"pgd_at"}))
     text = partial.describe()

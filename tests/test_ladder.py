@@ -100,7 +100,7 @@ def test_the_ladder_climbs_a_chapter_under_smoke_and_continues_its_models(shared
         for s in new
     )
     assert more.training == pytest.approx(expected)
-    assert more.evaluation == pytest.approx(2 * runs[-1].evaluation_per_model())
+    assert more.evaluation == pytest.approx(2 * runs[-1].evaluation() / 4)  # per model of its plan
     assert more.overhead == pytest.approx(runs[-1].overhead())
 
 
