@@ -238,6 +238,11 @@ def _seeds(config: Config) -> set[int]:
     return {seed for name in _seed_fields(config) for seed in (getattr(config, name) or ())}
 
 
+def _still_cached(run: Measured) -> bool:
+    """Whether every model ``run`` trained for itself is still in the cache."""
+    return all(cache.intact_entry("models", entry["key"]) is not None for entry in run.trained())
+
+
 def _config_of(run: Measured, like: Config) -> Config | None:
     """A measured run's settings, as a config of ``like``'s class (None: a run under an older
     config class, nothing in common to rely on)."""
@@ -314,8 +319,15 @@ def estimate_configs(
         # runs under the same settings but seeds and budgets; the latest is the reference, else the latest run
         alike = [(run, settings) for run, settings in measured if _comparable(settings) == _comparable(config)]
         reference = (alike or measured or [None])[-1]
-        # a seed a run under these very settings (budgets included) ran: its models and rows are cached
-        done = {seed for run, settings in alike if _budgets(settings) == _budgets(config) for seed in _seeds(settings)}
+        # a seed a run under these very settings (budgets included) ran, its models still in the
+        # cache: its models and rows are there (a plan may list models under other keys than they
+        # train under: the NsLoss chapter's fine-tuned ones)
+        done = {
+            seed
+            for run, settings in alike
+            if _budgets(settings) == _budgets(config) and _still_cached(run)
+            for seed in _seeds(settings)
+        }
         per_model = 0.0
         if reference is not None:
             run, settings = reference

@@ -61,7 +61,7 @@ def test_rungs_start_at_one_and_climb(rungs):
 
 
 @pytest.mark.slow
-def test_the_ladder_climbs_a_chapter_under_smoke_and_continues_its_models(shared_smoke_cache):
+def test_the_ladder_climbs_a_chapter_under_smoke_and_continues_its_models(shared_smoke_cache, monkeypatch, tmp_path):
     """End to end: robust models under smoke at 1x and 2x; every 2x model whose method's steps do
     not depend on the budget continued from its 1x model, and every claim has a course."""
     from robinterp.paths import build_root, cache_root
@@ -102,6 +102,10 @@ def test_the_ladder_climbs_a_chapter_under_smoke_and_continues_its_models(shared
     assert more.training == pytest.approx(expected)
     assert more.evaluation == pytest.approx(2 * runs[-1].evaluation() / 4)  # per model of its plan
     assert more.overhead == pytest.approx(runs[-1].overhead())
+    # the same runs' costs with the models gone from the cache: nothing counts as done any more
+    monkeypatch.setenv("ROBINTERP_CACHE", str(tmp_path / "empty"))
+    cold = estimate.run_estimate("robust_models", "smoke")
+    assert (cold.models, cold.cached) == (4, 0) and cold.training > 0 and cold.evaluation > 0
 
 
 def ladder_specs(config, seeds):
