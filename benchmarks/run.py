@@ -5,6 +5,7 @@
     python benchmarks/run.py --device cuda        # on the GPU (default auto: CUDA when torch sees one)
     python benchmarks/run.py book                 # make book twice: cold (as found) and warm
     python benchmarks/run.py estimate             # --check's estimate of long-profile runs against the runs
+    python benchmarks/run.py roofline             # the default CNN's training step against the matmul peak
 
 Timings on a shared 2-core machine are noisy, so every comparison is a ratio of
 cases timed in one run, interleaved (so a drift in machine load hits every case
@@ -670,6 +671,113 @@ def estimate(device: torch.device) -> tuple[dict, str]:
     return {"rows": rows}, header + "\n\n" + table
 
 
+def roofline(device: torch.device, repeats: int = 9) -> tuple[dict, str]:
+    """The book's training step (small_cnn width 16, batch 128, standard training with Adam) in
+    FLOP/s against this machine's float32 matrix-multiply peak at the book's threads (issue 32:
+    at least half of it, or the measured reason why not and the best reached). FLOPs are counted
+    by torch's FlopCounterMode (matmuls and convolutions, forward and backward); the peak is the
+    best of square ``torch.mm`` sizes. Variants the book does not use (its numbers would change:
+    another memory layout or batch reorders the sums) show what the step could reach, and a
+    profile of the book's step shows where its time goes."""
+    from torch.profiler import ProfilerActivity, profile
+    from torch.utils.flop_counter import FlopCounterMode
+
+    sizes = (512, 1024, 2048)
+    matrices = {n: (torch.rand(n, n, device=device), torch.rand(n, n, device=device)) for n in sizes}
+    products = interleaved({f"mm {n}": functools.partial(torch.mm, *matrices[n]) for n in sizes}, repeats, warmup=2)
+    peak_by_size = {n: 2 * n**3 / statistics.median(products[f"mm {n}"]) for n in sizes}
+    peak = max(peak_by_size.values())
+
+    def step(batch: int, channels_last: bool = False) -> tuple[Callable[[], None], int]:
+        model = small_cnn(device)
+        x = torch.rand(batch, 1, 28, 28, device=device)
+        if channels_last:
+            model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+        y = torch.randint(0, 10, (batch,), device=device)
+        optimizer = torch.optim.Adam(model.parameters())
+
+        def run() -> None:
+            loss, _ = get_method("standard")(model, x, y, progress=1.0)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+        with FlopCounterMode(display=False) as counter:
+            run()
+        return run, counter.get_total_flops()
+
+    book_case = "batch 128 (the book's step)"
+    cases = {
+        book_case: step(128),
+        "batch 128, channels_last": step(128, channels_last=True),
+        "batch 512": step(512),
+        "batch 2048": step(2048),
+    }
+    times = interleaved({name: run for name, (run, _) in cases.items()}, repeats, warmup=3)
+    rows = []
+    for name, (_run, flops) in cases.items():
+        seconds = statistics.median(times[name])
+        rows.append(
+            {
+                "case": name,
+                "gflop_per_step": flops / 1e9,
+                "ms": 1000 * seconds,
+                "gflops": flops / seconds / 1e9,
+                "of_peak": flops / seconds / peak,
+            }
+        )
+    run, flops = cases[book_case]
+    with FlopCounterMode(display=False) as counter:
+        run()
+    by_op = {str(op): count for op, count in counter.get_flop_counts()["Global"].items()}
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(repeats):
+            run()
+    events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
+    total = sum(e.self_cpu_time_total for e in events)
+    top = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:10]
+    profile_rows = [
+        {"op": e.key, "share": e.self_cpu_time_total / total, "ms_per_step": e.self_cpu_time_total / 1000 / repeats}
+        for e in top
+    ]
+    table = markdown_table(
+        ["step", "GFLOP per step", "ms (median)", "GFLOP/s", "of the peak"],
+        [
+            [r["case"], f"{r['gflop_per_step']:.2f}", f"{r['ms']:.1f}", f"{r['gflops']:.0f}", f"{r['of_peak']:.0%}"]
+            for r in rows
+        ],
+    )
+    ops = markdown_table(
+        ["op (self time)", "share of the step", "ms per step"],
+        [[f"`{r['op']}`", f"{r['share']:.0%}", f"{r['ms_per_step']:.1f}"] for r in profile_rows],
+    )
+    counted = markdown_table(
+        ["op (FLOPs)", "GFLOP per step", "share"],
+        [[f"`{op}`", f"{n / 1e9:.3f}", f"{n / flops:.0%}"] for op, n in sorted(by_op.items(), key=lambda kv: -kv[1])],
+    )
+    threads = torch.get_num_threads() if device.type == "cpu" else None
+    header = (
+        f"The book's training step against the float32 matrix-multiply peak on {where(device)}"
+        + (f" with {threads} threads" if threads else "")
+        + f": peak {peak / 1e9:.0f} GFLOP/s (best of torch.mm at "
+        + ", ".join(f"{n}: {v / 1e9:.0f}" for n, v in peak_by_size.items())
+        + f"; {repeats} interleaved repeats). Goal (issue 32): the book's step at 50% of the peak or more."
+    )
+    result = {
+        "peak_gflops": peak / 1e9,
+        "peak_by_size": {n: v / 1e9 for n, v in peak_by_size.items()},
+        "threads": threads,
+        "rows": rows,
+        "profile": profile_rows,
+        "flops_by_op": by_op,
+    }
+    markdown = (
+        f"{header}\n\n{table}\n\nWhere the book's step spends its time (torch.profiler, self time of the top "
+        f"operators over {repeats} steps):\n\n{ops}\n\nWhere its FLOPs are (FlopCounterMode):\n\n{counted}"
+    )
+    return result, markdown
+
+
 BENCHMARKS: dict[str, Callable[[torch.device], tuple[dict, str]]] = {
     "training": training,
     "attacks": attacks_vs_torchattacks,
@@ -679,6 +787,7 @@ BENCHMARKS: dict[str, Callable[[torch.device], tuple[dict, str]]] = {
     "precision": precision,
     "book": book,
     "estimate": estimate,
+    "roofline": roofline,
 }
 DEFAULT = ("training", "attacks", "quantus", "attributions", "early_stop", "precision")
 

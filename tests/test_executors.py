@@ -298,6 +298,12 @@ def test_a_scheduler_lost_mid_sweep_is_one_line_and_keeps_the_finished_runs(tmp_
             [*dask, "distributed.cli.dask_worker", "--scheduler-file", str(scheduler_file), "--nthreads", "1"],
             stderr=subprocess.DEVNULL,
         )
+        from distributed import Client
+
+        # both processes up and the worker joined before the sweep: on a loaded CI machine that took
+        # over 15 s, which is start-up, not what is tested here
+        with Client(scheduler_file=str(scheduler_file), timeout="120s") as probe:
+            probe.wait_for_workers(1, timeout=120)
 
         def first_quick_then_slow(chapter, config, label, output, echo=False, threads=None, cell_timeout=None):
             if label != "quick":
