@@ -285,23 +285,43 @@ def test_a_scheduler_lost_mid_sweep_is_one_line_and_keeps_the_finished_runs(tmp_
     scheduler_file = tmp_path / "scheduler.json"
     dask = [sys.executable, "-m"]
     scheduler = subprocess.Popen(
-        [*dask, "distributed.cli.dask_scheduler", "--scheduler-file", str(scheduler_file), "--no-dashboard"],
+        # port 0: the two cases of this test may run at once on two pytest workers, and the default
+        # port would let only one scheduler start
+        [
+            *dask,
+            "distributed.cli.dask_scheduler",
+            "--scheduler-file",
+            str(scheduler_file),
+            "--port",
+            "0",
+            "--no-dashboard",
+        ],
         stderr=subprocess.DEVNULL,
     )
     worker = None
     try:
-        for _ in range(300):
+        for _ in range(1200):
             if scheduler_file.exists() and scheduler_file.stat().st_size:
                 break
+            assert scheduler.poll() is None, "the test's Dask scheduler did not start"
             time.sleep(0.1)
+        else:
+            raise AssertionError("the test's Dask scheduler wrote no scheduler file in 120 s")
         worker = subprocess.Popen(
-            [*dask, "distributed.cli.dask_worker", "--scheduler-file", str(scheduler_file), "--nthreads", "1"],
+            [
+                *dask,
+                "distributed.cli.dask_worker",
+                "--scheduler-file",
+                str(scheduler_file),
+                "--nthreads",
+                "1",
+                "--no-dashboard",
+            ],
             stderr=subprocess.DEVNULL,
         )
         from distributed import Client
 
-        # both processes up and the worker joined before the sweep: on a loaded CI machine that took
-        # over 15 s, which is start-up, not what is tested here
+        # the worker joined before the sweep: its start is not what is tested here
         with Client(scheduler_file=str(scheduler_file), timeout="120s") as probe:
             probe.wait_for_workers(1, timeout=120)
 
