@@ -29,6 +29,7 @@ measured run's (more test images, another attack) is flagged, its evaluation tak
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import statistics
 from collections import defaultdict
@@ -312,33 +313,29 @@ def estimate_configs(
     trainer = trainer or _Trainer(epoch_seconds(runs, machine))
     mine = [run for run in runs if run.chapter == chapter]
     total = Estimate(unrun={chapter} if not mine else set())
+    if not configs:
+        return total
+    # what each measured run was, worked out once for every config (a ladder's rungs)
+    measured = [_Reference(run, settings) for run in mine if (settings := _config_of(run, configs[0])) is not None]
     for config in configs:
         part = Estimate()
-        plan = get_chapter(chapter).plan(config)
-        measured = [(run, settings) for run in mine if (settings := _config_of(run, config)) is not None]
         # runs under the same settings but seeds and budgets; the latest is the reference, else the latest run
-        alike = [(run, settings) for run, settings in measured if _comparable(settings) == _comparable(config)]
+        alike = [ref for ref in measured if ref.comparable == _comparable(config)]
         reference = (alike or measured or [None])[-1]
         # a seed a run under these very settings (budgets included) ran, its models still in the
         # cache: its models and rows are there (a plan may list models under other keys than they
         # train under: the NsLoss chapter's fine-tuned ones)
-        done = {
-            seed
-            for run, settings in alike
-            if _budgets(settings) == _budgets(config) and _still_cached(run)
-            for seed in _seeds(settings)
-        }
+        done = {seed for ref in alike if ref.budgets == _budgets(config) and ref.still_cached for seed in ref.seeds}
         per_model = 0.0
         if reference is not None:
-            run, settings = reference
-            per_model = run.evaluation() / max(1, len(get_chapter(chapter).plan(settings).specs))
-            part.overhead += run.overhead()
+            per_model = reference.evaluation_per_model
+            part.overhead += reference.run.overhead()
             if not alike:
                 part.notes.append(
                     f"{chapter}: settings other than seeds and budgets differ from its measured run (under "
-                    f"{run.label}): its evaluation per model is taken as measured there"
+                    f"{reference.run.label}): its evaluation per model is taken as measured there"
                 )
-        for spec in sorted(plan.specs.values(), key=lambda s: s.epochs):
+        for spec in sorted(get_chapter(chapter).plan(config).specs.values(), key=lambda s: s.epochs):
             if spec.seed in done:
                 part.models += 1
                 part.cached += 1
@@ -347,6 +344,26 @@ def estimate_configs(
             part.evaluation += per_model
         total.add(part)
     return total
+
+
+class _Reference:
+    """A measured run of a chapter with its settings, and what an estimate asks of it, each worked
+    out once (a plan, the cache's files)."""
+
+    def __init__(self, run: Measured, settings: Config) -> None:
+        self.run, self.settings = run, settings
+        self.comparable = _comparable(settings)
+        self.budgets = _budgets(settings)
+        self.seeds = _seeds(settings)
+
+    @functools.cached_property
+    def evaluation_per_model(self) -> float:
+        """Its evaluation divided by the models its plan lists."""
+        return self.run.evaluation() / max(1, len(get_chapter(self.run.chapter).plan(self.settings).specs))
+
+    @functools.cached_property
+    def still_cached(self) -> bool:
+        return _still_cached(self.run)
 
 
 def run_estimate(
