@@ -91,3 +91,12 @@ def test_a_documented_command_works_as_written(tmp_path, monkeypatch, shared_smo
             (tmp_path / args[i + 1]).write_text(yaml.safe_dump({chapter: settings}))
     result = run_cli(*args)
     assert result.returncode == 0, (result.stdout + result.stderr)[-2000:]
+
+
+def test_readme_is_a_guide_not_a_measurement_log():
+    """Issue 33: README at most a third of the 16 kB it had grown to, and no measurement history
+    (commit hashes, dated or repeated timings): those live in benchmarks/results/."""
+    text = (REPO / "README.md").read_text()
+    assert len(text.encode()) <= 16_000 // 3, len(text.encode())
+    assert not re.findall(r"\b[0-9a-f]{7,40}\b", text), "a commit hash: measurement history"
+    assert not re.findall(r"\b20\d\d-\d\d-\d\d\b", text), "a date: measurement history"
