@@ -22,6 +22,7 @@ from robinterp.experiments import (
 from robinterp.experiments.common import Plan
 from robinterp.paths import plain_name
 from robinterp.profiles import load_yaml, profile_overrides, section
+from robinterp.reports.scoreboard import BESIDE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +75,12 @@ def get_chapter(name: str) -> Chapter:
 
 def readers() -> list[str]:
     return [name for name, spec in CHAPTERS.items() if spec.reads_others]
+
+
+def labels_read(label: str) -> tuple[str, ...]:
+    """The runs a reader chapter under ``label`` reads: the other chapters' under the same label,
+    and the profile the scoreboard shows beside it (``scoreboard.BESIDE``)."""
+    return tuple(dict.fromkeys((label, BESIDE)))
 
 
 def resolve_config(

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from robinterp import RobinterpError, stamps
-from robinterp.chapters import get_chapter, parameter_names, readers
+from robinterp.chapters import get_chapter, labels_read, parameter_names, readers
 from robinterp.config import Config, ConfigError
 from robinterp.paths import COSTS_FILE, LABEL_ENV, RESULTS_ENV, build_root, no_link_below, project_root
 
@@ -175,7 +175,7 @@ def chapter_stamp(chapter: str, config: Config, label: str, upstream: dict[str, 
     reads the others' results takes their stamps from ``upstream``, or else as executed."""
     spec = get_chapter(chapter)
     if spec.reads_others and upstream is None:
-        upstream = stamps.upstream(build_root() / "executed", readers())
+        upstream = stamps.upstream(build_root() / "executed", readers(), labels_read(label))
     return stamps.chapter_stamp(
         project_root() / spec.notebook,
         {**config.to_parameters(), "profile": label},

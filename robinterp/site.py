@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from robinterp import RobinterpError, executors, stamps
-from robinterp.chapters import CHAPTERS, readers
+from robinterp.chapters import CHAPTERS, labels_read, readers
 from robinterp.config import Config
 from robinterp.executors import Executor, Task
 from robinterp.notebooks import ChapterFailed, chapter_stamp, execute, is_current
@@ -106,7 +106,11 @@ def publish(
     # the stamps every chapter will have once this build is done: the readers' from the others'
     will_have: dict[str, str] = {}
     for name, (config, label) in sorted(configs.items(), key=lambda item: CHAPTERS[item[0]].reads_others):
-        upstream = stamps.upstream(build / "executed", readers(), will_have) if CHAPTERS[name].reads_others else None
+        upstream = (
+            stamps.upstream(build / "executed", readers(), labels_read(label), will_have)
+            if CHAPTERS[name].reads_others
+            else None
+        )
         will_have[f"{label}/{name}"] = chapter_stamp(name, config, label, upstream)
     tasks: list[Task] = []
     outcomes: dict[str, Path | RobinterpError] = {}

@@ -86,13 +86,20 @@ def forget(output: Path) -> None:
     stamp_path(output).unlink(missing_ok=True)
 
 
-def upstream(executed: Path, readers: Iterable[str], overrides: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The stamps of every executed chapter under ``executed`` (one folder per label) that is not
-    one of ``readers``, by "label/chapter", with ``overrides`` (the stamps a build is about to
-    make current) taking precedence."""
+def upstream(
+    executed: Path, readers: Iterable[str], labels: Iterable[str], overrides: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The stamps of the executed chapters under ``executed`` (one folder per label) that a reader
+    reads: those run under one of ``labels`` that are not ``readers`` themselves, by
+    "label/chapter", with ``overrides`` (the stamps a build is about to make current) taking
+    precedence. A run under any other label (a ``--set`` run, a config file's, a Lab session's)
+    changes no reader's stamp."""
     found = {}
-    skip = set(readers)
+    skip, read = set(readers), set(labels)
     for path in sorted(Path(executed).glob(f"*/*{SUFFIX}")):
-        if path.stem not in skip:
+        if path.stem not in skip and path.parent.name in read:
             found[f"{path.parent.name}/{path.stem}"] = path.read_text().strip()
-    return {**found, **(overrides or {})}
+    for key, stamp in (overrides or {}).items():
+        if key.split("/")[0] in read:
+            found[key] = stamp
+    return found

@@ -448,6 +448,13 @@ def test_a_chapter_is_current_until_its_notebook_settings_code_or_inputs_change(
     assert notebooks.chapter_stamp("reader", config, "good", {"good/toy": stamp}) == before
     stamps.record(out, "0" * 16)
     assert notebooks.chapter_stamp("reader", config, "good") != before
+    # ... but only those of its own label and the paper profile's, which it reads: a run under any
+    # other label (a --set run, a config file's, a Lab session's) leaves it current
+    before = notebooks.chapter_stamp("reader", config, "good")
+    for label, reads in (("good-set-1234abcd", False), ("adhoc-99", False), ("paper", True)):
+        (build_root() / "executed" / label).mkdir()
+        stamps.record(build_root() / "executed" / label / "toy.ipynb", "1" * 16)
+        assert (notebooks.chapter_stamp("reader", config, "good") != before) == reads, label
     path.write_text(path.read_text().replace("10 / divisor", "20 / divisor"))  # the notebook
     assert notebooks.chapter_stamp("toy", config, "good") != stamp
     # a failed run leaves no stamp, and so nothing a later book could keep

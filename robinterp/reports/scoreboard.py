@@ -306,7 +306,11 @@ def chapter_rows(root: Path, profile: str, paper: PaperChapter) -> pd.DataFrame:
     return normalise(paper, pd.read_csv(path))
 
 
-def scoreboard(root: Path, profile: str = "default", other: str = "paper") -> pd.DataFrame:
+BESIDE = "paper"
+"""The profile whose verdicts the scoreboard shows beside each claim's, where it was run."""
+
+
+def scoreboard(root: Path, profile: str = "default", other: str = BESIDE) -> pd.DataFrame:
     """Every paper chapter's headline verdicts under ``profile``, with the ``other`` profile's
     verdict beside each claim where that profile was run, then the claims no profile here tests."""
     frames = []
