@@ -48,14 +48,16 @@ def listing(profile: str = "default") -> pd.DataFrame:
             continue
         for record in table.to_dict("records"):
             dataset = record.get("dataset")
+            trained_under = _trained_config(str(record["cache_key"]))
             rows.append(
                 {
                     "chapter": chapter,
                     "label": record["method"],
                     "seed": int(record["seed"]),
-                    "dataset": dataset if isinstance(dataset, str) else "",
+                    # a chapter on one data set does not tabulate it: its model's spec says it
+                    "dataset": dataset if isinstance(dataset, str) else trained_under.get("dataset", ""),
                     "method": record.get("trained_by", ""),
-                    "epochs": _epochs(str(record["cache_key"])),
+                    "epochs": float(trained_under.get("epochs", math.nan)),
                     "clean accuracy (%)": 100 * float(record["test_accuracy"]),
                     "key": str(record["cache_key"]),
                 }
@@ -63,12 +65,15 @@ def listing(profile: str = "default") -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
-def _epochs(key: str) -> float:
+def _trained_config(key: str) -> dict:
+    """The training spec of the cached model ``key``, as its entry records it; empty where the entry
+    is not in this cache (another machine trained it)."""
     path = cache_root() / "models" / key / cache.META
     try:
-        return float(_spec_config(json.loads(path.read_text()))["epochs"])
+        config = _spec_config(json.loads(path.read_text()))
     except (OSError, ValueError, KeyError, TypeError):
-        return math.nan  # the entry is not in this cache (another machine trained it)
+        return {}
+    return config if isinstance(config, dict) else {}
 
 
 def _row(chapter: str, label: str, seed: int, profile: str, dataset: str | None) -> pd.Series:

@@ -4,6 +4,8 @@ exported with a card."""
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 import torch
@@ -11,6 +13,7 @@ from safetensors.torch import load_file
 
 from robinterp import RobinterpError, data, models, train, trained
 from robinterp.paths import build_root
+from tests.conftest import run_cli
 
 SPEC = train.TrainSpec(model="small_cnn", width=4, train_size=128, epochs=0.25, dataset="mnist", seed=0)
 
@@ -36,6 +39,7 @@ def test_a_model_is_listed_loaded_by_its_label_and_reproduces_the_pages_accuracy
     listed = trained.listing("default")
     assert listed[["chapter", "label", "seed", "key"]].values.tolist() == [["robust_models", "PGD-AT", 0, meta["key"]]]
     assert listed["epochs"].tolist() == [0.25]
+    assert listed["dataset"].tolist() == ["mnist"]  # from the model's spec: the table has no such column
     loaded = trained.load_model("robust_models", "PGD-AT", seed=0)
     for (name, mine), theirs in zip(model.state_dict().items(), loaded.state_dict().values()):
         assert torch.equal(mine.cpu(), theirs), name
@@ -61,3 +65,36 @@ def test_a_model_not_trained_here_is_a_message_saying_which_command_trains_it(pu
         trained.load_model("scaat", "SCAAT")
     with pytest.raises(RobinterpError, match="unknown chapter"):
         trained.load_model("nope", "x")
+
+
+def test_the_export_command_writes_the_weights_and_a_card_and_refuses_an_untrained_label(published, tmp_path):
+    model, meta = published
+    folder = tmp_path / "exported"
+    result = run_cli(
+        "models", "--profile", "default", "export", "robust_models", "PGD-AT", "--seed", "0", "--to", str(folder)
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in folder.iterdir()) == ["MODEL_CARD.md", "card.json", "weights.safetensors"]
+    weights = load_file(str(folder / "weights.safetensors"))
+    assert weights.keys() == model.state_dict().keys()
+    assert all(torch.equal(weights[k], v.cpu()) for k, v in model.state_dict().items())
+    card = json.loads((folder / "card.json").read_text())
+    assert (card["chapter"], card["label"], card["seed"], card["profile"]) == ("robust_models", "PGD-AT", 0, "default")
+    config = card["config"]
+    assert config["method"] == SPEC.method == "standard"  # what trained the label
+    assert {k: config[k] for k in ("model", "width", "train_size", "epochs", "dataset", "seed")} == {
+        "model": "small_cnn",
+        "width": 4,
+        "train_size": 128,
+        "epochs": 0.25,
+        "dataset": "mnist",
+        "seed": 0,
+    }  # the config it was trained under
+    assert card["key"] == meta["key"]
+
+    # a label the chapter did not train: one line, exit 2, and no folder made
+    untrained = tmp_path / "untrained"
+    result = run_cli("models", "export", "robust_models", "standard", "--seed", "0", "--to", str(untrained))
+    assert result.returncode == 2 and result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1 and "no model 'standard' at seed 0" in result.stderr
+    assert not untrained.exists()
