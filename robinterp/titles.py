@@ -65,3 +65,31 @@ NORM_TITLES = {"linf": "L∞", "l2": "L2"}
 def norm_title(name: str) -> str:
     """A norm's name as pages and figures show it: "linf" is L∞."""
     return NORM_TITLES.get(name, name)
+
+
+# how pages name the architectures (robinterp.models.MODELS' keys) and optimisers (robinterp.train.OPTIMIZERS')
+MODEL_TITLES = {
+    "small_cnn": "small CNN",
+    "sgt_cnn": "the SGT code's CNN",
+    "alexnet28": "AlexNet (small images)",
+    "resnet18": "ResNet-18",
+    "preresnet10": "PreResNet-10",
+    "vgg": "VGG",
+    "vgg19": "VGG-19",
+}
+OPTIMIZER_TITLES = {"sgd": "SGD", "adam": "Adam", "adadelta": "Adadelta"}
+
+
+def model_title(name: str) -> str:
+    """An architecture's name as pages show it: "small_cnn" is small CNN."""
+    return MODEL_TITLES.get(name, name)
+
+
+def optimizer_title(name: str) -> str:
+    """An optimiser's name as pages show it: "adam" is Adam."""
+    return OPTIMIZER_TITLES.get(name, name)
+
+
+def params_text(text: str) -> str:
+    """A method entry's changed parameters (``name=value, ...``) with norms by their titles."""
+    return re.sub(r"\bnorm=(\w+)", lambda m: f"norm={norm_title(m.group(1))}", text)

@@ -143,9 +143,9 @@ def test_an_error_keeps_what_failed_and_how_to_fix_it_when_cut():
 
 def test_labels_are_plain_names_in_any_alphabet():
     cfg = RobustModelsConfig.from_mapping(
-        {"methods": {"Linf eps 4/255 t 20": {"method": "pgd_at"}, "λ 0.1 (ours)": {"method": "standard"}}}
+        {"methods": {"Linf eps 4/255 (20 steps)": {"method": "pgd_at"}, "λ 0.1 (ours)": {"method": "standard"}}}
     )
-    assert cfg.labels() == ["Linf eps 4/255 t 20", "λ 0.1 (ours)"]
+    assert cfg.labels() == ["Linf eps 4/255 (20 steps)", "λ 0.1 (ours)"]
 
 
 def test_an_empty_section_runs_the_defaults_and_says_so_in_the_label(tmp_path):

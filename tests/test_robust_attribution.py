@@ -65,7 +65,7 @@ def test_the_alignment_models_teacher_is_its_listed_pgd_l2_entry():
         )
         == "PGD-L2"
     )
-    grid_twin = next(e for e in cfg.grid if e.label == "L2 eps 2.42 t 5")
+    grid_twin = next(e for e in cfg.grid if e.label == "L2 eps 2.42 (5 steps)")
     assert grid_twin.values == next(e for e in cfg.methods if e.label == "PGD-L2").values
 
 
@@ -91,7 +91,7 @@ def synthetic(cfg, random_share: int = 90):
     rows = []
     for seed in cfg.seeds:
         for source, share in shares.items():
-            if source in set(grid.label) - {"L2 eps 2.42 t 5"} and seed not in cfg.grid_seeds:
+            if source in set(grid.label) - {"L2 eps 2.42 (5 steps)"} and seed not in cfg.grid_seeds:
                 continue
             rankings = {"saliency": share} if source != "random" else {"random": share}
             if source == "alignment":
@@ -198,8 +198,10 @@ def test_table_1_puts_the_papers_accuracy_beside_ours_for_the_setting_each_stand
     cfg = chapter.RobustAttributionConfig()
     roar = synthetic(cfg)[0]
     table = report.table1(cfg, roar)
-    row = table.xs(("l2", 2.42, 5), level=["norm", "eps", "t"])
-    assert row["20% paper"].iloc[0] == 88.4 and row["80% paper"].iloc[0] == 63.74  # L2 1.5, t 20
+    row = table.xs(("L2", 2.42, 5), level=["norm", "eps", "steps"])
+    assert row["20% paper"].iloc[0] == 88.4 and row["80% paper"].iloc[0] == 63.74  # L2 1.5, 20 steps
+    assert row.index.get_level_values("paper steps")[0] == "20"
+    assert set(table.index.get_level_values("norm")) == {"L2", "L∞"}  # as the page names them
     assert row["20% ours"].iloc[0] == pytest.approx(50)
     assert list(table.columns[:2]) == ["20% ours", "20% paper"]
 
@@ -242,7 +244,7 @@ def test_a_grid_model_equal_to_a_listed_one_counts_its_retrainings_once():
             {
                 "method": label,
                 "seed": seed,
-                "cache_key": "twin" if label in ("PGD-L2", "L2 eps 2.42 t 5") and seed == 0 else f"{label}{seed}",
+                "cache_key": "twin" if label in ("PGD-L2", "L2 eps 2.42 (5 steps)") and seed == 0 else f"{label}{seed}",
             }
             for label, seed in keyed
         ]

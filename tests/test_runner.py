@@ -177,10 +177,41 @@ def test_the_whole_book_builds_under_smoke_and_every_number_in_its_prose_is_glue
         assert "not executed" not in page and "np.float64" not in page
         # every table it saved is documented on the Results page and linked from its own for download
         from robinterp import results as results_data
+        from robinterp import titles as titles_module
 
         for table in results.glob("*.csv"):
             assert not results_data.undocumented(table.stem, list(pd.read_csv(table, nrows=0).columns)), table
         assert "verdicts.csv" in page and "_downloads" in page
+        # every verdict row names its data set by title (and, read alone, its models: SCAAT's name SCAAT)
+        verdicts = pd.read_csv(results / "verdicts.csv")
+        titles = set(titles_module.DATASET_TITLES.values())
+        if chapter == "synthesis":  # the scoreboard: its claims not testable here have none
+            verdicts = verdicts[verdicts.verdict != "not testable here"]
+        assert set(verdicts["data set"]) <= titles, (chapter, set(verdicts["data set"]))
+        if chapter == "scaat":
+            assert verdicts["claim"].str.startswith("SCAAT: ").all()
+    # each paper chapter's page opens with its reproduction summary, counted from the verdicts it saved,
+    # as the synthesis's scoreboard counts them; every claim not testable here with its reason
+    from robinterp.reports import scoreboard, summary
+
+    board = pd.read_csv(build_root() / "results" / "smoke" / "synthesis" / "claims.csv")
+    for paper in scoreboard.PAPERS:
+        nb = json.loads((build_root() / "executed" / "smoke" / f"{paper.chapter}.ipynb").read_text())
+        shown = "".join(  # the summary as glued (markdown), and as the page renders it
+            "".join(o["data"]["application/papermill.record/text/markdown"])
+            for c in nb["cells"]
+            for o in c.get("outputs", [])
+            if o.get("metadata", {}).get("scrapbook", {}).get("name") == "reproduction_summary"
+        )
+        tested = int(re.search(r"\*\*Claims tested here: (\d+)\*\*", shown).group(1))
+        page = (build_root() / "html" / "book" / "chapters" / f"{paper.chapter}.html").read_text()
+        assert f"Claims tested here: {tested}</strong>" in page, paper.chapter
+        verdicts = pd.read_csv(build_root() / "results" / "smoke" / paper.chapter / "verdicts.csv")
+        on_board = board[(board.paper == paper.paper) & ~board.verdict.isin([scoreboard.UNTESTABLE])]
+        assert tested == len(summary.claims(paper.chapter, verdicts)) == len(on_board), paper.chapter
+        for line in shown.splitlines():
+            if line.startswith("- ") and "): " in line:
+                assert line.split("): ", 1)[1].strip(" ."), line  # a reason
     # a new user's path from the built book: a page links its CSV, the Results page says what its columns
     # mean, the page's PGD-AT model loads by its label and gives the page's clean accuracy again, and
     # it exports with its card
@@ -201,6 +232,33 @@ def test_the_whole_book_builds_under_smoke_and_every_number_in_its_prose_is_glue
     spec = card["config"]
     test = data.load(spec["dataset"], "test").subset(spec["accuracy_size"], train.ACCURACY_SUBSET_SEED)
     assert train.accuracy(model, test) == pytest.approx(recorded, abs=1e-6)
+    # ... and as README shows it, in a notebook of the user's own (a kernel of the book's environment)
+    from nbclient import NotebookClient
+
+    own = nbformat.v4.new_notebook()
+    own.cells = [
+        nbformat.v4.new_code_cell(
+            "from robinterp import data, train\n"
+            "from robinterp.trained import load_model\n"
+            'model = load_model("robust_models", "PGD-AT", seed=0, profile="smoke")\n'
+            f"test = data.load({spec['dataset']!r}, 'test').subset({spec['accuracy_size']!r}, train.ACCURACY_SUBSET_SEED)\n"
+            "print(repr(train.accuracy(model, test)))"
+        )
+    ]
+    NotebookClient(own, timeout=300, kernel_name="python3").execute()
+    assert float(own.cells[0].outputs[0]["text"]) == pytest.approx(recorded, abs=1e-6)
+    # a second config run of the chapter (one setting changed, its models from the cache) and the
+    # book's run, combined into one table by `robinterp results`, with the run and config as columns
+    settings = {"saliency_images": 3}
+    runner.run("robust_models", "smoke", settings=settings)
+    _, other = chapters.resolve_config("robust_models", "smoke", settings=settings)
+    combined = build_root() / "both.csv"
+    done = run_cli("results", "training", "--chapter", "robust_models", "--to", str(combined))
+    assert done.returncode == 0, done.stderr
+    both = pd.read_csv(combined)
+    assert set(both.run) == {"smoke", other} and both.groupby("run").config.nunique().eq(1).all()
+    assert both.config.nunique() == 2
+    assert (both[both.run == other].test_accuracy.values == both[both.run == "smoke"].test_accuracy.values).all()
     # built again with nothing changed: every chapter is kept, none runs, the book is rebuilt
     executed = {p: p.stat().st_mtime_ns for p in (build_root() / "executed" / "smoke").glob("*.ipynb")}
     capsys.readouterr()

@@ -60,3 +60,19 @@ def test_the_set_up_puts_ours_beside_the_papers_for_every_aspect(chapter):
     rows = table.splitlines()[2:]
     assert len(rows) == len(ours) and all(len(re.findall(r"\|", row)) == 4 for row in rows)
     assert all(value.strip() for _, value in ours)
+    # names as a reader reads them: no registry key of a data set, architecture, optimiser or norm
+    from robinterp import data, models, train
+
+    keys = [*data.DATASETS, *models.MODELS, *train.OPTIMIZERS, "linf", "l2"]
+    shown = " ".join(value for _, value in ours)
+    leaked = [key for key in keys if re.search(rf"(?<![\w-]){re.escape(key)}(?![\w-])", shown)]
+    assert not leaked, (leaked, shown)
+
+
+def test_every_data_set_architecture_and_optimiser_has_a_title():
+    from robinterp import data, models, titles, train
+
+    assert set(data.DATASETS) <= set(titles.DATASET_TITLES)
+    assert set(models.MODELS) <= set(titles.MODEL_TITLES)
+    assert set(train.OPTIMIZERS) <= set(titles.OPTIMIZER_TITLES)
+    assert titles.params_text("eps=2.42, norm=l2, steps=5") == "eps=2.42, norm=L2, steps=5"

@@ -53,11 +53,11 @@ def radius_mapping(linf_reference: float, pixels: int) -> pd.DataFrame:
 
 
 def grid_label(norm: str, eps: float, steps: int) -> str:
-    return f"{'L2' if norm == 'l2' else 'Linf'} eps {eps:g} t {steps}"
+    return f"{'L2' if norm == 'l2' else 'Linf'} eps {eps:g} ({steps} steps)"
 
 
 def pgd_grid(mapping: pd.DataFrame, steps: tuple[int, ...], eps_warmup: float) -> tuple[MethodEntry, ...]:
-    """One ``pgd_at`` entry per radius of ``mapping`` and step count, labelled by norm, eps, t."""
+    """One ``pgd_at`` entry per radius of ``mapping`` and step count, labelled by norm, eps and steps."""
     return method_table(
         {
             grid_label(row.norm, row.eps, t): {

@@ -429,7 +429,7 @@ def claims(
         rows += _trend_rows(sweep, "lambda", "Table 5", _curve_collapse(sweep, "lambda"))
     if curve["epoch"].nunique() > 1:
         rows += _trend_rows(curve, "epoch", "Figure 4", _curve_collapse(curve, "epoch"))
-    return pd.DataFrame(rows)
+    return rules.with_data_set(pd.DataFrame(rows), cfg.dataset)
 
 
 def _curve_collapse(table: pd.DataFrame, setting: str) -> str:

@@ -132,13 +132,15 @@ def settings_table(settings: pd.DataFrame) -> pd.DataFrame:
     shown = settings.set_index("label").rename_axis("model")
     paper_eps = [_paper_eps_label(n, e) for n, e in zip(shown["norm"], shown["paper_eps"])]
     return shown.assign(
-        paper_eps=paper_eps, paper_steps=shown["paper_steps"].map(lambda t: "—" if pd.isna(t) else f"{int(t)}")
-    ).rename(columns={"paper_eps": "paper eps", "paper_steps": "paper t"})
+        norm=shown["norm"].map(norm_title),
+        paper_eps=paper_eps,
+        paper_steps=shown["paper_steps"].map(lambda t: "—" if pd.isna(t) else f"{int(t)}"),
+    ).rename(columns={"paper_eps": "paper eps", "paper_steps": "paper steps"})
 
 
 def radius_panel(cfg: RobustAttributionConfig, alignment: pd.DataFrame, robust: pd.DataFrame) -> pd.DataFrame:
     """Per grid model and seed: each alignment measure and its PGD accuracy (%) in its own norm,
-    tidy (norm, eps, t, seed, measure, value), for the figure against the radius."""
+    tidy (norm, eps, training attack, seed, measure, value), for the figure against the radius."""
     from robinterp.experiments.robust_attribution import ALIGNMENT_MEASURES
 
     per_model = alignment.groupby(["method", "seed", "measure"])["score"].mean()
@@ -146,7 +148,12 @@ def radius_panel(cfg: RobustAttributionConfig, alignment: pd.DataFrame, robust: 
     rows = []
     for row in grid_settings(cfg).itertuples():
         for seed in cfg.grid_seeds:
-            where = {"norm": norm_title(row.norm), "eps": row.eps, "t": f"{row.steps} steps", "seed": seed}
+            where = {
+                "norm": norm_title(row.norm),
+                "eps": row.eps,
+                "training attack": f"{row.steps} steps",
+                "seed": seed,
+            }
             rows += [{**where, "measure": m, "value": per_model[row.label, seed, m]} for m in ALIGNMENT_MEASURES]
             rows.append(
                 {
@@ -181,16 +188,19 @@ def table1(cfg: RobustAttributionConfig, roar: pd.DataFrame) -> pd.DataFrame:
     merged["paper_eps"] = merged["paper_eps"].round(6)
     merged = merged.merge(paper, on=["norm", "paper_eps", "paper_steps", "fraction"], how="left")
     merged["paper eps"] = [_paper_eps_label(n, e) for n, e in zip(merged["norm"], merged["paper_eps"])]
-    merged["paper t"] = merged["paper_steps"].map(lambda t: "—" if pd.isna(t) else f"{int(t)}")
+    merged["paper steps"] = merged["paper_steps"].map(lambda t: "—" if pd.isna(t) else f"{int(t)}")
+    merged["norm"] = merged["norm"].map(norm_title)
     wide = merged.pivot_table(
-        index=["norm", "eps", "steps", "paper eps", "paper t"],
+        index=["norm", "eps", "steps", "paper eps", "paper steps"],
         columns="fraction",
         values=["ours", "paper"],
         aggfunc="first",
     )
     wide.columns = [f"{int(round(100 * f))}% {who}" for who, f in wide.columns]
     order = [f"{int(round(100 * f))}% {who}" for f in sorted(set(merged["fraction"])) for who in ("ours", "paper")]
-    return wide[[c for c in order if c in wide.columns]].rename_axis(["norm", "eps", "t", "paper eps", "paper t"])
+    return wide[[c for c in order if c in wide.columns]].rename_axis(
+        ["norm", "eps", "steps", "paper eps", "paper steps"]
+    )
 
 
 def _pair(scores: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
@@ -410,7 +420,7 @@ def claims(
                 "teacher's saliency - own map (ms per image; repeats in place of seeds)",
                 rules.ordering(diff, effects.smallest("time", 1e3 * timed[teacher].mean()), over="seeds"),
             )
-    return pd.DataFrame(rows)
+    return rules.with_data_set(pd.DataFrame(rows), cfg.dataset)
 
 
 def cost_ratios(cost: pd.DataFrame) -> dict[str, float]:

@@ -125,4 +125,4 @@ def claims(cfg: RobustModelsConfig, robust: pd.DataFrame, align: pd.DataFrame) -
             .row(),
         }
     )
-    return pd.DataFrame(rows)
+    return rules.with_data_set(pd.DataFrame(rows), cfg.dataset)

@@ -47,6 +47,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from robinterp.titles import dataset_title
+
 CONSISTENT = "consistent"
 INCONSISTENT = "inconsistent"
 NO_DIFFERENCE = "no meaningful difference"
@@ -743,9 +745,23 @@ def tally(verdicts: Sequence[str] | pd.Series) -> str:
     return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
+DATA_SET = "data set"
+
+
+def with_data_set(verdicts: pd.DataFrame, dataset: str | pd.Series) -> pd.DataFrame:
+    """``verdicts`` with the data set each row was measured on, by its title, right after the claim:
+    a row read on its own (a CSV, the scoreboard) names its data set as well as its models.
+    ``dataset``: one registry key for every row, or one per row."""
+    titles = dataset.map(dataset_title) if isinstance(dataset, pd.Series) else dataset_title(dataset)
+    out = verdicts.drop(columns=DATA_SET, errors="ignore")
+    out.insert(int("claim" in out.columns), DATA_SET, titles)
+    return out
+
+
 def page_view(verdicts: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     """A verdict table as a page shows it, narrow enough for the page: one row per claim, the
-    verdict first (with the reason where it is not judged), then the effect with its 95% interval
+    verdict first (with the reason where it is not judged), the data set where the table names it,
+    then the effect with its 95% interval
     in one cell, the smallest effect it was judged by, the paper's value where a row has one
     (magnitudes), n and the seeds agreeing."""
 
@@ -762,9 +778,11 @@ def page_view(verdicts: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     if "paper" in verdicts and verdicts["paper"].notna().any():  # magnitudes: the paper's value beside ours
         paper["paper"] = ["—" if pd.isna(v) else f"{v:.{digits}g}" for v in verdicts["paper"]]
     smallest = verdicts.get("smallest effect", pd.Series(np.nan, index=verdicts.index))
+    data_set = {DATA_SET: verdicts[DATA_SET].to_list()} if DATA_SET in verdicts else {}
     return pd.DataFrame(
         {
             "verdict": [verdict(row) for _, row in verdicts.iterrows()],
+            **data_set,
             "effect [95% interval]": [effect(row) for _, row in verdicts.iterrows()],
             "δ": ["—" if pd.isna(v) else f"{v:.{digits}g}" for v in smallest],
             **paper,

@@ -7,7 +7,7 @@ import pandas as pd
 from robinterp.experiments import common
 from robinterp.experiments.saliency_guided_training import SaliencyGuidedConfig
 from robinterp.reports import effects, rules
-from robinterp.titles import attack_title
+from robinterp.titles import attack_title, dataset_title
 
 
 def _at(curves: pd.DataFrame, attack: str, eps: float, label: str) -> pd.Series:
@@ -76,7 +76,7 @@ def paper_radii(dataset: str) -> tuple[dict[str, float], str]:
 
     if dataset in GUESMI_RADII:
         return GUESMI_RADII[dataset], ""
-    return GUESMI_RADII["mnist"], f" (the paper has no {dataset}: its MNIST radii)"
+    return GUESMI_RADII["mnist"], f" (the paper has no {dataset_title(dataset)}: its MNIST radii)"
 
 
 def roles(cfg: SaliencyGuidedConfig) -> dict[str, str]:
@@ -297,10 +297,10 @@ def magnitudes(cfg: SaliencyGuidedConfig, robust: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def verdict_table(point: pd.DataFrame, gains: pd.DataFrame, ranges: pd.DataFrame) -> pd.DataFrame:
+def verdict_table(point: pd.DataFrame, gains: pd.DataFrame, ranges: pd.DataFrame, dataset: str) -> pd.DataFrame:
     """The chapter's saved verdicts (what the scoreboard reads): the point claims, the gains, and
-    the range claims with their attack in the claim's text."""
+    the range claims with their attack in the claim's text; every row on ``dataset``."""
     ranged = ranges.assign(claim=ranges["claim"] + " (" + ranges["attack"].map(attack_title) + ")").drop(
         columns="attack"
     )
-    return pd.concat([point, gains, ranged], ignore_index=True)
+    return rules.with_data_set(pd.concat([point, gains, ranged], ignore_index=True), dataset)

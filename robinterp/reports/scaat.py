@@ -101,7 +101,7 @@ def claims(cfg: SCAATConfig, measures: pd.DataFrame, removal: pd.DataFrame) -> p
                 ).gated(gate)
                 rows.append(
                     {
-                        "claim": f"{measure.claim} than {baseline} ({dataset_title(dataset)})",
+                        "claim": f"{scaat}: {measure.claim} than {baseline} ({dataset_title(dataset)})",
                         "measure": measure.title,
                         "dataset": dataset,
                         "versus": baseline,
@@ -114,7 +114,7 @@ def claims(cfg: SCAATConfig, measures: pd.DataFrame, removal: pd.DataFrame) -> p
             ).gated(gate)
             rows.append(
                 {
-                    "claim": f"{ACCURACY.claim} against {baseline} (within {cfg.accuracy_margin:g}, "
+                    "claim": f"{scaat}: {ACCURACY.claim} against {baseline} (within {cfg.accuracy_margin:g}, "
                     f"{dataset_title(dataset)})",
                     "measure": ACCURACY.title,
                     "dataset": dataset,
@@ -123,7 +123,8 @@ def claims(cfg: SCAATConfig, measures: pd.DataFrame, removal: pd.DataFrame) -> p
                     **judged.row(),
                 }
             )
-    return pd.DataFrame(rows)
+    verdicts = pd.DataFrame(rows)
+    return rules.with_data_set(verdicts, verdicts["dataset"]) if len(verdicts) else verdicts
 
 
 def ablation(cfg: SCAATConfig, measures: pd.DataFrame, removal: pd.DataFrame) -> pd.DataFrame:

@@ -26,7 +26,7 @@ INTERVAL_RULE = "interval over seeds"  # the book's rule (robinterp.reports.rule
 SEED_RULE = "older rule"  # verdict tables saved by an older build: their levels are not this rule's
 OLD_LEVELS = ("reproduced", "partly", "not reproduced", "contradicted")
 # what the page shows of each claim, the verdict first; the saved table also has the measure
-SHOWN = ("verdict", "ours", "rule", "paper's value", "where")
+SHOWN = ("verdict", "data set", "ours", "rule", "paper's value", "where")
 # what the page shows of each claim
 CLAIM_SHOWN = ("verdict", "sub-rows", "where", "seeds for 2δ")
 
@@ -52,8 +52,6 @@ class PaperChapter:
     context: tuple[str, ...] = ()
     """Columns of the chapter's verdicts that complete its claim's text (SCAAT's "sparser maps"
     needs the measure and the data set); they tell the claim's sub-rows apart."""
-    subject: str = ""
-    """What the claims are about, where their text does not say it ("SCAAT's maps against ST's: ")."""
 
 
 # claims the SGT chapter judges for another paper: Karkehabadi et al.'s, that standard training
@@ -87,7 +85,6 @@ PAPERS = (
             frame["versus method"] == "standard" if "versus method" in frame.columns else frame["versus"] == "ST"
         ],
         ("measure",),
-        "SCAAT: ",
     ),
 )
 
@@ -198,7 +195,9 @@ def normalise(paper: PaperChapter, frame: pd.DataFrame) -> pd.DataFrame:
         {
             "paper": paper.paper,
             "claim": claims,
-            "headline": [paper.subject + headline(with_metric_titles(str(c))) for c in frame["claim"]],
+            # a table saved before the data set was a column: not said
+            "data set": frame[rules.DATA_SET].fillna("—") if rules.DATA_SET in frame.columns else "—",
+            "headline": [headline(with_metric_titles(str(c))) for c in frame["claim"]],
             "where": where.fillna("—").astype(str),
             "paper's value": papers_value,
             "ours": [_ours(row) for _, row in frame.iterrows()],
@@ -295,6 +294,7 @@ def chapter_rows(root: Path, profile: str, paper: PaperChapter) -> pd.DataFrame:
                 {
                     "paper": paper.paper,
                     "claim": f"(no results: `robinterp run {paper.chapter} --profile {profile}` makes them)",
+                    "data set": "—",
                     "where": "—",
                     "paper's value": "—",
                     "ours": "—",
@@ -330,6 +330,7 @@ def scoreboard(root: Path, profile: str = "default", other: str = BESIDE) -> pd.
                 {
                     "paper": paper,
                     "claim": claim,
+                    "data set": "—",
                     "where": where,
                     "paper's value": "—",
                     "ours": "—",

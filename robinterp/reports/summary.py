@@ -16,7 +16,7 @@ import pandas as pd
 
 from robinterp import data, paper_numbers
 from robinterp.reports import rules, scoreboard
-from robinterp.titles import attack_title, dataset_title
+from robinterp.titles import attack_title, dataset_title, model_title, optimizer_title, params_text
 
 SETTLED = (*rules.DECISIVE, rules.NO_DIFFERENCE)
 """Verdicts that settle a claim here (either way, or as no meaningful difference)."""
@@ -133,11 +133,11 @@ def _data(cfg: Any, extra: Sequence[str] = ()) -> str:
 
 
 def _network(cfg: Any) -> str:
-    return f"{cfg.model}" + (f", first-layer width {cfg.width}" if cfg.width else "")
+    return model_title(cfg.model) + (f", first-layer width {cfg.width}" if cfg.width else "")
 
 
 def _training(cfg: Any, epochs: str) -> str:
-    return f"{epochs}, {cfg.optimizer} at lr {cfg.lr:g}, batch {cfg.batch_size}"
+    return f"{epochs}, {optimizer_title(cfg.optimizer)} at lr {cfg.lr:g}, batch {cfg.batch_size}"
 
 
 def _seeds(cfg: Any) -> str:
@@ -168,7 +168,7 @@ def _attacks(cfg: Any) -> str:
 
 def setup_rows(chapter: str, cfg: Any) -> list[tuple[str, str]]:
     """The chapter's set-up under ``cfg``, in the aspects of ``PAPER_SETUPS``."""
-    changed = {e.label: e.describe() for e in cfg.methods}
+    changed = {e.label: params_text(e.describe()) for e in cfg.methods}
     methods = ", ".join(
         label if text == "the method's defaults" else f"{label} ({text})" for label, text in changed.items()
     )
@@ -193,7 +193,7 @@ def setup_rows(chapter: str, cfg: Any) -> list[tuple[str, str]]:
             (
                 "training",
                 f"standard training for {cfg.pretrain_epochs:g} epoch(s) (lr {cfg.pretrain_lr:g}), then each method "
-                f"continues it for {cfg.finetune_epochs:g} (lr {cfg.finetune_lr:g}), {cfg.optimizer}, batch "
+                f"continues it for {cfg.finetune_epochs:g} (lr {cfg.finetune_lr:g}), {optimizer_title(cfg.optimizer)}, batch "
                 f"{cfg.batch_size}; {methods}",
             ),
             (
