@@ -190,6 +190,7 @@ def test_the_whole_book_builds_under_smoke_and_every_number_in_its_prose_is_glue
         assert set(verdicts["data set"]) <= titles, (chapter, set(verdicts["data set"]))
         if chapter == "scaat":
             assert verdicts["claim"].str.startswith("SCAAT: ").all()
+        assert re.search(r"<th[^>]*>data set</th>", page), f"{chapter}: its verdicts on the page name no data set"
     # each paper chapter's page opens with its reproduction summary, counted from the verdicts it saved,
     # as the synthesis's scoreboard counts them; every claim not testable here with its reason
     from robinterp.reports import scoreboard, summary

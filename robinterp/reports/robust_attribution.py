@@ -437,7 +437,7 @@ def cost_ratios(cost: pd.DataFrame) -> dict[str, float]:
 def verdict_table(verdicts: pd.DataFrame) -> pd.DataFrame:
     """The verdicts as the page shows them, narrow enough for it: the claim with where the paper
     makes it, the measure, the effect with its interval, the paper's number, the seeds that
-    agree, the verdict (n and the bounds are in the saved table)."""
+    agree, the verdict and the data set (n and the bounds are in the saved table)."""
     return pd.DataFrame(
         {
             "claim [where]": [f"{c} [{w}]" for c, w in zip(verdicts["claim"], verdicts["where"])],
@@ -448,6 +448,7 @@ def verdict_table(verdicts: pd.DataFrame) -> pd.DataFrame:
             "paper": ["—" if pd.isna(p) else f"{p:.3g}" for p in verdicts["paper"]],
             "seeds": verdicts["seeds agreeing"],
             "verdict": verdicts["verdict"],
+            rules.DATA_SET: verdicts[rules.DATA_SET],
         }
     ).set_index("claim [where]")
 

@@ -206,7 +206,7 @@ def claims(
             diff = rules.paired(focus, lb, la, value="background_share")
             judged = rules.ordering(diff, effects.smallest("background_share"))
             rows.append({**base, **judged.gated(gate(la, lb)).row()})
-    return pd.DataFrame(rows)
+    return rules.with_data_set(pd.DataFrame(rows), cfg.dataset)
 
 
 def range_claims(cfg: SaliencyGuidedConfig, robust: pd.DataFrame) -> pd.DataFrame:
@@ -294,7 +294,7 @@ def magnitudes(cfg: SaliencyGuidedConfig, robust: pd.DataFrame) -> pd.DataFrame:
         rows.append({**base, **judged.gated(gate(la, lb)).row()})
     if not rows:  # the paper quotes no gain on this data set
         return pd.DataFrame(columns=["claim", "source", "where", "measure", "paper", "verdict"])
-    return pd.DataFrame(rows)
+    return rules.with_data_set(pd.DataFrame(rows), cfg.dataset)
 
 
 def verdict_table(point: pd.DataFrame, gains: pd.DataFrame, ranges: pd.DataFrame, dataset: str) -> pd.DataFrame:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from robinterp import data, paper_numbers
 from robinterp.reports import rules, scoreboard
-from robinterp.titles import attack_title, dataset_title, model_title, optimizer_title, params_text
+from robinterp.titles import attack_title, dataset_title, model_title, norm_title, optimizer_title, params_text
 
 SETTLED = (*rules.DECISIVE, rules.NO_DIFFERENCE)
 """Verdicts that settle a claim here (either way, or as no meaningful difference)."""
@@ -179,7 +179,7 @@ def setup_rows(chapter: str, cfg: Any) -> list[tuple[str, str]]:
             ("training", _training(cfg, f"{cfg.epochs:g} epoch(s)") + f"; {methods}"),
             (
                 "attacks",
-                f"{_attacks(cfg)}, Linf, eps {', '.join(f'{e:g}' for e in cfg.epsilons)}",
+                f"{_attacks(cfg)}, {norm_title('linf')}, eps {', '.join(f'{e:g}' for e in cfg.epsilons)}",
             ),
             ("explanation", "gradient of the true class's logit (captum Saliency), as the official SGT code"),
             ("seeds", _seeds(cfg)),
@@ -214,7 +214,7 @@ def setup_rows(chapter: str, cfg: Any) -> list[tuple[str, str]]:
             ("data", _data(cfg)),
             ("network", _network(cfg)),
             ("training", _training(cfg, f"{cfg.epochs:g} epoch(s)") + f"; {methods}; a grid of PGD models"),
-            ("attacks", f"PGD ({cfg.pgd_steps} steps) in training and evaluation, L2 and Linf radii"),
+            ("attacks", f"PGD ({cfg.pgd_steps} steps) in training and evaluation, L2 and {norm_title('linf')} radii"),
             ("explanation", "gradient saliency; the alignment model's own map"),
             ("seeds", _seeds(cfg) + f" ({len(cfg.grid_seeds)} for the grid)"),
             (
