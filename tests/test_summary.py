@@ -41,8 +41,14 @@ def test_the_summary_counts_claims_as_the_scoreboard_does_and_lists_the_untestab
     assert len(found) == 3  # the two metrics are one claim
     assert f"**Claims tested here: {len(found)}** (from 4 rows" in text
     assert rules.tally(found["verdict"]) in text
-    assert "| NsLoss beats standard | inconclusive | 1 consistent, 1 no meaningful difference of 2 |" in text
-    assert "| clean accuracy falls with epoch | not judged (collapsed: NsLoss at epoch 3 reaches 18% on seed 0)" in text
+    # each claim links to the section of its rows
+    assert (
+        "| {ref}`NsLoss beats standard <rows>` | inconclusive | 1 consistent, 1 no meaningful difference of 2 |" in text
+    )
+    assert (
+        "| {ref}`clean accuracy falls with epoch <rows>` | not judged (collapsed: NsLoss at epoch 3 reaches 18% on seed 0)"
+        in text
+    )
     untested = [row for row in scoreboard.NOT_TESTABLE if row[0] == "Moshe et al. (NsLoss)"]
     assert f"**Not testable here: {len(untested)}.**" in text
     for _, claim, where, why in untested:

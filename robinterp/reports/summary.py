@@ -9,6 +9,7 @@ reconstruction; and what was easy or hard to reproduce, read from the verdicts t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -89,7 +90,9 @@ def reproduction_summary(
     for _, row in found.iterrows():
         why = str(row["why"] or "").split(" (")[0]
         verdict = f"{row['verdict']} ({why})" if why and row["verdict"] == rules.NOT_JUDGED else row["verdict"]
-        lines.append(f"| {_cell(row['claim'])} | {_cell(verdict)} | {_cell(row['sub-rows'])} |")
+        # each claim links to the verdict section holding its rows (a role's title: no < > or backquotes)
+        claim = re.sub(r"[<>`]", "", _cell(row["claim"]))
+        lines.append(f"| {{ref}}`{claim} <{rows_label}>` | {_cell(verdict)} | {_cell(row['sub-rows'])} |")
     missing = untestable(chapter)
     lines += ["", f"**Not testable here: {len(missing)}.**" if missing else "**Not testable here: none.**"]
     lines += [f"- {claim} ({where}): {why}." for claim, where, why in missing]
