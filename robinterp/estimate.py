@@ -41,6 +41,7 @@ from robinterp import cache, train
 from robinterp.chapters import CHAPTERS, get_chapter, resolve_config
 from robinterp.codehash import stable_hash
 from robinterp.config import Config
+from robinterp.experiments.common import Plan
 from robinterp.ladder import budget_fields, check_rungs, rung_settings
 from robinterp.paths import COSTS_FILE, build_root
 from robinterp.provenance import hardware
@@ -88,6 +89,13 @@ class Measured:
         top = [e for e in self.entries if e["depth"] == 0]
         return sum(e["seconds"] or 0 for e in top) - sum(e["seconds"] or 0 for e in self.trained())
 
+    def fine_tuning(self) -> float:
+        """The part of its evaluation that made models from listed ones (recorded without a spec of
+        their own: the NsLoss chapter's fine-tuned models and its protocol's trials)."""
+        return sum(
+            e["seconds"] or 0 for e in self.entries if e["depth"] == 0 and e["kind"] == "models" and not e["spec"]
+        )
+
     def overhead(self) -> float:
         """Its wall time less what it computed: kernel start, data loading, verdicts, figures."""
         computed = sum(e["seconds"] or 0 for e in self.entries if e["depth"] == 0 and e["computed"])
@@ -107,10 +115,20 @@ def _read(path: Path) -> Measured | None:
             record["hardware"],
             float(record.get("run_seconds", record["wall_seconds"])),  # the kernel's start-up included
             dict(record["parameters"]),
-            tuple(record["entries"]),
+            _once(record["entries"]),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _once(entries: Iterable[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """Each cache entry once, where the run first met it: a run records an entry every time it
+    reads it (a model read by each of its measures), each time with what computing it took, which
+    counted again would add the same seconds several times over."""
+    first: dict[tuple[str, str], dict[str, Any]] = {}
+    for entry in entries:
+        first.setdefault((entry["kind"], entry["key"]), entry)
+    return tuple(first.values())
 
 
 def measured_runs(build: Path | None = None, machine: str | None = None) -> list[Measured]:
@@ -326,21 +344,26 @@ def estimate_configs(
         # cache: its models and rows are there (a plan may list models under other keys than they
         # train under: the NsLoss chapter's fine-tuned ones)
         done = {seed for ref in alike if ref.budgets == _budgets(config) and ref.still_cached for seed in ref.seeds}
-        per_model = 0.0
+        per_model, tuning_rate = 0.0, 0.0
         if reference is not None:
-            per_model = reference.evaluation_per_model
+            per_model, tuning_rate = reference.evaluation_per_model, reference.fine_tuning_rate
             part.overhead += reference.run.overhead()
             if not alike:
                 part.notes.append(
                     f"{chapter}: settings other than seeds and budgets differ from its measured run (under "
                     f"{reference.run.label}): its evaluation per model is taken as measured there"
                 )
-        for spec in sorted(get_chapter(chapter).plan(config).specs.values(), key=lambda s: s.epochs):
+        plan = get_chapter(chapter).plan(config)
+        for key, spec in sorted(plan.specs.items(), key=lambda item: item[1].epochs):
             if spec.seed in done:
                 part.models += 1
                 part.cached += 1
                 continue
-            trainer.cost(spec, part)
+            if key in plan.fine_tuned:  # made in the evaluation, at the rate the reference's took
+                part.models += 1
+                part.evaluation += tuning_rate * _work(_plain(spec), spec.epochs)
+            else:
+                trainer.cost(spec, part)
             part.evaluation += per_model
         total.add(part)
     return total
@@ -357,9 +380,22 @@ class _Reference:
         self.seeds = _seeds(settings)
 
     @functools.cached_property
+    def plan(self) -> Plan:
+        return get_chapter(self.run.chapter).plan(self.settings)
+
+    @functools.cached_property
     def evaluation_per_model(self) -> float:
-        """Its evaluation divided by the models its plan lists."""
-        return self.run.evaluation() / max(1, len(get_chapter(self.run.chapter).plan(self.settings).specs))
+        """Its evaluation divided by the models its plan lists; where the plan fine-tunes models in
+        its evaluation, less that fine-tuning (``fine_tuning_rate``: it scales with their epochs)."""
+        tuning = self.run.fine_tuning() if self.plan.fine_tuned else 0.0
+        return (self.run.evaluation() - tuning) / max(1, len(self.plan.specs))
+
+    @functools.cached_property
+    def fine_tuning_rate(self) -> float:
+        """Seconds per image-epoch (``_work``) of the models its plan fine-tunes in its evaluation
+        (0 where it fine-tunes none): a rung of twice their epochs costs twice as much."""
+        work = sum(_work(_plain(self.plan.specs[key]), self.plan.specs[key].epochs) for key in self.plan.fine_tuned)
+        return self.run.fine_tuning() / work if work else 0.0
 
     @functools.cached_property
     def still_cached(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -124,3 +125,48 @@ def test_a_costs_file_that_is_not_one_is_skipped(tmp_path):
     [run] = estimate.measured_runs(tmp_path, MACHINE)
     assert run.wall_seconds == 9.0  # the kernel's start-up included
     assert estimate.measured_runs(tmp_path, "another machine") == []
+
+
+def test_an_entry_a_run_read_several_times_costs_once(tmp_path):
+    """A run records a cache entry each time it reads it, each time with what computing it took
+    (the NsLoss chapter reads each fine-tuned model three times): counted once."""
+    folder = tmp_path / "results" / "default" / "robust_models"
+    folder.mkdir(parents=True)
+    entries = [
+        entry("models", 30.0, spec=spec(), key="a"),
+        entry("models", 6.0, spec=None, key="tuned"),  # a fine-tune: evaluation work
+        entry("results", 8.0, of_model="a", key="m"),
+        entry("models", 6.0, spec=None, key="tuned", computed=False),
+        entry("models", 6.0, spec=None, key="tuned", computed=False),
+    ]
+    record = {"chapter": "robust_models", "label": "default", "utc": "2026", "hardware": MACHINE}
+    record |= {"wall_seconds": 60.0, "parameters": {}, "entries": entries}
+    (folder / "costs.json").write_text(json.dumps(record))
+    [run] = estimate.measured_runs(tmp_path, MACHINE)
+    assert run.evaluation() == pytest.approx(6.0 + 8.0)
+    assert run.overhead() == pytest.approx(60.0 - (30.0 + 6.0 + 8.0))
+
+
+def test_the_nsloss_chapters_fine_tuned_models_count_as_its_evaluation_not_as_training():
+    """Its plan lists them under a stand-in weight (the protocol picks the real one), so they are
+    never in the cache under the plan's keys; a measured run spent their fine-tuning in its
+    evaluation, which the estimate takes per model."""
+    from robinterp import chapters
+
+    config, _ = chapters.resolve_config("neuron_sensitivity", "smoke")
+    plan = chapters.get_chapter("neuron_sensitivity").plan(config)
+    tuned = {key for key in plan.specs if key[0] != "standard"}
+    assert plan.fine_tuned == tuned and tuned
+    # measured under another seed: 60 s of evaluation for its 4 planned models, 15 s each, and 30 s
+    # fine-tuning its 3 (recorded without a spec), which scales with their epochs
+    other = config.to_parameters() | {"seeds": [5]}
+    entries = (entry("results", 60.0, key="r"), entry("models", 30.0, key="t"))
+    measured_run = estimate.Measured("neuron_sensitivity", "smoke", "2026", MACHINE, 100.0, other, entries)
+    found = estimate.estimate_configs("neuron_sensitivity", [config], [measured_run])
+    assert (found.models, found.cached) == (len(plan.specs), 0) and len(plan.specs) == 8
+    assert found.evaluation == pytest.approx(8 * 15.0 + 2 * 30.0)
+    longer = dataclasses.replace(config, finetune_epochs=2 * config.finetune_epochs)
+    assert estimate.estimate_configs("neuron_sensitivity", [longer], [measured_run]).evaluation == pytest.approx(
+        8 * 15.0 + 2 * 2 * 30.0
+    )  # twice the epochs: twice the fine-tuning
+    assert "nsloss" not in found.unmeasured | found.approximate  # no stand-in trained from scratch

@@ -246,6 +246,10 @@ class Plan:
     attacks: tuple[AttackSpec, ...]
     metrics: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    fine_tuned: frozenset[Hashable] = frozenset()
+    """Keys of ``specs`` whose models the run makes by fine-tuning a listed model as part of its
+    evaluation, their spec here a stand-in (the NsLoss chapter's: its protocol picks the weight):
+    an estimate counts them in the evaluation a measured run spent, not as training from scratch."""
 
     def summary(self) -> str:
         methods = sorted({spec.method for spec in self.specs.values()})

@@ -192,14 +192,16 @@ def plan(cfg: NeuronSensitivityConfig) -> common.Plan:
     """What a run builds; NsLoss entries without a weight are checked at a stand-in lambda of 1
     (the protocol chooses the real one from the standard model)."""
     specs: dict[Any, train.TrainSpec] = {}
+    fine_tuned = set()
     for seed in cfg.seeds:
         specs[STANDARD, seed] = pretrain_spec(cfg, seed)
         for entry in resolved_methods(cfg, 1.0):
             specs[entry.label, seed] = finetune_spec(cfg, entry, seed)
+            fine_tuned.add((entry.label, seed))
     attacks_ = tuple(e.spec for e in cfg.attacks) + (AttackSpec.of("autoattack", parts=cfg.autoattack_parts),)
     unset = [e.label for e in cfg.methods if e.method == "nsloss" and e.values["lam"] is None]
     notes = (f"lambda of {', '.join(unset)}: chosen by the paper's protocol",) if unset else ()
-    return common.Plan(specs, attacks_, tuple(e.label for e in cfg.metrics), notes)
+    return common.Plan(specs, attacks_, tuple(e.label for e in cfg.metrics), notes, frozenset(fine_tuned))
 
 
 @dataclasses.dataclass
