@@ -63,7 +63,7 @@ COLUMNS: dict[str, str] = {
     "data set": "the data set the row was measured on, by its title (MNIST, Fashion-MNIST)",
     "image": "the test image's index in the chapter's seeded evaluation subset",
     "attack": "the attack's registry key (fgsm, pgd, mifgsm, autoattack)",
-    "norm": "the attack's norm: linf or l2 (as the Table 1 analogue writes them: L∞, L2)",
+    "norm": "the attack's norm (linf, l2)",
     "steps": "PGD steps of the training attack",
     "eps": "the attack's radius (0: clean)",
     "correct": "right (1 or 100) or wrong (0); in a per-model table, how many images were right",

@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 from robinterp import RobinterpError, cache
 from robinterp.chapters import CHAPTERS, get_chapter
 from robinterp.paths import build_root, cache_root, no_link_below
-from robinterp.titles import attack_title, dataset_title
+from robinterp.titles import attack_title, dataset_title, model_title, optimizer_title, params_text
 
 COLUMNS = ("chapter", "label", "seed", "dataset", "method", "epochs", "clean accuracy (%)", "key")
 
@@ -124,15 +124,16 @@ def model_card(row: pd.Series, meta: dict[str, Any], profile: str) -> str:
     """A markdown card for one model: what trained it, on what, how accurate and robust it is (from
     the chapter's published tables), and where it came from."""
     config = _spec_config(meta)
-    params = ", ".join(f"{k}={v}" for k, v in config["method_params"]) or "the method's defaults"
+    params = params_text(", ".join(f"{k}={v}" for k, v in config["method_params"])) or "the method's defaults"
     lines = [
         f"# {row['label']} (seed {row['seed']}), from the {row['chapter']} chapter of robinterp",
         "",
         f"- **Method**: `{config['method']}` with {params}",
         f"- **Data**: {dataset_title(config['dataset'])}, "
         + (f"{config['train_size']} training images" if config["train_size"] else "all training images"),
-        f"- **Network**: `{config['model']}`" + (f", first-layer width {config['width']}" if config["width"] else ""),
-        f"- **Training**: {config['epochs']:g} epoch(s), {config['optimizer']} at lr {config['lr']:g}, batch "
+        f"- **Network**: {model_title(config['model'])} (`{config['model']}`)"
+        + (f", first-layer width {config['width']}" if config["width"] else ""),
+        f"- **Training**: {config['epochs']:g} epoch(s), {optimizer_title(config['optimizer'])} at lr {config['lr']:g}, batch "
         f"{config['batch_size']}, seed {config['seed']}, {config['device']}, {config['precision']}"
         + ("; continued from the cache entry " + meta["config"]["init"] if "init" in meta["config"] else ""),
         f"- **Clean accuracy**: {row['clean accuracy (%)']:.2f}% on the test set",

@@ -92,7 +92,7 @@ def test_claims_are_judged_at_the_radii_the_paper_quotes_for_the_data_set():
     assert set(gains["paper"]) == {20.0, 30.0} and gains["claim"].str.contains("eps 0.02").any()
     fashion = sgt_chapter.SaliencyGuidedConfig(dataset="fashion_mnist", seeds=(0,))
     claims = sgt_report.claims(fashion, robust_table({("ST", 0): images(10)}))["claim"]
-    assert claims.str.contains(r"eps 0\.2 \(the paper has no fashion_mnist: its MNIST radii\)").any()
+    assert claims.str.contains(r"eps 0\.2 \(the paper has no Fashion-MNIST: its MNIST radii\)").any()
     assert sgt_report.magnitudes(fashion, robust_table({("ST", 0): images(10)})).empty
 
 

@@ -236,24 +236,26 @@ RENDERED_MARKDOWN = r"""
 (() => {
   const cells = [...document.querySelectorAll(".jp-MarkdownCell")];
   const myst = cells.map(c => c.querySelector(".myst")).filter(Boolean);
-  const text = myst.map(m => m.innerText).join("\n");
+  // textContent, not innerText: Lab lays out only the cells in view, and innerText of the rest is empty
+  const text = myst.map(m => m.textContent).join("\n");
   return {
     cells: cells.length,
     myst: myst.length,
     katex: document.querySelectorAll(".jp-MarkdownCell .myst .katex").length,
+    admonitions: document.querySelectorAll(".jp-MarkdownCell .myst aside.myst-admonition").length,
     raw_roles: text.match(/\{(cite|glue|ref|doc)(:[a-z]+)?\}/g) || [],
     citations: [...document.querySelectorAll(".jp-MarkdownCell .myst span[title]")]
-        .filter(s => /citation/i.test(s.title)).map(s => s.innerText.trim()),
+        .filter(s => /citation/i.test(s.title)).map(s => s.textContent.trim()),
   };
 })()
 """
 
 
 @pytest.mark.slow
-def test_lab_renders_a_chapters_markdown_as_myst(monkeypatch):
+def test_lab_renders_a_chapters_markdown_as_myst(tmp_path):
     """``make lab``'s JupyterLab has jupyterlab-myst: a chapter's Markdown cells render as MyST in a
-    real browser (citations as citations, math typeset, no role left as raw text), not as plain
-    Markdown with ``{cite}`` showing. jupyterlab-myst 2.7 resolves neither citations against the
+    real browser (citations as citations, math typeset, admonitions as boxes, no role left as raw
+    text), not as plain Markdown with ``{cite}`` showing. jupyterlab-myst 2.7 resolves neither citations against the
     bibliography (the key shows, marked "Citation Not Found") nor myst-nb's glue (the key shows):
     the built page has both."""
     import os
@@ -262,32 +264,38 @@ def test_lab_renders_a_chapters_markdown_as_myst(monkeypatch):
     from tests.conftest import need_chromium
 
     need_chromium()
-    server = LabServer({**os.environ})
-    browser = check_html.Browser()
+    notebook = nbformat.read(REPO / chapters.CHAPTERS["scaat"].notebook, as_version=4)  # it has an admonition
+    markdown = [cell for cell in notebook.cells if cell.cell_type == "markdown"]
+    # a workspace of its own: Lab would reopen the tabs of the last session in this home folder
+    server, browser = LabServer({**os.environ, "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path)}), None
     try:
+        browser = check_html.Browser()
         target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         browser.send("Runtime.enable", session=session)
         browser.send(
             "Page.navigate",
-            {"url": f"http://127.0.0.1:{server.port}/lab/tree/robust_models.ipynb?token={server.token}"},
+            {"url": f"http://127.0.0.1:{server.port}/lab/tree/scaat.ipynb?reset&token={server.token}"},
             session,
         )
         deadline = time.time() + 120
         while True:
             shown = browser.send("Runtime.evaluate", {"expression": RENDERED_MARKDOWN, "returnByValue": True}, session)
             shown = shown["result"].get("value") or {}
-            if (shown.get("cells") and shown.get("myst") == shown.get("cells")) or time.time() > deadline:
+            if shown.get("cells") == shown.get("myst") == len(markdown) or time.time() > deadline:
                 break
             time.sleep(1)
     finally:
-        browser.close()
+        if browser is not None:
+            browser.close()
         server.stop()
-    notebook = nbformat.read(REPO / chapters.CHAPTERS["robust_models"].notebook, as_version=4)
-    markdown = [cell for cell in notebook.cells if cell.cell_type == "markdown"]
     assert shown.get("cells") == len(markdown), f"the chapter did not open in Lab: {shown}"
     assert shown["myst"] == len(markdown), "Markdown cells rendered without jupyterlab-myst"
     assert shown["raw_roles"] == [] and shown["katex"] > 0, shown
+    directives = re.findall(
+        r"(?:```|:::)\{(important|note|warning|tip|admonition)\}", "".join(c.source for c in markdown)
+    )
+    assert shown["admonitions"] == len(directives) > 0, (shown, directives)
     cited = {
         key.strip()
         for cell in markdown

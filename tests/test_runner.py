@@ -247,7 +247,8 @@ def test_the_whole_book_builds_under_smoke_and_every_number_in_its_prose_is_glue
         )
     ]
     NotebookClient(own, timeout=300, kernel_name="python3").execute()
-    assert float(own.cells[0].outputs[0]["text"]) == pytest.approx(recorded, abs=1e-6)
+    printed = [o["text"] for o in own.cells[0].outputs if o.get("name") == "stdout"]  # not a library's warning
+    assert float(printed[-1]) == pytest.approx(recorded, abs=1e-6)
     # a second config run of the chapter (one setting changed, its models from the cache) and the
     # book's run, combined into one table by `robinterp results`, with the run and config as columns
     settings = {"saliency_images": 3}
@@ -520,6 +521,19 @@ def test_a_chapter_is_current_until_its_notebook_settings_code_or_inputs_change(
     with pytest.raises(notebooks.ChapterFailed):
         notebooks.execute("toy", ToyConfig(divisor=0), "good", out)
     assert stamps.recorded(out) is None and not notebooks.is_current("toy", "good", out, stamp)
+
+
+def test_a_readers_upstream_is_its_labels_stamps_with_the_builds_own_first(tmp_path):
+    """What a build passes for the chapters it is about to run (``overrides``) replaces their recorded
+    stamps, and neither a recorded nor a passed stamp of another label counts."""
+    from robinterp import stamps
+
+    executed = tmp_path / "executed"
+    for label, chapter in (("good", "toy"), ("other", "toy"), ("paper", "toy"), ("good", "reader")):
+        (executed / label).mkdir(parents=True, exist_ok=True)
+        stamps.record(executed / label / f"{chapter}.ipynb", f"{label} as recorded")
+    found = stamps.upstream(executed, ["reader"], ("good", "paper"), {"good/toy": "about to run", "other/x": "x"})
+    assert found == {"good/toy": "about to run", "paper/toy": "paper as recorded"}
 
 
 # a CLI run whose chapter is interrupted after an asyncio task failed with nothing to retrieve it

@@ -54,6 +54,10 @@ def test_the_summary_counts_claims_as_the_scoreboard_does_and_lists_the_untestab
     for _, claim, where, why in untested:
         assert f"- {claim} ({where}): {why}." in text and why.strip()
     assert "{ref}`rows`" in text and "**Reconstructed:**" in text
+    # a claim's text as a role's title: no backquote or angle bracket that would end or retarget it
+    odd = VERDICTS.assign(claim=VERDICTS["claim"].str.replace("max-sensitivity", "`max` <sensitivity> | x"))
+    odd_text = summary.reproduction_summary("neuron_sensitivity", odd, [], "rows")
+    assert "| {ref}`NsLoss beats standard on max sensitivity / x <rows>` |" in odd_text
     assert "**Easy and hard:** 1 of the 3 claims were settled here" in text
 
 

@@ -189,7 +189,6 @@ def table1(cfg: RobustAttributionConfig, roar: pd.DataFrame) -> pd.DataFrame:
     merged = merged.merge(paper, on=["norm", "paper_eps", "paper_steps", "fraction"], how="left")
     merged["paper eps"] = [_paper_eps_label(n, e) for n, e in zip(merged["norm"], merged["paper_eps"])]
     merged["paper steps"] = merged["paper_steps"].map(lambda t: "—" if pd.isna(t) else f"{int(t)}")
-    merged["norm"] = merged["norm"].map(norm_title)
     wide = merged.pivot_table(
         index=["norm", "eps", "steps", "paper eps", "paper steps"],
         columns="fraction",

@@ -53,7 +53,9 @@ def claims(cfg: RobustModelsConfig, robust: pd.DataFrame, align: pd.DataFrame) -
     robust_label, standard = first_trained_by(cfg, "pgd_at"), first_trained_by(cfg, "standard")
     pgd = common.attack_label(cfg, "pgd")  # the listed attack the claims about PGD are judged under
     if robust_label is None or standard is None or pgd is None:
-        return pd.DataFrame(columns=["claim", "source", "measure", "paper", "verdict"])
+        return rules.with_data_set(
+            pd.DataFrame(columns=["claim", "source", "measure", "paper", "verdict"]), cfg.dataset
+        )
     eps = max(cfg.epsilons)
     collapsed = rules.collapse_gate(robust[(robust.attack == pgd) & (robust.eps == 0)])
     gate = {label: collapsed(label) for label in (robust_label, standard)}

@@ -754,7 +754,7 @@ def with_data_set(verdicts: pd.DataFrame, dataset: str | pd.Series) -> pd.DataFr
     ``dataset``: one registry key for every row, or one per row."""
     titles = dataset.map(dataset_title) if isinstance(dataset, pd.Series) else dataset_title(dataset)
     out = verdicts.drop(columns=DATA_SET, errors="ignore")
-    out.insert(int("claim" in out.columns), DATA_SET, titles)
+    out.insert(out.columns.get_loc("claim") + 1 if "claim" in out.columns else 0, DATA_SET, titles)
     return out
 
 

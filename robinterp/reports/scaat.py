@@ -124,7 +124,9 @@ def claims(cfg: SCAATConfig, measures: pd.DataFrame, removal: pd.DataFrame) -> p
                 }
             )
     verdicts = pd.DataFrame(rows)
-    return rules.with_data_set(verdicts, verdicts["dataset"]) if len(verdicts) else verdicts
+    if verdicts.empty:
+        return rules.with_data_set(verdicts.reindex(columns=["claim", "measure", "dataset", "verdict"]), cfg.dataset)
+    return rules.with_data_set(verdicts, verdicts["dataset"])
 
 
 def ablation(cfg: SCAATConfig, measures: pd.DataFrame, removal: pd.DataFrame) -> pd.DataFrame:

@@ -22,6 +22,8 @@ from robinterp.titles import METRIC_TITLES, with_metric_titles
 
 NOT_RUN = "not run"
 UNTESTABLE = "not testable here"
+BESIDE = "paper"
+"""The profile whose verdicts the scoreboard shows beside each claim's, where it was run."""
 INTERVAL_RULE = "interval over seeds"  # the book's rule (robinterp.reports.rules)
 SEED_RULE = "older rule"  # verdict tables saved by an older build: their levels are not this rule's
 OLD_LEVELS = ("reproduced", "partly", "not reproduced", "contradicted")
@@ -306,10 +308,6 @@ def chapter_rows(root: Path, profile: str, paper: PaperChapter) -> pd.DataFrame:
     return normalise(paper, pd.read_csv(path))
 
 
-BESIDE = "paper"
-"""The profile whose verdicts the scoreboard shows beside each claim's, where it was run."""
-
-
 def scoreboard(root: Path, profile: str = "default", other: str = BESIDE) -> pd.DataFrame:
     """Every paper chapter's headline verdicts under ``profile``, with the ``other`` profile's
     verdict beside each claim where that profile was run, then the claims no profile here tests."""
@@ -373,7 +371,7 @@ def chance_column(counts: pd.DataFrame) -> pd.Series:
     return (0.05 * judged).round(1).rename(CHANCE)
 
 
-def page_tables(board: pd.DataFrame, other: str = "paper") -> tuple[pd.DataFrame, pd.DataFrame]:
+def page_tables(board: pd.DataFrame, other: str = BESIDE) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(the claims judged here, the claims no profile here tests) as a page shows them: indexed by
     paper and claim; the ``other`` profile's verdict only where that profile was run; the reason
     only for the claims not tested."""
