@@ -4,35 +4,13 @@ from __future__ import annotations
 
 import subprocess
 
-import nbformat
 import pytest
 
 from robinterp import chapters, executors, site
 from robinterp.paths import build_root
-from tests.test_runner import ToyConfig, toy_plan
+from tests.test_runner import ToyConfig, saving_notebook, toy_plan
 
 LABEL = "good"
-
-
-def table_notebook(path, chapter):
-    """A chapter that publishes one table under its own name: a chapter is current only with its
-    tables published (``notebooks.is_current``)."""
-    params = nbformat.v4.new_code_cell('divisor = 1\nprofile = "default"')
-    params.metadata["tags"] = ["parameters"]
-    nb = nbformat.v4.new_notebook(
-        cells=[
-            params,
-            nbformat.v4.new_code_cell(
-                "import pandas as pd\nfrom robinterp import book\n"
-                "from robinterp.experiments.robust_models import RobustModelsConfig\n"
-                "book.show_provenance(RobustModelsConfig(), profile)\n"
-                f"book.save_table(pd.DataFrame({{'x': [10 / divisor]}}), {chapter!r}, 'table')"
-            ),
-        ]
-    )
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, path)
-    return path
 
 
 @pytest.fixture
@@ -41,7 +19,7 @@ def two_chapters(tmp_path, monkeypatch):
     book whose HTML build is stubbed: what is under test is which chapters execute, and building
     the real jupyter-book HTML (of the real _toc.yml, which does not list a and b) takes minutes."""
     for name in ("a", "b"):
-        path = table_notebook(tmp_path / f"{name}.ipynb", name)
+        path = saving_notebook(tmp_path / f"{name}.ipynb", name)  # a chapter is current with its tables published
         monkeypatch.setitem(chapters.CHAPTERS, name, chapters.Chapter(name, str(path), ToyConfig, toy_plan))
     monkeypatch.setattr(site, "_vendor_mathjax", lambda stage: False)  # no npm fetch: MathJax stays on its CDN
     builds = []
@@ -82,4 +60,4 @@ def test_rerun_names_the_chapters_to_execute_again_and_keeps_the_others(two_chap
     assert book(["a"]) == {"a"}  # only the one named, b kept
     assert book([]) == {"a", "b"}  # --rerun naming none: every chapter
     assert len(two_chapters) == 4  # and the book was built every time
-    assert all(len(list((build_root() / "results" / LABEL / name).glob("*.csv"))) == 1 for name in configs)
+    assert all(len(list((build_root() / "results" / LABEL / name).glob("*.csv"))) == 2 for name in configs)

@@ -313,7 +313,7 @@ def test_chapter_notebooks_are_valid_and_committed_without_outputs(chapter):
     assert not any(cell.outputs or cell.execution_count for cell in code)
 
 
-def saving_notebook(path):
+def saving_notebook(path, chapter="toy"):
     """A chapter that saves one table, then divides (fails on 0), then saves another."""
     params = nbformat.v4.new_code_cell('divisor = 1\nprofile = "default"')
     params.metadata["tags"] = ["parameters"]
@@ -324,9 +324,9 @@ def saving_notebook(path):
                 "import pandas as pd\nfrom robinterp import book\n"
                 "from robinterp.experiments.robust_models import RobustModelsConfig\n"
                 "book.show_provenance(RobustModelsConfig(eval_size=divisor or 1), profile)\n"
-                "book.save_table(pd.DataFrame({'x': [1]}), 'toy', 'first')\n"
+                f"book.save_table(pd.DataFrame({{'x': [1]}}), {chapter!r}, 'first')\n"
                 "result = 10 / divisor\n"
-                "book.save_table(pd.DataFrame({'x': [result]}), 'toy', 'second')"
+                f"book.save_table(pd.DataFrame({{'x': [result]}}), {chapter!r}, 'second')"
             ),
         ]
     )
