@@ -239,7 +239,7 @@ def range_claims(cfg: SaliencyGuidedConfig, robust: pd.DataFrame) -> pd.DataFram
             diff = rules.paired(here, la, lb, value="area")
             judged = rules.ordering(diff, effects.smallest("accuracy"))
             rows.append({**base, **judged.gated(gate(la, lb)).row()})
-    return pd.DataFrame(rows)
+    return rules.with_data_set(pd.DataFrame(rows), cfg.dataset)
 
 
 def range_view(judged: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
@@ -293,14 +293,16 @@ def magnitudes(cfg: SaliencyGuidedConfig, robust: pd.DataFrame) -> pd.DataFrame:
             judged = rules.magnitude(diff, points, effects.band("accuracy", points))
         rows.append({**base, **judged.gated(gate(la, lb)).row()})
     if not rows:  # the paper quotes no gain on this data set
-        return pd.DataFrame(columns=["claim", "source", "where", "measure", "paper", "verdict"])
+        return rules.with_data_set(
+            pd.DataFrame(columns=["claim", "source", "where", "measure", "paper", "verdict"]), cfg.dataset
+        )
     return rules.with_data_set(pd.DataFrame(rows), cfg.dataset)
 
 
-def verdict_table(point: pd.DataFrame, gains: pd.DataFrame, ranges: pd.DataFrame, dataset: str) -> pd.DataFrame:
+def verdict_table(point: pd.DataFrame, gains: pd.DataFrame, ranges: pd.DataFrame) -> pd.DataFrame:
     """The chapter's saved verdicts (what the scoreboard reads): the point claims, the gains, and
-    the range claims with their attack in the claim's text; every row on ``dataset``."""
+    the range claims with their attack in the claim's text (each with its data set already)."""
     ranged = ranges.assign(claim=ranges["claim"] + " (" + ranges["attack"].map(attack_title) + ")").drop(
         columns="attack"
     )
-    return rules.with_data_set(pd.concat([point, gains, ranged], ignore_index=True), dataset)
+    return pd.concat([point, gains, ranged], ignore_index=True)

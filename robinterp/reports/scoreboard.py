@@ -28,7 +28,7 @@ INTERVAL_RULE = "interval over seeds"  # the book's rule (robinterp.reports.rule
 SEED_RULE = "older rule"  # verdict tables saved by an older build: their levels are not this rule's
 OLD_LEVELS = ("reproduced", "partly", "not reproduced", "contradicted")
 # what the page shows of each claim, the verdict first; the saved table also has the measure
-SHOWN = ("verdict", "data set", "ours", "rule", "paper's value", "where")
+SHOWN = ("verdict", rules.DATA_SET, "ours", "rule", "paper's value", "where")
 # what the page shows of each claim
 CLAIM_SHOWN = ("verdict", "sub-rows", "where", "seeds for 2δ")
 
@@ -198,7 +198,7 @@ def normalise(paper: PaperChapter, frame: pd.DataFrame) -> pd.DataFrame:
             "paper": paper.paper,
             "claim": claims,
             # a table saved before the data set was a column: not said
-            "data set": frame[rules.DATA_SET].fillna("—") if rules.DATA_SET in frame.columns else "—",
+            rules.DATA_SET: frame[rules.DATA_SET].fillna("—") if rules.DATA_SET in frame.columns else "—",
             "headline": [headline(with_metric_titles(str(c))) for c in frame["claim"]],
             "where": where.fillna("—").astype(str),
             "paper's value": papers_value,
@@ -296,7 +296,7 @@ def chapter_rows(root: Path, profile: str, paper: PaperChapter) -> pd.DataFrame:
                 {
                     "paper": paper.paper,
                     "claim": f"(no results: `robinterp run {paper.chapter} --profile {profile}` makes them)",
-                    "data set": "—",
+                    rules.DATA_SET: "—",
                     "where": "—",
                     "paper's value": "—",
                     "ours": "—",
@@ -328,7 +328,7 @@ def scoreboard(root: Path, profile: str = "default", other: str = BESIDE) -> pd.
                 {
                     "paper": paper,
                     "claim": claim,
-                    "data set": "—",
+                    rules.DATA_SET: "—",
                     "where": where,
                     "paper's value": "—",
                     "ours": "—",
