@@ -414,8 +414,8 @@ def early_stop(device: torch.device, repeats: int = 3, n: int = 500) -> tuple[di
     and at its last (the former default), timed interleaved in one run; per model, one row per
     attack and one for the three in turn (per repeat, the sum of their times). Robust accuracy
     must be equal or lower with early stop."""
+    from robinterp.configs.robust_models import RobustModelsConfig
     from robinterp.experiments import common
-    from robinterp.experiments.robust_models import RobustModelsConfig
 
     chapter = RobustModelsConfig()
     epsilons, bound = chapter.epsilons, common.evaluation_attacks(chapter)

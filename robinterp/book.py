@@ -20,10 +20,10 @@ from robinterp import RobinterpError, cache
 from robinterp.attacks import AttackEntry
 from robinterp.codehash import stable_hash
 from robinterp.config import Config
-from robinterp.explanation_quality import MetricEntry
 from robinterp.methods import MethodEntry, get_method
 from robinterp.paths import COSTS_FILE, LABEL_ENV, RESULTS_ENV, RUN_FILE, build_root, plain_name
 from robinterp.provenance import provenance
+from robinterp.settings.metrics import MetricEntry
 
 
 def _show_one_line(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> None:

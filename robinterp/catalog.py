@@ -95,8 +95,8 @@ def chapter_help(chapter: str) -> str:
     from robinterp.attacks import AttackEntry
     from robinterp.chapters import get_chapter
     from robinterp.config import field_docs
-    from robinterp.explanation_quality import MetricEntry
     from robinterp.methods import MethodEntry
+    from robinterp.settings.metrics import MetricEntry
 
     spec = get_chapter(chapter)
     docs = field_docs(spec.config)

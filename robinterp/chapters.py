@@ -1,17 +1,19 @@
 """The book's chapters: each a notebook under ``book/chapters/`` and a config dataclass, and how
 a chapter's config is resolved (dataclass defaults <- profile or config file <- ``--set``) and
-validated before a kernel starts."""
+validated before a kernel starts, without importing torch (``robinterp.configs``): a config error
+costs a fraction of a second. A chapter's computations are imported only for ``--check``'s plan."""
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from robinterp.config import Config, ConfigError, settings_label, shown
-from robinterp.experiments import (
+from robinterp.configs import (
     neuron_sensitivity,
     robust_attribution,
     robust_models,
@@ -19,10 +21,8 @@ from robinterp.experiments import (
     scaat,
     synthesis,
 )
-from robinterp.experiments.common import Plan
 from robinterp.paths import plain_name
-from robinterp.profiles import load_yaml, profile_overrides, section
-from robinterp.reports.scoreboard import BESIDE
+from robinterp.profiles import BESIDE, load_yaml, profile_overrides, section
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,39 +31,34 @@ class Chapter:
     notebook: str
     """Path from the repository root, as listed in _toc.yml (with extension)."""
     config: type[Config]
-    plan: Callable[[Any], Plan]
-    """What a run under a config would build, without data or training (``--check``)."""
+    planner: Callable[[Any], Any] | None = None
+    """What a run under a config would build, without data or training (``--check``); None: the
+    ``plan`` of ``robinterp.experiments.<name>``, imported only when asked (it imports torch)."""
     reads_others: bool = False
     """Reads what the chapters before it saved in the same build: a book runs it after them."""
 
+    def plan(self, config: Any) -> Any:
+        """The plan of a run under ``config`` (``planner``)."""
+        planner = self.planner or importlib.import_module(f"robinterp.experiments.{self.name}").plan
+        return planner(config)
+
 
 CHAPTERS: dict[str, Chapter] = {
-    "robust_models": Chapter(
-        "robust_models", "book/chapters/robust_models.ipynb", robust_models.RobustModelsConfig, robust_models.plan
-    ),
+    "robust_models": Chapter("robust_models", "book/chapters/robust_models.ipynb", robust_models.RobustModelsConfig),
     "saliency_guided_training": Chapter(
         "saliency_guided_training",
         "book/chapters/saliency_guided_training.ipynb",
         saliency_guided_training.SaliencyGuidedConfig,
-        saliency_guided_training.plan,
     ),
     "neuron_sensitivity": Chapter(
-        "neuron_sensitivity",
-        "book/chapters/neuron_sensitivity.ipynb",
-        neuron_sensitivity.NeuronSensitivityConfig,
-        neuron_sensitivity.plan,
+        "neuron_sensitivity", "book/chapters/neuron_sensitivity.ipynb", neuron_sensitivity.NeuronSensitivityConfig
     ),
     "robust_attribution": Chapter(
-        "robust_attribution",
-        "book/chapters/robust_attribution.ipynb",
-        robust_attribution.RobustAttributionConfig,
-        robust_attribution.plan,
+        "robust_attribution", "book/chapters/robust_attribution.ipynb", robust_attribution.RobustAttributionConfig
     ),
-    "scaat": Chapter("scaat", "book/chapters/scaat.ipynb", scaat.SCAATConfig, scaat.plan),
+    "scaat": Chapter("scaat", "book/chapters/scaat.ipynb", scaat.SCAATConfig),
     # last: its scoreboard reads the verdicts the chapters above saved in the same build
-    "synthesis": Chapter(
-        "synthesis", "book/chapters/synthesis.ipynb", synthesis.SynthesisConfig, synthesis.plan, reads_others=True
-    ),
+    "synthesis": Chapter("synthesis", "book/chapters/synthesis.ipynb", synthesis.SynthesisConfig, reads_others=True),
 }
 
 
@@ -79,7 +74,7 @@ def readers() -> list[str]:
 
 def labels_read(label: str) -> tuple[str, ...]:
     """The runs a reader chapter under ``label`` reads: the other chapters' under the same label,
-    and the profile the scoreboard shows beside it (``scoreboard.BESIDE``)."""
+    and the profile the scoreboard shows beside it (``profiles.BESIDE``)."""
     return tuple(dict.fromkeys((label, BESIDE)))
 
 
@@ -96,6 +91,24 @@ def resolve_config(
         return config, label
     values = {**config.to_parameters(), **settings}
     return get_chapter(chapter).config.from_mapping(values, source=f"--set on {label}"), settings_label(label, settings)
+
+
+def book_configs(profile: str, settings: Mapping[str, Any] | None = None) -> dict[str, tuple[Config, str]]:
+    """Every chapter's validated config under ``profile`` and the book's label: ``settings``
+    (``--set``) apply to every chapter that has them, and one that no chapter has is an error."""
+    settings = dict(settings or {})
+    fields = {name: {f.name for f in dataclasses.fields(spec.config)} for name, spec in CHAPTERS.items()}
+    for key in settings:
+        if not any(key in names for names in fields.values()):
+            raise ConfigError(f"--set {key}: no chapter has this setting (robinterp run CHAPTER --help lists them)")
+    label = settings_label(profile, settings)
+    return {
+        name: (
+            resolve_config(name, profile, settings={k: v for k, v in settings.items() if k in fields[name]})[0],
+            label,
+        )
+        for name in CHAPTERS
+    }
 
 
 def _resolve_config(chapter: str, profile: str | None = None, config_file: Path | None = None) -> tuple[Config, str]:

@@ -180,9 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         "results": "the results",
     }[args.command]
     try:
+        settings = parse_settings(getattr(args, "set", None))
+        _validate(args, settings)
         from robinterp import runner
 
-        settings = parse_settings(getattr(args, "set", None))
         if args.command == "run" and args.check:
             from robinterp import estimate
 
@@ -282,6 +283,23 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 130
     return 0
+
+
+def _validate(args: argparse.Namespace, settings: dict[str, Any]) -> None:
+    """Every config the command will run, resolved and validated before anything imports torch, so
+    that a config error costs a fraction of a second (the runner validates them again, cheaply). The
+    command's own options (--workers, --threads ...) are checked first, as before any config."""
+    from robinterp import chapters
+
+    if args.command in ("run", "sweep", "book", "ladder"):
+        _executor(args)
+    if args.command in ("run", "ladder"):
+        chapters.resolve_config(args.chapter, args.profile, getattr(args, "config", None), settings)
+    elif args.command == "sweep":
+        for path in args.config:
+            chapters.resolve_config(args.chapter, config_file=path, settings=settings)
+    elif args.command == "book":
+        chapters.book_configs(args.profile, settings)
 
 
 def _executor(args: argparse.Namespace) -> Any:

@@ -63,6 +63,15 @@ NEUTRAL_MODULES = frozenset(
         "methods/__init__.py",
         "measures/__init__.py",
         "attacks/__init__.py",
+        # declarations: names, parameters and options whose every value is in the key of what uses
+        # them (complete, normalised), and metric settings checked against the metrics' own
+        # signatures; settings/teachers.py derives a teacher, so it keys
+        "settings/__init__.py",
+        "settings/choices.py",
+        "settings/methods.py",
+        "settings/attacks.py",
+        "settings/metrics.py",
+        "configs/__init__.py",
     }
 )
 

@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from robinterp import RobinterpError
+from robinterp.settings.choices import DEVICES
 
-DEVICES = ("auto", "cpu", "cuda")
 F = TypeVar("F", bound=Callable[..., Any])
 
 

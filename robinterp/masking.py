@@ -8,9 +8,7 @@ from __future__ import annotations
 import torch
 
 from robinterp import RobinterpError
-
-RANKINGS = ("signed", "magnitude")
-UNITS = ("elements", "positions")
+from robinterp.settings.choices import MASK_UNITS, RANKINGS
 
 
 def mask_lowest(
@@ -31,8 +29,10 @@ def mask_lowest(
     """
     if not 0 < k < 1:
         raise RobinterpError(f"mask fraction k must be in (0, 1), got {k!r}")
-    if ranking not in RANKINGS or unit not in UNITS:
-        raise RobinterpError(f"ranking must be one of {RANKINGS} and unit one of {UNITS}, got {ranking!r}, {unit!r}")
+    if ranking not in RANKINGS or unit not in MASK_UNITS:
+        raise RobinterpError(
+            f"ranking must be one of {RANKINGS} and unit one of {MASK_UNITS}, got {ranking!r}, {unit!r}"
+        )
     n, c, h, w = x.shape
     score = saliency.abs() if ranking == "magnitude" else saliency
     score = score.mean(1).flatten(1) if unit == "positions" else score.flatten(1)

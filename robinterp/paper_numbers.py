@@ -55,7 +55,7 @@ def paper_number(key: str) -> dict[str, object]:
 
 
 # Moshe et al., Table 3: PreResNet10 on ImageNette, Integrated Gradients, Quantus; its seven
-# metrics in its order (robinterp.explanation_quality.SEVEN), then clean and robust accuracy (fractions).
+# metrics in its order (robinterp.settings.metrics.SEVEN), then clean and robust accuracy (fractions).
 MOSHE_TABLE3_WHERE = "Table 3 (ImageNette, PreResNet10, IG; Quantus)"
 MOSHE_TABLE3_COLUMNS = (
     "max_sensitivity",

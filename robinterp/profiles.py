@@ -18,6 +18,9 @@ from robinterp.config import ConfigError, load_bounded_yaml
 from robinterp.paths import project_root
 
 PROFILES = ("smoke", "default", "long", "paper")
+BESIDE = "paper"
+"""The profile whose verdicts the scoreboard shows beside each claim's, where it was run
+(``robinterp.reports.scoreboard``)."""
 
 
 def profile_path(profile: str) -> Path:

@@ -9,14 +9,13 @@ time per build folder.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from robinterp import RobinterpError, cache, executors, site
-from robinterp.chapters import CHAPTERS, get_chapter, resolve_config
-from robinterp.config import ConfigError, settings_label
+from robinterp.chapters import book_configs, get_chapter, resolve_config
+from robinterp.config import ConfigError
 from robinterp.executors import Executor, Task
 from robinterp.notebooks import ChapterFailed, execute
 from robinterp.paths import build_root
@@ -114,20 +113,8 @@ def book(
     fails is published as a page saying so (never its stale output) and makes the command fail at
     the end.
     """
-    settings = dict(settings or {})
-    fields = {name: {f.name for f in dataclasses.fields(spec.config)} for name, spec in CHAPTERS.items()}
-    for key in settings:
-        if not any(key in names for names in fields.values()):
-            raise ConfigError(f"--set {key}: no chapter has this setting (robinterp run CHAPTER --help lists them)")
+    configs = book_configs(profile, settings)
     for name in rerun or ():
         get_chapter(name)
-    label = settings_label(profile, settings)
-    configs = {
-        name: (
-            resolve_config(name, profile, settings={k: v for k, v in settings.items() if k in fields[name]})[0],
-            label,
-        )
-        for name in CHAPTERS
-    }
     with build_lock():
         return site.publish(configs, echo, executor, rerun)

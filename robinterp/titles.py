@@ -15,7 +15,7 @@ def attack_title(name: str) -> str:
     return ATTACK_TITLES.get(name, name.upper())
 
 
-# how pages name the seven Quantus metrics (robinterp.explanation_quality.SEVEN) and clean
+# how pages name the seven Quantus metrics (robinterp.settings.metrics.SEVEN) and clean
 # accuracy: in the words of Moshe et al.'s text
 METRIC_TITLES = {
     "max_sensitivity": "max-sensitivity",

@@ -26,6 +26,7 @@ from robinterp import RobinterpError, cache, codehash, data, models
 from robinterp.config import Config, ConfigError, param
 from robinterp.methods import get_method, normalise_params
 from robinterp.progress import progress as progress_bar
+from robinterp.settings.choices import PRECISIONS
 
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "sgd": lambda params, spec: torch.optim.SGD(
@@ -34,10 +35,6 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "adam": lambda params, spec: torch.optim.Adam(params, lr=spec.lr, weight_decay=spec.weight_decay),
     "adadelta": lambda params, spec: torch.optim.Adadelta(params, lr=spec.lr, weight_decay=spec.weight_decay),
 }
-
-
-# bfloat16 autocast runs on CPUs and on GPUs from Ampere on; float16 would need a loss scaler
-PRECISIONS = ("float32", "bfloat16")
 
 
 class TrainingError(RobinterpError):

@@ -22,8 +22,12 @@ from robinterp.config import ConfigError
 def module_names(package: str, path: Iterable[str], environment: str) -> tuple[str, ...]:
     """The package's unit modules, then those the environment variable names."""
     inside = [f"{package}.{info.name}" for info in pkgutil.iter_modules(path) if not info.name.startswith("_")]
-    outside = [name.strip() for name in os.environ.get(environment, "").split(",") if name.strip()]
-    return tuple(inside + outside)
+    return (*inside, *module_names_outside(environment))
+
+
+def module_names_outside(environment: str) -> tuple[str, ...]:
+    """The modules outside the package that the environment variable names."""
+    return tuple(name.strip() for name in os.environ.get(environment, "").split(",") if name.strip())
 
 
 def imported(names: Iterable[str], package: str, environment: str, kind: str) -> Iterator[tuple[str, ModuleType]]:

@@ -12,7 +12,7 @@ import pytest
 
 from robinterp import config, profiles
 from robinterp.config import ConfigError
-from robinterp.experiments.robust_models import RobustModelsConfig
+from robinterp.configs.robust_models import RobustModelsConfig
 
 
 def nested_aliases(levels: int, width: int) -> str:

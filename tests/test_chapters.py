@@ -8,13 +8,14 @@ import pandas as pd
 import pytest
 
 from robinterp import book, measures
+from robinterp.configs.robust_models import RobustModelsConfig
 from robinterp.experiments import common
 from robinterp.experiments import neuron_sensitivity as ns
 from robinterp.experiments import saliency_guided_training as sgt_chapter
-from robinterp.experiments.robust_models import RobustModelsConfig
 from robinterp.reports import neuron_sensitivity as ns_report
 from robinterp.reports import robust_models as robust_models_report
 from robinterp.reports import saliency_guided_training as sgt_report
+from robinterp.settings.metrics import SEVEN, metric_table
 from tests.conftest import REPO
 
 
@@ -276,12 +277,12 @@ def test_nsloss_claims_judge_each_method_against_standard_by_the_rule():
     seeds = (0, 1, 2)
     # NsLoss is best everywhere in seeds 0 and 2; in seed 1 it loses max-sensitivity to standard
     # (by less than it wins by elsewhere: the mean points the claimed way, one seed disagrees)
-    good = {m: (1.0 if eq.get_metric(m).higher_is_better else 0.1) for m in eq.SEVEN}
-    fair = {m: 0.5 for m in eq.SEVEN}
+    good = {m: (1.0 if eq.get_metric(m).higher_is_better else 0.1) for m in SEVEN}
+    fair = {m: 0.5 for m in SEVEN}
     values = {("standard", s): fair for s in seeds}
     values.update(
         {
-            (m, s): {k: (0.6 if eq.get_metric(k).higher_is_better else 0.4) for k in eq.SEVEN}
+            (m, s): {k: (0.6 if eq.get_metric(k).higher_is_better else 0.4) for k in SEVEN}
             for m in ("JacobReg", "PGD-AT")
             for s in seeds
         }
@@ -302,7 +303,7 @@ def test_nsloss_claims_judge_each_method_against_standard_by_the_rule():
     assert v.loc["NsLoss beats standard on faithfulness estimate", "verdict"] == "consistent"
     assert v.loc["PGD-AT beats standard on complexity", "verdict"] == "consistent"
     # claim 1 is judged on all seven metrics, for each method
-    assert v.index.str.match(r"^NsLoss beats standard on ").sum() == len(eq.SEVEN)
+    assert v.index.str.match(r"^NsLoss beats standard on ").sum() == len(SEVEN)
     most = v.loc["NsLoss is best of the four on most of the seven metrics"]
     # best of all four on 6 of the 7 metrics: max-sensitivity is lost in seed 1
     assert most["verdict"] == "consistent" and "above all three others: 6 of 7" in most["measure"]
@@ -334,11 +335,10 @@ def test_nsloss_claims_judge_each_method_against_standard_by_the_rule():
 
 
 def test_nsloss_claims_are_not_judged_on_a_collapsed_or_far_less_accurate_nsloss_model():
-    from robinterp import explanation_quality as eq
 
     seeds = (0, 1, 2)
     cfg = ns.NeuronSensitivityConfig(seeds=seeds)
-    values = {(m, s): {k: 0.5 for k in eq.SEVEN} for m in ("standard", "NsLoss", "JacobReg", "PGD-AT") for s in seeds}
+    values = {(m, s): {k: 0.5 for k in SEVEN} for m in ("standard", "NsLoss", "JacobReg", "PGD-AT") for s in seeds}
     trends = {  # collapses along the sweep
         "test_accuracy": [0.9, 0.5, 0.1],
         "max_sensitivity": [0.5, 0.4, 0.3],
@@ -358,19 +358,16 @@ def test_nsloss_claims_are_not_judged_on_a_collapsed_or_far_less_accurate_nsloss
 
 
 def test_the_nsloss_pages_name_metrics_as_the_paper_does_not_by_registry_key():
-    from robinterp import explanation_quality as eq
     from robinterp.experiments import neuron_sensitivity as ns_chapter
     from robinterp.titles import metric_title
 
-    keys = {key for key in (*eq.SEVEN, "test_accuracy") if metric_title(key) != key}  # complexity is complexity
+    keys = {key for key in (*SEVEN, "test_accuracy") if metric_title(key) != key}  # complexity is complexity
     assert len(keys) == 6
-    values = {(m, 0): {k: 0.5 for k in eq.SEVEN} for m in ("standard", "NsLoss", "JacobReg", "PGD-AT")}
+    values = {(m, 0): {k: 0.5 for k in SEVEN} for m in ("standard", "NsLoss", "JacobReg", "PGD-AT")}
     scores = nsloss_scores(values)
     records = pd.DataFrame({"method": list(ns_report.PAPER_NAMES) + ["standard"], "seed": 0, "test_accuracy": 0.9})
     robust = records.rename(columns={"test_accuracy": "accuracy"})
-    agreement = pd.DataFrame(
-        {"metric": list(eq.SEVEN), "quantus_mean": 0.5, "largest_difference": 1e-7, "agrees": True}
-    )
+    agreement = pd.DataFrame({"metric": list(SEVEN), "quantus_mean": 0.5, "largest_difference": 1e-7, "agrees": True})
     means = per_setting("lambda", {"test_accuracy": [0.9, 0.8], "max_sensitivity": [0.5, 0.4]})
     shown = {
         "quality table": ns_report.quality_table(scores, records, robust, ["standard", "NsLoss"]).columns,
@@ -390,10 +387,9 @@ def test_the_nsloss_pages_name_metrics_as_the_paper_does_not_by_registry_key():
 
 
 def test_the_nsloss_quality_table_marks_the_best_method_per_column_and_skips_the_control():
-    from robinterp import explanation_quality as eq
 
     values = {
-        (m, 0): {k: score for k in eq.SEVEN}
+        (m, 0): {k: score for k in SEVEN}
         for m, score in (("standard", 0.5), ("NsLoss", 0.2), ("random attribution", 0.0))
     }
     records = pd.DataFrame({"method": ["standard", "NsLoss"], "seed": [0, 0], "test_accuracy": [0.9, 0.8]})
@@ -409,10 +405,9 @@ def test_the_nsloss_quality_table_marks_the_best_method_per_column_and_skips_the
 
 
 def test_the_paper_comparison_counts_ties_in_the_papers_rounded_table():
-    from robinterp import explanation_quality as eq
 
     seeds = (0, 1, 2)
-    values = {(m, s): {k: 0.5 for k in eq.SEVEN} for m in ("standard", "NsLoss", "JacobReg", "PGD-AT") for s in seeds}
+    values = {(m, s): {k: 0.5 for k in SEVEN} for m in ("standard", "NsLoss", "JacobReg", "PGD-AT") for s in seeds}
     for s in seeds:
         values[("JacobReg", s)] = {**values[("JacobReg", s)], "local_lipschitz": 0.1}
     comparison = ns_report.paper_comparison(nsloss_scores(values)).set_index("metric")
@@ -425,9 +420,8 @@ def test_the_paper_comparison_counts_ties_in_the_papers_rounded_table():
 
 
 def test_a_vgg19_run_is_compared_with_table_4_whose_winners_differ():
-    from robinterp import explanation_quality as eq
 
-    values = {(m, 0): {k: 0.5 for k in eq.SEVEN} for m in ("standard", "NsLoss", "JacobReg", "PGD-AT")}
+    values = {(m, 0): {k: 0.5 for k in SEVEN} for m in ("standard", "NsLoss", "JacobReg", "PGD-AT")}
     vgg = ns_report.paper_comparison(nsloss_scores(values), "vgg19").set_index("metric")
     resnet = ns_report.paper_comparison(nsloss_scores(values), "preresnet10").set_index("metric")
     assert vgg.loc["max_sensitivity", "paper best"] == "JacobReg" != resnet.loc["max_sensitivity", "paper best"]
@@ -437,9 +431,8 @@ def test_a_vgg19_run_is_compared_with_table_4_whose_winners_differ():
 
 
 def test_a_tie_for_the_best_marks_every_tied_method():
-    from robinterp import explanation_quality as eq
 
-    values = {(m, 0): {k: 0.5 for k in eq.SEVEN} for m in ("standard", "NsLoss")}
+    values = {(m, 0): {k: 0.5 for k in SEVEN} for m in ("standard", "NsLoss")}
     records = pd.DataFrame({"method": ["standard", "NsLoss"], "seed": [0, 0], "test_accuracy": [0.9, 0.8]})
     robust = pd.DataFrame({"method": ["standard", "NsLoss"], "seed": [0, 0], "accuracy": [0.0, 0.0]})
     table = ns_report.quality_table(nsloss_scores(values), records, robust, ["standard", "NsLoss"])
@@ -549,9 +542,8 @@ def test_robust_models_claims_about_a_collapsed_model_are_not_judged():
 def test_a_metric_listed_besides_the_papers_seven_has_no_paper_row_and_a_left_out_one_none():
     """A toy metric crashed the NsLoss page with a KeyError: the comparison goes over the paper's
     metrics that were listed and scored, each under its first entry's label."""
-    from robinterp import explanation_quality as eq
 
-    listed = eq.metric_table(
+    listed = metric_table(
         {
             "max sens. 0.1": {"metric": "max_sensitivity", "lower_bound": 0.1},
             "sparseness": {"metric": "sparseness"},

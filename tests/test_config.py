@@ -11,7 +11,7 @@ import pytest
 from robinterp import RobinterpError, chapters, data_sources
 from robinterp.codehash import stable_hash
 from robinterp.config import ConfigError, field_docs
-from robinterp.experiments.robust_models import RobustModelsConfig
+from robinterp.configs.robust_models import RobustModelsConfig
 from robinterp.profiles import PROFILES
 from tests.conftest import REPO
 
@@ -232,7 +232,7 @@ def test_the_config_table_lists_changed_fields_first_with_their_defaults():
     # as a reader reads them: a tuple's items, a docstring without its literal marks
     seeds = config_table(dataclasses.replace(RobustModelsConfig(), seeds=(3,)))
     assert seeds.loc["seeds", "value"] == f"3 (default: {', '.join(map(str, RobustModelsConfig().seeds))})"
-    from robinterp.experiments.saliency_guided_training import SaliencyGuidedConfig
+    from robinterp.configs.saliency_guided_training import SaliencyGuidedConfig
 
     assert any("``" in row["doc"] for row in SaliencyGuidedConfig().describe())
     assert not config_table(SaliencyGuidedConfig())["meaning"].str.contains("``").any()

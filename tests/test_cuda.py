@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from robinterp import explain, robustness, train
-from robinterp import explanation_quality as eq
 from robinterp.attacks import AttackSpec
+from robinterp.settings.metrics import SEVEN
 from tests.test_explanation_quality import IG_OPTIONS, assert_equal_scores, both_implementations
 from tests.test_train import build, spec
 
@@ -104,7 +104,7 @@ def test_random_starts_on_the_gpu_repeat_themselves(fitted_pair, blobs):
     assert all(first[eps].device.type == "cpu" and torch.equal(first[eps], again[eps]) for eps in first)
 
 
-@pytest.mark.parametrize("metric", list(eq.SEVEN))
+@pytest.mark.parametrize("metric", list(SEVEN))
 def test_each_metric_on_the_gpu_equals_quantus_there(fitted_pair, blobs, metric):
     """Quantus is handed the model's device, so its own arrays reach the GPU model."""
     _, on_gpu = fitted_pair

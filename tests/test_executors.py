@@ -215,7 +215,7 @@ def test_a_sweep_waits_for_workers_that_join_after_it_was_submitted(tmp_path):
     from distributed import LocalCluster
 
     from robinterp import RobinterpError, executors
-    from robinterp.experiments.robust_models import RobustModelsConfig
+    from robinterp.configs.robust_models import RobustModelsConfig
 
     with LocalCluster(n_workers=0, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
         scheduler_file = tmp_path / "scheduler.json"
@@ -243,7 +243,7 @@ def test_a_service_that_is_not_a_dask_scheduler_is_one_line(tmp_path, answer):
     import threading
 
     from robinterp import RobinterpError, executors
-    from robinterp.experiments.robust_models import RobustModelsConfig
+    from robinterp.configs.robust_models import RobustModelsConfig
 
     server = socket.create_server(("127.0.0.1", 0))
     held = []
@@ -279,7 +279,7 @@ def test_a_scheduler_lost_mid_sweep_is_one_line_and_keeps_the_finished_runs(tmp_
     hung node: its connections stay open and it says nothing) held the sweep forever. Now the
     sweep ends in one line within seconds of the loss, and the run that had finished is kept."""
     from robinterp import RobinterpError, executors
-    from robinterp.experiments.robust_models import RobustModelsConfig
+    from robinterp.configs.robust_models import RobustModelsConfig
 
     monkeypatch.setattr(executors, "HEARTBEAT", 1.0)
     scheduler_file = tmp_path / "scheduler.json"
@@ -370,7 +370,7 @@ def test_a_worker_that_runs_several_tasks_at_once_is_refused_when_it_takes_a_tas
     from distributed import Client, LocalCluster
 
     from robinterp import RobinterpError, executors
-    from robinterp.experiments.robust_models import RobustModelsConfig
+    from robinterp.configs.robust_models import RobustModelsConfig
 
     task = executors.Task("robust_models", RobustModelsConfig(), "x", tmp_path / "out.txt")
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
@@ -395,7 +395,7 @@ def test_two_sweeps_on_one_shared_scheduler_never_share_a_task(tmp_path):
     from distributed import LocalCluster
 
     from robinterp import executors
-    from robinterp.experiments.robust_models import RobustModelsConfig
+    from robinterp.configs.robust_models import RobustModelsConfig
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
         outcomes: dict[int, list] = {}

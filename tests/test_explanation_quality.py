@@ -9,6 +9,7 @@ import torch
 
 from robinterp import RobinterpError
 from robinterp import explanation_quality as eq
+from robinterp.settings.metrics import SEVEN, MetricEntry, metric_table
 from tests.test_attacks import toy_attack  # noqa: F401 (the toy attack module's fixture)
 
 
@@ -30,7 +31,7 @@ def test_every_metric_scores_every_image_reproducibly_and_leaves_the_model_mode(
     first = eq.scores(model, x, y, explainer_options=options, samples=3, seed=1)
     again = eq.scores(model, x, y, explainer_options=options, samples=3, seed=1)
     assert model.training
-    assert set(first.metric) == set(eq.SEVEN) and (first.groupby("metric").size() == 6).all()
+    assert set(first.metric) == set(SEVEN) and (first.groupby("metric").size() == 6).all()
     assert np.isfinite(first.score).all()
     assert first.score.tolist() == again.score.tolist()
     other_seed = eq.scores(model, x, y, ("max_sensitivity",), explainer_options=options, samples=3, seed=2)
@@ -146,7 +147,7 @@ def assert_equal_scores(quantus_table, robinterp_table):
 
 
 @pytest.mark.parametrize("explainer,options", [("integrated_gradients", IG_OPTIONS), ("random", {})])
-@pytest.mark.parametrize("metric", list(eq.SEVEN))
+@pytest.mark.parametrize("metric", list(SEVEN))
 def test_each_metric_equals_quantus_with_the_same_seed(model_and_images, metric, explainer, options):
     model, x, y = model_and_images
     quantus_table, robinterp_table = both_implementations(
@@ -156,7 +157,7 @@ def test_each_metric_equals_quantus_with_the_same_seed(model_and_images, metric,
     assert_equal_scores(quantus_table, robinterp_table)
 
 
-@pytest.mark.parametrize("metric", list(eq.SEVEN))
+@pytest.mark.parametrize("metric", list(SEVEN))
 def test_each_metric_equals_quantus_on_colour_images(metric):
     """Three channels: attributions summed over them, broadcast back by the faithfulness
     metrics, the black baseline per image, features counted over all channels."""
@@ -174,7 +175,7 @@ def test_each_metric_equals_quantus_on_colour_images(metric):
 def test_a_changed_prediction_gives_nan_as_in_quantus(model_and_images, metric):
     """A setting an entry lists reaches both implementations (Quantus's constructor, robinterp's)."""
     model, x, y = model_and_images
-    entry = eq.MetricEntry.of(metric, return_nan_when_prediction_changes=True)
+    entry = MetricEntry.of(metric, return_nan_when_prediction_changes=True)
     quantus_table, robinterp_table = both_implementations(
         model, x, y, (entry,), explainer_options=IG_OPTIONS, noise=0.3
     )
@@ -229,7 +230,7 @@ def test_noisy_copies_are_explained_in_bounded_calls(model_and_images, monkeypat
 
 def test_implementation_choices_and_unsupported_settings(model_and_images):
     model, x, y = model_and_images
-    assert set(eq.registry()) == set(eq.SEVEN)
+    assert set(eq.registry()) == set(SEVEN)
     with pytest.raises(RobinterpError, match="unknown implementation 'numpy'; choose from robinterp, quantus"):
         eq.scores(model, x, y, ("complexity",), implementation="numpy")
     with eq.eval_mode(model):
@@ -277,7 +278,7 @@ def toy_metric(tmp_path, monkeypatch):
 
 def test_a_listed_entry_is_scored_under_its_label_with_its_settings(model_and_images, toy_metric):
     model, x, y = model_and_images
-    listed = eq.metric_table(
+    listed = metric_table(
         {
             "sparseness": {"metric": "sparseness"},
             "top tenth": {"metric": "top_mass"},
@@ -309,7 +310,7 @@ def test_a_bad_metric_entry_is_one_line_naming_it(entry, message):
     from robinterp.config import ConfigError
 
     with pytest.raises(ConfigError, match=message) as error:
-        eq.metric_table({"m": entry})
+        metric_table({"m": entry})
     assert "metrics['m']" in str(error.value) and "\n" not in str(error.value)
 
 
@@ -328,7 +329,7 @@ def test_a_metric_module_keys_only_the_rows_of_entries_that_list_it():
 
     sparse = files("sparseness")
     assert "explanation_quality/sparseness.py" in sparse and "explanation_quality/_evaluation.py" in sparse
-    assert not {f"explanation_quality/{name}.py" for name in eq.SEVEN if name != "sparseness"} & sparse
+    assert not {f"explanation_quality/{name}.py" for name in SEVEN if name != "sparseness"} & sparse
     assert "explanation_quality/max_sensitivity.py" in files("sparseness", "max_sensitivity")
 
 
@@ -353,7 +354,7 @@ def test_a_toy_metric_and_a_toy_attack_listed_in_a_config_reach_the_tables_the_p
     from robinterp.profiles import profile_overrides
     from tests.conftest import REPO
 
-    metrics = {**eq.MetricEntry.to_config(eq.metric_table()), "top tenth": {"metric": "top_mass"}}
+    metrics = {**MetricEntry.to_config(metric_table()), "top tenth": {"metric": "top_mass"}}
     attacks = {"pgd": {"attack": "pgd", "steps": 2}, "random sign": {"attack": "random_sign"}}
     settings = {**profile_overrides("smoke", "neuron_sensitivity"), "metrics": metrics, "attacks": attacks}
     config = tmp_path / "toys.yml"
@@ -368,7 +369,7 @@ def test_a_toy_metric_and_a_toy_attack_listed_in_a_config_reach_the_tables_the_p
     assert result.returncode == 0, result.stderr[-2000:]
     results = build_root() / "results" / "config-toys" / "neuron_sensitivity"
     quality = pd.read_csv(results / "explanation_quality.csv")
-    assert set(quality.metric) == {*eq.SEVEN, "top tenth"}
+    assert set(quality.metric) == {*SEVEN, "top tenth"}
     per_model = quality.groupby(["method", "seed", "metric"]).size().unstack()
     assert (per_model["top tenth"] == per_model["sparseness"]).all()  # every model, every image
     robust = pd.read_csv(results / "robust_accuracy.csv")

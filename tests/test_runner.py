@@ -91,7 +91,7 @@ def test_the_book_publishes_a_failure_page_not_stale_output(tmp_path, monkeypatc
     stale.parent.mkdir(parents=True)
     stale.write_text("STALE OUTPUT")
     monkeypatch.setattr(
-        runner,
+        chapters,
         "resolve_config",
         lambda chapter, profile=None, config_file=None, settings=None: (ToyConfig(divisor=0), profile),
     )
@@ -322,7 +322,7 @@ def saving_notebook(path, chapter="toy"):
             params,
             nbformat.v4.new_code_cell(
                 "import pandas as pd\nfrom robinterp import book\n"
-                "from robinterp.experiments.robust_models import RobustModelsConfig\n"
+                "from robinterp.configs.robust_models import RobustModelsConfig\n"
                 "book.show_provenance(RobustModelsConfig(eval_size=divisor or 1), profile)\n"
                 f"book.save_table(pd.DataFrame({{'x': [1]}}), {chapter!r}, 'first')\n"
                 "result = 10 / divisor\n"
@@ -349,7 +349,7 @@ def test_a_runs_tables_are_published_whole_on_success_and_not_at_all_on_failure(
     # which run made them: the label and config hash robinterp results puts beside their rows
     run = json.loads((results / "good" / "toy" / "run.json").read_text())
     from robinterp.codehash import stable_hash
-    from robinterp.experiments.robust_models import RobustModelsConfig
+    from robinterp.configs.robust_models import RobustModelsConfig
 
     assert run["label"] == "good" and run["config"] == stable_hash(RobustModelsConfig(eval_size=2))  # what it showed
     # an orphan of a killed run (no such process) is cleared by the next run
@@ -394,7 +394,7 @@ def test_save_table_needs_the_place_show_provenance_decides(monkeypatch):
 
     from robinterp import book
     from robinterp.config import ConfigError
-    from robinterp.experiments.robust_models import RobustModelsConfig
+    from robinterp.configs.robust_models import RobustModelsConfig
 
     monkeypatch.setattr(book, "_place", None)
     with pytest.raises(RuntimeError, match="show_provenance"):

@@ -201,7 +201,7 @@ def _chapter_tables(effect: float, seeds=(0, 1, 2), images: int = 60, noise: flo
 
 
 def test_the_chapters_claims_follow_the_shared_rule():
-    from robinterp.experiments.scaat import SCAATConfig
+    from robinterp.configs.scaat import SCAATConfig
     from robinterp.reports import scaat as report
 
     cfg = SCAATConfig(extra_datasets=(), methods={"ST": {"method": "standard"}, "SCAAT": {"method": "scaat"}})
@@ -222,7 +222,7 @@ def test_the_chapters_claims_follow_the_shared_rule():
 def test_renaming_the_baselines_changes_no_verdict():
     """Renaming ST to 'standard' in a config left the headline claims 'not measured': the baselines
     are found by the method that trains them."""
-    from robinterp.experiments.scaat import SCAATConfig
+    from robinterp.configs.scaat import SCAATConfig
     from robinterp.reports import scaat as report
     from robinterp.reports import scoreboard
 
@@ -243,7 +243,7 @@ def test_renaming_the_baselines_changes_no_verdict():
 
 
 def test_the_ablation_says_which_way_each_variant_moves_each_measure():
-    from robinterp.experiments.scaat import SCAATConfig
+    from robinterp.configs.scaat import SCAATConfig
     from robinterp.reports import scaat as report
 
     cfg = SCAATConfig(
@@ -267,7 +267,7 @@ def test_the_ablation_says_which_way_each_variant_moves_each_measure():
 
 def test_the_chapter_refuses_ablation_seeds_outside_its_seeds_and_a_missing_scaat_entry():
     from robinterp.config import ConfigError
-    from robinterp.experiments.scaat import SCAATConfig
+    from robinterp.configs.scaat import SCAATConfig
 
     with pytest.raises(ConfigError, match=r"ablation_seeds \[5\] must be among seeds \[0, 1, 2\]"):
         SCAATConfig(ablation_seeds=(5,))

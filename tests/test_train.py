@@ -9,6 +9,7 @@ from robinterp import models, train
 from robinterp.config import ConfigError
 from robinterp.methods import get_method, registry
 from robinterp.methods._schedules import ramped
+from robinterp.settings.methods import PARAMS
 
 
 def spec(**kw) -> train.TrainSpec:
@@ -63,6 +64,7 @@ def test_fractional_epochs_train_exactly_that_many_batches(blobs, monkeypatch, e
         return standard.loss(model, x, y, params, progress=progress)
 
     monkeypatch.setitem(registry(), "counting", dataclasses.replace(standard, name="counting", loss=counting))
+    monkeypatch.setitem(PARAMS, "counting", standard.params)  # declared, as a method of the package is
     history = train.fit(build(), blobs, spec(method="counting", epochs=epochs))  # 4 batches/epoch
     assert len(seen) == batches and seen == sorted(seen) and seen[0] == 0.0
     assert len(history) == -(-batches // 4)

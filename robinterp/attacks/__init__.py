@@ -18,12 +18,15 @@ its batch (an evaluation that skips settled images relies on it). A norm is a ti
 
 **Adding an attack** is adding a module to this folder with a function of this signature
 (its options are its further keyword arguments, with defaults), a frozen ``Config`` dataclass of
-those options (same defaults, docstrings, ranges) and
+those options (same defaults, docstrings, ranges) declared in ``robinterp.settings.attacks`` (and
+named in its ``OPTIONS``, so that a config's attacks are validated without importing torch) and
 ``ATTACK = Attack("name", function, __name__, Options)``, with ``evaluation_only=True`` when no
 training method runs it. The registry imports every module here (those whose name starts with
 an underscore hold what several attacks share) and those ``ROBINTERP_ATTACK_MODULES`` names
 (a module outside the package); a chapter lists it in its ``attacks`` setting (label -> attack
-and options), which binds it once (``AttackSpec``, checking the options).
+and options), which binds it once (``AttackSpec``, checking the options). A module outside the
+package keeps its options class in itself (a config naming its attack is then validated after
+importing it).
 
 Cache identity: a training method imports the attack modules it runs (``robinterp.attacks.pgd``),
 so its models depend on those and on ``_steps``, never on an evaluation-only attack; a measure
@@ -38,13 +41,15 @@ import dataclasses
 import functools
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from robinterp import RobinterpError, units
 from robinterp.config import Config, entry_table
+from robinterp.settings.attacks import OPTIONS
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 SHARED = ("model", "x", "y", "eps", "norm", "seed", "early_stop")
 """What every attack takes; its options are the rest of its keyword arguments."""
@@ -70,11 +75,6 @@ class Attack:
         """The keyword arguments a chapter may set, besides the shared ones."""
         return [p for p in inspect.signature(self.function).parameters if p not in SHARED]
 
-    def normalise(self, values: Mapping[str, Any], source: str) -> tuple[tuple[str, Any], ...]:
-        """Options validated (types, ranges, choices) and complete, as sorted pairs: one spelling
-        per setting, so equal settings key equal whichever way they were written."""
-        return tuple(sorted(self.options_class.from_mapping(dict(values), source).to_dict().items()))
-
 
 ENVIRONMENT = "ROBINTERP_ATTACK_MODULES"
 """Comma-separated dotted names of modules outside the package that define attacks the same way."""
@@ -82,7 +82,13 @@ ENVIRONMENT = "ROBINTERP_ATTACK_MODULES"
 
 @functools.cache
 def _discover(names: tuple[str, ...]) -> dict[str, Attack]:
-    return units.registered(names, __name__, ENVIRONMENT, "attack", "ATTACK", Attack)
+    found = units.registered(names, __name__, ENVIRONMENT, "attack", "ATTACK", Attack)
+    for name, attack in found.items():
+        if attack.module.startswith(f"{__name__}.") and OPTIONS.get(name) is not attack.options_class:
+            raise RobinterpError(
+                f"attack {name!r}: its options must be the class robinterp.settings.attacks.OPTIONS names for it"
+            )
+    return found
 
 
 def registry() -> dict[str, Attack]:
@@ -92,9 +98,23 @@ def registry() -> dict[str, Attack]:
 
 def get_attack(name: str) -> Attack:
     attacks = registry()
-    if name not in attacks:
-        raise RobinterpError(f"unknown attack {name!r}; choose one of {', '.join(attacks)}")
+    _known(name, attacks)
     return attacks[name]
+
+
+def options_class(name: str) -> type[Config]:
+    """An attack's options dataclass, without importing torch for this package's attacks
+    (``robinterp.settings.attacks``); with ``ROBINTERP_ATTACK_MODULES`` set, from the registry,
+    which imports every attack's module."""
+    if units.module_names_outside(ENVIRONMENT):
+        return get_attack(name).options_class
+    _known(name, OPTIONS)
+    return OPTIONS[name]
+
+
+def _known(name: str, names: Mapping[str, Any]) -> None:
+    if name not in names:
+        raise RobinterpError(f"unknown attack {name!r}; choose one of {', '.join(names)}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,14 +129,16 @@ class AttackSpec:
     options: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
-        attack = get_attack(self.name)
-        accepted = attack.options()
+        options = options_class(self.name)
+        accepted = [f.name for f in dataclasses.fields(options)]
         for key, _ in self.options:
             if key not in accepted:
                 raise RobinterpError(
                     f"attack {self.name!r} has no option {key!r}; it accepts {', '.join(accepted) or 'none'}"
                 )
-        object.__setattr__(self, "options", attack.normalise(dict(self.options), f"attack {self.name!r}"))
+        # one spelling per setting, so equal settings key equal whichever way they were written
+        normalised = options.from_mapping(dict(self.options), f"attack {self.name!r}").to_dict()
+        object.__setattr__(self, "options", tuple(sorted(normalised.items())))
 
     @classmethod
     def of(cls, name: str, **options: Any) -> AttackSpec:
@@ -173,7 +195,7 @@ class AttackEntry:
 
     def changed(self) -> dict[str, Any]:
         """The options that differ from the attack's defaults."""
-        defaults = get_attack(self.spec.name).options_class().to_dict()
+        defaults = options_class(self.spec.name)().to_dict()
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self.spec.options if defaults.get(k) != v}
 
     def settings_text(self) -> str:

@@ -3,39 +3,15 @@ here retrains no model."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 from torch import nn
 
 from robinterp import RobinterpError
 from robinterp.attacks import Attack
 from robinterp.attacks._steps import check, get_norm
-from robinterp.config import Config, ConfigError, param
 from robinterp.models import eval_mode
-
-AUTOATTACK_PARTS = ("apgd-ce", "apgd-dlr", "apgd-t", "fab", "fab-t", "square")
-
-
-VERSIONS = ("standard", "plus", "rand")
-
-
-@dataclasses.dataclass(frozen=True)
-class AutoAttackOptions(Config):
-    """AutoAttack's options."""
-
-    version: str = param("standard", choices=VERSIONS)
-    """pyautoattack's version: standard (APGD-CE, APGD-T, FAB-T, Square), plus or rand."""
-    parts: tuple[str, ...] | None = param(None, choices=AUTOATTACK_PARTS)
-    """The parts to run, each with the version's settings (a CPU budget); None for all of the
-    version's own."""
-
-    def validate(self) -> None:
-        if self.parts is not None and not self.parts:
-            raise ConfigError(
-                "autoattack parts must name at least one of "
-                f"{', '.join(AUTOATTACK_PARTS)}, or be null for the version's own list"
-            )
+from robinterp.settings.attacks import AutoAttackOptions
+from robinterp.settings.choices import AUTOATTACK_PARTS
 
 
 def autoattack(

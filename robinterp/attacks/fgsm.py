@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 from torch import nn
 
 from robinterp.attacks import Attack
 from robinterp.attacks._steps import check, get_norm, iterate
-from robinterp.config import Config
 from robinterp.models import eval_mode
-
-
-@dataclasses.dataclass(frozen=True)
-class FGSMOptions(Config):
-    """FGSM takes no option besides the shared ones (one step of size eps)."""
+from robinterp.settings.attacks import FGSMOptions
 
 
 def fgsm(

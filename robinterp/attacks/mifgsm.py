@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 from torch import nn
 
 from robinterp.attacks import Attack
 from robinterp.attacks._steps import check, flat_norm, get_norm, iterate
-from robinterp.config import Config, param
 from robinterp.models import eval_mode
-
-
-@dataclasses.dataclass(frozen=True)
-class MIFGSMOptions(Config):
-    """MI-FGSM's options."""
-
-    steps: int = param(10, low=0)
-    """Iterations (Dong et al.: 10)."""
-    decay: float = param(1.0, low=0)
-    """Momentum decay mu (Dong et al.: 1.0)."""
-    step_size: float | None = param(None, low=0, low_open=True)
-    """Step size; None for eps / steps, as in the paper."""
+from robinterp.settings.attacks import MIFGSMOptions
 
 
 def mifgsm(

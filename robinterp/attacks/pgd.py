@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 from torch import nn
 
 from robinterp import RobinterpError
 from robinterp.attacks import Attack
 from robinterp.attacks._steps import Linf, check, get_norm, iterate, seeded_generators
-from robinterp.config import Config, param
 from robinterp.models import eval_mode
-
-
-@dataclasses.dataclass(frozen=True)
-class PGDOptions(Config):
-    """PGD's options."""
-
-    steps: int = param(20, low=0)
-    """Iterations (Madry et al.: 40 on MNIST, 7 on CIFAR-10 in training)."""
-    step_size: float | None = param(None, low=0, low_open=True)
-    """Step size; None for 2.5 eps / steps (the rule of Madry's group's ``robustness`` library)."""
-    random_start: bool = True
-    """Start from a uniform draw in the ball (Madry et al.), else from the clean image."""
+from robinterp.settings.attacks import PGDOptions
 
 
 def pgd(

@@ -61,7 +61,7 @@ import dataclasses
 import functools
 import inspect
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -70,22 +70,12 @@ import torch
 from torch import nn
 
 from robinterp import RobinterpError, device, units
-from robinterp.config import entry_table, shown
 from robinterp.explanation_quality._evaluation import Evaluation, prepare_evaluation, quantus_explain_func
 from robinterp.models import eval_mode
-from robinterp.paper_numbers import MOSHE_TABLE3_COLUMNS
+from robinterp.settings.choices import METRIC_IMPLEMENTATIONS as IMPLEMENTATIONS
 
-IMPLEMENTATIONS = ("robinterp", "quantus")
-
-ENVIRONMENT = "ROBINTERP_METRIC_MODULES"
-"""Comma-separated dotted names of modules outside the package that define metrics the same way."""
-
-SEVEN = tuple(c for c in MOSHE_TABLE3_COLUMNS if c not in ("clean_accuracy", "robust_accuracy"))
-"""The seven metrics Moshe et al. report, in their Table 3's order: what a chapter lists unless
-its config says otherwise."""
-
-SETTING_TYPES = (bool, int, float, str, type(None))
-"""What a listed setting may be: one YAML scalar."""
+# what a chapter declares about metrics (entries, their settings) is read without torch there
+from robinterp.settings.metrics import ENVIRONMENT, OPTIONS, MetricEntry, MetricSpec, entries
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,7 +103,15 @@ class Metric:
 
 @functools.cache
 def _discover(names: tuple[str, ...]) -> dict[str, Metric]:
-    return units.registered(names, __name__, ENVIRONMENT, "explanation-metric", "METRIC", Metric)
+    found = units.registered(names, __name__, ENVIRONMENT, "explanation-metric", "METRIC", Metric)
+    for name, metric in found.items():
+        declared = OPTIONS.get(name)
+        if metric.module.startswith(f"{__name__}.") and declared != metric.options():
+            raise RobinterpError(
+                f"metric {name!r}: its score function's settings differ from robinterp.settings.metrics.OPTIONS; "
+                f"declare them there as the function takes them"
+            )
+    return found
 
 
 def registry() -> dict[str, Metric]:
@@ -128,95 +126,15 @@ def get_metric(name: str) -> Metric:
     return metrics[name]
 
 
-@dataclasses.dataclass(frozen=True)
-class MetricSpec:
-    """A metric and the settings an entry changes (Quantus constructor arguments), bound once:
-    an unknown metric or setting stops a run before any work."""
-
-    name: str
-    options: tuple[tuple[str, Any], ...] = ()
-
-    def __post_init__(self) -> None:
-        accepted = get_metric(self.name).options()
-        for key, value in self.options:
-            if key not in accepted:
-                raise RobinterpError(
-                    f"metric {self.name!r} has no setting {key!r}; it takes {', '.join(accepted) or 'none'}"
-                )
-            default = accepted[key]
-            if not isinstance(value, SETTING_TYPES) or (
-                default is not None and (isinstance(value, bool) != isinstance(default, bool))
-            ):
-                raise RobinterpError(
-                    f"metric {self.name!r}: {key} must be like its default {default!r}, got {shown(value)}"
-                )
-        # one spelling per setting, so equal settings key equal whichever way they were written
-        object.__setattr__(self, "options", tuple(sorted(self.options)))
-
-    def settings(self, samples: int, pixels: int, noise: float | None) -> dict[str, Any]:
-        """The constructor arguments that differ from Quantus's: robinterp's, then the entry's."""
-        return {**get_metric(self.name).settings(samples, pixels, noise), **dict(self.options)}
-
-    @property
-    def modules(self) -> tuple[str, ...]:
-        """The module whose code computes this metric (what its rows are keyed by)."""
-        return (get_metric(self.name).module,)
+def spec_settings(spec: MetricSpec, samples: int, pixels: int, noise: float | None) -> dict[str, Any]:
+    """The constructor arguments of a bound metric that differ from Quantus's: robinterp's, then
+    the entry's."""
+    return {**get_metric(spec.name).settings(samples, pixels, noise), **dict(spec.options)}
 
 
-@dataclasses.dataclass(frozen=True)
-class MetricEntry:
-    """One metric a chapter scores: its label on the page and the bound metric."""
-
-    label: str
-    spec: MetricSpec
-
-    @classmethod
-    def of(cls, name: str, **options: Any) -> MetricEntry:
-        """The metric ``name`` under its own name as label."""
-        return cls(name, MetricSpec(name, tuple(options.items())))
-
-    @classmethod
-    def from_config(cls, name: str, value: Any) -> tuple[MetricEntry, ...]:
-        """Entries from ``{label: {metric: NAME, SETTING: VALUE, ...}}``."""
-        if isinstance(value, tuple) and all(isinstance(v, cls) for v in value):
-            value = cls.to_config(value)
-        return entry_table(
-            name,
-            value,
-            "metric",
-            "{sparseness: {metric: sparseness}}",
-            lambda where, label, item: cls(
-                label, MetricSpec(item["metric"], tuple((k, v) for k, v in item.items() if k != "metric"))
-            ),
-        )
-
-    @classmethod
-    def to_config(cls, entries: tuple[MetricEntry, ...]) -> dict[str, dict[str, Any]]:
-        """The inverse of ``from_config`` (what a parameters cell or a YAML file would say)."""
-        return {entry.label: {"metric": entry.spec.name, **dict(entry.spec.options)} for entry in entries}
-
-    def describe(self) -> str:
-        """The metric and the settings the entry changes, e.g. ``max_sensitivity (lower_bound 0.1)``."""
-        changed = ", ".join(f"{k} {v}" for k, v in self.spec.options)
-        return f"{self.spec.name} ({changed})" if changed else self.spec.name
-
-
-def metric_table(value: Mapping[str, Mapping[str, Any]] | None = None) -> tuple[MetricEntry, ...]:
-    """A chapter config's default ``metrics``, written as its YAML would be (None: the ``SEVEN``,
-    each under its own name)."""
-    return MetricEntry.from_config("metrics", {name: {"metric": name} for name in SEVEN} if value is None else value)
-
-
-def entries(metrics: Sequence[str | MetricEntry] | None = None) -> tuple[MetricEntry, ...]:
-    """Metric entries from entries or names (a name is its own label); None: the ``SEVEN``."""
-    listed = tuple(
-        m if isinstance(m, MetricEntry) else MetricEntry.of(m) for m in (SEVEN if metrics is None else metrics)
-    )
-    labels = [entry.label for entry in listed]
-    twice = sorted({label for label in labels if labels.count(label) > 1})
-    if twice:
-        raise RobinterpError(f"metric label {twice[0]!r} is listed twice; give each entry its own label")
-    return listed
+def spec_modules(spec: MetricSpec) -> tuple[str, ...]:
+    """The module whose code computes a bound metric (what its rows are keyed by)."""
+    return (get_metric(spec.name).module,)
 
 
 def metric_settings(
@@ -232,7 +150,7 @@ def metric_settings(
                 "metric": entry.label,
                 "quantus class": metric.quantus_name or "none (robinterp's only)",
                 "better": "higher" if metric.higher_is_better else "lower",
-                "changed settings": entry.spec.settings(samples, n_features, noise),
+                "changed settings": spec_settings(entry.spec, samples, n_features, noise),
                 "why": why,
             }
         )
@@ -285,7 +203,7 @@ def scores(
             raise RobinterpError(f"{name} must be an integer >= 1, got {value!r}")
     options = dict(explainer_options or {})
     n_features = int(np.prod(x.shape[2:]))
-    settings = {entry.label: entry.spec.settings(samples, n_features, noise) for entry in listed}
+    settings = {entry.label: spec_settings(entry.spec, samples, n_features, noise) for entry in listed}
     # the random control and captum's noisy explainers (GradientSHAP's baselines and interpolation
     # points from numpy, their noise from torch) draw from the global generators at every call, as
     # under Quantus: seeded here, the scores follow ``seed``, not what drew before them

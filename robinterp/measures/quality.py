@@ -10,8 +10,8 @@ import pandas as pd
 from torch import nn
 
 from robinterp import explanation_quality
-from robinterp.explanation_quality import MetricEntry
 from robinterp.measures import Measure, images, register
+from robinterp.settings.metrics import MetricEntry, entries
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +43,7 @@ class QualitySettings:
     """Which seeded subset of the test set (``robinterp.measures.images.SUBSET_SEEDS``)."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "metrics", explanation_quality.entries(self.metrics))
+        object.__setattr__(self, "metrics", entries(self.metrics))
 
 
 WITHIN_SEED = 0  # the seed of the ``within`` subset (SCAAT's faithfulness images)
@@ -78,6 +78,8 @@ MEASURE = register(
         __name__,
         value="score",
         better="per metric",
-        code=lambda settings: tuple(sorted({m for entry in settings.metrics for m in entry.spec.modules})),
+        code=lambda settings: tuple(
+            sorted({m for entry in settings.metrics for m in explanation_quality.spec_modules(entry.spec)})
+        ),
     )
 )

@@ -3,7 +3,9 @@
 **Adding a method** is adding a module to this folder that defines a ``Method``:
 
 - a frozen parameters dataclass (a ``robinterp.config.Config``) whose fields carry
-  docstrings saying the paper's value and ours, with ranges or choices;
+  docstrings saying the paper's value and ours, with ranges or choices, declared in
+  ``robinterp.settings.methods`` (and named in its ``PARAMS``), so that a chapter's config is
+  validated without importing torch;
 - one loss with the shared signature
   ``loss(model, x, y, params, *, progress) -> (loss, logits)``, where ``progress``
   is the fraction of training done (for warm-ups) and ``logits`` are those the
@@ -19,12 +21,13 @@ underscore hold maths that several methods share and define none), so nothing
 else is edited: a chapter lists the method in its ``methods`` setting and it
 appears in that chapter's tables. A module outside the package adds methods the
 same way when ``ROBINTERP_METHOD_MODULES`` names it (comma-separated dotted names
-importable on ``sys.path``).
+importable on ``sys.path``), its parameters in the module itself (a config naming its methods is
+then validated after importing it).
 
 A method's module, with the package modules it imports, keys the cache of the
 models trained with it, and of no other model (``robinterp.train.model_code``);
 a measure of such a model is keyed by the model's key (``robinterp.measures``).
-This registry only discovers: it keys nothing.
+This registry only discovers, and imports no torch until it does: it keys nothing.
 """
 
 from __future__ import annotations
@@ -34,14 +37,17 @@ import difflib
 import functools
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from robinterp import units
 from robinterp.config import Config, ConfigError, entry_table
+from robinterp.settings import methods as method_settings
+from robinterp.settings.methods import PARAMS
 
-LossOutput = tuple[torch.Tensor, torch.Tensor]
+if TYPE_CHECKING:
+    import torch
+
+LossOutput = tuple["torch.Tensor", "torch.Tensor"]
 ENVIRONMENT = "ROBINTERP_METHOD_MODULES"
 # keys a chapter's method entry uses besides the method's parameters
 ENTRY_KEYS = ("method", "epochs", "lr")
@@ -68,9 +74,12 @@ class Method:
 
     @property
     def modules(self) -> tuple[str, ...]:
-        """The dotted names of the modules whose source keys this method's models: where its
-        parameters and its loss are defined (usually one module)."""
-        return tuple(sorted({self.params.__module__, self.loss.__module__}))
+        """The dotted names of the modules whose source keys this method's models: where its loss
+        is defined, and where its parameters are unless ``robinterp.settings.methods`` declares
+        them (a method outside the package keeps them beside its loss; the declarations key
+        nothing, as every value they give is in a model's key)."""
+        where = {self.loss.__module__, self.params.__module__} - {method_settings.__name__}
+        return tuple(sorted(where))
 
     def make_params(self, values: Mapping[str, Any], source: str) -> Config:
         """The validated parameters; unknown names and bad values are one-line errors."""
@@ -109,6 +118,12 @@ def _discover(names: tuple[str, ...]) -> dict[str, Method]:
                     f"method {value.name!r} has a parameter named {clash[0]!r}, which a "
                     f"chapter's method entry uses itself; rename it"
                 )
+            declared = PARAMS.get(value.name)
+            if dotted.startswith(f"{__name__}.") and declared is not value.params:
+                raise ConfigError(
+                    f"method {value.name!r} of {dotted}: its parameters must be the class "
+                    f"robinterp.settings.methods.PARAMS names for it"
+                )
             found[value.name] = value
     return found
 
@@ -120,11 +135,25 @@ def registry() -> dict[str, Method]:
 
 def get_method(name: str) -> Method:
     methods = registry()
-    if name not in methods:
-        hint = difflib.get_close_matches(str(name), list(methods), n=1)
-        also = f" (did you mean {hint[0]!r}?)" if hint else ""
-        raise ConfigError(f"unknown training method {name!r}{also}; choose one of {', '.join(sorted(methods))}")
+    _known(name, methods)
     return methods[name]
+
+
+def params_class(name: str) -> type[Config]:
+    """A method's parameters dataclass, without importing torch for this package's methods
+    (``robinterp.settings.methods``); with ``ROBINTERP_METHOD_MODULES`` set, from the registry,
+    which imports every method's module."""
+    if units.module_names_outside(ENVIRONMENT):
+        return get_method(name).params
+    _known(name, PARAMS)
+    return PARAMS[name]
+
+
+def _known(name: str, names: Mapping[str, Any]) -> None:
+    if name not in names:
+        hint = difflib.get_close_matches(str(name), list(names), n=1)
+        also = f" (did you mean {hint[0]!r}?)" if hint else ""
+        raise ConfigError(f"unknown training method {name!r}{also}; choose one of {', '.join(sorted(names))}")
 
 
 def normalise_params(method: str, values: Mapping[str, Any], source: str) -> tuple[tuple[str, Any], ...]:
@@ -134,10 +163,10 @@ def normalise_params(method: str, values: Mapping[str, Any], source: str) -> tup
     type), so equal settings hash equal whichever way they were written.
     """
     try:
-        found = get_method(method)
+        params = params_class(method)
     except ConfigError as err:
         raise ConfigError(f"{source}: {err}") from None
-    return tuple(sorted(found.make_params(values, source).to_dict().items()))
+    return tuple(sorted(params.from_mapping(values, source=source).to_dict().items()))
 
 
 def _optional_positive(source: str, key: str, value: Any) -> float | None:
@@ -187,7 +216,7 @@ class MethodEntry:
         defaults (what a parameters cell or a YAML file would say)."""
         table = {}
         for entry in entries:
-            defaults = get_method(entry.method).defaults().to_dict()
+            defaults = params_class(entry.method)().to_dict()
             item: dict[str, Any] = {"method": entry.method}
             item.update({k: list(v) if isinstance(v, tuple) else v for k, v in entry.params if defaults.get(k) != v})
             item.update({k: getattr(entry, k) for k in ("epochs", "lr") if getattr(entry, k) is not None})

@@ -15,8 +15,7 @@ import torch
 from torch import nn
 
 from robinterp import RobinterpError
-
-EXAMPLE_MODES = ("eval", "train")
+from robinterp.settings.choices import EXAMPLE_MODES
 
 
 class _HeldInTraining(nn.Module):

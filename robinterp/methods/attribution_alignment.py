@@ -32,35 +32,13 @@ from captum.attr import Saliency
 from torch import nn
 
 from robinterp import RobinterpError
-from robinterp.config import Config, param
 from robinterp.device import on_model_device
 from robinterp.methods import LossOutput, Method
 from robinterp.methods._teacher import frozen_teacher, teacher_dependence
 from robinterp.models import eval_mode
-
-ALIGNMENT_LOSSES = ("cosine", "mse")
-
-
-@dataclasses.dataclass(frozen=True)
-class AttributionAlignmentParams(Config):
-    weight: float = param(1.0, low=0, low_open=True)
-    """Weight of the alignment term beside the cross-entropy (ours: the paper's is not public)."""
-    alignment_loss: str = param("cosine", choices=ALIGNMENT_LOSSES)
-    """How the map is compared with the teacher's saliency: 1 - cosine (scale-free) or the mean
-    squared difference of max-normalised maps (ours)."""
-    layer: int = -1
-    """The convolution whose rectified output, averaged over channels and up-sampled, is the
-    map: its index among the network's ``nn.Conv2d`` modules (-1: the last, as the abstract; in a
-    ResNet that is the last block's second convolution, before its BatchNorm and residual sum)."""
-    teacher_eps: float = param(2.42, low=0, low_open=True)
-    """L2 radius of the teacher's PGD training (the supplement uses PGD-L2; its radius for the
-    main model is not public; 2.42 is the `default` profile's mapping of CIFAR-10's 1.5)."""
-    teacher_steps: int = param(5, low=1)
-    """PGD steps of the teacher's training."""
-    teacher_eps_warmup: float = param(0.25, low=0, high=1)
-    """Fraction of the teacher's training over which its radius grows from 0 (``pgd_at``'s)."""
-    teacher_epochs: float | None = param(None, low=0, low_open=True)
-    """Epochs of the teacher; None: the student's."""
+from robinterp.settings.choices import ALIGNMENT_LOSSES
+from robinterp.settings.methods import AttributionAlignmentParams
+from robinterp.settings.teachers import alignment_teacher
 
 
 def conv_layer(model: nn.Module, index: int) -> nn.Conv2d:
@@ -119,19 +97,8 @@ def misalignment(heat: torch.Tensor, target: torch.Tensor, how: str) -> torch.Te
 
 def teacher_spec(spec: Any) -> Any:
     """The teacher's training spec: the student's, trained by ``pgd_at`` in L2."""
-    params = dict(spec.method_params)
-    epochs = params["teacher_epochs"] if params["teacher_epochs"] is not None else spec.epochs
-    return dataclasses.replace(
-        spec,
-        method="pgd_at",
-        epochs=epochs,
-        method_params=(
-            ("eps", params["teacher_eps"]),
-            ("eps_warmup", params["teacher_eps_warmup"]),
-            ("norm", "l2"),
-            ("steps", params["teacher_steps"]),
-        ),
-    )
+    method, params, epochs = alignment_teacher(dict(spec.method_params), spec.epochs)
+    return dataclasses.replace(spec, method=method, epochs=epochs, method_params=params)
 
 
 def prepare(spec: Any, trained: Callable[[Any], nn.Module]) -> dict[str, Any]:

@@ -20,24 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robinterp.config import Config, param
 from robinterp.methods import LossOutput, Method, budget_free
 from robinterp.methods._teacher import frozen_teacher, teacher_dependence
 from robinterp.models import eval_mode
-
-
-@dataclasses.dataclass(frozen=True)
-class TemperatureParams(Config):
-    temperature: float = param(100.0, low=0, low_open=True)
-    """Softmax temperature T of training (Papernot et al. and Zeng et al.'s supplement: 100)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class DistillationParams(Config):
-    temperature: float = param(100.0, low=0, low_open=True)
-    """Temperature T of the teacher's training and of the soft labels (Papernot et al.: 100)."""
-    teacher_epochs: float | None = param(None, low=0, low_open=True)
-    """Epochs of the teacher; None: the student's (Papernot et al. train both alike)."""
+from robinterp.settings.methods import DistillationParams, TemperatureParams
 
 
 def soft_targets(teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -10,20 +10,12 @@ beyond autograd.
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robinterp.config import Config, param
 from robinterp.methods import LossOutput, Method, budget_free
-
-
-@dataclasses.dataclass(frozen=True)
-class InputGradientRegParams(Config):
-    lam: float = param(0.5, low=0, low_open=True)
-    """Weight of the penalty (Zeng et al.'s supplement, A2: 0.5; Ross and Doshi-Velez tune it)."""
+from robinterp.settings.methods import InputGradientRegParams
 
 
 def penalised(

@@ -8,15 +8,13 @@ Jacobian of the logits, C vectors per input.
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from robinterp import RobinterpError
-from robinterp.config import Config, param
 from robinterp.methods import LossOutput, Method, budget_free
+from robinterp.settings.methods import JacobianRegParams
 
 
 def jacobian_frobenius_sq(
@@ -44,15 +42,6 @@ def jacobian_frobenius_sq(
             (jv,) = torch.autograd.grad(logits, x, grad_outputs=v, create_graph=create_graph)
             total = total + classes * jv.pow(2).sum() / (n_proj * batch)
     return total, logits
-
-
-@dataclasses.dataclass(frozen=True)
-class JacobianRegParams(Config):
-    lam: float = param(0.01, low=0, low_open=True)
-    """Weight of 1/2 ||J||_F^2 (Hoffman et al.'s MNIST value; Moshe et al.: 0.8 for PreResNet10,
-    0.05 for VGG19)."""
-    n_proj: int = param(1, low=1)
-    """Random projections per batch of the Jacobian estimate (Hoffman et al.: 1)."""
 
 
 def jacobian_reg(

@@ -15,7 +15,6 @@ layers, and tested against a per-neuron loop of the equations as written.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -26,14 +25,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from robinterp import RobinterpError, device
-from robinterp.config import Config, param
 from robinterp.methods import LossOutput, Method, budget_free
+from robinterp.settings.choices import NEURON_SETS, NSLOSS_PASSES
+from robinterp.settings.methods import NsLossParams
 
-# Which activations count as the "neurons" of equation 7: the paper speaks of "output
-# neurons (logits) and internal neurons"; the default takes both.
-NEURON_SETS = ("activations_and_logits", "activations", "logits")
-# How the clean batch and its perturbed copies go through the model (neuron_sensitivity_loss)
-PASSES = ("auto", "joint", "separate")
 ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Softplus)
 
 
@@ -111,7 +106,7 @@ def neuron_sensitivity_loss(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """NsLoss (equation 7) of ``model`` on the batch ``x``, and the clean logits.
 
-    ``passes`` (``PASSES``): one forward pass over the batch and its ``n`` perturbed copies
+    ``passes`` (``NSLOSS_PASSES``): one forward pass over the batch and its ``n`` perturbed copies
     together ("joint"), or the batch in one and the copies in a second with BatchNorm's running
     statistics kept for the clean batch ("separate"); "auto" is separate exactly when the model has
     BatchNorm (in eval mode both are the same: running statistics normalise every input).
@@ -120,8 +115,8 @@ def neuron_sensitivity_loss(
         raise RobinterpError(f"eps_ns must be a finite number > 0, got {eps_ns!r}")
     if not (isinstance(n, int) and n >= 1):
         raise RobinterpError(f"n (perturbations per sample) must be an integer >= 1, got {n!r}")
-    if passes not in PASSES:
-        raise RobinterpError(f"passes must be one of {', '.join(PASSES)}, got {passes!r}")
+    if passes not in NSLOSS_PASSES:
+        raise RobinterpError(f"passes must be one of {', '.join(NSLOSS_PASSES)}, got {passes!r}")
     batch = x.shape[0]
     perturbed = sphere_samples(x, eps_ns, n, generator).flatten(0, 1)
     if passes == "separate" or (passes == "auto" and has_batchnorm(model)):
@@ -145,27 +140,6 @@ def neuron_sensitivity_loss(
         md = (noisy - clean.unsqueeze(0)).abs().mean(dim=(0, 1))  # MD_ij, one per neuron j
         loss = loss + md.mean() / eps_ns  # sum_j MD_ij / (eps_ns |M_i|)
     return loss, logits
-
-
-@dataclasses.dataclass(frozen=True)
-class NsLossParams(Config):
-    lam: float | None = param(None, low=0, low_open=True)
-    """Weight of NsLoss; None: chosen by the paper's lambda protocol (section 4.4), which the
-    neuron_sensitivity chapter runs before training (the paper's Tables 1 and 2: 100 and 9.5)."""
-    eps_ns: float = param(1.5, low=0, low_open=True)
-    """L2 radius of the perturbations; the paper's 20 on 224x224x3 images, scaled by
-    sqrt(784 / 150528) to MNIST's 784 pixels (ours)."""
-    n: int = param(5, low=1)
-    """Perturbations per sample (the paper: N = 5)."""
-    neurons: str = param("activations_and_logits", choices=NEURON_SETS)
-    """Which activations count as neurons: every activation layer and the logits, as the text says."""
-    passes: str = param("auto", choices=PASSES)
-    """The clean batch and its perturbed copies in one forward pass ("joint") or two ("separate":
-    the copies normalised by their own batch statistics, BatchNorm's running statistics left to
-    the clean batch). The paper does not say; "auto" (ours) is separate where the model has
-    BatchNorm, whose statistics one pass would take 5 parts perturbed to 1 clean, and joint
-    elsewhere (one pass is cheaper). With dropout in training mode every copy draws its own mask
-    either way, so MD then includes dropout's noise."""
 
 
 def nsloss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: NsLossParams, *, progress: float) -> LossOutput:

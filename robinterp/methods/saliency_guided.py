@@ -10,8 +10,6 @@ reduction. Every such choice is a parameter.
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 import torch.nn.functional as F
 from captum.attr import Saliency
@@ -20,13 +18,12 @@ from torch import nn
 from robinterp import RobinterpError
 from robinterp.attacks.fgsm import fgsm
 from robinterp.attacks.pgd import pgd
-from robinterp.config import Config, param
-from robinterp.masking import RANKINGS, UNITS, mask_lowest
+from robinterp.masking import mask_lowest
 from robinterp.methods import LossOutput, Method, budget_free
-from robinterp.methods._modes import EXAMPLE_MODES, examples_model
+from robinterp.methods._modes import examples_model
 from robinterp.models import eval_mode
-
-KL_DIRECTIONS = ("reference_to_masked", "masked_to_reference")
+from robinterp.settings.choices import KL_DIRECTIONS
+from robinterp.settings.methods import ASGTParams, SGAParams, SGTParams
 
 
 def logit_saliency(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -49,57 +46,6 @@ def kl_term(logits_reference: torch.Tensor, logits_masked: torch.Tensor, directi
 def _attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int) -> torch.Tensor:
     """FGSM for one step, else PGD (Linf, random start) with ``steps`` steps."""
     return fgsm(model, x, y, eps=eps) if steps == 1 else pgd(model, x, y, eps=eps, steps=steps)
-
-
-@dataclasses.dataclass(frozen=True)
-class MaskingParams(Config):
-    """What every saliency-guided method shares."""
-
-    k: float = param(0.5, low=0, high=1, low_open=True, high_open=True)
-    """Fraction of features masked (SGT: 0.5 in Ismail et al.'s MNIST runs; Guesmi et al.'s
-    MNIST figures: 0.3 and 0.5, CIFAR-10: 0.1)."""
-    lam: float = param(1.0, low=0)
-    """Weight of the KL term (the papers and the official SGT code: 1)."""
-    ranking: str = param("signed", choices=RANKINGS)
-    """Rank the signed gradient (official SGT code) or its magnitude (the papers' prose)."""
-    unit: str = param("elements", choices=UNITS)
-    """k counts C*H*W elements or H*W pixel positions (identical on 1-channel images)."""
-    kl_direction: str = param("reference_to_masked", choices=KL_DIRECTIONS)
-    """KL(p(x) || p(masked)) as the official SGT code, or the reverse as Guesmi et al.'s eq. 5."""
-    example_mode: str = param("eval", choices=EXAMPLE_MODES)
-    """Mode of the model while its saliency (and, for SGA and ASGT, its attack) is computed: "eval" (ours, as Madry's `robustness` library: BatchNorm's
-    running statistics, no dropout) or "train" (the batch's statistics, updated at every attack
-    step, and dropout on). The same on a network with neither, as the CPU book's small CNN."""
-
-
-@dataclasses.dataclass(frozen=True)
-class SGTParams(MaskingParams):
-    """SGT's parameters: the shared masking settings."""
-
-
-@dataclasses.dataclass(frozen=True)
-class AdversarialMaskingParams(MaskingParams):
-    """SGA's and ASGT's parameters: the masking settings and the attack inside training."""
-
-    k: float = param(0.3, low=0, high=1, low_open=True, high_open=True)
-    """Fraction of features masked (Guesmi et al.'s MNIST figures: 0.3; CIFAR-10: 0.1)."""
-    eps: float = param(0.3, low=0, low_open=True, high=1)
-    """Linf radius of the attack inside training (Guesmi et al. do not say; ours: MNIST's 0.3)."""
-    steps: int = param(1, low=1)
-    """Attack steps: 1 is FGSM (ours, the cheapest), more is PGD with a random start."""
-
-
-@dataclasses.dataclass(frozen=True)
-class SGAParams(AdversarialMaskingParams):
-    """SGA's parameters."""
-
-
-@dataclasses.dataclass(frozen=True)
-class ASGTParams(AdversarialMaskingParams):
-    """ASGT's parameters; its KL goes from the masked adversarial sample, as eq. 5."""
-
-    kl_direction: str = param("masked_to_reference", choices=KL_DIRECTIONS)
-    """KL(f(masked x') || f(x)) as Guesmi et al.'s eq. 5 (the default), or the reverse."""
 
 
 def sgt(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: SGTParams, *, progress: float) -> LossOutput:

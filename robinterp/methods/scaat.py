@@ -21,46 +21,17 @@ mechanism below is therefore the book's design, each a parameter:
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 import torch.nn.functional as F
 from captum.attr import Saliency
 from torch import nn
 
 from robinterp.attacks.pgd import budget_pgd
-from robinterp.config import Config, param
 from robinterp.methods import LossOutput, Method
-from robinterp.methods._modes import EXAMPLE_MODES, examples_model
+from robinterp.methods._modes import examples_model
 from robinterp.methods._schedules import ramped, warmup_dependence
 from robinterp.models import eval_mode
-
-
-@dataclasses.dataclass(frozen=True)
-class SCAATParams(Config):
-    eps: float = param(0.3, low=0, low_open=True, high=1)
-    """Largest Linf radius, where the saliency is lowest (ours: MNIST's usual 0.3; the abstract
-    gives none)."""
-    gamma: float = param(1.0, low=0)
-    """Exponent of the budget eps (1 - s)^gamma: 0 ignores the saliency (with clean_weight 0, exactly
-    PGD training), larger values protect more of the salient pixels (ours)."""
-    steps: int = param(7, low=1)
-    """PGD steps per batch (ours, as Madry et al.'s CIFAR-10 training)."""
-    step_size: float | None = param(None, low=0, low_open=True)
-    """Step size; None: 2.5 eps / steps, the rule of PGD training in this book."""
-    adaptive: bool = False
-    """Scale each sample's budget by (1 + margin) / 2 (ours; off: one budget map per sample from
-    the saliency alone)."""
-    clean_weight: float = param(0.5, low=0, high=1)
-    """Weight w of the clean cross-entropy, loss = w CE(x) + (1 - w) CE(x_adv) (ours: both, so
-    that accuracy is kept, as the abstract claims)."""
-    eps_warmup: float = param(0.25, low=0, high=1)
-    """Fraction of training over which eps grows from 0 (ours: PGD training at 0.3 on MNIST from
-    scratch collapses without it)."""
-    example_mode: str = param("eval", choices=EXAMPLE_MODES)
-    """Mode of the model while its saliency, margins and PGD examples are made: "eval" (ours, as Madry's `robustness` library: BatchNorm's
-    running statistics, no dropout) or "train" (the batch's statistics, updated at every attack
-    step, and dropout on). The same on a network with neither, as the CPU book's small CNN."""
+from robinterp.settings.methods import SCAATParams
 
 
 def normalised_saliency(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robinterp.config import Config
 from robinterp.methods import LossOutput, Method, budget_free
-
-
-@dataclasses.dataclass(frozen=True)
-class StandardParams(Config):
-    """Standard training has no parameters."""
+from robinterp.settings.methods import StandardParams
 
 
 def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: StandardParams, *, progress: float) -> LossOutput:

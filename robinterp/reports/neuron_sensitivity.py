@@ -7,15 +7,11 @@ import math
 import pandas as pd
 
 from robinterp import data, explanation_quality
-from robinterp.experiments.neuron_sensitivity import (
-    STANDARD,
-    NeuronSensitivityConfig,
-    Trained,
-    explainer_options,
-    quantus_split,
-)
-from robinterp.explanation_quality import MetricEntry
+from robinterp.configs.neuron_sensitivity import STANDARD, NeuronSensitivityConfig
+from robinterp.experiments.neuron_sensitivity import Trained, explainer_options, quantus_split
 from robinterp.reports import effects, mean_sd, rules, titled
+from robinterp.settings.choices import METRIC_IMPLEMENTATIONS
+from robinterp.settings.metrics import SEVEN, MetricEntry, entries
 from robinterp.titles import metric_title, with_metric_titles
 
 CORRELATIONS = ("faithfulness_correlation", "faithfulness_estimate")
@@ -66,7 +62,7 @@ def quantus_agreement(
             images_per_call=cfg.eval_batch_size,
             implementation=implementation,
         )
-        for implementation in explanation_quality.IMPLEMENTATIONS
+        for implementation in METRIC_IMPLEMENTATIONS
     }
     reference = tables["quantus"]
     difference = (tables["robinterp"].score - reference.score).abs()
@@ -91,7 +87,7 @@ def _first_entries(entries: tuple[MetricEntry, ...]) -> dict[str, str]:
     """The label of the first entry of each of the paper's seven metrics listed, in the paper's order."""
     return {
         name: next(e.label for e in entries if e.spec.name == name)
-        for name in explanation_quality.SEVEN
+        for name in SEVEN
         if any(e.spec.name == name for e in entries)
     }
 
@@ -155,7 +151,7 @@ def quality_table(
     random control excluded)."""
     per_seed = scores.groupby(["method", "seed", "metric"])["score"].mean().reset_index()
     columns = {}
-    for entry in explanation_quality.entries(metrics):
+    for entry in entries(metrics):
         higher = higher_is_better(entry.spec.name)
         columns[(metric_title(entry.label), higher)] = per_seed[per_seed.metric == entry.label].groupby("method")[
             "score"
@@ -270,9 +266,7 @@ def best_of_four(cfg: NeuronSensitivityConfig, scores: pd.DataFrame, gate: str =
     total = len(listed)
     most = total / 2
     verdict = rules.CONSISTENT if separated > most else rules.INCONSISTENT if beaten > most else rules.INCONCLUSIVE
-    of = (
-        "the seven metrics" if total == len(explanation_quality.SEVEN) else f"the {total} of the paper's metrics listed"
-    )
+    of = "the seven metrics" if total == len(SEVEN) else f"the {total} of the paper's metrics listed"
     return {
         "claim": f"{nsloss_label} is best of the four on most of {of}",
         "source": "moshe2022nsloss",
@@ -486,7 +480,7 @@ def paper_comparison(
     rows = []
     # the paper's metrics that this run scored: a metric listed besides the paper's seven has no
     # paper column, and one the run left out has no scores
-    for metric, label in _first_entries(explanation_quality.entries(metrics)).items():
+    for metric, label in _first_entries(entries(metrics)).items():
         if metric not in paper.columns or label not in ours.index.get_level_values("metric"):
             continue
         higher = higher_is_better(metric)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from robinterp import paper_numbers
-from robinterp.experiments.robust_attribution import (
+from robinterp.configs.robust_attribution import (
     PAPER_L2_RADII,
     PAPER_LINF_RADII,
     PAPER_STEPS,

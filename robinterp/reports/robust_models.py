@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from robinterp.configs.robust_models import RobustModelsConfig
 from robinterp.experiments import common
-from robinterp.experiments.robust_models import RobustModelsConfig
 from robinterp.reports import effects, rules
 from robinterp.titles import attack_title
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from robinterp.configs.saliency_guided_training import SaliencyGuidedConfig
 from robinterp.experiments import common
-from robinterp.experiments.saliency_guided_training import SaliencyGuidedConfig
 from robinterp.reports import effects, rules
 from robinterp.titles import attack_title, dataset_title
 

@@ -8,7 +8,7 @@ import dataclasses
 
 import pandas as pd
 
-from robinterp.experiments.scaat import SCAATConfig
+from robinterp.configs.scaat import SCAATConfig
 from robinterp.reports import effects, mean_sd, rules, titled
 from robinterp.titles import dataset_title
 

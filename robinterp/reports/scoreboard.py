@@ -17,13 +17,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from robinterp.profiles import BESIDE
 from robinterp.reports import rules
 from robinterp.titles import METRIC_TITLES, with_metric_titles
 
 NOT_RUN = "not run"
 UNTESTABLE = "not testable here"
-BESIDE = "paper"
-"""The profile whose verdicts the scoreboard shows beside each claim's, where it was run."""
 INTERVAL_RULE = "interval over seeds"  # the book's rule (robinterp.reports.rules)
 SEED_RULE = "older rule"  # verdict tables saved by an older build: their levels are not this rule's
 OLD_LEVELS = ("reproduced", "partly", "not reproduced", "contradicted")

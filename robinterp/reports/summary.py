@@ -150,10 +150,10 @@ def _seeds(cfg: Any) -> str:
 def _metrics(cfg: Any) -> str:
     """The listed explanation metrics as the setup says them: the paper's seven by that name, any
     other entry by its label and what it changes."""
-    from robinterp import explanation_quality
+    from robinterp.settings.metrics import metric_table
     from robinterp.titles import metric_title
 
-    if cfg.metrics == explanation_quality.metric_table():
+    if cfg.metrics == metric_table():
         return "the seven Quantus metrics (robinterp's batched version, tested equal to Quantus)"
     return ", ".join(
         metric_title(e.label) + ("" if e.describe() == e.label else f" ({e.describe()})") for e in cfg.metrics
