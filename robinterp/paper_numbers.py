@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from robinterp.settings.metrics import SEVEN
+
 PAPER_NUMBERS: dict[str, dict[str, object]] = {
     "madry_mnist_clean": {
         "cite": "madry2018pgd",
@@ -57,17 +59,7 @@ def paper_number(key: str) -> dict[str, object]:
 # Moshe et al., Table 3: PreResNet10 on ImageNette, Integrated Gradients, Quantus; its seven
 # metrics in its order (robinterp.settings.metrics.SEVEN), then clean and robust accuracy (fractions).
 MOSHE_TABLE3_WHERE = "Table 3 (ImageNette, PreResNet10, IG; Quantus)"
-MOSHE_TABLE3_COLUMNS = (
-    "max_sensitivity",
-    "avg_sensitivity",
-    "local_lipschitz",
-    "faithfulness_correlation",
-    "faithfulness_estimate",
-    "complexity",
-    "sparseness",
-    "clean_accuracy",
-    "robust_accuracy",
-)
+MOSHE_TABLE3_COLUMNS = (*SEVEN, "clean_accuracy", "robust_accuracy")
 MOSHE_TABLE3 = {
     "standard": (0.0233, 0.0226, 52.95, -0.02, -0.22, 10.19, 0.59, 0.97, 0.00),
     "NsLoss": (0.0002, 0.0002, 10.32, 0.22, 0.46, 9.89, 0.68, 0.90, 0.49),

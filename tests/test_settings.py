@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from robinterp import attacks, data, explain, explanation_quality, methods, models, paper_numbers, train
+from robinterp import attacks, data, explain, explanation_quality, methods, models, train
 from robinterp.attacks import _steps
 from robinterp.codehash import NEUTRAL_MODULES, PACKAGE, module_closure
 from robinterp.config import ConfigError
@@ -92,9 +92,6 @@ def test_the_declared_names_are_the_implementations_names():
     assert choices.RANDOM_GUESS_CE == tuple(nsloss.RANDOM_GUESS_CE)
     assert choices.EXPLAINERS == tuple(explain.EXPLAINERS)
     assert choices.MEASURE_GROUPS == tuple(benchmark_measures.GROUPS)
-    assert metric_settings.SEVEN == tuple(
-        c for c in paper_numbers.MOSHE_TABLE3_COLUMNS if c not in ("clean_accuracy", "robust_accuracy")
-    )
 
 
 def test_every_unit_of_the_package_is_declared_as_it_computes():

@@ -34,8 +34,8 @@ SEVEN = (
     "complexity",
     "sparseness",
 )
-"""The seven metrics Moshe et al. report, in their Table 3's order (``paper_numbers``' columns):
-what a chapter lists unless its config says otherwise."""
+"""The seven metrics Moshe et al. report, in their Table 3's order (``paper_numbers.MOSHE_TABLE3``'s
+first seven columns): what a chapter lists unless its config says otherwise."""
 
 SETTING_TYPES = (bool, int, float, str, type(None))
 """What a listed setting may be: one YAML scalar."""
