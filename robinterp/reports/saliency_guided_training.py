@@ -243,8 +243,8 @@ def range_claims(cfg: SaliencyGuidedConfig, robust: pd.DataFrame) -> pd.DataFram
 
 
 def range_view(judged: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
-    """``range_claims`` as the page shows it: one row per claim, one column per attack, each
-    cell the verdict and the effect with its interval."""
+    """``range_claims`` as the page shows it: one row per claim with the data set it was measured
+    on, one column per attack, each cell the verdict and the effect with its interval."""
 
     def cell(row: pd.Series) -> str:
         if pd.isna(row.get("effect")):
@@ -253,8 +253,9 @@ def range_view(judged: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
 
     shown = judged.assign(cell=[cell(row) for _, row in judged.iterrows()])
     view = shown.pivot(index="claim", columns="attack", values="cell")
-    view = view.reindex(list(dict.fromkeys(judged["claim"])))
-    return view.rename(columns=attack_title).rename_axis(columns=None)
+    view = view.reindex(list(dict.fromkeys(judged["claim"]))).rename(columns=attack_title)
+    view.insert(0, rules.DATA_SET, judged.drop_duplicates("claim").set_index("claim")[rules.DATA_SET])
+    return view.rename_axis(columns=None)
 
 
 def magnitudes(cfg: SaliencyGuidedConfig, robust: pd.DataFrame) -> pd.DataFrame:
