@@ -300,6 +300,8 @@ def _validate(args: argparse.Namespace, settings: dict[str, Any]) -> None:
             chapters.resolve_config(args.chapter, config_file=path, settings=settings)
     elif args.command == "book":
         chapters.book_configs(args.profile, settings)
+        for name in args.rerun or ():
+            chapters.get_chapter(name)
 
 
 def _executor(args: argparse.Namespace) -> Any:

@@ -84,6 +84,21 @@ def test_a_config_error_ends_in_one_line_before_torch_is_imported(tmp_path, sect
     assert found["heavy"] == [], f"{found['heavy']} imported before the config error"
 
 
+def test_a_mistyped_chapter_to_rerun_ends_in_one_line_before_torch_is_imported(tmp_path):
+    code = (
+        "import contextlib, io\n"
+        "from robinterp import cli\n"
+        "err = io.StringIO()\n"
+        "with contextlib.redirect_stderr(err):\n"
+        "    rc = cli.main(['book', '--rerun', 'robust_modles'])\n"
+        "result = [rc, err.getvalue()]"
+    )
+    found = imported_after(code, tmp_path)
+    rc, message = found["result"]
+    assert rc == 2 and "unknown chapter 'robust_modles'" in message and len(message.strip().splitlines()) == 1
+    assert found["heavy"] == []
+
+
 def test_the_declared_names_are_the_implementations_names():
     assert choices.DATASETS == tuple(data.DATASETS)
     assert choices.MODELS == tuple(models.MODELS)
