@@ -85,9 +85,6 @@ class Method:
         """The validated parameters; unknown names and bad values are one-line errors."""
         return self.params.from_mapping(values, source=source)
 
-    def defaults(self) -> Config:
-        return self.params()
-
     def __call__(
         self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, progress: float, **params: Any
     ) -> LossOutput:
