@@ -177,19 +177,12 @@ class RobustAttributionConfig(ExperimentConfig):
     def teacher_label(self, entry: MethodEntry) -> str | None:
         """The listed method whose trained model is ``entry``'s teacher (the same spec), if any: the
         same method, parameters, epochs and learning rate (the rest of a spec is the chapter's)."""
-        method, params, epochs = alignment_teacher(entry.values, self.epochs_of(entry))
-        wanted = (method, normalise_params(method, dict(params), "the teacher"), epochs, self.lr_of(entry))
+        epochs, lr = entry.schedule(self.epochs, self.lr)
+        method, params, teacher_epochs = alignment_teacher(entry.values, epochs)
+        wanted = (method, normalise_params(method, dict(params), "the teacher"), (teacher_epochs, lr))
         return next(
-            (e.label for e in self.methods if (e.method, e.params, self.epochs_of(e), self.lr_of(e)) == wanted), None
+            (e.label for e in self.methods if (e.method, e.params, e.schedule(self.epochs, self.lr)) == wanted), None
         )
-
-    def epochs_of(self, entry: MethodEntry) -> float:
-        """The epochs ``entry`` trains for: its own, else the chapter's."""
-        return self.epochs if entry.epochs is None else entry.epochs
-
-    def lr_of(self, entry: MethodEntry) -> float:
-        """The learning rate ``entry`` trains at: its own, else the chapter's."""
-        return self.lr if entry.lr is None else entry.lr
 
     def role(self, method: str) -> str | None:
         """The label of the first listed entry trained by ``method`` (the claims' models)."""

@@ -33,6 +33,7 @@ __all__ = ["eval_subset"]  # the chapters' subsets, from the measures
 def train_spec(cfg: ExperimentConfig, entry: MethodEntry, seed: int, *, epochs: float, lr: float) -> train.TrainSpec:
     """The training spec of one listed method and seed; ``epochs`` and ``lr`` are the chapter's,
     which the entry's own replace. The spec alone keys the model cache."""
+    epochs, lr = entry.schedule(epochs, lr)
     return train.TrainSpec(
         dataset=cfg.dataset,
         train_size=cfg.train_size,
@@ -40,8 +41,8 @@ def train_spec(cfg: ExperimentConfig, entry: MethodEntry, seed: int, *, epochs: 
         width=cfg.width,
         method=entry.method,
         method_params=entry.params,
-        epochs=epochs if entry.epochs is None else entry.epochs,
-        lr=lr if entry.lr is None else entry.lr,
+        epochs=epochs,
+        lr=lr,
         batch_size=cfg.batch_size,
         optimizer=cfg.optimizer,
         seed=seed,

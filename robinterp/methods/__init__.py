@@ -229,6 +229,11 @@ class MethodEntry:
         params = normalise_params(self.method, {**self.values, **changes}, f"method {self.label!r}")
         return dataclasses.replace(self, params=params)
 
+    def schedule(self, epochs: float, lr: float) -> tuple[float, float]:
+        """The epochs and learning rate this entry trains at: its own where it sets them, else the
+        chapter's ``epochs`` and ``lr``."""
+        return (epochs if self.epochs is None else self.epochs, lr if self.lr is None else self.lr)
+
     def describe(self) -> str:
         """The parameters that differ from the method's defaults, as name=value text."""
         changed = {k: v for k, v in self.to_config((self,))[self.label].items() if k != "method"}
