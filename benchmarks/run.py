@@ -6,6 +6,7 @@
     python benchmarks/run.py book                 # make book twice: cold (as found) and warm
     python benchmarks/run.py estimate             # --check's estimate of long-profile runs against the runs
     python benchmarks/run.py roofline             # the default CNN's training step against the matmul peak
+    python benchmarks/run.py pool                 # the book's max-pool against torch's, in the same steps
 
 Timings on a shared 2-core machine are noisy, so every comparison is a ratio of
 cases timed in one run, interleaved (so a drift in machine load hits every case
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import json
 import statistics
 import subprocess
@@ -778,6 +780,92 @@ def roofline(device: torch.device, repeats: int = 9) -> tuple[dict, str]:
     return result, markdown
 
 
+POOL_STEPS = [
+    ("standard", {}),
+    ("pgd_at", {"eps": 0.3, "steps": 5}),
+    ("input_grad_reg", {"lam": 0.5}),
+]
+
+
+def pool(device: torch.device, repeats: int = 9, batch: int = 128) -> tuple[dict, str]:
+    """The book's small CNN (width 16) with ``robinterp.models.MaxPool2d`` against the same net with
+    torch's ``nn.MaxPool2d``: training steps (standard, PGD-AT with 5 steps, input-gradient
+    regularisation with its double backward; Adam), the forward pass of an evaluation batch, and
+    one attack step (a gradient with respect to the input). Both nets take the same steps on the
+    same batch, so their weights must come out equal, which is checked."""
+    x, y = torch.rand(batch, 1, 28, 28, device=device), torch.randint(0, 10, (batch,), device=device)
+    x_eval = torch.rand(models.EVAL_BATCH_SIZE, 1, 28, 28, device=device)
+    cases: dict[str, Callable[[], object]] = {}
+    nets: dict[str, tuple[torch.nn.Module, torch.nn.Module]] = {}
+    for method, params in POOL_STEPS:
+        ours = small_cnn(device)
+        pair = (ours, models.with_torch_pools(ours))
+        nets[method] = pair
+        for which, model in zip(("robinterp", "torch"), pair):
+            optimizer = torch.optim.Adam(model.parameters())
+            calls = itertools.count()
+
+            def step(model=model, optimizer=optimizer, method=method, params=params, calls=calls) -> None:
+                torch.manual_seed(next(calls))  # PGD's random starts: the same for both nets, call by call
+                loss, _ = get_method(method)(model, x, y, progress=1.0, **params)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+
+            cases[f"train {method} | {which}"] = step
+    ours = small_cnn(device).eval()
+    for which, model in zip(("robinterp", "torch"), (ours, models.with_torch_pools(ours))):
+
+        def forward(model=model) -> None:
+            with torch.inference_mode():
+                model(x_eval)
+
+        def attack_step(model=model) -> None:
+            xin = x.clone().requires_grad_(True)
+            torch.autograd.grad(torch.nn.functional.cross_entropy(model(xin), y, reduction="sum"), xin)
+
+        cases[f"evaluation forward, batch {models.EVAL_BATCH_SIZE} | {which}"] = forward
+        cases[f"attack step, batch {batch} | {which}"] = attack_step
+    times = interleaved(cases, repeats, warmup=2)
+    equal = {
+        method: all(torch.equal(a, b) for a, b in zip(ours.parameters(), torchs.parameters()))
+        for method, (ours, torchs) in nets.items()
+    }
+    rows = []
+    for name in cases:
+        what, which = name.split(" | ")
+        if which != "robinterp":
+            continue
+        base = times[f"{what} | torch"]
+        rows.append(
+            {
+                "case": what,
+                **ratio_stats(times[name], base),
+                "torch_ms": 1000 * statistics.median(base),
+                "ms": 1000 * statistics.median(times[name]),
+                "weights_equal": equal.get(what.removeprefix("train ")),
+            }
+        )
+    table = markdown_table(
+        ["case", "time with robinterp's pool / torch's (median, min..max)", "ms: torch's, robinterp's", "same weights"],
+        [
+            [
+                r["case"],
+                ratio_text(r),
+                f"{r['torch_ms']:.1f}, {r['ms']:.1f}",
+                "" if r["weights_equal"] is None else ("yes" if r["weights_equal"] else "NO"),
+            ]
+            for r in rows
+        ],
+    )
+    header = (
+        f"The book's small CNN (width 16, batch {batch}) on {where(device)} with `robinterp.models.MaxPool2d` "
+        f"against torch's `nn.MaxPool2d`, {repeats} interleaved repeats after 2 untimed warm-ups; below 1 is "
+        f"faster. Training steps use Adam; after the run the two nets' weights are compared."
+    )
+    return {"rows": rows, "batch": batch, "repeats": repeats}, header + "\n\n" + table
+
+
 BENCHMARKS: dict[str, Callable[[torch.device], tuple[dict, str]]] = {
     "training": training,
     "attacks": attacks_vs_torchattacks,
@@ -788,6 +876,7 @@ BENCHMARKS: dict[str, Callable[[torch.device], tuple[dict, str]]] = {
     "book": book,
     "estimate": estimate,
     "roofline": roofline,
+    "pool": pool,
 }
 DEFAULT = ("training", "attacks", "quantus", "attributions", "early_stop", "precision")
 

@@ -2,12 +2,16 @@
 
 Keeping normalisation in the model means attacks, epsilons and attributions all
 live in pixel space, where the papers state them. Every activation is its own,
-non-in-place module so that captum's hooks (DeepLift, LRP, layer methods) work.
+non-in-place module so that captum's hooks (DeepLift, LRP, layer methods) work. The nets
+pool with ``MaxPool2d``, torch's numbers computed faster; captum's DeepLift and LRP choose
+their max-pool rule by the exact class ``nn.MaxPool2d``, so explain with them a copy from
+``with_torch_pools`` (the book's explainers take gradients, which need neither).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Callable, Iterator
 
 import torch
@@ -36,6 +40,72 @@ class Normalize(nn.Module):
         return (x - self.mean) / self.std
 
 
+class _MaxPool2x2(torch.autograd.Function):
+    """2x2 max-pooling of stride 2 from four strided views: the values of ``F.max_pool2d`` and the
+    indices of ``F.max_pool2d_with_indices`` (each window's first maximum in row-major order),
+    so its gradient is torch's own ``max_pool2d_with_indices_backward``, double backward included."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        a, b = x[..., 0::2, 0::2], x[..., 0::2, 1::2]
+        c, d = x[..., 1::2, 0::2], x[..., 1::2, 1::2]
+        top, bottom = torch.maximum(a, b), torch.maximum(c, d)
+        if ctx.needs_input_grad[0]:  # the indices only where a gradient will be routed
+            width = x.shape[-1]
+            corner = torch.arange(0, x.shape[-2], 2).view(-1, 1) * width + torch.arange(0, width, 2)
+            # ties go to the earlier position, as in torch's kernel (a NaN window aside)
+            index = torch.where(top >= bottom, corner + (a < b), (corner + width) + (c < d))
+            ctx.save_for_backward(x, index)
+        return torch.maximum(top, bottom)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        x, index = ctx.saved_tensors  # type: ignore[attr-defined]
+        return torch.ops.aten.max_pool2d_with_indices_backward(grad, x, [2, 2], [2, 2], [0, 0], [1, 1], False, index)
+
+
+class MaxPool2d(nn.MaxPool2d):
+    """``nn.MaxPool2d`` with the same numbers, faster on the CPU for the book's 2x2 windows of
+    stride 2 on even sizes. torch's CPU kernel for NCHW tensors takes about a quarter of the small
+    CNN's training step and over a third of an evaluation forward pass; element-wise maxima of four
+    strided views give the same values, and the same indices, so the same gradients
+    (``tests/test_models.py``; timed in ``benchmarks/results/pool.md``). Other windows, odd sizes
+    and GPUs run torch's own kernel."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (
+            x.device.type == "cpu"
+            and x.dim() == 4
+            and x.shape[-2] % 2 == 0
+            and x.shape[-1] % 2 == 0
+            and self.kernel_size in (2, (2, 2))
+            and self.stride in (2, (2, 2))
+            and self.padding in (0, (0, 0))
+            and self.dilation in (1, (1, 1))
+            and not self.ceil_mode
+            and not self.return_indices
+        ):
+            return _MaxPool2x2.apply(x)
+        return super().forward(x)
+
+
+def with_torch_pools(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` whose ``MaxPool2d`` layers are torch's own ``nn.MaxPool2d``, with the
+    same settings: the same function and gradients, computed by torch's kernel."""
+    twin = copy.deepcopy(model)
+    for parent in twin.modules():
+        for name, child in parent.named_children():
+            if isinstance(child, MaxPool2d):
+                setattr(
+                    parent,
+                    name,
+                    nn.MaxPool2d(
+                        child.kernel_size, child.stride, child.padding, child.dilation, ceil_mode=child.ceil_mode
+                    ),
+                )
+    return twin
+
+
 def sgt_cnn(in_channels: int, num_classes: int, image_size: int, width: int = 32) -> nn.Module:
     """The MNIST CNN of the official SGT code (Ismail et al. 2021); ``width`` = first conv."""
     flat = 2 * width * ((image_size - 4) // 2) ** 2
@@ -44,7 +114,7 @@ def sgt_cnn(in_channels: int, num_classes: int, image_size: int, width: int = 32
         nn.ReLU(),
         nn.Conv2d(width, 2 * width, 3),
         nn.ReLU(),
-        nn.MaxPool2d(2),
+        MaxPool2d(2),
         nn.Dropout(0.25),
         nn.Flatten(),
         nn.Linear(flat, 128),
@@ -64,10 +134,10 @@ def small_cnn(in_channels: int, num_classes: int, image_size: int, width: int = 
     return nn.Sequential(
         nn.Conv2d(in_channels, width, 5, padding=2),
         nn.ReLU(),
-        nn.MaxPool2d(2),
+        MaxPool2d(2),
         nn.Conv2d(width, 2 * width, 5, padding=2),
         nn.ReLU(),
-        nn.MaxPool2d(2),
+        MaxPool2d(2),
         nn.Flatten(),
         nn.Linear(flat, 128),
         nn.ReLU(),
@@ -86,17 +156,17 @@ def alexnet28(in_channels: int, num_classes: int, image_size: int, width: int = 
     return nn.Sequential(
         nn.Conv2d(in_channels, w, 3, padding=1),
         nn.ReLU(),
-        nn.MaxPool2d(2),
+        MaxPool2d(2),
         nn.Conv2d(w, 3 * w, 3, padding=1),
         nn.ReLU(),
-        nn.MaxPool2d(2),
+        MaxPool2d(2),
         nn.Conv2d(3 * w, 6 * w, 3, padding=1),
         nn.ReLU(),
         nn.Conv2d(6 * w, 4 * w, 3, padding=1),
         nn.ReLU(),
         nn.Conv2d(4 * w, 4 * w, 3, padding=1),
         nn.ReLU(),
-        nn.MaxPool2d(2),
+        MaxPool2d(2),
         nn.Flatten(),
         nn.Dropout(0.5),
         nn.Linear(4 * w * feat * feat, 16 * w),
@@ -205,7 +275,7 @@ def vgg(
     cin, size = in_channels, image_size
     for item in plan:
         if item == "M":
-            layers.append(nn.MaxPool2d(2))
+            layers.append(MaxPool2d(2))
             size //= 2
         else:
             cout = item * width
