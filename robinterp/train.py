@@ -303,9 +303,8 @@ def budget_dependence(spec: TrainSpec) -> str:
 
 def _stop_to_resume(spec: TrainSpec, n_images: int) -> tuple[str, dict[str, torch.Tensor], LoopState] | None:
     """The longest cached run of ``spec``'s trajectory that stopped before ``spec`` ends: its key,
-    weights and loop state; None when there is none (or the method's steps depend on the budget)."""
-    if budget_dependence(spec):
-        return None
+    weights and loop state; None when there is none. Only for a method whose steps do not depend
+    on the budget (the caller checks)."""
     steps, per_epoch = total_steps(spec, n_images), math.ceil(n_images / spec.batch_size)
     for step, key in sorted(cache.stops(trajectory_key(spec)).items(), reverse=True):
         found = cache.intact_entry("models", key) if step < steps else None
@@ -325,8 +324,10 @@ def trained_model(
     """One model: from the cache, or trained on the spec's data and stored. A run whose method's
     steps do not depend on the budget continues the longest cached shorter run of the same
     trajectory (``continued_from`` in its metadata) and takes exactly the steps it would have from
-    the start; its own stop is noted for longer runs to continue."""
+    the start; its own stop is noted for longer runs to continue (only then: a run whose steps
+    depend on its budget is never continued, so it keeps no loop state)."""
     stopped: list[LoopState] = []
+    dependence = budget_dependence(spec)
 
     def build() -> nn.Module:
         torch.manual_seed(spec.seed)
@@ -334,7 +335,7 @@ def trained_model(
 
     def train_it(model: nn.Module) -> dict[str, Any]:
         split = (train_split or data.load(spec.dataset, "train")).subset(spec.train_size, spec.seed)
-        start = _stop_to_resume(spec, len(split))
+        start = None if dependence else _stop_to_resume(spec, len(split))
         if start is not None:
             model.load_state_dict(start[1])
         history, state = run(model, split, spec, resume=start[2] if start else None)
@@ -344,14 +345,16 @@ def trained_model(
             "history": history.to_dict("records"),
             "test_accuracy": recorded_accuracy(model, spec, test),
             "continued_from": start[0] if start else None,
-            "budget_dependence": budget_dependence(spec),
+            "budget_dependence": dependence,
         }
 
     def save_stop(folder: Path) -> None:
         save_file(stopped[-1].tensors(), str(folder / RESUME_FILE))
 
-    model, meta = cache.cached_model(spec, build, train_it, code=model_code(spec), save_more=save_stop)
-    if not meta["from_cache"] and not meta["metrics"]["budget_dependence"]:
+    model, meta = cache.cached_model(
+        spec, build, train_it, code=model_code(spec), save_more=None if dependence else save_stop
+    )
+    if not meta["from_cache"] and not dependence:
         cache.note_stop(trajectory_key(spec), stopped[-1].step, meta["key"])
     return model.to(spec.device), meta
 

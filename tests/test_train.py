@@ -176,6 +176,13 @@ def test_a_schedule_over_the_whole_budget_is_never_continued_and_says_why(monkey
     (_, meta), _ = _train_twice(monkeypatch, tmp_path, blobs, 1.0, 2.0, **changes)
     assert meta["metrics"]["continued_from"] is None
     assert meta["metrics"]["budget_dependence"].startswith("its eps warm-up lasts 0.5 of the whole training")
+    assert train.RESUME_FILE not in meta["files"]  # never continued, so no loop state is kept
+
+
+def test_a_run_that_can_be_continued_keeps_its_loop_state(monkeypatch, tmp_path, blobs):
+    monkeypatch.setenv("ROBINTERP_CACHE", str(tmp_path))
+    _, meta = train.trained_model(spec(epochs=1.0), blobs, blobs)
+    assert not meta["metrics"]["budget_dependence"] and train.RESUME_FILE in meta["files"]
 
 
 def test_a_method_that_does_not_state_its_budget_dependence_trains_from_scratch(monkeypatch):
