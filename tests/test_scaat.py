@@ -269,7 +269,7 @@ def test_the_chapter_refuses_ablation_seeds_outside_its_seeds_and_a_missing_scaa
     from robinterp.config import ConfigError
     from robinterp.configs.scaat import SCAATConfig
 
-    with pytest.raises(ConfigError, match=r"ablation_seeds \[5\] must be among seeds \[0, 1, 2\]"):
+    with pytest.raises(ConfigError, match=r"ablation_seeds \[5\] must be among seeds \[0, 1, 2, 3, 4\]"):
         SCAATConfig(ablation_seeds=(5,))
     with pytest.raises(ConfigError, match="methods must list a SCAAT entry"):
         SCAATConfig(methods={"ST": {"method": "standard"}})

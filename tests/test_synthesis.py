@@ -433,6 +433,10 @@ def test_the_scoreboard_counts_claims_judged_from_their_sub_rows(tmp_path):
     )
     shown = scoreboard.claim_table(claims)
     assert list(shown.columns) == list(scoreboard.CLAIM_SHOWN) and scoreboard.UNTESTABLE not in set(shown["verdict"])
+    # the page's "more than the seeds its chapter trained": from the rows' "k of S", not the synthesis's seeds
+    assert scoreboard.seeds_text(claims) == "3"
+    assert scoreboard.seeds_text(claims.assign(seeds=[5.0, 3.0] + [float("nan")] * (len(claims) - 2))) == "3 to 5"
+    assert scoreboard.seeds_text(claims.assign(seeds=float("nan"))) == "—"
 
 
 class RecordingSettings:

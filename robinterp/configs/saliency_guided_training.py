@@ -6,7 +6,7 @@ import dataclasses
 
 from robinterp.attacks import AttackEntry
 from robinterp.config import ConfigError, param
-from robinterp.configs.experiment import ExperimentConfig, attack_field
+from robinterp.configs.experiment import SCOREBOARD_SEEDS, ExperimentConfig, attack_field
 from robinterp.methods import MethodEntry, method_table
 from robinterp.settings.choices import (
     OPTIMIZERS,
@@ -19,6 +19,9 @@ class SaliencyGuidedConfig(ExperimentConfig):
 
     train_size: int | None = param(10000, low=1)
     """Training images, a seeded subset; None for all of them."""
+    seeds: tuple[int, ...] = param(SCOREBOARD_SEEDS, low=0, min_items=1)
+    """One model per method per seed; spreads and the verdicts' intervals are over these (five:
+    this chapter's verdicts are on the synthesis's scoreboard, ``SCOREBOARD_SEEDS``)."""
     methods: tuple[MethodEntry, ...] = param(
         method_table(
             {

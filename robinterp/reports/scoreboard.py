@@ -395,6 +395,16 @@ def beyond_any_seeds(short: pd.DataFrame) -> int:
     return int(short["seeds for 2δ"].str.startswith(">").sum())
 
 
+def seeds_text(claims_: pd.DataFrame) -> str:
+    """The seeds the claims' chapters trained, as the page says it ("5", or "3 to 5" where the
+    chapters differ); "—" where no claim says."""
+    counts = pd.to_numeric(claims_["seeds"], errors="coerce").dropna()
+    if counts.empty:
+        return "—"
+    low, high = int(counts.min()), int(counts.max())
+    return f"{low}" if low == high else f"{low} to {high}"
+
+
 def underpowered_text(claims_: pd.DataFrame) -> str:
     """Which inconclusive claims are underpowered in this build, and by how much: those whose
     orderings need more seeds than they had to call a true effect of twice their smallest effect
