@@ -433,10 +433,25 @@ def test_the_scoreboard_counts_claims_judged_from_their_sub_rows(tmp_path):
     )
     shown = scoreboard.claim_table(claims)
     assert list(shown.columns) == list(scoreboard.CLAIM_SHOWN) and scoreboard.UNTESTABLE not in set(shown["verdict"])
-    # the page's "more than the seeds its chapter trained": from the rows' "k of S", not the synthesis's seeds
+    # the page's "more than the seeds its chapter trained": the judged orderings' "k of S", not the
+    # synthesis's own seeds; a claim the column does not speak of (not judged, untestable) not counted
     assert scoreboard.seeds_text(claims) == "3"
-    assert scoreboard.seeds_text(claims.assign(seeds=[5.0, 3.0] + [float("nan")] * (len(claims) - 2))) == "3 to 5"
-    assert scoreboard.seeds_text(claims.assign(seeds=float("nan"))) == "—"
+    more = claims["claim"] == "clean accuracy falls with lambda"
+    assert scoreboard.seeds_text(claims.assign(seeds=claims["seeds"].where(~more, 5.0))) == "3 to 5"
+    untestable = claims["verdict"] == scoreboard.UNTESTABLE
+    assert scoreboard.seeds_text(claims.assign(seeds=claims["seeds"].where(~untestable, 1.0))) == "3"
+    assert scoreboard.seeds_text(claims[untestable]) == "—"
+
+
+def test_the_scoreboard_before_any_paper_chapter_ran_says_so(tmp_path):
+    """The synthesis run on its own (no chapter's verdicts yet): a row per paper saying how to make
+    them, the claims no profile tests, and no traceback at the end of the chapter's run."""
+    board = scoreboard.scoreboard(tmp_path)
+    claims = scoreboard.claims(board)
+    assert set(claims["verdict"]) == {scoreboard.NOT_RUN, scoreboard.UNTESTABLE}
+    assert (claims["verdict"] == scoreboard.NOT_RUN).sum() == len(scoreboard.PAPERS)
+    assert scoreboard.seeds_text(claims) == "—"
+    assert scoreboard.underpowered_text(claims).startswith("No inconclusive claim")
 
 
 class RecordingSettings:

@@ -342,8 +342,13 @@ def scoreboard(root: Path, profile: str = "default", other: str = BESIDE) -> pd.
         )
     )
     board = pd.concat(frames, ignore_index=True)
-    board["why"] = board["why"].fillna("") if "why" in board else ""
-    board["headline"] = board["headline"].fillna(board["claim"])
+    # a row with no verdict table behind it (not run, not testable) has none of these columns
+    # (with no paper chapter run yet, no row has them)
+    for column in ("why", "measure"):
+        board[column] = board[column].fillna("") if column in board else ""
+    for column in ("p", "seeds needed", "seeds"):
+        board[column] = board[column] if column in board else math.nan
+    board["headline"] = board["headline"].fillna(board["claim"]) if "headline" in board else board["claim"]
     return corrected(board)
 
 
@@ -396,9 +401,11 @@ def beyond_any_seeds(short: pd.DataFrame) -> int:
 
 
 def seeds_text(claims_: pd.DataFrame) -> str:
-    """The seeds the claims' chapters trained, as the page says it ("5", or "3 to 5" where the
-    chapters differ); "—" where no claim says."""
-    counts = pd.to_numeric(claims_["seeds"], errors="coerce").dropna()
+    """The seeds behind the claims that the "seeds for 2δ" column speaks of (judged, with an
+    ordering among their sub-rows), as the page says it: "5", or "3 to 5" where their chapters
+    differ; "—" where there are none."""
+    judged = claims_[claims_["verdict"].isin(rules.LEVELS) & (claims_["seeds for 2δ"] != "—")]
+    counts = pd.to_numeric(judged["seeds"], errors="coerce").dropna()
     if counts.empty:
         return "—"
     low, high = int(counts.min()), int(counts.max())
