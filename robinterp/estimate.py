@@ -253,10 +253,6 @@ def _seed_fields(config: Config) -> list[str]:
     return [f.name for f in dataclasses.fields(config) if f.name.endswith("seeds")]
 
 
-def _seeds(config: Config) -> set[int]:
-    return {seed for name in _seed_fields(config) for seed in (getattr(config, name) or ())}
-
-
 def _still_cached(run: Measured) -> bool:
     """Whether every model ``run`` trained for itself is still in the cache."""
     return all(cache.intact_entry("models", entry["key"]) is not None for entry in run.trained())
@@ -340,10 +336,12 @@ def estimate_configs(
         # runs under the same settings but seeds and budgets; the latest is the reference, else the latest run
         alike = [ref for ref in measured if ref.comparable == _comparable(config)]
         reference = (alike or measured or [None])[-1]
-        # a seed a run under these very settings (budgets included) ran, its models still in the
-        # cache: its models and rows are there (a plan may list models under other keys than they
-        # train under: the NsLoss chapter's fine-tuned ones)
-        done = {seed for ref in alike if ref.budgets == _budgets(config) and ref.still_cached for seed in ref.seeds}
+        # a model a run under these very settings (budgets included) planned, its models still in
+        # the cache: the model and its rows are there (a plan may list models under other keys than
+        # they train under: the NsLoss chapter's fine-tuned ones). By plan entry, not by seed: a
+        # chapter with several seed lists (the Zeng grid's, the SCAAT ablation's) trains only some
+        # of its models at a seed
+        done = {key for ref in alike if ref.budgets == _budgets(config) and ref.still_cached for key in ref.plan.specs}
         per_model, tuning_rate = 0.0, 0.0
         if reference is not None:
             per_model, tuning_rate = reference.evaluation_per_model, reference.fine_tuning_rate
@@ -355,7 +353,7 @@ def estimate_configs(
                 )
         plan = get_chapter(chapter).plan(config)
         for key, spec in sorted(plan.specs.items(), key=lambda item: item[1].epochs):
-            if spec.seed in done:
+            if key in done:
                 part.models += 1
                 part.cached += 1
                 continue
@@ -377,7 +375,6 @@ class _Reference:
         self.run, self.settings = run, settings
         self.comparable = _comparable(settings)
         self.budgets = _budgets(settings)
-        self.seeds = _seeds(settings)
 
     @functools.cached_property
     def plan(self) -> Plan:

@@ -170,3 +170,28 @@ def test_the_nsloss_chapters_fine_tuned_models_count_as_its_evaluation_not_as_tr
         8 * 15.0 + 2 * 2 * 30.0
     )  # twice the epochs: twice the fine-tuning
     assert "nsloss" not in found.unmeasured | found.approximate  # no stand-in trained from scratch
+
+
+def test_a_seed_one_seed_list_ran_does_not_make_another_lists_models_cached():
+    """The Zeng chapter trains its methods at ``seeds`` and its PGD grid at ``grid_seeds`` only: a
+    run with seeds [0, 1] and grid_seeds [0] left no grid model at seed 1, so a config adding it
+    to grid_seeds must train those (an earlier estimate counted every model of a seed the run
+    had as cached, and put the long profile's Zeng chapter at 0.3 minutes)."""
+    from robinterp import chapters
+
+    ran, _ = chapters.resolve_config("robust_attribution", "smoke")
+    ran = dataclasses.replace(ran, seeds=(0, 1), grid_seeds=(0,))
+    wider = dataclasses.replace(ran, grid_seeds=(0, 1))
+    plan = chapters.get_chapter("robust_attribution").plan(wider)
+    grid_labels = {e.label for e in wider.grid}
+    new_grid = {key for key in plan.specs if key[0] in grid_labels and key[1] == 1}
+    assert new_grid and len(plan.specs) - len(new_grid) == len(
+        chapters.get_chapter("robust_attribution").plan(ran).specs
+    )
+    run = estimate.Measured(
+        "robust_attribution", "smoke", "2026", MACHINE, 100.0, ran.to_parameters(), (entry("results", 60.0, key="r"),)
+    )
+    same = estimate.estimate_configs("robust_attribution", [ran], [run])
+    assert same.cached == same.models  # what the run planned is there
+    found = estimate.estimate_configs("robust_attribution", [wider], [run])
+    assert (found.models, found.cached) == (len(plan.specs), len(plan.specs) - len(new_grid))
