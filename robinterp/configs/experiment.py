@@ -11,10 +11,10 @@ from robinterp.methods import MethodEntry, method_table
 from robinterp.settings.choices import DATASETS, DEVICES, MODELS, OPTIMIZERS, PRECISIONS
 
 # Seeds of the four paper chapters, whose verdicts are the synthesis's scoreboard: five trained
-# networks per method. Measured (benchmarks/results/README.md): at three seeds (two in the Zeng
-# chapter) 40 of their 150 verdicts were inconclusive or unjudged only for want of networks. The
-# foundations chapter and the synthesis's own benchmark keep three (``ExperimentConfig.seeds``):
-# the book's cold build on 2 cores has to fit its hour.
+# networks per method. Measured (benchmarks/results/README.md): against three seeds (two in the
+# Zeng chapter), 36 of their 145 verdict rows move, most from inconclusive or not judged to a
+# verdict. The foundations chapter and the synthesis's own benchmark keep three
+# (``ExperimentConfig.seeds``): the book's cold build on 2 cores has to fit its hour.
 SCOREBOARD_SEEDS = (0, 1, 2, 3, 4)
 
 
