@@ -172,7 +172,7 @@ def test_the_nsloss_chapters_fine_tuned_models_count_as_its_evaluation_not_as_tr
     assert "nsloss" not in found.unmeasured | found.approximate  # no stand-in trained from scratch
 
 
-def test_a_seed_one_seed_list_ran_does_not_make_another_lists_models_cached():
+def test_a_seed_in_one_seed_list_does_not_make_the_models_of_another_list_cached():
     """The Zeng chapter trains its methods at ``seeds`` and its PGD grid at ``grid_seeds`` only: a
     run with seeds [0, 1] and grid_seeds [0] left no grid model at seed 1, so a config adding it
     to grid_seeds must train those (an earlier estimate counted every model of a seed the run

@@ -342,8 +342,9 @@ def scoreboard(root: Path, profile: str = "default", other: str = BESIDE) -> pd.
         )
     )
     board = pd.concat(frames, ignore_index=True)
-    # a row with no verdict table behind it (not run, not testable) has none of these columns
-    # (with no paper chapter run yet, no row has them)
+    # a row with no verdict table behind it (not run, not testable) has none of these columns;
+    # with no paper chapter run yet no row has them, and ``claims`` reads them (the saved table
+    # keeps its columns either way)
     for column in ("why", "measure"):
         board[column] = board[column].fillna("") if column in board else ""
     for column in ("p", "seeds needed", "seeds"):
